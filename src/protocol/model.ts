@@ -1,0 +1,37 @@
+import type { AssistantMessage, Message, Usage } from './messages.ts';
+
+/** What the model is offered for one tool: a strict JSON schema of its parameters. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
+}
+
+/** Identity of a model as the run log records it: a change here is a model swap. */
+export interface ModelInfo {
+  provider: string;
+  model: string;
+  params: Record<string, unknown>;
+}
+
+export interface ModelRequest {
+  messages: readonly Message[];
+  tools: readonly ToolSpec[];
+  signal?: AbortSignal;
+  /** Called with each streamed text fragment; only the final message enters state. */
+  onDelta?: (text: string) => void;
+}
+
+export interface ModelResponse {
+  message: AssistantMessage;
+  usage: Usage;
+  finishReason: string;
+  /** The model that answered, as the provider reports it. */
+  model: string;
+}
+
+/** The one port through which the runtime reaches a model. */
+export interface ModelPort {
+  readonly info: ModelInfo;
+  complete(request: ModelRequest): Promise<ModelResponse>;
+}
