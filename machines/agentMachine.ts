@@ -1,0 +1,291 @@
+import { and, assign, fromPromise, not, setup } from 'xstate';
+import { statusOf } from '../src/protocol/agent.ts';
+import type { AgentContext, AgentInput, AgentOutput, CallState, ModelTurn, StopReason, ToolOutcome } from '../src/protocol/agent.ts';
+
+/** Events the agent machine accepts from outside and from the runtime's actors. */
+export type AgentEvent =
+  | { type: 'APPROVE'; callId: string; by?: string }
+  | { type: 'REJECT'; callId: string; reason: string; by?: string }
+  | { type: 'TOOL_STARTED'; callId: string }
+  | { type: 'TOOL_FINISHED'; callId: string; outcome: ToolOutcome }
+  | { type: 'DEADLINE' }
+  | { type: 'CANCEL'; reason?: string };
+
+const lastAssistant = (context: AgentContext) => {
+  for (let i = context.messages.length - 1; i >= 0; i--) {
+    const message = context.messages[i]!;
+    if (message.role === 'assistant') return message;
+  }
+  return undefined;
+};
+
+const hasToolCalls = (context: AgentContext) => (context.turn?.calls.length ?? 0) > 0;
+const tokensUsed = (context: AgentContext) => context.usage.inputTokens + context.usage.outputTokens;
+const overTokenBudget = (context: AgentContext) =>
+  context.limits.maxTokens !== undefined && tokensUsed(context) >= context.limits.maxTokens;
+const overCostBudget = (context: AgentContext) =>
+  context.limits.maxCostUsd !== undefined && context.costUsd >= context.limits.maxCostUsd;
+
+const setStop = (reason: StopReason, detail: (context: AgentContext) => string) =>
+  assign<AgentContext, AgentEvent, undefined, AgentEvent, never>({
+    stop: ({ context }) => ({ reason, detail: detail(context) }),
+  });
+
+const updateCall = (context: AgentContext, callId: string, patch: Partial<CallState>): AgentContext['turn'] =>
+  context.turn && {
+    ...context.turn,
+    calls: context.turn.calls.map((call) => (call.id === callId ? { ...call, ...patch } : call)),
+  };
+
+const isAwaiting = (context: AgentContext, callId: string) =>
+  context.turn?.calls.some((call) => call.id === callId && call.status === 'awaiting') ?? false;
+
+/**
+ * The agent loop: assemble the model input, infer, route the reply, dispatch tool calls (validate,
+ * apply policy), wait for approvals, execute, fold results into the history, and check termination.
+ * A pure definition: `callModel`, `executeTools`, `dispatchCalls`, `assemble` and `stopWhen` are
+ * supplied by the runtime with `.provide()`.
+ */
+export const agentSetup = setup({
+  types: {
+    context: {} as AgentContext,
+    input: {} as AgentInput,
+    events: {} as AgentEvent,
+    output: {} as AgentOutput,
+  },
+  actors: {
+    callModel: fromPromise<ModelTurn, { step: number }>(async () => {
+      throw new Error('callModel is not provided: run the machine through the Statecraft runtime');
+    }),
+    executeTools: fromPromise<void, { step: number }>(async () => {
+      throw new Error('executeTools is not provided: run the machine through the Statecraft runtime');
+    }),
+  },
+  actions: {
+    assemble: () => {},
+    dispatchCalls: assign({
+      turn: ({ context }) =>
+        context.turn && {
+          ...context.turn,
+          calls: context.turn.calls.map((call) => ({
+            ...call,
+            status: 'invalid' as const,
+            note: 'No tool dispatcher is configured for this agent.',
+          })),
+        },
+    }),
+    recordModelTurn: assign(({ context, event }) => {
+      const turn = (event as unknown as { output: ModelTurn }).output;
+      const calls = turn.message.toolCalls ?? [];
+      return {
+        messages: [...context.messages, turn.message],
+        step: context.step + 1,
+        usage: {
+          inputTokens: context.usage.inputTokens + turn.usage.inputTokens,
+          outputTokens: context.usage.outputTokens + turn.usage.outputTokens,
+        },
+        costUsd: context.costUsd + turn.costUsd,
+        turn: { step: context.step + 1, calls: calls.map((call): CallState => {
+            const problem = turn.problems?.[call.id];
+            return problem
+              ? { id: call.id, name: call.name, status: 'invalid', note: problem }
+              : { id: call.id, name: call.name, status: 'ready' };
+          }),
+        },
+      };
+    }),
+    decide: assign(({ context, event }) => {
+      if (event.type === 'APPROVE') {
+        return { turn: updateCall(context, event.callId, { status: 'approved', decidedBy: event.by ?? 'user' }) };
+      }
+      if (event.type === 'REJECT') {
+        return { turn: updateCall(context, event.callId, { status: 'rejected', note: event.reason, decidedBy: event.by ?? 'user' }) };
+      }
+      return {};
+    }),
+    trackTool: assign(({ context, event }) => {
+      if (event.type === 'TOOL_STARTED') return { turn: updateCall(context, event.callId, { status: 'running' }) };
+      if (event.type === 'TOOL_FINISHED') {
+        return { turn: updateCall(context, event.callId, { status: 'done', outcome: event.outcome }) };
+      }
+      return {};
+    }),
+    appendToolResults: assign(({ context }) => ({
+      messages: [
+        ...context.messages,
+        ...(context.turn?.calls ?? []).map((call) => ({
+          role: 'tool' as const,
+          toolCallId: call.id,
+          name: call.name,
+          content: call.outcome?.content ?? call.note ?? `Tool call ${call.id} ended without a result (status ${call.status}).`,
+        })),
+      ],
+      turn: null,
+    })),
+    setOutput: assign({ output: ({ context }) => lastAssistant(context)?.content ?? '' }),
+    stopFinalAnswer: setStop('final_answer', () => 'The model answered without calling a tool.'),
+    stopPredicate: setStop('stop_when', () => 'The stopWhen predicate returned true.'),
+    stopStepLimit: setStop('step_limit', (c) => `Step limit reached: ${c.step} of ${c.limits.maxSteps} model turns.`),
+    stopTokenBudget: setStop(
+      'token_budget',
+      (c) => `Token budget reached: ${tokensUsed(c)} tokens used of ${c.limits.maxTokens}.`,
+    ),
+    stopCostBudget: setStop(
+      'cost_budget',
+      (c) => `Cost budget reached: $${c.costUsd.toFixed(6)} spent of $${c.limits.maxCostUsd}.`,
+    ),
+    stopDeadline: setStop('deadline', (c) => `Deadline passed: ${new Date(c.limits.deadlineAt ?? 0).toISOString()}.`),
+    stopCancelled: assign({
+      stop: ({ event }) => ({
+        reason: 'cancelled' as const,
+        detail: event.type === 'CANCEL' && event.reason ? event.reason : 'Cancelled from outside.',
+      }),
+    }),
+    setError: assign({
+      error: ({ event }) => {
+        const error = (event as { error?: unknown }).error;
+        return error instanceof Error
+          ? { name: error.name, message: error.message }
+          : { name: 'Error', message: String(error) };
+      },
+      stop: ({ event }) => ({
+        reason: 'error' as const,
+        detail: event.type.startsWith('xstate.error.actor.') ? `Actor ${event.type.slice(19)} failed.` : 'Failed.',
+      }),
+    }),
+  },
+  guards: {
+    hasToolCalls: ({ context }) => hasToolCalls(context),
+    overTokenBudget: ({ context }) => overTokenBudget(context),
+    overCostBudget: ({ context }) => overCostBudget(context),
+    stepLimitReached: ({ context }) => context.step >= context.limits.maxSteps,
+    finalAnswer: ({ context }) => (lastAssistant(context)?.toolCalls?.length ?? 0) === 0,
+    stopWhen: () => false,
+    anyAwaiting: ({ context }) => context.turn?.calls.some((call) => call.status === 'awaiting') ?? false,
+    anyRunnable: ({ context }) =>
+      context.turn?.calls.some((call) => call.status === 'ready' || call.status === 'approved' || call.status === 'running') ??
+      false,
+    isAwaiting: ({ context, event }) =>
+      (event.type === 'APPROVE' || event.type === 'REJECT') && isAwaiting(context, event.callId),
+  },
+});
+
+export const agentMachine = agentSetup.createMachine({
+  id: 'agent',
+  context: ({ input }) => ({
+    runId: input.runId,
+    messages: [
+      ...(input.instructions ? [{ role: 'system' as const, content: input.instructions }] : []),
+      ...(input.history ?? []),
+      ...(input.input !== undefined ? [{ role: 'user' as const, content: input.input }] : []),
+    ],
+    step: 0,
+    usage: { inputTokens: 0, outputTokens: 0 },
+    costUsd: 0,
+    limits: input.limits,
+    turn: null,
+    output: null,
+    stop: null,
+    error: null,
+  }),
+  initial: 'assemble',
+  on: {
+    CANCEL: { target: '.cancelled', actions: 'stopCancelled' },
+    DEADLINE: { target: '.halted', actions: 'stopDeadline' },
+  },
+  states: {
+    assemble: {
+      entry: 'assemble',
+      always: 'infer',
+    },
+    infer: {
+      tags: ['busy'],
+      invoke: {
+        id: 'callModel',
+        src: 'callModel',
+        input: ({ context }) => ({ step: context.step }),
+        onDone: {
+          target: 'route',
+          actions: 'recordModelTurn',
+        },
+        onError: { target: 'failed', actions: 'setError' },
+      },
+    },
+    route: {
+      always: [
+        { guard: 'overTokenBudget', target: 'halted', actions: 'stopTokenBudget' },
+        { guard: 'overCostBudget', target: 'halted', actions: 'stopCostBudget' },
+        { guard: 'hasToolCalls', target: 'dispatch' },
+        { target: 'checkTermination' },
+      ],
+    },
+    dispatch: {
+      entry: 'dispatchCalls',
+      always: [
+        { guard: 'anyAwaiting', target: 'awaitingApproval' },
+        { guard: 'anyRunnable', target: 'execute' },
+        { target: 'update' },
+      ],
+    },
+    awaitingApproval: {
+      tags: ['waiting', 'checkpoint'],
+      meta: { waitingFor: 'approval' },
+      on: {
+        APPROVE: {
+          guard: 'isAwaiting',
+          actions: 'decide',
+        },
+        REJECT: {
+          guard: 'isAwaiting',
+          actions: 'decide',
+        },
+      },
+      always: [
+        { guard: and([not('anyAwaiting'), 'anyRunnable']), target: 'execute' },
+        { guard: not('anyAwaiting'), target: 'update' },
+      ],
+    },
+    execute: {
+      tags: ['busy'],
+      invoke: {
+        id: 'executeTools',
+        src: 'executeTools',
+        input: ({ context }) => ({ step: context.step }),
+        onDone: 'update',
+        onError: { target: 'failed', actions: 'setError' },
+      },
+      on: {
+        TOOL_STARTED: { actions: 'trackTool' },
+        TOOL_FINISHED: { actions: 'trackTool' },
+      },
+    },
+    update: {
+      entry: 'appendToolResults',
+      always: 'checkTermination',
+    },
+    checkTermination: {
+      always: [
+        { guard: 'finalAnswer', target: 'done', actions: ['setOutput', 'stopFinalAnswer'] },
+        { guard: 'stopWhen', target: 'done', actions: ['setOutput', 'stopPredicate'] },
+        { guard: 'overTokenBudget', target: 'halted', actions: 'stopTokenBudget' },
+        { guard: 'overCostBudget', target: 'halted', actions: 'stopCostBudget' },
+        { guard: 'stepLimitReached', target: 'halted', actions: 'stopStepLimit' },
+        { target: 'assemble' },
+      ],
+    },
+    done: { type: 'final', tags: ['final'] },
+    failed: { type: 'final', tags: ['final'] },
+    halted: { type: 'final', tags: ['final'] },
+    cancelled: { type: 'final', tags: ['final'] },
+  },
+  output: ({ context }) => ({
+    status: statusOf(context.stop?.reason),
+    reason: context.stop?.reason ?? 'error',
+    detail: context.stop?.detail ?? '',
+    output: context.output,
+    error: context.error,
+    steps: context.step,
+    usage: context.usage,
+    costUsd: context.costUsd,
+  }),
+});

@@ -1,0 +1,44 @@
+import { StatecraftError, UserError } from '../errors.ts';
+import { parseCommand, type Command } from './args.ts';
+import { exitCodes } from './exitCodes.ts';
+import { runCommand } from './runCommand.ts';
+import { visualizeCommand } from './visualizeCommand.ts';
+
+const commands: Command[] = [runCommand, visualizeCommand];
+
+const overview = () =>
+  `statecraft: run agents whose loop is an explicit statechart, recorded step by step.
+
+Usage: statecraft <command> [options]   (statecraft <command> --help for details)
+
+Commands:
+${commands.map((command) => `  ${command.name.padEnd(12)}${command.summary}`).join('\n')}
+
+Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${overview()}\n`);
+    return name ? 0 : exitCodes.usage;
+  }
+  const command = commands.find((candidate) => candidate.name === name);
+  if (!command) throw new UserError(`Unknown command "${name}".\n\n${overview()}`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`Usage: ${command.usage}\n\n${command.help}\n`);
+    return 0;
+  }
+  const { values, positionals } = parseCommand(command, rest);
+  return command.run(values as Record<string, string | boolean | undefined>, positionals);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const known = error instanceof StatecraftError;
+    process.stderr.write(`${known ? `${error.name}: ${error.message}` : (error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = error instanceof UserError ? exitCodes.usage : 1;
+  },
+);

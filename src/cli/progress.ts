@@ -1,0 +1,61 @@
+import type { RunEvent } from '../runtime/runEvents.ts';
+
+const format = (n: number) => n.toLocaleString('en-US');
+
+/** Human-readable progress for a terminal: one line per state change, streamed text as it arrives. */
+export function createProgress(write: (text: string) => void, color: boolean) {
+  const dim = (text: string) => (color ? `\x1b[2m${text}\x1b[22m` : text);
+  const bold = (text: string) => (color ? `\x1b[1m${text}\x1b[22m` : text);
+  let lastState = '';
+  let streaming = false;
+  let ended = false;
+  const endStream = () => {
+    if (streaming) write('\n');
+    streaming = false;
+  };
+  return (event: RunEvent) => {
+    if (ended) return;
+    switch (event.type) {
+      case 'state': {
+        const state = typeof event.state === 'string' ? event.state : JSON.stringify(event.state);
+        if (state === lastState) return;
+        lastState = state;
+        endStream();
+        const tokens = event.usage.inputTokens + event.usage.outputTokens;
+        write(dim(`step ${event.step} · ${state} · ${format(tokens)} tokens · $${event.costUsd.toFixed(4)}\n`));
+        return;
+      }
+      case 'delta':
+        if (!streaming) write(dim('  model: '));
+        streaming = true;
+        write(event.text);
+        return;
+      case 'tool.start':
+        endStream();
+        write(`  → ${event.tool} ${dim(event.callId)}\n`);
+        return;
+      case 'tool.end':
+        write(`  ${event.isError ? '✗' : '✓'} ${event.tool} ${dim(`${Math.round(event.durationMs)} ms`)}\n`);
+        return;
+      case 'approval.requested':
+        endStream();
+        for (const call of event.calls) write(`  ? ${call.name} ${dim(call.id)} waits for approval\n`);
+        return;
+      case 'end': {
+        endStream();
+        ended = true;
+        const { result } = event;
+        const tokens = result.usage.inputTokens + result.usage.outputTokens;
+        write(
+          `${bold(result.status)} · ${result.reason} · ${result.steps} steps · ${format(tokens)} tokens · $${result.costUsd.toFixed(4)}\n`,
+        );
+        if (result.status !== 'done') write(`  ${result.detail}\n`);
+        if (result.error) write(`  ${result.error.name}: ${result.error.message}\n`);
+        if (result.output) write(`\n${result.output}\n`);
+        return;
+      }
+      default:
+        return;
+    }
+  };
+}

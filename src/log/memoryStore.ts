@@ -1,0 +1,124 @@
+import { StorageError } from '../errors.ts';
+import { parseHeader, parseSummary } from './record.ts';
+import type { RunHeader, RunRecord, RunSummary } from './record.ts';
+import {
+  checkBatch,
+  checkExpectedSeq,
+  checkNewRun,
+  compareNewestFirst,
+  historyEntry,
+  joinRecord,
+  matchesFilter,
+  mergeSummary,
+  splitRecord,
+} from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, RunStore, SeqRange, StoredRecord } from './runStore.ts';
+import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+
+/** One run as the memory store keeps it: JSON text only, so nothing but JSON survives a write. */
+export interface MemoryRun {
+  header: string;
+  summary: string;
+  records: StoredRecord[];
+}
+
+/** The shared state behind memory stores; pass the same map to two stores to model two processes. */
+export type MemoryStoreData = Map<string, MemoryRun>;
+
+/**
+ * A RunStore held in memory as JSON text, for tests.
+ * @example
+ * const store = new MemoryStore();
+ */
+export class MemoryStore implements RunStore {
+  readonly data: MemoryStoreData;
+  #closed = false;
+
+  constructor(options: { data?: MemoryStoreData } = {}) {
+    this.data = options.data ?? new Map();
+  }
+
+  #run(runId: string): MemoryRun {
+    if (this.#closed) throw new StorageError(`The memory store is closed; it cannot serve run "${runId}": open a new store.`);
+    const run = this.data.get(runId);
+    if (!run) throw new RunNotFoundError(runId);
+    return run;
+  }
+
+  async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
+    const initial = checkNewRun(parseHeader(header), summary);
+    if (this.data.has(header.runId)) throw new RunExistsError(header.runId);
+    this.data.set(header.runId, { header: JSON.stringify(header), summary: JSON.stringify(initial), records: [] });
+  }
+
+  async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
+    const run = this.#run(runId);
+    checkExpectedSeq(runId, options.expectedSeq, run.records.length - 1);
+    checkBatch(runId, records, options.expectedSeq);
+    const current = parseSummary(JSON.parse(run.summary), { runId });
+    const summary = mergeSummary(current, options.summary, options.expectedSeq + records.length - 1);
+    const stored = records.map(splitRecord);
+    run.records.push(...stored);
+    run.summary = JSON.stringify(summary);
+  }
+
+  async header(runId: string): Promise<RunHeader> {
+    return parseHeader(JSON.parse(this.#run(runId).header), { runId });
+  }
+
+  async summary(runId: string): Promise<RunSummary> {
+    return parseSummary(JSON.parse(this.#run(runId).summary), { runId });
+  }
+
+  #slice(run: MemoryRun, range: SeqRange): Array<[number, StoredRecord]> {
+    const from = Math.max(0, range.from ?? 0);
+    const to = Math.min(run.records.length - 1, range.to ?? Number.POSITIVE_INFINITY);
+    const out: Array<[number, StoredRecord]> = [];
+    for (let seq = from; seq <= to; seq++) out.push([seq, run.records[seq] as StoredRecord]);
+    return out;
+  }
+
+  async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
+    return this.#slice(this.#run(runId), range).map(([seq, stored]) => joinRecord(stored, runId, seq));
+  }
+
+  async readHistory(runId: string, range: SeqRange = {}): Promise<HistoryEntry[]> {
+    return this.#slice(this.#run(runId), range).map(([seq, stored]) => historyEntry(stored.body, runId, seq));
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+    const run = this.#run(runId);
+    for (let at = Math.min(seq, run.records.length - 1); at >= 0; at--) {
+      const stored = run.records[at] as StoredRecord;
+      if (stored.snapshot !== null) return joinRecord(stored, runId, at);
+    }
+    return undefined;
+  }
+
+  async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
+    if (this.#closed) throw new StorageError('The memory store is closed; it cannot list runs: open a new store.');
+    const summaries = [...this.data.entries()].map(([runId, run]) => parseSummary(JSON.parse(run.summary), { runId }));
+    const found = summaries.filter((summary) => matchesFilter(summary, filter)).sort(compareNewestFirst);
+    return filter.limit === undefined ? found : found.slice(0, filter.limit);
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    this.#run(runId);
+    this.data.delete(runId);
+  }
+
+  async truncate(runId: string, afterSeq: number): Promise<number> {
+    const run = this.#run(runId);
+    const keep = Math.max(0, afterSeq + 1);
+    const dropped = Math.max(0, run.records.length - keep);
+    if (dropped === 0) return 0;
+    run.records.length = keep;
+    const current = parseSummary(JSON.parse(run.summary), { runId });
+    run.summary = JSON.stringify(mergeSummary(current, {}, keep - 1));
+    return dropped;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+}

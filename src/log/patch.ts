@@ -1,0 +1,132 @@
+import jsonPatch from 'fast-json-patch';
+import { UserError } from '../errors.ts';
+import type { Json, Operation } from './record.ts';
+import { InvalidPatchError, UnsafePatchError } from './storageErrors.ts';
+
+const UNSAFE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+const escapeSegment = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
+
+function isUnsafePointer(pointer: string): boolean {
+  return pointer
+    .split('/')
+    .some((segment) => UNSAFE_SEGMENTS.has(segment.replace(/~1/g, '/').replace(/~0/g, '~')));
+}
+
+/** Returns the first `path` or `from` in the ops that goes through `__proto__`, `constructor` or `prototype`. */
+export function findUnsafePath(ops: readonly Operation[]): string | undefined {
+  for (const op of ops) {
+    if (isUnsafePointer(op.path)) return op.path;
+    if ((op.op === 'move' || op.op === 'copy') && isUnsafePointer(op.from)) return op.from;
+  }
+  return undefined;
+}
+
+/**
+ * Returns the JSON form of a value (what `JSON.stringify` keeps): keys holding `undefined` are dropped.
+ * @example
+ * const snapshot = normalize(actor.getPersistedSnapshot());
+ */
+export function normalize(value: unknown): Json {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new UserError(`normalize expected a JSON-serializable value, found ${typeof value}: pass a persisted snapshot or another plain object.`);
+  return JSON.parse(text) as Json;
+}
+
+function isAbsent(value: unknown): boolean {
+  return value === undefined || typeof value === 'function' || typeof value === 'symbol';
+}
+
+type Container = Record<string, unknown> | unknown[];
+
+function isContainer(value: unknown): value is Container {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return true;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return (proto === Object.prototype || proto === null) && typeof (value as { toJSON?: unknown }).toJSON !== 'function';
+}
+
+function leafJson(value: unknown): Json {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  return normalize(value);
+}
+
+const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
+
+function diffValue(prev: unknown, next: unknown, path: string, ops: Operation[]): void {
+  if (prev === next) return;
+  if (isContainer(prev) && isContainer(next) && Array.isArray(prev) === Array.isArray(next)) {
+    if (Array.isArray(prev)) diffArray(prev, next as unknown[], path, ops);
+    else diffObject(prev as Record<string, unknown>, next as Record<string, unknown>, path, ops);
+    return;
+  }
+  const after = leafJson(next);
+  if (!isContainer(prev) && !isContainer(next)) {
+    const before = leafJson(prev);
+    const same = typeof before === 'object' && before !== null ? JSON.stringify(before) === JSON.stringify(after) : before === after;
+    if (same) return;
+  }
+  ops.push({ op: 'replace', path, value: after });
+}
+
+function diffObject(prev: Record<string, unknown>, next: Record<string, unknown>, path: string, ops: Operation[]): void {
+  for (const key of Object.keys(prev)) {
+    if (!isAbsent(prev[key]) && (!hasOwn(next, key) || isAbsent(next[key]))) ops.push({ op: 'remove', path: `${path}/${escapeSegment(key)}` });
+  }
+  for (const key of Object.keys(next)) {
+    const value = next[key];
+    if (isAbsent(value)) continue;
+    const childPath = `${path}/${escapeSegment(key)}`;
+    if (!hasOwn(prev, key) || isAbsent(prev[key])) ops.push({ op: 'add', path: childPath, value: leafJson(value) });
+    else diffValue(prev[key], value, childPath, ops);
+  }
+}
+
+const element = (value: unknown): unknown => (isAbsent(value) ? null : value);
+
+function diffArray(prev: unknown[], next: unknown[], path: string, ops: Operation[]): void {
+  const common = Math.min(prev.length, next.length);
+  for (let i = 0; i < common; i++) diffValue(element(prev[i]), element(next[i]), `${path}/${i}`, ops);
+  for (let i = common; i < next.length; i++) ops.push({ op: 'add', path: `${path}/${i}`, value: leafJson(element(next[i])) });
+  for (let i = prev.length - 1; i >= next.length; i--) ops.push({ op: 'remove', path: `${path}/${i}` });
+}
+
+/**
+ * Returns RFC 6902 ops that turn `normalize(prev)` into `normalize(next)`, skipping subtrees shared by reference.
+ * @example
+ * const patch = diff(previousPersisted, actor.getPersistedSnapshot());
+ */
+export function diff(prev: unknown, next: unknown): Operation[] {
+  const ops: Operation[] = [];
+  diffValue(prev, next, '', ops);
+  return ops;
+}
+
+/** Applies ops to `doc` in place (inserted values are copied, never shared with the ops) and returns the result. */
+export function applyPatchInPlace(doc: Json, ops: readonly Operation[]): Json {
+  const unsafe = findUnsafePath(ops);
+  if (unsafe !== undefined) {
+    throw new UnsafePatchError(`A patch path "${unsafe}" goes through __proto__, constructor or prototype and is refused as unsafe: remove that operation.`, unsafe);
+  }
+  const copies = ops.map((op) => ('value' in op && op.value !== null && typeof op.value === 'object' ? { ...op, value: structuredClone(op.value) } : op));
+  try {
+    return jsonPatch.applyPatch(doc, copies as jsonPatch.Operation[], true, true, true).newDocument;
+  } catch (error) {
+    const index = (error as { index?: number }).index;
+    const op = index === undefined ? undefined : ops[index];
+    throw new InvalidPatchError(
+      `A JSON patch does not apply${op ? ` at op ${index} (${op.op} ${op.path})` : ''}: ${(error as Error).message.split('\n')[0]}. Check that the patch was made from this document.`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Returns a new document with the ops applied, refusing unsafe paths; `doc` and `ops` are left untouched.
+ * @example
+ * const next = applyPatchSafe(previous, record.patch);
+ */
+export function applyPatchSafe(doc: Json, ops: readonly Operation[]): Json {
+  return applyPatchInPlace(structuredClone(doc), ops);
+}

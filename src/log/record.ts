@@ -1,0 +1,268 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { UserError } from '../errors.ts';
+import { findUnsafePath } from './patch.ts';
+import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
+
+/** The log format version this build writes and reads. */
+export const FORMAT_VERSION = 1;
+
+/** A JSON value, as stored in the log. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+const JsonSchema = z.custom<Json>((value) => value !== undefined, { message: 'expected a JSON value' });
+const IsoTime = z.iso.datetime({ offset: true });
+
+const Pointer = z.string().refine((p) => p === '' || p.startsWith('/'), { message: 'a JSON pointer starts with "/"' });
+
+export const OperationSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('add'), path: Pointer, value: JsonSchema }),
+  z.object({ op: z.literal('remove'), path: Pointer }),
+  z.object({ op: z.literal('replace'), path: Pointer, value: JsonSchema }),
+  z.object({ op: z.literal('move'), from: Pointer, path: Pointer }),
+  z.object({ op: z.literal('copy'), from: Pointer, path: Pointer }),
+  z.object({ op: z.literal('test'), path: Pointer, value: JsonSchema }),
+]);
+/** One RFC 6902 operation. */
+export type Operation = z.infer<typeof OperationSchema>;
+
+const RunRef = z.object({ runId: z.string().min(1), seq: z.number().int().nonnegative() });
+
+export const RunHeaderSchema = z.object({
+  format: z.literal(FORMAT_VERSION),
+  runId: z.string().min(1),
+  agent: z.object({ id: z.string(), version: z.string() }),
+  machine: z.object({ id: z.string(), hash: z.string() }),
+  model: z.object({ provider: z.string(), model: z.string(), params: z.record(z.string(), z.unknown()) }),
+  parent: RunRef.optional(),
+  createdAt: IsoTime,
+  input: z.unknown().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+/** What a run is: agent, machine and model fingerprints, parent link; written once at creation. */
+export type RunHeader = z.infer<typeof RunHeaderSchema>;
+
+export const RecordMetaSchema = z.looseObject({
+  durationMs: z.number().nonnegative().optional(),
+  usage: z.object({ inputTokens: z.number().int().nonnegative(), outputTokens: z.number().int().nonnegative() }).optional(),
+  model: z.string().optional(),
+});
+
+export const RunRecordSchema = z.object({
+  v: z.literal(FORMAT_VERSION),
+  runId: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  time: IsoTime,
+  event: z.looseObject({ type: z.string() }),
+  state: JsonSchema,
+  patch: z.array(OperationSchema),
+  snapshot: JsonSchema.optional(),
+  meta: RecordMetaSchema.optional(),
+  checksum: z.string().min(1),
+});
+/** One transition of a run: the event, the state value after it, and the patch from the previous snapshot. */
+export type RunRecord = z.infer<typeof RunRecordSchema>;
+/** A record before `sealRecord` adds its checksum. */
+export type UnsealedRecord = Omit<RunRecord, 'checksum'>;
+
+export const RUN_STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const RunSummarySchema = z.object({
+  runId: z.string().min(1),
+  agentId: z.string(),
+  status: z.enum(RUN_STATUSES),
+  steps: z.number().int().nonnegative(),
+  inputTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
+  costUsd: z.number().nonnegative(),
+  lastSeq: z.number().int().min(-1),
+  createdAt: IsoTime,
+  updatedAt: IsoTime,
+  parent: RunRef.optional(),
+  waitingOn: z.unknown().optional(),
+  reason: z.string().optional(),
+});
+/** The mutable facts about a run that listings need; `lastSeq` is -1 before the first record. */
+export type RunSummary = z.infer<typeof RunSummarySchema>;
+
+/** Where a record or header came from, for error messages. */
+export interface RecordLocation {
+  runId?: string;
+  seq?: number;
+}
+
+class NonJsonError extends Error {
+  constructor(readonly pointer: string, readonly found: string) {
+    super(`non-JSON value (${found}) at "${pointer}"`);
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number') return String(value);
+  if (typeof value !== 'object' || value === null) return typeof value;
+  return value.constructor?.name ?? 'object without prototype';
+}
+
+function writeCanonical(value: unknown, pointer: string, out: string[]): void {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') {
+    out.push(JSON.stringify(value));
+  } else if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new NonJsonError(pointer, describeValue(value));
+    out.push(JSON.stringify(value));
+  } else if (Array.isArray(value)) {
+    out.push('[');
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out.push(',');
+      writeCanonical(value[i], `${pointer}/${i}`, out);
+    }
+    out.push(']');
+  } else if (typeof value === 'object' && isPlainObject(value)) {
+    out.push('{');
+    let first = true;
+    for (const key of Object.keys(value).sort()) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item === undefined) continue;
+      if (!first) out.push(',');
+      first = false;
+      out.push(JSON.stringify(key), ':');
+      writeCanonical(item, `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, out);
+    }
+    out.push('}');
+  } else {
+    throw new NonJsonError(pointer, describeValue(value));
+  }
+}
+
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Serializes plain JSON with object keys sorted, so equal values give equal text; throws on non-JSON values. */
+export function canonicalJson(value: unknown): string {
+  const out: string[] = [];
+  writeCanonical(value, '', out);
+  return out.join('');
+}
+
+function checksumOf(record: UnsealedRecord): string {
+  const { checksum: _ignored, ...rest } = record as RunRecord;
+  return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 16);
+}
+
+function label(where: RecordLocation, found?: { runId?: unknown; seq?: unknown }): string {
+  const runId = where.runId ?? (typeof found?.runId === 'string' ? found.runId : '?');
+  const seq = where.seq ?? (typeof found?.seq === 'number' ? found.seq : '?');
+  return `Run "${runId}" record ${seq}`;
+}
+
+const repairHint = (runId: string | undefined): string =>
+  `restore the run from a backup, or truncate it to the last good record with \`statecraft repair ${runId ?? '<run>'}\``;
+
+/** Adds the checksum to a record; throws UserError when the record holds a non-JSON value. */
+export function sealRecord(record: UnsealedRecord): RunRecord {
+  try {
+    return { ...record, checksum: checksumOf(record) };
+  } catch (error) {
+    if (!(error instanceof NonJsonError)) throw error;
+    throw new UserError(
+      `${label({}, record)} holds a ${error.message}; records must be plain JSON: convert the value (for example a Date to an ISO string) before recording it.`,
+    );
+  }
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Validates a stored record (format version, shape, checksum, safe patch paths) and returns it typed. */
+export function parseRecord(json: unknown, where: RecordLocation = {}): RunRecord {
+  const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+  const runId = where.runId ?? (typeof raw.runId === 'string' ? raw.runId : undefined);
+  const at = { runId, seq: where.seq ?? (typeof raw.seq === 'number' ? raw.seq : undefined) };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new CorruptRecordError(`${label(where)} is not a JSON object (found ${describeValue(json)}): ${repairHint(runId)}.`, at);
+  }
+  if (raw.v !== FORMAT_VERSION) {
+    const found = raw.v === undefined ? 'no format version' : `format version ${JSON.stringify(raw.v)}`;
+    throw new UnsupportedFormatError(
+      `${label(where, raw)} has ${found}, but this build of Statecraft reads format version ${FORMAT_VERSION} only: upgrade Statecraft to read this run.`,
+      at,
+      raw.v,
+      FORMAT_VERSION,
+    );
+  }
+  const parsed = RunRecordSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new CorruptRecordError(`${label(where, raw)} does not match the record format (${formatIssues(parsed.error)}): ${repairHint(runId)}.`, at);
+  }
+  const record = parsed.data;
+  if ((where.runId !== undefined && record.runId !== where.runId) || (where.seq !== undefined && record.seq !== where.seq)) {
+    throw new CorruptRecordError(
+      `${label(where)} holds the record of run "${record.runId}" seq ${record.seq}: the log was altered; ${repairHint(runId)}.`,
+      at,
+    );
+  }
+  let computed: string;
+  try {
+    computed = checksumOf(record);
+  } catch (error) {
+    if (!(error instanceof NonJsonError)) throw error;
+    throw new CorruptRecordError(`${label(where, raw)} holds a ${error.message}: ${repairHint(runId)}.`, at);
+  }
+  if (computed !== record.checksum) {
+    throw new CorruptRecordError(
+      `${label(where, raw)} fails its checksum (stored ${record.checksum}, computed ${computed}): the record was altered or corrupted; ${repairHint(runId)}.`,
+      at,
+    );
+  }
+  const unsafe = findUnsafePath(record.patch);
+  if (unsafe !== undefined) {
+    throw new UnsafePatchError(
+      `${label(where, raw)} has a patch path "${unsafe}" through __proto__, constructor or prototype, refused as unsafe: ${repairHint(runId)}.`,
+      unsafe,
+      at,
+    );
+  }
+  if (record.seq === 0 && (record.snapshot === undefined || record.patch.length > 0)) {
+    throw new CorruptRecordError(
+      `${label(where, raw)} must be a keyframe with an empty patch, found ${record.snapshot === undefined ? 'no snapshot' : `${record.patch.length} patch ops`}: ${repairHint(runId)}.`,
+      at,
+    );
+  }
+  return record;
+}
+
+/** Validates a stored run header (format version and shape). */
+export function parseHeader(json: unknown, where: RecordLocation = {}): RunHeader {
+  const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+  const runId = where.runId ?? (typeof raw.runId === 'string' ? raw.runId : '?');
+  if (raw.format !== FORMAT_VERSION) {
+    const found = raw.format === undefined ? 'no format version' : `format version ${JSON.stringify(raw.format)}`;
+    throw new UnsupportedFormatError(
+      `Run "${runId}" header has ${found}, but this build of Statecraft reads format version ${FORMAT_VERSION} only: upgrade Statecraft to read this run.`,
+      { runId },
+      raw.format,
+      FORMAT_VERSION,
+    );
+  }
+  const parsed = RunHeaderSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new CorruptRecordError(`Run "${runId}" header does not match the header format (${formatIssues(parsed.error)}): restore the run from a backup.`, { runId });
+  }
+  return parsed.data;
+}
+
+/** Validates a stored run summary. */
+export function parseSummary(json: unknown, where: RecordLocation = {}): RunSummary {
+  const parsed = RunSummarySchema.safeParse(json);
+  if (!parsed.success) {
+    throw new CorruptRecordError(`Run "${where.runId ?? '?'}" summary does not match the summary format (${formatIssues(parsed.error)}).`, where);
+  }
+  return parsed.data;
+}

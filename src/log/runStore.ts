@@ -1,0 +1,179 @@
+import { ConflictError, UserError } from '../errors.ts';
+import { FORMAT_VERSION, parseRecord, RecordMetaSchema, RunSummarySchema } from './record.ts';
+import { z } from 'zod';
+import { CorruptRecordError, UnsupportedFormatError } from './storageErrors.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
+
+/** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
+export interface ListRunsFilter {
+  status?: RunSummary['status'][];
+  agentId?: string;
+  parentRunId?: string;
+  limit?: number;
+  updatedAfter?: string;
+}
+
+/** Options of `RunStore.append`: `expectedSeq` is the seq the first record must have (the run's lastSeq + 1). */
+export interface AppendOptions {
+  expectedSeq: number;
+  summary?: Partial<RunSummary>;
+}
+
+/** Inclusive seq bounds for reads. */
+export interface SeqRange {
+  from?: number;
+  to?: number;
+}
+
+/** One line of a run's history: a record without its patch and snapshot. */
+export interface HistoryEntry {
+  seq: number;
+  time: string;
+  eventType: string;
+  state: Json;
+  meta?: RunRecord['meta'];
+}
+
+/** Where runs are kept: an append-only log of records per run, plus a header and a summary. */
+export interface RunStore {
+  /** Creates a run with no records; throws RunExistsError if the id is taken. */
+  createRun(header: RunHeader, summary: RunSummary): Promise<void>;
+  /** Appends consecutive records in one transaction (none with an empty list: a summary-only update); ConflictError when `expectedSeq` is not lastSeq + 1. */
+  append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void>;
+  header(runId: string): Promise<RunHeader>;
+  summary(runId: string): Promise<RunSummary>;
+  /** Returns records ordered by seq, each validated; throws CorruptRecordError naming the first bad seq. */
+  read(runId: string, range?: SeqRange): Promise<RunRecord[]>;
+  /** Returns history lines without reading snapshots; records are shape-checked, not checksummed. */
+  readHistory(runId: string, range?: SeqRange): Promise<HistoryEntry[]>;
+  keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined>;
+  listRuns(filter?: ListRunsFilter): Promise<RunSummary[]>;
+  deleteRun(runId: string): Promise<void>;
+  /** Drops records after `afterSeq` (repair of a torn tail) and returns how many were dropped. */
+  truncate(runId: string, afterSeq: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Checks a batch before any write: records belong to the run, are sealed, valid and numbered from `expectedSeq` on. */
+export function checkBatch(runId: string, records: readonly RunRecord[], expectedSeq: number): void {
+  records.forEach((record, i) => {
+    if (record.runId !== runId) {
+      throw new UserError(`append to run "${runId}" got a record of run "${record.runId}" (seq ${record.seq}): build records with the run's id.`);
+    }
+    if (record.seq !== expectedSeq + i) {
+      throw new UserError(
+        `append to run "${runId}" expected record ${i} of the batch to have seq ${expectedSeq + i}, found ${record.seq}: records must be consecutive from expectedSeq.`,
+      );
+    }
+    parseRecord(record, { runId, seq: record.seq });
+  });
+}
+
+/** Throws ConflictError unless the next free seq of the run is `expectedSeq`. */
+export function checkExpectedSeq(runId: string, expectedSeq: number, lastSeq: number): void {
+  if (expectedSeq !== lastSeq + 1) {
+    throw new ConflictError(
+      `Run "${runId}": append expected the next seq to be ${expectedSeq}, found ${lastSeq + 1} (last seq ${lastSeq}); another writer appended first or the caller is out of date: reload the run and retry from seq ${lastSeq + 1}.`,
+    );
+  }
+}
+
+/** Merges a summary update; `runId` and `lastSeq` stay owned by the store, `updatedAt` defaults to now. */
+export function mergeSummary(current: RunSummary, update: Partial<RunSummary> | undefined, lastSeq: number): RunSummary {
+  const merged = { ...current, ...update, runId: current.runId, lastSeq, updatedAt: update?.updatedAt ?? new Date().toISOString() };
+  const parsed = RunSummarySchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UserError(`Summary update for run "${current.runId}" is invalid at ${issue?.path.join('.')}: ${issue?.message}; pass fields of RunSummary with valid values.`);
+  }
+  return parsed.data;
+}
+
+/** Checks a header and its initial summary agree before a run is created. */
+export function checkNewRun(header: RunHeader, summary: RunSummary): RunSummary {
+  if (header.runId !== summary.runId) {
+    throw new UserError(`createRun got header for run "${header.runId}" but summary for run "${summary.runId}": use one run id.`);
+  }
+  const parsed = RunSummarySchema.safeParse({ ...summary, lastSeq: -1 });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UserError(`Initial summary for run "${header.runId}" is invalid at ${issue?.path.join('.')}: ${issue?.message}.`);
+  }
+  return parsed.data;
+}
+
+/** Returns true when a summary passes a listRuns filter (stores without a query language use it). */
+export function matchesFilter(summary: RunSummary, filter: ListRunsFilter): boolean {
+  if (filter.status && !filter.status.includes(summary.status)) return false;
+  if (filter.agentId !== undefined && summary.agentId !== filter.agentId) return false;
+  if (filter.parentRunId !== undefined && summary.parent?.runId !== filter.parentRunId) return false;
+  if (filter.updatedAfter !== undefined && !(Date.parse(summary.updatedAt) > Date.parse(filter.updatedAfter))) return false;
+  return true;
+}
+
+/** Orders summaries newest first by `updatedAt`, then by run id. */
+export function compareNewestFirst(a: RunSummary, b: RunSummary): number {
+  const byTime = Date.parse(b.updatedAt) - Date.parse(a.updatedAt);
+  if (byTime !== 0) return byTime;
+  return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
+}
+
+/** A record as stores keep it: the JSON text without the snapshot, and the snapshot's JSON text if it is a keyframe. */
+export interface StoredRecord {
+  body: string;
+  snapshot: string | null;
+}
+
+/** Splits a record into the texts a store writes. */
+export function splitRecord(record: RunRecord): StoredRecord {
+  const { snapshot, ...rest } = record;
+  return { body: JSON.stringify(rest), snapshot: snapshot === undefined ? null : JSON.stringify(snapshot) };
+}
+
+function parseText(text: string, what: string, runId: string, seq: number): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CorruptRecordError(
+      `Run "${runId}" record ${seq} ${what} is not valid JSON (${(error as Error).message}); the log was cut short (a torn tail) or altered: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`, or restore it from a backup.`,
+      { runId, seq },
+      { cause: error },
+    );
+  }
+}
+
+/** Rebuilds and validates a record from the texts a store kept. */
+export function joinRecord(stored: StoredRecord, runId: string, seq: number): RunRecord {
+  const body = parseText(stored.body, 'text', runId, seq);
+  if (stored.snapshot !== null && typeof body === 'object' && body !== null) {
+    (body as Record<string, unknown>).snapshot = parseText(stored.snapshot, 'snapshot', runId, seq);
+  }
+  return parseRecord(body, { runId, seq });
+}
+
+const HistorySchema = z.object({
+  seq: z.number().int().nonnegative(),
+  time: z.string(),
+  event: z.looseObject({ type: z.string() }),
+  state: z.custom<Json>((value) => value !== undefined),
+  meta: RecordMetaSchema.optional(),
+});
+
+/** Reads the history fields of a stored record body, checking format version and shape but not the checksum. */
+export function historyEntry(bodyText: string, runId: string, seq: number): HistoryEntry {
+  const body = parseText(bodyText, 'text', runId, seq) as Record<string, unknown> | null;
+  if (body?.v !== FORMAT_VERSION) {
+    throw new UnsupportedFormatError(
+      `Run "${runId}" record ${seq} has format version ${JSON.stringify(body?.v)}, but this build of Statecraft reads format version ${FORMAT_VERSION} only: upgrade Statecraft to read this run.`,
+      { runId, seq },
+      body?.v,
+      FORMAT_VERSION,
+    );
+  }
+  const parsed = HistorySchema.safeParse(body);
+  if (!parsed.success || parsed.data.seq !== seq) {
+    throw new CorruptRecordError(`Run "${runId}" record ${seq} does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
+  }
+  const { event, meta, ...rest } = parsed.data;
+  return meta === undefined ? { ...rest, eventType: event.type } : { ...rest, eventType: event.type, meta };
+}

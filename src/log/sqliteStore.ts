@@ -1,0 +1,211 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConflictError, StorageError } from '../errors.ts';
+import { parseHeader, parseSummary } from './record.ts';
+import type { RunHeader, RunRecord, RunSummary } from './record.ts';
+import { checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, splitRecord } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, RunStore, SeqRange } from './runStore.ts';
+import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+
+/** The SQLite file used when no path is given, relative to the working directory. */
+export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY,
+  agent_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  parent_run_id TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  header TEXT NOT NULL,
+  summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_updated ON runs (updated_at DESC, run_id);
+CREATE TABLE IF NOT EXISTS records (
+  run_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  snapshot TEXT,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS records_keyframes ON records (run_id, seq) WHERE snapshot IS NOT NULL;
+`;
+
+interface RecordRow {
+  seq: number;
+  body: string;
+  snapshot: string | null;
+}
+
+const isoKey = (time: string): string => new Date(time).toISOString();
+
+/**
+ * A RunStore in one SQLite file (WAL mode); every write is committed before the returned promise resolves.
+ * @example
+ * const store = new SqliteStore({ path: '.statecraft/runs.db' });
+ */
+export class SqliteStore implements RunStore {
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #statements;
+
+  constructor(options: { path?: string } = {}) {
+    this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    try {
+      this.#db = new Database(this.path);
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = FULL');
+      this.#db.pragma('busy_timeout = 5000');
+      this.#db.exec(SCHEMA);
+    } catch (error) {
+      throw new StorageError(`Could not open the SQLite store at ${this.path}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
+    }
+    const db = this.#db;
+    this.#statements = {
+      insertRun: db.prepare(
+        'INSERT INTO runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      getRun: db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
+      updateSummary: db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
+      lastSeq: db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?'),
+      insertRecord: db.prepare('INSERT INTO records (run_id, seq, body, snapshot) VALUES (?, ?, ?, ?)'),
+      readRecords: db.prepare<[string, number, number], RecordRow>(
+        'SELECT seq, body, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
+      ),
+      readBodies: db.prepare<[string, number, number], { seq: number; body: string }>(
+        'SELECT seq, body FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
+      ),
+      keyframe: db.prepare<[string, number], RecordRow>(
+        'SELECT seq, body, snapshot FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
+      ),
+      deleteRecords: db.prepare('DELETE FROM records WHERE run_id = ?'),
+      deleteRun: db.prepare('DELETE FROM runs WHERE run_id = ?'),
+      truncate: db.prepare('DELETE FROM records WHERE run_id = ? AND seq > ?'),
+    };
+  }
+
+  #summaryOf(runId: string): RunSummary {
+    const row = this.#statements.getRun.get(runId);
+    if (!row) throw new RunNotFoundError(runId);
+    return parseSummary(JSON.parse(row.summary), { runId });
+  }
+
+  #writeSummary(summary: RunSummary): void {
+    this.#statements.updateSummary.run(summary.status, isoKey(summary.updatedAt), JSON.stringify(summary), summary.runId);
+  }
+
+  async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
+    const initial = checkNewRun(parseHeader(header), summary);
+    try {
+      this.#statements.insertRun.run(
+        header.runId,
+        initial.agentId,
+        initial.status,
+        initial.parent?.runId ?? null,
+        isoKey(initial.createdAt),
+        isoKey(initial.updatedAt),
+        JSON.stringify(header),
+        JSON.stringify(initial),
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new RunExistsError(header.runId);
+      throw error;
+    }
+  }
+
+  async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
+    checkBatch(runId, records, options.expectedSeq);
+    const stored = records.map(splitRecord);
+    const write = this.#db.transaction(() => {
+      const current = this.#summaryOf(runId);
+      checkExpectedSeq(runId, options.expectedSeq, this.#statements.lastSeq.get(runId)?.last ?? -1);
+      stored.forEach((record, i) => {
+        try {
+          this.#statements.insertRecord.run(runId, options.expectedSeq + i, record.body, record.snapshot);
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+          throw new ConflictError(
+            `Run "${runId}": record ${options.expectedSeq + i} already exists; another writer appended first: reload the run and retry after its last seq.`,
+          );
+        }
+      });
+      this.#writeSummary(mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
+    });
+    write.immediate();
+  }
+
+  async header(runId: string): Promise<RunHeader> {
+    const row = this.#statements.getRun.get(runId);
+    if (!row) throw new RunNotFoundError(runId);
+    return parseHeader(JSON.parse(row.header), { runId });
+  }
+
+  async summary(runId: string): Promise<RunSummary> {
+    return this.#summaryOf(runId);
+  }
+
+  async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
+    this.#summaryOf(runId);
+    const rows = this.#statements.readRecords.all(runId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER);
+    return rows.map((row) => joinRecord(row, runId, row.seq));
+  }
+
+  async readHistory(runId: string, range: SeqRange = {}): Promise<HistoryEntry[]> {
+    this.#summaryOf(runId);
+    const rows = this.#statements.readBodies.all(runId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER);
+    return rows.map((row) => historyEntry(row.body, runId, row.seq));
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+    this.#summaryOf(runId);
+    const row = this.#statements.keyframe.get(runId, seq);
+    return row ? joinRecord(row, runId, row.seq) : undefined;
+  }
+
+  async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (filter.status) {
+      if (filter.status.length === 0) return [];
+      where.push(`status IN (${filter.status.map(() => '?').join(', ')})`);
+      params.push(...filter.status);
+    }
+    const add = (clause: string, value: string | undefined): void => {
+      if (value === undefined) return;
+      where.push(clause);
+      params.push(value);
+    };
+    add('agent_id = ?', filter.agentId);
+    add('parent_run_id = ?', filter.parentRunId);
+    add('updated_at > ?', filter.updatedAfter === undefined ? undefined : isoKey(filter.updatedAfter));
+    const sql =
+      `SELECT run_id, summary FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id` +
+      (filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`);
+    const rows = this.#db.prepare<Array<string | number>, { run_id: string; summary: string }>(sql).all(...params);
+    return rows.map((row) => parseSummary(JSON.parse(row.summary), { runId: row.run_id }));
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    this.#db.transaction(() => {
+      this.#summaryOf(runId);
+      this.#statements.deleteRecords.run(runId);
+      this.#statements.deleteRun.run(runId);
+    }).immediate();
+  }
+
+  async truncate(runId: string, afterSeq: number): Promise<number> {
+    return this.#db.transaction(() => {
+      const current = this.#summaryOf(runId);
+      const dropped = this.#statements.truncate.run(runId, afterSeq).changes;
+      if (dropped > 0) this.#writeSummary(mergeSummary(current, {}, this.#statements.lastSeq.get(runId)?.last ?? -1));
+      return dropped;
+    }).immediate();
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}

@@ -1,0 +1,67 @@
+import { StorageError } from '../errors.ts';
+
+/** No run with this id exists in the store. */
+export class RunNotFoundError extends StorageError {
+  readonly runId: string;
+  constructor(runId: string) {
+    super(`Run "${runId}" was not found in the store: check the id (list runs with \`statecraft runs\`) or the store location.`);
+    this.runId = runId;
+  }
+}
+
+/** A run with this id already exists, so it cannot be created again. */
+export class RunExistsError extends StorageError {
+  readonly runId: string;
+  constructor(runId: string) {
+    super(`Run "${runId}" already exists in the store: pick a new run id, or delete the old run first.`);
+    this.runId = runId;
+  }
+}
+
+/** The run has no record at the requested seq. */
+export class RecordNotFoundError extends StorageError {
+  readonly runId: string;
+  readonly seq: number;
+  constructor(runId: string, seq: number, lastSeq: number) {
+    super(
+      `Run "${runId}" has no record ${seq}: expected a seq from 0 to ${lastSeq}` +
+        (lastSeq < 0 ? ' but the run has no records yet.' : '; ask for a seq in that range.'),
+    );
+    this.runId = runId;
+    this.seq = seq;
+  }
+}
+
+/** A stored record or header is damaged: unparseable, cut short, or failing its checksum. */
+export class CorruptRecordError extends StorageError {
+  readonly runId: string | undefined;
+  readonly seq: number | undefined;
+  constructor(message: string, where: { runId?: string; seq?: number } = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.runId = where.runId;
+    this.seq = where.seq;
+  }
+}
+
+/** A record or header was written in a format version this build does not read. */
+export class UnsupportedFormatError extends CorruptRecordError {
+  readonly found: unknown;
+  readonly supported: number;
+  constructor(message: string, where: { runId?: string; seq?: number }, found: unknown, supported: number) {
+    super(message, where);
+    this.found = found;
+    this.supported = supported;
+  }
+}
+
+/** A JSON patch path goes through `__proto__`, `constructor` or `prototype` and is refused. */
+export class UnsafePatchError extends CorruptRecordError {
+  readonly path: string;
+  constructor(message: string, path: string, where: { runId?: string; seq?: number } = {}) {
+    super(message, where);
+    this.path = path;
+  }
+}
+
+/** A JSON patch does not apply to the document it was given. */
+export class InvalidPatchError extends StorageError {}

@@ -1,0 +1,210 @@
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type {
+  ChatCompletionCreateParamsBase,
+  ChatCompletionFunctionTool,
+  ChatCompletionMessageParam,
+} from 'openai/resources/chat/completions/completions';
+import { UserError } from '../errors.ts';
+import type { AssistantMessage, Message, ToolCall, Usage } from '../protocol/messages.ts';
+import type { ModelInfo, ModelPort, ModelRequest, ModelResponse, ToolSpec } from '../protocol/model.ts';
+import { AttemptFailure, callWithRetry } from './retry.ts';
+import type { RetryOptions } from './retry.ts';
+
+const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+const DEFAULT_MODEL = 'gpt-4o-mini';
+
+export interface OpenAIModelOptions {
+  /** Model name; defaults to STATECRAFT_MODEL, then 'gpt-4o-mini'. */
+  model?: string;
+  /** Defaults to OPENAI_API_KEY. */
+  apiKey?: string;
+  /** Defaults to OPENAI_BASE_URL, then the OpenAI API. */
+  baseURL?: string;
+  temperature?: number;
+  maxTokens?: number;
+  /** Per attempt, covering the whole streamed answer (default 120000). */
+  timeoutMs?: number;
+  retry?: RetryOptions;
+  /** Stream the answer and report text fragments through `onDelta` (default true). */
+  stream?: boolean;
+  /** A preconfigured client (its own retries should be 0); apiKey and baseURL are then ignored. */
+  client?: OpenAI;
+}
+
+type ApiMessage = ChatCompletionMessageParam;
+
+const toApiMessage = (message: Message): ApiMessage => {
+  switch (message.role) {
+    case 'system':
+    case 'user':
+      return { role: message.role, content: message.content };
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+    case 'assistant': {
+      const calls = message.toolCalls ?? [];
+      return calls.length === 0
+        ? { role: 'assistant', content: message.content }
+        : {
+            role: 'assistant',
+            content: message.content,
+            tool_calls: calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })),
+          };
+    }
+  }
+};
+
+const toApiTool = (tool: ToolSpec): ChatCompletionFunctionTool => ({
+  type: 'function',
+  function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
+});
+
+const toUsage = (usage: { prompt_tokens?: number; completion_tokens?: number } | null | undefined): Usage => ({
+  inputTokens: usage?.prompt_tokens ?? 0,
+  outputTokens: usage?.completion_tokens ?? 0,
+});
+
+const assistantMessage = (content: string | null, toolCalls: ToolCall[]): AssistantMessage =>
+  toolCalls.length > 0 ? { role: 'assistant', content, toolCalls } : { role: 'assistant', content };
+
+const providerMessage = (error: APIError): string => {
+  const body = error.error as { message?: unknown } | undefined;
+  return typeof body?.message === 'string' && body.message !== '' ? body.message : error.message;
+};
+
+/** Turns openai client errors into provider-neutral attempt failures; aborts are left to the retry layer to judge. */
+const translate = (error: unknown): unknown => {
+  if (error instanceof APIUserAbortError) return error;
+  if (error instanceof APIConnectionTimeoutError) return new AttemptFailure('timeout', 'the client timed out waiting for a response');
+  if (error instanceof APIConnectionError) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return new AttemptFailure('network', `connection failed${cause}`);
+  }
+  if (error instanceof APIError && typeof error.status === 'number') {
+    return new AttemptFailure('http', providerMessage(error), { status: error.status, headers: error.headers });
+  }
+  return error;
+};
+
+interface PartialCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/**
+ * Creates a ModelPort over an OpenAI-compatible Chat Completions endpoint, with our own retries, timeout and cancellation.
+ * @example
+ * const model = createOpenAIModel({ model: 'gpt-4o-mini', temperature: 0 });
+ * const { message } = await model.complete({ messages: [{ role: 'user', content: 'Hi' }], tools: [] });
+ */
+export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
+  const model = options.model ?? process.env['STATECRAFT_MODEL'] ?? DEFAULT_MODEL;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const stream = options.stream ?? true;
+  if (!(timeoutMs > 0)) throw new UserError(`createOpenAIModel: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}.`);
+  const apiKey = options.apiKey ?? process.env['OPENAI_API_KEY'];
+  let client: OpenAI;
+  if (options.client) {
+    client = options.client;
+  } else {
+    if (!apiKey) {
+      throw new UserError(
+        'createOpenAIModel: no API key found: expected the apiKey option or the OPENAI_API_KEY environment variable. ' +
+          'Set one (any non-empty value for a local server that needs no key).',
+      );
+    }
+    client = new OpenAI({ apiKey, baseURL: options.baseURL ?? process.env['OPENAI_BASE_URL'] ?? DEFAULT_BASE_URL, maxRetries: 0 });
+  }
+  const baseURL = client.baseURL.replace(/\/+$/, '');
+  const provider = baseURL === DEFAULT_BASE_URL ? 'openai' : 'openai-compatible';
+  const params: Record<string, unknown> = {};
+  if (options.temperature !== undefined) params['temperature'] = options.temperature;
+  if (options.maxTokens !== undefined) params['maxTokens'] = options.maxTokens;
+  const info: ModelInfo = { provider, model, params };
+  const secrets = [apiKey, client.apiKey].filter((s): s is string => typeof s === 'string' && s !== '');
+
+  const body = (request: ModelRequest): ChatCompletionCreateParamsBase => {
+    const out: ChatCompletionCreateParamsBase = { model, messages: request.messages.map(toApiMessage) };
+    if (request.tools.length > 0) out.tools = request.tools.map(toApiTool);
+    if (options.temperature !== undefined) out.temperature = options.temperature;
+    if (options.maxTokens !== undefined) {
+      // OpenAI's reasoning models refuse max_tokens; many compatible servers only know max_tokens.
+      if (provider === 'openai') out.max_completion_tokens = options.maxTokens;
+      else out.max_tokens = options.maxTokens;
+    }
+    return out;
+  };
+
+  async function once(request: ModelRequest, signal: AbortSignal): Promise<ModelResponse> {
+    const requestOptions = { signal, timeout: timeoutMs + 1000, maxRetries: 0 };
+    if (!stream) {
+      const completion = await client.chat.completions.create({ ...body(request), stream: false }, requestOptions);
+      const choice = completion.choices[0];
+      const toolCalls: ToolCall[] = [];
+      for (const call of choice?.message.tool_calls ?? []) {
+        if (call.type === 'function') toolCalls.push({ id: call.id ?? '', name: call.function.name ?? '', arguments: call.function.arguments ?? '' });
+        else toolCalls.push({ id: call.id ?? '', name: call.custom.name ?? '', arguments: call.custom.input ?? '' });
+      }
+      return {
+        message: assistantMessage(choice?.message.content ?? null, toolCalls),
+        usage: toUsage(completion.usage),
+        finishReason: choice?.finish_reason ?? 'unknown',
+        model: completion.model ?? model,
+      };
+    }
+    const chunks = await client.chat.completions.create(
+      { ...body(request), stream: true, stream_options: { include_usage: true } },
+      requestOptions,
+    );
+    let text = '';
+    let sawText = false;
+    let finishReason = 'unknown';
+    let answeredBy = model;
+    let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+    const calls: PartialCall[] = [];
+    for await (const chunk of chunks) {
+      if (chunk.model) answeredBy = chunk.model;
+      if (chunk.usage) usage = toUsage(chunk.usage);
+      const choice = chunk.choices?.[0];
+      if (!choice) continue;
+      if (choice.finish_reason) finishReason = choice.finish_reason;
+      const delta = choice.delta;
+      if (typeof delta?.content === 'string') {
+        sawText = true;
+        if (delta.content !== '') {
+          text += delta.content;
+          request.onDelta?.(delta.content);
+        }
+      }
+      for (const part of delta?.tool_calls ?? []) {
+        const index = typeof part.index === 'number' ? part.index : calls.length;
+        const call = (calls[index] ??= { id: '', name: '', arguments: '' });
+        if (part.id) call.id = part.id;
+        if (part.function?.name) call.name += part.function.name;
+        if (part.function?.arguments) call.arguments += part.function.arguments;
+      }
+    }
+    const toolCalls = calls.filter((call): call is PartialCall => call !== undefined);
+    return {
+      message: assistantMessage(sawText && (text !== '' || toolCalls.length === 0) ? text : null, toolCalls),
+      usage,
+      finishReason,
+      model: answeredBy,
+    };
+  }
+
+  return {
+    info,
+    complete: (request) =>
+      callWithRetry(
+        async (signal) => {
+          try {
+            return await once(request, signal);
+          } catch (error) {
+            throw translate(error);
+          }
+        },
+        { retry: options.retry, timeoutMs, signal: request.signal, target: { baseURL, model, secrets } },
+      ),
+  };
+}

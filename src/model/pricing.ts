@@ -1,0 +1,45 @@
+import type { Usage } from '../protocol/messages.ts';
+
+/** USD per million tokens for one model. */
+export interface Price {
+  inputPerMTok: number;
+  outputPerMTok: number;
+}
+
+/** Prices by model name; names also match dated snapshots by prefix. */
+export type PriceTable = Record<string, Price>;
+
+/**
+ * OpenAI list prices (standard tier, USD per 1M tokens) as published in 2025; prices change, so pass your own table where it matters.
+ * @example
+ * const table: PriceTable = { ...defaultPrices, 'my-finetune': { inputPerMTok: 3, outputPerMTok: 12 } };
+ */
+export const defaultPrices: Readonly<PriceTable> = Object.freeze({
+  'gpt-4o': { inputPerMTok: 2.5, outputPerMTok: 10 },
+  'gpt-4o-mini': { inputPerMTok: 0.15, outputPerMTok: 0.6 },
+  'gpt-4.1': { inputPerMTok: 2, outputPerMTok: 8 },
+  'gpt-4.1-mini': { inputPerMTok: 0.4, outputPerMTok: 1.6 },
+  'gpt-4.1-nano': { inputPerMTok: 0.1, outputPerMTok: 0.4 },
+  o1: { inputPerMTok: 15, outputPerMTok: 60 },
+  'o3-mini': { inputPerMTok: 1.1, outputPerMTok: 4.4 },
+  o3: { inputPerMTok: 2, outputPerMTok: 8 },
+  'o4-mini': { inputPerMTok: 1.1, outputPerMTok: 4.4 },
+  'gpt-5': { inputPerMTok: 1.25, outputPerMTok: 10 },
+  'gpt-5-mini': { inputPerMTok: 0.25, outputPerMTok: 2 },
+  'gpt-5-nano': { inputPerMTok: 0.05, outputPerMTok: 0.4 },
+});
+
+/** The price of a model: its exact name, else the longest table name it starts with followed by '-'; undefined when unknown. */
+export function priceFor(model: string, table: Readonly<PriceTable> = defaultPrices): Price | undefined {
+  if (Object.hasOwn(table, model)) return table[model];
+  let best: string | undefined;
+  for (const name of Object.keys(table)) {
+    if (model.startsWith(`${name}-`) && (best === undefined || name.length > best.length)) best = name;
+  }
+  return best === undefined ? undefined : table[best];
+}
+
+/** The cost in USD of some usage at a price. */
+export function costOf(usage: Usage, price: Price): number {
+  return (usage.inputTokens * price.inputPerMTok + usage.outputTokens * price.outputPerMTok) / 1_000_000;
+}

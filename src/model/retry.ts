@@ -1,0 +1,185 @@
+import { CancelledError, ModelCallError } from '../errors.ts';
+
+/** How model calls are retried; `random` and `sleep` let tests control time. */
+export interface RetryOptions {
+  maxRetries?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  random?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** Anything with a case-insensitive `get`, such as a fetch `Headers`. */
+export interface HeaderLookup {
+  get(name: string): string | null;
+}
+
+/** One failed attempt, described without provider types so the retry policy stays provider-neutral. */
+export class AttemptFailure extends Error {
+  readonly kind: 'http' | 'network' | 'timeout';
+  readonly status: number | undefined;
+  readonly headers: HeaderLookup | undefined;
+  constructor(kind: 'http' | 'network' | 'timeout', message: string, options: { status?: number; headers?: HeaderLookup } = {}) {
+    super(message);
+    this.name = 'AttemptFailure';
+    this.kind = kind;
+    this.status = options.status;
+    this.headers = options.headers;
+  }
+}
+
+/** Where a call goes, for error messages; secrets are scrubbed from every message. */
+export interface CallTarget {
+  baseURL: string;
+  model: string;
+  secrets?: readonly string[];
+}
+
+export interface RetryCallOptions {
+  retry?: RetryOptions;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  target: CallTarget;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+
+/** True for the statuses worth retrying: 408, 409, 429 and 5xx. */
+export const isRetryableStatus = (status: number): boolean =>
+  status === 408 || status === 409 || status === 429 || status >= 500;
+
+/** The delay a response asks for through `retry-after-ms` or `Retry-After` (seconds or HTTP date), if any. */
+export function retryAfterMs(headers: HeaderLookup | undefined, now = Date.now()): number | undefined {
+  if (!headers) return undefined;
+  const ms = headers.get('retry-after-ms');
+  if (ms !== null && ms.trim() !== '' && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
+  const value = headers.get('retry-after');
+  if (value === null || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The wait before retry number `retry` (from 1): the server's request if given, else full jitter; never above maxDelayMs. */
+export function backoffDelay(retry: number, options: RetryOptions, requested?: number): number {
+  const base = options.baseDelayMs ?? 500;
+  const cap = options.maxDelayMs ?? 30_000;
+  if (requested !== undefined) return Math.min(requested, cap);
+  const random = options.random ?? Math.random;
+  return Math.floor(random() * Math.min(cap, base * 2 ** (retry - 1)));
+}
+
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new CancelledError('Model call was cancelled while waiting to retry.'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+const networkCode = (error: unknown): string | undefined => {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
+    if (/socket hang up|other side closed|fetch failed|^terminated$/i.test(e.message)) return 'connection closed';
+  }
+  return undefined;
+};
+
+const classify = (error: unknown): AttemptFailure | undefined => {
+  if (error instanceof AttemptFailure) return error;
+  const code = networkCode(error);
+  return code ? new AttemptFailure('network', `network error (${code})`) : undefined;
+};
+
+const advice = (failure: AttemptFailure | undefined, options: RetryCallOptions): string => {
+  if (!failure) return 'This looks like a bug in the model adapter: report it with the cause attached.';
+  if (failure.kind === 'timeout') return `Raise timeoutMs (now ${options.timeoutMs} ms) or check that the server at ${options.target.baseURL} answers.`;
+  if (failure.kind === 'network') return `Check that ${options.target.baseURL} is reachable (OPENAI_BASE_URL) and the server is running.`;
+  const status = failure.status ?? 0;
+  if (status === 401) return 'Check that OPENAI_API_KEY (or the apiKey option) is set and valid for this base URL.';
+  if (status === 403) return `Check that the API key's project may use model ${options.target.model}.`;
+  if (status === 404) return 'Check the model name (STATECRAFT_MODEL or the model option) and that the base URL serves /chat/completions.';
+  if (status === 400 || status === 422) return 'The provider rejected the request: check the tool schemas and parameters (temperature, maxTokens) for this model.';
+  if (status === 429) return 'Rate limited or out of quota: wait, lower concurrency, check billing, or raise retry.maxRetries.';
+  if (status >= 500) return 'The provider failed: try again later or raise retry.maxRetries.';
+  return 'Check the provider documentation for this status.';
+};
+
+const scrub = (text: string, secrets: readonly string[] = []): string => {
+  let out = text;
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
+  return out.replace(/\bsk-[A-Za-z0-9_*\-]{6,}/g, 'sk-[redacted]');
+};
+
+function finalError(failure: AttemptFailure | undefined, error: unknown, attempts: number, options: RetryCallOptions): ModelCallError {
+  const { baseURL, model, secrets } = options.target;
+  const what =
+    failure?.kind === 'http' ? `HTTP ${failure.status}` : failure?.kind === 'timeout' ? `timeout after ${options.timeoutMs} ms` : failure ? 'network error' : 'unexpected error';
+  const detail = failure ? failure.message : error instanceof Error ? error.message : String(error);
+  const message =
+    `Model call to ${baseURL} (model ${model}) failed with ${what} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ` +
+    `${detail}. ${advice(failure, options)}`;
+  return new ModelCallError(scrub(message, secrets), {
+    status: failure?.status,
+    retryable: failure !== undefined && (failure.kind !== 'http' || isRetryableStatus(failure.status ?? 0)),
+    cause: failure
+      ? new AttemptFailure(failure.kind, scrub(failure.message, secrets), { status: failure.status, headers: failure.headers })
+      : error instanceof Error
+        ? new Error(scrub(error.message, secrets))
+        : undefined,
+  });
+}
+
+/**
+ * Runs `attempt` with a per-attempt timeout and retries retryable failures with backoff; an external abort rejects with CancelledError.
+ * @example
+ * const reply = await callWithRetry((signal) => fetchReply(signal), { timeoutMs: 120_000, target: { baseURL, model } });
+ */
+export async function callWithRetry<T>(attempt: (signal: AbortSignal, attemptNumber: number) => Promise<T>, options: RetryCallOptions): Promise<T> {
+  const retry = options.retry ?? {};
+  const maxRetries = retry.maxRetries ?? 4;
+  const sleep = retry.sleep ?? defaultSleep;
+  const outer = options.signal;
+  const cancelled = (): CancelledError =>
+    new CancelledError(`Model call to ${options.target.baseURL} (model ${options.target.model}) was cancelled by its signal.`);
+
+  for (let attemptNumber = 1; ; attemptNumber++) {
+    if (outer?.aborted) throw cancelled();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('timeout'));
+    }, options.timeoutMs);
+    const onOuterAbort = (): void => controller.abort(outer?.reason);
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+    let failure: AttemptFailure | undefined;
+    let error: unknown;
+    try {
+      return await attempt(controller.signal, attemptNumber);
+    } catch (caught) {
+      if (outer?.aborted) throw cancelled();
+      error = caught;
+      failure = timedOut ? new AttemptFailure('timeout', `no complete answer within ${options.timeoutMs} ms`) : classify(caught);
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
+    }
+    const retryable = failure !== undefined && (failure.kind !== 'http' || isRetryableStatus(failure.status ?? 0));
+    if (!retryable || attemptNumber > maxRetries) throw finalError(failure, error, attemptNumber, options);
+    const wait = backoffDelay(attemptNumber, retry, retryAfterMs(failure?.headers));
+    try {
+      await sleep(wait, outer);
+    } catch (sleepError) {
+      if (outer?.aborted) throw cancelled();
+      throw sleepError;
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import type { AssistantMessage, Message, Usage } from './messages.ts';
+
+/** Why a run ended; every final state carries one. */
+export type StopReason =
+  | 'final_answer'
+  | 'stop_when'
+  | 'step_limit'
+  | 'token_budget'
+  | 'cost_budget'
+  | 'deadline'
+  | 'cancelled'
+  | 'error';
+
+export type RunStatus = 'done' | 'failed' | 'halted' | 'cancelled';
+
+/** The final state a stop reason leads to. */
+export function statusOf(reason: StopReason | undefined): RunStatus {
+  switch (reason) {
+    case 'final_answer':
+    case 'stop_when':
+      return 'done';
+    case 'cancelled':
+      return 'cancelled';
+    case 'step_limit':
+    case 'token_budget':
+    case 'cost_budget':
+    case 'deadline':
+      return 'halted';
+    default:
+      return 'failed';
+  }
+}
+
+export interface Limits {
+  /** Model turns before the run halts. */
+  maxSteps: number;
+  /** Input plus output tokens summed over the run. */
+  maxTokens?: number;
+  maxCostUsd?: number;
+  /** Wall-clock deadline, epoch milliseconds; kept as data so it survives a restore. */
+  deadlineAt?: number;
+}
+
+/** What a tool call ended with, as the model will read it. */
+export interface ToolOutcome {
+  content: string;
+  isError: boolean;
+  truncated?: boolean;
+  attempts?: number;
+  durationMs?: number;
+}
+
+export type CallStatus =
+  | 'ready'
+  | 'invalid'
+  | 'denied'
+  | 'awaiting'
+  | 'approved'
+  | 'rejected'
+  | 'running'
+  | 'done';
+
+/** One tool call of the current model turn, as dispatch, approval and execution see it. */
+export interface CallState {
+  id: string;
+  name: string;
+  status: CallStatus;
+  /** What the model is told instead of a result: the validation error, denial or rejection reason. */
+  note?: string;
+  decidedBy?: string;
+  outcome?: ToolOutcome;
+}
+
+export interface AgentContext {
+  runId: string;
+  messages: Message[];
+  step: number;
+  usage: Usage;
+  costUsd: number;
+  limits: Limits;
+  turn: { step: number; calls: CallState[] } | null;
+  output: string | null;
+  stop: { reason: StopReason; detail: string } | null;
+  error: { name: string; message: string } | null;
+}
+
+export interface AgentInput {
+  runId: string;
+  input?: string;
+  instructions?: string;
+  history?: Message[];
+  limits: Limits;
+}
+
+/** What the model actor hands back to the machine: the reply, its usage and its price. */
+export interface ModelTurn {
+  message: AssistantMessage;
+  usage: Usage;
+  costUsd: number;
+  model: string;
+  /** Calls the runtime could not take as given (missing or repeated id), by the id it assigned. */
+  problems?: Record<string, string>;
+}
+
+export interface AgentOutput {
+  status: RunStatus;
+  reason: StopReason;
+  detail: string;
+  output: string | null;
+  error: { name: string; message: string } | null;
+  steps: number;
+  usage: Usage;
+  costUsd: number;
+}

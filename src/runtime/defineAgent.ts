@@ -1,0 +1,118 @@
+import type { AnyStateMachine } from 'xstate';
+import { agentMachine } from '../../machines/agentMachine.ts';
+import { UserError } from '../errors.ts';
+import { defaultPrices, priceFor, type PriceTable } from '../model/pricing.ts';
+import type { AgentContext } from '../protocol/agent.ts';
+import type { ModelPort } from '../protocol/model.ts';
+import { createToolbox, type Toolbox } from '../tools/toolbox.ts';
+import type { Tool } from '../tools/defineTool.ts';
+
+export interface AgentLimits {
+  /** Model turns before the run halts (default 20). */
+  maxSteps?: number;
+  /** Input plus output tokens over the whole run. */
+  maxTokens?: number;
+  /** Spend in USD, priced from the agent's price table; refused for a model with no known price. */
+  maxCostUsd?: number;
+  /** Wall-clock limit for the run in milliseconds, turned into a deadline when the run starts. */
+  timeoutMs?: number;
+}
+
+export interface AgentConfig {
+  /** Stable id of the agent, recorded with every run. */
+  name: string;
+  version?: string;
+  instructions?: string;
+  tools?: readonly Tool[];
+  /** A model port, or a model name for the OpenAI-compatible port chosen when the run starts. */
+  model?: ModelPort | string;
+  limits?: AgentLimits;
+  /** Prices per model, merged over the built-in table. */
+  prices?: PriceTable;
+  /** Ends the run as done when it returns true after a turn's tools have run. */
+  stopWhen?: (context: Readonly<AgentContext>) => boolean;
+  /** Tool calls of one model turn that run at once (default 4). */
+  toolConcurrency?: number;
+  /** Per-attempt timeout for tools that set none (default 60 s). */
+  toolTimeoutMs?: number;
+  /** Characters of tool output the model sees before it is cut (default 20,000). */
+  maxToolOutputChars?: number;
+  /** Rough budget for the model's input window, in tokens (4 characters a token); oldest turns are dropped first. */
+  maxContextTokens?: number;
+  /** A machine built on `agentSetup` (extended or replaced states, guards, actions); defaults to `agentMachine`. */
+  machine?: AnyStateMachine;
+}
+
+/** A validated agent definition, ready to run. */
+export interface Agent {
+  readonly name: string;
+  readonly version: string;
+  readonly instructions: string | undefined;
+  readonly toolbox: Toolbox;
+  readonly model: ModelPort | string | undefined;
+  readonly limits: Required<Pick<AgentLimits, 'maxSteps'>> & Omit<AgentLimits, 'maxSteps'>;
+  readonly prices: PriceTable;
+  readonly stopWhen: AgentConfig['stopWhen'];
+  readonly toolConcurrency: number;
+  readonly toolTimeoutMs: number;
+  readonly maxToolOutputChars: number;
+  readonly maxContextTokens: number | undefined;
+  readonly machine: AnyStateMachine;
+}
+
+const positive = (agent: string, field: string, value: number | undefined) => {
+  if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+    throw new UserError(`Agent "${agent}": ${field} must be a positive number, found ${value}.`);
+  }
+};
+
+/**
+ * Define an agent: instructions, tools, model and limits, validated now rather than mid-run.
+ * @example
+ * const agent = defineAgent({ name: 'helper', instructions: 'Be brief.', tools: [clock], limits: { maxSteps: 8 } });
+ */
+export function defineAgent(config: AgentConfig): Agent {
+  if (!config.name || !/^[\w.-]{1,100}$/.test(config.name)) {
+    throw new UserError(
+      `Agent name must be 1-100 letters, digits, '_', '-' or '.', found ${JSON.stringify(config.name)}.`,
+    );
+  }
+  const limits = { maxSteps: 20, ...config.limits };
+  positive(config.name, 'limits.maxSteps', limits.maxSteps);
+  positive(config.name, 'limits.maxTokens', limits.maxTokens);
+  positive(config.name, 'limits.maxCostUsd', limits.maxCostUsd);
+  positive(config.name, 'limits.timeoutMs', limits.timeoutMs);
+  positive(config.name, 'toolConcurrency', config.toolConcurrency);
+  positive(config.name, 'toolTimeoutMs', config.toolTimeoutMs);
+  positive(config.name, 'maxToolOutputChars', config.maxToolOutputChars);
+  positive(config.name, 'maxContextTokens', config.maxContextTokens);
+  const prices = { ...defaultPrices, ...config.prices };
+  const agent: Agent = Object.freeze({
+    name: config.name,
+    version: config.version ?? '0',
+    instructions: config.instructions,
+    toolbox: createToolbox([...(config.tools ?? [])]),
+    model: config.model,
+    limits,
+    prices,
+    stopWhen: config.stopWhen,
+    toolConcurrency: config.toolConcurrency ?? 4,
+    toolTimeoutMs: config.toolTimeoutMs ?? 60_000,
+    maxToolOutputChars: config.maxToolOutputChars ?? 20_000,
+    maxContextTokens: config.maxContextTokens,
+    machine: config.machine ?? agentMachine,
+  });
+  const modelName = typeof agent.model === 'string' ? agent.model : agent.model?.info.model;
+  if (modelName !== undefined) assertPriced(agent, modelName);
+  return agent;
+}
+
+/** Refuse a cost budget that cannot be enforced because the model has no price. */
+export function assertPriced(agent: Agent, model: string): void {
+  if (agent.limits.maxCostUsd === undefined || priceFor(model, agent.prices)) return;
+  throw new UserError(
+    `Agent "${agent.name}" has a cost budget of $${agent.limits.maxCostUsd} but model "${model}" has no known price, ` +
+      `so the budget could not be enforced. Add it to the agent's prices, e.g. prices: { "${model}": { inputPerMTok: 0.5, outputPerMTok: 1.5 } }, ` +
+      'or remove limits.maxCostUsd.',
+  );
+}

@@ -1,0 +1,16 @@
+import type { AgentOutput, CallState } from '../protocol/agent.ts';
+import type { Usage } from '../protocol/messages.ts';
+
+/** What a run reports to live listeners (progress output, inspector, tracing). */
+export type RunEvent =
+  | { type: 'state'; runId: string; state: unknown; tags: string[]; step: number; usage: Usage; costUsd: number }
+  | { type: 'delta'; runId: string; step: number; text: string }
+  | { type: 'model.retry'; runId: string; attempt: number; delayMs: number; message: string }
+  | { type: 'tool.start'; runId: string; callId: string; tool: string }
+  | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number }
+  | { type: 'approval.requested'; runId: string; calls: CallState[] }
+  | { type: 'end'; runId: string; result: RunResult };
+
+export interface RunResult extends AgentOutput {
+  runId: string;
+}

@@ -1,0 +1,12 @@
+export { defineTool, isTool } from './defineTool.ts';
+export type { Tool, ToolContext, ToolDefinition, OnResume } from './defineTool.ts';
+export { toStrictJsonSchema } from './strictSchema.ts';
+export type { JsonSchema } from './strictSchema.ts';
+export { prepareArguments } from './prepareArguments.ts';
+export type { UnknownKey } from './prepareArguments.ts';
+export { describeSchema } from './describeSchema.ts';
+export { createToolbox } from './toolbox.ts';
+export type { Toolbox, ToolCallRejection, ValidatedCall } from './toolbox.ts';
+export { runTool } from './runTool.ts';
+export type { RunToolOptions, ToolResult } from './runTool.ts';
+export { mapWithConcurrency } from './limitConcurrency.ts';

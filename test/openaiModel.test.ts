@@ -1,0 +1,150 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { UserError } from '../src/errors.ts';
+import { createOpenAIModel } from '../src/model/openaiModel.ts';
+import type { Message } from '../src/protocol/messages.ts';
+import type { ToolSpec } from '../src/protocol/model.ts';
+import type { Script } from '../src/testing/script.ts';
+import { startScriptedServer } from '../src/testing/scriptedServer.ts';
+
+const KEY = 'sk-test-key-0000';
+const weather: ToolSpec = {
+  name: 'weather',
+  description: 'Weather for a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
+};
+const history: Message[] = [
+  { role: 'system', content: 'Be brief.' },
+  { role: 'user', content: 'Weather in Oslo and Paris?' },
+  { role: 'assistant', content: null, toolCalls: [{ id: 'c1', name: 'weather', arguments: '{"city":"Oslo"}' }] },
+  { role: 'tool', toolCallId: 'c1', name: 'weather', content: 'rain' },
+];
+
+const withServer = async (script: Script, body: (url: string, server: Awaited<ReturnType<typeof startScriptedServer>>) => Promise<void>) => {
+  const server = await startScriptedServer(script);
+  try {
+    await body(server.url, server);
+  } finally {
+    await server.close();
+  }
+};
+
+for (const stream of [true, false]) {
+  const mode = stream ? 'streaming' : 'non-streaming';
+
+  test(`${mode}: text reply, usage and the model that answered`, async () => {
+    await withServer([{ content: 'It rains in Oslo, the sun shines in Paris.', usage: { inputTokens: 120, outputTokens: 14 } }], async (url, server) => {
+      const model = createOpenAIModel({ baseURL: url, apiKey: KEY, model: 'gpt-test', stream });
+      const deltas: string[] = [];
+      const response = await model.complete({ messages: history, tools: [weather], onDelta: (t) => deltas.push(t) });
+      assert.equal(response.message, { role: 'assistant', content: 'It rains in Oslo, the sun shines in Paris.' });
+      assert.equal(response.usage, { inputTokens: 120, outputTokens: 14 });
+      assert.is(response.finishReason, 'stop');
+      assert.is(response.model, 'gpt-test');
+      if (stream) {
+        assert.ok(deltas.length > 1, 'several fragments');
+        assert.is(deltas.join(''), response.message.content);
+      } else {
+        assert.equal(deltas, []);
+      }
+      assert.is(server.requests[0]!.stream, stream);
+      server.assertDone();
+    });
+  });
+
+  test(`${mode}: parallel tool calls come back whole and in order`, async () => {
+    const script: Script = [{
+      toolCalls: [
+        { id: 'call_a', name: 'weather', arguments: { city: 'Oslo' } },
+        { id: 'call_b', name: 'weather', arguments: { city: 'Paris, the capital of France' } },
+      ],
+    }];
+    await withServer(script, async (url) => {
+      const model = createOpenAIModel({ baseURL: url, apiKey: KEY, stream });
+      const response = await model.complete({ messages: history, tools: [weather] });
+      assert.is(response.message.content, null);
+      assert.equal(response.message.toolCalls, [
+        { id: 'call_a', name: 'weather', arguments: '{"city":"Oslo"}' },
+        { id: 'call_b', name: 'weather', arguments: '{"city":"Paris, the capital of France"}' },
+      ]);
+      assert.is(response.finishReason, 'tool_calls');
+    });
+  });
+
+  test(`${mode}: malformed tool calls pass through untouched`, async () => {
+    const script: Script = [{ toolCalls: [{ id: '', name: 'no_such_tool', arguments: '{"city": Oslo' }, { name: 'weather', arguments: '' }] }];
+    await withServer(script, async (url) => {
+      const model = createOpenAIModel({ baseURL: url, apiKey: KEY, stream });
+      const { message } = await model.complete({ messages: history, tools: [weather] });
+      assert.equal(message.toolCalls, [
+        { id: '', name: 'no_such_tool', arguments: '{"city": Oslo' },
+        { id: 'call_1', name: 'weather', arguments: '' },
+      ]);
+    });
+  });
+}
+
+test('usage from several calls sums to what the script declared', async () => {
+  const script: Script = [
+    { toolCalls: [{ name: 'weather', arguments: { city: 'Oslo' } }], usage: { inputTokens: 100, outputTokens: 20 } },
+    { content: 'rain', usage: { inputTokens: 150, outputTokens: 5 } },
+  ];
+  await withServer(script, async (url) => {
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY });
+    const a = await model.complete({ messages: history, tools: [weather] });
+    const b = await model.complete({ messages: history, tools: [weather] });
+    assert.is(a.usage.inputTokens + b.usage.inputTokens, 250);
+    assert.is(a.usage.outputTokens + b.usage.outputTokens, 25);
+  });
+});
+
+test('messages and tools reach the server in the API shape and map back to ours', async () => {
+  await withServer([{ content: 'ok' }], async (url, server) => {
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY, temperature: 0.2, maxTokens: 50 });
+    await model.complete({ messages: history, tools: [weather] });
+    const body = server.requests[0]!.body as Record<string, unknown>;
+    const messages = body['messages'] as Array<Record<string, unknown>>;
+    assert.equal(messages[2], {
+      role: 'assistant',
+      content: null,
+      tool_calls: [{ id: 'c1', type: 'function', function: { name: 'weather', arguments: '{"city":"Oslo"}' } }],
+    });
+    assert.equal(messages[3], { role: 'tool', tool_call_id: 'c1', content: 'rain' });
+    assert.equal(body['tools'], [{ type: 'function', function: { ...weather, strict: true } }]);
+    assert.is(body['temperature'], 0.2);
+    assert.is(body['max_tokens'], 50);
+    assert.equal(body['stream_options'], { include_usage: true });
+    assert.equal(server.requests[0]!.messages, history, 'the server maps the body back to our messages');
+  });
+});
+
+test('info names provider, model and params, never the key', () => {
+  const local = createOpenAIModel({ baseURL: 'http://127.0.0.1:1/v1', apiKey: KEY, model: 'm', temperature: 0 });
+  assert.equal(local.info, { provider: 'openai-compatible', model: 'm', params: { temperature: 0 } });
+  const openai = createOpenAIModel({ apiKey: KEY, baseURL: 'https://api.openai.com/v1/' });
+  assert.is(openai.info.provider, 'openai');
+  assert.not.match(JSON.stringify([local.info, openai.info]), KEY);
+});
+
+test('configuration falls back to the environment and a missing key is a UserError', () => {
+  const saved = { key: process.env['OPENAI_API_KEY'], model: process.env['STATECRAFT_MODEL'], base: process.env['OPENAI_BASE_URL'] };
+  try {
+    process.env['OPENAI_API_KEY'] = KEY;
+    process.env['STATECRAFT_MODEL'] = 'env-model';
+    process.env['OPENAI_BASE_URL'] = 'http://127.0.0.1:1/v1';
+    const model = createOpenAIModel();
+    assert.is(model.info.model, 'env-model');
+    assert.is(model.info.provider, 'openai-compatible');
+    delete process.env['STATECRAFT_MODEL'];
+    assert.is(createOpenAIModel().info.model, 'gpt-4o-mini');
+    delete process.env['OPENAI_API_KEY'];
+    assert.throws(() => createOpenAIModel(), (error: unknown) => error instanceof UserError && /OPENAI_API_KEY/.test(error.message));
+  } finally {
+    for (const [name, value] of [['OPENAI_API_KEY', saved.key], ['STATECRAFT_MODEL', saved.model], ['OPENAI_BASE_URL', saved.base]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+});
+
+test.run();

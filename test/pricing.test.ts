@@ -1,0 +1,34 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { costOf, defaultPrices, priceFor } from '../src/model/pricing.ts';
+import type { PriceTable } from '../src/model/pricing.ts';
+
+test('an exact name wins', () => {
+  assert.equal(priceFor('gpt-4o-mini'), { inputPerMTok: 0.15, outputPerMTok: 0.6 });
+});
+
+test('dated snapshots match the longest prefix', () => {
+  assert.equal(priceFor('gpt-4o-2024-08-06'), defaultPrices['gpt-4o']);
+  assert.equal(priceFor('gpt-4o-mini-2024-07-18'), defaultPrices['gpt-4o-mini']);
+  assert.equal(priceFor('gpt-4.1-nano-2025-04-14'), defaultPrices['gpt-4.1-nano']);
+});
+
+test('unknown models and bare-prefix lookalikes have no price', () => {
+  assert.is(priceFor('llama-3-70b'), undefined);
+  assert.is(priceFor('gpt-4oo'), undefined);
+  assert.is(priceFor('constructor'), undefined);
+});
+
+test('a custom table replaces the defaults', () => {
+  const table: PriceTable = { local: { inputPerMTok: 1, outputPerMTok: 2 } };
+  assert.equal(priceFor('local-7b', table), { inputPerMTok: 1, outputPerMTok: 2 });
+  assert.is(priceFor('gpt-4o', table), undefined);
+});
+
+test('cost is tokens times price per million', () => {
+  const cost = costOf({ inputTokens: 2_000_000, outputTokens: 500_000 }, { inputPerMTok: 2.5, outputPerMTok: 10 });
+  assert.ok(Math.abs(cost - 10) < 1e-9, `expected 10, got ${cost}`);
+  assert.is(costOf({ inputTokens: 0, outputTokens: 0 }, { inputPerMTok: 2.5, outputPerMTok: 10 }), 0);
+});
+
+test.run();
