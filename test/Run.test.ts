@@ -1,0 +1,247 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { z } from 'zod';
+import { defineAgent, defineTool, startRun, runAgent, UserError } from '../src/index.ts';
+import type { RunEvent, ToolMessage } from '../src/index.ts';
+import { scriptedModel } from '../src/testing/index.ts';
+
+const echo = (calls: string[]) =>
+  defineTool({
+    name: 'echo',
+    description: 'Echo the text back.',
+    parameters: z.object({ text: z.string() }),
+    execute: ({ text }) => {
+      calls.push(text);
+      return `echo: ${text}`;
+    },
+  });
+
+const toolMessages = (messages: readonly { role: string }[]) => messages.filter((m): m is ToolMessage => m.role === 'tool');
+
+test('a final answer ends the run as done with the answer as output', async () => {
+  const model = scriptedModel([{ content: 'Hello.' }]);
+  const agent = defineAgent({ name: 'a', model });
+  const result = await runAgent(agent, 'hi');
+  assert.is(result.status, 'done');
+  assert.is(result.reason, 'final_answer');
+  assert.is(result.output, 'Hello.');
+  assert.is(result.steps, 1);
+  model.assertDone();
+});
+
+test('tool calls run, their results reach the model in call order, and usage is summed', async () => {
+  const calls: string[] = [];
+  const model = scriptedModel([
+    {
+      toolCalls: [
+        { id: 'c1', name: 'echo', arguments: { text: 'one' } },
+        { id: 'c2', name: 'echo', arguments: { text: 'two' } },
+      ],
+      usage: { inputTokens: 10, outputTokens: 5 },
+    },
+    (request) => {
+      const results = toolMessages(request.messages);
+      assert.equal(results.map((m) => [m.toolCallId, m.content]), [['c1', 'echo: one'], ['c2', 'echo: two']]);
+      return { content: 'done', usage: { inputTokens: 20, outputTokens: 2 } };
+    },
+  ]);
+  const agent = defineAgent({ name: 'a', model, tools: [echo(calls)] });
+  const result = await runAgent(agent, 'go');
+  assert.is(result.status, 'done');
+  assert.equal(calls.sort(), ['one', 'two']);
+  assert.equal(result.usage, { inputTokens: 30, outputTokens: 7 });
+  model.assertDone();
+});
+
+test('bad tool calls never run a tool and each becomes a result the model can read', async () => {
+  const calls: string[] = [];
+  const model = scriptedModel([
+    {
+      toolCalls: [
+        { id: 'a', name: 'nope', arguments: {} },
+        { id: 'b', name: 'echo', arguments: '{"text": ' },
+        { id: 'c', name: 'echo', arguments: { text: 7 } },
+        { id: '', name: 'echo', arguments: { text: 'no id' } },
+        { id: 'e', name: 'echo', arguments: { text: 'fine' } },
+      ],
+    },
+    (request) => {
+      const results = toolMessages(request.messages);
+      assert.is(results.length, 5);
+      assert.match(results[0]!.content, /no tool named "nope"/);
+      assert.match(results[1]!.content, /could not be parsed as JSON/);
+      assert.match(results[2]!.content, /expected string/);
+      assert.match(results[3]!.content, /had no id/);
+      assert.is(results[4]!.content, 'echo: fine');
+      const ids = new Set(results.map((m) => m.toolCallId));
+      assert.is(ids.size, 5, 'every call, even the one without an id, gets its own result id');
+      return { content: 'ok' };
+    },
+  ]);
+  const result = await runAgent(defineAgent({ name: 'a', model, tools: [echo(calls)] }), 'go');
+  assert.is(result.status, 'done');
+  assert.equal(calls, ['fine']);
+});
+
+test('a model that keeps making bad calls is stopped by the step limit', async () => {
+  const model = scriptedModel((index) => (index < 10 ? { toolCalls: [{ name: 'missing', arguments: {} }] } : undefined));
+  const agent = defineAgent({ name: 'a', model, limits: { maxSteps: 3 } });
+  const result = await runAgent(agent, 'go');
+  assert.is(result.status, 'halted');
+  assert.is(result.reason, 'step_limit');
+  assert.is(result.steps, 3);
+  assert.is(model.calls.length, 3);
+});
+
+test('a token budget halts the run before the next tool runs', async () => {
+  const calls: string[] = [];
+  const model = scriptedModel([
+    { toolCalls: [{ name: 'echo', arguments: { text: 'x' } }], usage: { inputTokens: 900, outputTokens: 200 } },
+  ]);
+  const agent = defineAgent({ name: 'a', model, tools: [echo(calls)], limits: { maxTokens: 1000 } });
+  const result = await runAgent(agent, 'go');
+  assert.is(result.status, 'halted');
+  assert.is(result.reason, 'token_budget');
+  assert.equal(calls, []);
+});
+
+test('a cost budget is priced from the table and halts the run', async () => {
+  const model = scriptedModel(
+    (index) => (index < 5 ? { toolCalls: [{ name: 'echo', arguments: { text: 'x' } }], usage: { inputTokens: 1_000_000, outputTokens: 0 } } : undefined),
+    { model: 'priced' },
+  );
+  const agent = defineAgent({
+    name: 'a',
+    model,
+    tools: [echo([])],
+    limits: { maxCostUsd: 2.5 },
+    prices: { priced: { inputPerMTok: 1, outputPerMTok: 2 } },
+  });
+  const result = await runAgent(agent, 'go');
+  assert.is(result.reason, 'cost_budget');
+  assert.is(result.steps, 3);
+  assert.is(result.costUsd, 3);
+});
+
+test('a cost budget for a model with no known price is refused when the agent is defined', () => {
+  const model = scriptedModel([], { model: 'mystery-model' });
+  assert.throws(() => defineAgent({ name: 'a', model, limits: { maxCostUsd: 1 } }), (error: unknown) => {
+    return error instanceof UserError && /mystery-model/.test(error.message) && /prices/.test(error.message);
+  });
+});
+
+test('the deadline halts a run that is waiting on a slow model', async () => {
+  const model = scriptedModel([{ content: 'late', delayMs: 5_000 }]);
+  const agent = defineAgent({ name: 'a', model, limits: { timeoutMs: 50 } });
+  const result = await runAgent(agent, 'go');
+  assert.is(result.status, 'halted');
+  assert.is(result.reason, 'deadline');
+});
+
+test('stopWhen ends the run as done after a turn', async () => {
+  const model = scriptedModel((index) => (index < 10 ? { toolCalls: [{ name: 'echo', arguments: { text: String(index) } }] } : undefined));
+  const agent = defineAgent({ name: 'a', model, tools: [echo([])], stopWhen: (context) => context.step >= 2 });
+  const result = await runAgent(agent, 'go');
+  assert.is(result.status, 'done');
+  assert.is(result.reason, 'stop_when');
+  assert.is(model.calls.length, 2);
+});
+
+test('cancel aborts the tool in flight and ends the run as cancelled', async () => {
+  let sawAbort = false;
+  const slow = defineTool({
+    name: 'slow',
+    description: 'Waits.',
+    parameters: z.object({}),
+    execute: (_args, ctx) =>
+      new Promise((resolve) => {
+        setImmediate(() => run.cancel('user pressed stop'));
+        ctx.signal.addEventListener('abort', () => {
+          sawAbort = true;
+          resolve('aborted');
+        });
+      }),
+  });
+  const model = scriptedModel([{ toolCalls: [{ name: 'slow', arguments: {} }] }]);
+  const run = startRun(defineAgent({ name: 'a', model, tools: [slow] }), { input: 'go' });
+  const result = await run.result;
+  assert.is(result.status, 'cancelled');
+  assert.is(result.detail, 'user pressed stop');
+  assert.ok(sawAbort, 'the tool saw its signal abort');
+});
+
+test('cancel aborts the model call in flight', async () => {
+  const model = scriptedModel([{ content: 'never', delayMs: 10_000 }]);
+  const controller = new AbortController();
+  const run = startRun(defineAgent({ name: 'a', model }), { input: 'go', signal: controller.signal });
+  setTimeout(() => controller.abort(), 20);
+  const result = await run.result;
+  assert.is(result.status, 'cancelled');
+});
+
+test('a tool that needs approval waits; approve and reject move each call on its own', async () => {
+  const calls: string[] = [];
+  const guarded = defineTool({
+    name: 'write',
+    description: 'Writes.',
+    parameters: z.object({ text: z.string() }),
+    needsApproval: true,
+    execute: ({ text }) => {
+      calls.push(text);
+      return 'written';
+    },
+  });
+  const model = scriptedModel([
+    {
+      toolCalls: [
+        { id: 'w1', name: 'write', arguments: { text: 'keep' } },
+        { id: 'w2', name: 'write', arguments: { text: 'drop' } },
+      ],
+    },
+    (request) => {
+      const results = toolMessages(request.messages);
+      assert.equal(results.map((m) => m.toolCallId), ['w1', 'w2']);
+      assert.is(results[0]!.content, 'written');
+      assert.is(results[1]!.content, 'not this one');
+      return { content: 'ok' };
+    },
+  ]);
+  const run = startRun(defineAgent({ name: 'a', model, tools: [guarded] }), { input: 'go' });
+  const events: RunEvent[] = [];
+  run.on((event) => {
+    events.push(event);
+    if (event.type === 'approval.requested') setImmediate(() => {
+      assert.equal(event.calls.map((c) => c.id), ['w1', 'w2']);
+      assert.throws(() => run.approve('zzz'), /no tool call zzz/);
+      run.reject('w2', 'not this one');
+      assert.equal(run.pendingApprovals.map((c) => c.id), ['w1']);
+      run.approve('w1');
+      assert.throws(() => run.approve('w1'), /not waiting for approval|no tool call w1/);
+    });
+  });
+  const result = await run.result;
+  assert.is(result.status, 'done');
+  assert.equal(calls, ['keep']);
+  assert.ok(events.some((event) => event.type === 'approval.requested'));
+});
+
+test('model failures end the run as failed with the error', async () => {
+  const model = scriptedModel([{ error: { status: 401, message: 'bad key' } }]);
+  const result = await runAgent(defineAgent({ name: 'a', model }), 'go');
+  assert.is(result.status, 'failed');
+  assert.is(result.reason, 'error');
+  assert.ok(result.error);
+});
+
+test('text deltas stream to listeners while only the final message enters state', async () => {
+  const model = scriptedModel([{ content: 'a streamed answer that arrives in pieces' }]);
+  const run = startRun(defineAgent({ name: 'a', model }), { input: 'go' });
+  const deltas: string[] = [];
+  run.on((event) => event.type === 'delta' && deltas.push(event.text));
+  const result = await run.result;
+  assert.ok(deltas.length > 1);
+  assert.is(deltas.join(''), result.output);
+  assert.is(run.context.messages.filter((m) => m.role === 'assistant').length, 1);
+});
+
+test.run();
