@@ -120,13 +120,17 @@ test('messages and tools reach the server in the API shape and map back to ours'
 
 test('info names provider, model and params, never the key', () => {
   const local = createOpenAIModel({ baseURL: 'http://127.0.0.1:1/v1', apiKey: KEY, model: 'm', temperature: 0 });
-  assert.equal(local.info, { provider: 'openai-compatible', model: 'm', params: { temperature: 0 } });
+  assert.equal(local.info, {
+    provider: 'openai-compatible',
+    model: 'm',
+    params: { endpoint: 'http://127.0.0.1:1/v1', temperature: 0 },
+  });
   const openai = createOpenAIModel({ apiKey: KEY, baseURL: 'https://api.openai.com/v1/' });
   assert.is(openai.info.provider, 'openai');
   assert.not.match(JSON.stringify([local.info, openai.info]), KEY);
 });
 
-test('configuration falls back to the environment and a missing key is a UserError', () => {
+test('configuration falls back to the environment; a missing key is a UserError unless a base URL is set', () => {
   const saved = { key: process.env['OPENAI_API_KEY'], model: process.env['STATECRAFT_MODEL'], base: process.env['OPENAI_BASE_URL'] };
   try {
     process.env['OPENAI_API_KEY'] = KEY;
@@ -138,6 +142,8 @@ test('configuration falls back to the environment and a missing key is a UserErr
     delete process.env['STATECRAFT_MODEL'];
     assert.is(createOpenAIModel().info.model, 'gpt-4o-mini');
     delete process.env['OPENAI_API_KEY'];
+    assert.is(createOpenAIModel().info.provider, 'openai-compatible', 'a local server needs no key');
+    delete process.env['OPENAI_BASE_URL'];
     assert.throws(() => createOpenAIModel(), (error: unknown) => error instanceof UserError && /OPENAI_API_KEY/.test(error.message));
   } finally {
     for (const [name, value] of [['OPENAI_API_KEY', saved.key], ['STATECRAFT_MODEL', saved.model], ['OPENAI_BASE_URL', saved.base]] as const) {

@@ -13,13 +13,23 @@ Options:
   --check          write nothing; exit 1 and list the diagrams that are missing or stale`,
   options: { machines: { type: 'string' }, out: { type: 'string' }, check: { type: 'boolean' } },
   async run(values) {
-    const { writeVisualizations } = await import('../visualize/writeVisualizations.ts');
+    const { writeVisualizations, staleMessage } = await import('../visualize/writeVisualizations.ts');
     const result = await writeVisualizations({
       machinesDir: (values.machines as string | undefined) ?? 'machines',
       outDir: (values.out as string | undefined) ?? 'visualizations',
       check: values.check === true,
     });
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (values.check === true) {
+      if (result.stale.length === 0) {
+        process.stdout.write(`${result.diagrams.length} diagram(s) up to date.\n`);
+        return 0;
+      }
+      process.stderr.write(`${staleMessage(result.stale)}\n`);
+      return 1;
+    }
+    for (const file of result.written) process.stdout.write(`wrote ${file}\n`);
+    for (const file of result.removed) process.stdout.write(`removed ${file}\n`);
+    if (!result.written.length && !result.removed.length) process.stdout.write('Diagrams already up to date.\n');
     return 0;
   },
 };

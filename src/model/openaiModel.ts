@@ -107,17 +107,24 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
   if (options.client) {
     client = options.client;
   } else {
-    if (!apiKey) {
+    const baseOption = options.baseURL ?? process.env['OPENAI_BASE_URL'];
+    if (!apiKey && !baseOption) {
       throw new UserError(
         'createOpenAIModel: no API key found: expected the apiKey option or the OPENAI_API_KEY environment variable. ' +
           'Set one (any non-empty value for a local server that needs no key).',
       );
     }
-    client = new OpenAI({ apiKey, baseURL: options.baseURL ?? process.env['OPENAI_BASE_URL'] ?? DEFAULT_BASE_URL, maxRetries: 0 });
+    // Local servers (Ollama, vLLM) need no key, but the client insists on one.
+    client = new OpenAI({ apiKey: apiKey || 'no-key', baseURL: baseOption ?? DEFAULT_BASE_URL, maxRetries: 0 });
   }
   const baseURL = client.baseURL.replace(/\/+$/, '');
   const provider = baseURL === DEFAULT_BASE_URL ? 'openai' : 'openai-compatible';
-  const params: Record<string, unknown> = {};
+  // The endpoint is part of the model's identity (the same name served elsewhere is a swap); credentials are not.
+  const endpoint = new URL(baseURL);
+  endpoint.username = '';
+  endpoint.password = '';
+  endpoint.search = '';
+  const params: Record<string, unknown> = provider === 'openai' ? {} : { endpoint: endpoint.toString().replace(/\/+$/, '') };
   if (options.temperature !== undefined) params['temperature'] = options.temperature;
   if (options.maxTokens !== undefined) params['maxTokens'] = options.maxTokens;
   const info: ModelInfo = { provider, model, params };

@@ -30,7 +30,7 @@ export interface ToolDefinition<S extends z.ZodObject> {
   maxOutputChars?: number;
   onResume?: OnResume;
   idempotent?: boolean;
-  scopes?: string[];
+  scopes?: readonly string[];
 }
 
 /** A validated, frozen tool; `jsonSchema` is the strict JSON schema offered to the model. */

@@ -14,7 +14,7 @@ export function toMermaid(graph: MachineGraph): string {
   const mermaidId = new Map<string, string>();
   const used = new Set<string>();
   for (const node of graph.nodes) {
-    const base = `s_${node.path.join('_').replace(/[^A-Za-z0-9_]/g, '_')}`;
+    const base = `s_${(node.path.length > 0 ? node.path.join('_') : 'root').replace(/[^A-Za-z0-9_]/g, '_')}`;
     let id = base;
     for (let n = 2; used.has(id); n++) id = `${base}_${n}`;
     used.add(id);

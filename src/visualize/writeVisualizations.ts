@@ -10,6 +10,7 @@ import { toDot } from './toDot.ts';
 import { toMermaid } from './toMermaid.ts';
 import { toSvg } from './toSvg.ts';
 
+/** Where machines are read from and diagrams written to (both relative to the working directory), and whether to only check. */
 export interface WriteVisualizationsOptions {
   machinesDir?: string;
   outDir?: string;
@@ -32,6 +33,7 @@ export interface DiagramEntry {
   transitions: number;
 }
 
+/** What a run found: the diagrams, every expected file, and (check) the stale ones or (write) those written and removed. */
 export interface VisualizationReport {
   diagrams: DiagramEntry[];
   files: string[];
