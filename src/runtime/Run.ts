@@ -62,9 +62,10 @@ export class Run {
       },
     };
     this.actor = createActor(machine, { input, inspect: (event) => this.onInspect(event) });
+    // Deferred so the final state's inspection event reaches listeners before 'end'.
     this.actor.subscribe({
-      complete: () => this.finish(),
-      error: (error) => this.finish(error),
+      complete: () => queueMicrotask(() => this.finish()),
+      error: (error) => queueMicrotask(() => this.finish(error)),
     });
     if (options.signal) {
       if (options.signal.aborted) queueMicrotask(() => this.cancel('Cancelled before the run started.'));

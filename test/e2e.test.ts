@@ -1,0 +1,119 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { z } from 'zod';
+import { createOpenAIModel, defineAgent, defineTool, runAgent, startRun } from '../src/index.ts';
+import { startScriptedServer } from '../src/testing/index.ts';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '..');
+const cli = resolve(root, 'bin/statecraft.js');
+
+const add = defineTool({
+  name: 'add',
+  description: 'Add two numbers.',
+  parameters: z.object({ a: z.number(), b: z.number() }),
+  execute: ({ a, b }) => ({ sum: a + b }),
+});
+
+test('an agent runs through the real openai client against a loopback server, streaming', async () => {
+  const server = await startScriptedServer([
+    {
+      content: 'Adding.',
+      toolCalls: [
+        { id: 'x1', name: 'add', arguments: { a: 2, b: 3 } },
+        { id: 'x2', name: 'add', arguments: '{"a": 1}' },
+      ],
+      usage: { inputTokens: 50, outputTokens: 10 },
+    },
+    { content: 'The sum is 5.', usage: { inputTokens: 80, outputTokens: 6 } },
+  ]);
+  try {
+    const model = createOpenAIModel({ baseURL: server.url, apiKey: 'test', model: 'gpt-4o-mini' });
+    const agent = defineAgent({ name: 'calc', instructions: 'Add.', tools: [add], model });
+    const result = await runAgent(agent, 'What is 2+3?');
+    assert.is(result.status, 'done');
+    assert.is(result.output, 'The sum is 5.');
+    assert.equal(result.usage, { inputTokens: 130, outputTokens: 16 });
+    assert.ok(result.costUsd > 0, 'gpt-4o-mini is priced from the default table');
+    const second = server.requests[1]!;
+    assert.ok(second.stream, 'the client streamed');
+    const tools = second.messages.filter((m) => m.role === 'tool');
+    assert.equal(tools.map((m) => m.toolCallId), ['x1', 'x2']);
+    assert.is(tools[0]!.content, '{"sum":5}');
+    assert.match(tools[1]!.content, /do not match its parameters/);
+    assert.equal(second.tools.map((t) => t.name), ['add']);
+    assert.equal((second.body.tools as { function: { strict: boolean } }[])[0]!.function.strict, true);
+    server.assertDone();
+  } finally {
+    await server.close();
+  }
+});
+
+test('cancelling a run aborts the HTTP request in flight', async () => {
+  const server = await startScriptedServer([{ content: 'slow', delayMs: 30_000 }]);
+  try {
+    const model = createOpenAIModel({ baseURL: server.url, apiKey: 'test', model: 'm' });
+    const handle = startRun(defineAgent({ name: 'slow', model }), { input: 'go' });
+    const waitForRequest = async () => {
+      while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    };
+    await waitForRequest();
+    handle.cancel('stop');
+    const result = await handle.result;
+    assert.is(result.status, 'cancelled');
+    assert.is(await server.requests[0]!.settled, 'aborted');
+  } finally {
+    await server.close();
+  }
+});
+
+test('statecraft run plays the demo on the scripted server and exits 0', async () => {
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', NO_COLOR: '1' };
+  const { stdout, stderr } = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts'], { cwd: root, env });
+  assert.match(stderr, /scripted model/);
+  assert.match(stdout, /done · final_answer/);
+  assert.match(stdout, /examples\/demo\/agent\.ts: \d+ lines/);
+});
+
+test('statecraft run --json prints one event per line and ends with the result', async () => {
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' };
+  const { stdout } = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts', '--json'], { cwd: root, env });
+  const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; result?: { status: string } });
+  assert.ok(events.some((event) => event.type === 'tool.start'));
+  assert.is(events.at(-1)!.type, 'end');
+  assert.is(events.at(-1)!.result!.status, 'done');
+});
+
+test('statecraft run exits 3 when the step limit halts the run, 2 on a usage error', async () => {
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' };
+  const halted = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts', '--max-steps', '1'], { cwd: root, env }).then(
+    () => 0,
+    (error: { code: number; stdout: string }) => {
+      assert.match(error.stdout, /step_limit/);
+      return error.code;
+    },
+  );
+  assert.is(halted, 3);
+  const usage = await run(process.execPath, [cli, 'run'], { cwd: root, env }).then(
+    () => 0,
+    (error: { code: number; stderr: string }) => {
+      assert.match(error.stderr, /Missing the agent module/);
+      return error.code;
+    },
+  );
+  assert.is(usage, 2);
+});
+
+test('every command answers --help', async () => {
+  for (const command of ['run', 'visualize']) {
+    const { stdout } = await run(process.execPath, [cli, command, '--help'], { cwd: root });
+    assert.match(stdout, new RegExp(`Usage: statecraft ${command}`));
+  }
+  const { stdout } = await run(process.execPath, [cli, '--help'], { cwd: root });
+  assert.match(stdout, /Commands:/);
+});
+
+test.run();
