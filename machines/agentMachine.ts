@@ -170,6 +170,9 @@ export const agentSetup = setup({
   },
 });
 
+/** The shape `agentSetup.createMachine` takes; `agentConfig` is the agent machine's own, to copy and change. */
+export type AgentMachineConfig = Parameters<typeof agentSetup.createMachine>[0];
+
 export const agentMachine = agentSetup.createMachine({
   id: 'agent',
   context: ({ input }) => ({
@@ -289,3 +292,6 @@ export const agentMachine = agentSetup.createMachine({
     costUsd: context.costUsd,
   }),
 });
+
+/** The agent machine's definition, typed for reuse: spread it, change states, and build with `agentSetup`. */
+export const agentConfig = agentMachine.config as unknown as AgentMachineConfig;

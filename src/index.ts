@@ -1,4 +1,4 @@
-export { agentMachine, agentSetup, type AgentEvent } from '../machines/agentMachine.ts';
+export { agentConfig, agentMachine, agentSetup, type AgentEvent, type AgentMachineConfig } from '../machines/agentMachine.ts';
 export {
   CancelledError,
   ConflictError,

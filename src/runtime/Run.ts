@@ -3,7 +3,7 @@ import { createActor, type AnyActor, type InspectionEvent } from 'xstate';
 import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import type { AgentContext, AgentInput, AgentOutput } from '../protocol/agent.ts';
-import type { Message } from '../protocol/messages.ts';
+import { zeroUsage, type Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { assertPriced, type Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
@@ -146,9 +146,9 @@ export class Run {
       runId: this.runId,
       state: (snapshot as unknown as { value: unknown }).value,
       tags,
-      step: context.step,
-      usage: context.usage,
-      costUsd: context.costUsd,
+      step: context.step ?? 0,
+      usage: context.usage ?? zeroUsage(),
+      costUsd: context.costUsd ?? 0,
     });
     if (tags.includes('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
       this.emit({ type: 'approval.requested', runId: this.runId, calls: this.pendingApprovalsOf(context) });
@@ -160,7 +160,7 @@ export class Run {
   }
 
   private armDeadline() {
-    const at = this.context.limits.deadlineAt;
+    const at = this.context.limits?.deadlineAt;
     if (at === undefined) return;
     this.deadlineTimer = setTimeout(() => {
       if (this.snapshot().status === 'active') this.actor.send({ type: 'DEADLINE' });
@@ -176,9 +176,9 @@ export class Run {
       detail: 'The agent machine stopped with an error.',
       output: null,
       error: { name: error instanceof Error ? error.name : 'Error', message: String((error as Error)?.message ?? error) },
-      steps: snapshot.context.step,
-      usage: snapshot.context.usage,
-      costUsd: snapshot.context.costUsd,
+      steps: snapshot.context.step ?? 0,
+      usage: snapshot.context.usage ?? zeroUsage(),
+      costUsd: snapshot.context.costUsd ?? 0,
     };
     const result: RunResult = { runId: this.runId, ...output };
     this.emit({ type: 'end', runId: this.runId, result });

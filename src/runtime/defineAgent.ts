@@ -39,8 +39,14 @@ export interface AgentConfig {
   maxToolOutputChars?: number;
   /** Rough budget for the model's input window, in tokens (4 characters a token); oldest turns are dropped first. */
   maxContextTokens?: number;
-  /** A machine built on `agentSetup` (extended or replaced states, guards, actions); defaults to `agentMachine`. */
+  /**
+   * The statechart to run; defaults to `agentMachine`. Either an agent machine built on `agentSetup`
+   * (extended or replaced states, guards, actions), or a machine of your own that invokes the agents
+   * named in `agents`; it receives the run's `AgentInput` and should output an `AgentOutput`.
+   */
   machine?: AnyStateMachine;
+  /** Agents the machine invokes as children, by the actor name it uses in `invoke.src`. */
+  agents?: Record<string, Agent>;
 }
 
 /** A validated agent definition, ready to run. */
@@ -58,6 +64,7 @@ export interface Agent {
   readonly maxToolOutputChars: number;
   readonly maxContextTokens: number | undefined;
   readonly machine: AnyStateMachine;
+  readonly agents: Readonly<Record<string, Agent>>;
 }
 
 const positive = (agent: string, field: string, value: number | undefined) => {
@@ -101,6 +108,7 @@ export function defineAgent(config: AgentConfig): Agent {
     maxToolOutputChars: config.maxToolOutputChars ?? 20_000,
     maxContextTokens: config.maxContextTokens,
     machine: config.machine ?? agentMachine,
+    agents: Object.freeze({ ...config.agents }),
   });
   const modelName = typeof agent.model === 'string' ? agent.model : agent.model?.info.model;
   if (modelName !== undefined) assertPriced(agent, modelName);

@@ -55,19 +55,24 @@ const lastAssistant = (context: AgentContext): AssistantMessage => {
 export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const { toolbox } = agent;
   const tools = toolbox.specs();
+  const model = typeof agent.model === 'object' ? agent.model : hooks.model;
+  const subAgents = Object.fromEntries(
+    Object.entries(agent.agents).map(([name, sub]) => [name, provideAgent(sub, hooks)]),
+  );
   return agent.machine.provide({
     actors: {
+      ...subAgents,
       callModel: fromPromise<ModelTurn, { step: number }>(async ({ self, signal }) => {
         const context = contextOf(self._parent);
         const step = context.step;
-        const response = await hooks.model.complete({
+        const response = await model.complete({
           messages: assembleMessages(context.messages, agent.maxContextTokens),
           tools,
           signal,
           onDelta: (text) => hooks.emit({ type: 'delta', runId: hooks.runId, step, text }),
         });
         const { message, problems } = normalizeCalls(response.message, step);
-        const price = priceFor(response.model || hooks.model.info.model, agent.prices);
+        const price = priceFor(response.model || model.info.model, agent.prices);
         const turn: ModelTurn = {
           message,
           usage: response.usage,

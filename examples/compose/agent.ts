@@ -1,0 +1,93 @@
+// Composing agents: a statechart of your own invokes two agents as child actors, a researcher and
+// then a writer, and the runtime runs the whole thing. Each child is a full agent loop with its own
+// tools, limits and model turns. Run it: statecraft run examples/compose/agent.ts
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { agentMachine, defineAgent, defineTool } from '../../src/index.ts';
+import type { AgentInput, AgentOutput } from '../../src/index.ts';
+import type { Script } from '../../src/testing/index.ts';
+
+const notes: Record<string, string> = {
+  xstate: 'XState v5 persists snapshots as JSON; delayed events are not persisted.',
+  statecharts: 'Statecharts add hierarchy, parallelism and history to state machines (Harel, 1987).',
+};
+
+const lookUp = defineTool({
+  name: 'look_up',
+  description: 'Look up a short note on a topic.',
+  parameters: z.object({ topic: z.string() }),
+  execute: ({ topic }) => notes[topic.toLowerCase()] ?? `No note on "${topic}". Known topics: ${Object.keys(notes).join(', ')}.`,
+});
+
+const researcher = defineAgent({ name: 'researcher', instructions: 'Collect facts with look_up.', tools: [lookUp] });
+const writer = defineAgent({ name: 'writer', instructions: 'Write one clear paragraph from the notes.' });
+
+const sum = (a: AgentOutput['usage'], b: AgentOutput['usage']) => ({
+  inputTokens: a.inputTokens + b.inputTokens,
+  outputTokens: a.outputTokens + b.outputTokens,
+});
+
+/** Research, then write; fails as soon as either child does not finish its job. */
+export const pipelineMachine = setup({
+  types: {
+    input: {} as AgentInput,
+    context: {} as { input: AgentInput; research: AgentOutput | null; draft: AgentOutput | null },
+    output: {} as AgentOutput,
+  },
+  actors: { researcher: agentMachine, writer: agentMachine },
+}).createMachine({
+  id: 'pipeline',
+  context: ({ input }) => ({ input, research: null, draft: null }),
+  initial: 'research',
+  states: {
+    research: {
+      invoke: {
+        id: 'researcher',
+        src: 'researcher',
+        input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/researcher`, instructions: researcher.instructions }),
+        onDone: [
+          { guard: ({ event }) => event.output.status === 'done', target: 'write', actions: assign({ research: ({ event }) => event.output }) },
+          { target: 'failed', actions: assign({ research: ({ event }) => event.output }) },
+        ],
+      },
+    },
+    write: {
+      invoke: {
+        id: 'writer',
+        src: 'writer',
+        input: ({ context }) => ({
+          runId: `${context.input.runId}/writer`,
+          instructions: writer.instructions,
+          input: `Notes:\n${context.research?.output ?? ''}`,
+          limits: context.input.limits,
+        }),
+        onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) },
+      },
+    },
+    done: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }): AgentOutput => {
+    const last = context.draft ?? context.research!;
+    const usage = sum(context.research?.usage ?? last.usage, context.draft?.usage ?? { inputTokens: 0, outputTokens: 0 });
+    const costUsd = (context.research?.costUsd ?? 0) + (context.draft?.costUsd ?? 0);
+    return { ...last, usage, costUsd, steps: (context.research?.steps ?? 0) + (context.draft?.steps ?? 0) };
+  },
+});
+
+export const agent = defineAgent({
+  name: 'research-and-write',
+  machine: pipelineMachine,
+  agents: { researcher, writer },
+  limits: { maxSteps: 5 },
+});
+
+export const input = 'Explain why Statecraft keeps deadlines as data.';
+
+export const script: Script = [
+  { toolCalls: [{ name: 'look_up', arguments: { topic: 'xstate' } }, { name: 'look_up', arguments: { topic: 'statecharts' } }] },
+  (request) => ({ content: request.messages.filter((m) => m.role === 'tool').map((m) => m.content).join('\n') }),
+  (request) => ({
+    content: `In short: ${request.messages.at(-1)!.content!.split('\n')[1]} A deadline kept in context survives a restore; a timer would not.`,
+  }),
+];

@@ -1,0 +1,37 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runAgent } from '../src/index.ts';
+import { scriptedModel } from '../src/testing/index.ts';
+import * as compose from '../examples/compose/agent.ts';
+import * as demo from '../examples/demo/agent.ts';
+import * as extend from '../examples/extend/agent.ts';
+
+test('the demo agent lists, counts and recovers from its malformed call', async () => {
+  const model = scriptedModel(demo.script, { model: 'scripted-demo' });
+  const result = await runAgent(demo.agent, demo.input, { model });
+  assert.is(result.status, 'done');
+  assert.match(result.output ?? '', /examples\/demo\/agent\.ts: \d+ lines/);
+  assert.ok(result.costUsd > 0);
+  model.assertDone();
+});
+
+test('an extended machine adds a state: the uncited answer is sent back once', async () => {
+  const model = scriptedModel(extend.script);
+  const result = await runAgent(extend.agent, extend.input, { model });
+  assert.is(result.status, 'done');
+  assert.match(result.output ?? '', /\[1\]/);
+  assert.is(result.steps, 2);
+  model.assertDone();
+});
+
+test('a machine of your own invokes two agents as children and the runtime runs it', async () => {
+  const model = scriptedModel(compose.script);
+  const result = await runAgent(compose.agent, compose.input, { model });
+  assert.is(result.status, 'done');
+  assert.match(result.output ?? '', /^In short: XState v5 persists snapshots/);
+  assert.is(result.steps, 3, 'two researcher turns and one writer turn');
+  assert.is(model.calls[2]!.messages.filter((m) => m.role === 'system').length, 1);
+  model.assertDone();
+});
+
+test.run();
