@@ -8,6 +8,7 @@ export type AgentEvent =
   | { type: 'REJECT'; callId: string; reason: string; by?: string }
   | { type: 'TOOL_STARTED'; callId: string }
   | { type: 'TOOL_FINISHED'; callId: string; outcome: ToolOutcome }
+  | { type: 'TOOL_INTERRUPTED'; callId: string; note: string }
   | { type: 'DEADLINE' }
   | { type: 'CANCEL'; reason?: string };
 
@@ -105,6 +106,9 @@ export const agentSetup = setup({
     }),
     trackTool: assign(({ context, event }) => {
       if (event.type === 'TOOL_STARTED') return { turn: updateCall(context, event.callId, { status: 'running' }) };
+      if (event.type === 'TOOL_INTERRUPTED') {
+        return { turn: updateCall(context, event.callId, { status: 'awaiting', note: event.note }) };
+      }
       if (event.type === 'TOOL_FINISHED') {
         return { turn: updateCall(context, event.callId, { status: 'done', outcome: event.outcome }) };
       }
@@ -254,11 +258,12 @@ export const agentMachine = agentSetup.createMachine({
         id: 'executeTools',
         src: 'executeTools',
         input: ({ context }) => ({ step: context.step }),
-        onDone: 'update',
+        onDone: [{ guard: 'anyAwaiting', target: 'awaitingApproval' }, { target: 'update' }],
         onError: { target: 'failed', actions: 'setError' },
       },
       on: {
         TOOL_STARTED: { actions: 'trackTool' },
+        TOOL_INTERRUPTED: { actions: 'trackTool' },
         TOOL_FINISHED: { actions: 'trackTool' },
       },
     },

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { createActor, type AnyActor, type InspectionEvent } from 'xstate';
+import { createActor, type AnyActor, type InspectionEvent, type Snapshot as XSnapshot } from 'xstate';
 import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
+import type { RunHeader } from '../log/record.ts';
+import type { RunStore } from '../log/runStore.ts';
 import type { AgentContext, AgentInput, AgentOutput } from '../protocol/agent.ts';
 import { zeroUsage, type Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
+import { Recorder } from '../recorder/Recorder.ts';
 import { assertPriced, type Agent } from './defineAgent.ts';
+import { machineHash } from './machineHash.ts';
 import { provideAgent } from './provideAgent.ts';
 import { resolveModel } from './resolveModel.ts';
 import type { RunEvent, RunResult } from './runEvents.ts';
@@ -18,12 +22,21 @@ export interface RunOptions {
   /** Overrides the agent's model for this run. */
   model?: ModelPort | string;
   runId?: string;
+  /** Where the run is recorded; without one the run lives in memory only. */
+  store?: RunStore;
+  /** Free-form labels kept in the run's header (for example the agent's module path). */
+  labels?: Record<string, string>;
   /** Aborting it cancels the run, like `run.cancel()`. */
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
 }
 
-type Snapshot = ReturnType<AnyActor['getSnapshot']> & { context: AgentContext; status: string; output?: AgentOutput };
+/** How a run begins: fresh from input, or restored from a recorded snapshot. */
+export type RunStart =
+  | { kind: 'new'; input: AgentInput; header?: RunHeader }
+  | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] };
+
+type Snapshot = XSnapshot<unknown> & { context: AgentContext; value: unknown; tags: Set<string>; output?: AgentOutput };
 
 /** A running agent: watch it, answer its approvals, cancel it, await its result. */
 export class Run {
@@ -32,50 +45,48 @@ export class Run {
   readonly model: ModelPort;
   readonly result: Promise<RunResult>;
   private readonly actor: AnyActor;
+  private readonly recorder: Recorder | undefined;
   private readonly listeners = new Set<(event: RunEvent) => void>();
   private deadlineTimer: NodeJS.Timeout | undefined;
   private settle!: (result: RunResult) => void;
+  private fail!: (error: unknown) => void;
+  private finished = false;
+  private skipInit: boolean;
 
-  constructor(agent: Agent, options: RunOptions = {}) {
+  /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent'>) {
     this.agent = agent;
-    this.runId = options.runId ?? randomUUID();
-    this.model = resolveModel(options.model ?? agent.model);
-    assertPriced(agent, this.model.info.model);
+    this.runId = runId;
+    this.model = model;
     if (options.onEvent) this.listeners.add(options.onEvent);
-    this.result = new Promise((resolve) => (this.settle = resolve));
-    const machine = provideAgent(agent, {
-      runId: this.runId,
-      model: this.model,
-      emit: (event) => this.emit(event),
-      durable: () => Promise.resolve(),
+    this.result = new Promise((resolve, reject) => {
+      this.settle = resolve;
+      this.fail = reject;
     });
-    const input: AgentInput = {
-      runId: this.runId,
-      input: options.input,
-      instructions: agent.instructions,
-      history: options.history,
-      limits: {
-        maxSteps: agent.limits.maxSteps,
-        maxTokens: agent.limits.maxTokens,
-        maxCostUsd: agent.limits.maxCostUsd,
-        deadlineAt: agent.limits.timeoutMs === undefined ? undefined : Date.now() + agent.limits.timeoutMs,
-      },
-    };
-    this.actor = createActor(machine, { input, inspect: (event) => this.onInspect(event) });
+    this.recorder = options.store ? new Recorder({ store: options.store, runId }) : undefined;
+    const machine = provideAgent(agent, {
+      runId,
+      model,
+      emit: (event) => this.emit(event),
+      durable: () => this.recorder?.durable() ?? Promise.resolve(),
+    });
+    const inspect = (event: InspectionEvent) => this.onInspect(event);
+    this.skipInit = start.kind === 'restore';
+    this.actor =
+      start.kind === 'new'
+        ? createActor(machine, { input: start.input, inspect })
+        : createActor(machine, { snapshot: start.snapshot as never, inspect });
     // Deferred so the final state's inspection event reaches listeners before 'end'.
     this.actor.subscribe({
-      complete: () => queueMicrotask(() => this.finish()),
-      error: (error) => queueMicrotask(() => this.finish(error)),
+      complete: () => queueMicrotask(() => void this.finish()),
+      error: (error) => queueMicrotask(() => void this.finish(error)),
     });
     if (options.signal) {
       if (options.signal.aborted) queueMicrotask(() => this.cancel('Cancelled before the run started.'));
       else options.signal.addEventListener('abort', () => this.cancel('Cancelled by the caller.'), { once: true });
     }
-    // Started on the next microtask so listeners attached right after `startRun` see every event.
-    queueMicrotask(() => {
-      this.actor.start();
-      this.armDeadline();
-    });
+    // Started after the current tick so listeners attached right after creation see every event.
+    queueMicrotask(() => void this.begin(start).catch((error: unknown) => this.abort(error)));
   }
 
   /** Current context of the run (messages, usage, pending calls). */
@@ -86,6 +97,11 @@ export class Run {
   /** Tool calls waiting for a human decision. */
   get pendingApprovals() {
     return this.context.turn?.calls.filter((call) => call.status === 'awaiting') ?? [];
+  }
+
+  /** The persisted snapshot of the run now, as the log stores it. */
+  persistedSnapshot(): unknown {
+    return this.actor.getPersistedSnapshot();
   }
 
   on(listener: (event: RunEvent) => void): () => void {
@@ -108,6 +124,26 @@ export class Run {
   /** Stop the run: the model and tool calls in flight are aborted and the run ends as cancelled. */
   cancel(reason?: string): void {
     if (this.snapshot().status === 'active') this.send({ type: 'CANCEL', reason });
+  }
+
+  /** Resolves once every record so far is in the store. */
+  durable(): Promise<void> {
+    return this.recorder?.durable() ?? Promise.resolve();
+  }
+
+  private async begin(start: RunStart) {
+    if (this.recorder) {
+      if (start.kind === 'new') {
+        if (!start.header) throw new Error('A recorded run needs a header.');
+        await this.recorder.begin(start.header);
+      } else {
+        this.recorder.continueFrom(start.lastSeq, start.snapshot);
+        for (const note of start.notes) this.recorder.note(note);
+        await this.recorder.durable();
+      }
+    }
+    this.actor.start();
+    this.armDeadline();
   }
 
   private send(event: AgentEvent) {
@@ -138,36 +174,47 @@ export class Run {
 
   private onInspect(event: InspectionEvent) {
     if (event.type !== '@xstate.snapshot' || event.actorRef.sessionId !== event.rootId) return;
+    if (this.skipInit && event.event.type === 'xstate.init') {
+      this.skipInit = false;
+    } else {
+      this.recorder?.record(this.actor, event.event as { type: string });
+    }
     const snapshot = event.snapshot as Snapshot;
     const { context } = snapshot;
-    const tags = [...((snapshot as unknown as { tags: Set<string> }).tags ?? [])];
+    const tags = [...(snapshot.tags ?? [])];
     this.emit({
       type: 'state',
       runId: this.runId,
-      state: (snapshot as unknown as { value: unknown }).value,
+      state: snapshot.value,
       tags,
       step: context.step ?? 0,
       usage: context.usage ?? zeroUsage(),
       costUsd: context.costUsd ?? 0,
     });
     if (tags.includes('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
-      this.emit({ type: 'approval.requested', runId: this.runId, calls: this.pendingApprovalsOf(context) });
+      this.emit({ type: 'approval.requested', runId: this.runId, calls: context.turn?.calls.filter((call) => call.status === 'awaiting') ?? [] });
     }
-  }
-
-  private pendingApprovalsOf(context: AgentContext) {
-    return context.turn?.calls.filter((call) => call.status === 'awaiting') ?? [];
   }
 
   private armDeadline() {
     const at = this.context.limits?.deadlineAt;
-    if (at === undefined) return;
+    if (at === undefined || this.snapshot().status !== 'active') return;
     this.deadlineTimer = setTimeout(() => {
-      if (this.snapshot().status === 'active') this.actor.send({ type: 'DEADLINE' });
+      if (this.snapshot().status === 'active') this.send({ type: 'DEADLINE' });
     }, Math.max(0, at - Date.now()));
   }
 
-  private finish(error?: unknown) {
+  private abort(error: unknown) {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.deadlineTimer);
+    this.actor.stop();
+    this.fail(error);
+  }
+
+  private async finish(error?: unknown) {
+    if (this.finished) return;
+    this.finished = true;
     clearTimeout(this.deadlineTimer);
     const snapshot = this.snapshot();
     const output: AgentOutput = snapshot.output ?? {
@@ -181,20 +228,56 @@ export class Run {
       costUsd: snapshot.context.costUsd ?? 0,
     };
     const result: RunResult = { runId: this.runId, ...output };
+    try {
+      await this.durable();
+    } catch (storageError) {
+      this.fail(storageError);
+      return;
+    }
     this.emit({ type: 'end', runId: this.runId, result });
     this.settle(result);
   }
 }
 
+/** The header a new recorded run starts with. */
+export function runHeader(agent: Agent, model: ModelPort, runId: string, input: AgentInput, extra: Partial<RunHeader> = {}): RunHeader {
+  return {
+    format: 1,
+    runId,
+    agent: { id: agent.name, version: agent.version },
+    machine: { id: agent.machine.id, hash: machineHash(agent.machine) },
+    model: model.info,
+    createdAt: new Date().toISOString(),
+    input: input.input,
+    ...extra,
+  };
+}
+
 /**
- * Start an agent run and return its handle at once.
+ * Start an agent run and return its handle at once; with a `store`, every transition is recorded.
  * @example
- * const run = startRun(agent, { input: 'Summarise README.md' });
+ * const run = startRun(agent, { input: 'Summarise README.md', store: openStore() });
  * run.on((event) => event.type === 'approval.requested' && run.approve(event.calls[0].id));
  * const result = await run.result;
  */
 export function startRun(agent: Agent, options: RunOptions = {}): Run {
-  return new Run(agent, options);
+  const model = resolveModel(options.model ?? agent.model);
+  assertPriced(agent, model.info.model);
+  const runId = options.runId ?? randomUUID();
+  const input: AgentInput = {
+    runId,
+    input: options.input,
+    instructions: agent.instructions,
+    history: options.history,
+    limits: {
+      maxSteps: agent.limits.maxSteps,
+      maxTokens: agent.limits.maxTokens,
+      maxCostUsd: agent.limits.maxCostUsd,
+      deadlineAt: agent.limits.timeoutMs === undefined ? undefined : Date.now() + agent.limits.timeoutMs,
+    },
+  };
+  const header = options.store ? runHeader(agent, model, runId, input, options.labels ? { labels: options.labels } : {}) : undefined;
+  return new Run(agent, model, runId, { kind: 'new', input, header }, options);
 }
 
 /** Run an agent to its end and return how it ended. */

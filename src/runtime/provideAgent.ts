@@ -1,4 +1,5 @@
 import { assign, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xstate';
+import { ToolError } from '../errors.ts';
 import { priceFor, costOf } from '../model/pricing.ts';
 import type { AgentContext, CallState, ModelTurn } from '../protocol/agent.ts';
 import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
@@ -16,7 +17,11 @@ export interface RunHooks {
   emit(event: RunEvent): void;
   /** Resolves once everything recorded so far is durable; a tool's side effect starts after it. */
   durable(): Promise<void>;
+  /** Replay: actors never call the model or a tool; recorded events drive the machine instead. */
+  inert?: boolean;
 }
+
+const never = fromPromise<never, { step: number }>(() => new Promise<never>(() => {}));
 
 const contextOf = (actor: AnyActorRef | undefined): AgentContext => {
   if (!actor) throw new Error('Agent actors must run inside the agent machine.');
@@ -59,6 +64,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const subAgents = Object.fromEntries(
     Object.entries(agent.agents).map(([name, sub]) => [name, provideAgent(sub, hooks)]),
   );
+  const inert = hooks.inert ? { callModel: never, executeTools: never } : {};
   return agent.machine.provide({
     actors: {
       ...subAgents,
@@ -103,13 +109,16 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
               return;
             }
             if (state.status === 'running' && checked.tool.onResume !== 'rerun') {
+              const what =
+                `Tool call ${state.id} (${state.name}) of run ${hooks.runId} started before the process stopped and never finished; ` +
+                'whether its side effect happened is unknown.';
+              if (checked.tool.onResume === 'fail') {
+                throw new ToolError(`${what} The tool declares onResume: 'fail', so the run stops here. Check the side effect by hand, then fork the run from before this call if it should go on.`);
+              }
               parent!.send({
-                type: 'TOOL_FINISHED',
+                type: 'TOOL_INTERRUPTED',
                 callId: state.id,
-                outcome: {
-                  content: `Tool ${state.name} was interrupted before it finished and is not safe to run again; its outcome is unknown.`,
-                  isError: true,
-                },
+                note: `${what} Approve to run it again with the same idempotency key, or reject it.`,
               });
               return;
             }
@@ -151,6 +160,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           signal,
         );
       }),
+      ...inert,
     },
     actions: {
       dispatchCalls: assign(({ context }: { context: AgentContext }) => {

@@ -1,0 +1,236 @@
+import pg from 'pg';
+import { ConflictError, StorageError, UserError } from '../errors.ts';
+import { parseHeader, parseSummary } from './record.ts';
+import type { RunHeader, RunRecord, RunSummary } from './record.ts';
+import { checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, splitRecord } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, RunStore, SeqRange } from './runStore.ts';
+import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+
+/** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
+export interface PostgresStoreOptions {
+  connectionString?: string;
+  schema?: string;
+  pool?: Omit<pg.PoolConfig, 'connectionString'>;
+}
+
+const UNIQUE_VIOLATION = '23505';
+const INSERT_CHUNK = 1000;
+
+const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+
+/**
+ * A RunStore in PostgreSQL tables under one schema, created on first use; many processes may share it.
+ * @example
+ * const store = new PostgresStore({ connectionString: 'postgres://localhost/app', schema: 'statecraft' });
+ */
+export class PostgresStore implements RunStore {
+  readonly schema: string;
+  readonly #pool: pg.Pool;
+  readonly #where: string;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: PostgresStoreOptions = {}) {
+    const connectionString = options.connectionString ?? process.env.STATECRAFT_DATABASE_URL ?? process.env.DATABASE_URL;
+    if (!connectionString) {
+      throw new UserError('The PostgreSQL store needs a connection string: pass `connectionString` or set STATECRAFT_DATABASE_URL (or DATABASE_URL).');
+    }
+    this.schema = options.schema ?? 'statecraft';
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(this.schema)) {
+      throw new UserError(`PostgreSQL schema name "${this.schema}" is not allowed: use letters, digits and underscores, starting with a letter or underscore.`);
+    }
+    this.#where = redact(connectionString);
+    this.#pool = new pg.Pool({ ...options.pool, connectionString });
+    this.#pool.on('error', () => {});
+  }
+
+  get #s(): string {
+    return `"${this.schema}"`;
+  }
+
+  async #init(): Promise<void> {
+    const s = this.#s;
+    await this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft:${this.schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.runs (
+        run_id text PRIMARY KEY, agent_id text NOT NULL, status text NOT NULL, parent_run_id text,
+        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, header text NOT NULL, summary text NOT NULL)`);
+      await client.query(`CREATE INDEX IF NOT EXISTS runs_by_updated ON ${s}.runs (updated_at DESC, run_id)`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.records (
+        run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL,
+        body text NOT NULL, snapshot text, PRIMARY KEY (run_id, seq))`);
+      await client.query(`CREATE INDEX IF NOT EXISTS records_keyframes ON ${s}.records (run_id, seq) WHERE snapshot IS NOT NULL`);
+    }, false);
+  }
+
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true): Promise<T> {
+    if (init) await (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw new StorageError(`Could not connect to PostgreSQL at ${this.#where}: ${(error as Error).message}. Check that the server runs and the connection string.`, {
+        cause: error,
+      });
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async #summaryOf(client: pg.PoolClient, runId: string, lock = false): Promise<RunSummary> {
+    const { rows } = await client.query<{ summary: string }>(`SELECT summary FROM ${this.#s}.runs WHERE run_id = $1${lock ? ' FOR UPDATE' : ''}`, [runId]);
+    if (!rows[0]) throw new RunNotFoundError(runId);
+    return parseSummary(JSON.parse(rows[0].summary), { runId });
+  }
+
+  async #lastSeq(client: pg.PoolClient, runId: string): Promise<number> {
+    const { rows } = await client.query<{ last: number | null }>(`SELECT max(seq) AS last FROM ${this.#s}.records WHERE run_id = $1`, [runId]);
+    return rows[0]?.last ?? -1;
+  }
+
+  async #writeSummary(client: pg.PoolClient, summary: RunSummary): Promise<void> {
+    await client.query(`UPDATE ${this.#s}.runs SET status = $1, updated_at = $2, summary = $3 WHERE run_id = $4`, [
+      summary.status,
+      summary.updatedAt,
+      JSON.stringify(summary),
+      summary.runId,
+    ]);
+  }
+
+  async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
+    const initial = checkNewRun(parseHeader(header), summary);
+    try {
+      await this.#transaction((client) =>
+        client.query(
+          `INSERT INTO ${this.#s}.runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+          [header.runId, initial.agentId, initial.status, initial.parent?.runId ?? null, initial.createdAt, initial.updatedAt, JSON.stringify(header), JSON.stringify(initial)],
+        ),
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new RunExistsError(header.runId);
+      throw error;
+    }
+  }
+
+  async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
+    checkBatch(runId, records, options.expectedSeq);
+    const stored = records.map(splitRecord);
+    try {
+      await this.#transaction(async (client) => {
+        const current = await this.#summaryOf(client, runId, true);
+        checkExpectedSeq(runId, options.expectedSeq, await this.#lastSeq(client, runId));
+        for (let start = 0; start < stored.length; start += INSERT_CHUNK) {
+          const chunk = stored.slice(start, start + INSERT_CHUNK);
+          const values = chunk.map((_, i) => `($1, $${i * 3 + 2}, $${i * 3 + 3}, $${i * 3 + 4})`).join(', ');
+          const params = chunk.flatMap((record, i) => [options.expectedSeq + start + i, record.body, record.snapshot]);
+          await client.query(`INSERT INTO ${this.#s}.records (run_id, seq, body, snapshot) VALUES ${values}`, [runId, ...params]);
+        }
+        await this.#writeSummary(client, mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+      throw new ConflictError(
+        `Run "${runId}": a record from seq ${options.expectedSeq} on already exists; another writer appended first: reload the run and retry after its last seq.`,
+        { cause: error },
+      );
+    }
+  }
+
+  async header(runId: string): Promise<RunHeader> {
+    return this.#transaction(async (client) => {
+      const { rows } = await client.query<{ header: string }>(`SELECT header FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+      if (!rows[0]) throw new RunNotFoundError(runId);
+      return parseHeader(JSON.parse(rows[0].header), { runId });
+    });
+  }
+
+  async summary(runId: string): Promise<RunSummary> {
+    return this.#transaction((client) => this.#summaryOf(client, runId));
+  }
+
+  async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
+    const rows = await this.#transaction(async (client) => {
+      await this.#summaryOf(client, runId);
+      const result = await client.query<{ seq: number; body: string; snapshot: string | null }>(
+        `SELECT seq, body, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+        [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
+      );
+      return result.rows;
+    });
+    return rows.map((row) => joinRecord(row, runId, row.seq));
+  }
+
+  async readHistory(runId: string, range: SeqRange = {}): Promise<HistoryEntry[]> {
+    const rows = await this.#transaction(async (client) => {
+      await this.#summaryOf(client, runId);
+      const result = await client.query<{ seq: number; body: string }>(
+        `SELECT seq, body FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+        [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
+      );
+      return result.rows;
+    });
+    return rows.map((row) => historyEntry(row.body, runId, row.seq));
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+    const row = await this.#transaction(async (client) => {
+      await this.#summaryOf(client, runId);
+      const result = await client.query<{ seq: number; body: string; snapshot: string | null }>(
+        `SELECT seq, body, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+        [runId, seq],
+      );
+      return result.rows[0];
+    });
+    return row ? joinRecord(row, runId, row.seq) : undefined;
+  }
+
+  async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: (param: string) => string, value: unknown): void => {
+      if (value === undefined) return;
+      params.push(value);
+      where.push(clause(`$${params.length}`));
+    };
+    add((p) => `status = ANY(${p}::text[])`, filter.status);
+    add((p) => `agent_id = ${p}`, filter.agentId);
+    add((p) => `parent_run_id = ${p}`, filter.parentRunId);
+    add((p) => `updated_at > ${p}::timestamptz`, filter.updatedAfter);
+    const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
+    const rows = await this.#transaction(async (client) => {
+      const sql = `SELECT run_id, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
+      return (await client.query<{ run_id: string; summary: string }>(sql, params)).rows;
+    });
+    return rows.map((row) => parseSummary(JSON.parse(row.summary), { runId: row.run_id }));
+  }
+
+  async deleteRun(runId: string): Promise<void> {
+    await this.#transaction(async (client) => {
+      const { rowCount } = await client.query(`DELETE FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+      if (!rowCount) throw new RunNotFoundError(runId);
+    });
+  }
+
+  async truncate(runId: string, afterSeq: number): Promise<number> {
+    return this.#transaction(async (client) => {
+      const current = await this.#summaryOf(client, runId, true);
+      const { rowCount } = await client.query(`DELETE FROM ${this.#s}.records WHERE run_id = $1 AND seq > $2`, [runId, afterSeq]);
+      const dropped = rowCount ?? 0;
+      if (dropped > 0) await this.#writeSummary(client, mergeSummary(current, {}, await this.#lastSeq(client, runId)));
+      return dropped;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.#pool.ended && !this.#pool.ending) await this.#pool.end();
+  }
+}

@@ -1,0 +1,127 @@
+import type { AnyActor } from 'xstate';
+import { StorageError } from '../errors.ts';
+import { makeRecord } from '../log/makeRecord.ts';
+import type { RunHeader, RunRecord, RunSummary } from '../log/record.ts';
+import type { RunStore } from '../log/runStore.ts';
+import { summarize } from './summarize.ts';
+
+export interface RecorderOptions {
+  store: RunStore;
+  runId: string;
+  /**
+   * A keyframe (full snapshot) is written once the patches since the last one add up to this
+   * fraction of the snapshot's size, or after `maxPatchesPerKeyframe` records, whichever is first.
+   * Storage then stays linear in the run's length while reading any point costs a bounded number of patches.
+   */
+  keyframeRatio?: number;
+  maxPatchesPerKeyframe?: number;
+}
+
+type Event = { type: string } & Record<string, unknown>;
+
+/** Turns each transition of a run's root actor into a record appended to the store, in order. */
+export class Recorder {
+  readonly store: RunStore;
+  readonly runId: string;
+  private readonly keyframeRatio: number;
+  private readonly maxPatches: number;
+  private nextSeq = 0;
+  private previous: unknown;
+  private patchBytes = 0;
+  private snapshotBytes = 0;
+  private patchesSinceKeyframe = 0;
+  private queue: { record: RunRecord; summary: Partial<RunSummary> }[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  constructor(options: RecorderOptions) {
+    this.store = options.store;
+    this.runId = options.runId;
+    this.keyframeRatio = options.keyframeRatio ?? 1;
+    this.maxPatches = options.maxPatchesPerKeyframe ?? 1000;
+  }
+
+  /** Create the run in the store; the first transition recorded (the initial state) is a keyframe. */
+  async begin(header: RunHeader): Promise<void> {
+    const now = new Date().toISOString();
+    await this.store.createRun(header, {
+      runId: header.runId,
+      agentId: header.agent.id,
+      status: 'running',
+      steps: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      costUsd: 0,
+      lastSeq: -1,
+      createdAt: now,
+      updatedAt: now,
+      ...(header.parent ? { parent: header.parent } : {}),
+    });
+  }
+
+  /** Continue an existing run after its last record (resume and fork). */
+  continueFrom(lastSeq: number, snapshot: unknown): void {
+    this.nextSeq = lastSeq + 1;
+    this.previous = snapshot;
+    this.snapshotBytes = JSON.stringify(snapshot).length;
+  }
+
+  /** Record one transition of the root actor; called synchronously from the inspection stream. */
+  record(actor: AnyActor, event: Event, meta?: RunRecord['meta']): void {
+    if (this.failure) return;
+    this.enqueue(event, actor.getPersistedSnapshot(), false, meta);
+  }
+
+  /** Record an event that is not a transition (a resume, a fork): an empty patch, for the audit trail. */
+  note(event: Event): void {
+    if (this.failure) return;
+    this.enqueue(event, this.previous, false);
+  }
+
+  /** Resolves once every record so far is in the store; rejects if a write failed. */
+  durable(): Promise<void> {
+    return this.writing.then(() => {
+      if (this.failure) throw this.failure;
+    });
+  }
+
+  private enqueue(event: Event, snapshot: unknown, forceKeyframe: boolean, meta?: RunRecord['meta']) {
+    const seq = this.nextSeq++;
+    const keyframe =
+      forceKeyframe ||
+      this.patchesSinceKeyframe >= this.maxPatches ||
+      this.patchBytes >= this.keyframeRatio * this.snapshotBytes;
+    const state = (snapshot as { value: unknown }).value;
+    const record = makeRecord({ runId: this.runId, seq, event, state, previous: this.previous, snapshot, meta, keyframe });
+    if (record.snapshot) {
+      this.snapshotBytes = JSON.stringify(record.snapshot).length;
+      this.patchBytes = 0;
+      this.patchesSinceKeyframe = 0;
+    } else {
+      this.patchBytes += JSON.stringify(record.patch).length;
+      this.patchesSinceKeyframe++;
+    }
+    this.previous = snapshot;
+    this.queue.push({ record, summary: summarize(snapshot as never) });
+    if (this.queue.length === 1) this.writing = this.writing.then(() => this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0 && !this.failure) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.store.append(this.runId, batch.map((item) => item.record), {
+          expectedSeq: batch[0]!.record.seq,
+          summary: { ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq },
+        });
+      } catch (error) {
+        this.failure =
+          error instanceof StorageError
+            ? error
+            : new StorageError(`Run ${this.runId}: writing records ${batch[0]!.record.seq}-${batch.at(-1)!.record.seq} failed: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  }
+}
+

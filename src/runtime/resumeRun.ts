@@ -1,0 +1,58 @@
+import { UserError } from '../errors.ts';
+import { stateAt } from '../log/reads.ts';
+import type { RunStore } from '../log/runStore.ts';
+import type { ModelPort } from '../protocol/model.ts';
+import type { Agent } from './defineAgent.ts';
+import { assertPriced } from './defineAgent.ts';
+import { machineHash } from './machineHash.ts';
+import { resolveModel } from './resolveModel.ts';
+import { Run } from './Run.ts';
+import type { RunEvent } from './runEvents.ts';
+
+export interface ResumeOptions {
+  store: RunStore;
+  /** The model to continue with; defaults to the agent's. A different model than the run's is recorded as a swap. */
+  model?: ModelPort | string;
+  signal?: AbortSignal;
+  onEvent?: (event: RunEvent) => void;
+}
+
+const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
+
+/**
+ * Continue a recorded run from its last record, in this process: after a pause, a crash or a fork.
+ * A model call that was in flight is asked again; tool calls that started and never finished are
+ * handled as each tool declares (`onResume`).
+ * @example
+ * const run = await resumeRun(agent, runId, { store: openStore() });
+ * const result = await run.result;
+ */
+export async function resumeRun(agent: Agent, runId: string, options: ResumeOptions): Promise<Run> {
+  const { store } = options;
+  const [header, summary] = await Promise.all([store.header(runId), store.summary(runId)]);
+  if (header.agent.id !== agent.name) {
+    throw new UserError(
+      `Run ${runId} was recorded by agent "${header.agent.id}", not "${agent.name}": resume it with the agent that started it.`,
+    );
+  }
+  if (FINAL.has(summary.status)) {
+    throw new UserError(
+      `Run ${runId} already ended (${summary.status}${summary.reason ? `: ${summary.reason}` : ''}); there is nothing to resume. ` +
+        `Fork it to continue from an earlier step: statecraft fork ${runId} --at <seq>.`,
+    );
+  }
+  const snapshot = await stateAt(store, runId, summary.lastSeq);
+  const model = resolveModel(options.model ?? agent.model ?? header.model.model);
+  assertPriced(agent, model.info.model);
+  const notes: ({ type: string } & Record<string, unknown>)[] = [
+    { type: 'statecraft.resumed', afterSeq: summary.lastSeq, pid: process.pid },
+  ];
+  const hash = machineHash(agent.machine);
+  if (hash !== header.machine.hash) {
+    notes.push({ type: 'statecraft.machine_changed', recorded: header.machine.hash, now: hash });
+  }
+  if (JSON.stringify(model.info) !== JSON.stringify(header.model)) {
+    notes.push({ type: 'statecraft.model_swap', from: header.model, to: model.info });
+  }
+  return new Run(agent, model, runId, { kind: 'restore', snapshot, lastSeq: summary.lastSeq, notes }, options);
+}

@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { exportRun, exportRunText, importRun } from '../src/log/jsonl.ts';
+import { MemoryStore } from '../src/log/memoryStore.ts';
+import { stateAt } from '../src/log/reads.ts';
+import { CorruptRecordError, RunExistsError, UnsafePatchError, UnsupportedFormatError } from '../src/log/storageErrors.ts';
+
+const fixture = (name: string): string => readFileSync(new URL(`./fixtures/logs/${name}`, import.meta.url), 'utf8');
+
+async function refusal(text: string): Promise<Error> {
+  const store = new MemoryStore();
+  try {
+    await importRun(store, text);
+  } catch (error) {
+    assert.equal(await store.listRuns(), [], 'nothing is stored from a refused import');
+    return error as Error;
+  }
+  throw new Error('expected the import to be refused');
+}
+
+test('the good fixture imports, and its state at each seq is what the machine produced', async () => {
+  const store = new MemoryStore();
+  const summary = await importRun(store, fixture('good.jsonl'));
+  assert.equal([summary.runId, summary.status, summary.lastSeq, summary.inputTokens], ['fixture-run-1', 'done', 4, 100]);
+  const final = (await stateAt(store, 'fixture-run-1', 4)) as { status: string; output: unknown; context: { messages: string[] } };
+  assert.equal(final.status, 'done');
+  assert.equal(final.output, { count: 3 });
+  assert.equal(final.context.messages, ['hello', 'path a/b and ~tilde', 'third']);
+  assert.equal(((await stateAt(store, 'fixture-run-1', 1)) as { context: unknown }).context, { messages: ['hello'], pending: 'hello' });
+});
+
+test('export then import reproduces the run byte for byte', async () => {
+  const store = new MemoryStore();
+  await importRun(store, fixture('good.jsonl'));
+  const text = await exportRunText(store, 'fixture-run-1');
+  assert.is(text, fixture('good.jsonl'));
+  const lines: string[] = [];
+  for await (const line of exportRun(store, 'fixture-run-1')) lines.push(line);
+  assert.is(lines.length, 7);
+  await importRun(store, fixture('good.jsonl')).then(
+    () => assert.unreachable('same id twice'),
+    (error: unknown) => assert.instance(error, RunExistsError),
+  );
+});
+
+test('import under a new run id re-seals every record for that id', async () => {
+  const store = new MemoryStore();
+  const summary = await importRun(store, fixture('good.jsonl'), { newRunId: 'copy-1' });
+  assert.is(summary.runId, 'copy-1');
+  const records = await store.read('copy-1');
+  assert.ok(records.every((record) => record.runId === 'copy-1'));
+  assert.is((await store.header('copy-1')).runId, 'copy-1');
+  assert.equal(await stateAt(store, 'copy-1', 4), await (async () => {
+    const other = new MemoryStore();
+    await importRun(other, fixture('good.jsonl'));
+    return stateAt(other, 'fixture-run-1', 4);
+  })());
+});
+
+test('a torn tail is refused at its line number', async () => {
+  const error = await refusal(fixture('torn-tail.jsonl'));
+  assert.instance(error, CorruptRecordError);
+  assert.match(error.message, 'Import refused at line 6');
+  assert.match(error.message, 'cut short');
+});
+
+test('a flipped byte is refused by checksum at its line number', async () => {
+  const error = await refusal(fixture('flipped-byte.jsonl'));
+  assert.instance(error, CorruptRecordError);
+  assert.match(error.message, 'Import refused at line 4: Run "fixture-run-1" record 2 fails its checksum');
+});
+
+test('an unknown format version is refused, asking for an upgrade', async () => {
+  const error = await refusal(fixture('unknown-version.jsonl'));
+  assert.instance(error, UnsupportedFormatError);
+  assert.match(error.message, 'line 1');
+  assert.match(error.message, 'format version 2');
+  assert.match(error.message, 'upgrade Statecraft');
+});
+
+test('a __proto__ patch path is refused and pollutes nothing', async () => {
+  const error = await refusal(fixture('proto-patch.jsonl'));
+  assert.instance(error, UnsafePatchError);
+  assert.match(error.message, 'line 4');
+  assert.match(error.message, '/__proto__/polluted');
+  assert.is(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test('records out of order or a summary that disagrees are refused', async () => {
+  const lines = fixture('good.jsonl').trimEnd().split('\n');
+  const swapped = [lines[0], lines[1], lines[3], lines[2], ...lines.slice(4)].join('\n');
+  assert.match((await refusal(swapped)).message, 'line 3');
+  const noSummary = lines.slice(0, 4).join('\n');
+  const store = new MemoryStore();
+  const summary = await importRun(store, noSummary);
+  assert.equal([summary.status, summary.lastSeq, summary.steps], ['halted', 2, 3]);
+  assert.match((await refusal([...lines.slice(0, 4), lines.at(-1)].join('\n'))).message, 'last seq is 4');
+});
+
+test.run();

@@ -1,0 +1,162 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { z } from 'zod';
+import { defineAgent, defineTool, startRun } from '../src/index.ts';
+import { normalize } from '../src/log/patch.ts';
+import { stateAt } from '../src/log/reads.ts';
+import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { forkRun } from '../src/runtime/forkRun.ts';
+import { replayRun } from '../src/runtime/replayRun.ts';
+import { resumeRun } from '../src/runtime/resumeRun.ts';
+import { scriptedModel, type Script } from '../src/testing/index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-recording-'));
+let n = 0;
+const freshStore = () => new SqliteStore({ path: join(dir, `runs-${n++}.db`) });
+
+const makeAgent = (ran: string[], options: { approval?: boolean } = {}) =>
+  defineAgent({
+    name: 'recorder-test',
+    instructions: 'Test.',
+    tools: [
+      defineTool({
+        name: 'note',
+        description: 'Write a note.',
+        parameters: z.object({ text: z.string() }),
+        needsApproval: options.approval ?? false,
+        execute: ({ text }, ctx) => {
+          ran.push(`${ctx.callId}:${text}`);
+          return `noted ${text}`;
+        },
+      }),
+    ],
+  });
+
+const script: Script = [
+  { toolCalls: [{ id: 'a', name: 'note', arguments: { text: 'one' } }, { id: 'b', name: 'note', arguments: { text: 'two' } }] },
+  { toolCalls: [{ id: 'c', name: 'note', arguments: { text: 'three' } }] },
+  { content: 'all noted' },
+];
+
+test('every transition is recorded and stateAt equals the live snapshot at every seq', async () => {
+  const store = freshStore();
+  const ran: string[] = [];
+  const run = startRun(makeAgent(ran), { input: 'go', model: scriptedModel(script), store });
+  const live: unknown[] = [];
+  run.on((event) => event.type === 'state' && live.push(normalize(run.persistedSnapshot())));
+  const result = await run.result;
+  assert.is(result.status, 'done');
+  const records = await store.read(run.runId);
+  assert.is(records.length, live.length, 'one record per transition');
+  assert.ok(records[0]!.snapshot, 'record 0 is a keyframe');
+  for (let seq = 0; seq < records.length; seq++) {
+    assert.equal(await stateAt(store, run.runId, seq), live[seq], `state at seq ${seq}`);
+  }
+  const modelTurn = records.find((record) => record.event.type === 'xstate.done.actor.callModel')!;
+  const messageOps = modelTurn.patch.filter((op) => op.path.startsWith('/context/messages'));
+  assert.equal(messageOps.map((op) => op.op), ['add'], 'appending the model message is one add op');
+  const summary = await store.summary(run.runId);
+  assert.is(summary.status, 'done');
+  assert.is(summary.steps, 3);
+  assert.is(summary.lastSeq, records.length - 1);
+  await store.close();
+});
+
+test('a run waiting for approval resumes in a new run handle and ends as a run that never stopped', async () => {
+  const store = freshStore();
+  const ran: string[] = [];
+  const agent = makeAgent(ran, { approval: true });
+  const first = startRun(agent, { input: 'go', model: scriptedModel(script.slice(0, 1)), store });
+  await new Promise<void>((resolve) => first.on((event) => event.type === 'approval.requested' && resolve()));
+  await first.durable();
+  assert.equal((await store.summary(first.runId)).status, 'waiting');
+
+  const resumed = await resumeRun(agent, first.runId, { store, model: scriptedModel(script.slice(1)) });
+  resumed.on((event) => {
+    if (event.type === 'approval.requested') for (const call of event.calls) setImmediate(() => resumed.approve(call.id));
+  });
+  const result = await resumed.result;
+  assert.is(result.status, 'done');
+  assert.equal(ran, ['a:one', 'b:two', 'c:three']);
+  const records = await store.read(first.runId);
+  assert.ok(records.some((record) => record.event.type === 'statecraft.resumed'), 'the resume is recorded');
+  assert.is(records.filter((record) => record.event.type === 'TOOL_STARTED').length, 3, 'no tool started twice');
+  await store.close();
+});
+
+test('a finished run cannot be resumed, and the error says what to do', async () => {
+  const store = freshStore();
+  const run = startRun(makeAgent([]), { input: 'go', model: scriptedModel([{ content: 'hi' }]), store });
+  await run.result;
+  try {
+    await resumeRun(makeAgent([]), run.runId, { store, model: scriptedModel([]) });
+    assert.unreachable('resume should refuse');
+  } catch (error) {
+    assert.match((error as Error).message, /already ended \(done/);
+    assert.match((error as Error).message, /statecraft fork/);
+  }
+  await store.close();
+});
+
+test('a fork with an edited tool result continues from there and leaves the parent untouched', async () => {
+  const store = freshStore();
+  const ran: string[] = [];
+  const parent = startRun(makeAgent(ran), { input: 'go', model: scriptedModel(script), store });
+  await parent.result;
+  const before = await store.read(parent.runId);
+  const afterFirstTools = before.find((record) => record.event.type === 'xstate.done.actor.executeTools')!;
+  const state = (await stateAt(store, parent.runId, afterFirstTools.seq)) as { context: { messages: { role: string }[] } };
+  const toolIndex = state.context.messages.findIndex((m) => m.role === 'tool');
+  const forkId = await forkRun(store, parent.runId, afterFirstTools.seq, {
+    edit: [{ op: 'replace', path: `/messages/${toolIndex}/content`, value: 'the note service is down' }],
+  });
+  const model = scriptedModel([
+    (request) => {
+      assert.ok(request.messages.some((m) => m.content === 'the note service is down'), 'the model sees the edit');
+      return { content: 'understood' };
+    },
+  ]);
+  const fork = await resumeRun(makeAgent(ran), forkId, { store, model });
+  const result = await fork.result;
+  assert.is(result.output, 'understood');
+  assert.equal(await store.read(parent.runId), before, 'parent records unchanged');
+  const summary = await store.summary(forkId);
+  assert.equal(summary.parent, { runId: parent.runId, seq: afterFirstTools.seq });
+  assert.is((await store.header(forkId)).parent?.runId, parent.runId);
+  await store.close();
+});
+
+test('replay reproduces a run without calling the model or tools, and reports the first divergence', async () => {
+  const store = freshStore();
+  const ran: string[] = [];
+  const run = startRun(makeAgent(ran), { input: 'go', model: scriptedModel(script), store });
+  await run.result;
+  const toolRuns = ran.length;
+  const report = await replayRun(makeAgent(ran), run.runId, { store });
+  assert.ok(report.ok, JSON.stringify(report.divergence));
+  assert.is(ran.length, toolRuns, 'replay ran no tool');
+  assert.ok(report.replayed > 5);
+
+  const changed = defineAgent({
+    name: 'recorder-test',
+    tools: [
+      defineTool({
+        name: 'note',
+        description: 'Write a note.',
+        parameters: z.object({ text: z.string().max(3) }),
+        execute: () => 'x',
+      }),
+    ],
+  });
+  const drift = await replayRun(changed, run.runId, { store });
+  assert.not.ok(drift.ok);
+  assert.is(drift.divergence!.eventType, 'xstate.done.actor.callModel');
+  assert.match(JSON.stringify(drift.divergence!.actual), /Too big/, 'the new validation shows in the patch');
+  await store.close();
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();

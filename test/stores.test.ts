@@ -1,0 +1,362 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ConflictError } from '../src/errors.ts';
+import { makeRecord } from '../src/log/makeRecord.ts';
+import { MemoryStore } from '../src/log/memoryStore.ts';
+import { openStore } from '../src/log/openStore.ts';
+import type { MemoryStoreData } from '../src/log/memoryStore.ts';
+import { PostgresStore } from '../src/log/postgresStore.ts';
+import { stateAt } from '../src/log/reads.ts';
+import type { RunHeader, RunRecord, RunSummary } from '../src/log/record.ts';
+import type { RunStore } from '../src/log/runStore.ts';
+import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { CorruptRecordError, RunExistsError, RunNotFoundError } from '../src/log/storageErrors.ts';
+
+const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A fresh, isolated backing for one test: a store, a second store on the same data, and a way to damage a stored record. */
+interface Backing {
+  store: RunStore;
+  second(): RunStore;
+  damage(runId: string, seq: number, edit: (body: string) => string): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+type Harness = () => Promise<Backing>;
+
+const memory: Harness = async () => {
+  const data: MemoryStoreData = new Map();
+  return {
+    store: new MemoryStore({ data }),
+    second: () => new MemoryStore({ data }),
+    damage: async (runId, seq, edit) => {
+      const stored = data.get(runId)?.records[seq];
+      if (stored) stored.body = edit(stored.body);
+    },
+    dispose: async () => {},
+  };
+};
+
+const sqlite: Harness = async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'statecraft-store-'));
+  const path = join(dir, 'nested', 'runs.db');
+  const opened: RunStore[] = [];
+  const open = (): RunStore => {
+    const store = new SqliteStore({ path });
+    opened.push(store);
+    return store;
+  };
+  return {
+    store: open(),
+    second: open,
+    damage: async (runId, seq, edit) => {
+      const db = new Database(path);
+      const row = db.prepare<[string, number], { body: string }>('SELECT body FROM records WHERE run_id = ? AND seq = ?').get(runId, seq);
+      if (row) db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(edit(row.body), runId, seq);
+      db.close();
+    },
+    dispose: async () => {
+      for (const store of opened) await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+const postgres: Harness = async () => {
+  const schema = `sc_test_${randomBytes(6).toString('hex')}`;
+  const opened: RunStore[] = [];
+  const open = (): RunStore => {
+    const store = new PostgresStore({ connectionString: PG_URL, schema });
+    opened.push(store);
+    return store;
+  };
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  return {
+    store: open(),
+    second: open,
+    damage: async (runId, seq, edit) => {
+      const { rows } = await admin.query<{ body: string }>(`SELECT body FROM "${schema}".records WHERE run_id = $1 AND seq = $2`, [runId, seq]);
+      if (rows[0]) await admin.query(`UPDATE "${schema}".records SET body = $1 WHERE run_id = $2 AND seq = $3`, [edit(rows[0].body), runId, seq]);
+    },
+    dispose: async () => {
+      for (const store of opened) await store.close();
+      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await admin.end();
+    },
+  };
+};
+
+async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch (error) {
+    console.log(`NOTICE: PostgreSQL store tests skipped: cannot connect to ${PG_URL} (${(error as Error).message}).`);
+    return false;
+  }
+}
+
+const T0 = Date.parse('2025-01-01T00:00:00.000Z');
+const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
+
+function header(runId: string, extra: Partial<RunHeader> = {}): RunHeader {
+  return {
+    format: 1,
+    runId,
+    agent: { id: 'agent-a', version: '1.0.0' },
+    machine: { id: 'loop', hash: 'abc123' },
+    model: { provider: 'scripted', model: 'test', params: { temperature: 0 } },
+    createdAt: at(0),
+    ...extra,
+  };
+}
+
+function summary(runId: string, extra: Partial<RunSummary> = {}): RunSummary {
+  return { runId, agentId: 'agent-a', status: 'running', steps: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, lastSeq: -1, createdAt: at(0), updatedAt: at(0), ...extra };
+}
+
+const snapshotAt = (seq: number, writer = 'w'): { context: { items: string[]; writer: string } } => ({
+  context: { items: Array.from({ length: seq + 1 }, (_, i) => `item ${i}`), writer },
+});
+
+function records(runId: string, from: number, count: number, options: { keyframeEvery?: number; writer?: string } = {}): RunRecord[] {
+  const writer = options.writer ?? 'w';
+  return Array.from({ length: count }, (_, i) => {
+    const seq = from + i;
+    return makeRecord({
+      runId,
+      seq,
+      time: at(seq),
+      event: { type: seq === 0 ? 'xstate.init' : 'STEP', writer },
+      state: seq % 2 ? 'infer' : 'assemble',
+      previous: seq === 0 ? undefined : snapshotAt(seq - 1, writer),
+      snapshot: snapshotAt(seq, writer),
+      keyframe: options.keyframeEvery !== undefined && seq % options.keyframeEvery === 0,
+      meta: { durationMs: seq },
+    });
+  });
+}
+
+async function newRun(store: RunStore, runId: string, count: number, summaryExtra: Partial<RunSummary> = {}, headerExtra: Partial<RunHeader> = {}): Promise<void> {
+  await store.createRun(header(runId, headerExtra), summary(runId, summaryExtra));
+  if (count > 0) await store.append(runId, records(runId, 0, count), { expectedSeq: 0, summary: { updatedAt: summaryExtra.updatedAt ?? at(0) } });
+}
+
+async function rejects(promise: Promise<unknown>, check: (error: unknown) => boolean, label: string): Promise<void> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(check(error), `${label}: unexpected ${String(error)}`);
+    return;
+  }
+  assert.unreachable(`${label}: expected a rejection`);
+}
+
+function conformance(name: string, harness: Harness): void {
+  const it = suite<{ backing?: Backing }>(`${name} store`, {});
+  it.before.each(async (context) => {
+    context.backing = await harness();
+  });
+  it.after.each(async (context) => {
+    await context.backing?.dispose();
+  });
+  const use = (context: { backing?: Backing }): Backing => context.backing as Backing;
+
+  it('creates a run, appends records and reads them back in seq order', async (context) => {
+    const { store } = use(context);
+    await newRun(store, 'r1', 0);
+    const written = records('r1', 0, 5);
+    await store.append('r1', written.slice(0, 2), { expectedSeq: 0 });
+    await store.append('r1', written.slice(2), { expectedSeq: 2 });
+    assert.equal(await store.read('r1'), written);
+    assert.equal(await store.header('r1'), header('r1'));
+    assert.is((await store.summary('r1')).lastSeq, 4);
+    await rejects(store.createRun(header('r1'), summary('r1')), (e) => e instanceof RunExistsError, 'duplicate create');
+  });
+
+  it('reads ranges, keyframes and history without snapshots', async (context) => {
+    const { store } = use(context);
+    await store.createRun(header('r1'), summary('r1'));
+    await store.append('r1', records('r1', 0, 12, { keyframeEvery: 5 }), { expectedSeq: 0 });
+    assert.equal((await store.read('r1', { from: 3, to: 6 })).map((r) => r.seq), [3, 4, 5, 6]);
+    assert.equal((await store.read('r1', { from: 10 })).map((r) => r.seq), [10, 11]);
+    assert.equal((await store.read('r1', { to: 1 })).map((r) => r.seq), [0, 1]);
+    assert.equal(await store.read('r1', { from: 20 }), []);
+    assert.is((await store.keyframeAtOrBefore('r1', 9))?.seq, 5);
+    assert.is((await store.keyframeAtOrBefore('r1', 10))?.seq, 10);
+    assert.equal((await store.keyframeAtOrBefore('r1', 4))?.snapshot, snapshotAt(0));
+    const lines = await store.readHistory('r1', { from: 1, to: 2 });
+    assert.equal(lines, [
+      { seq: 1, time: at(1), eventType: 'STEP', state: 'infer', meta: { durationMs: 1 } },
+      { seq: 2, time: at(2), eventType: 'STEP', state: 'assemble', meta: { durationMs: 2 } },
+    ]);
+  });
+
+  it('updates the summary on append and keeps lastSeq its own', async (context) => {
+    const { store } = use(context);
+    await newRun(store, 'r1', 1);
+    await store.append('r1', records('r1', 1, 2), {
+      expectedSeq: 1,
+      summary: { status: 'waiting', steps: 2, inputTokens: 10, outputTokens: 4, costUsd: 0.01, lastSeq: 99, updatedAt: at(60), waitingOn: { approvals: ['c1'] } },
+    });
+    const s = await store.summary('r1');
+    assert.equal(s, { ...summary('r1'), status: 'waiting', steps: 2, inputTokens: 10, outputTokens: 4, costUsd: 0.01, lastSeq: 2, updatedAt: at(60), waitingOn: { approvals: ['c1'] } });
+    await store.append('r1', [], { expectedSeq: 3, summary: { status: 'done', updatedAt: at(61) } });
+    assert.is((await store.summary('r1')).status, 'done');
+    await rejects(store.append('r1', [], { expectedSeq: 3, summary: { status: 'nope' as never } }), (e) => /status/.test(String(e)), 'invalid summary');
+  });
+
+  it('lists runs newest first, filtered by status, agent, parent, time and limit', async (context) => {
+    const { store } = use(context);
+    await newRun(store, 'a', 1, { status: 'done', updatedAt: at(10) });
+    await newRun(store, 'b', 1, { status: 'running', updatedAt: at(30) });
+    await newRun(store, 'c', 1, { status: 'failed', updatedAt: at(20), agentId: 'agent-b', parent: { runId: 'a', seq: 0 } }, { parent: { runId: 'a', seq: 0 } });
+    await newRun(store, 'd', 0, { status: 'waiting', updatedAt: at(5) });
+    const ids = async (filter?: Parameters<RunStore['listRuns']>[0]): Promise<string[]> => (await store.listRuns(filter)).map((s) => s.runId);
+    assert.equal(await ids(), ['b', 'c', 'a', 'd']);
+    assert.equal(await ids({ status: ['done', 'failed'] }), ['c', 'a']);
+    assert.equal(await ids({ agentId: 'agent-b' }), ['c']);
+    assert.equal(await ids({ parentRunId: 'a' }), ['c']);
+    assert.equal(await ids({ updatedAfter: at(10) }), ['b', 'c']);
+    assert.equal(await ids({ limit: 2 }), ['b', 'c']);
+    assert.equal(await ids({ status: [] }), []);
+    await store.append('d', [], { expectedSeq: 0, summary: { updatedAt: at(99) } });
+    assert.equal(await ids({ limit: 1 }), ['d']);
+  });
+
+  it('deletes a run and reports unknown runs with RunNotFoundError', async (context) => {
+    const { store } = use(context);
+    await newRun(store, 'r1', 3);
+    await store.deleteRun('r1');
+    const missing = (e: unknown): boolean => e instanceof RunNotFoundError && /"r1"/.test(String(e));
+    await rejects(store.header('r1'), missing, 'header');
+    await rejects(store.summary('r1'), missing, 'summary');
+    await rejects(store.read('r1'), missing, 'read');
+    await rejects(store.readHistory('r1'), missing, 'readHistory');
+    await rejects(store.keyframeAtOrBefore('r1', 0), missing, 'keyframe');
+    await rejects(store.append('r1', records('r1', 0, 1), { expectedSeq: 0 }), missing, 'append');
+    await rejects(store.truncate('r1', 0), missing, 'truncate');
+    await rejects(store.deleteRun('r1'), missing, 'delete');
+    assert.equal(await store.listRuns(), []);
+    await newRun(store, 'r1', 1);
+    assert.is((await store.read('r1')).length, 1);
+  });
+
+  it('refuses appends at the wrong seq with ConflictError naming run and seqs', async (context) => {
+    const { store } = use(context);
+    await newRun(store, 'r1', 3);
+    await rejects(
+      store.append('r1', records('r1', 1, 1), { expectedSeq: 1 }),
+      (e) => e instanceof ConflictError && /Run "r1"/.test(String(e)) && /expected the next seq to be 1, found 3/.test(String(e)),
+      'stale',
+    );
+    await rejects(store.append('r1', records('r1', 4, 1), { expectedSeq: 3 }), (e) => /seq 3, found 4/.test(String(e)), 'gap in batch');
+    await rejects(store.append('r1', records('other', 3, 1), { expectedSeq: 3 }), (e) => /record of run "other"/.test(String(e)), 'foreign record');
+    assert.is((await store.read('r1')).length, 3);
+  });
+
+  it('two writers on one run: exactly one wins, records never interleave', async (context) => {
+    const backing = use(context);
+    const a = backing.store;
+    const b = backing.second();
+    await newRun(a, 'r1', 1);
+    for (let round = 0; round < 5; round++) {
+      const next = 1 + round * 3;
+      const results = await Promise.allSettled([
+        a.append('r1', records('r1', next, 3, { writer: 'A' }), { expectedSeq: next }),
+        b.append('r1', records('r1', next, 3, { writer: 'B' }), { expectedSeq: next }),
+      ]);
+      assert.is(results.filter((r) => r.status === 'fulfilled').length, 1, `round ${round}: one winner`);
+      const loser = results.find((r) => r.status === 'rejected');
+      assert.instance(loser?.status === 'rejected' ? loser.reason : undefined, ConflictError);
+    }
+    const all = await b.read('r1');
+    assert.equal(all.map((r) => r.seq), Array.from({ length: 16 }, (_, i) => i));
+    for (let start = 1; start < 16; start += 3) {
+      const writers = new Set(all.slice(start, start + 3).map((r) => r.event.writer));
+      assert.is(writers.size, 1, `batch at ${start} comes from one writer`);
+    }
+    assert.is((await a.summary('r1')).lastSeq, 15);
+  });
+
+  it('stores a large run with keyframes every 50 and reads any point back', async (context) => {
+    const { store } = use(context);
+    await store.createRun(header('big'), summary('big'));
+    for (let from = 0; from < 5000; from += 500) {
+      await store.append('big', records('big', from, 500, { keyframeEvery: 50 }), { expectedSeq: from });
+    }
+    const all = await store.read('big');
+    assert.is(all.length, 5000);
+    assert.ok(all.every((r, i) => r.seq === i && (r.snapshot !== undefined) === (i % 50 === 0)));
+    assert.is((await store.readHistory('big')).length, 5000);
+    assert.is((await store.keyframeAtOrBefore('big', 4999))?.seq, 4950);
+    for (const seq of [0, 49, 50, 1234, 4999]) assert.equal(await stateAt(store, 'big', seq), snapshotAt(seq));
+  });
+
+  it('detects a torn tail and truncate repairs it', async (context) => {
+    const backing = use(context);
+    const { store } = backing;
+    await newRun(store, 'r1', 6);
+    await backing.damage('r1', 5, (body) => body.slice(0, Math.floor(body.length / 2)));
+    await rejects(store.read('r1'), (e) => e instanceof CorruptRecordError && /Run "r1" record 5/.test(String(e)) && /statecraft repair r1/.test(String(e)), 'torn');
+    assert.is((await store.read('r1', { to: 4 })).length, 5);
+    assert.is(await store.truncate('r1', 4), 1);
+    assert.is((await store.read('r1')).length, 5);
+    assert.is((await store.summary('r1')).lastSeq, 4);
+    await store.append('r1', records('r1', 5, 1), { expectedSeq: 5 });
+    assert.is((await store.read('r1')).length, 6);
+    assert.is(await store.truncate('r1', 10), 0);
+  });
+
+  it('detects a flipped byte by checksum and names the record', async (context) => {
+    const backing = use(context);
+    await newRun(backing.store, 'r1', 4);
+    await backing.damage('r1', 2, (body) => body.replace('"STEP"', '"STOP"'));
+    await rejects(backing.store.read('r1'), (e) => e instanceof CorruptRecordError && /Run "r1" record 2 fails its checksum/.test(String(e)), 'flip');
+    assert.is(await backing.store.truncate('r1', 1), 2);
+    assert.equal((await backing.store.read('r1')).map((r) => r.seq), [0, 1]);
+  });
+
+  it.run();
+}
+
+conformance('memory', memory);
+conformance('sqlite', sqlite);
+if (await postgresReachable()) conformance('postgres', postgres);
+
+const open = suite('openStore');
+open('opens memory, SQLite by prefix or path, and refuses unknown schemes', async () => {
+  assert.instance(openStore('memory:'), MemoryStore);
+  const dir = mkdtempSync(join(tmpdir(), 'statecraft-open-'));
+  try {
+    const byPrefix = openStore(`sqlite:${join(dir, 'a', 'runs.db')}`);
+    const byPath = openStore(join(dir, 'b.db'));
+    assert.instance(byPrefix, SqliteStore);
+    assert.is((byPath as SqliteStore).path, join(dir, 'b.db'));
+    await newRun(byPrefix, 'r1', 1);
+    const again = openStore(`sqlite:${join(dir, 'a', 'runs.db')}`);
+    assert.is((await again.read('r1')).length, 1);
+    for (const store of [byPrefix, byPath, again]) await store.close();
+    const previous = process.env.STATECRAFT_STORE;
+    process.env.STATECRAFT_STORE = 'memory:';
+    assert.instance(openStore(), MemoryStore);
+    if (previous === undefined) delete process.env.STATECRAFT_STORE;
+    else process.env.STATECRAFT_STORE = previous;
+    assert.throws(() => openStore('mysql://x/y'), /unknown scheme/);
+    const pgStore = openStore('postgres://postgres@127.0.0.1:5432/test?schema=elsewhere') as PostgresStore;
+    assert.is(pgStore.schema, 'elsewhere');
+    await pgStore.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+open.run();
