@@ -1,0 +1,50 @@
+// `npm run bench`: each configuration runs in a fresh process, runs are interleaved, and the table
+// reports medians. "added" is the runtime's time per step minus the hand-rolled loop's.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number }
+
+const reps = Number(process.env.BENCH_REPS ?? 5);
+const sizes = (process.env.BENCH_STEPS ?? '100,1000').split(',').map(Number);
+const modes = (process.env.BENCH_MODES ?? 'hand,runtime').split(',');
+const here = import.meta.dirname;
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+const samples: Sample[] = [];
+for (let rep = 0; rep < reps; rep++) {
+  for (const steps of sizes) {
+    for (const mode of rep % 2 ? [...modes].reverse() : modes) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', resolve(here, 'loop.ts'), mode, String(steps)], {
+        cwd: resolve(here, '..'),
+        encoding: 'utf8',
+        env: { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' },
+      });
+      const sample = JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
+      samples.push(sample);
+      process.stderr.write(`rep ${rep + 1}/${reps} ${mode} N=${steps}: ${sample.msPerStep.toFixed(3)} ms/step\n`);
+    }
+  }
+}
+
+const rows: string[] = [];
+rows.push(`Median of ${reps} runs each, fresh process per run, interleaved. Node ${process.version}.`, '');
+rows.push('| mode | N | ms/step | added over hand-rolled, ms/step | peak RSS MB |', '|---|---|---|---|---|');
+for (const steps of sizes) {
+  const base = median(samples.filter((s) => s.mode === 'hand' && s.steps === steps).map((s) => s.msPerStep));
+  for (const mode of modes) {
+    const mine = samples.filter((s) => s.mode === mode && s.steps === steps);
+    const perStep = median(mine.map((s) => s.msPerStep));
+    const added = mode === 'hand' ? '-' : (perStep - base).toFixed(3);
+    rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${added} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} |`);
+  }
+}
+const table = rows.join('\n');
+console.log(table);
+if (process.env.BENCH_WRITE) writeFileSync(resolve(here, 'RESULTS.md'), `# Benchmark results\n\n${table}\n`);
