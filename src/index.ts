@@ -31,3 +31,28 @@ export { Run, runAgent, startRun, type RunOptions } from './runtime/Run.ts';
 export type { RunEvent, RunResult } from './runtime/runEvents.ts';
 export { defineTool, type Tool, type ToolContext, type ToolDefinition } from './tools/defineTool.ts';
 export { createToolbox, type Toolbox } from './tools/toolbox.ts';
+export { connectMcp, type McpConnection, type McpOptions, type McpSkippedTool, type McpTransportOptions } from './mcp/index.ts';
+export { filesystemTools, type FilesystemToolsOptions } from './toolsets/filesystem/filesystemTools.ts';
+export { Workspace } from './toolsets/filesystem/Workspace.ts';
+export { WorkspaceError } from './toolsets/filesystem/WorkspaceError.ts';
+export { probeSandbox } from './sandbox/probeSandbox.ts';
+export { runSandboxed } from './sandbox/runSandboxed.ts';
+export { openStore } from './log/openStore.ts';
+export { MemoryStore } from './log/memoryStore.ts';
+export { SqliteStore } from './log/sqliteStore.ts';
+export { PostgresStore } from './log/postgresStore.ts';
+export type { RunStore, ListRunsFilter, HistoryEntry } from './log/runStore.ts';
+export type { RunHeader, RunRecord, RunSummary, Operation } from './log/record.ts';
+export { stateAt, history } from './log/reads.ts';
+export { exportRun, importRun } from './log/jsonl.ts';
+export {
+  CorruptRecordError,
+  RunNotFoundError,
+  RunExistsError,
+  RecordNotFoundError,
+  UnsafePatchError,
+  UnsupportedFormatError,
+} from './log/storageErrors.ts';
+export { resumeRun, type ResumeOptions } from './runtime/resumeRun.ts';
+export { forkRun, type ForkOptions } from './runtime/forkRun.ts';
+export { replayRun, type Divergence, type ReplayReport } from './runtime/replayRun.ts';

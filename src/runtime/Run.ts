@@ -126,6 +126,36 @@ export class Run {
     if (this.snapshot().status === 'active') this.send({ type: 'CANCEL', reason });
   }
 
+  /**
+   * Let go of a run that waits for approvals: its records are made durable, the actor stops without
+   * a final state, and `result` resolves with status `waiting`. Any process can resume it later.
+   */
+  async detach(): Promise<RunResult> {
+    if (!this.pendingApprovals.length) {
+      throw new UserError(`Run ${this.runId} is not waiting for approval; only a waiting run can be detached (cancel it instead).`);
+    }
+    if (this.finished) return this.result;
+    this.finished = true;
+    clearTimeout(this.deadlineTimer);
+    const { context } = this.snapshot();
+    await this.durable();
+    this.actor.stop();
+    const result: RunResult = {
+      runId: this.runId,
+      status: 'waiting',
+      reason: 'error',
+      detail: `Waiting for approval of ${this.pendingApprovals.map((call) => `${call.id} (${call.name})`).join(', ')}.`,
+      output: null,
+      error: null,
+      steps: context.step ?? 0,
+      usage: context.usage ?? zeroUsage(),
+      costUsd: context.costUsd ?? 0,
+    };
+    this.emit({ type: 'end', runId: this.runId, result });
+    this.settle(result);
+    return result;
+  }
+
   /** Resolves once every record so far is in the store. */
   durable(): Promise<void> {
     return this.recorder?.durable() ?? Promise.resolve();
@@ -173,7 +203,7 @@ export class Run {
   }
 
   private onInspect(event: InspectionEvent) {
-    if (event.type !== '@xstate.snapshot' || event.actorRef.sessionId !== event.rootId) return;
+    if (event.type !== '@xstate.snapshot' || event.actorRef.sessionId !== event.rootId || this.finished) return;
     if (this.skipInit && event.event.type === 'xstate.init') {
       this.skipInit = false;
     } else {

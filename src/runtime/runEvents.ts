@@ -11,6 +11,8 @@ export type RunEvent =
   | { type: 'approval.requested'; runId: string; calls: CallState[] }
   | { type: 'end'; runId: string; result: RunResult };
 
-export interface RunResult extends AgentOutput {
+/** How a run ended, or `waiting` when it was detached while waiting for approvals (resume it later). */
+export interface RunResult extends Omit<AgentOutput, 'status'> {
   runId: string;
+  status: AgentOutput['status'] | 'waiting';
 }
