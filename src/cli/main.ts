@@ -1,10 +1,27 @@
 import { StatecraftError, UserError } from '../errors.ts';
 import { parseCommand, type Command } from './args.ts';
 import { exitCodes } from './exitCodes.ts';
+import { historyCommand, runsCommand, showCommand } from './logCommands.ts';
+import { approveCommand, rejectCommand, resumeCommand } from './resumeCommands.ts';
 import { runCommand } from './runCommand.ts';
+import { exportCommand, forkCommand, importCommand, repairCommand, replayCommand } from './timeTravelCommands.ts';
 import { visualizeCommand } from './visualizeCommand.ts';
 
-const commands: Command[] = [runCommand, visualizeCommand];
+const commands: Command[] = [
+  runCommand,
+  runsCommand,
+  historyCommand,
+  showCommand,
+  resumeCommand,
+  approveCommand,
+  rejectCommand,
+  forkCommand,
+  replayCommand,
+  repairCommand,
+  exportCommand,
+  importCommand,
+  visualizeCommand,
+];
 
 const overview = () =>
   `statecraft: run agents whose loop is an explicit statechart, recorded step by step.
@@ -14,7 +31,7 @@ Usage: statecraft <command> [options]   (statecraft <command> --help for details
 Commands:
 ${commands.map((command) => `  ${command.name.padEnd(12)}${command.summary}`).join('\n')}
 
-Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL.`;
+Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE.`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -1,0 +1,96 @@
+import { createInterface } from 'node:readline/promises';
+import { UserError } from '../errors.ts';
+import { createOpenAIModel } from '../model/openaiModel.ts';
+import type { ModelPort } from '../protocol/model.ts';
+import type { Run } from '../runtime/Run.ts';
+import type { RunEvent } from '../runtime/runEvents.ts';
+import type { Script } from '../testing/script.ts';
+import { startScriptedServer, type ScriptedServer } from '../testing/scriptedServer.ts';
+import { exitCodeOf } from './exitCodes.ts';
+import type { AgentModule } from './loadAgent.ts';
+import { createProgress } from './progress.ts';
+
+export type ApproveMode = 'ask' | 'all' | 'none' | 'wait';
+
+export const approveHelp = `  --approve MODE     tool calls that need approval: ask on the terminal (default when interactive),
+                     wait (default otherwise: record the run as waiting and exit 4; decide later with
+                     statecraft approve / reject), all (approve every call), none (reject every call)`;
+
+export function approveMode(value: unknown): ApproveMode {
+  const mode = (value as string | undefined) ?? (process.stdin.isTTY ? 'ask' : 'wait');
+  if (!['ask', 'all', 'none', 'wait'].includes(mode)) throw new UserError(`--approve must be ask, wait, all or none, found "${mode}".`);
+  return mode as ApproveMode;
+}
+
+const hasEndpoint = () => Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
+
+const skipSteps = (script: Script, done: number): Script =>
+  typeof script === 'function' ? (index, request) => script(index + done, request) : script.slice(done);
+
+/**
+ * The model for a CLI run: the configured endpoint, or the module's scripted model on a loopback
+ * server when no endpoint is set (or `--scripted`), skipping the script steps a resumed run already used.
+ */
+export async function chooseModel(
+  module: AgentModule,
+  options: { model?: string; scripted?: boolean; turnsDone?: number; quiet?: boolean },
+): Promise<{ model: ModelPort | string | undefined; server?: ScriptedServer }> {
+  if (!module.script || (!options.scripted && hasEndpoint())) return { model: options.model };
+  const server = await startScriptedServer(skipSteps(module.script, options.turnsDone ?? 0));
+  if (!options.quiet) process.stderr.write(`No OPENAI_API_KEY or OPENAI_BASE_URL: playing the module's scripted model at ${server.url}\n`);
+  const model = createOpenAIModel({ baseURL: server.url, apiKey: 'scripted', model: options.model ?? module.scriptModel ?? 'scripted' });
+  return { model, server };
+}
+
+const argumentsOf = (run: Run, callId: string) =>
+  run.context.messages
+    .flatMap((message) => (message.role === 'assistant' ? (message.toolCalls ?? []) : []))
+    .find((toolCall) => toolCall.id === callId)?.arguments ?? '';
+
+async function decide(mode: ApproveMode, calls: { id: string; name: string }[], run: Run, print: (text: string) => void) {
+  if (mode === 'wait') {
+    const result = await run.detach();
+    print(`Run ${run.runId} waits for approval. Decide with:\n`);
+    for (const call of calls) print(`  statecraft approve ${run.runId} ${call.id}    # ${call.name}(${argumentsOf(run, call.id)})\n`);
+    print(`  statecraft reject ${run.runId} <call> --reason "..."\n`);
+    return result;
+  }
+  for (const call of calls) {
+    if (mode === 'all') run.approve(call.id, 'cli --approve all');
+    else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', 'cli --approve none');
+    else {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      const answer = (await rl.question(`Allow ${call.name}(${argumentsOf(run, call.id)})? [y/N/reason to reject] `)).trim();
+      rl.close();
+      if (/^y(es)?$/i.test(answer)) run.approve(call.id, 'cli prompt');
+      else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', 'cli prompt');
+    }
+  }
+  return undefined;
+}
+
+/** Show a run's progress (or JSON lines), answer its approvals as `mode` says, and return the exit code. */
+export async function drive(run: Run, options: { json: boolean; approve: ApproveMode; server?: ScriptedServer }): Promise<number> {
+  const out = (text: string) => process.stdout.write(text);
+  const err = (text: string) => process.stderr.write(text);
+  run.on(options.json ? (event: RunEvent) => out(`${JSON.stringify(event)}\n`) : createProgress(out, process.stdout.isTTY === true));
+  if (!options.json) err(`run ${run.runId} · agent ${run.agent.name} · model ${run.model.info.model}\n`);
+  run.on((event) => {
+    if (event.type !== 'approval.requested' || event.calls.length === 0) return;
+    setImmediate(() =>
+      void decide(options.approve, event.calls, run, options.json ? () => {} : err).catch((error: unknown) => {
+        err(`${(error as Error).message}\n`);
+        run.cancel('Approval prompt failed.');
+      }),
+    );
+  });
+  const onSigint = () => run.cancel('Interrupted (SIGINT).');
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await run.result;
+    return exitCodeOf(result.status);
+  } finally {
+    process.off('SIGINT', onSigint);
+    await options.server?.close();
+  }
+}

@@ -1,0 +1,149 @@
+import { UserError } from '../errors.ts';
+import { stateAt } from '../log/reads.ts';
+import type { RunSummary } from '../log/record.ts';
+import type { AgentContext } from '../protocol/agent.ts';
+import type { Message } from '../protocol/messages.ts';
+import { intOption, type Command } from './args.ts';
+import { storeHelp, storeOptions, withStore } from './storeOption.ts';
+
+const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
+
+const table = (rows: string[][]) => {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+};
+
+const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
+const tokens = (summary: RunSummary) => (summary.inputTokens + summary.outputTokens).toLocaleString('en-US');
+
+export const runsCommand: Command = {
+  name: 'runs',
+  summary: 'list recorded runs: status, agent, steps, tokens, cost, what they wait on',
+  usage: 'statecraft runs [--status LIST] [--agent NAME] [--parent RUN] [--limit N] [--json] [--store URL]',
+  help: `Lists runs, newest first.
+
+Options:
+  --status LIST      only these statuses, comma-separated: ${STATUSES.join(', ')}
+  --agent NAME       only runs of this agent
+  --parent RUN       only forks of this run
+  --limit N          at most N runs (default 50)
+  --json             one JSON summary per line
+${storeHelp}`,
+  options: { status: { type: 'string' }, agent: { type: 'string' }, parent: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
+  async run(values) {
+    const status = (values.status as string | undefined)?.split(',').map((s) => s.trim());
+    const unknown = status?.filter((s) => !(STATUSES as readonly string[]).includes(s));
+    if (unknown?.length) throw new UserError(`Unknown status ${unknown.join(', ')}; use ${STATUSES.join(', ')}.`);
+    return withStore(values, async (store) => {
+      const runs = await store.listRuns({
+        ...(status ? { status: status as RunSummary['status'][] } : {}),
+        ...(values.agent ? { agentId: values.agent as string } : {}),
+        ...(values.parent ? { parentRunId: values.parent as string } : {}),
+        limit: intOption(values, 'limit') ?? 50,
+      });
+      if (values.json) {
+        for (const run of runs) process.stdout.write(`${JSON.stringify(run)}\n`);
+        return 0;
+      }
+      if (!runs.length) {
+        process.stdout.write('No runs recorded yet. Start one with: statecraft run <agent module>\n');
+        return 0;
+      }
+      const rows = [['RUN', 'STATUS', 'AGENT', 'STEPS', 'TOKENS', 'COST', 'UPDATED', 'NOTE']];
+      for (const run of runs) {
+        const waiting = Array.isArray(run.waitingOn) ? `waits on ${(run.waitingOn as { tool: string; callId: string }[]).map((w) => `${w.tool} ${w.callId}`).join(', ')}` : '';
+        const note = waiting || (run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : (run.reason ?? ''));
+        rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 80)]);
+      }
+      process.stdout.write(`${table(rows)}\n`);
+      return 0;
+    });
+  },
+};
+
+export const historyCommand: Command = {
+  name: 'history',
+  summary: 'list every record of a run: seq, time, event, state',
+  usage: 'statecraft history <run> [--json] [--store URL]',
+  help: `Lists a run's records without loading snapshots: the cheap way to find the step to show or fork.
+
+Options:
+  --json             one JSON object per record
+${storeHelp}`,
+  options: { json: { type: 'boolean' }, ...storeOptions },
+  async run(values, [runId]) {
+    if (!runId) throw new UserError('Missing the run id. Usage: statecraft history <run>');
+    return withStore(values, async (store) => {
+      const entries = await store.readHistory(runId);
+      if (values.json) {
+        for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
+        return 0;
+      }
+      const rows = [['SEQ', 'TIME', 'EVENT', 'STATE']];
+      for (const entry of entries) rows.push([String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state)]);
+      process.stdout.write(`${table(rows)}\n`);
+      return 0;
+    });
+  },
+};
+
+const renderMessage = (message: Message) => {
+  switch (message.role) {
+    case 'assistant':
+      return [
+        ...(message.content ? [`assistant: ${message.content}`] : []),
+        ...(message.toolCalls ?? []).map((call) => `assistant → ${call.name}(${call.arguments})  [${call.id}]`),
+      ].join('\n');
+    case 'tool':
+      return `tool ${message.name} [${message.toolCallId}]: ${message.content}`;
+    default:
+      return `${message.role}: ${message.content}`;
+  }
+};
+
+export const showCommand: Command = {
+  name: 'show',
+  summary: "show a run at any step: state, context, messages, that step's event and patch",
+  usage: 'statecraft show <run> [--at SEQ] [--json] [--store URL]',
+  help: `Shows the run as it was after record SEQ (default: the last one), rebuilt from the nearest
+keyframe and the patches after it.
+
+Options:
+  --at SEQ           the record to show (see statecraft history)
+  --json             print { record, snapshot } as JSON
+${storeHelp}`,
+  options: { at: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
+  async run(values, [runId]) {
+    if (!runId) throw new UserError('Missing the run id. Usage: statecraft show <run> [--at SEQ]');
+    return withStore(values, async (store) => {
+      const summary = await store.summary(runId);
+      const at = values.at === undefined ? summary.lastSeq : Number(values.at);
+      if (!Number.isInteger(at) || at < 0) throw new UserError(`--at must be a record number from 0 to ${summary.lastSeq}, found "${String(values.at)}".`);
+      const snapshot = (await stateAt(store, runId, at)) as unknown as { value: unknown; context: AgentContext };
+      const [record] = await store.read(runId, { from: at, to: at });
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify({ record: { ...record, snapshot: undefined }, snapshot }, null, 2)}\n`);
+        return 0;
+      }
+      const { context } = snapshot;
+      const lines = [
+        `run ${runId} · record ${at} of ${summary.lastSeq} · ${record!.time}`,
+        `state: ${stateText(snapshot.value)}`,
+        `event: ${JSON.stringify(record!.event).slice(0, 400)}`,
+        `patch: ${record!.patch.length} op(s)`,
+        ...record!.patch.slice(0, 20).map((op) => `  ${op.op} ${op.path}${'value' in op ? ` ${JSON.stringify(op.value).slice(0, 120)}` : ''}`),
+      ];
+      if (context?.messages) {
+        const tokensUsed = context.usage.inputTokens + context.usage.outputTokens;
+        lines.push(`step ${context.step} of ${context.limits.maxSteps} · ${tokensUsed.toLocaleString('en-US')} tokens · $${context.costUsd.toFixed(4)}`);
+        if (context.stop) lines.push(`stopped: ${context.stop.reason} · ${context.stop.detail}`);
+        for (const call of context.turn?.calls ?? []) lines.push(`call ${call.id} ${call.name}: ${call.status}${call.note ? ` · ${call.note.slice(0, 100)}` : ''}`);
+        lines.push('', 'messages:', ...context.messages.map(renderMessage));
+      } else {
+        lines.push('', `context: ${JSON.stringify((snapshot as { context?: unknown }).context, null, 2)}`);
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return 0;
+    });
+  },
+};

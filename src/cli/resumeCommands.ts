@@ -1,0 +1,112 @@
+import { UserError } from '../errors.ts';
+import type { RunStore } from '../log/runStore.ts';
+import { stateAt } from '../log/reads.ts';
+import type { AgentContext } from '../protocol/agent.ts';
+import { resumeRun } from '../runtime/resumeRun.ts';
+import type { Run } from '../runtime/Run.ts';
+import type { Command } from './args.ts';
+import { approveHelp, approveMode, chooseModel, drive, type ApproveMode } from './drive.ts';
+import { loadAgent, type AgentModule } from './loadAgent.ts';
+import { storeHelp, storeOptions, withStore } from './storeOption.ts';
+
+const agentHelp = `  --agent MODULE     the agent's module (default: the one the run was started from)`;
+
+async function agentFor(store: RunStore, runId: string, override: unknown): Promise<AgentModule> {
+  const header = await store.header(runId);
+  const path = (override as string | undefined) ?? header.labels?.module;
+  if (!path) {
+    throw new UserError(`Run ${runId} does not record the module of agent "${header.agent.id}": pass it with --agent <module>.`);
+  }
+  return loadAgent(path);
+}
+
+/** Resume a run from the store and drive it from the terminal; `act` runs once the run is restored. */
+async function resumeAndDrive(
+  values: Record<string, unknown>,
+  runId: string,
+  approve: ApproveMode,
+  act?: (run: Run) => void,
+): Promise<number> {
+  return withStore(values, async (store) => {
+    const module = await agentFor(store, runId, values.agent);
+    const { lastSeq } = await store.summary(runId);
+    const { context } = (await stateAt(store, runId, lastSeq)) as unknown as { context: AgentContext };
+    const { model, server } = await chooseModel(module, {
+      model: values.model as string | undefined,
+      scripted: values.scripted === true,
+      turnsDone: context.step,
+      quiet: values.json === true,
+    });
+    const run = await resumeRun(module.agent, runId, { store, model });
+    act?.(run);
+    return drive(run, { json: values.json === true, approve, server });
+  });
+}
+
+const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, ...storeOptions } as const;
+
+export const resumeCommand: Command = {
+  name: 'resume',
+  summary: 'continue a recorded run after a pause or a crash',
+  usage: 'statecraft resume <run> [--approve MODE] [--agent MODULE] [--json] [--store URL]',
+  help: `Continues a run from its last record, in this process. A model call that was in flight is asked
+again; a tool call that started and never finished runs again only if its tool says that is safe
+(onResume: 'rerun'), otherwise it waits for a human (onResume: 'ask') or the run fails ('fail').
+
+Options:
+${approveHelp}
+${agentHelp}
+  --json             print one JSON object per line for every run event
+${storeHelp}`,
+  options: { ...shared, approve: { type: 'string' } },
+  async run(values, [runId]) {
+    if (!runId) throw new UserError('Missing the run id. Usage: statecraft resume <run>; list runs with statecraft runs.');
+    return resumeAndDrive(values, runId, approveMode(values.approve));
+  },
+};
+
+export const approveCommand: Command = {
+  name: 'approve',
+  summary: 'approve tool calls a run waits on, then continue it',
+  usage: 'statecraft approve <run> [call ...] [--by NAME] [--approve MODE] [--store URL]',
+  help: `Approves the named tool calls (all waiting calls when none is named) and continues the run until it
+ends or waits again. Calls not named keep waiting.
+
+Options:
+  --by NAME          who approves (recorded with the decision; default $USER)
+${approveHelp.replace('(default when interactive)', '').replace('wait (default otherwise:', 'wait (default:')}
+${agentHelp}
+${storeHelp}`,
+  options: { ...shared, by: { type: 'string' }, approve: { type: 'string' } },
+  async run(values, [runId, ...calls]) {
+    if (!runId) throw new UserError('Missing the run id. Usage: statecraft approve <run> [call ...]');
+    const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
+    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
+      const ids = calls.length ? calls : run.pendingApprovals.map((call) => call.id);
+      if (!ids.length) throw new UserError(`Run ${runId} has no tool call waiting for approval.`);
+      for (const id of ids) run.approve(id, by);
+    });
+  },
+};
+
+export const rejectCommand: Command = {
+  name: 'reject',
+  summary: 'reject a tool call a run waits on, with a reason the model sees',
+  usage: 'statecraft reject <run> <call> --reason TEXT [--by NAME] [--store URL]',
+  help: `Rejects one waiting tool call; the model receives the reason as that call's result. The run then
+continues if nothing else waits.
+
+Options:
+  --reason TEXT      what the model is told (required)
+  --by NAME          who rejects (default $USER)
+${agentHelp}
+${storeHelp}`,
+  options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' } },
+  async run(values, [runId, callId]) {
+    if (!runId || !callId) throw new UserError('Usage: statecraft reject <run> <call> --reason TEXT');
+    const reason = values.reason as string | undefined;
+    if (!reason) throw new UserError('--reason is required: it is what the model is told instead of the tool result.');
+    const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
+    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => run.reject(callId, reason, by));
+  },
+};

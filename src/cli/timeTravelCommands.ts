@@ -1,0 +1,162 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import { exportRunText, importRun } from '../log/jsonl.ts';
+import type { Operation } from '../log/record.ts';
+import { CorruptRecordError } from '../log/storageErrors.ts';
+import { forkRun } from '../runtime/forkRun.ts';
+import { replayRun } from '../runtime/replayRun.ts';
+import type { Command } from './args.ts';
+import { loadAgent } from './loadAgent.ts';
+import { storeHelp, storeOptions, withStore } from './storeOption.ts';
+
+const parseEdit = (text: string, source: string): Operation[] => {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (!Array.isArray(value)) throw new Error('expected a JSON array of patch operations');
+    return value as Operation[];
+  } catch (error) {
+    throw new UserError(
+      `${source} is not a JSON patch: ${(error as Error).message}. Example: [{"op":"replace","path":"/messages/3/content","value":"42"}]`,
+    );
+  }
+};
+
+export const forkCommand: Command = {
+  name: 'fork',
+  summary: 'start a new run from any step of another, optionally with its context edited',
+  usage: 'statecraft fork <run> --at SEQ [--edit JSON | --edit-file FILE] [--store URL]',
+  help: `Creates a new run whose history begins at record SEQ of <run> (the parent is never changed) and
+prints its id. Continue it with: statecraft resume <new run>.
+
+Options:
+  --at SEQ           the record to fork from (see statecraft history)
+  --edit JSON        an RFC 6902 JSON patch applied to the context, paths relative to it, e.g.
+                     '[{"op":"replace","path":"/messages/4/content","value":"the API is down"}]'
+  --edit-file FILE   the same patch read from a file
+${storeHelp}`,
+  options: { at: { type: 'string' }, edit: { type: 'string' }, 'edit-file': { type: 'string' }, ...storeOptions },
+  async run(values, [runId]) {
+    if (!runId || values.at === undefined) throw new UserError('Usage: statecraft fork <run> --at SEQ [--edit JSON]');
+    const seq = Number(values.at);
+    if (!Number.isInteger(seq) || seq < 0) throw new UserError(`--at must be a record number, found "${String(values.at)}".`);
+    const edit = values.edit
+      ? parseEdit(values.edit as string, '--edit')
+      : values['edit-file']
+        ? parseEdit(readFileSync(values['edit-file'] as string, 'utf8'), values['edit-file'] as string)
+        : undefined;
+    return withStore(values, async (store) => {
+      const forkId = await forkRun(store, runId, seq, { ...(edit ? { edit } : {}) });
+      process.stdout.write(`${forkId}\n`);
+      process.stderr.write(`Forked ${runId} at record ${seq}. Continue with: statecraft resume ${forkId}\n`);
+      return 0;
+    });
+  },
+};
+
+export const replayCommand: Command = {
+  name: 'replay',
+  summary: 'check that the current code reproduces a recorded run, step by step',
+  usage: 'statecraft replay <run> [--agent MODULE] [--json] [--store URL]',
+  help: `Drives the agent's machine with the run's recorded events, calling no model and no tool, and
+compares every patch with the recorded one. Exits 0 when all match; otherwise 1, naming the first
+record that differs with the expected and actual patch.
+
+Options:
+  --agent MODULE     the agent's module (default: the one the run was started from)
+  --json             print the report as JSON
+${storeHelp}`,
+  options: { agent: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
+  async run(values, [runId]) {
+    if (!runId) throw new UserError('Missing the run id. Usage: statecraft replay <run>');
+    return withStore(values, async (store) => {
+      const header = await store.header(runId);
+      const path = (values.agent as string | undefined) ?? header.labels?.module;
+      if (!path) throw new UserError(`Run ${runId} does not record its agent module: pass it with --agent <module>.`);
+      const { agent } = await loadAgent(path);
+      const report = await replayRun(agent, runId, { store });
+      if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else if (report.ok) process.stdout.write(`Replayed ${report.replayed} records of ${runId}: every patch matches.\n`);
+      else {
+        const d = report.divergence!;
+        process.stdout.write(
+          `Run ${runId} diverges at record ${d.seq} (${d.eventType}) after ${report.replayed - 1} matching records.\n` +
+            `expected: ${JSON.stringify(d.expected)}\nactual:   ${JSON.stringify(d.actual)}\n`,
+        );
+      }
+      return report.ok ? 0 : 1;
+    });
+  },
+};
+
+export const repairCommand: Command = {
+  name: 'repair',
+  summary: 'cut a damaged run back to its last good record',
+  usage: 'statecraft repair <run> [--yes] [--store URL]',
+  help: `Reads every record of the run; if one is torn or corrupt, reports it and, with --yes, removes it and
+every record after it, so the run can be resumed or forked from its last good record.
+
+Options:
+  --yes              do it (without it, only report)
+${storeHelp}`,
+  options: { yes: { type: 'boolean' }, ...storeOptions },
+  async run(values, [runId]) {
+    if (!runId) throw new UserError('Missing the run id. Usage: statecraft repair <run> [--yes]');
+    return withStore(values, async (store) => {
+      try {
+        const records = await store.read(runId);
+        process.stdout.write(`Run ${runId}: all ${records.length} records are intact; nothing to repair.\n`);
+        return 0;
+      } catch (error) {
+        if (!(error instanceof CorruptRecordError) || error.seq === undefined) throw error;
+        if (!values.yes) {
+          process.stdout.write(`${error.message}\nRun again with --yes to remove record ${error.seq} and every record after it.\n`);
+          return 1;
+        }
+        const dropped = await store.truncate(runId, error.seq - 1);
+        process.stdout.write(`Removed ${dropped} record(s) from ${runId}; it now ends at record ${error.seq - 1}.\n`);
+        return 0;
+      }
+    });
+  },
+};
+
+export const exportCommand: Command = {
+  name: 'export',
+  summary: 'write a run as JSON Lines (to move it between stores or attach it to a bug report)',
+  usage: 'statecraft export <run> [--out FILE] [--store URL]',
+  help: `Writes the run's header, every record and its summary, one JSON object per line.
+
+Options:
+  --out FILE         write to FILE instead of standard output
+${storeHelp}`,
+  options: { out: { type: 'string' }, ...storeOptions },
+  async run(values, [runId]) {
+    if (!runId) throw new UserError('Missing the run id. Usage: statecraft export <run> [--out FILE]');
+    return withStore(values, async (store) => {
+      const text = await exportRunText(store, runId);
+      if (values.out) writeFileSync(values.out as string, text);
+      else process.stdout.write(text);
+      return 0;
+    });
+  },
+};
+
+export const importCommand: Command = {
+  name: 'import',
+  summary: 'load a run exported as JSON Lines, checking every record',
+  usage: 'statecraft import <file> [--as RUN] [--store URL]',
+  help: `Validates every line (format version, checksums, order) and stores the run.
+
+Options:
+  --as RUN           store it under a new run id
+${storeHelp}`,
+  options: { as: { type: 'string' }, ...storeOptions },
+  async run(values, [file]) {
+    if (!file) throw new UserError('Missing the file. Usage: statecraft import <file> [--as RUN]');
+    return withStore(values, async (store) => {
+      const summary = await importRun(store, readFileSync(file, 'utf8'), values.as ? { newRunId: values.as as string } : {});
+      process.stdout.write(`Imported ${summary.runId}: ${summary.lastSeq + 1} records, status ${summary.status}.\n`);
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,156 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AnyStateMachine } from 'xstate';
+import { z } from 'zod';
+import { OperationSchema, RUN_STATUSES } from '../log/record.ts';
+import type { Operation } from '../log/record.ts';
+import type { ListRunsFilter, RunStore } from '../log/runStore.ts';
+import { machineGraph } from '../visualize/machineGraph.ts';
+import { toDot } from '../visualize/toDot.ts';
+import { toSvg } from '../visualize/toSvg.ts';
+import { streamRun, type LiveEvents } from './runStream.ts';
+import { HttpStatusError, readJsonBody, sendBody, sendJson } from './sendJson.ts';
+import { StateCache } from './stateCache.ts';
+
+/** What the inspector's approve, reject and fork buttons do. */
+export interface InspectorActions {
+  approve(runId: string, callId: string, by: string): Promise<void>;
+  reject(runId: string, callId: string, reason: string, by: string): Promise<void>;
+  /** Returns the new run's id. */
+  fork(runId: string, seq: number, edit?: Operation[]): Promise<string>;
+}
+
+export interface ApiOptions {
+  store: RunStore;
+  machines: Record<string, AnyStateMachine>;
+  actions?: InspectorActions;
+  live?: LiveEvents;
+}
+
+const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional() });
+const RejectBody = z.object({ callId: z.string().min(1), reason: z.string(), by: z.string().min(1).optional() });
+const ForkBody = z.object({ seq: z.number().int().nonnegative(), edit: z.array(OperationSchema).optional() });
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new HttpStatusError(400, `${what} expected a JSON body ${describe(schema)}; at ${issue?.path.join('.') || '(root)'}: ${issue?.message}.`);
+}
+
+const describe = (schema: unknown) =>
+  schema === ApproveBody ? '{ callId, by? }' : schema === RejectBody ? '{ callId, reason, by? }' : '{ seq, edit? }';
+
+function listFilter(query: URLSearchParams): ListRunsFilter {
+  const filter: ListRunsFilter = {};
+  const status = query.get('status');
+  if (status) {
+    const wanted = status.split(',').filter(Boolean);
+    const unknown = wanted.filter((item) => !(RUN_STATUSES as readonly string[]).includes(item));
+    if (unknown.length > 0) throw new HttpStatusError(400, `Unknown run status "${unknown.join(', ')}": use one of ${RUN_STATUSES.join(', ')}.`);
+    filter.status = wanted as ListRunsFilter['status'];
+  }
+  const agent = query.get('agent');
+  if (agent) filter.agentId = agent;
+  const parent = query.get('parent');
+  if (parent) filter.parentRunId = parent;
+  const limit = query.get('limit');
+  if (limit) {
+    const n = Number(limit);
+    if (!Number.isInteger(n) || n < 1) throw new HttpStatusError(400, `Expected limit to be a positive integer, found "${limit}".`);
+    filter.limit = n;
+  }
+  return filter;
+}
+
+function parseSeq(text: string, runId: string): number {
+  const seq = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(seq)) {
+    throw new HttpStatusError(400, `Expected a record number (0, 1, 2, ...) for run "${runId}", found "${text}".`);
+  }
+  return seq;
+}
+
+/** Builds the JSON API handlers; `get` and `post` return false when the path is not one of their routes. */
+export function createApi(options: ApiOptions) {
+  const { store, machines, actions, live } = options;
+  const cache = new StateCache(store);
+  const svgs = new Map<string, Promise<string>>();
+  const streams = new Set<() => void>();
+
+  const machineSvg = (id: string): Promise<string> => {
+    const machine = machines[id];
+    if (!machine) {
+      throw new HttpStatusError(404, `No machine "${id}" is configured in the inspector; known machines: ${Object.keys(machines).join(', ') || 'none'}. Pass it in startInspector's \`machines\` option.`);
+    }
+    let svg = svgs.get(id);
+    if (!svg) {
+      svg = toSvg(toDot(machineGraph(machine)));
+      svgs.set(id, svg);
+      svg.catch(() => svgs.delete(id));
+    }
+    return svg;
+  };
+
+  const requireActions = (): InspectorActions => {
+    if (actions) return actions;
+    throw new HttpStatusError(501, 'This inspector was started without actions, so it cannot approve, reject or fork; start it from `statecraft inspect`, or pass `actions` to startInspector.');
+  };
+
+  async function get(res: ServerResponse, parts: string[], query: URLSearchParams, req: IncomingMessage): Promise<boolean> {
+    const [a, b, c, d] = parts;
+    if (a === 'runs' && b === undefined) {
+      sendJson(res, 200, await store.listRuns(listFilter(query)));
+    } else if (a === 'runs' && b !== undefined && c === undefined) {
+      const [header, summary] = await Promise.all([store.header(b), store.summary(b)]);
+      sendJson(res, 200, { header, summary });
+    } else if (a === 'runs' && b !== undefined && c === 'history' && d === undefined) {
+      sendJson(res, 200, await store.readHistory(b));
+    } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts.length === 4) {
+      sendJson(res, 200, undefined, await cache.viewJson(b, parseSeq(d, b)));
+    } else if (a === 'runs' && b !== undefined && c === 'stream' && d === undefined) {
+      const summary = await store.summary(b);
+      const afterText = query.get('after');
+      const after = afterText === null ? summary.lastSeq : Number(afterText);
+      if (!Number.isInteger(after) || after < -1) throw new HttpStatusError(400, `Expected after to be a seq (-1 or more), found "${afterText}".`);
+      const stop = streamRun(res, { store, runId: b, after, ...(live ? { live } : {}) });
+      streams.add(stop);
+      req.on('close', () => streams.delete(stop));
+    } else if (a === 'machines' && b !== undefined && b.endsWith('.svg') && c === undefined) {
+      sendBody(res, 200, 'image/svg+xml; charset=utf-8', await machineSvg(b.slice(0, -4)));
+    } else if (a === 'config' && b === undefined) {
+      sendJson(res, 200, { actions: actions !== undefined, live: live !== undefined, machines: Object.keys(machines) });
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  async function post(req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<boolean> {
+    const [a, runId, verb, extra] = parts;
+    if (a !== 'runs' || runId === undefined || extra !== undefined || !['approve', 'reject', 'fork'].includes(verb ?? '')) return false;
+    const body = await readJsonBody(req);
+    const act = requireActions();
+    if (verb === 'approve') {
+      const { callId, by } = parseBody(ApproveBody, body, `POST /api/runs/${runId}/approve`);
+      await act.approve(runId, callId, by ?? 'inspector');
+      sendJson(res, 200, { ok: true });
+    } else if (verb === 'reject') {
+      const { callId, reason, by } = parseBody(RejectBody, body, `POST /api/runs/${runId}/reject`);
+      await act.reject(runId, callId, reason, by ?? 'inspector');
+      sendJson(res, 200, { ok: true });
+    } else {
+      const { seq, edit } = parseBody(ForkBody, body, `POST /api/runs/${runId}/fork`);
+      sendJson(res, 201, { runId: await act.fork(runId, seq, edit) });
+    }
+    return true;
+  }
+
+  return {
+    get,
+    post,
+    closeStreams: () => {
+      for (const stop of streams) stop();
+      streams.clear();
+    },
+  };
+}
