@@ -4,8 +4,9 @@ import type { AgentContext, AgentInput, AgentOutput, CallState, ModelTurn, StopR
 
 /** Events the agent machine accepts from outside and from the runtime's actors. */
 export type AgentEvent =
-  | { type: 'APPROVE'; callId: string; by?: string }
-  | { type: 'REJECT'; callId: string; reason: string; by?: string }
+  | { type: 'APPROVE'; callId: string; by?: string; argsHash?: string; arguments?: string; always?: boolean }
+  | { type: 'REJECT'; callId: string; reason: string; by?: string; argsHash?: string }
+  | { type: 'APPROVAL_EXPIRED' }
   | { type: 'TOOL_STARTED'; callId: string }
   | { type: 'TOOL_FINISHED'; callId: string; outcome: ToolOutcome }
   | { type: 'TOOL_INTERRUPTED'; callId: string; note: string }
@@ -86,7 +87,10 @@ export const agentSetup = setup({
           outputTokens: context.usage.outputTokens + turn.usage.outputTokens,
         },
         costUsd: context.costUsd + turn.costUsd,
-        turn: { step: context.step + 1, calls: calls.map((call): CallState => {
+        turn: {
+          step: context.step + 1,
+          startedAt: turn.at,
+          calls: calls.map((call): CallState => {
             const problem = turn.problems?.[call.id];
             return problem
               ? { id: call.id, name: call.name, status: 'invalid', note: problem }
@@ -97,10 +101,39 @@ export const agentSetup = setup({
     }),
     decide: assign(({ context, event }) => {
       if (event.type === 'APPROVE') {
-        return { turn: updateCall(context, event.callId, { status: 'approved', decidedBy: event.by ?? 'user' }) };
+        const call = context.turn?.calls.find((c) => c.id === event.callId);
+        const always = event.always && call && !context.alwaysApprove.includes(call.name);
+        return {
+          turn: updateCall(context, event.callId, {
+            status: 'approved',
+            decidedBy: event.by ?? 'user',
+            ...(event.arguments === undefined ? {} : { arguments: event.arguments }),
+          }),
+          ...(always ? { alwaysApprove: [...context.alwaysApprove, call.name] } : {}),
+        };
       }
       if (event.type === 'REJECT') {
         return { turn: updateCall(context, event.callId, { status: 'rejected', note: event.reason, decidedBy: event.by ?? 'user' }) };
+      }
+      if (event.type === 'APPROVAL_EXPIRED' && context.turn) {
+        const approve = context.approval.onTimeout === 'approve';
+        return {
+          turn: {
+            ...context.turn,
+            calls: context.turn.calls.map((call): CallState =>
+              call.status !== 'awaiting'
+                ? call
+                : approve
+                  ? { ...call, status: 'approved', decidedBy: 'approval deadline' }
+                  : {
+                      ...call,
+                      status: 'rejected',
+                      decidedBy: 'approval deadline',
+                      note: `No one approved tool call ${call.id} (${call.name}) before the approval deadline, so it was not run.`,
+                    },
+            ),
+          },
+        };
       }
       return {};
     }),
@@ -121,7 +154,9 @@ export const agentSetup = setup({
           role: 'tool' as const,
           toolCallId: call.id,
           name: call.name,
-          content: call.outcome?.content ?? call.note ?? `Tool call ${call.id} ended without a result (status ${call.status}).`,
+          content:
+            (call.arguments !== undefined && call.outcome ? `(The approver changed the arguments to ${call.arguments}.)\n` : '') +
+            (call.outcome?.content ?? call.note ?? `Tool call ${call.id} ended without a result (status ${call.status}).`),
         })),
       ],
       turn: null,
@@ -170,7 +205,9 @@ export const agentSetup = setup({
       context.turn?.calls.some((call) => call.status === 'ready' || call.status === 'approved' || call.status === 'running') ??
       false,
     isAwaiting: ({ context, event }) =>
-      (event.type === 'APPROVE' || event.type === 'REJECT') && isAwaiting(context, event.callId),
+      (event.type === 'APPROVE' || event.type === 'REJECT') &&
+      isAwaiting(context, event.callId) &&
+      (event.argsHash === undefined || context.turn?.calls.find((call) => call.id === event.callId)?.argsHash === event.argsHash),
   },
 });
 
@@ -190,6 +227,8 @@ export const agentMachine = agentSetup.createMachine({
     usage: { inputTokens: 0, outputTokens: 0 },
     costUsd: 0,
     limits: input.limits,
+    approval: input.approval ?? { onTimeout: 'reject' },
+    alwaysApprove: [],
     turn: null,
     output: null,
     stop: null,
@@ -246,6 +285,7 @@ export const agentMachine = agentSetup.createMachine({
           guard: 'isAwaiting',
           actions: 'decide',
         },
+        APPROVAL_EXPIRED: { actions: 'decide' },
       },
       always: [
         { guard: and([not('anyAwaiting'), 'anyRunnable']), target: 'execute' },

@@ -167,7 +167,7 @@ test('killed inside a tool that asks: resume waits for a human, and approval run
   assert.equal(waiting, ['c1']);
   assert.match(run.pendingApprovals[0]!.note ?? '', /never finished/);
   assert.is(starts(c.trace(), 'ask').length, 1, 'nothing re-run before the decision');
-  setImmediate(() => run.approve('c1', 'tester'));
+  setImmediate(() => run.approve('c1', { by: 'tester' }));
   const result = await run.result;
   assert.is(result.status, 'done');
   assert.is(starts(c.trace(), 'ask').length, 2);

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { UserError } from '../src/errors.ts';
 import { defineTool, isTool, type Tool, type ToolContext } from '../src/tools/defineTool.ts';
+import { noSecrets } from '../src/credentials/Secrets.ts';
 
 const params = z.object({ query: z.string(), limit: z.number().int().optional() });
 const base = { name: 'search', description: 'Search things.', parameters: params, execute: () => 'ok' };
@@ -101,7 +102,7 @@ test('execute receives arguments typed from the schema', async () => {
     },
   });
   const asGeneric: Tool = tool;
-  const ctx = { signal: new AbortController().signal, runId: 'r', callId: 'c', idempotencyKey: 'k', attempt: 1, toolName: 't' };
+  const ctx = { signal: new AbortController().signal, runId: 'r', callId: 'c', idempotencyKey: 'k', attempt: 1, toolName: 't', secrets: noSecrets };
   assert.is(await asGeneric.execute({ query: 'q' }, ctx), 1);
   assert.equal(seen, ['q:none:t']);
 });

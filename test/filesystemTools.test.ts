@@ -9,6 +9,7 @@ import { filesystemTools, type FilesystemToolsOptions } from '../src/toolsets/fi
 import type { Tool } from '../src/tools/defineTool.ts';
 import { runTool, type ToolResult } from '../src/tools/runTool.ts';
 import { createToolbox } from '../src/tools/toolbox.ts';
+import { noSecrets } from '../src/credentials/Secrets.ts';
 
 const base = realpathSync(mkdtempSync(join(tmpdir(), 'statecraft-fst-')));
 const root = join(base, 'ws');
@@ -41,7 +42,7 @@ function toolsFor(options: Partial<FilesystemToolsOptions> = {}): Map<string, To
 async function call(tool: Tool, args: Record<string, unknown>): Promise<ToolResult> {
   const checked = createToolbox([tool]).validateCall({ id: 'call_1', name: tool.name, arguments: JSON.stringify(args) });
   if (!checked.ok) throw new Error(checked.message);
-  return runTool(tool, checked.args, { ctx: { runId: 'run_1', callId: 'call_1', idempotencyKey: 'run_1:call_1', toolName: tool.name } });
+  return runTool(tool, checked.args, { ctx: { runId: 'run_1', callId: 'call_1', idempotencyKey: 'run_1:call_1', toolName: tool.name, secrets: noSecrets } });
 }
 
 const tools = toolsFor();

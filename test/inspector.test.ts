@@ -56,11 +56,11 @@ const liveListeners = new Set<(event: RunEvent) => void>();
 const actions: InspectorActions = {
   approve: async (runId, callId, by) => {
     calls.push(['approve', runId, callId, by]);
-    if (runId === liveWaiting.runId) liveWaiting.approve(callId, by);
+    if (runId === liveWaiting.runId) liveWaiting.approve(callId, { by });
   },
   reject: async (runId, callId, reason, by) => {
     calls.push(['reject', runId, callId, reason, by]);
-    if (runId === liveWaiting.runId) liveWaiting.reject(callId, reason, by);
+    if (runId === liveWaiting.runId) liveWaiting.reject(callId, reason, { by });
   },
   fork: async (runId, seq, edit) => {
     calls.push(['fork', runId, seq, edit]);
@@ -150,7 +150,11 @@ test('at/:seq equals stateAt for every seq, stepping forward, backward and jumpi
 test('shows pending approvals with parsed arguments at the latest record of a waiting run', async () => {
   const { lastSeq } = await store.summary(pageWaiting.runId);
   const { body } = await getJson(`/api/runs/${pageWaiting.runId}/at/${lastSeq}`);
-  assert.equal(body.pending, [{ callId: 'p1', tool: 'note', arguments: { text: 'careful' } }]);
+  assert.equal(body.pending.map(({ callId, tool, arguments: args }: { callId: string; tool: string; arguments: unknown }) => ({ callId, tool, arguments: args })), [
+    { callId: 'p1', tool: 'note', arguments: { text: 'careful' } },
+  ]);
+  assert.match(body.pending[0].argsHash, /^[0-9a-f]{16}$/, 'the page gets the hash its decision must name');
+  assert.equal(body.pending[0].policy, { decision: 'ask', source: 'tool note' });
 });
 
 test('serves the machine diagram with an element per state, and 404 for an unknown machine', async () => {

@@ -15,6 +15,7 @@ import { isAlive } from '../src/mcp/watchChild.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 import { runTool } from '../src/tools/runTool.ts';
 import type { Tool } from '../src/tools/defineTool.ts';
+import { noSecrets } from '../src/credentials/Secrets.ts';
 
 const modulePath = (relative: string): string => fileURLToPath(new URL(`../node_modules/${relative}`, import.meta.url));
 const EVERYTHING = modulePath('@modelcontextprotocol/server-everything/dist/index.js');
@@ -31,7 +32,7 @@ const everything = async (extra: Partial<Parameters<typeof connectMcp>[0]> = {})
   return mcp;
 };
 
-const ctx = (toolName: string, callId = 'call_1') => ({ runId: 'run_1', callId, idempotencyKey: `run_1:${callId}`, toolName });
+const ctx = (toolName: string, callId = 'call_1') => ({ runId: 'run_1', callId, idempotencyKey: `run_1:${callId}`, toolName, secrets: noSecrets });
 
 const call = async (tools: readonly Tool[], name: string, args: object, signal?: AbortSignal) => {
   const checked = createToolbox(tools).validateCall({ id: 'call_1', name, arguments: JSON.stringify(args) });

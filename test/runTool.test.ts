@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { defineTool, type ToolContext, type ToolDefinition } from '../src/tools/defineTool.ts';
 import { runTool, type RunToolOptions } from '../src/tools/runTool.ts';
+import { noSecrets } from '../src/credentials/Secrets.ts';
 
 const params = z.object({ n: z.number() });
 type Params = typeof params;
@@ -11,7 +12,7 @@ const makeTool = (execute: ToolDefinition<Params>['execute'], extra: Partial<Too
   defineTool({ name: 'probe', description: 'A probe.', parameters: params, execute, ...extra });
 
 const options = (extra: Partial<RunToolOptions> = {}): RunToolOptions => ({
-  ctx: { runId: 'run_1', callId: 'call_1', idempotencyKey: 'run_1:call_1', toolName: 'probe' },
+  ctx: { runId: 'run_1', callId: 'call_1', idempotencyKey: 'run_1:call_1', toolName: 'probe', secrets: noSecrets },
   ...extra,
 });
 

@@ -56,14 +56,14 @@ async function decide(mode: ApproveMode, calls: { id: string; name: string }[], 
     return result;
   }
   for (const call of calls) {
-    if (mode === 'all') run.approve(call.id, 'cli --approve all');
-    else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', 'cli --approve none');
+    if (mode === 'all') run.approve(call.id, { by: 'cli --approve all' });
+    else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', { by: 'cli --approve none' });
     else {
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       const answer = (await rl.question(`Allow ${call.name}(${argumentsOf(run, call.id)})? [y/N/reason to reject] `)).trim();
       rl.close();
-      if (/^y(es)?$/i.test(answer)) run.approve(call.id, 'cli prompt');
-      else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', 'cli prompt');
+      if (/^y(es)?$/i.test(answer)) run.approve(call.id, { by: 'cli prompt' });
+      else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', { by: 'cli prompt' });
     }
   }
   return undefined;

@@ -84,7 +84,7 @@ ${storeHelp}`,
     return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
       const ids = calls.length ? calls : run.pendingApprovals.map((call) => call.id);
       if (!ids.length) throw new UserError(`Run ${runId} has no tool call waiting for approval.`);
-      for (const id of ids) run.approve(id, by);
+      for (const id of ids) run.approve(id, { by, ...(values.always ? { always: true } : {}) });
     });
   },
 };
@@ -107,6 +107,6 @@ ${storeHelp}`,
     const reason = values.reason as string | undefined;
     if (!reason) throw new UserError('--reason is required: it is what the model is told instead of the tool result.');
     const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
-    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => run.reject(callId, reason, by));
+    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => run.reject(callId, reason, { by }));
   },
 };

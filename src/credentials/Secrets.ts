@@ -103,3 +103,13 @@ function grantPattern(grant: string): RegExp {
   const source = grant.split('*').map((part) => part.replace(/[.-]/g, '\\$&')).join('.*');
   return new RegExp(`^${source}$`);
 }
+
+/** Secrets for a tool that declared none, or runs outside an agent: every request is refused by name. */
+export const noSecrets: ToolSecrets = {
+  get: async (name: string) => {
+    throw new UserError(
+      `Secret "${name}" is not available here: the tool declared no secrets or runs outside an agent with a credentials provider. ` +
+        `Declare it in the tool's secrets: ["${name}"] and grant it to the agent (secrets: ["${name}"]).`,
+    );
+  },
+};

@@ -13,8 +13,9 @@ import { StateCache } from './stateCache.ts';
 
 /** What the inspector's approve, reject and fork buttons do. */
 export interface InspectorActions {
-  approve(runId: string, callId: string, by: string): Promise<void>;
-  reject(runId: string, callId: string, reason: string, by: string): Promise<void>;
+  /** `argsHash` is the hash of the arguments shown on the page: the decision applies only to them. */
+  approve(runId: string, callId: string, by: string, argsHash?: string): Promise<void>;
+  reject(runId: string, callId: string, reason: string, by: string, argsHash?: string): Promise<void>;
   /** Returns the new run's id. */
   fork(runId: string, seq: number, edit?: Operation[]): Promise<string>;
 }
@@ -26,8 +27,8 @@ export interface ApiOptions {
   live?: LiveEvents;
 }
 
-const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional() });
-const RejectBody = z.object({ callId: z.string().min(1), reason: z.string(), by: z.string().min(1).optional() });
+const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional(), argsHash: z.string().optional() });
+const RejectBody = z.object({ callId: z.string().min(1), reason: z.string(), by: z.string().min(1).optional(), argsHash: z.string().optional() });
 const ForkBody = z.object({ seq: z.number().int().nonnegative(), edit: z.array(OperationSchema).optional() });
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
@@ -131,12 +132,12 @@ export function createApi(options: ApiOptions) {
     const body = await readJsonBody(req);
     const act = requireActions();
     if (verb === 'approve') {
-      const { callId, by } = parseBody(ApproveBody, body, `POST /api/runs/${runId}/approve`);
-      await act.approve(runId, callId, by ?? 'inspector');
+      const { callId, by, argsHash } = parseBody(ApproveBody, body, `POST /api/runs/${runId}/approve`);
+      await act.approve(runId, callId, by ?? 'inspector', argsHash);
       sendJson(res, 200, { ok: true });
     } else if (verb === 'reject') {
-      const { callId, reason, by } = parseBody(RejectBody, body, `POST /api/runs/${runId}/reject`);
-      await act.reject(runId, callId, reason, by ?? 'inspector');
+      const { callId, reason, by, argsHash } = parseBody(RejectBody, body, `POST /api/runs/${runId}/reject`);
+      await act.reject(runId, callId, reason, by ?? 'inspector', argsHash);
       sendJson(res, 200, { ok: true });
     } else {
       const { seq, edit } = parseBody(ForkBody, body, `POST /api/runs/${runId}/fork`);

@@ -9,6 +9,8 @@ export interface PendingCall {
   tool: string;
   arguments: Json;
   note?: string;
+  argsHash?: string;
+  policy?: Json;
 }
 
 /** What the inspector shows for one record: the snapshot after it, split for display, and the record itself. */
@@ -57,7 +59,13 @@ function pendingCalls(context: Obj | undefined): PendingCall[] {
   return calls.flatMap((item) => {
     const call = asObject(item);
     if (call?.status !== 'awaiting' || typeof call.id !== 'string') return [];
-    const pending: PendingCall = { callId: call.id, tool: String(call.name), arguments: argumentsOf(call.id) };
+    const pending: PendingCall = {
+      callId: call.id,
+      tool: String(call.name),
+      arguments: argumentsOf(call.id),
+      ...(typeof call.argsHash === 'string' ? { argsHash: call.argsHash } : {}),
+      ...(call.policy ? { policy: call.policy } : {}),
+    };
     return typeof call.note === 'string' ? [{ ...pending, note: call.note }] : [pending];
   });
 }

@@ -69,6 +69,18 @@ export interface CallState {
   note?: string;
   decidedBy?: string;
   outcome?: ToolOutcome;
+  /** Hash of the arguments as the model sent them: an approval names it, so it cannot apply to other arguments. */
+  argsHash?: string;
+  /** The policy that applied at dispatch, and where it came from. */
+  policy?: { decision: 'allow' | 'ask' | 'deny'; source: string; reason?: string };
+  /** Arguments as edited by the approver (JSON text), used instead of the model's. */
+  arguments?: string;
+}
+
+/** How approvals behave: how long a decision may take, and what happens when none comes. */
+export interface ApprovalSettings {
+  timeoutMs?: number;
+  onTimeout: 'reject' | 'approve';
 }
 
 export interface AgentContext {
@@ -78,7 +90,11 @@ export interface AgentContext {
   usage: Usage;
   costUsd: number;
   limits: Limits;
-  turn: { step: number; calls: CallState[] } | null;
+  approval: ApprovalSettings;
+  /** Tools a human approved for the rest of this run ("always approve"). */
+  alwaysApprove: string[];
+  /** The current model turn: its tool calls, when it began, and the approval deadline if one applies. */
+  turn: { step: number; startedAt?: number; approvalDeadlineAt?: number; calls: CallState[] } | null;
   output: string | null;
   stop: { reason: StopReason; detail: string } | null;
   error: { name: string; message: string } | null;
@@ -90,6 +106,7 @@ export interface AgentInput {
   instructions?: string;
   history?: Message[];
   limits: Limits;
+  approval?: ApprovalSettings;
 }
 
 /** What the model actor hands back to the machine: the reply, its usage and its price. */
@@ -98,6 +115,8 @@ export interface ModelTurn {
   usage: Usage;
   costUsd: number;
   model: string;
+  /** When the reply arrived (epoch ms); approval deadlines are counted from it, so replay reproduces them. */
+  at?: number;
   /** Calls the runtime could not take as given (missing or repeated id), by the id it assigned. */
   problems?: Record<string, string>;
 }

@@ -1,7 +1,8 @@
 import type { AnyActor } from 'xstate';
 import { StorageError } from '../errors.ts';
 import { makeRecord } from '../log/makeRecord.ts';
-import type { RunHeader, RunRecord, RunSummary } from '../log/record.ts';
+import type { Redactor } from '../credentials/Redactor.ts';
+import { sealRecord, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
 import { summarize } from './summarize.ts';
 
@@ -15,6 +16,8 @@ export interface RecorderOptions {
    */
   keyframeRatio?: number;
   maxPatchesPerKeyframe?: number;
+  /** Secret values seen by this run's tools are replaced in every record before it is written. */
+  redactor?: Redactor;
 }
 
 type Event = { type: string } & Record<string, unknown>;
@@ -25,6 +28,7 @@ export class Recorder {
   readonly runId: string;
   private readonly keyframeRatio: number;
   private readonly maxPatches: number;
+  private readonly redactor: Redactor | undefined;
   private nextSeq = 0;
   private previous: unknown;
   private patchBytes = 0;
@@ -39,6 +43,7 @@ export class Recorder {
     this.runId = options.runId;
     this.keyframeRatio = options.keyframeRatio ?? 1;
     this.maxPatches = options.maxPatchesPerKeyframe ?? 1000;
+    this.redactor = options.redactor;
   }
 
   /** Create the run in the store; the first transition recorded (the initial state) is a keyframe. */
@@ -92,7 +97,12 @@ export class Recorder {
       this.patchesSinceKeyframe >= this.maxPatches ||
       this.patchBytes >= this.keyframeRatio * this.snapshotBytes;
     const state = (snapshot as { value: unknown }).value;
-    const record = makeRecord({ runId: this.runId, seq, event, state, previous: this.previous, snapshot, meta, keyframe });
+    let record = makeRecord({ runId: this.runId, seq, event, state, previous: this.previous, snapshot, meta, keyframe });
+    if (this.redactor?.size) {
+      const { checksum: _checksum, ...unsealed } = record;
+      const clean = this.redactor.redactJson(unsealed);
+      if (clean !== unsealed) record = sealRecord(clean as typeof unsealed);
+    }
     if (record.snapshot) {
       this.snapshotBytes = JSON.stringify(record.snapshot).length;
       this.patchBytes = 0;

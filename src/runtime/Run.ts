@@ -4,7 +4,9 @@ import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
-import type { AgentContext, AgentInput, AgentOutput } from '../protocol/agent.ts';
+import { Redactor } from '../credentials/Redactor.ts';
+import { Secrets } from '../credentials/Secrets.ts';
+import type { AgentContext, AgentInput, AgentOutput, CallState } from '../protocol/agent.ts';
 import { zeroUsage, type Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
@@ -31,6 +33,17 @@ export interface RunOptions {
   onEvent?: (event: RunEvent) => void;
 }
 
+export interface ApproveOptions {
+  /** Who decides; recorded with the decision. */
+  by?: string;
+  /** Hash of the arguments the approver saw (`CallState.argsHash`); a mismatch refuses the decision. */
+  argsHash?: string;
+  /** Replacement arguments, validated against the tool's schema before the decision is recorded. */
+  arguments?: string | Record<string, unknown>;
+  /** Approve this tool for the rest of the run. */
+  always?: boolean;
+}
+
 /** How a run begins: fresh from input, or restored from a recorded snapshot. */
 export type RunStart =
   | { kind: 'new'; input: AgentInput; header?: RunHeader }
@@ -46,6 +59,8 @@ export class Run {
   readonly result: Promise<RunResult>;
   private readonly actor: AnyActor;
   private readonly recorder: Recorder | undefined;
+  private readonly redactor: Redactor;
+  private approvalTimer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(event: RunEvent) => void>();
   private deadlineTimer: NodeJS.Timeout | undefined;
   private settle!: (result: RunResult) => void;
@@ -63,12 +78,15 @@ export class Run {
       this.settle = resolve;
       this.fail = reject;
     });
-    this.recorder = options.store ? new Recorder({ store: options.store, runId }) : undefined;
+    this.redactor = new Redactor();
+    this.recorder = options.store ? new Recorder({ store: options.store, runId, redactor: this.redactor }) : undefined;
     const machine = provideAgent(agent, {
       runId,
       model,
       emit: (event) => this.emit(event),
       durable: () => this.recorder?.durable() ?? Promise.resolve(),
+      redactor: this.redactor,
+      secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
     });
     const inspect = (event: InspectionEvent) => this.onInspect(event);
     this.skipInit = start.kind === 'restore';
@@ -109,16 +127,32 @@ export class Run {
     return () => this.listeners.delete(listener);
   }
 
-  /** Approve one waiting tool call by id. */
-  approve(callId: string, by?: string): void {
-    this.assertAwaiting(callId);
-    this.send({ type: 'APPROVE', callId, by });
+  /**
+   * Approve one waiting tool call. `argsHash` binds the decision to the arguments the approver saw;
+   * `arguments` replaces them (validated again); `always` approves this tool for the rest of the run.
+   */
+  approve(callId: string, options: ApproveOptions = {}): void {
+    const call = this.assertAwaiting(callId, options.argsHash);
+    let edited: string | undefined;
+    if (options.arguments !== undefined) {
+      edited = typeof options.arguments === 'string' ? options.arguments : JSON.stringify(options.arguments);
+      const checked = this.agent.toolbox.validateCall({ id: callId, name: call.name, arguments: edited });
+      if (!checked.ok) throw new UserError(`Run ${this.runId}: the edited arguments for ${callId} (${call.name}) are not valid, so nothing was approved.\n${checked.message}`);
+    }
+    this.send({
+      type: 'APPROVE',
+      callId,
+      by: options.by ?? 'user',
+      ...(options.argsHash ? { argsHash: options.argsHash } : {}),
+      ...(edited === undefined ? {} : { arguments: edited }),
+      ...(options.always ? { always: true } : {}),
+    });
   }
 
   /** Reject one waiting tool call; the model sees the reason as that call's result. */
-  reject(callId: string, reason: string, by?: string): void {
-    this.assertAwaiting(callId);
-    this.send({ type: 'REJECT', callId, reason: reason || 'Rejected by a human.', by });
+  reject(callId: string, reason: string, options: { by?: string; argsHash?: string } = {}): void {
+    this.assertAwaiting(callId, options.argsHash);
+    this.send({ type: 'REJECT', callId, reason: reason || 'Rejected by a human.', by: options.by ?? 'user', ...(options.argsHash ? { argsHash: options.argsHash } : {}) });
   }
 
   /** Stop the run: the model and tool calls in flight are aborted and the run ends as cancelled. */
@@ -137,6 +171,7 @@ export class Run {
     if (this.finished) return this.result;
     this.finished = true;
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.approvalTimer);
     const { context } = this.snapshot();
     await this.durable();
     this.actor.stop();
@@ -184,22 +219,32 @@ export class Run {
     return this.actor.getSnapshot() as Snapshot;
   }
 
-  private assertAwaiting(callId: string) {
+  private assertAwaiting(callId: string, hash?: string): CallState {
     const waiting = this.pendingApprovals;
-    if (waiting.some((call) => call.id === callId)) return;
-    const known = this.context.turn?.calls.find((call) => call.id === callId);
+    const call = waiting.find((candidate) => candidate.id === callId);
+    if (call) {
+      if (hash !== undefined && hash !== call.argsHash) {
+        throw new UserError(
+          `Run ${this.runId}: the decision for ${callId} (${call.name}) names arguments hash ${hash}, but the call's arguments hash is ${call.argsHash}: ` +
+            'the decision was made for other arguments. Look at the call again (statecraft show) and decide on what it really asks.',
+        );
+      }
+      return call;
+    }
+    const known = this.context.turn?.calls.find((candidate) => candidate.id === callId);
     throw new UserError(
       known
-        ? `Run ${this.runId}: tool call ${callId} (${known.name}) is not waiting for approval; its status is "${known.status}".`
+        ? `Run ${this.runId}: tool call ${callId} (${known.name}) is not waiting for approval; its status is "${known.status}"${known.decidedBy ? ` (decided by ${known.decidedBy})` : ''}.`
         : `Run ${this.runId}: no tool call ${callId} in the current turn. ` +
             (waiting.length
-              ? `Calls waiting for approval: ${waiting.map((call) => `${call.id} (${call.name})`).join(', ')}.`
+              ? `Calls waiting for approval: ${waiting.map((c) => `${c.id} (${c.name})`).join(', ')}.`
               : 'No call is waiting for approval.'),
     );
   }
 
   private emit(event: RunEvent) {
-    for (const listener of this.listeners) listener(event);
+    const safe = this.redactor.size ? (this.redactor.redactJson(event) as RunEvent) : event;
+    for (const listener of this.listeners) listener(safe);
   }
 
   private onInspect(event: InspectionEvent) {
@@ -223,6 +268,7 @@ export class Run {
     });
     if (tags.includes('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
       this.emit({ type: 'approval.requested', runId: this.runId, calls: context.turn?.calls.filter((call) => call.status === 'awaiting') ?? [] });
+      this.armApprovalDeadline(context.turn?.approvalDeadlineAt);
     }
   }
 
@@ -234,18 +280,28 @@ export class Run {
     }, Math.max(0, at - Date.now()));
   }
 
+  private armApprovalDeadline(at: number | undefined) {
+    clearTimeout(this.approvalTimer);
+    if (at === undefined) return;
+    this.approvalTimer = setTimeout(() => {
+      if (this.pendingApprovals.length && !this.finished) this.send({ type: 'APPROVAL_EXPIRED' });
+    }, Math.max(0, at - Date.now()));
+  }
+
   private abort(error: unknown) {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.approvalTimer);
     this.actor.stop();
-    this.fail(error);
+    this.fail(this.redactor.size ? this.redactor.redactError(error) : error);
   }
 
   private async finish(error?: unknown) {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.approvalTimer);
     const snapshot = this.snapshot();
     const output: AgentOutput = snapshot.output ?? {
       status: 'failed',
@@ -257,7 +313,7 @@ export class Run {
       usage: snapshot.context.usage ?? zeroUsage(),
       costUsd: snapshot.context.costUsd ?? 0,
     };
-    const result: RunResult = { runId: this.runId, ...output };
+    const result = (this.redactor.size ? this.redactor.redactJson({ runId: this.runId, ...output }) : { runId: this.runId, ...output }) as RunResult;
     try {
       await this.durable();
     } catch (storageError) {
@@ -305,6 +361,7 @@ export function startRun(agent: Agent, options: RunOptions = {}): Run {
       maxCostUsd: agent.limits.maxCostUsd,
       deadlineAt: agent.limits.timeoutMs === undefined ? undefined : Date.now() + agent.limits.timeoutMs,
     },
+    approval: agent.approval,
   };
   const header = options.store ? runHeader(agent, model, runId, input, options.labels ? { labels: options.labels } : {}) : undefined;
   return new Run(agent, model, runId, { kind: 'new', input, header }, options);

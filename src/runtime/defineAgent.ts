@@ -2,7 +2,9 @@ import type { AnyStateMachine } from 'xstate';
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import { defaultPrices, priceFor, type PriceTable } from '../model/pricing.ts';
-import type { AgentContext } from '../protocol/agent.ts';
+import { envCredentials, type CredentialsProvider } from '../credentials/credentialsProvider.ts';
+import { missingScopes, type Policy } from '../policy/policy.ts';
+import type { AgentContext, ApprovalSettings } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { createToolbox, type Toolbox } from '../tools/toolbox.ts';
 import type { Tool } from '../tools/defineTool.ts';
@@ -47,6 +49,16 @@ export interface AgentConfig {
   machine?: AnyStateMachine;
   /** Agents the machine invokes as children, by the actor name it uses in `invoke.src`. */
   agents?: Record<string, Agent>;
+  /** Scopes this agent holds (`fs:*` and `*` match many); the model is offered only tools whose scopes are granted. */
+  grants?: readonly string[];
+  /** Policies by tool name, or '*' for every tool; they combine with each tool's own (deny over ask over allow). */
+  policies?: Record<string, Policy>;
+  /** How long a human has to decide on a call, and what happens then (default: reject). */
+  approval?: { timeoutMs?: number; onTimeout?: 'reject' | 'approve' };
+  /** Where tools' secrets come from (default: STATECRAFT_SECRET_* environment variables). */
+  credentials?: CredentialsProvider;
+  /** Secret names (or patterns like `aws_*`) this agent's tools may read. */
+  secrets?: readonly string[];
 }
 
 /** A validated agent definition, ready to run. */
@@ -65,6 +77,11 @@ export interface Agent {
   readonly maxContextTokens: number | undefined;
   readonly machine: AnyStateMachine;
   readonly agents: Readonly<Record<string, Agent>>;
+  readonly grants: readonly string[];
+  readonly policies: Readonly<Record<string, Policy>>;
+  readonly approval: ApprovalSettings;
+  readonly credentials: CredentialsProvider;
+  readonly secrets: readonly string[];
 }
 
 const positive = (agent: string, field: string, value: number | undefined) => {
@@ -93,6 +110,15 @@ export function defineAgent(config: AgentConfig): Agent {
   positive(config.name, 'toolTimeoutMs', config.toolTimeoutMs);
   positive(config.name, 'maxToolOutputChars', config.maxToolOutputChars);
   positive(config.name, 'maxContextTokens', config.maxContextTokens);
+  positive(config.name, 'approval.timeoutMs', config.approval?.timeoutMs);
+  if (config.approval?.onTimeout !== undefined && !['reject', 'approve'].includes(config.approval.onTimeout)) {
+    throw new UserError(`Agent "${config.name}": approval.onTimeout must be 'reject' or 'approve', found ${JSON.stringify(config.approval.onTimeout)}.`);
+  }
+  for (const [tool, policy] of Object.entries(config.policies ?? {})) {
+    if (typeof policy !== 'function' && !['allow', 'ask', 'deny'].includes(policy)) {
+      throw new UserError(`Agent "${config.name}": the policy for "${tool}" must be 'allow', 'ask', 'deny' or a function, found ${JSON.stringify(policy)}.`);
+    }
+  }
   const prices = { ...defaultPrices, ...config.prices };
   const agent: Agent = Object.freeze({
     name: config.name,
@@ -109,10 +135,37 @@ export function defineAgent(config: AgentConfig): Agent {
     maxContextTokens: config.maxContextTokens,
     machine: config.machine ?? agentMachine,
     agents: Object.freeze({ ...config.agents }),
+    grants: Object.freeze([...(config.grants ?? [])]),
+    policies: Object.freeze({ ...config.policies }),
+    approval: { onTimeout: config.approval?.onTimeout ?? 'reject', ...(config.approval?.timeoutMs ? { timeoutMs: config.approval.timeoutMs } : {}) },
+    credentials: config.credentials ?? envCredentials(),
+    secrets: Object.freeze([...(config.secrets ?? [])]),
   });
+  checkGrants(agent, config.grants !== undefined);
   const modelName = typeof agent.model === 'string' ? agent.model : agent.model?.info.model;
   if (modelName !== undefined) assertPriced(agent, modelName);
   return agent;
+}
+
+/** An agent without grants may not carry tools that need scopes: say which grants would let it. */
+function checkGrants(agent: Agent, explicit: boolean) {
+  const unknownPolicies = Object.keys(agent.policies).filter((name) => name !== '*' && !agent.toolbox.get(name));
+  if (unknownPolicies.length) {
+    throw new UserError(`Agent "${agent.name}" has policies for tools it does not have: ${unknownPolicies.join(', ')}. Tools: ${agent.toolbox.tools.map((t) => t.name).join(', ') || 'none'}.`);
+  }
+  if (explicit) return;
+  const needy = agent.toolbox.tools.filter((tool) => tool.scopes.length > 0);
+  if (!needy.length) return;
+  const scopes = [...new Set(needy.flatMap((tool) => tool.scopes))];
+  throw new UserError(
+    `Agent "${agent.name}" has tools that need scopes (${needy.map((t) => `${t.name}: ${t.scopes.join(', ')}`).join('; ')}) but no grants. ` +
+      `Grant what it may do, e.g. grants: ${JSON.stringify(scopes)}, or grants: ['*'] for everything.`,
+  );
+}
+
+/** Tools the agent's grants allow, in definition order: the ones the model is offered. */
+export function permittedTools(agent: Agent) {
+  return agent.toolbox.tools.filter((tool) => missingScopes(tool.scopes, agent.grants).length === 0);
 }
 
 /** Refuse a cost budget that cannot be enforced because the model has no price. */

@@ -1,4 +1,6 @@
 import { createActor, type AnyActor } from 'xstate';
+import { Redactor } from '../credentials/Redactor.ts';
+import { Secrets } from '../credentials/Secrets.ts';
 import { UserError } from '../errors.ts';
 import { diff, normalize } from '../log/patch.ts';
 import type { Operation } from '../log/record.ts';
@@ -41,7 +43,9 @@ export async function replayRun(agent: Agent, runId: string, options: { store: R
   const records = await options.store.read(runId);
   const first = records[0];
   if (!first?.snapshot) throw new UserError(`Run ${runId} has no records to replay.`);
-  const machine = provideAgent(agent, { runId, model: noModel, emit: () => {}, durable: async () => {}, inert: true });
+  const redactor = new Redactor();
+  const secrets = new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor });
+  const machine = provideAgent(agent, { runId, model: noModel, emit: () => {}, durable: async () => {}, inert: true, redactor, secrets });
   const actor: AnyActor = createActor(machine, { snapshot: first.snapshot as never });
   actor.start();
   let previous: unknown = actor.getPersistedSnapshot();

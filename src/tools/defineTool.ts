@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
+import type { ToolSecrets } from '../credentials/Secrets.ts';
+import type { Policy } from '../policy/policy.ts';
 import { toStrictJsonSchema, type JsonSchema } from './strictSchema.ts';
 
 /** What a tool's `execute` receives besides its arguments. */
@@ -13,6 +15,8 @@ export interface ToolContext {
   /** 1 for the first attempt. */
   attempt: number;
   toolName: string;
+  /** The secrets this tool declared, limited by the agent's grants; values never reach the model or the log. */
+  secrets: ToolSecrets;
 }
 
 /** What a restarted run does with a call of this tool that started and never finished. */
@@ -24,13 +28,19 @@ export interface ToolDefinition<S extends z.ZodObject> {
   description: string;
   parameters: S;
   execute(args: z.output<S>, ctx: ToolContext): unknown;
+  /** Shorthand for `policy: 'ask'`. */
   needsApproval?: boolean;
+  /** allow, ask (wait for a human) or deny, or a function of the parsed arguments; the agent's policies also apply. */
+  policy?: Policy<z.output<S>>;
   timeoutMs?: number;
   retries?: number | { max: number; backoffMs?: number };
   maxOutputChars?: number;
   onResume?: OnResume;
   idempotent?: boolean;
+  /** Scopes the agent must be granted for the model to be offered this tool. */
   scopes?: readonly string[];
+  /** Names of the secrets `ctx.secrets.get` may return to this tool. */
+  secrets?: readonly string[];
 }
 
 /** A validated, frozen tool; `jsonSchema` is the strict JSON schema offered to the model. */
@@ -40,12 +50,14 @@ export interface Tool<S extends z.ZodObject = z.ZodObject> {
   readonly parameters: S;
   execute(args: z.output<S>, ctx: ToolContext): unknown;
   readonly needsApproval: boolean;
+  readonly policy: Policy<z.output<S>> | undefined;
   readonly timeoutMs: number | undefined;
   readonly retries: { readonly max: number; readonly backoffMs: number };
   readonly maxOutputChars: number | undefined;
   readonly onResume: OnResume;
   readonly idempotent: boolean;
   readonly scopes: readonly string[];
+  readonly secrets: readonly string[];
   readonly jsonSchema: Readonly<JsonSchema>;
 }
 
@@ -102,6 +114,12 @@ export function defineTool<S extends z.ZodObject>(definition: ToolDefinition<S>)
   if (d.scopes !== undefined && !(Array.isArray(d.scopes) && d.scopes.every((s) => typeof s === 'string' && s))) {
     fail('scopes must be an array of non-empty strings.');
   }
+  if (d.secrets !== undefined && !(Array.isArray(d.secrets) && d.secrets.every((s) => typeof s === 'string' && s))) {
+    fail('secrets must be an array of secret names.');
+  }
+  if (d.policy !== undefined && typeof d.policy !== 'function' && !['allow', 'ask', 'deny'].includes(d.policy)) {
+    fail(`policy must be 'allow', 'ask', 'deny' or a function of the arguments; found ${JSON.stringify(d.policy)}.`);
+  }
   const definitionOk = d as ToolDefinition<S>;
   const jsonSchema = deepFreeze(toStrictJsonSchema(definitionOk.parameters, definitionOk.name));
   const idempotent = d.idempotent ?? false;
@@ -111,12 +129,14 @@ export function defineTool<S extends z.ZodObject>(definition: ToolDefinition<S>)
     parameters: definitionOk.parameters,
     execute: definitionOk.execute,
     needsApproval: d.needsApproval ?? false,
+    policy: d.policy,
     timeoutMs: d.timeoutMs,
     retries: Object.freeze(retries),
     maxOutputChars: d.maxOutputChars,
     onResume: d.onResume ?? (idempotent ? 'rerun' : 'fail'),
     idempotent,
     scopes: Object.freeze([...(d.scopes ?? [])]),
+    secrets: Object.freeze([...(d.secrets ?? [])]),
     jsonSchema,
   };
   Object.freeze(tool);

@@ -1,0 +1,66 @@
+import type { AnyActorRef } from 'xstate';
+import { ToolError } from '../errors.ts';
+import type { AgentContext, CallState } from '../protocol/agent.ts';
+import { mapWithConcurrency } from '../tools/limitConcurrency.ts';
+import { runTool } from '../tools/runTool.ts';
+import type { Agent } from './defineAgent.ts';
+import { lastAssistant } from './dispatchCalls.ts';
+import type { RunHooks } from './provideAgent.ts';
+
+const runnable = (call: CallState) => call.status === 'ready' || call.status === 'approved' || call.status === 'running';
+
+/**
+ * Run the turn's approved calls, at most `toolConcurrency` at once. Each call's start is recorded and
+ * durable before its side effect begins; a call found `running` (it started before a crash) follows
+ * its tool's `onResume`: run again, wait for a human, or fail the run.
+ */
+export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyActorRef, context: AgentContext, signal: AbortSignal): Promise<void> {
+  const calls = new Map(lastAssistant(context).toolCalls?.map((call) => [call.id, call]));
+  const finish = (callId: string, content: string, isError: boolean, extra: object = {}) =>
+    parent.send({ type: 'TOOL_FINISHED', callId, outcome: { content: hooks.redactor.redactString(content), isError, ...extra } });
+
+  await mapWithConcurrency(
+    (context.turn?.calls ?? []).filter(runnable),
+    agent.toolConcurrency,
+    async (state: CallState) => {
+      const call = calls.get(state.id);
+      const checked = call && agent.toolbox.validateCall(state.arguments === undefined ? call : { ...call, arguments: state.arguments });
+      if (!checked || !checked.ok) return finish(state.id, checked?.message ?? `No tool call ${state.id} in this turn.`, true);
+      if (state.status === 'running' && checked.tool.onResume !== 'rerun') {
+        const what =
+          `Tool call ${state.id} (${state.name}) of run ${hooks.runId} started before the process stopped and never finished; ` +
+          'whether its side effect happened is unknown.';
+        if (checked.tool.onResume === 'fail') {
+          throw new ToolError(
+            `${what} The tool declares onResume: 'fail', so the run stops here. Check the side effect by hand, then fork the run from before this call if it should go on.`,
+          );
+        }
+        parent.send({ type: 'TOOL_INTERRUPTED', callId: state.id, note: `${what} Approve to run it again with the same idempotency key, or reject it.` });
+        return;
+      }
+      parent.send({ type: 'TOOL_STARTED', callId: state.id });
+      await hooks.durable();
+      hooks.emit({ type: 'tool.start', runId: hooks.runId, callId: state.id, tool: state.name });
+      const result = await runTool(checked.tool, checked.args, {
+        ctx: {
+          runId: hooks.runId,
+          callId: state.id,
+          idempotencyKey: `${hooks.runId}:${state.id}`,
+          toolName: state.name,
+          secrets: hooks.secrets.forTool(checked.tool.name, checked.tool.secrets),
+        },
+        signal,
+        defaultTimeoutMs: agent.toolTimeoutMs,
+        maxOutputChars: agent.maxToolOutputChars,
+      });
+      if (signal.aborted) return;
+      hooks.emit({ type: 'tool.end', runId: hooks.runId, callId: state.id, tool: state.name, isError: result.isError, durationMs: result.durationMs });
+      finish(state.id, result.content, result.isError, {
+        truncated: result.truncated,
+        attempts: result.attempts,
+        durationMs: result.durationMs,
+      });
+    },
+    signal,
+  );
+}
