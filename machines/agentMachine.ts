@@ -159,7 +159,7 @@ export const agentSetup = setup({
             (call.outcome?.content ?? call.note ?? `Tool call ${call.id} ended without a result (status ${call.status}).`),
         })),
       ],
-      turn: null,
+      // The turn stays until the next model reply replaces it, so its decisions (policy, hash, approver) are on record.
     })),
     setOutput: assign({ output: ({ context }) => lastAssistant(context)?.content ?? '' }),
     stopFinalAnswer: setStop('final_answer', () => 'The model answered without calling a tool.'),
@@ -183,8 +183,8 @@ export const agentSetup = setup({
     setError: assign({
       error: ({ event }) => {
         const error = (event as { error?: unknown }).error;
-        return error instanceof Error
-          ? { name: error.name, message: error.message }
+        return typeof error === 'object' && error !== null && 'message' in error
+          ? { name: String((error as { name?: unknown }).name ?? 'Error'), message: String(error.message) }
           : { name: 'Error', message: String(error) };
       },
       stop: ({ event }) => ({

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline/promises';
 import { UserError } from '../errors.ts';
 import { createOpenAIModel } from '../model/openaiModel.ts';
+import type { CallState } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Run } from '../runtime/Run.ts';
 import type { RunEvent } from '../runtime/runEvents.ts';
@@ -47,22 +48,24 @@ const argumentsOf = (run: Run, callId: string) =>
     .flatMap((message) => (message.role === 'assistant' ? (message.toolCalls ?? []) : []))
     .find((toolCall) => toolCall.id === callId)?.arguments ?? '';
 
-async function decide(mode: ApproveMode, calls: { id: string; name: string }[], run: Run, print: (text: string) => void) {
+async function decide(mode: ApproveMode, calls: CallState[], run: Run, print: (text: string) => void) {
   if (mode === 'wait') {
     const result = await run.detach();
     print(`Run ${run.runId} waits for approval. Decide with:\n`);
-    for (const call of calls) print(`  statecraft approve ${run.runId} ${call.id}    # ${call.name}(${argumentsOf(run, call.id)})\n`);
+    for (const call of calls) {
+      print(`  statecraft approve ${run.runId} ${call.id} --hash ${call.argsHash}    # ${call.name}(${argumentsOf(run, call.id)})\n`);
+    }
     print(`  statecraft reject ${run.runId} <call> --reason "..."\n`);
     return result;
   }
   for (const call of calls) {
-    if (mode === 'all') run.approve(call.id, { by: 'cli --approve all' });
+    if (mode === 'all') run.approve(call.id, { by: 'cli --approve all', ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
     else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', { by: 'cli --approve none' });
     else {
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       const answer = (await rl.question(`Allow ${call.name}(${argumentsOf(run, call.id)})? [y/N/reason to reject] `)).trim();
       rl.close();
-      if (/^y(es)?$/i.test(answer)) run.approve(call.id, { by: 'cli prompt' });
+      if (/^y(es)?$/i.test(answer)) run.approve(call.id, { by: 'cli prompt', ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
       else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', { by: 'cli prompt' });
     }
   }
@@ -77,12 +80,15 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
   if (!options.json) err(`run ${run.runId} · agent ${run.agent.name} · model ${run.model.info.model}\n`);
   run.on((event) => {
     if (event.type !== 'approval.requested' || event.calls.length === 0) return;
-    setImmediate(() =>
-      void decide(options.approve, event.calls, run, options.json ? () => {} : err).catch((error: unknown) => {
+    // Decided after the current step, on what still waits then: decisions may already be queued.
+    setImmediate(() => {
+      const calls = run.pendingApprovals;
+      if (calls.length === 0) return;
+      void decide(options.approve, calls, run, options.json ? () => {} : err).catch((error: unknown) => {
         err(`${(error as Error).message}\n`);
         run.cancel('Approval prompt failed.');
-      }),
-    );
+      });
+    });
   });
   const onSigint = () => run.cancel('Interrupted (SIGINT).');
   process.once('SIGINT', onSigint);

@@ -51,9 +51,13 @@ ${storeHelp}`,
       }
       const rows = [['RUN', 'STATUS', 'AGENT', 'STEPS', 'TOKENS', 'COST', 'UPDATED', 'NOTE']];
       for (const run of runs) {
-        const waiting = Array.isArray(run.waitingOn) ? `waits on ${(run.waitingOn as { tool: string; callId: string }[]).map((w) => `${w.tool} ${w.callId}`).join(', ')}` : '';
+        const waiting = Array.isArray(run.waitingOn)
+          ? `waits on ${(run.waitingOn as { tool: string; callId: string; arguments: string; policy?: { source: string } }[])
+              .map((w) => `${w.tool}(${w.arguments.slice(0, 40)}) ${w.callId}${w.policy ? ` [${w.policy.source}]` : ''}`)
+              .join(', ')}`
+          : '';
         const note = waiting || (run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : (run.reason ?? ''));
-        rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 80)]);
+        rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 160)]);
       }
       process.stdout.write(`${table(rows)}\n`);
       return 0;
@@ -79,13 +83,48 @@ ${storeHelp}`,
         for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
         return 0;
       }
-      const rows = [['SEQ', 'TIME', 'EVENT', 'STATE']];
-      for (const entry of entries) rows.push([String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state)]);
+      const rows = [['SEQ', 'TIME', 'EVENT', 'STATE', 'DETAIL']];
+      for (const entry of entries) {
+        rows.push([String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state), describeEvent(entry.event).slice(0, 160)]);
+      }
       process.stdout.write(`${table(rows)}\n`);
       return 0;
     });
   },
 };
+
+/** One line on what an event did: decisions with their approver and reason, tool calls, model turns. */
+export function describeEvent(event: { type: string } & Record<string, unknown>): string {
+  const e = event as Record<string, unknown>;
+  switch (event.type) {
+    case 'APPROVE':
+      return `approved ${e.callId} by ${e.by ?? 'user'}${e.argsHash ? ` (args ${e.argsHash})` : ''}${e.arguments ? ` with edited arguments ${e.arguments}` : ''}${e.always ? ', always for this tool' : ''}`;
+    case 'REJECT':
+      return `rejected ${e.callId} by ${e.by ?? 'user'}: ${e.reason}`;
+    case 'APPROVAL_EXPIRED':
+      return 'approval deadline passed';
+    case 'TOOL_STARTED':
+    case 'TOOL_INTERRUPTED':
+      return String(e.callId);
+    case 'TOOL_FINISHED':
+      return `${e.callId}${(e.outcome as { isError?: boolean } | undefined)?.isError ? ' (error)' : ''}`;
+    case 'xstate.done.actor.callModel': {
+      const output = e.output as { message?: { content?: string | null; toolCalls?: { name: string }[] }; usage?: { inputTokens: number; outputTokens: number } };
+      const calls = output?.message?.toolCalls ?? [];
+      const usage = output?.usage ? ` · ${output.usage.inputTokens}+${output.usage.outputTokens} tokens` : '';
+      return (calls.length ? `calls ${calls.map((c) => c.name).join(', ')}` : `answers: ${output?.message?.content ?? ''}`) + usage;
+    }
+    case 'CANCEL':
+      return String(e.reason ?? '');
+    default:
+      if (event.type.startsWith('statecraft.')) {
+        const { type: _type, ...rest } = e;
+        return JSON.stringify(rest);
+      }
+      if (event.type.startsWith('xstate.error.actor.')) return String((e.error as { message?: string } | undefined)?.message ?? '');
+      return '';
+  }
+}
 
 const renderMessage = (message: Message) => {
   switch (message.role) {

@@ -43,6 +43,9 @@ async function resumeAndDrive(
   });
 }
 
+/** The arguments hash of a waiting call, so a decision made here is bound to the arguments on record. */
+const hashOf = (run: Run, callId: string) => run.pendingApprovals.find((call) => call.id === callId)?.argsHash;
+
 const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, ...storeOptions } as const;
 
 export const resumeCommand: Command = {
@@ -72,19 +75,28 @@ export const approveCommand: Command = {
   help: `Approves the named tool calls (all waiting calls when none is named) and continues the run until it
 ends or waits again. Calls not named keep waiting.
 
+Every decision is recorded with the call id and the hash of the arguments it applies to.
+
 Options:
   --by NAME          who approves (recorded with the decision; default $USER)
+  --hash HASH        the arguments hash you reviewed (shown by statecraft runs and show); refused if
+                     the call's arguments differ
+  --always           approve this tool for the rest of the run
 ${approveHelp.replace('(default when interactive)', '').replace('wait (default otherwise:', 'wait (default:')}
 ${agentHelp}
 ${storeHelp}`,
-  options: { ...shared, by: { type: 'string' }, approve: { type: 'string' } },
+  options: { ...shared, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' } },
   async run(values, [runId, ...calls]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft approve <run> [call ...]');
     const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
     return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
       const ids = calls.length ? calls : run.pendingApprovals.map((call) => call.id);
       if (!ids.length) throw new UserError(`Run ${runId} has no tool call waiting for approval.`);
-      for (const id of ids) run.approve(id, { by, ...(values.always ? { always: true } : {}) });
+      if (values.hash && ids.length !== 1) throw new UserError('--hash names the arguments of one call: approve one call at a time with it.');
+      for (const id of ids) {
+        const argsHash = (values.hash as string | undefined) ?? hashOf(run, id);
+        run.approve(id, { by, ...(argsHash ? { argsHash } : {}), ...(values.always ? { always: true } : {}) });
+      }
     });
   },
 };
@@ -99,14 +111,18 @@ continues if nothing else waits.
 Options:
   --reason TEXT      what the model is told (required)
   --by NAME          who rejects (default $USER)
+  --hash HASH        the arguments hash you reviewed; refused if the call's arguments differ
 ${agentHelp}
 ${storeHelp}`,
-  options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' } },
+  options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' } },
   async run(values, [runId, callId]) {
     if (!runId || !callId) throw new UserError('Usage: statecraft reject <run> <call> --reason TEXT');
     const reason = values.reason as string | undefined;
     if (!reason) throw new UserError('--reason is required: it is what the model is told instead of the tool result.');
     const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
-    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => run.reject(callId, reason, { by }));
+    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
+      const argsHash = (values.hash as string | undefined) ?? hashOf(run, callId);
+      run.reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}) });
+    });
   },
 };

@@ -30,6 +30,8 @@ export interface HistoryEntry {
   seq: number;
   time: string;
   eventType: string;
+  /** The whole event (decisions name their call, approver and reason); redacted like every record. */
+  event: RunRecord['event'];
   state: Json;
   meta?: RunRecord['meta'];
 }
@@ -175,5 +177,5 @@ export function historyEntry(bodyText: string, runId: string, seq: number): Hist
     throw new CorruptRecordError(`Run "${runId}" record ${seq} does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
   }
   const { event, meta, ...rest } = parsed.data;
-  return meta === undefined ? { ...rest, eventType: event.type } : { ...rest, eventType: event.type, meta };
+  return meta === undefined ? { ...rest, eventType: event.type, event } : { ...rest, eventType: event.type, event, meta };
 }

@@ -74,7 +74,10 @@ export class Recorder {
   /** Record one transition of the root actor; called synchronously from the inspection stream. */
   record(actor: AnyActor, event: Event, meta?: RunRecord['meta']): void {
     if (this.failure) return;
-    this.enqueue(event, actor.getPersistedSnapshot(), false, meta);
+    // Errors carry their message in non-enumerable properties, which JSON would drop.
+    const error = event.error;
+    const recorded = error instanceof Error ? { ...event, error: { name: error.name, message: error.message } } : event;
+    this.enqueue(recorded, actor.getPersistedSnapshot(), false, meta);
   }
 
   /** Record an event that is not a transition (a resume, a fork): an empty patch, for the audit trail. */

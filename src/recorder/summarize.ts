@@ -1,11 +1,28 @@
 import type { RunSummary } from '../log/record.ts';
-import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
+import type { AgentContext, AgentOutput, CallState } from '../protocol/agent.ts';
 
 interface PersistedAgentSnapshot {
   status: 'active' | 'done' | 'error' | 'stopped';
   value: unknown;
   context: Partial<AgentContext>;
   output?: AgentOutput;
+}
+
+function waitingEntry(context: Partial<AgentContext>, call: CallState) {
+  const messages = context.messages ?? [];
+  let args: string | undefined;
+  for (let i = messages.length - 1; i >= 0 && args === undefined; i--) {
+    const message = messages[i]!;
+    if (message.role === 'assistant') args = message.toolCalls?.find((toolCall) => toolCall.id === call.id)?.arguments;
+  }
+  return {
+    callId: call.id,
+    tool: call.name,
+    arguments: args ?? '',
+    ...(call.argsHash ? { argsHash: call.argsHash } : {}),
+    ...(call.policy ? { policy: call.policy } : {}),
+    ...(call.note ? { note: call.note } : {}),
+  };
 }
 
 /** The listing facts of a run (status, usage, what it waits on) read off a persisted snapshot. */
@@ -27,7 +44,7 @@ export function summarize(snapshot: PersistedAgentSnapshot): Partial<RunSummary>
     outputTokens: context.usage?.outputTokens ?? snapshot.output?.usage.outputTokens ?? 0,
     costUsd: context.costUsd ?? snapshot.output?.costUsd ?? 0,
     updatedAt: new Date().toISOString(),
-    ...(waiting.length > 0 ? { waitingOn: waiting.map((call) => ({ callId: call.id, tool: call.name })) } : { waitingOn: undefined }),
+    ...(waiting.length > 0 ? { waitingOn: waiting.map((call) => waitingEntry(context, call)) } : { waitingOn: undefined }),
     ...(snapshot.status === 'done' && snapshot.output ? { reason: `${snapshot.output.reason}: ${snapshot.output.detail}` } : {}),
   };
 }
