@@ -4,6 +4,11 @@ import OpenAI from 'openai';
 import { z } from 'zod';
 import { createOpenAIModel, defineAgent, defineTool, runAgent } from '../src/index.ts';
 import { startScriptedServer, type Script } from '../src/testing/index.ts';
+import { openStore, type RunStore } from '../src/index.ts';
+import { mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
 
 const [mode = 'runtime', stepsArg = '100'] = process.argv.slice(2);
 const steps = Number(stepsArg);
@@ -59,29 +64,52 @@ async function handRolled(baseURL: string) {
   throw new Error('hand-rolled loop did not finish');
 }
 
-async function runtime(baseURL: string) {
+async function runtime(baseURL: string, store?: RunStore) {
   const tool = defineTool({
     name: 'add',
     description: 'Add two numbers.',
     parameters: z.object({ a: z.number(), b: z.number() }),
+    // A pure function: safe to run again after a crash, so its start needs no fsync (BENCH_UNSAFE_TOOL=1 measures one that does).
+    idempotent: !process.env.BENCH_UNSAFE_TOOL,
     execute: ({ a, b }) => add(a, b),
   });
   const model = createOpenAIModel({ baseURL, apiKey: 'bench', model: 'bench' });
   const agent = defineAgent({ name: 'bench', tools: [tool], model, limits: { maxSteps: steps + 1 } });
-  const result = await runAgent(agent, 'go');
+  const result = await runAgent(agent, 'go', store ? { store } : {});
   if (result.status !== 'done' || result.steps !== steps) throw new Error(`runtime run ended ${result.status} after ${result.steps} steps`);
   return result.output;
 }
 
+const PG_URL = process.env.STATECRAFT_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const server = await startScriptedServer(script, { keepRequests: 1 });
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-bench-'));
+const schema = `bench_${process.pid}`;
+let store: RunStore | undefined;
+if (mode === 'sqlite') store = openStore(`sqlite:${join(dir, 'runs.db')}`);
+if (mode === 'postgres') store = openStore(`${PG_URL}?schema=${schema}`);
 try {
   const started = process.hrtime.bigint();
   if (mode === 'hand') await handRolled(server.url);
-  else if (mode === 'runtime') await runtime(server.url);
+  else if (mode === 'runtime' || store) await runtime(server.url, store);
   else throw new Error(`unknown mode ${mode}`);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({ mode, steps, ms, msPerStep: ms / steps, peakRssMb }));
+  await store?.close();
+  let storedBytes: number | undefined;
+  if (mode === 'sqlite') storedBytes = readdirSync(dir).reduce((sum, file) => sum + statSync(join(dir, file)).size, 0);
+  if (mode === 'postgres') {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    const { rows } = await client.query(
+      `select coalesce(sum(pg_total_relation_size(format('%I.%I', schemaname, tablename))), 0)::bigint as bytes from pg_tables where schemaname = $1`,
+      [schema],
+    );
+    storedBytes = Number(rows[0].bytes);
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+  }
+  console.log(JSON.stringify({ mode, steps, ms, msPerStep: ms / steps, peakRssMb, storedBytes }));
 } finally {
   await server.close();
+  rmSync(dir, { recursive: true, force: true });
 }

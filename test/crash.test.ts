@@ -39,7 +39,7 @@ interface Crash {
  * Run the agent in a child process and SIGKILL it when `killWhen` says so (or let it kill itself);
  * afterwards the tools of this process append to the same trace file, so a resume here is traced too.
  */
-async function crash(options: { first?: ScriptReply['toolCalls']; hangTool?: string; hangOnFinal?: boolean; killAfterStates?: number; killWhen?: (trace: string[], requests: number) => boolean }): Promise<Crash> {
+async function crash(options: { first?: ScriptReply['toolCalls']; hangTool?: string; hangOnFinal?: boolean; killAfterStates?: number; killWhen?: (trace: string[], requests: number, finished: (callId: string) => Promise<boolean>) => boolean | Promise<boolean> }): Promise<Crash> {
   const id = n++;
   const storePath = join(dir, `crash-${id}.db`);
   const traceFile = join(dir, `trace-${id}.txt`);
@@ -64,7 +64,17 @@ async function crash(options: { first?: ScriptReply['toolCalls']; hangTool?: str
   const exited = new Promise<string | null>((done) => child.on('exit', (_code, signal) => done(signal)));
   const deadline = Date.now() + 20_000;
   if (options.killWhen) {
-    while (!options.killWhen(trace(), server.requests.length)) {
+    // Whether a call's finish is on record (not only done in the child): the kill must come after it.
+    const finished = async (callId: string) => {
+      if (!existsSync(storePath)) return false;
+      const reader = new SqliteStore({ path: storePath });
+      try {
+        return (await reader.readHistory(runId).catch(() => [])).some((line) => line.eventType === 'TOOL_FINISHED' && line.event.callId === callId);
+      } finally {
+        await reader.close();
+      }
+    };
+    while (!(await options.killWhen(trace(), server.requests.length, finished))) {
       if (Date.now() > deadline) throw new Error(`the crash point was never reached; child stderr: ${stderr}`);
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -137,7 +147,7 @@ test('killed between steps: resume continues from the last durable record', asyn
 });
 
 test('killed inside a tool that is not safe to repeat: the run fails on resume and the tool never runs twice', async () => {
-  const c = await crash({ hangTool: 'once', killWhen: (trace) => starts(trace, 'once').length === 1 && trace.some((l) => l.startsWith('end idem')) });
+  const c = await crash({ hangTool: 'once', killWhen: async (trace, _requests, finished) => starts(trace, 'once').length === 1 && (await finished('c2')) });
   const result = await resume(c);
   assert.is(result.status, 'failed');
   assert.match(result.error?.message ?? '', /c1 \(once\).*never finished/);
@@ -147,9 +157,9 @@ test('killed inside a tool that is not safe to repeat: the run fails on resume a
 });
 
 test('killed inside an idempotent tool: resume runs it again with the same idempotency key', async () => {
-  const c = await crash({ hangTool: 'idem', killWhen: (trace) => starts(trace, 'idem').length === 1 && trace.some((l) => l.startsWith('end once')) });
+  const c = await crash({ hangTool: 'idem', killWhen: async (trace, _requests, finished) => starts(trace, 'idem').length === 1 && (await finished('c1')) });
   const result = await resume(c);
-  assert.is(result.status, 'done');
+  assert.is(result.status, 'done', JSON.stringify(result.error));
   assert.equal(await finalMessages(c), reference.messages);
   const idemB = starts(c.trace(), 'idem').filter((line) => line.endsWith(' b'));
   assert.is(idemB.length, 2, 'started twice');

@@ -158,5 +158,25 @@ test('replay reproduces a run without calling the model or tools, and reports th
   await store.close();
 });
 
+
+test('a machine that invokes agents as children records their steps too: every state and a clean replay', async () => {
+  const compose = await import('../examples/compose/agent.ts');
+  const store = freshStore();
+  const run = startRun(compose.agent, { input: compose.input, model: scriptedModel(compose.script), store });
+  const live: unknown[] = [];
+  run.on((event) => event.type === 'state' && live.push(normalize(run.persistedSnapshot())));
+  assert.is((await run.result).status, 'done');
+  const records = await store.read(run.runId);
+  const childRecords = records.filter((record) => typeof record.meta?.actor === 'string');
+  assert.ok(childRecords.length > 5, 'the child agents\u2019 transitions are recorded');
+  assert.ok(childRecords.some((record) => record.meta?.actor === 'researcher' && record.event.type === 'TOOL_FINISHED'));
+  const last = records.at(-1)!;
+  assert.equal(await stateAt(store, run.runId, last.seq), live.at(-1));
+  const report = await replayRun(compose.agent, run.runId, { store });
+  assert.ok(report.ok, JSON.stringify(report.divergence));
+  assert.is(report.replayed, records.length - 1);
+  await store.close();
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -9,6 +9,8 @@ import { sealRecord } from '../src/log/record.ts';
 import type { RunRecord } from '../src/log/record.ts';
 import type { RunStore } from '../src/log/runStore.ts';
 import { CorruptRecordError, RecordNotFoundError, RunNotFoundError } from '../src/log/storageErrors.ts';
+import { decodeText } from '../src/log/codec.ts';
+import { splitRecord } from '../src/log/runStore.ts';
 
 const time = '2025-01-01T00:00:00.000Z';
 
@@ -108,9 +110,9 @@ test('stateAt names the record whose patch no longer applies', async () => {
   const store = new MemoryStore();
   await storeRun(store, 'r1', [{ a: { b: 1 } }, { a: { b: 2 } }, { a: { b: 3 } }], 10);
   const run = store.data.get('r1');
-  const body = JSON.parse(run?.records[1]?.body ?? '{}') as RunRecord;
+  const body = { ...(JSON.parse(decodeText(run?.records[1]?.body ?? '{}')) as RunRecord), runId: 'r1' };
   const { checksum: _old, ...rest } = { ...body, patch: [{ op: 'replace' as const, path: '/missing/b', value: 2 }] };
-  if (run?.records[1]) run.records[1].body = JSON.stringify(sealRecord(rest));
+  if (run?.records[1]) run.records[1].body = splitRecord(sealRecord(rest)).body;
   await stateAt(store, 'r1', 2).then(
     () => assert.unreachable('patch should not apply'),
     (error: unknown) => {
@@ -123,7 +125,7 @@ test('stateAt names the record whose patch no longer applies', async () => {
 test('history lists seq, time, event type, state and meta in order', async () => {
   const store = new MemoryStore();
   await storeRun(store, 'r1', generated(4), 2);
-  assert.equal(await history(store, 'r1'), [0, 1, 2, 3].map((seq) => ({ seq, time, eventType: `E${seq}`, state: { at: seq } })));
+  assert.equal(await history(store, 'r1'), [0, 1, 2, 3].map((seq) => ({ seq, time, eventType: `E${seq}`, event: { type: `E${seq}` }, state: { at: seq } })));
 });
 
 test.run();

@@ -17,6 +17,7 @@ import type { RunHeader, RunRecord, RunSummary } from '../src/log/record.ts';
 import type { RunStore } from '../src/log/runStore.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
 import { CorruptRecordError, RunExistsError, RunNotFoundError } from '../src/log/storageErrors.ts';
+import { decodeText, encodeText } from '../src/log/codec.ts';
 
 const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -37,7 +38,7 @@ const memory: Harness = async () => {
     second: () => new MemoryStore({ data }),
     damage: async (runId, seq, edit) => {
       const stored = data.get(runId)?.records[seq];
-      if (stored) stored.body = edit(stored.body);
+      if (stored) stored.body = encodeText(edit(decodeText(stored.body)));
     },
     dispose: async () => {},
   };
@@ -57,8 +58,8 @@ const sqlite: Harness = async () => {
     second: open,
     damage: async (runId, seq, edit) => {
       const db = new Database(path);
-      const row = db.prepare<[string, number], { body: string }>('SELECT body FROM records WHERE run_id = ? AND seq = ?').get(runId, seq);
-      if (row) db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(edit(row.body), runId, seq);
+      const row = db.prepare<[string, number], { body: Uint8Array }>('SELECT body FROM records WHERE run_id = ? AND seq = ?').get(runId, seq);
+      if (row) db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(encodeText(edit(decodeText(row.body))), runId, seq);
       db.close();
     },
     dispose: async () => {
@@ -82,8 +83,8 @@ const postgres: Harness = async () => {
     store: open(),
     second: open,
     damage: async (runId, seq, edit) => {
-      const { rows } = await admin.query<{ body: string }>(`SELECT body FROM "${schema}".records WHERE run_id = $1 AND seq = $2`, [runId, seq]);
-      if (rows[0]) await admin.query(`UPDATE "${schema}".records SET body = $1 WHERE run_id = $2 AND seq = $3`, [edit(rows[0].body), runId, seq]);
+      const { rows } = await admin.query<{ body: Uint8Array }>(`SELECT body FROM "${schema}".records WHERE run_id = $1 AND seq = $2`, [runId, seq]);
+      if (rows[0]) await admin.query(`UPDATE "${schema}".records SET body = $1 WHERE run_id = $2 AND seq = $3`, [encodeText(edit(decodeText(rows[0].body))), runId, seq]);
     },
     dispose: async () => {
       for (const store of opened) await store.close();
@@ -195,10 +196,11 @@ function conformance(name: string, harness: Harness): void {
     assert.is((await store.keyframeAtOrBefore('r1', 10))?.seq, 10);
     assert.equal((await store.keyframeAtOrBefore('r1', 4))?.snapshot, snapshotAt(0));
     const lines = await store.readHistory('r1', { from: 1, to: 2 });
-    assert.equal(lines, [
+    assert.equal(lines.map(({ event: _event, ...line }) => line), [
       { seq: 1, time: at(1), eventType: 'STEP', state: 'infer', meta: { durationMs: 1 } },
       { seq: 2, time: at(2), eventType: 'STEP', state: 'assemble', meta: { durationMs: 2 } },
     ]);
+    assert.is(lines[0]!.event.type, 'STEP', 'history carries the whole event');
   });
 
   it('updates the summary on append and keeps lastSeq its own', async (context) => {

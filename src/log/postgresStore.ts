@@ -58,7 +58,7 @@ export class PostgresStore implements RunStore {
       await client.query(`CREATE INDEX IF NOT EXISTS runs_by_updated ON ${s}.runs (updated_at DESC, run_id)`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${s}.records (
         run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL,
-        body text NOT NULL, snapshot text, PRIMARY KEY (run_id, seq))`);
+        body bytea NOT NULL, snapshot bytea, PRIMARY KEY (run_id, seq))`);
       await client.query(`CREATE INDEX IF NOT EXISTS records_keyframes ON ${s}.records (run_id, seq) WHERE snapshot IS NOT NULL`);
     }, false);
   }
@@ -160,7 +160,7 @@ export class PostgresStore implements RunStore {
   async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
     const rows = await this.#transaction(async (client) => {
       await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: string; snapshot: string | null }>(
+      const result = await client.query<{ seq: number; body: Uint8Array; snapshot: Uint8Array | null }>(
         `SELECT seq, body, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
         [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
       );
@@ -172,7 +172,7 @@ export class PostgresStore implements RunStore {
   async readHistory(runId: string, range: SeqRange = {}): Promise<HistoryEntry[]> {
     const rows = await this.#transaction(async (client) => {
       await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: string }>(
+      const result = await client.query<{ seq: number; body: Uint8Array }>(
         `SELECT seq, body FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
         [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
       );
@@ -184,7 +184,7 @@ export class PostgresStore implements RunStore {
   async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
     const row = await this.#transaction(async (client) => {
       await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: string; snapshot: string | null }>(
+      const result = await client.query<{ seq: number; body: Uint8Array; snapshot: Uint8Array | null }>(
         `SELECT seq, body, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
         [runId, seq],
       );

@@ -1,6 +1,8 @@
 import { ConflictError, UserError } from '../errors.ts';
 import { FORMAT_VERSION, parseRecord, RecordMetaSchema, RunSummarySchema } from './record.ts';
 import { z } from 'zod';
+import { decodeText, encodeText } from './codec.ts';
+import { findUnsafePath } from './patch.ts';
 import { CorruptRecordError, UnsupportedFormatError } from './storageErrors.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 
@@ -17,6 +19,8 @@ export interface ListRunsFilter {
 export interface AppendOptions {
   expectedSeq: number;
   summary?: Partial<RunSummary>;
+  /** Make the write survive power loss before returning (fsync), not only a crash of this process. */
+  sync?: boolean;
 }
 
 /** Inclusive seq bounds for reads. */
@@ -67,7 +71,14 @@ export function checkBatch(runId: string, records: readonly RunRecord[], expecte
         `append to run "${runId}" expected record ${i} of the batch to have seq ${expectedSeq + i}, found ${record.seq}: records must be consecutive from expectedSeq.`,
       );
     }
-    parseRecord(record, { runId, seq: record.seq });
+    // Full validation happens on read; a writer's records were sealed by sealRecord, so only what is cheap is checked here.
+    if (typeof record.checksum !== 'string' || !record.checksum) {
+      throw new UserError(`append to run "${runId}" got record ${record.seq} without a checksum: seal records with sealRecord (or makeRecord).`);
+    }
+    const unsafe = findUnsafePath(record.patch);
+    if (unsafe !== undefined) {
+      throw new UserError(`append to run "${runId}" got record ${record.seq} with an unsafe patch path "${unsafe}"; paths may not go through __proto__, constructor or prototype.`);
+    }
   });
 }
 
@@ -122,33 +133,35 @@ export function compareNewestFirst(a: RunSummary, b: RunSummary): number {
 
 /** A record as stores keep it: the JSON text without the snapshot, and the snapshot's JSON text if it is a keyframe. */
 export interface StoredRecord {
-  body: string;
-  snapshot: string | null;
+  body: string | Uint8Array;
+  snapshot: string | Uint8Array | null;
 }
 
-/** Splits a record into the texts a store writes. */
+/** Splits a record into the encoded texts a store writes; the run id is the row's key, so the body leaves it out. */
 export function splitRecord(record: RunRecord): StoredRecord {
-  const { snapshot, ...rest } = record;
-  return { body: JSON.stringify(rest), snapshot: snapshot === undefined ? null : JSON.stringify(snapshot) };
+  const { snapshot, runId: _runId, ...rest } = record;
+  return { body: encodeText(JSON.stringify(rest)), snapshot: snapshot === undefined ? null : encodeText(JSON.stringify(snapshot)) };
 }
 
-function parseText(text: string, what: string, runId: string, seq: number): unknown {
+function parseText(stored: string | Uint8Array, what: string, runId: string, seq: number): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(decodeText(stored));
   } catch (error) {
     throw new CorruptRecordError(
-      `Run "${runId}" record ${seq} ${what} is not valid JSON (${(error as Error).message}); the log was cut short (a torn tail) or altered: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`, or restore it from a backup.`,
+      `Run "${runId}" record ${seq} ${what} cannot be read (${(error as Error).message}); the log was cut short (a torn tail) or altered: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`, or restore it from a backup.`,
       { runId, seq },
       { cause: error },
     );
   }
 }
 
-/** Rebuilds and validates a record from the texts a store kept. */
+/** Parses and validates a stored record (body plus optional snapshot text) read back from a store. */
 export function joinRecord(stored: StoredRecord, runId: string, seq: number): RunRecord {
   const body = parseText(stored.body, 'text', runId, seq);
-  if (stored.snapshot !== null && typeof body === 'object' && body !== null) {
-    (body as Record<string, unknown>).snapshot = parseText(stored.snapshot, 'snapshot', runId, seq);
+  if (typeof body === 'object' && body !== null) {
+    const fields = body as Record<string, unknown>;
+    if (fields.runId === undefined) fields.runId = runId;
+    if (stored.snapshot !== null) fields.snapshot = parseText(stored.snapshot, 'snapshot', runId, seq);
   }
   return parseRecord(body, { runId, seq });
 }
@@ -162,7 +175,7 @@ const HistorySchema = z.object({
 });
 
 /** Reads the history fields of a stored record body, checking format version and shape but not the checksum. */
-export function historyEntry(bodyText: string, runId: string, seq: number): HistoryEntry {
+export function historyEntry(bodyText: string | Uint8Array, runId: string, seq: number): HistoryEntry {
   const body = parseText(bodyText, 'text', runId, seq) as Record<string, unknown> | null;
   if (body?.v !== FORMAT_VERSION) {
     throw new UnsupportedFormatError(

@@ -26,8 +26,8 @@ CREATE INDEX IF NOT EXISTS runs_by_updated ON runs (updated_at DESC, run_id);
 CREATE TABLE IF NOT EXISTS records (
   run_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
-  body TEXT NOT NULL,
-  snapshot TEXT,
+  body BLOB NOT NULL,
+  snapshot BLOB,
   PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS records_keyframes ON records (run_id, seq) WHERE snapshot IS NOT NULL;
@@ -35,8 +35,8 @@ CREATE INDEX IF NOT EXISTS records_keyframes ON records (run_id, seq) WHERE snap
 
 interface RecordRow {
   seq: number;
-  body: string;
-  snapshot: string | null;
+  body: string | Uint8Array;
+  snapshot: string | Uint8Array | null;
 }
 
 const isoKey = (time: string): string => new Date(time).toISOString();
@@ -57,7 +57,7 @@ export class SqliteStore implements RunStore {
     try {
       this.#db = new Database(this.path);
       this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = FULL');
+      this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 5000');
       this.#db.exec(SCHEMA);
     } catch (error) {
@@ -75,7 +75,7 @@ export class SqliteStore implements RunStore {
       readRecords: db.prepare<[string, number, number], RecordRow>(
         'SELECT seq, body, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
-      readBodies: db.prepare<[string, number, number], { seq: number; body: string }>(
+      readBodies: db.prepare<[string, number, number], { seq: number; body: string | Uint8Array }>(
         'SELECT seq, body FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
       keyframe: db.prepare<[string, number], RecordRow>(
@@ -134,7 +134,14 @@ export class SqliteStore implements RunStore {
       });
       this.#writeSummary(mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
     });
-    write.immediate();
+    // WAL with synchronous=NORMAL survives a crash of the process; a caller that needs the write to
+    // survive power loss too (a tool's side effect is about to start) asks for an fsync.
+    if (options.sync) this.#db.pragma('synchronous = FULL');
+    try {
+      write.immediate();
+    } finally {
+      if (options.sync) this.#db.pragma('synchronous = NORMAL');
+    }
   }
 
   async header(runId: string): Promise<RunHeader> {

@@ -4,6 +4,7 @@ import { makeRecord } from '../log/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
 import { sealRecord, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
+import { persistedSnapshot } from './persistedSnapshot.ts';
 import { summarize } from './summarize.ts';
 
 export interface RecorderOptions {
@@ -37,6 +38,10 @@ export class Recorder {
   private queue: { record: RunRecord; summary: Partial<RunSummary> }[] = [];
   private writing: Promise<void> = Promise.resolve();
   private failure: unknown;
+  private syncNext = false;
+  private synced = true;
+  /** The seq after the last record the store holds. */
+  private written = 0;
 
   constructor(options: RecorderOptions) {
     this.store = options.store;
@@ -67,6 +72,7 @@ export class Recorder {
   /** Continue an existing run after its last record (resume and fork). */
   continueFrom(lastSeq: number, snapshot: unknown): void {
     this.nextSeq = lastSeq + 1;
+    this.written = lastSeq + 1;
     this.previous = snapshot;
     this.snapshotBytes = JSON.stringify(snapshot).length;
   }
@@ -77,7 +83,7 @@ export class Recorder {
     // Errors carry their message in non-enumerable properties, which JSON would drop.
     const error = event.error;
     const recorded = error instanceof Error ? { ...event, error: { name: error.name, message: error.message } } : event;
-    this.enqueue(recorded, actor.getPersistedSnapshot(), false, meta);
+    this.enqueue(recorded, persistedSnapshot(actor), false, meta);
   }
 
   /** Record an event that is not a transition (a resume, a fork): an empty patch, for the audit trail. */
@@ -86,8 +92,15 @@ export class Recorder {
     this.enqueue(event, this.previous, false);
   }
 
-  /** Resolves once every record so far is in the store; rejects if a write failed. */
-  durable(): Promise<void> {
+  /**
+   * Resolves once every record so far is in the store; rejects if a write failed. With `sync`, the
+   * records are also forced to disk (a side effect is about to start and must never be forgotten).
+   */
+  durable(options: { sync?: boolean } = {}): Promise<void> {
+    if (options.sync) {
+      if (this.queue.length) this.syncNext = true;
+      else if (!this.synced) this.writing = this.writing.then(() => this.syncNow());
+    }
     return this.writing.then(() => {
       if (this.failure) throw this.failure;
     });
@@ -116,18 +129,39 @@ export class Recorder {
     }
     this.previous = snapshot;
     this.queue.push({ record, summary: summarize(snapshot as never) });
-    if (this.queue.length === 1) this.writing = this.writing.then(() => this.flush());
+    // Written on the next turn of the event loop, so the records of one burst of transitions share a
+    // transaction; `durable()` waits for it.
+    if (this.queue.length === 1) this.writing = this.writing.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.flush());
+  }
+
+  private async syncNow(): Promise<void> {
+    if (this.failure || this.synced) return;
+    if (this.queue.length) {
+      this.syncNext = true;
+      return this.flush();
+    }
+    try {
+      await this.store.append(this.runId, [], { expectedSeq: this.written, sync: true });
+      this.synced = true;
+    } catch (error) {
+      this.failure = error;
+    }
   }
 
   private async flush(): Promise<void> {
     while (this.queue.length > 0 && !this.failure) {
       const batch = this.queue;
+      const sync = this.syncNext;
       this.queue = [];
+      this.syncNext = false;
       try {
         await this.store.append(this.runId, batch.map((item) => item.record), {
           expectedSeq: batch[0]!.record.seq,
           summary: { ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq },
+          sync,
         });
+        this.synced = sync;
+        this.written = batch.at(-1)!.record.seq + 1;
       } catch (error) {
         this.failure =
           error instanceof StorageError

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createActor, type AnyActor, type InspectionEvent, type Snapshot as XSnapshot } from 'xstate';
+import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot as XSnapshot } from 'xstate';
 import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/record.ts';
@@ -84,7 +84,7 @@ export class Run {
       runId,
       model,
       emit: (event) => this.emit(event),
-      durable: () => this.recorder?.durable() ?? Promise.resolve(),
+      durable: (options) => this.recorder?.durable(options) ?? Promise.resolve(),
       redactor: this.redactor,
       secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
     });
@@ -248,7 +248,13 @@ export class Run {
   }
 
   private onInspect(event: InspectionEvent) {
-    if (event.type !== '@xstate.snapshot' || event.actorRef.sessionId !== event.rootId || this.finished) return;
+    if (event.type !== '@xstate.snapshot' || this.finished) return;
+    if (event.actorRef.sessionId !== event.rootId) {
+      // A child agent's transition changes the root's persisted snapshot too: record it, naming the child.
+      const path = childPath(event.actorRef as AnyActorRef);
+      if (path && event.event.type !== 'xstate.init') this.recorder?.record(this.actor, event.event as { type: string }, { actor: path });
+      return;
+    }
     if (this.skipInit && event.event.type === 'xstate.init') {
       this.skipInit = false;
     } else {
@@ -323,6 +329,14 @@ export class Run {
     this.emit({ type: 'end', runId: this.runId, result });
     this.settle(result);
   }
+}
+
+/** Invoke ids from the root down to a child state machine actor, e.g. `researcher`; undefined for other actors. */
+function childPath(actor: AnyActorRef): string | undefined {
+  if (!(actor as { logic?: { root?: unknown } }).logic?.root) return undefined;
+  const ids: string[] = [];
+  for (let current: AnyActorRef | undefined = actor; current?._parent; current = current._parent) ids.unshift(current.id);
+  return ids.join('/');
 }
 
 /** The header a new recorded run starts with. */

@@ -39,7 +39,9 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
         return;
       }
       parent.send({ type: 'TOOL_STARTED', callId: state.id });
-      await hooks.durable();
+      // A tool that may not run twice must never start before its start is on disk, even through a power
+      // loss; an idempotent one may simply run again, so a crash-safe (not fsynced) record is enough.
+      await hooks.durable({ sync: !checked.tool.idempotent });
       hooks.emit({ type: 'tool.start', runId: hooks.runId, callId: state.id, tool: state.name });
       const result = await runTool(checked.tool, checked.args, {
         ctx: {

@@ -17,7 +17,7 @@ export interface RunHooks {
   model: ModelPort;
   emit(event: RunEvent): void;
   /** Resolves once everything recorded so far is durable; a tool's side effect starts after it. */
-  durable(): Promise<void>;
+  durable(options?: { sync?: boolean }): Promise<void>;
   secrets: Secrets;
   redactor: Redactor;
   /** Replay: actors never call the model or a tool; recorded events drive the machine instead. */

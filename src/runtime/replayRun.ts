@@ -1,9 +1,10 @@
-import { createActor, type AnyActor } from 'xstate';
+import { createActor, type AnyActor, type AnyActorRef } from 'xstate';
 import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
 import { UserError } from '../errors.ts';
-import { diff, normalize } from '../log/patch.ts';
-import type { Operation } from '../log/record.ts';
+import { applyPatchSafe, diff, normalize } from '../log/patch.ts';
+import { persistedSnapshot } from '../recorder/persistedSnapshot.ts';
+import { canonicalJson, type Operation } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';
@@ -27,6 +28,26 @@ export interface ReplayReport {
   divergence?: Divergence;
 }
 
+/** The actor a record's event went to: the root, or a child agent named by its invoke-id path. */
+function targetOf(root: AnyActor, path: unknown, seq: number): AnyActorRef {
+  if (typeof path !== 'string' || !path) return root;
+  let current: AnyActorRef = root;
+  for (const id of path.split('/')) {
+    const child = (current.getSnapshot() as { children?: Record<string, AnyActorRef> }).children?.[id];
+    if (!child) throw new UserError(`Record ${seq} was sent to child actor "${path}", which the replayed machine does not have at that point: the machine changed.`);
+    current = child;
+  }
+  return current;
+}
+
+/** True for the root's done or error event of a child that is itself a state machine. */
+function completesChild(root: AnyActor, eventType: string, path: unknown): boolean {
+  const match = /^xstate\.(?:done|error)\.actor\.(.+)$/.exec(eventType);
+  if (!match || path) return false;
+  const child = (root.getSnapshot() as { children?: Record<string, { logic?: { root?: unknown } }> }).children?.[match[1]!];
+  return Boolean(child?.logic?.root);
+}
+
 const noModel: ModelPort = {
   info: { provider: 'replay', model: 'replay', params: {} },
   complete: () => new Promise(() => {}),
@@ -48,23 +69,44 @@ export async function replayRun(agent: Agent, runId: string, options: { store: R
   const machine = provideAgent(agent, { runId, model: noModel, emit: () => {}, durable: async () => {}, inert: true, redactor, secrets });
   const actor: AnyActor = createActor(machine, { snapshot: first.snapshot as never });
   actor.start();
-  let previous: unknown = actor.getPersistedSnapshot();
+  let previous: unknown = persistedSnapshot(actor);
   let replayed = 0;
   let notes = 0;
+  // A child agent's completion reaches its parent by itself: the parent's recorded done event is not
+  // sent again, and the state is compared whole once the child's own last step has been replayed.
+  let pending: { expected: unknown; patches: Operation[] } | undefined;
   try {
     for (const record of records.slice(1)) {
       if (record.event.type.startsWith('statecraft.')) {
         notes++;
         continue;
       }
-      actor.send(record.event);
-      const next = actor.getPersistedSnapshot();
-      const actual = diff(previous, next);
       replayed++;
+      if (pending || completesChild(actor, record.event.type, record.meta?.actor)) {
+        pending ??= { expected: normalize(previous), patches: [] };
+        pending.expected = applyPatchSafe(pending.expected as never, record.patch);
+        pending.patches.push(...record.patch);
+      }
+      if (!completesChild(actor, record.event.type, record.meta?.actor)) {
+        targetOf(actor, record.meta?.actor, record.seq).send(record.event);
+      }
+      const next = persistedSnapshot(actor);
+      const actual = diff(previous, next);
+      if (pending) {
+        if (canonicalJson(normalize(next)) === canonicalJson(pending.expected as never)) {
+          pending = undefined;
+          previous = next;
+        }
+        continue;
+      }
       if (JSON.stringify(normalize(actual)) !== JSON.stringify(normalize(record.patch))) {
         return { runId, replayed, notes, ok: false, divergence: { seq: record.seq, eventType: record.event.type, expected: record.patch, actual } };
       }
       previous = next;
+    }
+    if (pending) {
+      const last = records.at(-1)!;
+      return { runId, replayed, notes, ok: false, divergence: { seq: last.seq, eventType: last.event.type, expected: pending.patches, actual: diff(previous, persistedSnapshot(actor)) } };
     }
   } finally {
     actor.stop();

@@ -1,0 +1,70 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+
+/**
+ * How stores keep record text: raw deflate with a preset dictionary of the strings every agent run
+ * repeats (patch ops, event types, context paths). Record bodies shrink about 3x and snapshots about
+ * 10x. The first byte names the codec, so rows written with a later dictionary stay readable; a
+ * dictionary, once released, never changes.
+ */
+const DICTIONARY_V1 = Buffer.from(
+  [
+    '{"v":1,"seq":',
+    ',"time":"20',
+    '","event":{"type":"xstate.done.actor.callModel","output":{"message":{"role":"assistant","content":null,"toolCalls":[{"id":"call_',
+    '","name":"","arguments":"{\\"',
+    '"}]},"usage":{"inputTokens":',
+    ',"outputTokens":',
+    '},"costUsd":0,"model":"',
+    '","at":17',
+    '{"type":"xstate.done.actor.executeTools","actorId":"executeTools"}',
+    '{"type":"TOOL_STARTED","callId":"call_',
+    '{"type":"TOOL_FINISHED","callId":"call_',
+    '","outcome":{"content":"',
+    '","isError":false,"truncated":false,"attempts":1,"durationMs":',
+    '"state":"execute","patch":[',
+    '"state":"infer","patch":[',
+    '"state":"awaitingApproval","patch":[',
+    '{"op":"replace","path":"/value","value":"infer"}',
+    '{"op":"replace","path":"/value","value":"execute"}',
+    '{"op":"add","path":"/context/messages/',
+    '","value":{"role":"tool","toolCallId":"call_',
+    '{"op":"replace","path":"/context/step","value":',
+    '{"op":"replace","path":"/context/usage/inputTokens","value":',
+    '{"op":"replace","path":"/context/usage/outputTokens","value":',
+    '{"op":"replace","path":"/context/costUsd","value":',
+    '{"op":"replace","path":"/context/turn","value":{"step":',
+    ',"startedAt":17',
+    ',"calls":[{"id":"call_',
+    '","status":"ready","argsHash":"',
+    '","policy":{"decision":"allow","source":"default"}}]}}',
+    '{"op":"replace","path":"/context/turn/calls/0/status","value":"running"}',
+    '{"op":"replace","path":"/context/turn/calls/0/status","value":"done"}',
+    '{"op":"add","path":"/context/turn/calls/0/outcome","value":{"content":"',
+    '{"op":"remove","path":"/children/callModel"}',
+    '{"op":"remove","path":"/children/executeTools"}',
+    '{"op":"add","path":"/children/executeTools","value":{"snapshot":{"status":"active","input":{"step":',
+    '}},"src":"executeTools","syncSnapshot":false}}',
+    '{"op":"add","path":"/children/callModel","value":{"snapshot":{"status":"active","input":{"step":',
+    '}},"src":"callModel","syncSnapshot":false}}',
+    '],"checksum":"',
+  ].join(''),
+);
+
+const DEFLATE_V1 = 0x01;
+
+/** Encode record text for a store. */
+export function encodeText(text: string): Buffer {
+  const packed = deflateRawSync(text, { level: 1, dictionary: DICTIONARY_V1 });
+  const out = Buffer.allocUnsafe(packed.length + 1);
+  out[0] = DEFLATE_V1;
+  packed.copy(out, 1);
+  return out;
+}
+
+/** Decode what `encodeText` wrote; plain text (older rows, JSON strings) passes through. Throws on damage. */
+export function decodeText(stored: string | Uint8Array): string {
+  if (typeof stored === 'string') return stored;
+  const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  if (bytes[0] !== DEFLATE_V1) throw new Error(`unknown record encoding 0x${(bytes[0] ?? 0).toString(16)}`);
+  return inflateRawSync(bytes.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
+}
