@@ -17,7 +17,6 @@ import type { RunHeader, RunRecord, RunSummary } from '../src/log/record.ts';
 import type { RunStore } from '../src/log/runStore.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
 import { CorruptRecordError, RunExistsError, RunNotFoundError } from '../src/log/storageErrors.ts';
-import { decodeText, encodeText } from '../src/log/codec.ts';
 
 const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -25,7 +24,8 @@ const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@
 interface Backing {
   store: RunStore;
   second(): RunStore;
-  damage(runId: string, seq: number, edit: (body: string) => string): Promise<void>;
+  /** Edits the stored bytes of a record's body, as a torn write or a bad disk would. */
+  damage(runId: string, seq: number, edit: (stored: Buffer) => Buffer): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -38,7 +38,7 @@ const memory: Harness = async () => {
     second: () => new MemoryStore({ data }),
     damage: async (runId, seq, edit) => {
       const stored = data.get(runId)?.records[seq];
-      if (stored) stored.body = encodeText(edit(decodeText(stored.body)));
+      if (stored) stored.body = edit(Buffer.from(stored.body as Uint8Array));
     },
     dispose: async () => {},
   };
@@ -59,7 +59,7 @@ const sqlite: Harness = async () => {
     damage: async (runId, seq, edit) => {
       const db = new Database(path);
       const row = db.prepare<[string, number], { body: Uint8Array }>('SELECT body FROM records WHERE run_id = ? AND seq = ?').get(runId, seq);
-      if (row) db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(encodeText(edit(decodeText(row.body))), runId, seq);
+      if (row) db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(edit(Buffer.from(row.body)), runId, seq);
       db.close();
     },
     dispose: async () => {
@@ -84,7 +84,7 @@ const postgres: Harness = async () => {
     second: open,
     damage: async (runId, seq, edit) => {
       const { rows } = await admin.query<{ body: Uint8Array }>(`SELECT body FROM "${schema}".records WHERE run_id = $1 AND seq = $2`, [runId, seq]);
-      if (rows[0]) await admin.query(`UPDATE "${schema}".records SET body = $1 WHERE run_id = $2 AND seq = $3`, [encodeText(edit(decodeText(rows[0].body))), runId, seq]);
+      if (rows[0]) await admin.query(`UPDATE "${schema}".records SET body = $1 WHERE run_id = $2 AND seq = $3`, [edit(Buffer.from(rows[0].body)), runId, seq]);
     },
     dispose: async () => {
       for (const store of opened) await store.close();
@@ -308,7 +308,7 @@ function conformance(name: string, harness: Harness): void {
     const backing = use(context);
     const { store } = backing;
     await newRun(store, 'r1', 6);
-    await backing.damage('r1', 5, (body) => body.slice(0, Math.floor(body.length / 2)));
+    await backing.damage('r1', 5, (bytes) => bytes.subarray(0, Math.floor(bytes.length / 2)));
     await rejects(store.read('r1'), (e) => e instanceof CorruptRecordError && /Run "r1" record 5/.test(String(e)) && /statecraft repair r1/.test(String(e)), 'torn');
     assert.is((await store.read('r1', { to: 4 })).length, 5);
     assert.is(await store.truncate('r1', 4), 1);
@@ -319,11 +319,15 @@ function conformance(name: string, harness: Harness): void {
     assert.is(await store.truncate('r1', 10), 0);
   });
 
-  it('detects a flipped byte by checksum and names the record', async (context) => {
+  it('detects a flipped byte in storage and names the record', async (context) => {
     const backing = use(context);
     await newRun(backing.store, 'r1', 4);
-    await backing.damage('r1', 2, (body) => body.replace('"STEP"', '"STOP"'));
-    await rejects(backing.store.read('r1'), (e) => e instanceof CorruptRecordError && /Run "r1" record 2 fails its checksum/.test(String(e)), 'flip');
+    await backing.damage('r1', 2, (bytes) => {
+      const copy = Buffer.from(bytes);
+      copy[Math.floor(copy.length / 2)]! ^= 0x10;
+      return copy;
+    });
+    await rejects(backing.store.read('r1'), (e) => e instanceof CorruptRecordError && /Run "r1" record 2 \w* ?cannot be read \(incorrect data check\)/.test(String(e)), 'flip');
     assert.is(await backing.store.truncate('r1', 1), 2);
     assert.equal((await backing.store.read('r1')).map((r) => r.seq), [0, 1]);
   });

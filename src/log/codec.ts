@@ -1,10 +1,10 @@
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 
 /**
- * How stores keep record text: raw deflate with a preset dictionary of the strings every agent run
+ * How stores keep record text: zlib deflate with a preset dictionary of the strings every agent run
  * repeats (patch ops, event types, context paths). Record bodies shrink about 3x and snapshots about
- * 10x. The first byte names the codec, so rows written with a later dictionary stay readable; a
- * dictionary, once released, never changes.
+ * 10x, and zlib's Adler-32 check makes any damaged byte fail the read. The first byte names the codec,
+ * so rows written with a later dictionary stay readable; a dictionary, once released, never changes.
  */
 const DICTIONARY_V1 = Buffer.from(
   [
@@ -50,21 +50,24 @@ const DICTIONARY_V1 = Buffer.from(
   ].join(''),
 );
 
-const DEFLATE_V1 = 0x01;
+const ZLIB_V1 = 0x01;
 
 /** Encode record text for a store. */
 export function encodeText(text: string): Buffer {
-  const packed = deflateRawSync(text, { level: 1, dictionary: DICTIONARY_V1 });
+  const packed = deflateSync(text, { level: 1, dictionary: DICTIONARY_V1 });
   const out = Buffer.allocUnsafe(packed.length + 1);
-  out[0] = DEFLATE_V1;
+  out[0] = ZLIB_V1;
   packed.copy(out, 1);
   return out;
 }
 
-/** Decode what `encodeText` wrote; plain text (older rows, JSON strings) passes through. Throws on damage. */
+/** True when stored data went through a codec whose integrity check the decoder applies. */
+export const isChecked = (stored: string | Uint8Array) => typeof stored !== 'string';
+
+/** Decode what `encodeText` wrote; plain text passes through. Throws on any damaged byte. */
 export function decodeText(stored: string | Uint8Array): string {
   if (typeof stored === 'string') return stored;
   const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
-  if (bytes[0] !== DEFLATE_V1) throw new Error(`unknown record encoding 0x${(bytes[0] ?? 0).toString(16)}`);
-  return inflateRawSync(bytes.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
+  if (bytes[0] !== ZLIB_V1) throw new Error(`unknown record encoding 0x${(bytes[0] ?? 0).toString(16)}`);
+  return inflateSync(bytes.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
 }

@@ -104,14 +104,16 @@ export function diff(prev: unknown, next: unknown): Operation[] {
 }
 
 /** Applies ops to `doc` in place (inserted values are copied, never shared with the ops) and returns the result. */
-export function applyPatchInPlace(doc: Json, ops: readonly Operation[]): Json {
+export function applyPatchInPlace(doc: Json, ops: readonly Operation[], options: { owned?: boolean } = {}): Json {
   const unsafe = findUnsafePath(ops);
   if (unsafe !== undefined) {
     throw new UnsafePatchError(`A patch path "${unsafe}" goes through __proto__, constructor or prototype and is refused as unsafe: remove that operation.`, unsafe);
   }
-  const copies = ops.map((op) => ('value' in op && op.value !== null && typeof op.value === 'object' ? { ...op, value: structuredClone(op.value) } : op));
+  // Ops fresh from a parsed record (`owned`) can be applied as they are; others are copied so the
+  // document never shares values with the caller's patch.
+  const copies = options.owned ? ops : ops.map((op) => ('value' in op && op.value !== null && typeof op.value === 'object' ? { ...op, value: structuredClone(op.value) } : op));
   try {
-    return jsonPatch.applyPatch(doc, copies as jsonPatch.Operation[], true, true, true).newDocument;
+    return jsonPatch.applyPatch(doc, copies as jsonPatch.Operation[], !options.owned, true, true).newDocument;
   } catch (error) {
     const index = (error as { index?: number }).index;
     const op = index === undefined ? undefined : ops[index];

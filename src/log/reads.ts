@@ -23,7 +23,7 @@ export async function stateAt(store: RunStore, runId: string, seq: number): Prom
   }
   for (const record of records) {
     try {
-      doc = applyPatchInPlace(doc, record.patch);
+      doc = applyPatchInPlace(doc, record.patch, { owned: true });
     } catch (error) {
       if (!(error instanceof InvalidPatchError)) throw error;
       throw new CorruptRecordError(

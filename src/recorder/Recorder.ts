@@ -12,8 +12,9 @@ export interface RecorderOptions {
   runId: string;
   /**
    * A keyframe (full snapshot) is written once the patches since the last one add up to this
-   * fraction of the snapshot's size, or after `maxPatchesPerKeyframe` records, whichever is first.
-   * Storage then stays linear in the run's length while reading any point costs a bounded number of patches.
+   * fraction of the snapshot's size (default 0.25), or after `maxPatchesPerKeyframe` records
+   * (default 200), whichever is first. Storage stays linear in the run's length (keyframes compress
+   * about 10x), while reading any point parses one snapshot and a bounded number of patches.
    */
   keyframeRatio?: number;
   maxPatchesPerKeyframe?: number;
@@ -46,8 +47,8 @@ export class Recorder {
   constructor(options: RecorderOptions) {
     this.store = options.store;
     this.runId = options.runId;
-    this.keyframeRatio = options.keyframeRatio ?? 1;
-    this.maxPatches = options.maxPatchesPerKeyframe ?? 1000;
+    this.keyframeRatio = options.keyframeRatio ?? 0.25;
+    this.maxPatches = options.maxPatchesPerKeyframe ?? 200;
     this.redactor = options.redactor;
   }
 

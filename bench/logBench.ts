@@ -1,0 +1,79 @@
+// Reads of the run log, on SQLite (default) or PostgreSQL (BENCH_STORE=postgres):
+// stateAt at random records of a long run, the history listing of a 1000-step run, and resuming a
+// 1000-step run up to its next step in a fresh process. Prints one JSON line.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openStore, runAgent, startRun, stateAt } from '../src/index.ts';
+import { agent } from './logBenchAgent.ts';
+import type { RunStore } from '../src/index.ts';
+import { scriptedModel, type Script } from '../src/testing/index.ts';
+
+const longSteps = Number(process.env.BENCH_LONG_STEPS ?? 10_000);
+const kind = process.env.BENCH_STORE ?? 'sqlite';
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-logbench-'));
+const schema = `logbench_${process.pid}`;
+const url = kind === 'postgres' ? `postgres://postgres@127.0.0.1:5432/test?schema=${schema}` : `sqlite:${join(dir, 'runs.db')}`;
+
+
+const loop = (steps: number, last: 'answer' | 'approval'): Script => (i) =>
+  i < steps - 1
+    ? { toolCalls: [{ id: `call_${i}`, name: 'add', arguments: { a: i, b: 1 } }], usage: { inputTokens: 100, outputTokens: 10 } }
+    : i === steps - 1
+      ? last === 'answer'
+        ? { content: 'finished' }
+        : { toolCalls: [{ id: 'publish_1', name: 'publish', arguments: { text: 'done' } }] }
+      : { content: 'finished' };
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const time = async (fn: () => Promise<unknown>) => {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+};
+
+const store: RunStore = openStore(url);
+try {
+  const built = performance.now();
+  const long = await runAgent(agent, 'go', { model: scriptedModel(loop(longSteps, 'answer')), store });
+  const buildMs = performance.now() - built;
+  const { lastSeq } = await store.summary(long.runId);
+  const seqs = Array.from({ length: 200 }, (_, i) => Math.floor(((i * 7919) % 200) / 200 * lastSeq));
+  const stateAtMs: number[] = [];
+  for (const seq of seqs) stateAtMs.push(await time(() => stateAt(store, long.runId, seq)));
+
+  const waiting = startRun(agent, { input: 'go', model: scriptedModel(loop(1000, 'approval')), store });
+  await new Promise<void>((done) => waiting.on((event) => event.type === 'approval.requested' && done()));
+  await waiting.detach();
+  const historyMs: number[] = [];
+  for (let i = 0; i < 20; i++) historyMs.push(await time(() => store.readHistory(waiting.runId)));
+  await store.close();
+
+  const resume = JSON.parse(
+    execFileSync(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'resumeOnce.ts'), url, waiting.runId], { encoding: 'utf8' }).trim().split('\n').at(-1)!,
+  ) as { importMs: number; resumeMs: number };
+  console.log(
+    JSON.stringify({
+      store: kind,
+      longSteps,
+      longRecords: lastSeq + 1,
+      buildMsPerStep: buildMs / longSteps,
+      stateAtMedianMs: median(stateAtMs),
+      stateAtMaxMs: Math.max(...stateAtMs),
+      historyRecords: (await openStore(url).readHistory(waiting.runId)).length,
+      historyMedianMs: median(historyMs),
+      ...resume,
+      ...(kind === 'sqlite' ? { fileBytes: statSync(join(dir, 'runs.db')).size } : {}),
+    }),
+  );
+} finally {
+  if (kind === 'postgres') {
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/test' });
+    await client.connect();
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
