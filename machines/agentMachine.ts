@@ -1,6 +1,6 @@
 import { and, assign, fromPromise, not, setup } from 'xstate';
 import { statusOf } from '../src/protocol/agent.ts';
-import type { AgentContext, AgentInput, AgentOutput, CallState, ModelTurn, StopReason, ToolOutcome } from '../src/protocol/agent.ts';
+import type { AgentContext, AgentInput, AgentOutput, CallState, FitnessResult, ModelTurn, StopReason, ToolOutcome } from '../src/protocol/agent.ts';
 
 /** Events the agent machine accepts from outside and from the runtime's actors. */
 export type AgentEvent =
@@ -62,6 +62,7 @@ export const agentSetup = setup({
     executeTools: fromPromise<void, { step: number }>(async () => {
       throw new Error('executeTools is not provided: run the machine through the Statecraft runtime');
     }),
+    evaluateFitness: fromPromise<FitnessResult[], { step: number }>(async () => []),
   },
   actions: {
     assemble: () => {},
@@ -158,6 +159,12 @@ export const agentSetup = setup({
             (call.arguments !== undefined && call.outcome ? `(The approver changed the arguments to ${call.arguments}.)\n` : '') +
             (call.outcome?.content ?? call.note ?? `Tool call ${call.id} ended without a result (status ${call.status}).`),
         })),
+        ...Object.values(context.fitness ?? {})
+          .filter((result) => result.step === context.step && !result.ok && result.onBreach === 'tell-model')
+          .map((result) => ({
+            role: 'user' as const,
+            content: `Health check "${result.name}" failed after your last changes: ${result.detail}. Fix this before you go on.`,
+          })),
       ],
       // The turn stays until the next model reply replaces it, so its decisions (policy, hash, approver) are on record.
     })),
@@ -173,6 +180,19 @@ export const agentSetup = setup({
       'cost_budget',
       (c) => `Cost budget reached: $${c.costUsd.toFixed(6)} spent of $${c.limits.maxCostUsd}.`,
     ),
+    recordFitness: assign(({ context, event }) => {
+      const results = (event as unknown as { output: FitnessResult[] }).output;
+      return { fitness: { ...context.fitness, ...Object.fromEntries(results.map((result) => [result.name, result])) } };
+    }),
+    stopFitness: assign({
+      stop: ({ event }) => {
+        const breached = (event as unknown as { output: FitnessResult[] }).output.filter((r) => !r.ok && r.onBreach === 'halt');
+        return {
+          reason: 'fitness' as const,
+          detail: `Fitness target ${breached.map((r) => `"${r.name}" failed (${r.detail})`).join('; ')}.`,
+        };
+      },
+    }),
     stopDeadline: setStop('deadline', (c) => `Deadline passed: ${new Date(c.limits.deadlineAt ?? 0).toISOString()}.`),
     stopCancelled: assign({
       stop: ({ event }) => ({
@@ -200,6 +220,9 @@ export const agentSetup = setup({
     stepLimitReached: ({ context }) => context.step >= context.limits.maxSteps,
     finalAnswer: ({ context }) => (lastAssistant(context)?.toolCalls?.length ?? 0) === 0,
     stopWhen: () => false,
+    shouldAssess: () => false,
+    fitnessHalts: ({ event }) =>
+      ((event as unknown as { output?: FitnessResult[] }).output ?? []).some((result) => !result.ok && result.onBreach === 'halt'),
     anyAwaiting: ({ context }) => context.turn?.calls.some((call) => call.status === 'awaiting') ?? false,
     anyRunnable: ({ context }) =>
       context.turn?.calls.some((call) => call.status === 'ready' || call.status === 'approved' || call.status === 'running') ??
@@ -298,13 +321,31 @@ export const agentMachine = agentSetup.createMachine({
         id: 'executeTools',
         src: 'executeTools',
         input: ({ context }) => ({ step: context.step }),
-        onDone: [{ guard: 'anyAwaiting', target: 'awaitingApproval' }, { target: 'update' }],
+        onDone: [
+          { guard: 'anyAwaiting', target: 'awaitingApproval' },
+          { guard: 'shouldAssess', target: 'assess' },
+          { target: 'update' },
+        ],
         onError: { target: 'failed', actions: 'setError' },
       },
       on: {
         TOOL_STARTED: { actions: 'trackTool' },
         TOOL_INTERRUPTED: { actions: 'trackTool' },
         TOOL_FINISHED: { actions: 'trackTool' },
+      },
+    },
+    assess: {
+      tags: ['busy'],
+      meta: { description: 'Evaluate fitness targets after the turn changed something' },
+      invoke: {
+        id: 'evaluateFitness',
+        src: 'evaluateFitness',
+        input: ({ context }) => ({ step: context.step }),
+        onDone: [
+          { guard: 'fitnessHalts', target: 'halted', actions: ['recordFitness', 'appendToolResults', 'stopFitness'] },
+          { target: 'update', actions: 'recordFitness' },
+        ],
+        onError: { target: 'failed', actions: 'setError' },
       },
     },
     update: {

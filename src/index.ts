@@ -17,6 +17,7 @@ export type {
   AgentOutput,
   CallState,
   CallStatus,
+  FitnessResult,
   Limits,
   ModelTurn,
   RunStatus,
@@ -25,6 +26,7 @@ export type {
 } from './protocol/agent.ts';
 export type { AssistantMessage, Message, ToolCall, ToolMessage, Usage } from './protocol/messages.ts';
 export type { ModelInfo, ModelPort, ModelRequest, ModelResponse, ToolSpec } from './protocol/model.ts';
+export { defineFitness, type FitnessContext, type FitnessTarget, type Measurement } from './fitness/defineFitness.ts';
 export { defineAgent, type Agent, type AgentConfig, type AgentLimits } from './runtime/defineAgent.ts';
 export { provideAgent } from './runtime/provideAgent.ts';
 export { Run, runAgent, startRun, type RunOptions } from './runtime/Run.ts';

@@ -8,6 +8,7 @@ export type StopReason =
   | 'token_budget'
   | 'cost_budget'
   | 'deadline'
+  | 'fitness'
   | 'cancelled'
   | 'error';
 
@@ -25,6 +26,7 @@ export function statusOf(reason: StopReason | undefined): RunStatus {
     case 'token_budget':
     case 'cost_budget':
     case 'deadline':
+    case 'fitness':
       return 'halted';
     default:
       return 'failed';
@@ -83,6 +85,16 @@ export interface ApprovalSettings {
   onTimeout: 'reject' | 'approve';
 }
 
+/** One evaluation of a fitness target: what was measured, whether it held, and what the breach does. */
+export interface FitnessResult {
+  name: string;
+  value: number | boolean | null;
+  ok: boolean;
+  detail: string;
+  onBreach: 'halt' | 'tell-model' | 'record';
+  step: number;
+}
+
 export interface AgentContext {
   runId: string;
   messages: Message[];
@@ -98,6 +110,8 @@ export interface AgentContext {
   output: string | null;
   stop: { reason: StopReason; detail: string } | null;
   error: { name: string; message: string } | null;
+  /** The latest result of each fitness target, by name. */
+  fitness?: Record<string, FitnessResult>;
 }
 
 export interface AgentInput {

@@ -3,6 +3,7 @@ import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import { defaultPrices, priceFor, type PriceTable } from '../model/pricing.ts';
 import { envCredentials, type CredentialsProvider } from '../credentials/credentialsProvider.ts';
+import type { FitnessTarget } from '../fitness/defineFitness.ts';
 import { missingScopes, type Policy } from '../policy/policy.ts';
 import type { AgentContext, ApprovalSettings } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
@@ -59,6 +60,8 @@ export interface AgentConfig {
   credentials?: CredentialsProvider;
   /** Secret names (or patterns like `aws_*`) this agent's tools may read. */
   secrets?: readonly string[];
+  /** Health targets evaluated after turns that ran tools; each result is recorded, a breach acts as the target says. */
+  fitness?: readonly FitnessTarget[];
 }
 
 /** A validated agent definition, ready to run. */
@@ -82,6 +85,7 @@ export interface Agent {
   readonly approval: ApprovalSettings;
   readonly credentials: CredentialsProvider;
   readonly secrets: readonly string[];
+  readonly fitness: readonly FitnessTarget[];
 }
 
 const positive = (agent: string, field: string, value: number | undefined) => {
@@ -140,7 +144,11 @@ export function defineAgent(config: AgentConfig): Agent {
     approval: { onTimeout: config.approval?.onTimeout ?? 'reject', ...(config.approval?.timeoutMs ? { timeoutMs: config.approval.timeoutMs } : {}) },
     credentials: config.credentials ?? envCredentials(),
     secrets: Object.freeze([...(config.secrets ?? [])]),
+    fitness: Object.freeze([...(config.fitness ?? [])]),
   });
+  const names = agent.fitness.map((target) => target.name);
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated) throw new UserError(`Agent "${agent.name}" has two fitness targets named "${repeated}"; names must be unique.`);
   checkGrants(agent, config.grants !== undefined);
   const modelName = typeof agent.model === 'string' ? agent.model : agent.model?.info.model;
   if (modelName !== undefined) assertPriced(agent, modelName);

@@ -2,7 +2,8 @@ import { assign, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xst
 import type { Redactor } from '../credentials/Redactor.ts';
 import type { Secrets } from '../credentials/Secrets.ts';
 import { costOf, priceFor } from '../model/pricing.ts';
-import type { AgentContext, ModelTurn } from '../protocol/agent.ts';
+import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
+import type { AgentContext, FitnessResult, ModelTurn } from '../protocol/agent.ts';
 import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { assembleMessages } from './assembleMessages.ts';
@@ -25,6 +26,10 @@ export interface RunHooks {
 }
 
 const never = fromPromise<never, { step: number }>(() => new Promise<never>(() => {}));
+
+const toolsRunIn = (context: AgentContext) => [
+  ...new Set((context.turn?.calls ?? []).filter((call) => call.status === 'done').map((call) => call.name)),
+];
 
 const contextOf = (actor: AnyActorRef | undefined): AgentContext => {
   if (!actor) throw new Error('Agent actors must run inside the agent machine.');
@@ -56,7 +61,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const tools = permittedTools(agent).map((tool) => agent.toolbox.specs().find((spec) => spec.name === tool.name)!);
   const model = typeof agent.model === 'object' ? agent.model : hooks.model;
   const subAgents = Object.fromEntries(Object.entries(agent.agents).map(([name, sub]) => [name, provideAgent(sub, hooks)]));
-  const inert = hooks.inert ? { callModel: never, executeTools: never } : {};
+  const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
   return agent.machine.provide({
     actors: {
       ...subAgents,
@@ -83,6 +88,12 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
       executeTools: fromPromise<void, { step: number }>(async ({ self, signal }) =>
         executeCalls(agent, hooks, self._parent!, contextOf(self._parent), signal),
       ),
+      evaluateFitness: fromPromise<FitnessResult[], { step: number }>(async ({ self, signal }) => {
+        const context = contextOf(self._parent);
+        const toolsRun = toolsRunIn(context);
+        const due = dueTargets(agent.fitness, toolsRun);
+        return Promise.all(due.map((target) => evaluateTarget(target, { runId: hooks.runId, step: context.step, signal, context, toolsRun })));
+      }),
       ...inert,
     },
     actions: {
@@ -90,6 +101,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
     },
     guards: {
       stopWhen: ({ context }: { context: AgentContext }) => agent.stopWhen?.(context) ?? false,
+      shouldAssess: ({ context }: { context: AgentContext }) => dueTargets(agent.fitness, toolsRunIn(context)).length > 0,
     },
   });
 }
