@@ -37,6 +37,10 @@ export function createProgress(write: (text: string) => void, color: boolean) {
       case 'tool.end':
         write(`  ${event.isError ? '✗' : '✓'} ${event.tool} ${dim(`${Math.round(event.durationMs)} ms`)}\n`);
         return;
+      case 'fitness':
+        endStream();
+        for (const result of event.results) write(`  ${result.ok ? '♥' : '✗'} fitness ${result.name}: ${result.detail}${result.ok ? '' : ` (${result.onBreach})`}\n`);
+        return;
       case 'approval.requested':
         endStream();
         for (const call of event.calls) write(`  ? ${call.name} ${dim(call.id)} waits for approval\n`);

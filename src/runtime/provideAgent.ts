@@ -92,7 +92,9 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const context = contextOf(self._parent);
         const toolsRun = toolsRunIn(context);
         const due = dueTargets(agent.fitness, toolsRun);
-        return Promise.all(due.map((target) => evaluateTarget(target, { runId: hooks.runId, step: context.step, signal, context, toolsRun })));
+        const results = await Promise.all(due.map((target) => evaluateTarget(target, { runId: hooks.runId, step: context.step, signal, context, toolsRun })));
+        hooks.emit({ type: 'fitness', runId: hooks.runId, results });
+        return results;
       }),
       ...inert,
     },

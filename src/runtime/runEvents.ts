@@ -1,4 +1,4 @@
-import type { AgentOutput, CallState } from '../protocol/agent.ts';
+import type { AgentOutput, CallState, FitnessResult } from '../protocol/agent.ts';
 import type { Usage } from '../protocol/messages.ts';
 
 /** What a run reports to live listeners (progress output, inspector, tracing). */
@@ -9,6 +9,7 @@ export type RunEvent =
   | { type: 'tool.start'; runId: string; callId: string; tool: string }
   | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number }
   | { type: 'approval.requested'; runId: string; calls: CallState[] }
+  | { type: 'fitness'; runId: string; results: FitnessResult[] }
   | { type: 'end'; runId: string; result: RunResult };
 
 /** How a run ended, or `waiting` when it was detached while waiting for approvals (resume it later). */
