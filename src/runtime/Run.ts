@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot as XSnapshot } from 'xstate';
+import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Observer, type Snapshot as XSnapshot } from 'xstate';
 import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/record.ts';
@@ -31,6 +31,11 @@ export interface RunOptions {
   /** Aborting it cancels the run, like `run.cancel()`. */
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
+  /**
+   * Also send XState's inspection events here, e.g. `createBrowserInspector().inspect` or
+   * `createSkyInspector().inspect` from `@statelyai/inspect` to watch the run in Stately's inspector.
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
 export interface ApproveOptions {
@@ -69,7 +74,7 @@ export class Run {
   private skipInit: boolean;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -88,7 +93,12 @@ export class Run {
       redactor: this.redactor,
       secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
     });
-    const inspect = (event: InspectionEvent) => this.onInspect(event);
+    const extra = options.inspect;
+    const forward = typeof extra === 'function' ? extra : extra ? (event: InspectionEvent) => extra.next?.(event) : undefined;
+    const inspect = (event: InspectionEvent) => {
+      this.onInspect(event);
+      forward?.(event);
+    };
     this.skipInit = start.kind === 'restore';
     this.actor =
       start.kind === 'new'

@@ -6,7 +6,7 @@ import type { Agent } from './defineAgent.ts';
 import { assertPriced } from './defineAgent.ts';
 import { machineHash } from './machineHash.ts';
 import { resolveModel } from './resolveModel.ts';
-import { Run } from './Run.ts';
+import { Run, type RunOptions } from './Run.ts';
 import type { RunEvent } from './runEvents.ts';
 
 export interface ResumeOptions {
@@ -15,6 +15,8 @@ export interface ResumeOptions {
   model?: ModelPort | string;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
+  /** Also send XState's inspection events here (for example `@statelyai/inspect`). */
+  inspect?: RunOptions['inspect'];
 }
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
