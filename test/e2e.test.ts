@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,6 +12,8 @@ import { startScriptedServer } from '../src/testing/index.ts';
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
 const cli = resolve(root, 'bin/statecraft.js');
+const tmp = mkdtempSync(join(tmpdir(), 'statecraft-e2e-'));
+const storeUrl = `sqlite:${join(tmp, 'runs.db')}`;
 
 const add = defineTool({
   name: 'add',
@@ -71,7 +75,7 @@ test('cancelling a run aborts the HTTP request in flight', async () => {
 });
 
 test('statecraft run plays the demo on the scripted server and exits 0', async () => {
-  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', NO_COLOR: '1' };
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', NO_COLOR: '1', STATECRAFT_STORE: storeUrl };
   const { stdout, stderr } = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts'], { cwd: root, env });
   assert.match(stderr, /scripted model/);
   assert.match(stdout, /done · final_answer/);
@@ -79,7 +83,7 @@ test('statecraft run plays the demo on the scripted server and exits 0', async (
 });
 
 test('statecraft run --json prints one event per line and ends with the result', async () => {
-  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' };
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_STORE: storeUrl };
   const { stdout } = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts', '--json'], { cwd: root, env });
   const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; result?: { status: string } });
   assert.ok(events.some((event) => event.type === 'tool.start'));
@@ -88,7 +92,7 @@ test('statecraft run --json prints one event per line and ends with the result',
 });
 
 test('statecraft run exits 3 when the step limit halts the run, 2 on a usage error', async () => {
-  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' };
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_STORE: storeUrl };
   const halted = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts', '--max-steps', '1'], { cwd: root, env }).then(
     () => 0,
     (error: { code: number; stdout: string }) => {
@@ -116,4 +120,5 @@ test('every command answers --help', async () => {
   assert.match(stdout, /Commands:/);
 });
 
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
 test.run();
