@@ -1,4 +1,4 @@
-import { deflateSync, inflateSync } from 'node:zlib';
+import { crc32, deflateSync, inflateSync } from 'node:zlib';
 
 /**
  * How stores keep record text: zlib deflate with a preset dictionary of the strings every agent run
@@ -51,9 +51,20 @@ const DICTIONARY_V1 = Buffer.from(
 );
 
 const ZLIB_V1 = 0x01;
+const PLAIN_CRC32 = 0x02;
+/** Below this many characters, text is stored as is with a CRC-32: compressing it saves little and costs more. */
+const COMPRESS_ABOVE = 256;
 
-/** Encode record text for a store. */
+/** Encode record text for a store: compressed when it is worth it, always with an integrity check. */
 export function encodeText(text: string): Buffer {
+  if (text.length <= COMPRESS_ABOVE) {
+    const body = Buffer.from(text, 'utf8');
+    const out = Buffer.allocUnsafe(body.length + 5);
+    out[0] = PLAIN_CRC32;
+    out.writeUInt32BE(crc32(body), 1);
+    body.copy(out, 5);
+    return out;
+  }
   const packed = deflateSync(text, { level: 1, dictionary: DICTIONARY_V1 });
   const out = Buffer.allocUnsafe(packed.length + 1);
   out[0] = ZLIB_V1;
@@ -68,6 +79,11 @@ export const isChecked = (stored: string | Uint8Array) => typeof stored !== 'str
 export function decodeText(stored: string | Uint8Array): string {
   if (typeof stored === 'string') return stored;
   const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  if (bytes[0] === PLAIN_CRC32) {
+    const body = bytes.subarray(5);
+    if (bytes.length < 5 || crc32(body) !== bytes.readUInt32BE(1)) throw new Error('incorrect data check');
+    return body.toString('utf8');
+  }
   if (bytes[0] !== ZLIB_V1) throw new Error(`unknown record encoding 0x${(bytes[0] ?? 0).toString(16)}`);
   return inflateSync(bytes.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
 }

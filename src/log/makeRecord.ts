@@ -1,4 +1,4 @@
-import { diff, normalize } from './patch.ts';
+import { diff, normalize, normalizeKeepingText } from './patch.ts';
 import { FORMAT_VERSION, sealRecord } from './record.ts';
 import type { Json, RunRecord } from './record.ts';
 
@@ -32,7 +32,7 @@ export function makeRecord(input: TransitionInput): RunRecord {
     event: normalize(input.event) as RunRecord['event'],
     state: normalize(input.state) as Json,
     patch: input.seq === 0 ? [] : diff(input.previous, input.snapshot),
-    ...(keyframe ? { snapshot: normalize(input.snapshot) } : {}),
+    ...(keyframe ? { snapshot: normalizeKeepingText(input.snapshot) } : {}),
     ...(input.meta === undefined ? {} : { meta: input.meta }),
   });
 }

@@ -27,6 +27,18 @@ export function findUnsafePath(ops: readonly Operation[]): string | undefined {
  * @example
  * const snapshot = normalize(actor.getPersistedSnapshot());
  */
+/** JSON text of values `normalizeKeepingText` produced, so a store can write them without serializing again. */
+export const jsonTextOf = new WeakMap<object, string>();
+
+/** `normalize`, remembering the JSON text of the result (for big values such as keyframe snapshots). */
+export function normalizeKeepingText(value: unknown): Json {
+  const text = JSON.stringify(value);
+  if (text === undefined) return normalize(value);
+  const json = JSON.parse(text) as Json;
+  if (typeof json === 'object' && json !== null) jsonTextOf.set(json, text);
+  return json;
+}
+
 export function normalize(value: unknown): Json {
   const text = JSON.stringify(value);
   if (text === undefined) throw new UserError(`normalize expected a JSON-serializable value, found ${typeof value}: pass a persisted snapshot or another plain object.`);

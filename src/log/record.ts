@@ -142,9 +142,39 @@ function isPlainObject(value: object): boolean {
 
 /** Serializes plain JSON with object keys sorted, so equal values give equal text; throws on non-JSON values. */
 export function canonicalJson(value: unknown): string {
+  const text = canonicalFast(value);
+  if (text !== undefined) return text;
+  // Only to say where the non-JSON value is: the fast path does not track paths.
   const out: string[] = [];
   writeCanonical(value, '', out);
   return out.join('');
+}
+
+/** The canonical text, or undefined when a value is not plain JSON; no path bookkeeping on the hot path. */
+function canonicalFast(value: unknown): string | undefined {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') return Number.isFinite(value) ? JSON.stringify(value) : undefined;
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) {
+      const item = canonicalFast(value[i]);
+      if (item === undefined) return undefined;
+      text += i > 0 ? `,${item}` : item;
+    }
+    return `${text}]`;
+  }
+  if (typeof value !== 'object' || !isPlainObject(value)) return undefined;
+  let text = '{';
+  let first = true;
+  for (const key of Object.keys(value).sort()) {
+    const raw = (value as Record<string, unknown>)[key];
+    if (raw === undefined) continue;
+    const item = canonicalFast(raw);
+    if (item === undefined) return undefined;
+    text += `${first ? '' : ','}${JSON.stringify(key)}:${item}`;
+    first = false;
+  }
+  return `${text}}`;
 }
 
 function checksumOf(record: UnsealedRecord): string {

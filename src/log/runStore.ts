@@ -2,7 +2,7 @@ import { ConflictError, UserError } from '../errors.ts';
 import { FORMAT_VERSION, parseRecord, RecordMetaSchema, RunSummarySchema } from './record.ts';
 import { z } from 'zod';
 import { decodeText, encodeText, isChecked } from './codec.ts';
-import { findUnsafePath } from './patch.ts';
+import { findUnsafePath, jsonTextOf } from './patch.ts';
 import { CorruptRecordError, UnsupportedFormatError } from './storageErrors.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 
@@ -140,7 +140,8 @@ export interface StoredRecord {
 /** Splits a record into the encoded texts a store writes; the run id is the row's key, so the body leaves it out. */
 export function splitRecord(record: RunRecord): StoredRecord {
   const { snapshot, runId: _runId, ...rest } = record;
-  return { body: encodeText(JSON.stringify(rest)), snapshot: snapshot === undefined ? null : encodeText(JSON.stringify(snapshot)) };
+  const snapshotText = snapshot === undefined ? undefined : ((typeof snapshot === 'object' && snapshot !== null && jsonTextOf.get(snapshot)) || JSON.stringify(snapshot));
+  return { body: encodeText(JSON.stringify(rest)), snapshot: snapshotText === undefined ? null : encodeText(snapshotText) };
 }
 
 function parseText(stored: string | Uint8Array, what: string, runId: string, seq: number): unknown {

@@ -4,6 +4,7 @@ import { makeRecord } from '../log/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
 import { sealRecord, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
+import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
 import { summarize } from './summarize.ts';
 
@@ -121,7 +122,7 @@ export class Recorder {
       if (clean !== unsealed) record = sealRecord(clean as typeof unsealed);
     }
     if (record.snapshot) {
-      this.snapshotBytes = JSON.stringify(record.snapshot).length;
+      this.snapshotBytes = jsonTextOf.get(record.snapshot as object)?.length ?? JSON.stringify(record.snapshot).length;
       this.patchBytes = 0;
       this.patchesSinceKeyframe = 0;
     } else {
