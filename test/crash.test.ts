@@ -124,7 +124,9 @@ const finalMessages = async (c: Crash) => {
 const starts = (trace: string[], tool: string) => trace.filter((line) => line.startsWith(`start ${tool} `));
 
 test('killed during a model call: resume asks the model again and ends as a run that never stopped', async () => {
-  const c = await crash({ hangOnFinal: true, killWhen: (_trace, requests) => requests === 3 });
+  // Killed while the third model call hangs, once the turn before it is on record (an idempotent
+  // tool whose finish was not yet written would rightly run again).
+  const c = await crash({ hangOnFinal: true, killWhen: async (_trace, requests, finished) => requests === 3 && (await finished('c3')) });
   const result = await resume(c);
   assert.is(result.status, 'done');
   assert.is(result.output, reference.result.output);

@@ -1,6 +1,5 @@
 import { ConflictError, UserError } from '../errors.ts';
-import { FORMAT_VERSION, parseRecord, RecordMetaSchema, RunSummarySchema } from './record.ts';
-import { z } from 'zod';
+import { FORMAT_VERSION, parseRecord, RunSummarySchema } from './record.ts';
 import { decodeText, encodeText, isChecked } from './codec.ts';
 import { findUnsafePath, jsonTextOf } from './patch.ts';
 import { CorruptRecordError, UnsupportedFormatError } from './storageErrors.ts';
@@ -168,14 +167,6 @@ export function joinRecord(stored: StoredRecord, runId: string, seq: number): Ru
   return parseRecord(body, { runId, seq }, { verifyChecksum: !isChecked(stored.body) });
 }
 
-const HistorySchema = z.object({
-  seq: z.number().int().nonnegative(),
-  time: z.string(),
-  event: z.looseObject({ type: z.string() }),
-  state: z.custom<Json>((value) => value !== undefined),
-  meta: RecordMetaSchema.optional(),
-});
-
 /** Reads the history fields of a stored record body, checking format version and shape but not the checksum. */
 export function historyEntry(bodyText: string | Uint8Array, runId: string, seq: number): HistoryEntry {
   const body = parseText(bodyText, 'text', runId, seq) as Record<string, unknown> | null;
@@ -187,10 +178,12 @@ export function historyEntry(bodyText: string | Uint8Array, runId: string, seq: 
       FORMAT_VERSION,
     );
   }
-  const parsed = HistorySchema.safeParse(body);
-  if (!parsed.success || parsed.data.seq !== seq) {
+  // Checked by hand, not with zod: listing a long history reads thousands of these.
+  const { time, event, state, meta } = body as { time?: unknown; event?: { type?: unknown }; state?: unknown; meta?: unknown };
+  const metaOk = meta === undefined || (typeof meta === 'object' && meta !== null && !Array.isArray(meta));
+  if (body.seq !== seq || typeof time !== 'string' || typeof event?.type !== 'string' || state === undefined || !metaOk) {
     throw new CorruptRecordError(`Run "${runId}" record ${seq} does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
   }
-  const { event, meta, ...rest } = parsed.data;
-  return meta === undefined ? { ...rest, eventType: event.type, event } : { ...rest, eventType: event.type, event, meta };
+  const entry = { seq, time, eventType: event.type, event: event as HistoryEntry['event'], state: state as Json };
+  return meta === undefined ? entry : { ...entry, meta: meta as HistoryEntry['meta'] };
 }

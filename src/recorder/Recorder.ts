@@ -13,9 +13,10 @@ export interface RecorderOptions {
   runId: string;
   /**
    * A keyframe (full snapshot) is written once the patches since the last one add up to this
-   * fraction of the snapshot's size (default 0.25), or after `maxPatchesPerKeyframe` records
-   * (default 200), whichever is first. Storage stays linear in the run's length (keyframes compress
-   * about 10x), while reading any point parses one snapshot and a bounded number of patches.
+   * fraction of the snapshot's size (default 0.25), or after `maxPatchesPerKeyframe` records (no
+   * limit by default: a count limit would make keyframes, whose size grows with the run, quadratic in
+   * total). Storage stays linear in the run's length (keyframes compress about 10x), while reading any
+   * point parses one snapshot and patches worth at most a quarter of it.
    */
   keyframeRatio?: number;
   maxPatchesPerKeyframe?: number;
@@ -49,7 +50,7 @@ export class Recorder {
     this.store = options.store;
     this.runId = options.runId;
     this.keyframeRatio = options.keyframeRatio ?? 0.25;
-    this.maxPatches = options.maxPatchesPerKeyframe ?? 200;
+    this.maxPatches = options.maxPatchesPerKeyframe ?? Number.POSITIVE_INFINITY;
     this.redactor = options.redactor;
   }
 
@@ -80,12 +81,13 @@ export class Recorder {
   }
 
   /** Record one transition of the root actor; called synchronously from the inspection stream. */
-  record(actor: AnyActor, event: Event, meta?: RunRecord['meta']): void {
+  /** `keyframe` forces a full snapshot: at a checkpoint (waiting for people, or final) a run is likely to be read or resumed. */
+  record(actor: AnyActor, event: Event, meta?: RunRecord['meta'], options: { keyframe?: boolean } = {}): void {
     if (this.failure) return;
     // Errors carry their message in non-enumerable properties, which JSON would drop.
     const error = event.error;
     const recorded = error instanceof Error ? { ...event, error: { name: error.name, message: error.message } } : event;
-    this.enqueue(recorded, persistedSnapshot(actor), false, meta);
+    this.enqueue(recorded, persistedSnapshot(actor), options.keyframe ?? false, meta);
   }
 
   /** Record an event that is not a transition (a resume, a fork): an empty patch, for the audit trail. */

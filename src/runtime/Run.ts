@@ -265,12 +265,13 @@ export class Run {
       if (path && event.event.type !== 'xstate.init') this.recorder?.record(this.actor, event.event as { type: string }, { actor: path });
       return;
     }
+    const snapshot = event.snapshot as Snapshot;
     if (this.skipInit && event.event.type === 'xstate.init') {
       this.skipInit = false;
     } else {
-      this.recorder?.record(this.actor, event.event as { type: string });
+      const checkpoint = snapshot.status !== 'active' || (snapshot.tags?.has('checkpoint') ?? false);
+      this.recorder?.record(this.actor, event.event as { type: string }, undefined, { keyframe: checkpoint });
     }
-    const snapshot = event.snapshot as Snapshot;
     const { context } = snapshot;
     const tags = [...(snapshot.tags ?? [])];
     this.emit({
