@@ -272,6 +272,7 @@ export class Run {
       const checkpoint = snapshot.status !== 'active' || (snapshot.tags?.has('checkpoint') ?? false);
       this.recorder?.record(this.actor, event.event as { type: string }, undefined, { keyframe: checkpoint });
     }
+    if (this.listeners.size === 0 && !snapshot.tags?.has('waiting')) return;
     const { context } = snapshot;
     const tags = [...(snapshot.tags ?? [])];
     this.emit({

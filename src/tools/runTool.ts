@@ -105,11 +105,10 @@ async function attempt<S extends z.ZodObject>(
   outer: AbortSignal | undefined,
 ): Promise<Outcome> {
   const controller = new AbortController();
-  const timeoutReason = new ToolError(
-    `Tool "${tool.name}" (call ${base.callId}, attempt ${base.attempt}) timed out after ${timeoutMs} ms.`,
-  );
+  // Made when the timer fires: an Error captures a stack, which is not free on every call.
+  let timeoutReason: ToolError | undefined;
   const classify = (): Outcome =>
-    controller.signal.reason === timeoutReason
+    timeoutReason !== undefined && controller.signal.reason === timeoutReason
       ? { kind: 'timeout', message: timeoutReason.message }
       : { kind: 'cancelled', message: reasonMessage(controller.signal.reason) };
   let onAbort = (): void => {};
@@ -119,7 +118,13 @@ async function attempt<S extends z.ZodObject>(
   });
   const onOuterAbort = (): void => controller.abort(outer?.reason ?? new CancelledError('The run was cancelled.'));
   outer?.addEventListener('abort', onOuterAbort, { once: true });
-  const timer = timeoutMs <= MAX_TIMER_MS ? setTimeout(() => controller.abort(timeoutReason), timeoutMs) : undefined;
+  const timer =
+    timeoutMs <= MAX_TIMER_MS
+      ? setTimeout(() => {
+          timeoutReason = new ToolError(`Tool "${tool.name}" (call ${base.callId}, attempt ${base.attempt}) timed out after ${timeoutMs} ms.`);
+          controller.abort(timeoutReason);
+        }, timeoutMs)
+      : undefined;
   const ctx: ToolContext = { ...base, signal: controller.signal };
   // The tool may ignore its signal: it is raced, never awaited after an abort, and its late
   // rejection is absorbed here so it cannot surface as an unhandled rejection.
