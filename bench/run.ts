@@ -4,11 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number }
+interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number }
 
 const reps = Number(process.env.BENCH_REPS ?? 5);
 const sizes = (process.env.BENCH_STEPS ?? '100,1000').split(',').map(Number);
-const modes = (process.env.BENCH_MODES ?? 'hand,runtime').split(',');
+const modes = (process.env.BENCH_MODES ?? 'hand,runtime,sqlite,postgres').split(',');
 const here = import.meta.dirname;
 
 const median = (values: number[]) => {
@@ -34,15 +34,20 @@ for (let rep = 0; rep < reps; rep++) {
 }
 
 const rows: string[] = [];
-rows.push(`Median of ${reps} runs each, fresh process per run, interleaved. Node ${process.version}.`, '');
-rows.push('| mode | N | ms/step | added over hand-rolled, ms/step | peak RSS MB |', '|---|---|---|---|---|');
+rows.push(
+  `Median of ${reps} runs each, fresh process per run, interleaved. Node ${process.version}. Modes: hand = a hand-rolled`,
+  'loop on the openai client; runtime = Statecraft, no store; sqlite / postgres = Statecraft recording every transition.',
+  '',
+);
+rows.push('| mode | N | ms/step | added over hand-rolled, ms/step | peak RSS MB | stored |', '|---|---|---|---|---|---|');
 for (const steps of sizes) {
   const base = median(samples.filter((s) => s.mode === 'hand' && s.steps === steps).map((s) => s.msPerStep));
   for (const mode of modes) {
     const mine = samples.filter((s) => s.mode === mode && s.steps === steps);
     const perStep = median(mine.map((s) => s.msPerStep));
     const added = mode === 'hand' ? '-' : (perStep - base).toFixed(3);
-    rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${added} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} |`);
+    const stored = mine[0]?.storedBytes === undefined ? '-' : `${(median(mine.map((s) => s.storedBytes!)) / 1e6).toFixed(2)} MB`;
+    rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${added} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} | ${stored} |`);
   }
 }
 const table = rows.join('\n');

@@ -101,6 +101,23 @@ export function mergeSummary(current: RunSummary, update: Partial<RunSummary> | 
   return parsed.data;
 }
 
+/** The summary of a run that has just been created from `header`: running, nothing recorded yet. */
+export function newRunSummary(header: RunHeader): RunSummary {
+  return {
+    runId: header.runId,
+    agentId: header.agent.id,
+    status: 'running',
+    steps: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+    lastSeq: -1,
+    createdAt: header.createdAt,
+    updatedAt: header.createdAt,
+    ...(header.parent ? { parent: header.parent } : {}),
+  };
+}
+
 /** Checks a header and its initial summary agree before a run is created. */
 export function checkNewRun(header: RunHeader, summary: RunSummary): RunSummary {
   if (header.runId !== summary.runId) {

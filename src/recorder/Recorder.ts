@@ -3,7 +3,7 @@ import { StorageError } from '../errors.ts';
 import { makeRecord } from '../log/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
 import { sealRecord, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
-import type { RunStore } from '../log/runStore.ts';
+import { newRunSummary, type RunStore } from '../log/runStore.ts';
 import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
 import { summarize } from './summarize.ts';
@@ -56,20 +56,7 @@ export class Recorder {
 
   /** Create the run in the store; the first transition recorded (the initial state) is a keyframe. */
   async begin(header: RunHeader): Promise<void> {
-    const now = new Date().toISOString();
-    await this.store.createRun(header, {
-      runId: header.runId,
-      agentId: header.agent.id,
-      status: 'running',
-      steps: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      costUsd: 0,
-      lastSeq: -1,
-      createdAt: now,
-      updatedAt: now,
-      ...(header.parent ? { parent: header.parent } : {}),
-    });
+    await this.store.createRun(header, newRunSummary(header));
   }
 
   /** Continue an existing run after its last record (resume and fork). */

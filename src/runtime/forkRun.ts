@@ -4,7 +4,7 @@ import { makeRecord } from '../log/makeRecord.ts';
 import { applyPatchSafe } from '../log/patch.ts';
 import type { Json, Operation } from '../log/record.ts';
 import { stateAt } from '../log/reads.ts';
-import type { RunStore } from '../log/runStore.ts';
+import { newRunSummary, type RunStore } from '../log/runStore.ts';
 import { summarize } from '../recorder/summarize.ts';
 
 export interface ForkOptions {
@@ -41,22 +41,8 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
   }
   const snapshot = { ...state, context } as Json;
   const now = new Date().toISOString();
-  await store.createRun(
-    { ...header, runId: forkId, parent: { runId, seq }, createdAt: now },
-    {
-      runId: forkId,
-      agentId: header.agent.id,
-      status: 'running',
-      steps: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      costUsd: 0,
-      lastSeq: -1,
-      createdAt: now,
-      updatedAt: now,
-      parent: { runId, seq },
-    },
-  );
+  const forkHeader = { ...header, runId: forkId, parent: { runId, seq }, createdAt: now };
+  await store.createRun(forkHeader, newRunSummary(forkHeader));
   const summary = summarize(snapshot as never);
   const record = makeRecord({
     runId: forkId,
