@@ -2,7 +2,7 @@ import type { AnyActor } from 'xstate';
 import { StorageError } from '../errors.ts';
 import { makeRecord } from '../log/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
-import { sealRecord, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
+import { sealRecord, type RunHeader, type RunRecord } from '../log/record.ts';
 import { newRunSummary, type RunStore } from '../log/runStore.ts';
 import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
@@ -38,7 +38,7 @@ export class Recorder {
   private patchBytes = 0;
   private snapshotBytes = 0;
   private patchesSinceKeyframe = 0;
-  private queue: { record: RunRecord; summary: Partial<RunSummary> }[] = [];
+  private queue: { record: RunRecord; snapshot: unknown }[] = [];
   private writing: Promise<void> = Promise.resolve();
   private failure: unknown;
   private syncNext = false;
@@ -119,7 +119,7 @@ export class Recorder {
       this.patchesSinceKeyframe++;
     }
     this.previous = snapshot;
-    this.queue.push({ record, summary: summarize(snapshot as never) });
+    this.queue.push({ record, snapshot });
     // Written on the next turn of the event loop, so the records of one burst of transitions share a
     // transaction; `durable()` waits for it.
     if (this.queue.length === 1) this.writing = this.writing.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.flush());
@@ -148,7 +148,8 @@ export class Recorder {
       try {
         await this.store.append(this.runId, batch.map((item) => item.record), {
           expectedSeq: batch[0]!.record.seq,
-          summary: { ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq },
+          // The listing facts are read off the batch's last snapshot only: one summary per write.
+          summary: { ...summarize(batch.at(-1)!.snapshot as never), lastSeq: batch.at(-1)!.record.seq },
           sync,
         });
         this.synced = sync;
