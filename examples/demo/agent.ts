@@ -61,7 +61,7 @@ export const script: Script = [
   },
   (request) => {
     const files = JSON.parse(toolResults(request).at(-1)!.content) as string[];
-    const agents = files.filter((file) => file.endsWith('agent.ts')).slice(0, 3);
+    const agents = files.filter((file) => file.endsWith('/agent.ts'));
     return {
       toolCalls: [
         ...agents.map((path) => ({ name: 'count_lines', arguments: { path } })),
@@ -88,8 +88,12 @@ export const script: Script = [
         }
       })
       .filter((result): result is { path: string; lines: number } => typeof result.lines === 'number');
+    const agents = counts.filter((c) => c.path.startsWith('examples/'));
+    const readme = counts.find((c) => c.path === 'README.md');
     return {
-      content: `The project ships these example agents:\n${counts.map((c) => `- ${c.path}: ${c.lines} lines`).join('\n')}`,
+      content:
+        `The project ships ${agents.length} example agents:\n${agents.map((c) => `- ${c.path}: ${c.lines} lines`).join('\n')}` +
+        (readme ? `\nThe README that explains them has ${readme.lines} lines.` : ''),
       usage: { inputTokens: 520, outputTokens: 80 },
     };
   },
