@@ -63,7 +63,7 @@ export class PostgresStore implements RunStore {
     }, false);
   }
 
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true): Promise<T> {
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true, begin = 'BEGIN'): Promise<T> {
     if (init) await (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
     let client: pg.PoolClient;
     try {
@@ -74,7 +74,7 @@ export class PostgresStore implements RunStore {
       });
     }
     try {
-      await client.query('BEGIN');
+      await client.query(begin);
       const result = await work(client);
       await client.query('COMMIT');
       return result;
@@ -125,9 +125,19 @@ export class PostgresStore implements RunStore {
     checkBatch(runId, records, options.expectedSeq);
     const stored = records.map(splitRecord);
     try {
+      // One round trip locks the run and reads its summary and last seq. A commit waits for the WAL
+      // flush only when asked (a side effect is about to start): otherwise a crash of this process
+      // loses nothing, and a crash of the database server loses at most its last few commits, which
+      // resume treats like any interrupted step.
+      const begin = options.sync ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF';
       await this.#transaction(async (client) => {
-        const current = await this.#summaryOf(client, runId, true);
-        checkExpectedSeq(runId, options.expectedSeq, await this.#lastSeq(client, runId));
+        const { rows } = await client.query<{ summary: string; last: number | null }>(
+          `SELECT summary, (SELECT max(seq) FROM ${this.#s}.records WHERE run_id = $1) AS last FROM ${this.#s}.runs WHERE run_id = $1 FOR UPDATE`,
+          [runId],
+        );
+        if (!rows[0]) throw new RunNotFoundError(runId);
+        const current = parseSummary(JSON.parse(rows[0].summary), { runId });
+        checkExpectedSeq(runId, options.expectedSeq, rows[0].last ?? -1);
         for (let start = 0; start < stored.length; start += INSERT_CHUNK) {
           const chunk = stored.slice(start, start + INSERT_CHUNK);
           const values = chunk.map((_, i) => `($1, $${i * 3 + 2}, $${i * 3 + 3}, $${i * 3 + 4})`).join(', ');
@@ -135,7 +145,7 @@ export class PostgresStore implements RunStore {
           await client.query(`INSERT INTO ${this.#s}.records (run_id, seq, body, snapshot) VALUES ${values}`, [runId, ...params]);
         }
         await this.#writeSummary(client, mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
-      });
+      }, true, begin);
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
       throw new ConflictError(
