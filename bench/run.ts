@@ -1,7 +1,7 @@
 // `npm run bench`: each configuration runs in a fresh process, runs are interleaved, and the table
 // reports medians. "added" is the runtime's time per step minus the hand-rolled loop's.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number }
@@ -52,4 +52,9 @@ for (const steps of sizes) {
 }
 const table = rows.join('\n');
 console.log(table);
-if (process.env.BENCH_WRITE) writeFileSync(resolve(here, 'RESULTS.md'), `# Benchmark results\n\n${table}\n`);
+if (process.env.BENCH_WRITE) {
+  // Only the table between the markers is replaced; the notes around it are kept.
+  const file = resolve(here, 'RESULTS.md');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\n<!-- table -->\n<!-- /table -->\n';
+  writeFileSync(file, current.replace(/<!-- table -->[\s\S]*<!-- \/table -->/, `<!-- table -->\n${table}\n<!-- /table -->`));
+}

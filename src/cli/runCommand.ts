@@ -1,5 +1,5 @@
 import { UserError } from '../errors.ts';
-import { startRun } from '../runtime/Run.ts';
+import { startRun } from '../runtime/startRun.ts';
 import { intOption, type Command } from './args.ts';
 import { approveHelp, approveMode, chooseModel, drive } from './drive.ts';
 import { loadAgent } from './loadAgent.ts';

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Observer, type Snapshot as XSnapshot } from 'xstate';
 import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
@@ -10,10 +9,8 @@ import type { AgentContext, AgentInput, AgentOutput, CallState } from '../protoc
 import { zeroUsage, type Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
-import { assertPriced, type Agent } from './defineAgent.ts';
-import { machineHash } from './machineHash.ts';
+import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import { resolveModel } from './resolveModel.ts';
 import type { RunEvent, RunResult } from './runEvents.ts';
 
 export interface RunOptions {
@@ -349,51 +346,4 @@ function childPath(actor: AnyActorRef): string | undefined {
   const ids: string[] = [];
   for (let current: AnyActorRef | undefined = actor; current?._parent; current = current._parent) ids.unshift(current.id);
   return ids.join('/');
-}
-
-/** The header a new recorded run starts with. */
-export function runHeader(agent: Agent, model: ModelPort, runId: string, input: AgentInput, extra: Partial<RunHeader> = {}): RunHeader {
-  return {
-    format: 1,
-    runId,
-    agent: { id: agent.name, version: agent.version },
-    machine: { id: agent.machine.id, hash: machineHash(agent.machine) },
-    model: model.info,
-    createdAt: new Date().toISOString(),
-    input: input.input,
-    ...extra,
-  };
-}
-
-/**
- * Start an agent run and return its handle at once; with a `store`, every transition is recorded.
- * @example
- * const run = startRun(agent, { input: 'Summarise README.md', store: openStore() });
- * run.on((event) => event.type === 'approval.requested' && run.approve(event.calls[0].id));
- * const result = await run.result;
- */
-export function startRun(agent: Agent, options: RunOptions = {}): Run {
-  const model = resolveModel(options.model ?? agent.model);
-  assertPriced(agent, model.info.model);
-  const runId = options.runId ?? randomUUID();
-  const input: AgentInput = {
-    runId,
-    input: options.input,
-    instructions: agent.instructions,
-    history: options.history,
-    limits: {
-      maxSteps: agent.limits.maxSteps,
-      maxTokens: agent.limits.maxTokens,
-      maxCostUsd: agent.limits.maxCostUsd,
-      deadlineAt: agent.limits.timeoutMs === undefined ? undefined : Date.now() + agent.limits.timeoutMs,
-    },
-    approval: agent.approval,
-  };
-  const header = options.store ? runHeader(agent, model, runId, input, options.labels ? { labels: options.labels } : {}) : undefined;
-  return new Run(agent, model, runId, { kind: 'new', input, header }, options);
-}
-
-/** Run an agent to its end and return how it ended. */
-export function runAgent(agent: Agent, input: string, options: Omit<RunOptions, 'input'> = {}): Promise<RunResult> {
-  return startRun(agent, { ...options, input }).result;
 }

@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import type { RunHeader } from '../log/record.ts';
+import type { AgentInput } from '../protocol/agent.ts';
+import type { ModelPort } from '../protocol/model.ts';
+import { assertPriced, type Agent } from './defineAgent.ts';
+import { machineHash } from './machineHash.ts';
+import { resolveModel } from './resolveModel.ts';
+import { Run, type RunOptions } from './Run.ts';
+import type { RunResult } from './runEvents.ts';
+
+/** The header a new recorded run starts with. */
+export function runHeader(agent: Agent, model: ModelPort, runId: string, input: AgentInput, extra: Partial<RunHeader> = {}): RunHeader {
+  return {
+    format: 1,
+    runId,
+    agent: { id: agent.name, version: agent.version },
+    machine: { id: agent.machine.id, hash: machineHash(agent.machine) },
+    model: model.info,
+    createdAt: new Date().toISOString(),
+    input: input.input,
+    ...extra,
+  };
+}
+
+/**
+ * Start an agent run and return its handle at once; with a `store`, every transition is recorded.
+ * @example
+ * const run = startRun(agent, { input: 'Summarise README.md', store: openStore() });
+ * run.on((event) => event.type === 'approval.requested' && run.approve(event.calls[0].id));
+ * const result = await run.result;
+ */
+export function startRun(agent: Agent, options: RunOptions = {}): Run {
+  const model = resolveModel(options.model ?? agent.model);
+  assertPriced(agent, model.info.model);
+  const runId = options.runId ?? randomUUID();
+  const input: AgentInput = {
+    runId,
+    input: options.input,
+    instructions: agent.instructions,
+    history: options.history,
+    limits: {
+      maxSteps: agent.limits.maxSteps,
+      maxTokens: agent.limits.maxTokens,
+      maxCostUsd: agent.limits.maxCostUsd,
+      deadlineAt: agent.limits.timeoutMs === undefined ? undefined : Date.now() + agent.limits.timeoutMs,
+    },
+    approval: agent.approval,
+  };
+  const header = options.store ? runHeader(agent, model, runId, input, options.labels ? { labels: options.labels } : {}) : undefined;
+  return new Run(agent, model, runId, { kind: 'new', input, header }, options);
+}
+
+/** Run an agent to its end and return how it ended. */
+export function runAgent(agent: Agent, input: string, options: Omit<RunOptions, 'input'> = {}): Promise<RunResult> {
+  return startRun(agent, { ...options, input }).result;
+}
