@@ -118,6 +118,24 @@ export function newRunSummary(header: RunHeader): RunSummary {
   };
 }
 
+const SummaryUpdateSchema = RunSummarySchema.partial();
+
+/**
+ * The fields an append changes in a run's summary, validated, as a JSON merge patch: fields given as
+ * undefined are cleared (null), and the run's identity fields cannot be changed.
+ */
+export function summaryPatch(runId: string, update: Partial<RunSummary> | undefined, lastSeq: number): Partial<RunSummary> & { updatedAt: string } {
+  const { runId: _runId, agentId: _agentId, createdAt: _createdAt, parent: _parent, ...rest } = update ?? {};
+  const parsed = SummaryUpdateSchema.safeParse(rest);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UserError(`Summary update for run "${runId}" is invalid at ${issue?.path.join('.')}: ${issue?.message}; pass fields of RunSummary with valid values.`);
+  }
+  const patch: Record<string, unknown> = { ...parsed.data, lastSeq, updatedAt: parsed.data.updatedAt ?? new Date().toISOString() };
+  for (const key of Object.keys(rest)) if ((rest as Record<string, unknown>)[key] === undefined) patch[key] = null;
+  return patch as Partial<RunSummary> & { updatedAt: string };
+}
+
 /** Checks a header and its initial summary agree before a run is created. */
 export function checkNewRun(header: RunHeader, summary: RunSummary): RunSummary {
   if (header.runId !== summary.runId) {

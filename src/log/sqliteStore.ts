@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { ConflictError, StorageError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
 import type { RunHeader, RunRecord, RunSummary } from './record.ts';
-import { checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, splitRecord } from './runStore.ts';
+import { summaryPatch, checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, splitRecord } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListRunsFilter, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 
@@ -70,6 +70,10 @@ export class SqliteStore implements RunStore {
       ),
       getRun: db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
       updateSummary: db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
+      // Merges the changed summary fields in SQL (RFC 7396: null removes a field), without reading it first.
+      patchSummary: db.prepare<[string | null, string, string, string]>(
+        'UPDATE runs SET status = coalesce(?, status), updated_at = ?, summary = json_patch(summary, ?) WHERE run_id = ?',
+      ),
       lastSeq: db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?'),
       insertRecord: db.prepare('INSERT INTO records (run_id, seq, body, snapshot) VALUES (?, ?, ?, ?)'),
       readRecords: db.prepare<[string, number, number], RecordRow>(
@@ -119,8 +123,9 @@ export class SqliteStore implements RunStore {
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
     checkBatch(runId, records, options.expectedSeq);
     const stored = records.map(splitRecord);
+    const lastSeq = options.expectedSeq + records.length - 1;
+    const patch = summaryPatch(runId, options.summary, lastSeq);
     const write = this.#db.transaction(() => {
-      const current = this.#summaryOf(runId);
       checkExpectedSeq(runId, options.expectedSeq, this.#statements.lastSeq.get(runId)?.last ?? -1);
       stored.forEach((record, i) => {
         try {
@@ -132,7 +137,8 @@ export class SqliteStore implements RunStore {
           );
         }
       });
-      this.#writeSummary(mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
+      const changed = this.#statements.patchSummary.run(patch.status ?? null, isoKey(patch.updatedAt), JSON.stringify(patch), runId).changes;
+      if (changed === 0) throw new RunNotFoundError(runId);
     });
     // WAL with synchronous=NORMAL survives a crash of the process; a caller that needs the write to
     // survive power loss too (a tool's side effect is about to start) asks for an fsync.

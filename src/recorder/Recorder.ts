@@ -13,10 +13,10 @@ export interface RecorderOptions {
   runId: string;
   /**
    * A keyframe (full snapshot) is written once the patches since the last one add up to this
-   * fraction of the snapshot's size (default 0.25), or after `maxPatchesPerKeyframe` records (no
+   * fraction of the snapshot's size (default 0.5), or after `maxPatchesPerKeyframe` records (no
    * limit by default: a count limit would make keyframes, whose size grows with the run, quadratic in
    * total). Storage stays linear in the run's length (keyframes compress about 10x), while reading any
-   * point parses one snapshot and patches worth at most a quarter of it.
+   * point parses one snapshot and patches worth at most half of it.
    */
   keyframeRatio?: number;
   maxPatchesPerKeyframe?: number;
@@ -49,7 +49,7 @@ export class Recorder {
   constructor(options: RecorderOptions) {
     this.store = options.store;
     this.runId = options.runId;
-    this.keyframeRatio = options.keyframeRatio ?? 0.25;
+    this.keyframeRatio = options.keyframeRatio ?? 0.5;
     this.maxPatches = options.maxPatchesPerKeyframe ?? Number.POSITIVE_INFINITY;
     this.redactor = options.redactor;
   }
