@@ -1,3 +1,4 @@
+import { delay } from '../delay.ts';
 import { CancelledError, ModelCallError } from '../errors.ts';
 
 /** How model calls are retried; `random` and `sleep` let tests control time. */
@@ -70,18 +71,9 @@ export function backoffDelay(retry: number, options: RetryOptions, requested?: n
   return Math.floor(random() * Math.min(cap, base * 2 ** (retry - 1)));
 }
 
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new CancelledError('Model call was cancelled while waiting to retry.'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+const defaultSleep = async (ms: number, signal?: AbortSignal): Promise<void> => {
+  if (!(await delay(ms, signal))) throw new CancelledError('Model call was cancelled while waiting to retry.');
+};
 
 const networkCode = (error: unknown): string | undefined => {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {

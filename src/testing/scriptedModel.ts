@@ -1,3 +1,4 @@
+import { delay } from '../delay.ts';
 import { CancelledError, ModelCallError } from '../errors.ts';
 import type { AssistantMessage, Message } from '../protocol/messages.ts';
 import type { ModelInfo, ModelPort, ModelRequest, ModelResponse } from '../protocol/model.ts';
@@ -22,18 +23,9 @@ const inputChars = (messages: readonly Message[]): number => {
   return total;
 };
 
-const delay = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(new CancelledError('Scripted model call was cancelled by its signal while waiting on a delayed step.'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+const wait = async (ms: number, signal: AbortSignal | undefined): Promise<void> => {
+  if (!(await delay(ms, signal))) throw new CancelledError('Scripted model call was cancelled by its signal while waiting on a delayed step.');
+};
 
 /**
  * Creates a model that answers each call with the next scripted step and fails loudly on any call beyond it.
@@ -55,7 +47,7 @@ export function scriptedModel(script: Script, options: ScriptedModelOptions = {}
     calls.push(request);
     if (request.signal?.aborted) throw cancelled();
     const step = cursor.next({ messages: request.messages, tools: request.tools });
-    if (step.delayMs > 0) await delay(step.delayMs, request.signal);
+    if (step.delayMs > 0) await wait(step.delayMs, request.signal);
     if (request.signal?.aborted) throw cancelled();
     if (step.kind === 'error') {
       const retryable = step.status === 408 || step.status === 409 || step.status === 429 || step.status >= 500;

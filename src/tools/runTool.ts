@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { delay } from '../delay.ts';
 import { CancelledError, ToolError } from '../errors.ts';
 import type { Tool, ToolContext } from './defineTool.ts';
 
@@ -92,7 +93,7 @@ export async function runTool<S extends z.ZodObject>(
           : `Tool "${tool.name}" failed${tries}: ${outcome.message}`;
       return finish(content, { kind: outcome.kind, message: outcome.message });
     }
-    const waited = await sleep(tool.retries.backoffMs * 2 ** (attempts - 1), outer);
+    const waited = await delay(tool.retries.backoffMs * 2 ** (attempts - 1), outer);
     if (!waited) return cancelled(reasonMessage(outer?.reason));
   }
 }
@@ -174,20 +175,4 @@ function truncate(text: string, cap: number): { text: string; truncated: boolean
   const code = text.charCodeAt(kept - 1);
   if (kept > 0 && code >= 0xd800 && code <= 0xdbff) kept -= 1;
   return { text: text.slice(0, kept) + noteFor(kept), truncated: true };
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  if (ms <= 0) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
