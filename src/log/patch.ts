@@ -8,6 +8,9 @@ const UNSAFE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 const escapeSegment = (key: string): string => key.replace(/~/g, '~0').replace(/\//g, '~1');
 
 function isUnsafePointer(pointer: string): boolean {
+  // The escapes ~0 and ~1 stand for "~" and "/", so an unsafe segment is always spelled out in full:
+  // a pointer without these words needs no splitting.
+  if (!pointer.includes('__proto__') && !pointer.includes('constructor') && !pointer.includes('prototype')) return false;
   return pointer
     .split('/')
     .some((segment) => UNSAFE_SEGMENTS.has(segment.replace(/~1/g, '/').replace(/~0/g, '~')));
@@ -99,7 +102,12 @@ const element = (value: unknown): unknown => (isAbsent(value) ? null : value);
 
 function diffArray(prev: unknown[], next: unknown[], path: string, ops: Operation[]): void {
   const common = Math.min(prev.length, next.length);
-  for (let i = 0; i < common; i++) diffValue(element(prev[i]), element(next[i]), `${path}/${i}`, ops);
+  for (let i = 0; i < common; i++) {
+    // Elements shared by reference (a history that only grew) are skipped before any path is built.
+    const before = prev[i];
+    const after = next[i];
+    if (before !== after) diffValue(element(before), element(after), `${path}/${i}`, ops);
+  }
   for (let i = common; i < next.length; i++) ops.push({ op: 'add', path: `${path}/${i}`, value: leafJson(element(next[i])) });
   for (let i = prev.length - 1; i >= next.length; i--) ops.push({ op: 'remove', path: `${path}/${i}` });
 }
