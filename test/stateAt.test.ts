@@ -112,7 +112,7 @@ test('stateAt names the record whose patch no longer applies', async () => {
   const run = store.data.get('r1');
   const body = { ...(JSON.parse(decodeText(run?.records[1]?.body ?? '{}')) as RunRecord), runId: 'r1' };
   const { checksum: _old, ...rest } = { ...body, patch: [{ op: 'replace' as const, path: '/missing/b', value: 2 }] };
-  if (run?.records[1]) run.records[1].body = splitRecord(sealRecord(rest)).body;
+  if (run?.records[1]) run.records[1] = splitRecord(sealRecord(rest));
   await stateAt(store, 'r1', 2).then(
     () => assert.unreachable('patch should not apply'),
     (error: unknown) => {

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConflictError } from '../src/errors.ts';
+import { encodeText } from '../src/log/codec.ts';
 import { makeRecord } from '../src/log/makeRecord.ts';
 import { MemoryStore } from '../src/log/memoryStore.ts';
 import { openStore } from '../src/log/openStore.ts';
@@ -203,6 +204,30 @@ function conformance(name: string, harness: Harness): void {
     assert.is(lines[0]!.event.type, 'STEP', 'history carries the whole event');
   });
 
+  it('reads patches alone, equal to the patches of the records, and finds keyframes after a given seq', async (context) => {
+    const { store } = use(context);
+    await store.createRun(header('r1'), summary('r1'));
+    await store.append('r1', records('r1', 0, 12, { keyframeEvery: 5 }), { expectedSeq: 0 });
+    const full = await store.read('r1', { from: 2, to: 11 });
+    assert.equal(await store.readPatches('r1', { from: 2, to: 11 }), full.map((record) => ({ seq: record.seq, patch: record.patch })));
+    assert.is((await store.keyframeAtOrBefore('r1', 9, { after: 4 }))?.seq, 5);
+    assert.is(await store.keyframeAtOrBefore('r1', 9, { after: 5 }), undefined);
+    await rejects(store.readPatches('nope'), (e) => e instanceof RunNotFoundError, 'unknown run');
+  });
+
+  it('a run cut back and written again reads its new states, not remembered ones', async (context) => {
+    const { store } = use(context);
+    await store.createRun(header('r1'), summary('r1'));
+    await store.append('r1', records('r1', 0, 8, { keyframeEvery: 50 }), { expectedSeq: 0 });
+    assert.equal(await stateAt(store, 'r1', 6), snapshotAt(6));
+    assert.is(await store.truncate('r1', 3), 4);
+    assert.is((await store.summary('r1')).truncations, 1);
+    await store.append('r1', records('r1', 4, 4, { writer: 'second', keyframeEvery: 4 }), { expectedSeq: 4 });
+    const after = (await stateAt(store, 'r1', 6)) as { context: { writer: string } };
+    assert.is(after.context.writer, 'second');
+    assert.ok(Object.isFrozen(after) && Object.isFrozen(after.context), 'states are returned frozen');
+  });
+
   it('updates the summary on append and keeps lastSeq its own', async (context) => {
     const { store } = use(context);
     await newRun(store, 'r1', 1);
@@ -366,3 +391,34 @@ open('opens memory, SQLite by prefix or path, and refuses unknown schemes', asyn
   }
 });
 open.run();
+
+const layout = suite('SQLite files from before the patch column');
+layout('are upgraded in place and their old rows read as before', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'statecraft-layout-'));
+  const path = join(dir, 'runs.db');
+  try {
+    // The first layout: one body per record holding the patch, and no patch column.
+    const db = new Database(path);
+    db.exec(`CREATE TABLE runs (run_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, status TEXT NOT NULL, parent_run_id TEXT,
+      created_at TEXT NOT NULL, updated_at TEXT NOT NULL, header TEXT NOT NULL, summary TEXT NOT NULL);
+      CREATE TABLE records (run_id TEXT NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL, snapshot BLOB, PRIMARY KEY (run_id, seq));`);
+    const old = records('r1', 0, 6, { keyframeEvery: 4 });
+    db.prepare('INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run('r1', 'agent', 'running', null, at(0), at(0), JSON.stringify(header('r1')), JSON.stringify(summary('r1', { lastSeq: 5 })));
+    for (const record of old) {
+      const { snapshot, runId: _runId, ...rest } = record;
+      db.prepare('INSERT INTO records VALUES (?, ?, ?, ?)').run('r1', record.seq, encodeText(JSON.stringify(rest)), snapshot === undefined ? null : encodeText(JSON.stringify(snapshot)));
+    }
+    db.close();
+    const store = new SqliteStore({ path });
+    assert.equal(await store.read('r1'), old);
+    assert.equal((await store.readPatches('r1')).map((entry) => entry.patch), old.map((record) => record.patch));
+    assert.is((await store.readHistory('r1')).length, 6);
+    for (const seq of [1, 3, 5]) assert.equal(await stateAt(store, 'r1', seq), snapshotAt(seq));
+    await store.append('r1', records('r1', 6, 2), { expectedSeq: 6 });
+    assert.equal(await stateAt(store, 'r1', 7), snapshotAt(7));
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+layout.run();

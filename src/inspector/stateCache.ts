@@ -1,4 +1,3 @@
-import { applyPatchInPlace } from '../log/patch.ts';
 import type { Json, RunRecord } from '../log/record.ts';
 import { stateAt } from '../log/reads.ts';
 import type { RunStore } from '../log/runStore.ts';
@@ -26,12 +25,6 @@ export interface StepView {
   meta: RunRecord['meta'] | null;
   pending: PendingCall[];
   keyframe: boolean;
-}
-
-interface Entry {
-  seq: number;
-  checksum: string;
-  doc: Json;
 }
 
 type Obj = Record<string, Json>;
@@ -89,25 +82,19 @@ export function stepView(doc: Json, record: RunRecord): StepView {
   };
 }
 
-/** Farthest forward step taken from the cached state by patches before a keyframe read is cheaper. */
-const MAX_STEP = 64;
-
 /**
- * Reconstructs states for scrubbing: keeps the last state of each run and steps forward from it by patches,
- * falling back to `stateAt` for backward or long jumps; reads of one run are serialized.
+ * Builds the step views the inspector shows; reads of one run are serialized. States come from
+ * `stateAt`, which keeps what it has built, so scrubbing a timeline steps forward by a few patches.
  */
 export class StateCache {
   readonly #store: RunStore;
-  readonly #maxRuns: number;
-  readonly #entries = new Map<string, Entry>();
   readonly #queues = new Map<string, Promise<unknown>>();
 
-  constructor(store: RunStore, maxRuns = 16) {
+  constructor(store: RunStore) {
     this.#store = store;
-    this.#maxRuns = maxRuns;
   }
 
-  /** Returns the JSON text of the step view at `seq`, built while the run's cached state is locked. */
+  /** Returns the JSON text of the step view at `seq`. */
   viewJson(runId: string, seq: number): Promise<string> {
     const previous = this.#queues.get(runId) ?? Promise.resolve();
     const job = previous.catch(() => undefined).then(() => this.#compute(runId, seq));
@@ -119,37 +106,9 @@ export class StateCache {
   }
 
   async #compute(runId: string, seq: number): Promise<string> {
-    const stepped = await this.#stepForward(runId, seq);
-    let doc: Json;
-    let record: RunRecord;
-    if (stepped) {
-      ({ doc, record } = stepped);
-    } else {
-      this.#entries.delete(runId);
-      doc = await stateAt(this.#store, runId, seq);
-      const [found] = await this.#store.read(runId, { from: seq, to: seq });
-      if (!found) throw new Error(`Run "${runId}" record ${seq} vanished while it was read; retry.`);
-      record = found;
-    }
-    const text = JSON.stringify(stepView(doc, record));
-    this.#entries.delete(runId);
-    this.#entries.set(runId, { seq, checksum: record.checksum, doc });
-    while (this.#entries.size > this.#maxRuns) this.#entries.delete(this.#entries.keys().next().value as string);
-    return text;
-  }
-
-  async #stepForward(runId: string, seq: number): Promise<{ doc: Json; record: RunRecord } | undefined> {
-    const cached = this.#entries.get(runId);
-    if (!cached || seq < cached.seq || seq - cached.seq > MAX_STEP) return undefined;
-    const records = await this.#store.read(runId, { from: cached.seq, to: seq });
-    // The first record must still be the one the cached state was built from (a repaired run may differ).
-    if (records.length !== seq - cached.seq + 1 || records[0]?.checksum !== cached.checksum) return undefined;
-    let doc = cached.doc;
-    try {
-      for (const record of records.slice(1)) doc = applyPatchInPlace(doc, record.patch);
-    } catch {
-      return undefined;
-    }
-    return { doc, record: records[records.length - 1]! };
+    const doc = await stateAt(this.#store, runId, seq);
+    const [record] = await this.#store.read(runId, { from: seq, to: seq });
+    if (!record) throw new Error(`Run "${runId}" record ${seq} vanished while it was read; retry.`);
+    return JSON.stringify(stepView(doc, record));
   }
 }

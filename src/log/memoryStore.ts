@@ -10,9 +10,10 @@ import {
   joinRecord,
   matchesFilter,
   mergeSummary,
+  patchEntry,
   splitRecord,
 } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, RunStore, SeqRange, StoredRecord } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 
 /** One run as the memory store keeps it: JSON text only, so nothing but JSON survives a write. */
@@ -86,9 +87,13 @@ export class MemoryStore implements RunStore {
     return this.#slice(this.#run(runId), range).map(([seq, stored]) => historyEntry(stored.body, runId, seq));
   }
 
-  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+  async readPatches(runId: string, range: SeqRange = {}): Promise<PatchEntry[]> {
+    return this.#slice(this.#run(runId), range).map(([seq, stored]) => patchEntry(stored, runId, seq));
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number, options: { after?: number } = {}): Promise<RunRecord | undefined> {
     const run = this.#run(runId);
-    for (let at = Math.min(seq, run.records.length - 1); at >= 0; at--) {
+    for (let at = Math.min(seq, run.records.length - 1); at > (options.after ?? -1); at--) {
       const stored = run.records[at] as StoredRecord;
       if (stored.snapshot !== null) return joinRecord(stored, runId, at);
     }
@@ -114,7 +119,7 @@ export class MemoryStore implements RunStore {
     if (dropped === 0) return 0;
     run.records.length = keep;
     const current = parseSummary(JSON.parse(run.summary), { runId });
-    run.summary = JSON.stringify(mergeSummary(current, {}, keep - 1));
+    run.summary = JSON.stringify(mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, keep - 1));
     return dropped;
   }
 

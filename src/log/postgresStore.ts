@@ -2,8 +2,8 @@ import pg from 'pg';
 import { ConflictError, StorageError, UserError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
 import type { RunHeader, RunRecord, RunSummary } from './record.ts';
-import { checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, splitRecord } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, RunStore, SeqRange } from './runStore.ts';
+import { checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
@@ -60,6 +60,8 @@ export class PostgresStore implements RunStore {
         run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL,
         body bytea NOT NULL, snapshot bytea, PRIMARY KEY (run_id, seq))`);
       await client.query(`CREATE INDEX IF NOT EXISTS records_keyframes ON ${s}.records (run_id, seq) WHERE snapshot IS NOT NULL`);
+      // Tables made before patches had their own column get it; their old rows keep the patch in the body.
+      await client.query(`ALTER TABLE ${s}.records ADD COLUMN IF NOT EXISTS patch bytea`);
     }, false);
   }
 
@@ -140,9 +142,9 @@ export class PostgresStore implements RunStore {
         checkExpectedSeq(runId, options.expectedSeq, rows[0].last ?? -1);
         for (let start = 0; start < stored.length; start += INSERT_CHUNK) {
           const chunk = stored.slice(start, start + INSERT_CHUNK);
-          const values = chunk.map((_, i) => `($1, $${i * 3 + 2}, $${i * 3 + 3}, $${i * 3 + 4})`).join(', ');
-          const params = chunk.flatMap((record, i) => [options.expectedSeq + start + i, record.body, record.snapshot]);
-          await client.query(`INSERT INTO ${this.#s}.records (run_id, seq, body, snapshot) VALUES ${values}`, [runId, ...params]);
+          const values = chunk.map((_, i) => `($1, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4}, $${i * 4 + 5})`).join(', ');
+          const params = chunk.flatMap((record, i) => [options.expectedSeq + start + i, record.body, record.patch, record.snapshot]);
+          await client.query(`INSERT INTO ${this.#s}.records (run_id, seq, body, patch, snapshot) VALUES ${values}`, [runId, ...params]);
         }
         await this.#writeSummary(client, mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
       }, true, begin);
@@ -170,8 +172,8 @@ export class PostgresStore implements RunStore {
   async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
     const rows = await this.#transaction(async (client) => {
       await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: Uint8Array; snapshot: Uint8Array | null }>(
-        `SELECT seq, body, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+      const result = await client.query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
+        `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
         [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
       );
       return result.rows;
@@ -191,12 +193,25 @@ export class PostgresStore implements RunStore {
     return rows.map((row) => historyEntry(row.body, runId, row.seq));
   }
 
-  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+  async readPatches(runId: string, range: SeqRange = {}): Promise<PatchEntry[]> {
+    const rows = await this.#transaction(async (client) => {
+      await this.#summaryOf(client, runId);
+      // The body is read only for rows written before the patch column existed.
+      const result = await client.query<{ seq: number; body: Uint8Array | null; patch: Uint8Array | null }>(
+        `SELECT seq, CASE WHEN patch IS NULL THEN body END AS body, patch FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+        [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
+      );
+      return result.rows;
+    });
+    return rows.map((row) => patchEntry({ body: row.body ?? '', patch: row.patch }, runId, row.seq));
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number, options: { after?: number } = {}): Promise<RunRecord | undefined> {
     const row = await this.#transaction(async (client) => {
       await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: Uint8Array; snapshot: Uint8Array | null }>(
-        `SELECT seq, body, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
-        [runId, seq],
+      const result = await client.query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
+        `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND seq > $3 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+        [runId, seq, options.after ?? -1],
       );
       return result.rows[0];
     });
@@ -235,7 +250,7 @@ export class PostgresStore implements RunStore {
       const current = await this.#summaryOf(client, runId, true);
       const { rowCount } = await client.query(`DELETE FROM ${this.#s}.records WHERE run_id = $1 AND seq > $2`, [runId, afterSeq]);
       const dropped = rowCount ?? 0;
-      if (dropped > 0) await this.#writeSummary(client, mergeSummary(current, {}, await this.#lastSeq(client, runId)));
+      if (dropped > 0) await this.#writeSummary(client, mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, await this.#lastSeq(client, runId)));
       return dropped;
     });
   }

@@ -82,6 +82,8 @@ export const RunSummarySchema = z.object({
   parent: RunRef.optional(),
   waitingOn: z.unknown().optional(),
   reason: z.string().optional(),
+  /** How many times the run's tail was cut back (`statecraft repair`); cached reads of the run start over when it changes. */
+  truncations: z.number().int().nonnegative().optional(),
 });
 /** The mutable facts about a run that listings need; `lastSeq` is -1 before the first record. */
 export type RunSummary = z.infer<typeof RunSummarySchema>;

@@ -2,8 +2,8 @@ import { ConflictError, UserError } from '../errors.ts';
 import { FORMAT_VERSION, parseRecord, RunSummarySchema } from './record.ts';
 import { decodeText, encodeText, isChecked } from './codec.ts';
 import { findUnsafePath, jsonTextOf } from './patch.ts';
-import { CorruptRecordError, UnsupportedFormatError } from './storageErrors.ts';
-import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
+import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
+import type { Json, Operation, RunHeader, RunRecord, RunSummary } from './record.ts';
 
 /** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
 export interface ListRunsFilter {
@@ -51,7 +51,10 @@ export interface RunStore {
   read(runId: string, range?: SeqRange): Promise<RunRecord[]>;
   /** Returns history lines without reading snapshots; records are shape-checked, not checksummed. */
   readHistory(runId: string, range?: SeqRange): Promise<HistoryEntry[]>;
-  keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined>;
+  /** Returns each record's patch only, shape-checked but not checksummed (state reconstruction). */
+  readPatches(runId: string, range?: SeqRange): Promise<PatchEntry[]>;
+  /** The nearest keyframe at or before `seq`; with `after`, only one whose seq is greater than it. */
+  keyframeAtOrBefore(runId: string, seq: number, options?: { after?: number }): Promise<RunRecord | undefined>;
   listRuns(filter?: ListRunsFilter): Promise<RunSummary[]>;
   deleteRun(runId: string): Promise<void>;
   /** Drops records after `afterSeq` (repair of a torn tail) and returns how many were dropped. */
@@ -165,17 +168,33 @@ export function compareNewestFirst(a: RunSummary, b: RunSummary): number {
   return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
 }
 
-/** A record as stores keep it: the JSON text without the snapshot, and the snapshot's JSON text if it is a keyframe. */
+/**
+ * A record as stores keep it, in three encoded texts: the body (everything a history line needs), the
+ * patch, and the snapshot if it is a keyframe. History listings read bodies only and state
+ * reconstruction reads patches only. Rows written before the split keep the patch inside the body
+ * and `patch` null.
+ */
 export interface StoredRecord {
   body: string | Uint8Array;
+  patch: string | Uint8Array | null;
   snapshot: string | Uint8Array | null;
+}
+
+/** One record's patch, as state reconstruction reads it. */
+export interface PatchEntry {
+  seq: number;
+  patch: Operation[];
 }
 
 /** Splits a record into the encoded texts a store writes; the run id is the row's key, so the body leaves it out. */
 export function splitRecord(record: RunRecord): StoredRecord {
-  const { snapshot, runId: _runId, ...rest } = record;
+  const { snapshot, runId: _runId, patch, ...rest } = record;
   const snapshotText = snapshot === undefined ? undefined : ((typeof snapshot === 'object' && snapshot !== null && jsonTextOf.get(snapshot)) || JSON.stringify(snapshot));
-  return { body: encodeText(JSON.stringify(rest)), snapshot: snapshotText === undefined ? null : encodeText(snapshotText) };
+  return {
+    body: encodeText(JSON.stringify(rest)),
+    patch: encodeText(JSON.stringify(patch)),
+    snapshot: snapshotText === undefined ? null : encodeText(snapshotText),
+  };
 }
 
 function parseText(stored: string | Uint8Array, what: string, runId: string, seq: number): unknown {
@@ -190,16 +209,51 @@ function parseText(stored: string | Uint8Array, what: string, runId: string, seq
   }
 }
 
-/** Parses and validates a stored record (body plus optional snapshot text) read back from a store. */
+/** Parses and validates a stored record (body, patch and snapshot texts) read back from a store. */
 export function joinRecord(stored: StoredRecord, runId: string, seq: number): RunRecord {
   const body = parseText(stored.body, 'text', runId, seq);
   if (typeof body === 'object' && body !== null) {
     const fields = body as Record<string, unknown>;
     if (fields.runId === undefined) fields.runId = runId;
+    if (stored.patch !== null && stored.patch !== undefined) fields.patch = parseText(stored.patch, 'patch', runId, seq);
     if (stored.snapshot !== null) fields.snapshot = parseText(stored.snapshot, 'snapshot', runId, seq);
   }
-  // Encoded rows carry zlib's own check, verified as they are decoded; plain-text rows are checked by checksum.
-  return parseRecord(body, { runId, seq }, { verifyChecksum: !isChecked(stored.body) });
+  // Encoded rows carry zlib's or CRC-32's check, verified as they are decoded; plain-text rows are checked by checksum.
+  const checked = isChecked(stored.body) && (stored.patch === null || stored.patch === undefined || isChecked(stored.patch));
+  return parseRecord(body, { runId, seq }, { verifyChecksum: !checked });
+}
+
+const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+
+/**
+ * Reads a stored record's patch for state reconstruction: the storage codec's check and the shape of
+ * each op are verified (by hand: a long reconstruction reads thousands), the record's checksum is not.
+ */
+export function patchEntry(stored: Pick<StoredRecord, 'body' | 'patch'>, runId: string, seq: number): PatchEntry {
+  const patch =
+    stored.patch === null || stored.patch === undefined
+      ? (parseText(stored.body, 'text', runId, seq) as { patch?: unknown } | null)?.patch
+      : parseText(stored.patch, 'patch', runId, seq);
+  const bad = (): never => {
+    throw new CorruptRecordError(`Run "${runId}" record ${seq} has a patch that does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
+  };
+  if (!Array.isArray(patch)) return bad();
+  for (const op of patch as Array<Record<string, unknown> | null>) {
+    if (typeof op !== 'object' || op === null || !OPS.has(op.op as string) || typeof op.path !== 'string') bad();
+    const withValue = op!.op === 'add' || op!.op === 'replace' || op!.op === 'test';
+    if ((withValue && op!.value === undefined) || ((op!.op === 'move' || op!.op === 'copy') && typeof op!.from !== 'string')) bad();
+    if ((op!.path as string) !== '' && !(op!.path as string).startsWith('/')) bad();
+  }
+  const ops = patch as Operation[];
+  const unsafe = findUnsafePath(ops);
+  if (unsafe !== undefined) {
+    throw new UnsafePatchError(
+      `Run "${runId}" record ${seq} has a patch path "${unsafe}" through __proto__, constructor or prototype, refused as unsafe: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`.`,
+      unsafe,
+      { runId, seq },
+    );
+  }
+  return { seq, patch: ops };
 }
 
 /** Reads the history fields of a stored record body, checking format version and shape but not the checksum. */

@@ -4,8 +4,8 @@ import Database from 'better-sqlite3';
 import { ConflictError, StorageError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
 import type { RunHeader, RunRecord, RunSummary } from './record.ts';
-import { summaryPatch, checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, splitRecord } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, RunStore, SeqRange } from './runStore.ts';
+import { summaryPatch, checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 
 /** The SQLite file used when no path is given, relative to the working directory. */
@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS records (
   seq INTEGER NOT NULL,
   body BLOB NOT NULL,
   snapshot BLOB,
+  patch BLOB,
   PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS records_keyframes ON records (run_id, seq) WHERE snapshot IS NOT NULL;
@@ -36,6 +37,7 @@ CREATE INDEX IF NOT EXISTS records_keyframes ON records (run_id, seq) WHERE snap
 interface RecordRow {
   seq: number;
   body: string | Uint8Array;
+  patch: string | Uint8Array | null;
   snapshot: string | Uint8Array | null;
 }
 
@@ -60,6 +62,9 @@ export class SqliteStore implements RunStore {
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 5000');
       this.#db.exec(SCHEMA);
+      // Files made before patches had their own column get it; their old rows keep the patch in the body.
+      const columns = this.#db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'records\')').all();
+      if (!columns.some((column) => column.name === 'patch')) this.#db.exec('ALTER TABLE records ADD COLUMN patch BLOB');
     } catch (error) {
       throw new StorageError(`Could not open the SQLite store at ${this.path}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
     }
@@ -75,15 +80,19 @@ export class SqliteStore implements RunStore {
         'UPDATE runs SET status = coalesce(?, status), updated_at = ?, summary = json_patch(summary, ?) WHERE run_id = ?',
       ),
       lastSeq: db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?'),
-      insertRecord: db.prepare('INSERT INTO records (run_id, seq, body, snapshot) VALUES (?, ?, ?, ?)'),
+      insertRecord: db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)'),
       readRecords: db.prepare<[string, number, number], RecordRow>(
-        'SELECT seq, body, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
+        'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
+      ),
+      // The body is read only for rows written before the patch column existed.
+      readPatches: db.prepare<[string, number, number], { seq: number; body: string | Uint8Array | null; patch: string | Uint8Array | null }>(
+        'SELECT seq, CASE WHEN patch IS NULL THEN body END AS body, patch FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
       readBodies: db.prepare<[string, number, number], { seq: number; body: string | Uint8Array }>(
         'SELECT seq, body FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
-      keyframe: db.prepare<[string, number], RecordRow>(
-        'SELECT seq, body, snapshot FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
+      keyframe: db.prepare<[string, number, number], RecordRow>(
+        'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq <= ? AND seq > ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
       deleteRecords: db.prepare('DELETE FROM records WHERE run_id = ?'),
       deleteRun: db.prepare('DELETE FROM runs WHERE run_id = ?'),
@@ -129,7 +138,7 @@ export class SqliteStore implements RunStore {
       checkExpectedSeq(runId, options.expectedSeq, this.#statements.lastSeq.get(runId)?.last ?? -1);
       stored.forEach((record, i) => {
         try {
-          this.#statements.insertRecord.run(runId, options.expectedSeq + i, record.body, record.snapshot);
+          this.#statements.insertRecord.run(runId, options.expectedSeq + i, record.body, record.patch, record.snapshot);
         } catch (error) {
           if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
           throw new ConflictError(
@@ -172,9 +181,15 @@ export class SqliteStore implements RunStore {
     return rows.map((row) => historyEntry(row.body, runId, row.seq));
   }
 
-  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+  async readPatches(runId: string, range: SeqRange = {}): Promise<PatchEntry[]> {
     this.#summaryOf(runId);
-    const row = this.#statements.keyframe.get(runId, seq);
+    const rows = this.#statements.readPatches.all(runId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER);
+    return rows.map((row) => patchEntry({ body: row.body ?? '', patch: row.patch }, runId, row.seq));
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number, options: { after?: number } = {}): Promise<RunRecord | undefined> {
+    this.#summaryOf(runId);
+    const row = this.#statements.keyframe.get(runId, seq, options.after ?? -1);
     return row ? joinRecord(row, runId, row.seq) : undefined;
   }
 
@@ -213,7 +228,7 @@ export class SqliteStore implements RunStore {
     return this.#db.transaction(() => {
       const current = this.#summaryOf(runId);
       const dropped = this.#statements.truncate.run(runId, afterSeq).changes;
-      if (dropped > 0) this.#writeSummary(mergeSummary(current, {}, this.#statements.lastSeq.get(runId)?.last ?? -1));
+      if (dropped > 0) this.#writeSummary(mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, this.#statements.lastSeq.get(runId)?.last ?? -1));
       return dropped;
     }).immediate();
   }

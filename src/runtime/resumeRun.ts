@@ -43,7 +43,8 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
         `Fork it to continue from an earlier step: statecraft fork ${runId} --at <seq>.`,
     );
   }
-  const snapshot = await stateAt(store, runId, summary.lastSeq);
+  // The actor takes ownership of what it restores; stateAt's results are frozen and shared.
+  const snapshot = structuredClone(await stateAt(store, runId, summary.lastSeq));
   const model = resolveModel(options.model ?? agent.model ?? header.model.model);
   assertPriced(agent, model.info.model);
   const notes: ({ type: string } & Record<string, unknown>)[] = [
