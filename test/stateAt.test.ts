@@ -51,7 +51,14 @@ test('stateAt reproduces every snapshot of a generated run', async () => {
   const store = new MemoryStore();
   const snapshots = generated(300);
   await storeRun(store, 'gen', snapshots, 7);
-  for (let seq = 0; seq < snapshots.length; seq++) assert.equal(await stateAt(store, 'gen', seq), normalize(snapshots[seq]), `seq ${seq}`);
+  const results: unknown[] = [];
+  for (let seq = 0; seq < snapshots.length; seq++) {
+    results[seq] = await stateAt(store, 'gen', seq);
+    assert.equal(results[seq], normalize(snapshots[seq]), `seq ${seq}`);
+  }
+  // Kept states are shared between results: reading on, in any order, must change none returned before.
+  for (const seq of [299, 0, 150, 151, 7, 298, 64, 63, 200]) assert.equal(await stateAt(store, 'gen', seq), normalize(snapshots[seq]), `again, seq ${seq}`);
+  results.forEach((result, seq) => assert.equal(result, normalize(snapshots[seq]), `earlier result for seq ${seq}`));
 });
 
 test('stateAt reproduces every persisted snapshot of a live XState actor', async () => {

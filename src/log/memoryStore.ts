@@ -91,13 +91,15 @@ export class MemoryStore implements RunStore {
     return this.#slice(this.#run(runId), range).map(([seq, stored]) => patchEntry(stored, runId, seq));
   }
 
-  async keyframeAtOrBefore(runId: string, seq: number, options: { after?: number } = {}): Promise<RunRecord | undefined> {
+  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+    const at = await this.keyframeSeqAtOrBefore(runId, seq);
+    return at < 0 ? undefined : joinRecord(this.#run(runId).records[at] as StoredRecord, runId, at);
+  }
+
+  async keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number> {
     const run = this.#run(runId);
-    for (let at = Math.min(seq, run.records.length - 1); at > (options.after ?? -1); at--) {
-      const stored = run.records[at] as StoredRecord;
-      if (stored.snapshot !== null) return joinRecord(stored, runId, at);
-    }
-    return undefined;
+    for (let at = Math.min(seq, run.records.length - 1); at >= 0; at--) if ((run.records[at] as StoredRecord).snapshot !== null) return at;
+    return -1;
   }
 
   async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {

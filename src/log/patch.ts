@@ -153,23 +153,31 @@ export function applyPatchSafe(doc: Json, ops: readonly Operation[]): Json {
   return applyPatchInPlace(structuredClone(doc), ops);
 }
 
-/** Freezes a JSON value and everything in it; returns it. */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
-  for (const item of Object.values(value)) deepFreeze(item);
-  return Object.freeze(value);
-}
-
 const unescapeSegment = (segment: string): string => segment.replace(/~1/g, '/').replace(/~0/g, '~');
 
 function segmentsOf(pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map(unescapeSegment);
+  if (pointer === '') return [];
+  const segments = pointer.slice(1).split('/');
+  return pointer.includes('~') ? segments.map(unescapeSegment) : segments;
+}
+
+/** The array index a pointer segment spells (digits, no leading zero), or -1. */
+function arrayIndex(segment: string): number {
+  const length = segment.length;
+  if (length === 0 || length > 15 || (length > 1 && segment.charCodeAt(0) === 48)) return -1;
+  let value = 0;
+  for (let i = 0; i < length; i++) {
+    const digit = segment.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 function indexIn(array: readonly Json[], segment: string, pointer: string, adding: boolean): number {
   if (adding && segment === '-') return array.length;
-  if (!/^(0|[1-9][0-9]*)$/.test(segment)) throw new InvalidPatchError(`"${pointer}": "${segment}" is not an array index`);
-  const index = Number(segment);
+  const index = arrayIndex(segment);
+  if (index < 0) throw new InvalidPatchError(`"${pointer}": "${segment}" is not an array index`);
   if (index > array.length || (!adding && index === array.length)) throw new InvalidPatchError(`"${pointer}": index ${index} is out of bounds (length ${array.length})`);
   return index;
 }
@@ -184,38 +192,50 @@ function valueAt(doc: Json, segments: readonly string[], pointer: string): Json 
   return node;
 }
 
-/** Returns a copy of `node` with the op applied at `segments[depth]`, copying only the path to it. */
-function changed(node: Json, segments: readonly string[], depth: number, op: 'add' | 'replace' | 'remove', value: Json | undefined, pointer: string): Json {
+/** The node itself when this application owns it, else a shallow copy that it then owns. */
+function own<T extends object>(node: T, owned: WeakSet<object> | undefined): T {
+  if (owned?.has(node)) return node;
+  const copy = (Array.isArray(node) ? node.slice() : { ...node }) as T;
+  owned?.add(copy);
+  return copy;
+}
+
+/** Returns `node` with the op applied at `segments[depth]`, copying only the nodes on the path that are not owned. */
+function changed(node: Json, segments: readonly string[], depth: number, op: 'add' | 'replace' | 'remove', value: Json | undefined, pointer: string, owned: WeakSet<object> | undefined): Json {
   if (typeof node !== 'object' || node === null) throw new InvalidPatchError(`"${pointer}" goes through a value that is not an object or array`);
   const segment = segments[depth]!;
   const last = depth === segments.length - 1;
   if (Array.isArray(node)) {
     const index = indexIn(node, segment, pointer, last && op === 'add');
-    const copy = node.slice();
-    if (!last) copy[index] = changed(node[index]!, segments, depth + 1, op, value, pointer);
-    else if (op === 'add') copy.splice(index, 0, value!);
-    else if (op === 'replace') copy[index] = value!;
+    const copy = own(node, owned);
+    if (!last) copy[index] = changed(node[index]!, segments, depth + 1, op, value, pointer, owned);
+    else if (op === 'add') {
+      if (index === copy.length) copy.push(value!);
+      else copy.splice(index, 0, value!);
+    } else if (op === 'replace') copy[index] = value!;
     else copy.splice(index, 1);
-    return Object.freeze(copy) as Json[];
+    return copy;
   }
   const object = node as { [key: string]: Json };
-  const present = hasOwn(object, segment);
-  if ((!last || op !== 'add') && !present) throw new InvalidPatchError(`"${pointer}" does not exist`);
-  const copy = { ...object };
-  if (!last) copy[segment] = changed(object[segment]!, segments, depth + 1, op, value, pointer);
+  if ((!last || op !== 'add') && !hasOwn(object, segment)) throw new InvalidPatchError(`"${pointer}" does not exist`);
+  const copy = own(object, owned);
+  if (!last) copy[segment] = changed(object[segment]!, segments, depth + 1, op, value, pointer, owned);
   else if (op === 'remove') delete copy[segment];
   else copy[segment] = value!;
-  return Object.freeze(copy) as Json;
+  return copy;
 }
 
 /**
- * Applies ops to a frozen document without changing it: the result is frozen too, and shares every
- * subtree the ops did not touch with `doc`, so stepping a long history forward copies only the paths
- * that change. Values in the ops are frozen and adopted, not copied: pass ops nobody else holds.
+ * Applies ops without changing any node of `doc`: the result shares every subtree the ops did not
+ * touch, so stepping a long history forward copies only the paths that change. Nodes in `owned` (made
+ * by earlier calls with the same set, and handed to nobody since) are changed in place instead, so a
+ * run of patches copies each node at most once. Values in the ops are adopted, not copied: pass ops
+ * nobody else holds.
  * @example
- * const next = applyPatchShared(deepFreeze(JSON.parse(text)), record.patch);
+ * const owned = new WeakSet<object>();
+ * for (const entry of entries) doc = applyPatchShared(doc, entry.patch, owned);
  */
-export function applyPatchShared(doc: Json, ops: readonly Operation[]): Json {
+export function applyPatchShared(doc: Json, ops: readonly Operation[], owned?: WeakSet<object>): Json {
   const unsafe = findUnsafePath(ops);
   if (unsafe !== undefined) {
     throw new UnsafePatchError(`A patch path "${unsafe}" goes through __proto__, constructor or prototype and is refused as unsafe: remove that operation.`, unsafe);
@@ -235,16 +255,16 @@ export function applyPatchShared(doc: Json, ops: readonly Operation[]): Json {
         value = valueAt(result, from, op.from);
         if (op.op === 'move') {
           if (op.path.startsWith(`${op.from}/`)) throw new InvalidPatchError(`cannot move "${op.from}" into itself`);
-          result = from.length === 0 ? result : changed(result, from, 0, 'remove', undefined, op.from);
+          result = from.length === 0 ? result : changed(result, from, 0, 'remove', undefined, op.from, owned);
         }
       } else if (op.op !== 'remove') {
-        value = deepFreeze(op.value);
+        value = op.value;
       }
       if (segments.length === 0) {
         if (kind === 'remove') throw new InvalidPatchError('cannot remove the whole document');
         result = value!;
       } else {
-        result = changed(result, segments, 0, kind, value, op.path);
+        result = changed(result, segments, 0, kind, value, op.path, owned);
       }
     } catch (error) {
       if (!(error instanceof InvalidPatchError)) throw error;

@@ -206,12 +206,23 @@ export class PostgresStore implements RunStore {
     return rows.map((row) => patchEntry({ body: row.body ?? '', patch: row.patch }, runId, row.seq));
   }
 
-  async keyframeAtOrBefore(runId: string, seq: number, options: { after?: number } = {}): Promise<RunRecord | undefined> {
+  async keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number> {
+    return this.#transaction(async (client) => {
+      await this.#summaryOf(client, runId);
+      const result = await client.query<{ seq: number }>(
+        `SELECT seq FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+        [runId, seq],
+      );
+      return result.rows[0]?.seq ?? -1;
+    });
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
     const row = await this.#transaction(async (client) => {
       await this.#summaryOf(client, runId);
       const result = await client.query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
-        `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND seq > $3 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
-        [runId, seq, options.after ?? -1],
+        `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+        [runId, seq],
       );
       return result.rows[0];
     });

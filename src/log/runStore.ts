@@ -53,8 +53,9 @@ export interface RunStore {
   readHistory(runId: string, range?: SeqRange): Promise<HistoryEntry[]>;
   /** Returns each record's patch only, shape-checked but not checksummed (state reconstruction). */
   readPatches(runId: string, range?: SeqRange): Promise<PatchEntry[]>;
-  /** The nearest keyframe at or before `seq`; with `after`, only one whose seq is greater than it. */
-  keyframeAtOrBefore(runId: string, seq: number, options?: { after?: number }): Promise<RunRecord | undefined>;
+  keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined>;
+  /** The seq of the nearest keyframe at or before `seq`, without reading it (-1 when there is none). */
+  keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number>;
   listRuns(filter?: ListRunsFilter): Promise<RunSummary[]>;
   deleteRun(runId: string): Promise<void>;
   /** Drops records after `afterSeq` (repair of a torn tail) and returns how many were dropped. */

@@ -91,8 +91,11 @@ export class SqliteStore implements RunStore {
       readBodies: db.prepare<[string, number, number], { seq: number; body: string | Uint8Array }>(
         'SELECT seq, body FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
-      keyframe: db.prepare<[string, number, number], RecordRow>(
-        'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq <= ? AND seq > ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
+      keyframe: db.prepare<[string, number], RecordRow>(
+        'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
+      ),
+      keyframeSeq: db.prepare<[string, number], { seq: number }>(
+        'SELECT seq FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
       deleteRecords: db.prepare('DELETE FROM records WHERE run_id = ?'),
       deleteRun: db.prepare('DELETE FROM runs WHERE run_id = ?'),
@@ -187,9 +190,14 @@ export class SqliteStore implements RunStore {
     return rows.map((row) => patchEntry({ body: row.body ?? '', patch: row.patch }, runId, row.seq));
   }
 
-  async keyframeAtOrBefore(runId: string, seq: number, options: { after?: number } = {}): Promise<RunRecord | undefined> {
+  async keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number> {
     this.#summaryOf(runId);
-    const row = this.#statements.keyframe.get(runId, seq, options.after ?? -1);
+    return this.#statements.keyframeSeq.get(runId, seq)?.seq ?? -1;
+  }
+
+  async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
+    this.#summaryOf(runId);
+    const row = this.#statements.keyframe.get(runId, seq);
     return row ? joinRecord(row, runId, row.seq) : undefined;
   }
 
