@@ -42,6 +42,15 @@ try {
   const seqs = Array.from({ length: 200 }, (_, i) => Math.floor(((i * 7919) % 200) / 200 * lastSeq));
   const stateAtMs: number[] = [];
   for (const seq of seqs) stateAtMs.push(await time(() => stateAt(store, long.runId, seq)));
+  // Scrubbing, as the inspector's timeline does: 100 records forward from a point not read yet, then back.
+  const from = Math.floor(lastSeq * 0.71);
+  const scrub = [...Array.from({ length: 100 }, (_, i) => from + i), ...Array.from({ length: 100 }, (_, i) => from + 99 - i)];
+  const scrubMs: number[] = [];
+  for (const seq of scrub) scrubMs.push(await time(() => stateAt(store, long.runId, seq)));
+  // A first read in a process that has read nothing of the run: a new store object keeps no states.
+  const fresh = openStore(url);
+  const firstReadMs = await time(() => stateAt(fresh, long.runId, Math.floor(lastSeq / 2)));
+  await fresh.close();
 
   const waiting = startRun(agent, { input: 'go', model: scriptedModel(loop(1000, 'approval')), store });
   await new Promise<void>((done) => waiting.on((event) => event.type === 'approval.requested' && done()));
@@ -61,6 +70,9 @@ try {
       buildMsPerStep: buildMs / longSteps,
       stateAtMedianMs: median(stateAtMs),
       stateAtMaxMs: Math.max(...stateAtMs),
+      scrubMedianMs: median(scrubMs),
+      scrubMaxMs: Math.max(...scrubMs),
+      firstReadMs,
       historyRecords: (await openStore(url).readHistory(waiting.runId)).length,
       historyMedianMs: median(historyMs),
       ...resume,
