@@ -1,6 +1,6 @@
 import jsonPatch from 'fast-json-patch';
 import { UserError } from '../errors.ts';
-import type { Json, Operation } from './record.ts';
+import { canonicalJson, type Json, type Operation } from './record.ts';
 import { InvalidPatchError, UnsafePatchError } from './storageErrors.ts';
 
 const UNSAFE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -245,7 +245,7 @@ export function applyPatchShared(doc: Json, ops: readonly Operation[], owned?: W
     try {
       const segments = segmentsOf(op.path);
       if (op.op === 'test') {
-        if (canonicalText(valueAt(result, segments, op.path)) !== canonicalText(op.value)) throw new InvalidPatchError(`test at "${op.path}" failed`);
+        if (canonicalJson(valueAt(result, segments, op.path)) !== canonicalJson(op.value)) throw new InvalidPatchError(`test at "${op.path}" failed`);
         return;
       }
       let value: Json | undefined;
@@ -272,10 +272,4 @@ export function applyPatchShared(doc: Json, ops: readonly Operation[], owned?: W
     }
   });
   return result;
-}
-
-function canonicalText(value: Json): string {
-  if (typeof value !== 'object' || value === null) return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalText).join(',')}]`;
-  return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonicalText(value[key]!)}`).join(',')}}`;
 }

@@ -88,7 +88,8 @@ export async function stateAt(store: RunStore, runId: string, seq: number): Prom
   if (!cache) caches.set(store, (cache = new StateCache()));
   const anchors = cache.anchors(runId, `${summary.createdAt}/${summary.truncations ?? 0}`);
   let base = cache.nearest(anchors, seq);
-  const keyframeSeq = base?.seq === seq ? -1 : await store.keyframeSeqAtOrBefore(runId, seq);
+  // A keyframe can only be worth loading when the kept state lies farther back than its cost.
+  const keyframeSeq = base && seq - base.seq <= KEYFRAME_COST_IN_RECORDS ? -1 : await store.keyframeSeqAtOrBefore(runId, seq);
   if (!base || keyframeSeq - base.seq > KEYFRAME_COST_IN_RECORDS) {
     const keyframe = keyframeSeq < 0 ? undefined : await store.keyframeAtOrBefore(runId, seq);
     if (keyframe?.snapshot === undefined) {
