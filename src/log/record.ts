@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { findUnsafePath } from './patch.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
+import { IsoTime, wellFormedHeader, wellFormedRecord, wellFormedSummary } from './wellFormed.ts';
 
 /** The log format version this build writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -11,7 +12,6 @@ export const FORMAT_VERSION = 1;
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 const JsonSchema = z.custom<Json>((value) => value !== undefined, { message: 'expected a JSON value' });
-const IsoTime = z.iso.datetime({ offset: true });
 
 const Pointer = z.string().refine((p) => p === '' || p.startsWith('/'), { message: 'a JSON pointer starts with "/"' });
 
@@ -212,6 +212,13 @@ function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+/** What zod makes of a value the hand check in wellFormed.ts did not accept: the parsed value, or the error `refuse` builds. */
+function zodParse<T>(schema: z.ZodType<T>, json: unknown, refuse: (error: z.ZodError) => Error): T {
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw refuse(parsed.error);
+  return parsed.data;
+}
+
 /** Validates a stored record (format version, shape, checksum, safe patch paths) and returns it typed. */
 export function parseRecord(json: unknown, where: RecordLocation = {}, options: { verifyChecksum?: boolean } = {}): RunRecord {
   const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
@@ -229,11 +236,9 @@ export function parseRecord(json: unknown, where: RecordLocation = {}, options: 
       FORMAT_VERSION,
     );
   }
-  const parsed = RunRecordSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new CorruptRecordError(`${label(where, raw)} does not match the record format (${formatIssues(parsed.error)}): ${repairHint(runId)}.`, at);
-  }
-  const record = parsed.data;
+  const record = wellFormedRecord(json) ?? zodParse(RunRecordSchema, json, (error) =>
+    new CorruptRecordError(`${label(where, raw)} does not match the record format (${formatIssues(error)}): ${repairHint(runId)}.`, at),
+  );
   if ((where.runId !== undefined && record.runId !== where.runId) || (where.seq !== undefined && record.seq !== where.seq)) {
     throw new CorruptRecordError(
       `${label(where)} holds the record of run "${record.runId}" seq ${record.seq}: the log was altered; ${repairHint(runId)}.`,
@@ -283,18 +288,14 @@ export function parseHeader(json: unknown, where: RecordLocation = {}): RunHeade
       FORMAT_VERSION,
     );
   }
-  const parsed = RunHeaderSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new CorruptRecordError(`Run "${runId}" header does not match the header format (${formatIssues(parsed.error)}): restore the run from a backup.`, { runId });
-  }
-  return parsed.data;
+  return wellFormedHeader(json) ?? zodParse(RunHeaderSchema, json, (error) =>
+    new CorruptRecordError(`Run "${runId}" header does not match the header format (${formatIssues(error)}): restore the run from a backup.`, { runId }),
+  );
 }
 
 /** Validates a stored run summary. */
 export function parseSummary(json: unknown, where: RecordLocation = {}): RunSummary {
-  const parsed = RunSummarySchema.safeParse(json);
-  if (!parsed.success) {
-    throw new CorruptRecordError(`Run "${where.runId ?? '?'}" summary does not match the summary format (${formatIssues(parsed.error)}).`, where);
-  }
-  return parsed.data;
+  return wellFormedSummary(json) ?? zodParse(RunSummarySchema, json, (error) =>
+    new CorruptRecordError(`Run "${where.runId ?? '?'}" summary does not match the summary format (${formatIssues(error)}).`, where),
+  );
 }
