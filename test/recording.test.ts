@@ -17,9 +17,10 @@ const dir = mkdtempSync(join(tmpdir(), 'statecraft-recording-'));
 let n = 0;
 const freshStore = () => new SqliteStore({ path: join(dir, `runs-${n++}.db`) });
 
-const makeAgent = (ran: string[], options: { approval?: boolean } = {}) =>
+const makeAgent = (ran: string[], options: { approval?: boolean; maxSteps?: number } = {}) =>
   defineAgent({
     name: 'recorder-test',
+    limits: { maxSteps: options.maxSteps ?? 20 },
     instructions: 'Test.',
     tools: [
       defineTool({
@@ -63,6 +64,26 @@ test('every transition is recorded and stateAt equals the live snapshot at every
   assert.is(summary.steps, 3);
   assert.is(summary.lastSeq, records.length - 1);
   await store.close();
+});
+
+test('a long run is indexed as it is recorded: a store that has read nothing rebuilds every seq equal to the live snapshot', async () => {
+  const path = join(dir, `runs-${n++}.db`);
+  const store = new SqliteStore({ path });
+  const ran: string[] = [];
+  const agent = makeAgent(ran, { maxSteps: 50 });
+  const long: Script = [...Array.from({ length: 40 }, (_, i) => ({ toolCalls: [{ id: `n${i}`, name: 'note', arguments: { text: `${i}` } }] })), { content: 'done' }];
+  const run = startRun(agent, { input: 'go', model: scriptedModel(long), store });
+  const live: unknown[] = [];
+  run.on((event) => event.type === 'state' && live.push(normalize(run.persistedSnapshot())));
+  assert.is((await run.result).status, 'done');
+  await store.close();
+  const reader = new SqliteStore({ path });
+  const lastSeq = live.length - 1;
+  const indexed = await reader.statePointSeqAtOrBefore(run.runId, lastSeq);
+  assert.ok(indexed >= 128, `indexed up to ${indexed} of ${lastSeq}`);
+  // Backwards, so each read starts from the index rather than from a state read just before.
+  for (let seq = lastSeq; seq >= 0; seq--) assert.equal(await stateAt(reader, run.runId, seq), live[seq], `state at seq ${seq}`);
+  await reader.close();
 });
 
 test('a run waiting for approval resumes in a new run handle and ends as a run that never stopped', async () => {

@@ -10,6 +10,8 @@ import { createOpenAIModel, defineAgent, defineTool, exportRun, SqliteStore, sta
 import type { RunEvent } from '../src/index.ts';
 import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
 import { startScriptedServer } from '../src/testing/index.ts';
+import { decodeText } from '../src/log/codec.ts';
+import Database from 'better-sqlite3';
 
 const exec = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
@@ -21,6 +23,7 @@ const assertClean = (where: string, text: string) => {
 
 test('a secret used, echoed, encoded and thrown by tools appears in no model input, record, export, event, error or CLI output', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'statecraft-secrets-'));
+  let server: Awaited<ReturnType<typeof startScriptedServer>> | undefined;
   try {
     const deploy = defineTool({
       name: 'deploy',
@@ -44,8 +47,9 @@ test('a secret used, echoed, encoded and thrown by tools appears in no model inp
       tools: [deploy, snoop],
       secrets: ['deploy_token'],
       credentials: mapCredentials({ deploy_token: CANARY }),
+      limits: { maxSteps: 30 },
     });
-    const server = await startScriptedServer([
+    server = await startScriptedServer([
       {
         toolCalls: [
           { id: 'a', name: 'deploy', arguments: { mode: 'echo' } },
@@ -54,6 +58,8 @@ test('a secret used, echoed, encoded and thrown by tools appears in no model inp
           { id: 'd', name: 'snoop', arguments: {} },
         ],
       },
+      // Long enough for the store's state index to hold states too.
+      ...Array.from({ length: 20 }, (_, i) => ({ toolCalls: [{ id: `e${i}`, name: 'deploy', arguments: { mode: 'echo' } }] })),
       { content: 'done' },
     ]);
     const dbPath = join(dir, 'runs.db');
@@ -75,6 +81,16 @@ test('a secret used, echoed, encoded and thrown by tools appears in no model inp
     for await (const line of exportRun(store, run.runId)) exported += line;
     assertClean('export', exported);
     await store.close();
+    // Every stored text, decoded: records, and the states and chunks of the state index.
+    const db = new Database(dbPath, { readonly: true });
+    const stored = [
+      ...db.prepare<[], { a: Uint8Array; b: Uint8Array | null; c: Uint8Array | null }>('SELECT body AS a, patch AS b, snapshot AS c FROM records').all(),
+      ...db.prepare<[], { a: Uint8Array; b: null; c: null }>('SELECT root AS a, NULL AS b, NULL AS c FROM state_index').all(),
+      ...db.prepare<[], { a: Uint8Array; b: null; c: null }>('SELECT data AS a, NULL AS b, NULL AS c FROM state_chunks').all(),
+    ];
+    assert.ok(db.prepare<[], { n: number }>('SELECT count(*) AS n FROM state_index').get()!.n > 0, 'the run is long enough to be indexed');
+    db.close();
+    for (const row of stored) for (const text of [row.a, row.b, row.c]) if (text) assertClean('a stored text', decodeText(text));
     for (const file of readdirSync(dir)) assertClean(`store file ${file}`, readFileSync(join(dir, file)).toString('latin1'));
 
     const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' };
@@ -82,8 +98,9 @@ test('a secret used, echoed, encoded and thrown by tools appears in no model inp
       const { stdout, stderr } = await exec(process.execPath, [resolve(root, 'bin/statecraft.js'), ...args, '--store', `sqlite:${dbPath}`], { cwd: root, env });
       assertClean(`statecraft ${args.join(' ')}`, stdout + stderr);
     }
-    await server.close();
   } finally {
+    // Closed even when an assertion fails, so a failure is reported instead of the process hanging.
+    await server?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

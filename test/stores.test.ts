@@ -13,7 +13,9 @@ import { MemoryStore } from '../src/log/memoryStore.ts';
 import { openStore } from '../src/log/openStore.ts';
 import type { MemoryStoreData } from '../src/log/memoryStore.ts';
 import { PostgresStore } from '../src/log/postgresStore.ts';
+import { normalize } from '../src/log/patch.ts';
 import { stateAt } from '../src/log/reads.ts';
+import { StateIndexWriter } from '../src/log/stateIndex.ts';
 import type { RunHeader, RunRecord, RunSummary } from '../src/log/record.ts';
 import type { RunStore } from '../src/log/runStore.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
@@ -27,6 +29,8 @@ interface Backing {
   second(): RunStore;
   /** Edits the stored bytes of a record's body, as a torn write or a bad disk would. */
   damage(runId: string, seq: number, edit: (stored: Buffer) => Buffer): Promise<void>;
+  /** Overwrites the stored root of an indexed state with bytes that do not decode. */
+  damageIndexed(runId: string, seq: number): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -40,6 +44,9 @@ const memory: Harness = async () => {
     damage: async (runId, seq, edit) => {
       const stored = data.get(runId)?.records[seq];
       if (stored) stored.body = edit(Buffer.from(stored.body as Uint8Array));
+    },
+    damageIndexed: async (runId, seq) => {
+      data.get(runId)?.points?.set(seq, Buffer.from([1, 2, 3]));
     },
     dispose: async () => {},
   };
@@ -61,6 +68,11 @@ const sqlite: Harness = async () => {
       const db = new Database(path);
       const row = db.prepare<[string, number], { body: Uint8Array }>('SELECT body FROM records WHERE run_id = ? AND seq = ?').get(runId, seq);
       if (row) db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(edit(Buffer.from(row.body)), runId, seq);
+      db.close();
+    },
+    damageIndexed: async (runId, seq) => {
+      const db = new Database(path);
+      db.prepare('UPDATE state_index SET root = ? WHERE run_id = ? AND seq = ?').run(Buffer.from([1, 2, 3]), runId, seq);
       db.close();
     },
     dispose: async () => {
@@ -86,6 +98,9 @@ const postgres: Harness = async () => {
     damage: async (runId, seq, edit) => {
       const { rows } = await admin.query<{ body: Uint8Array }>(`SELECT body FROM "${schema}".records WHERE run_id = $1 AND seq = $2`, [runId, seq]);
       if (rows[0]) await admin.query(`UPDATE "${schema}".records SET body = $1 WHERE run_id = $2 AND seq = $3`, [edit(Buffer.from(rows[0].body)), runId, seq]);
+    },
+    damageIndexed: async (runId, seq) => {
+      await admin.query(`UPDATE "${schema}".state_index SET root = $1 WHERE run_id = $2 AND seq = $3`, [Buffer.from([1, 2, 3]), runId, seq]);
     },
     dispose: async () => {
       for (const store of opened) await store.close();
@@ -325,6 +340,43 @@ function conformance(name: string, harness: Harness): void {
     assert.is((await store.readHistory('big')).length, 5000);
     assert.is((await store.keyframeAtOrBefore('big', 4999))?.seq, 4950);
     for (const seq of [0, 49, 50, 1234, 4999]) assert.equal(await stateAt(store, 'big', seq), snapshotAt(seq));
+  });
+
+  it('keeps a state index beside the log: reads any point from it, drops entries past a truncation, and falls back to the log when one is damaged', async (context) => {
+    const backing = use(context);
+    const { store } = backing;
+    await store.createRun(header('ix'), summary('ix'));
+    const writer = new StateIndexWriter();
+    let items: Array<{ n: number }> = [];
+    const live = Array.from({ length: 400 }, (_, seq) => {
+      items = seq % 9 === 8 ? items.slice(0, -3) : [...items, { n: seq }];
+      return { value: 'loop', context: { items, seq } };
+    });
+    const written = live.map((snapshot, seq) =>
+      makeRecord({ runId: 'ix', seq, time: at(seq), event: { type: 'STEP' }, state: 'loop', previous: live[seq - 1], snapshot, keyframe: seq === 0 }),
+    );
+    for (let from = 0; from < 400; from += 100) {
+      const points = written.slice(from, from + 100).flatMap((record) => (record.seq > 0 && record.seq % 10 === 0 ? [writer.point(record.seq, live[record.seq])] : []));
+      await store.append('ix', written.slice(from, from + 100), { expectedSeq: from, points });
+    }
+    await rejects(
+      store.append('ix', [], { expectedSeq: 400, points: [writer.point(3, live[3])] }),
+      (e) => /indexed state for seq 3, outside the batch/.test(String(e)),
+      'a point without its record',
+    );
+    assert.is(await store.statePointSeqAtOrBefore!('ix', 399), 390);
+    assert.is(await store.statePointSeqAtOrBefore!('ix', 9), -1);
+    assert.equal(await store.statePointAt!('ix', 390), normalize(live[390]));
+    assert.is(await store.statePointAt!('ix', 391), undefined);
+    // A second store reads with nothing remembered, backwards, so every read starts from the index.
+    const fresh = backing.second();
+    for (let seq = 399; seq >= 0; seq -= 3) assert.equal(await stateAt(fresh, 'ix', seq), normalize(live[seq]), `seq ${seq}`);
+    await backing.damageIndexed('ix', 200);
+    const third = backing.second();
+    assert.is(await third.statePointAt!('ix', 200), undefined, 'a damaged entry reads as missing');
+    assert.equal(await stateAt(third, 'ix', 205), normalize(live[205]), 'rebuilt from the log');
+    await store.truncate('ix', 250);
+    assert.is(await store.statePointSeqAtOrBefore!('ix', 399), 250);
   });
 
   it('detects a torn tail and truncate repairs it', async (context) => {

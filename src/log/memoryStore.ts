@@ -1,9 +1,12 @@
 import { StorageError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
-import type { RunHeader, RunRecord, RunSummary } from './record.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
+import { encodeText } from './codec.ts';
+import { StateIndexReader } from './stateIndex.ts';
 import {
   checkBatch,
   checkExpectedSeq,
+  checkPoints,
   checkNewRun,
   compareNewestFirst,
   historyEntry,
@@ -21,6 +24,9 @@ export interface MemoryRun {
   header: string;
   summary: string;
   records: StoredRecord[];
+  /** The state index: encoded roots by seq, and chunks by name. */
+  points?: Map<number, Uint8Array>;
+  chunks?: Map<string, Uint8Array>;
 }
 
 /** The shared state behind memory stores; pass the same map to two stores to model two processes. */
@@ -34,6 +40,7 @@ export type MemoryStoreData = Map<string, MemoryRun>;
 export class MemoryStore implements RunStore {
   readonly data: MemoryStoreData;
   #closed = false;
+  readonly #index = new StateIndexReader();
 
   constructor(options: { data?: MemoryStoreData } = {}) {
     this.data = options.data ?? new Map();
@@ -56,10 +63,15 @@ export class MemoryStore implements RunStore {
     const run = this.#run(runId);
     checkExpectedSeq(runId, options.expectedSeq, run.records.length - 1);
     checkBatch(runId, records, options.expectedSeq);
+    checkPoints(runId, options.points, options.expectedSeq, records.length);
     const current = parseSummary(JSON.parse(run.summary), { runId });
     const summary = mergeSummary(current, options.summary, options.expectedSeq + records.length - 1);
     const stored = records.map(splitRecord);
     run.records.push(...stored);
+    for (const point of options.points ?? []) {
+      for (const chunk of point.chunks) if (!(run.chunks ??= new Map()).has(chunk.id)) run.chunks.set(chunk.id, encodeText(chunk.text));
+      (run.points ??= new Map()).set(point.seq, encodeText(point.root));
+    }
     run.summary = JSON.stringify(summary);
   }
 
@@ -102,6 +114,24 @@ export class MemoryStore implements RunStore {
     return -1;
   }
 
+  async statePointSeqAtOrBefore(runId: string, seq: number): Promise<number> {
+    let found = -1;
+    for (const at of this.#run(runId).points?.keys() ?? []) if (at <= seq && at > found) found = at;
+    return found;
+  }
+
+  async statePointAt(runId: string, seq: number): Promise<Json | undefined> {
+    const run = this.#run(runId);
+    const root = run.points?.get(seq);
+    if (!root) return undefined;
+    return this.#index.decode(runId, root, (ids) =>
+      ids.flatMap((id) => {
+        const data = run.chunks?.get(id);
+        return data ? [{ id, data }] : [];
+      }),
+    );
+  }
+
   async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
     if (this.#closed) throw new StorageError('The memory store is closed; it cannot list runs: open a new store.');
     const summaries = [...this.data.entries()].map(([runId, run]) => parseSummary(JSON.parse(run.summary), { runId }));
@@ -120,6 +150,7 @@ export class MemoryStore implements RunStore {
     const dropped = Math.max(0, run.records.length - keep);
     if (dropped === 0) return 0;
     run.records.length = keep;
+    for (const at of [...(run.points?.keys() ?? [])]) if (at >= keep) run.points!.delete(at);
     const current = parseSummary(JSON.parse(run.summary), { runId });
     run.summary = JSON.stringify(mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, keep - 1));
     return dropped;

@@ -2,7 +2,10 @@ import pg from 'pg';
 import { ConflictError, StorageError, UserError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
 import type { RunHeader, RunRecord, RunSummary } from './record.ts';
-import { checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
+import { encodeText } from './codec.ts';
+import { StateIndexReader } from './stateIndex.ts';
+import type { Json } from './record.ts';
+import { checkBatch, checkExpectedSeq, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 
@@ -25,6 +28,7 @@ const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$
  */
 export class PostgresStore implements RunStore {
   readonly schema: string;
+  readonly #index = new StateIndexReader();
   readonly #pool: pg.Pool;
   readonly #where: string;
   #ready: Promise<void> | undefined;
@@ -62,7 +66,21 @@ export class PostgresStore implements RunStore {
       await client.query(`CREATE INDEX IF NOT EXISTS records_keyframes ON ${s}.records (run_id, seq) WHERE snapshot IS NOT NULL`);
       // Tables made before patches had their own column get it; their old rows keep the patch in the body.
       await client.query(`ALTER TABLE ${s}.records ADD COLUMN IF NOT EXISTS patch bytea`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.state_index (
+        run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL, root bytea NOT NULL, PRIMARY KEY (run_id, seq))`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.state_chunks (
+        run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, id text NOT NULL, data bytea NOT NULL, PRIMARY KEY (run_id, id))`);
     }, false);
+  }
+
+  /** One statement outside a transaction (reads of the state index), once the schema exists. */
+  async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    await (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
+    try {
+      return await this.#pool.query<R>(sql, params);
+    } catch (error) {
+      throw new StorageError(`PostgreSQL at ${this.#where} failed a read of the state index: ${(error as Error).message}.`, { cause: error });
+    }
   }
 
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true, begin = 'BEGIN'): Promise<T> {
@@ -125,7 +143,10 @@ export class PostgresStore implements RunStore {
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
     checkBatch(runId, records, options.expectedSeq);
+    checkPoints(runId, options.points, options.expectedSeq, records.length);
     const stored = records.map(splitRecord);
+    const points = options.points ?? [];
+    const chunks = points.flatMap((point) => point.chunks);
     try {
       // One round trip locks the run and reads its summary and last seq. A commit waits for the WAL
       // flush only when asked (a side effect is about to start): otherwise a crash of this process
@@ -145,6 +166,18 @@ export class PostgresStore implements RunStore {
           const values = chunk.map((_, i) => `($1, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4}, $${i * 4 + 5})`).join(', ');
           const params = chunk.flatMap((record, i) => [options.expectedSeq + start + i, record.body, record.patch, record.snapshot]);
           await client.query(`INSERT INTO ${this.#s}.records (run_id, seq, body, patch, snapshot) VALUES ${values}`, [runId, ...params]);
+        }
+        if (chunks.length > 0) {
+          await client.query(
+            `INSERT INTO ${this.#s}.state_chunks (run_id, id, data) SELECT $1, * FROM unnest($2::text[], $3::bytea[]) ON CONFLICT DO NOTHING`,
+            [runId, chunks.map((chunk) => chunk.id), chunks.map((chunk) => encodeText(chunk.text))],
+          );
+        }
+        if (points.length > 0) {
+          await client.query(
+            `INSERT INTO ${this.#s}.state_index (run_id, seq, root) SELECT $1, * FROM unnest($2::int[], $3::bytea[]) ON CONFLICT (run_id, seq) DO UPDATE SET root = excluded.root`,
+            [runId, points.map((point) => point.seq), points.map((point) => encodeText(point.root))],
+          );
         }
         await this.#writeSummary(client, mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
       }, true, begin);
@@ -229,6 +262,26 @@ export class PostgresStore implements RunStore {
     return row ? joinRecord(row, runId, row.seq) : undefined;
   }
 
+  async statePointSeqAtOrBefore(runId: string, seq: number): Promise<number> {
+    const { rows } = await this.#query<{ seq: number }>(`SELECT seq FROM ${this.#s}.state_index WHERE run_id = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1`, [
+      runId,
+      seq,
+    ]);
+    return rows[0]?.seq ?? -1;
+  }
+
+  async statePointAt(runId: string, seq: number): Promise<Json | undefined> {
+    const { rows } = await this.#query<{ root: Uint8Array }>(`SELECT root FROM ${this.#s}.state_index WHERE run_id = $1 AND seq = $2`, [runId, seq]);
+    if (!rows[0]) return undefined;
+    return this.#index.decode(runId, rows[0].root, async (ids) => {
+      const found = await this.#query<{ id: string; data: Uint8Array }>(`SELECT id, data FROM ${this.#s}.state_chunks WHERE run_id = $1 AND id = ANY($2::text[])`, [
+        runId,
+        ids,
+      ]);
+      return found.rows;
+    });
+  }
+
   async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
     const where: string[] = [];
     const params: unknown[] = [];
@@ -260,6 +313,8 @@ export class PostgresStore implements RunStore {
     return this.#transaction(async (client) => {
       const current = await this.#summaryOf(client, runId, true);
       const { rowCount } = await client.query(`DELETE FROM ${this.#s}.records WHERE run_id = $1 AND seq > $2`, [runId, afterSeq]);
+      // Chunks stay: they are named by their content, and a later state may name them again.
+      await client.query(`DELETE FROM ${this.#s}.state_index WHERE run_id = $1 AND seq > $2`, [runId, afterSeq]);
       const dropped = rowCount ?? 0;
       if (dropped > 0) await this.#writeSummary(client, mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, await this.#lastSeq(client, runId)));
       return dropped;

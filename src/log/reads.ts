@@ -11,6 +11,11 @@ const ANCHOR_EVERY = 64;
  * unless it lies this much farther back.
  */
 const KEYFRAME_COST_IN_RECORDS = 512;
+/**
+ * Loading an indexed state whose chunks were read before costs about as much as stepping this many
+ * records (its root holds the state but for whole chunks of long arrays).
+ */
+const INDEXED_COST_IN_RECORDS = 16;
 /** Kept states per store; the least recently used go first. They share structure, so most cost little. */
 const MAX_ANCHORS = 256;
 
@@ -74,7 +79,7 @@ class StateCache {
 const caches = new WeakMap<RunStore, StateCache>();
 
 /**
- * Returns the normalized persisted snapshot after record `seq`: the nearest keyframe, then the patches after it.
+ * Returns the normalized persisted snapshot after record `seq`: the nearest indexed state or keyframe, then the patches after it.
  * States already built in this process are kept (per store), so reading nearby points again, as an
  * inspector scrubbing a timeline does, costs a few patches. The result shares structure with the
  * states kept and with other results: treat it as read-only, and copy it (structuredClone) before changing it.
@@ -88,6 +93,17 @@ export async function stateAt(store: RunStore, runId: string, seq: number): Prom
   if (!cache) caches.set(store, (cache = new StateCache()));
   const anchors = cache.anchors(runId, `${summary.createdAt}/${summary.truncations ?? 0}`);
   let base = cache.nearest(anchors, seq);
+  if ((!base || seq - base.seq > INDEXED_COST_IN_RECORDS) && store.statePointSeqAtOrBefore && store.statePointAt) {
+    const indexedSeq = await store.statePointSeqAtOrBefore(runId, seq);
+    if (indexedSeq >= 0 && (!base || indexedSeq - base.seq > INDEXED_COST_IN_RECORDS)) {
+      // Undefined when the entry cannot be read: the log, not the index, is the truth.
+      const doc = await store.statePointAt(runId, indexedSeq);
+      if (doc !== undefined) {
+        cache.keep(anchors, indexedSeq, doc);
+        base = { seq: indexedSeq, doc, used: 0 };
+      }
+    }
+  }
   // A keyframe can only be worth loading when the kept state lies farther back than its cost.
   const keyframeSeq = base && seq - base.seq <= KEYFRAME_COST_IN_RECORDS ? -1 : await store.keyframeSeqAtOrBefore(runId, seq);
   if (!base || keyframeSeq - base.seq > KEYFRAME_COST_IN_RECORDS) {

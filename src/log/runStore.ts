@@ -4,6 +4,7 @@ import { decodeText, encodeText, isChecked } from './codec.ts';
 import { findUnsafePath, jsonTextOf } from './patch.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
 import type { Json, Operation, RunHeader, RunRecord, RunSummary } from './record.ts';
+import type { StatePoint } from './stateIndex.ts';
 
 /** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
 export interface ListRunsFilter {
@@ -20,6 +21,8 @@ export interface AppendOptions {
   summary?: Partial<RunSummary>;
   /** Make the write survive power loss before returning (fsync), not only a crash of this process. */
   sync?: boolean;
+  /** Indexed states of records in this batch (see stateIndex.ts), written in the same transaction. */
+  points?: StatePoint[];
 }
 
 /** Inclusive seq bounds for reads. */
@@ -56,6 +59,10 @@ export interface RunStore {
   keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined>;
   /** The seq of the nearest keyframe at or before `seq`, without reading it (-1 when there is none). */
   keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number>;
+  /** The seq of the nearest indexed state at or before `seq` (-1 when there is none); stores without a state index leave it out. */
+  statePointSeqAtOrBefore?(runId: string, seq: number): Promise<number>;
+  /** The indexed state at `seq`, shared and read-only; undefined when there is none or it cannot be read (the log is rebuilt from instead). */
+  statePointAt?(runId: string, seq: number): Promise<Json | undefined>;
   listRuns(filter?: ListRunsFilter): Promise<RunSummary[]>;
   deleteRun(runId: string): Promise<void>;
   /** Drops records after `afterSeq` (repair of a torn tail) and returns how many were dropped. */
@@ -83,6 +90,18 @@ export function checkBatch(runId: string, records: readonly RunRecord[], expecte
       throw new UserError(`append to run "${runId}" got record ${record.seq} with an unsafe patch path "${unsafe}"; paths may not go through __proto__, constructor or prototype.`);
     }
   });
+}
+
+/** Checks a batch's indexed states: each belongs to a record of the batch and names its chunks. */
+export function checkPoints(runId: string, points: readonly StatePoint[] | undefined, expectedSeq: number, count: number): void {
+  for (const point of points ?? []) {
+    if (!Number.isInteger(point.seq) || point.seq < expectedSeq || point.seq >= expectedSeq + count) {
+      throw new UserError(`append to run "${runId}" got an indexed state for seq ${point.seq}, outside the batch's records ${expectedSeq}-${expectedSeq + count - 1}: index only the records appended with it.`);
+    }
+    if (typeof point.root !== 'string' || !Array.isArray(point.chunks) || point.chunks.some((chunk) => typeof chunk.id !== 'string' || typeof chunk.text !== 'string')) {
+      throw new UserError(`append to run "${runId}" got a malformed indexed state for seq ${point.seq}: build it with StateIndexWriter.`);
+    }
+  }
 }
 
 /** Throws ConflictError unless the next free seq of the run is `expectedSeq`. */

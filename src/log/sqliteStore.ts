@@ -4,9 +4,12 @@ import Database from 'better-sqlite3';
 import { ConflictError, StorageError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
 import type { RunHeader, RunRecord, RunSummary } from './record.ts';
-import { summaryPatch, checkBatch, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
+import { StateIndexReader } from './stateIndex.ts';
+import type { Json } from './record.ts';
+import { summaryPatch, checkBatch, checkPoints, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+import { encodeText } from './codec.ts';
 
 /** The SQLite file used when no path is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
@@ -32,6 +35,18 @@ CREATE TABLE IF NOT EXISTS records (
   PRIMARY KEY (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS records_keyframes ON records (run_id, seq) WHERE snapshot IS NOT NULL;
+CREATE TABLE IF NOT EXISTS state_index (
+  run_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  root BLOB NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS state_chunks (
+  run_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (run_id, id)
+);
 `;
 
 interface RecordRow {
@@ -52,6 +67,7 @@ export class SqliteStore implements RunStore {
   readonly path: string;
   readonly #db: Database.Database;
   readonly #statements;
+  readonly #index = new StateIndexReader();
 
   constructor(options: { path?: string } = {}) {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
@@ -97,6 +113,16 @@ export class SqliteStore implements RunStore {
       keyframeSeq: db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
+      insertPoint: db.prepare('INSERT OR REPLACE INTO state_index (run_id, seq, root) VALUES (?, ?, ?)'),
+      insertChunk: db.prepare('INSERT OR IGNORE INTO state_chunks (run_id, id, data) VALUES (?, ?, ?)'),
+      pointSeq: db.prepare<[string, number], { seq: number }>('SELECT seq FROM state_index WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
+      point: db.prepare<[string, number], { root: Uint8Array }>('SELECT root FROM state_index WHERE run_id = ? AND seq = ?'),
+      chunks: db.prepare<[string, string], { id: string; data: Uint8Array }>(
+        'SELECT id, data FROM state_chunks WHERE run_id = ? AND id IN (SELECT value FROM json_each(?))',
+      ),
+      deletePoints: db.prepare('DELETE FROM state_index WHERE run_id = ?'),
+      deleteChunks: db.prepare('DELETE FROM state_chunks WHERE run_id = ?'),
+      truncatePoints: db.prepare('DELETE FROM state_index WHERE run_id = ? AND seq > ?'),
       deleteRecords: db.prepare('DELETE FROM records WHERE run_id = ?'),
       deleteRun: db.prepare('DELETE FROM runs WHERE run_id = ?'),
       truncate: db.prepare('DELETE FROM records WHERE run_id = ? AND seq > ?'),
@@ -134,7 +160,13 @@ export class SqliteStore implements RunStore {
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
     checkBatch(runId, records, options.expectedSeq);
+    checkPoints(runId, options.points, options.expectedSeq, records.length);
     const stored = records.map(splitRecord);
+    const points = (options.points ?? []).map((point) => ({
+      seq: point.seq,
+      root: encodeText(point.root),
+      chunks: point.chunks.map((chunk) => ({ id: chunk.id, data: encodeText(chunk.text) })),
+    }));
     const lastSeq = options.expectedSeq + records.length - 1;
     const patch = summaryPatch(runId, options.summary, lastSeq);
     const write = this.#db.transaction(() => {
@@ -149,6 +181,10 @@ export class SqliteStore implements RunStore {
           );
         }
       });
+      for (const point of points) {
+        for (const chunk of point.chunks) this.#statements.insertChunk.run(runId, chunk.id, chunk.data);
+        this.#statements.insertPoint.run(runId, point.seq, point.root);
+      }
       const changed = this.#statements.patchSummary.run(patch.status ?? null, isoKey(patch.updatedAt), JSON.stringify(patch), runId).changes;
       if (changed === 0) throw new RunNotFoundError(runId);
     });
@@ -201,6 +237,16 @@ export class SqliteStore implements RunStore {
     return row ? joinRecord(row, runId, row.seq) : undefined;
   }
 
+  async statePointSeqAtOrBefore(runId: string, seq: number): Promise<number> {
+    return this.#statements.pointSeq.get(runId, seq)?.seq ?? -1;
+  }
+
+  async statePointAt(runId: string, seq: number): Promise<Json | undefined> {
+    const row = this.#statements.point.get(runId, seq);
+    if (!row) return undefined;
+    return this.#index.decode(runId, row.root, (ids) => this.#statements.chunks.all(runId, JSON.stringify(ids)));
+  }
+
   async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
     const where: string[] = [];
     const params: Array<string | number> = [];
@@ -228,6 +274,8 @@ export class SqliteStore implements RunStore {
     this.#db.transaction(() => {
       this.#summaryOf(runId);
       this.#statements.deleteRecords.run(runId);
+      this.#statements.deletePoints.run(runId);
+      this.#statements.deleteChunks.run(runId);
       this.#statements.deleteRun.run(runId);
     }).immediate();
   }
@@ -236,6 +284,8 @@ export class SqliteStore implements RunStore {
     return this.#db.transaction(() => {
       const current = this.#summaryOf(runId);
       const dropped = this.#statements.truncate.run(runId, afterSeq).changes;
+      // Chunks stay: they are named by their content, and a later state may name them again.
+      this.#statements.truncatePoints.run(runId, afterSeq);
       if (dropped > 0) this.#writeSummary(mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, this.#statements.lastSeq.get(runId)?.last ?? -1));
       return dropped;
     }).immediate();

@@ -6,6 +6,7 @@ import { sealRecord, type RunHeader, type RunRecord } from '../log/record.ts';
 import { newRunSummary, type RunStore } from '../log/runStore.ts';
 import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
+import { STATE_INDEX_EVERY, StateIndexWriter, type StatePoint } from '../log/stateIndex.ts';
 import { summarize } from './summarize.ts';
 
 export interface RecorderOptions {
@@ -22,6 +23,12 @@ export interface RecorderOptions {
   maxPatchesPerKeyframe?: number;
   /** Secret values seen by this run's tools are replaced in every record before it is written. */
   redactor?: Redactor;
+  /**
+   * Every this many records the full state also goes to the store's state index (default 64; 0 for
+   * none), which shares unchanged parts between entries: reading any point then steps at most this
+   * many records forward from an indexed state.
+   */
+  stateIndexEvery?: number;
 }
 
 type Event = { type: string } & Record<string, unknown>;
@@ -38,7 +45,9 @@ export class Recorder {
   private patchBytes = 0;
   private snapshotBytes = 0;
   private patchesSinceKeyframe = 0;
-  private queue: { record: RunRecord; snapshot: unknown }[] = [];
+  private queue: { record: RunRecord; snapshot: unknown; point?: StatePoint }[] = [];
+  private readonly stateIndexEvery: number;
+  private readonly stateIndex = new StateIndexWriter();
   private writing: Promise<void> = Promise.resolve();
   private failure: unknown;
   private syncNext = false;
@@ -52,6 +61,7 @@ export class Recorder {
     this.keyframeRatio = options.keyframeRatio ?? 0.5;
     this.maxPatches = options.maxPatchesPerKeyframe ?? Number.POSITIVE_INFINITY;
     this.redactor = options.redactor;
+    this.stateIndexEvery = options.stateIndexEvery ?? STATE_INDEX_EVERY;
   }
 
   /** Create the run in the store; the first transition recorded (the initial state) is a keyframe. */
@@ -119,7 +129,9 @@ export class Recorder {
       this.patchesSinceKeyframe++;
     }
     this.previous = snapshot;
-    this.queue.push({ record, snapshot });
+    const indexed = this.stateIndexEvery > 0 && seq > 0 && seq % this.stateIndexEvery === 0;
+    const point = indexed ? this.stateIndex.point(seq, this.redactor?.size ? this.redactor.redactJson(snapshot) : snapshot) : undefined;
+    this.queue.push(point ? { record, snapshot, point } : { record, snapshot });
     // Written on the next turn of the event loop, so the records of one burst of transitions share a
     // transaction; `durable()` waits for it.
     if (this.queue.length === 1) this.writing = this.writing.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.flush());
@@ -151,6 +163,7 @@ export class Recorder {
           // The listing facts are read off the batch's last snapshot only: one summary per write.
           summary: { ...summarize(batch.at(-1)!.snapshot as never), lastSeq: batch.at(-1)!.record.seq },
           sync,
+          points: batch.flatMap((item) => (item.point ? [item.point] : [])),
         });
         this.synced = sync;
         this.written = batch.at(-1)!.record.seq + 1;
