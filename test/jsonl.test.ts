@@ -4,6 +4,8 @@ import * as assert from 'uvu/assert';
 import { exportRun, exportRunText, importRun } from '../src/log/jsonl.ts';
 import { MemoryStore } from '../src/log/memoryStore.ts';
 import { stateAt } from '../src/log/reads.ts';
+import { makeRecord } from '../src/log/makeRecord.ts';
+import { normalize } from '../src/log/patch.ts';
 import { CorruptRecordError, RunExistsError, UnsafePatchError, UnsupportedFormatError } from '../src/log/storageErrors.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/logs/${name}`, import.meta.url), 'utf8');
@@ -56,6 +58,24 @@ test('import under a new run id re-seals every record for that id', async () => 
     await importRun(other, fixture('good.jsonl'));
     return stateAt(other, 'fixture-run-1', 4);
   })());
+});
+
+test('an imported run gets its own state index, rebuilt from the records', async () => {
+  const source = new MemoryStore();
+  const time = '2025-01-01T00:00:00.000Z';
+  await source.createRun(
+    { format: 1, runId: 'long', agent: { id: 'a', version: '1' }, machine: { id: 'm', hash: 'h' }, model: { provider: 'p', model: 'm', params: {} }, createdAt: time },
+    { runId: 'long', agentId: 'a', status: 'done', steps: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, lastSeq: -1, createdAt: time, updatedAt: time },
+  );
+  let items: Array<{ n: number }> = [];
+  const live = Array.from({ length: 300 }, (_, seq) => ({ context: { items: (items = [...items, { n: seq }]) } }));
+  const records = live.map((snapshot, seq) => makeRecord({ runId: 'long', seq, time, event: { type: 'STEP' }, state: 's', previous: live[seq - 1], snapshot }));
+  await source.append('long', records, { expectedSeq: 0 });
+  assert.is(await source.statePointSeqAtOrBefore('long', 299), -1, 'written without an index');
+  const target = new MemoryStore();
+  await importRun(target, await exportRunText(source, 'long'));
+  assert.is(await target.statePointSeqAtOrBefore('long', 299), 256);
+  for (const seq of [299, 256, 200, 130, 64, 1]) assert.equal(await stateAt(target, 'long', seq), normalize(live[seq]), `seq ${seq}`);
 });
 
 test('a torn tail is refused at its line number', async () => {

@@ -2,6 +2,7 @@ import { StatecraftError } from '../errors.ts';
 import { parseHeader, parseRecord, parseSummary, sealRecord } from './record.ts';
 import type { RunHeader, RunRecord, RunSummary } from './record.ts';
 import type { RunStore } from './runStore.ts';
+import { indexRecords } from './stateIndex.ts';
 import { CorruptRecordError } from './storageErrors.ts';
 
 const PAGE = 500;
@@ -96,6 +97,7 @@ export async function importRun(store: RunStore, text: string, options: { newRun
     final = { ...final, runId };
   }
   await store.createRun(header, { ...final, lastSeq: -1 });
-  await store.append(runId, records, { expectedSeq: 0, summary: final });
+  // The export leaves the state index out (it is derived): the importing store builds its own.
+  await store.append(runId, records, { expectedSeq: 0, summary: final, points: indexRecords(records) });
   return store.summary(runId);
 }

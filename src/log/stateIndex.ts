@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeText } from './codec.ts';
-import type { Json } from './record.ts';
+import { applyPatchShared } from './patch.ts';
+import type { Json, RunRecord } from './record.ts';
 
 /**
  * The state index: full states of a run at every `STATE_INDEX_EVERY`th seq, kept beside the log so that
@@ -99,6 +100,25 @@ export class StateIndexWriter {
     if (keyed) this.#known.set(first, { elements, id });
     return id;
   }
+}
+
+/**
+ * The indexed states of records stored without them (an imported run), rebuilt by applying the
+ * patches in order; empty when a patch does not apply (reading the run will then say where).
+ */
+export function indexRecords(records: readonly RunRecord[]): StatePoint[] {
+  const writer = new StateIndexWriter();
+  const points: StatePoint[] = [];
+  let doc: Json | undefined;
+  try {
+    for (const record of records) {
+      doc = record.snapshot ?? applyPatchShared(doc as Json, record.patch);
+      if (record.seq > 0 && record.seq % STATE_INDEX_EVERY === 0) points.push(writer.point(record.seq, doc));
+    }
+  } catch {
+    return [];
+  }
+  return points;
 }
 
 /** Parsed chunks kept per store, the first kept dropped first; chunks never change, so they never go stale. */

@@ -13,11 +13,12 @@ export interface RecorderOptions {
   store: RunStore;
   runId: string;
   /**
-   * A keyframe (full snapshot) is written once the patches since the last one add up to this
-   * fraction of the snapshot's size (default 0.5), or after `maxPatchesPerKeyframe` records (no
-   * limit by default: a count limit would make keyframes, whose size grows with the run, quadratic in
-   * total). Storage stays linear in the run's length (keyframes compress about 10x), while reading any
-   * point parses one snapshot and patches worth at most half of it.
+   * A keyframe (a full snapshot in the record, checksummed and exported with it) is written once the
+   * patches since the last one add up to this multiple of the snapshot's size (default 4), or after
+   * `maxPatchesPerKeyframe` records (no limit by default: a count limit would make keyframes, whose
+   * size grows with the run, quadratic in total). Storage stays linear in the run's length. Reads go
+   * through the store's state index (`stateIndexEvery`); keyframes are what a store without one, or
+   * an exported run, starts from.
    */
   keyframeRatio?: number;
   maxPatchesPerKeyframe?: number;
@@ -58,7 +59,7 @@ export class Recorder {
   constructor(options: RecorderOptions) {
     this.store = options.store;
     this.runId = options.runId;
-    this.keyframeRatio = options.keyframeRatio ?? 0.5;
+    this.keyframeRatio = options.keyframeRatio ?? 4;
     this.maxPatches = options.maxPatchesPerKeyframe ?? Number.POSITIVE_INFINITY;
     this.redactor = options.redactor;
     this.stateIndexEvery = options.stateIndexEvery ?? STATE_INDEX_EVERY;
