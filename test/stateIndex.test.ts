@@ -79,6 +79,25 @@ test('unchanged chunks are recognised by reference: an append costs its own seri
   assert.equal(await store.read(store.add(third)), normalize({ items }));
 });
 
+test('a very long array names its chunks through lists: the root stays small however long the run', async () => {
+  const writer = new StateIndexWriter();
+  const store = storeOf();
+  const sizes: number[] = [];
+  const shapes: Array<[number, number]> = [];
+  let items: Array<{ n: number }> = [];
+  for (const length of [5_000, 20_000, 40_000, 40_100]) {
+    while (items.length < length) items = [...items, { n: items.length }];
+    const point = writer.point(length, { context: { items } });
+    sizes.push(point.root.length);
+    const { arrays } = JSON.parse(point.root) as { arrays: Array<{ lists: string[]; chunks: string[] }> };
+    shapes.push([arrays[0]!.lists.length, arrays[0]!.chunks.length]);
+    assert.equal(await store.read(store.add(point)), normalize({ context: { items } }), `length ${length}`);
+  }
+  // 5,000 elements are 78 chunks, named one by one; 40,000 are 625: 9 lists of 64 names, and 49 names.
+  assert.equal(shapes, [[0, 78], [4, 56], [9, 49], [9, 50]]);
+  assert.ok(sizes.every((size) => size < 4_000), `root sizes ${sizes.join(', ')}`);
+});
+
 test('chunks are parsed once per store and shared by the states read', async () => {
   const writer = new StateIndexWriter();
   const store = storeOf();

@@ -31,7 +31,8 @@ export interface StateChunk {
 interface Root {
   v: 1;
   state: unknown;
-  arrays: Array<{ path: string[]; chunks: string[] }>;
+  /** Per long array: where it is, the lists naming its first chunks (64 names each), then the names of the rest. */
+  arrays: Array<{ path: string[]; lists: string[]; chunks: string[] }>;
 }
 
 const isPlainObject = (value: object): boolean => {
@@ -65,7 +66,12 @@ export class StateIndexWriter {
       const whole = value.length - (value.length % STATE_CHUNK);
       const ids: string[] = [];
       for (let start = 0; start < whole; start += STATE_CHUNK) ids.push(this.#chunk(value, start, chunks));
-      arrays.push({ path, chunks: ids });
+      // Whole lists of names are chunks too, so an indexed state names at most 63 chunks and 1 list
+      // per 4,096 elements: its size stays bounded as the run grows instead of growing with it.
+      const listed = ids.length < 2 * STATE_CHUNK ? 0 : ids.length - (ids.length % STATE_CHUNK);
+      const lists: string[] = [];
+      for (let start = 0; start < listed; start += STATE_CHUNK) lists.push(this.#named(JSON.stringify(ids.slice(start, start + STATE_CHUNK)), chunks));
+      arrays.push({ path, lists, chunks: ids.slice(listed) });
       return value.slice(whole);
     }
     // Objects that serialize themselves (toJSON) are left whole: what they print is theirs to decide.
@@ -91,13 +97,18 @@ export class StateIndexWriter {
       if (known && known.elements.every((element, i) => array[start + i] === element)) return known.id;
     }
     const elements = array.slice(start, start + STATE_CHUNK);
-    const text = JSON.stringify(elements);
+    const id = this.#named(JSON.stringify(elements), chunks);
+    if (keyed) this.#known.set(first, { elements, id });
+    return id;
+  }
+
+  /** Names a chunk by its text's hash, adding it to `chunks` unless this writer wrote it before. */
+  #named(text: string, chunks: StateChunk[]): string {
     const id = createHash('sha256').update(text).digest('hex').slice(0, 24);
     if (!this.#written.has(id)) {
       this.#written.add(id);
       chunks.push({ id, text });
     }
-    if (keyed) this.#known.set(first, { elements, id });
     return id;
   }
 }
@@ -121,6 +132,8 @@ export function indexRecords(records: readonly RunRecord[]): StatePoint[] {
   return points;
 }
 
+type FetchChunks = (ids: string[]) => Promise<Array<{ id: string; data: string | Uint8Array }>> | Array<{ id: string; data: string | Uint8Array }>;
+
 /** Parsed chunks kept per store, the first kept dropped first; chunks never change, so they never go stale. */
 const CACHE_CHARS = 64 * 1024 * 1024;
 
@@ -139,25 +152,24 @@ export class StateIndexReader {
   async decode(
     runId: string,
     storedRoot: string | Uint8Array,
-    fetch: (ids: string[]) => Promise<Array<{ id: string; data: string | Uint8Array }>> | Array<{ id: string; data: string | Uint8Array }>,
+    fetch: FetchChunks,
   ): Promise<Json | undefined> {
     try {
       const root = JSON.parse(decodeText(storedRoot)) as Root;
       if (root?.v !== 1 || !Array.isArray(root.arrays)) return undefined;
-      const missing = new Set<string>();
+      for (const entry of root.arrays) if (!Array.isArray(entry?.path) || !Array.isArray(entry.lists) || !Array.isArray(entry.chunks)) return undefined;
+      // First the lists of names, then every chunk named.
+      if (!(await this.#load(runId, root.arrays.flatMap((entry) => entry.lists), fetch))) return undefined;
+      const names: string[][] = [];
       for (const entry of root.arrays) {
-        if (!Array.isArray(entry?.chunks) || !Array.isArray(entry.path)) return undefined;
-        for (const id of entry.chunks) if (!this.#chunks.has(`${runId}\n${id}`)) missing.add(String(id));
+        const listed = entry.lists.map((id) => this.#chunks.get(`${runId}\n${id}`)!.elements);
+        const all = ([] as unknown[]).concat(...listed, entry.chunks);
+        if (!all.every((id) => typeof id === 'string')) return undefined;
+        names.push(all as string[]);
       }
-      if (missing.size > 0) {
-        for (const { id, data } of await fetch([...missing])) {
-          const text = decodeText(data);
-          const elements = JSON.parse(text) as unknown;
-          if (!Array.isArray(elements)) return undefined;
-          this.#keep(`${runId}\n${id}`, elements, text.length);
-        }
-      }
-      for (const { path, chunks } of root.arrays) {
+      if (!(await this.#load(runId, names.flat(), fetch))) return undefined;
+      for (const [index, { path }] of root.arrays.entries()) {
+        const chunks = names[index]!;
         let holder: unknown = root;
         let key = 'state';
         for (const segment of path) {
@@ -181,6 +193,19 @@ export class StateIndexReader {
     } catch {
       return undefined;
     }
+  }
+
+  /** Makes sure the named chunks are kept, fetching the ones that are not; false when one is missing or not an array. */
+  async #load(runId: string, ids: string[], fetch: FetchChunks): Promise<boolean> {
+    const missing = [...new Set(ids.filter((id) => !this.#chunks.has(`${runId}\n${id}`)))];
+    if (missing.length === 0) return true;
+    for (const { id, data } of await fetch(missing)) {
+      const text = decodeText(data);
+      const elements = JSON.parse(text) as unknown;
+      if (!Array.isArray(elements)) return false;
+      this.#keep(`${runId}\n${id}`, elements, text.length);
+    }
+    return missing.every((id) => this.#chunks.has(`${runId}\n${id}`));
   }
 
   #keep(key: string, elements: unknown[], chars: number): void {
