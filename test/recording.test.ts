@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { fromCallback, setup } from 'xstate';
 import { z } from 'zod';
 import { defineAgent, defineTool, startRun } from '../src/index.ts';
 import { normalize } from '../src/log/patch.ts';
@@ -105,6 +106,30 @@ test('a run waiting for approval resumes in a new run handle and ends as a run t
   const records = await store.read(first.runId);
   assert.ok(records.some((record) => record.event.type === 'statecraft.resumed'), 'the resume is recorded');
   assert.is(records.filter((record) => record.event.type === 'TOOL_STARTED').length, 3, 'no tool started twice');
+  await store.close();
+});
+
+test('resuming a run whose context holds an actor reference leaves the states the store keeps as they were', async () => {
+  const store = freshStore();
+  const waitingCall = { id: 'x', name: 'note', status: 'awaiting' };
+  const machine = setup({ actors: { idle: fromCallback(() => () => {}) } }).createMachine({
+    id: 'holder',
+    context: ({ spawn }) => ({ ref: spawn('idle', { id: 'idle' }), turn: { step: 0, calls: [waitingCall] } }),
+    initial: 'waiting',
+    states: { waiting: { tags: ['waiting'], on: { CANCEL: 'done' } }, done: { type: 'final' } },
+  });
+  const agent = defineAgent({ name: 'holder', machine });
+  const first = startRun(agent, { input: 'go', model: scriptedModel([]), store });
+  await new Promise<void>((resolve) => first.on((event) => event.type === 'approval.requested' && resolve()));
+  await first.detach();
+  const { lastSeq } = await store.summary(first.runId);
+  const before = structuredClone(await stateAt(store, first.runId, lastSeq)) as { context: { ref: unknown } };
+  assert.equal(before.context.ref, { xstate$$type: 1, id: 'idle' });
+
+  const resumed = await resumeRun(agent, first.runId, { store, model: scriptedModel([]) });
+  await new Promise<void>((resolve) => resumed.on((event) => event.type === 'approval.requested' && resolve()));
+  assert.equal(await stateAt(store, first.runId, lastSeq), before, 'the restore did not write the live actor into the kept state');
+  await resumed.detach();
   await store.close();
 });
 

@@ -21,6 +21,18 @@ export interface ResumeOptions {
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
 
+/** Whether a persisted snapshot holds an actor reference (`{ xstate$$type, id }`) anywhere. */
+function holdsActorRef(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (holdsActorRef(item)) return true;
+    return false;
+  }
+  if ('xstate$$type' in value) return true;
+  for (const key in value) if (holdsActorRef((value as Record<string, unknown>)[key])) return true;
+  return false;
+}
+
 /**
  * Continue a recorded run from its last record, in this process: after a pause, a crash or a fork.
  * A model call that was in flight is asked again; tool calls that started and never finished are
@@ -43,8 +55,11 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
         `Fork it to continue from an earlier step: statecraft fork ${runId} --at <seq>.`,
     );
   }
-  // The actor takes ownership of what it restores; stateAt's results are frozen and shared.
-  const snapshot = structuredClone(await stateAt(store, runId, summary.lastSeq));
+  // stateAt's result is shared with the states the store keeps, and XState's restore writes live actors
+  // over the actor references in a context in place: copy it only when it holds one (a copy of a long
+  // run's state costs milliseconds).
+  const state = await stateAt(store, runId, summary.lastSeq);
+  const snapshot = holdsActorRef(state) ? structuredClone(state) : state;
   const model = resolveModel(options.model ?? agent.model ?? header.model.model);
   assertPriced(agent, model.info.model);
   const notes: ({ type: string } & Record<string, unknown>)[] = [
