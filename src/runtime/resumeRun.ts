@@ -25,7 +25,8 @@ const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
 function holdsActorRef(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   if (Array.isArray(value)) {
-    for (const item of value) if (holdsActorRef(item)) return true;
+    // An index loop: for...of makes an iterator per array, hundreds of kilobytes over a long run's history.
+    for (let i = 0; i < value.length; i++) if (holdsActorRef(value[i])) return true;
     return false;
   }
   if ('xstate$$type' in value) return true;
