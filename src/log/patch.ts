@@ -25,12 +25,7 @@ export function findUnsafePath(ops: readonly Operation[]): string | undefined {
   return undefined;
 }
 
-/**
- * Returns the JSON form of a value (what `JSON.stringify` keeps): keys holding `undefined` are dropped.
- * @example
- * const snapshot = normalize(actor.getPersistedSnapshot());
- */
-/** JSON text of values `normalizeKeepingText` produced, so a store can write them without serializing again. */
+/** JSON text of values already serialized (keyframe snapshots, recorded patches), so a store can write them without serializing again. */
 export const jsonTextOf = new WeakMap<object, string>();
 
 /** `normalize`, remembering the JSON text of the result (for big values such as keyframe snapshots). */
@@ -42,6 +37,11 @@ export function normalizeKeepingText(value: unknown): Json {
   return json;
 }
 
+/**
+ * Returns the JSON form of a value (what `JSON.stringify` keeps): keys holding `undefined` are dropped.
+ * @example
+ * const snapshot = normalize(actor.getPersistedSnapshot());
+ */
 export function normalize(value: unknown): Json {
   const text = JSON.stringify(value);
   if (text === undefined) throw new UserError(`normalize expected a JSON-serializable value, found ${typeof value}: pass a persisted snapshot or another plain object.`);

@@ -126,7 +126,10 @@ export class Recorder {
       this.patchBytes = 0;
       this.patchesSinceKeyframe = 0;
     } else {
-      this.patchBytes += JSON.stringify(record.patch).length;
+      const patchText = JSON.stringify(record.patch);
+      // The store writes this text rather than serializing the patch again.
+      jsonTextOf.set(record.patch, patchText);
+      this.patchBytes += patchText.length;
       this.patchesSinceKeyframe++;
     }
     this.previous = snapshot;
