@@ -145,7 +145,7 @@ export const showCommand: Command = {
   summary: "show a run at any step: state, context, messages, that step's event and patch",
   usage: 'statecraft show <run> [--at SEQ] [--json] [--store URL]',
   help: `Shows the run as it was after record SEQ (default: the last one), rebuilt from the nearest
-keyframe and the patches after it.
+indexed state (or keyframe) and the patches after it.
 
 Options:
   --at SEQ           the record to show (see statecraft history)
