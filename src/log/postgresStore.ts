@@ -73,13 +73,13 @@ export class PostgresStore implements RunStore {
     }, false);
   }
 
-  /** One statement outside a transaction (reads of the state index), once the schema exists. */
+  /** One read statement outside a transaction, once the schema exists. */
   async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
     await (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
     try {
       return await this.#pool.query<R>(sql, params);
     } catch (error) {
-      throw new StorageError(`PostgreSQL at ${this.#where} failed a read of the state index: ${(error as Error).message}.`, { cause: error });
+      throw new StorageError(`PostgreSQL at ${this.#where} failed a read: ${(error as Error).message}. Check that the server runs and the connection string.`, { cause: error });
     }
   }
 
@@ -190,16 +190,23 @@ export class PostgresStore implements RunStore {
     }
   }
 
+  // Reads of one statement go without a transaction: one round trip instead of three.
   async header(runId: string): Promise<RunHeader> {
-    return this.#transaction(async (client) => {
-      const { rows } = await client.query<{ header: string }>(`SELECT header FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
-      if (!rows[0]) throw new RunNotFoundError(runId);
-      return parseHeader(JSON.parse(rows[0].header), { runId });
-    });
+    const { rows } = await this.#query<{ header: string }>(`SELECT header FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+    if (!rows[0]) throw new RunNotFoundError(runId);
+    return parseHeader(JSON.parse(rows[0].header), { runId });
   }
 
   async summary(runId: string): Promise<RunSummary> {
-    return this.#transaction((client) => this.#summaryOf(client, runId));
+    const { rows } = await this.#query<{ summary: string }>(`SELECT summary FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+    if (!rows[0]) throw new RunNotFoundError(runId);
+    return parseSummary(JSON.parse(rows[0].summary), { runId });
+  }
+
+  /** Throws RunNotFoundError when a read found no rows because the run does not exist. */
+  async #mustExist(runId: string): Promise<void> {
+    const { rows } = await this.#query(`SELECT 1 FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+    if (!rows[0]) throw new RunNotFoundError(runId);
   }
 
   async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
@@ -227,27 +234,22 @@ export class PostgresStore implements RunStore {
   }
 
   async readPatches(runId: string, range: SeqRange = {}): Promise<PatchEntry[]> {
-    const rows = await this.#transaction(async (client) => {
-      await this.#summaryOf(client, runId);
-      // The body is read only for rows written before the patch column existed.
-      const result = await client.query<{ seq: number; body: Uint8Array | null; patch: Uint8Array | null }>(
-        `SELECT seq, CASE WHEN patch IS NULL THEN body END AS body, patch FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
-        [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
-      );
-      return result.rows;
-    });
+    // The body is read only for rows written before the patch column existed.
+    const { rows } = await this.#query<{ seq: number; body: Uint8Array | null; patch: Uint8Array | null }>(
+      `SELECT seq, CASE WHEN patch IS NULL THEN body END AS body, patch FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+      [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
+    );
+    if (rows.length === 0) await this.#mustExist(runId);
     return rows.map((row) => patchEntry({ body: row.body ?? '', patch: row.patch }, runId, row.seq));
   }
 
   async keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number> {
-    return this.#transaction(async (client) => {
-      await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number }>(
-        `SELECT seq FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
-        [runId, seq],
-      );
-      return result.rows[0]?.seq ?? -1;
-    });
+    const { rows } = await this.#query<{ seq: number }>(
+      `SELECT seq FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+      [runId, seq],
+    );
+    if (rows.length === 0) await this.#mustExist(runId);
+    return rows[0]?.seq ?? -1;
   }
 
   async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
