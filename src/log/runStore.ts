@@ -1,5 +1,6 @@
 import { ConflictError, UserError } from '../errors.ts';
-import { FORMAT_VERSION, parseRecord, RUN_STATUSES, RunSummarySchema } from './record.ts';
+import { FORMAT_VERSION, parseRecord, RunSummarySchema } from './record.ts';
+import { wellFormedSummary } from './wellFormed.ts';
 import { decodeText, encodeText, isChecked } from './codec.ts';
 import { findUnsafePath, jsonTextOf } from './patch.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
@@ -116,6 +117,8 @@ export function checkExpectedSeq(runId: string, expectedSeq: number, lastSeq: nu
 /** Merges a summary update; `runId` and `lastSeq` stay owned by the store, `updatedAt` defaults to now. */
 export function mergeSummary(current: RunSummary, update: Partial<RunSummary> | undefined, lastSeq: number): RunSummary {
   const merged = { ...current, ...update, runId: current.runId, lastSeq, updatedAt: update?.updatedAt ?? new Date().toISOString() };
+  const plain = wellFormedSummary(merged);
+  if (plain) return plain;
   const parsed = RunSummarySchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -143,40 +146,6 @@ export function newRunSummary(header: RunHeader): RunSummary {
 
 const SummaryUpdateSchema = RunSummarySchema.partial();
 
-const isCount = (value: unknown): boolean => Number.isInteger(value) && (value as number) >= 0;
-
-/** True for an update zod would accept unchanged: known fields holding plain values (a time is left to zod). */
-function plainSummaryUpdate(update: Record<string, unknown>): boolean {
-  for (const key of Object.keys(update)) {
-    const value = update[key];
-    if (value === undefined) continue;
-    switch (key) {
-      case 'status':
-        if (!(RUN_STATUSES as readonly unknown[]).includes(value)) return false;
-        break;
-      case 'steps':
-      case 'inputTokens':
-      case 'outputTokens':
-      case 'truncations':
-        if (!isCount(value)) return false;
-        break;
-      case 'costUsd':
-        if (!(typeof value === 'number' && Number.isFinite(value) && value >= 0)) return false;
-        break;
-      case 'lastSeq':
-        if (!(Number.isInteger(value) && (value as number) >= -1)) return false;
-        break;
-      case 'reason':
-        if (typeof value !== 'string') return false;
-        break;
-      case 'waitingOn':
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
-}
 
 /**
  * The fields an append changes in a run's summary, validated, as a JSON merge patch: fields given as
@@ -184,10 +153,10 @@ function plainSummaryUpdate(update: Record<string, unknown>): boolean {
  */
 export function summaryPatch(runId: string, update: Partial<RunSummary> | undefined, lastSeq: number): Partial<RunSummary> & { updatedAt: string } {
   const { runId: _runId, agentId: _agentId, createdAt: _createdAt, parent: _parent, ...rest } = update ?? {};
-  let fields: Partial<RunSummary> = rest;
   // Every append of a recording run passes here: what the recorder sends is checked by hand, and
   // anything else goes to zod, which decides and words the error.
-  if (!plainSummaryUpdate(rest)) {
+  let fields = wellFormedSummary(rest, true);
+  if (!fields) {
     const parsed = SummaryUpdateSchema.safeParse(rest);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -205,6 +174,8 @@ export function checkNewRun(header: RunHeader, summary: RunSummary): RunSummary 
   if (header.runId !== summary.runId) {
     throw new UserError(`createRun got header for run "${header.runId}" but summary for run "${summary.runId}": use one run id.`);
   }
+  const plain = wellFormedSummary({ ...summary, lastSeq: -1 });
+  if (plain) return plain;
   const parsed = RunSummarySchema.safeParse({ ...summary, lastSeq: -1 });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

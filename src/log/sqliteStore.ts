@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, StorageError } from '../errors.ts';
@@ -59,6 +60,20 @@ interface RecordRow {
 const isoKey = (time: string): string => new Date(time).toISOString();
 
 /**
+ * better-sqlite3 finds its compiled addon through the `bindings` package, which tries a dozen paths
+ * (about 2 ms when a process opens its first store); the place its install builds it is named
+ * directly, and the search is left for any other layout.
+ */
+const NATIVE_BINDING = (() => {
+  try {
+    const path = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
+    return existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
  * A RunStore in one SQLite file (WAL mode); every write is committed before the returned promise resolves.
  * @example
  * const store = new SqliteStore({ path: '.statecraft/runs.db' });
@@ -73,7 +88,7 @@ export class SqliteStore implements RunStore {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
     try {
-      this.#db = new Database(this.path);
+      this.#db = new Database(this.path, NATIVE_BINDING ? { nativeBinding: NATIVE_BINDING } : {});
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 5000');

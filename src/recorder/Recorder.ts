@@ -34,6 +34,9 @@ export interface RecorderOptions {
 
 type Event = { type: string } & Record<string, unknown>;
 
+/** A continued snapshot is measured once the patches since could outweigh a snapshot of this size. */
+const UNMEASURED_BELOW = 16 * 1024;
+
 /** Turns each transition of a run's root actor into a record appended to the store, in order. */
 export class Recorder {
   readonly store: RunStore;
@@ -45,6 +48,8 @@ export class Recorder {
   private previous: unknown;
   private patchBytes = 0;
   private snapshotBytes = 0;
+  /** After a resume or fork: the snapshot continued from, measured only once the patches since could outweigh it. */
+  private unmeasured: unknown;
   private patchesSinceKeyframe = 0;
   private queue: { record: RunRecord; snapshot: unknown; point?: StatePoint }[] = [];
   private readonly stateIndexEvery: number;
@@ -75,7 +80,10 @@ export class Recorder {
     this.nextSeq = lastSeq + 1;
     this.written = lastSeq + 1;
     this.previous = snapshot;
-    this.snapshotBytes = JSON.stringify(snapshot).length;
+    // Serializing a long run's state only to measure it would cost milliseconds on the way to its
+    // next step; it is measured once the patches since reach a size where it could matter.
+    this.unmeasured = snapshot;
+    this.snapshotBytes = Number.POSITIVE_INFINITY;
   }
 
   /** Record one transition of the root actor; called synchronously from the inspection stream. */
@@ -110,6 +118,10 @@ export class Recorder {
 
   private enqueue(event: Event, snapshot: unknown, forceKeyframe: boolean, meta?: RunRecord['meta']) {
     const seq = this.nextSeq++;
+    if (this.unmeasured !== undefined && this.patchBytes >= this.keyframeRatio * UNMEASURED_BELOW) {
+      this.snapshotBytes = JSON.stringify(this.unmeasured).length;
+      this.unmeasured = undefined;
+    }
     const keyframe =
       forceKeyframe ||
       this.patchesSinceKeyframe >= this.maxPatches ||
@@ -123,6 +135,7 @@ export class Recorder {
     }
     if (record.snapshot) {
       this.snapshotBytes = jsonTextOf.get(record.snapshot as object)?.length ?? JSON.stringify(record.snapshot).length;
+      this.unmeasured = undefined;
       this.patchBytes = 0;
       this.patchesSinceKeyframe = 0;
     } else {
