@@ -33,7 +33,20 @@ export interface OpenAIModelOptions {
 
 type ApiMessage = ChatCompletionMessageParam;
 
+/**
+ * The wire form of each message, made once: messages in a run's state never change, and every
+ * request sends the whole history again, so converting it anew would cost time linear in the
+ * history on every step.
+ */
+const apiMessages = new WeakMap<Message, ApiMessage>();
+
 const toApiMessage = (message: Message): ApiMessage => {
+  let converted = apiMessages.get(message);
+  if (!converted) apiMessages.set(message, (converted = convert(message)));
+  return converted;
+};
+
+const convert = (message: Message): ApiMessage => {
   switch (message.role) {
     case 'system':
     case 'user':
