@@ -93,6 +93,16 @@ export async function stateAt(store: RunStore, runId: string, seq: number): Prom
   if (!cache) caches.set(store, (cache = new StateCache()));
   const anchors = cache.anchors(runId, `${summary.createdAt}/${summary.truncations ?? 0}`);
   let base = cache.nearest(anchors, seq);
+  if (anchors.length === 0) {
+    // Nothing of this run read in this process yet: a keyframe at `seq` itself (a run waiting for a
+    // decision, or ended, ends with one) costs one parse, where an indexed state would first load
+    // all its chunks and then step forward (a resume reads its run this way).
+    const keyframe = (await store.keyframeSeqAtOrBefore(runId, seq)) === seq ? await store.keyframeAtOrBefore(runId, seq) : undefined;
+    if (keyframe?.snapshot !== undefined && keyframe.seq === seq) {
+      cache.keep(anchors, seq, keyframe.snapshot);
+      return keyframe.snapshot;
+    }
+  }
   if ((!base || seq - base.seq > INDEXED_COST_IN_RECORDS) && store.statePointSeqAtOrBefore && store.statePointAt) {
     const indexedSeq = await store.statePointSeqAtOrBefore(runId, seq);
     if (indexedSeq >= 0 && (!base || indexedSeq - base.seq > INDEXED_COST_IN_RECORDS)) {
