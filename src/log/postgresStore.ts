@@ -1,10 +1,9 @@
 import pg from 'pg';
 import { ConflictError, StorageError, UserError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
-import type { RunHeader, RunRecord, RunSummary } from './record.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { encodeText } from './codec.ts';
 import { StateIndexReader } from './stateIndex.ts';
-import type { Json } from './record.ts';
 import { checkBatch, checkExpectedSeq, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
