@@ -31,7 +31,7 @@ export { defineAgent, type Agent, type AgentConfig, type AgentLimits } from './r
 export { provideAgent } from './runtime/provideAgent.ts';
 export { Run, type ApproveOptions, type RunOptions } from './runtime/Run.ts';
 export { runAgent, startRun } from './runtime/startRun.ts';
-export type { RunEvent, RunResult } from './runtime/runEvents.ts';
+export type { PendingCall, RunEvent, RunResult } from './runtime/runEvents.ts';
 export { defineTool, type Tool, type ToolContext, type ToolDefinition } from './tools/defineTool.ts';
 export { createToolbox, type Toolbox } from './tools/toolbox.ts';
 export { connectMcp, type McpConnection, type McpOptions, type McpSkippedTool, type McpTransportOptions } from './mcp/index.ts';

@@ -6,6 +6,19 @@ interface PersistedAgentSnapshot {
   value: unknown;
   context: Partial<AgentContext>;
   output?: AgentOutput;
+  children?: Record<string, { snapshot?: PersistedAgentSnapshot } | undefined>;
+}
+
+/** The calls waiting for a decision in an agent and in the agents it invokes (persisted children), naming the invoked ones. */
+function waitingIn(snapshot: PersistedAgentSnapshot, path: string | undefined): Array<ReturnType<typeof waitingEntry> & { actor?: string }> {
+  const context = snapshot.context ?? {};
+  const own = (context.turn?.calls ?? [])
+    .filter((call) => call.status === 'awaiting')
+    .map((call) => (path === undefined ? waitingEntry(context, call) : { ...waitingEntry(context, call), actor: path }));
+  const nested = Object.entries(snapshot.children ?? {}).flatMap(([id, child]) =>
+    child?.snapshot?.status === 'active' && typeof child.snapshot.context === 'object' ? waitingIn(child.snapshot, path === undefined ? id : `${path}/${id}`) : [],
+  );
+  return [...own, ...nested];
 }
 
 function waitingEntry(context: Partial<AgentContext>, call: CallState) {
@@ -28,13 +41,13 @@ function waitingEntry(context: Partial<AgentContext>, call: CallState) {
 /** The listing facts of a run (status, usage, what it waits on) read off a persisted snapshot. */
 export function summarize(snapshot: PersistedAgentSnapshot): Partial<RunSummary> {
   const { context } = snapshot;
-  const waiting = context.turn?.calls.filter((call) => call.status === 'awaiting') ?? [];
+  const waitingOn = waitingIn(snapshot, undefined);
   const status: RunSummary['status'] =
     snapshot.status === 'done'
       ? (snapshot.output?.status ?? 'done')
       : snapshot.status === 'error'
         ? 'failed'
-        : waiting.length > 0
+        : waitingOn.length > 0
           ? 'waiting'
           : 'running';
   return {
@@ -44,7 +57,7 @@ export function summarize(snapshot: PersistedAgentSnapshot): Partial<RunSummary>
     outputTokens: context.usage?.outputTokens ?? snapshot.output?.usage.outputTokens ?? 0,
     costUsd: context.costUsd ?? snapshot.output?.costUsd ?? 0,
     updatedAt: new Date().toISOString(),
-    ...(waiting.length > 0 ? { waitingOn: waiting.map((call) => waitingEntry(context, call)) } : { waitingOn: undefined }),
+    ...(waitingOn.length > 0 ? { waitingOn } : { waitingOn: undefined }),
     ...(snapshot.status === 'done' && snapshot.output ? { reason: `${snapshot.output.reason}: ${snapshot.output.detail}` } : {}),
   };
 }

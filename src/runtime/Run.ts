@@ -5,13 +5,14 @@ import type { RunHeader } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
 import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
-import type { AgentContext, AgentInput, AgentOutput, CallState } from '../protocol/agent.ts';
+import type { AgentContext, AgentInput, AgentOutput } from '../protocol/agent.ts';
 import { zeroUsage, type Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import type { RunEvent, RunResult } from './runEvents.ts';
+import { waitingCalls, type WaitingCall } from './waitingCalls.ts';
+import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 
 export interface RunOptions {
   /** The user's message that starts the run. */
@@ -119,9 +120,9 @@ export class Run {
     return this.snapshot().context;
   }
 
-  /** Tool calls waiting for a human decision. */
-  get pendingApprovals() {
-    return this.context.turn?.calls.filter((call) => call.status === 'awaiting') ?? [];
+  /** Tool calls waiting for a human decision, in the run's agent and in the agents it invokes. */
+  get pendingApprovals(): PendingCall[] {
+    return waitingCalls(this.actor, this.agent).map(({ call, path }) => (path === undefined ? call : { ...call, actor: path }));
   }
 
   /** The persisted snapshot of the run now, as the log stores it. */
@@ -139,14 +140,14 @@ export class Run {
    * `arguments` replaces them (validated again); `always` approves this tool for the rest of the run.
    */
   approve(callId: string, options: ApproveOptions = {}): void {
-    const call = this.assertAwaiting(callId, options.argsHash);
+    const { call, actor, agent } = this.assertAwaiting(callId, options.argsHash);
     let edited: string | undefined;
     if (options.arguments !== undefined) {
       edited = typeof options.arguments === 'string' ? options.arguments : JSON.stringify(options.arguments);
-      const checked = this.agent.toolbox.validateCall({ id: callId, name: call.name, arguments: edited });
+      const checked = agent.toolbox.validateCall({ id: callId, name: call.name, arguments: edited });
       if (!checked.ok) throw new UserError(`Run ${this.runId}: the edited arguments for ${callId} (${call.name}) are not valid, so nothing was approved.\n${checked.message}`);
     }
-    this.send({
+    actor.send({
       type: 'APPROVE',
       callId,
       by: options.by ?? 'user',
@@ -158,8 +159,8 @@ export class Run {
 
   /** Reject one waiting tool call; the model sees the reason as that call's result. */
   reject(callId: string, reason: string, options: { by?: string; argsHash?: string } = {}): void {
-    this.assertAwaiting(callId, options.argsHash);
-    this.send({ type: 'REJECT', callId, reason: reason || 'Rejected by a human.', by: options.by ?? 'user', ...(options.argsHash ? { argsHash: options.argsHash } : {}) });
+    const { actor } = this.assertAwaiting(callId, options.argsHash);
+    actor.send({ type: 'REJECT', callId, reason: reason || 'Rejected by a human.', by: options.by ?? 'user', ...(options.argsHash ? { argsHash: options.argsHash } : {}) });
   }
 
   /** Stop the run: the model and tool calls in flight are aborted and the run ends as cancelled. */
@@ -226,17 +227,18 @@ export class Run {
     return this.actor.getSnapshot() as Snapshot;
   }
 
-  private assertAwaiting(callId: string, hash?: string): CallState {
+  private assertAwaiting(callId: string, hash?: string): WaitingCall {
+    const found = waitingCalls(this.actor, this.agent).find((candidate) => candidate.call.id === callId);
     const waiting = this.pendingApprovals;
-    const call = waiting.find((candidate) => candidate.id === callId);
-    if (call) {
+    if (found) {
+      const { call } = found;
       if (hash !== undefined && hash !== call.argsHash) {
         throw new UserError(
           `Run ${this.runId}: the decision for ${callId} (${call.name}) names arguments hash ${hash}, but the call's arguments hash is ${call.argsHash}: ` +
             'the decision was made for other arguments. Look at the call again (statecraft show) and decide on what it really asks.',
         );
       }
-      return call;
+      return found;
     }
     const known = this.context.turn?.calls.find((candidate) => candidate.id === callId);
     throw new UserError(
@@ -260,6 +262,12 @@ export class Run {
       // A child agent's transition changes the root's persisted snapshot too: record it, naming the child.
       const path = childPath(event.actorRef as AnyActorRef);
       if (path && event.event.type !== 'xstate.init') this.recorder?.record(this.actor, event.event as { type: string }, { actor: path });
+      // An invoked agent that starts waiting makes the whole run wait for the same decision.
+      const child = event.snapshot as Snapshot;
+      if (path && child.tags?.has('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
+        const calls = this.pendingApprovals.filter((call) => call.actor === path);
+        if (calls.length) this.emit({ type: 'approval.requested', runId: this.runId, calls });
+      }
       return;
     }
     const snapshot = event.snapshot as Snapshot;

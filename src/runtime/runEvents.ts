@@ -8,7 +8,7 @@ export type RunEvent =
   | { type: 'model.retry'; runId: string; attempt: number; delayMs: number; message: string }
   | { type: 'tool.start'; runId: string; callId: string; tool: string }
   | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number }
-  | { type: 'approval.requested'; runId: string; calls: CallState[] }
+  | { type: 'approval.requested'; runId: string; calls: PendingCall[] }
   | { type: 'fitness'; runId: string; results: FitnessResult[] }
   | { type: 'end'; runId: string; result: RunResult };
 
@@ -17,3 +17,6 @@ export interface RunResult extends Omit<AgentOutput, 'status'> {
   runId: string;
   status: AgentOutput['status'] | 'waiting';
 }
+
+/** A call waiting for a decision; `actor` names the invoked agent holding it (e.g. `researcher`), absent for the run's own agent. */
+export type PendingCall = CallState & { actor?: string };

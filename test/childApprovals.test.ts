@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { agentMachine, defineAgent, defineTool, SqliteStore, startRun } from '../src/index.ts';
+import type { AgentInput, AgentOutput, PendingCall } from '../src/index.ts';
+import { replayRun } from '../src/runtime/replayRun.ts';
+import { resumeRun } from '../src/runtime/resumeRun.ts';
+import { scriptedModel, type Script } from '../src/testing/index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-child-approvals-'));
+let n = 0;
+
+/** A machine of the user's own that invokes one agent, whose tool needs a person's approval. */
+function composed(published: string[]) {
+  const publish = defineTool({
+    name: 'publish',
+    description: 'Publish a text.',
+    parameters: z.object({ text: z.string() }),
+    needsApproval: true,
+    execute: ({ text }) => {
+      published.push(text);
+      return 'published';
+    },
+  });
+  const writer = defineAgent({ name: 'writer', instructions: 'Write, then publish.', tools: [publish] });
+  const machine = setup({
+    types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput },
+    actors: { writer: agentMachine },
+  }).createMachine({
+    id: 'desk',
+    context: ({ input }) => ({ input, draft: null }),
+    initial: 'writing',
+    states: {
+      writing: {
+        invoke: {
+          id: 'writer',
+          src: 'writer',
+          input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer`, instructions: writer.instructions }),
+          onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) },
+        },
+      },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => context.draft!,
+  });
+  return defineAgent({ name: 'desk', machine, agents: { writer } });
+}
+
+/** Fails instead of hanging when an awaited event never comes. */
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, fail) => (timer = setTimeout(() => fail(new Error(`timed out waiting for ${what}`)), 5000)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const script: Script = [{ toolCalls: [{ id: 'p1', name: 'publish', arguments: { text: 'hello' } }] }, { content: 'Published.' }];
+
+test('an invoked agent that waits for approval makes the run wait: the call is listed, announced and decided through the run', async () => {
+  const published: string[] = [];
+  const store = new SqliteStore({ path: join(dir, `runs-${n++}.db`) });
+  const run = startRun(composed(published), { input: 'go', model: scriptedModel(script), store });
+  const requested = await within(
+    new Promise<PendingCall[]>((done) => run.on((event) => event.type === 'approval.requested' && done(event.calls))),
+    'approval.requested',
+  );
+  assert.equal(requested.map((call) => [call.id, call.name, call.actor]), [['p1', 'publish', 'writer']]);
+  assert.equal(run.pendingApprovals.map((call) => [call.id, call.actor]), [['p1', 'writer']]);
+  await run.durable();
+  const summary = await store.summary(run.runId);
+  assert.is(summary.status, 'waiting', 'listings show the run as waiting');
+  assert.equal((summary.waitingOn as Array<{ callId: string; actor?: string }>).map((entry) => [entry.callId, entry.actor]), [['p1', 'writer']]);
+  assert.throws(() => run.approve('p1', { arguments: { text: 7 } }), /not valid, so nothing was approved/, 'edited arguments are checked by the invoked agent\u2019s tools');
+  assert.equal(published, []);
+  run.approve('p1', { by: 'editor' });
+  const result = await within(run.result, 'the run to end');
+  assert.is(result.status, 'done');
+  assert.equal(published, ['hello']);
+  const report = await replayRun(composed([]), run.runId, { store });
+  assert.ok(report.ok, JSON.stringify(report.divergence));
+  await store.close();
+});
+
+test('a run waiting in an invoked agent is detached, resumed in a new handle and rejected there', async () => {
+  const published: string[] = [];
+  const agent = composed(published);
+  const store = new SqliteStore({ path: join(dir, `runs-${n++}.db`) });
+  const first = startRun(agent, { input: 'go', model: scriptedModel(script), store });
+  await within(new Promise<void>((done) => first.on((event) => event.type === 'approval.requested' && done())), 'approval.requested');
+  assert.is((await first.detach()).status, 'waiting');
+  const resumed = await resumeRun(agent, first.runId, { store, model: scriptedModel(script.slice(1)) });
+  await within(
+    new Promise<void>((done) => (resumed.pendingApprovals.length ? done() : resumed.on((event) => event.type === 'approval.requested' && done()))),
+    'the resumed run to wait',
+  );
+  assert.equal(resumed.pendingApprovals.map((call) => [call.id, call.actor]), [['p1', 'writer']]);
+  resumed.reject('p1', 'Not today.', { by: 'editor' });
+  const result = await within(resumed.result, 'the resumed run to end');
+  assert.is(result.status, 'done');
+  assert.equal(published, [], 'a rejected call never runs');
+  assert.throws(() => resumed.approve('p1'), /no tool call p1|not waiting/);
+  await store.close();
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
