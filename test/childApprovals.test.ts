@@ -15,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'statecraft-child-approvals-'));
 let n = 0;
 
 /** A machine of the user's own that invokes one agent, whose tool needs a person's approval. */
-function composed(published: string[]) {
+function composed(published: string[], approval?: { timeoutMs: number; onTimeout: 'reject' | 'approve' }) {
   const publish = defineTool({
     name: 'publish',
     description: 'Publish a text.',
@@ -26,7 +26,7 @@ function composed(published: string[]) {
       return 'published';
     },
   });
-  const writer = defineAgent({ name: 'writer', instructions: 'Write, then publish.', tools: [publish] });
+  const writer = defineAgent({ name: 'writer', instructions: 'Write, then publish.', tools: [publish], ...(approval ? { approval } : {}) });
   const machine = setup({
     types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput },
     actors: { writer: agentMachine },
@@ -39,7 +39,7 @@ function composed(published: string[]) {
         invoke: {
           id: 'writer',
           src: 'writer',
-          input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer`, instructions: writer.instructions }),
+          input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer`, instructions: writer.instructions, approval: writer.approval }),
           onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) },
         },
       },
@@ -105,6 +105,18 @@ test('a run waiting in an invoked agent is detached, resumed in a new handle and
   assert.is(result.status, 'done');
   assert.equal(published, [], 'a rejected call never runs');
   assert.throws(() => resumed.approve('p1'), /no tool call p1|not waiting/);
+  await store.close();
+});
+
+test("an invoked agent's decision deadline applies its default when nobody decides", async () => {
+  const published: string[] = [];
+  const store = new SqliteStore({ path: join(dir, `runs-${n++}.db`) });
+  const run = startRun(composed(published, { timeoutMs: 30, onTimeout: 'approve' }), { input: 'go', model: scriptedModel(script), store });
+  const result = await within(run.result, 'the deadline to pass');
+  assert.is(result.status, 'done');
+  assert.equal(published, ['hello'], 'approved by its default');
+  const decided = (await store.readHistory(run.runId)).find((line) => line.eventType === 'APPROVAL_EXPIRED');
+  assert.is(decided?.meta?.actor, 'writer', 'the expiry is recorded as the invoked agent’s');
   await store.close();
 });
 

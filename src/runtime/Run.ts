@@ -266,7 +266,10 @@ export class Run {
       const child = event.snapshot as Snapshot;
       if (path && child.tags?.has('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
         const calls = this.pendingApprovals.filter((call) => call.actor === path);
-        if (calls.length) this.emit({ type: 'approval.requested', runId: this.runId, calls });
+        if (calls.length) {
+          this.emit({ type: 'approval.requested', runId: this.runId, calls });
+          this.armApprovalDeadline(child.context.turn?.approvalDeadlineAt, event.actorRef as AnyActorRef);
+        }
       }
       return;
     }
@@ -303,11 +306,12 @@ export class Run {
     }, Math.max(0, at - Date.now()));
   }
 
-  private armApprovalDeadline(at: number | undefined) {
+  /** When the decision deadline of the agent waiting (the root, or an agent it invokes) passes, that agent applies its default. */
+  private armApprovalDeadline(at: number | undefined, target: AnyActorRef = this.actor) {
     clearTimeout(this.approvalTimer);
     if (at === undefined) return;
     this.approvalTimer = setTimeout(() => {
-      if (this.pendingApprovals.length && !this.finished) this.send({ type: 'APPROVAL_EXPIRED' });
+      if (!this.finished && waitingCalls(this.actor, this.agent).some((waiting) => waiting.actor === target)) target.send({ type: 'APPROVAL_EXPIRED' });
     }, Math.max(0, at - Date.now()));
   }
 
