@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { agentMachine, defineAgent, defineTool, SqliteStore, startRun } from '../src/index.ts';
 import type { AgentInput, AgentOutput, PendingCall } from '../src/index.ts';
 import { replayRun } from '../src/runtime/replayRun.ts';
+import { stateAt } from '../src/log/reads.ts';
+import { stepView } from '../src/inspector/stateCache.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
 
@@ -76,6 +78,9 @@ test('an invoked agent that waits for approval makes the run wait: the call is l
   const summary = await store.summary(run.runId);
   assert.is(summary.status, 'waiting', 'listings show the run as waiting');
   assert.equal((summary.waitingOn as Array<{ callId: string; actor?: string }>).map((entry) => [entry.callId, entry.actor]), [['p1', 'writer']]);
+  const [last] = await store.read(run.runId, { from: summary.lastSeq, to: summary.lastSeq });
+  const view = stepView(await stateAt(store, run.runId, summary.lastSeq), last!);
+  assert.equal(view.pending.map((call) => [call.callId, call.tool, call.actor, call.arguments]), [['p1', 'publish', 'writer', { text: 'hello' }]], 'the inspector shows it');
   assert.throws(() => run.approve('p1', { arguments: { text: 7 } }), /not valid, so nothing was approved/, 'edited arguments are checked by the invoked agent\u2019s tools');
   assert.equal(published, []);
   run.approve('p1', { by: 'editor' });

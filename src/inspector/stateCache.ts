@@ -10,6 +10,8 @@ export interface PendingCall {
   note?: string;
   argsHash?: string;
   policy?: Json;
+  /** The invoked agent holding the call (e.g. `researcher`); absent for the run's own agent. */
+  actor?: string;
 }
 
 /** What the inspector shows for one record: the snapshot after it, split for display, and the record itself. */
@@ -63,6 +65,16 @@ function pendingCalls(context: Obj | undefined): PendingCall[] {
   });
 }
 
+/** Waiting calls of an agent's persisted snapshot and of the agents it invokes (its persisted children). */
+function pendingIn(snapshot: Obj, path: string | undefined): PendingCall[] {
+  const own = pendingCalls(asObject(snapshot.context)).map((call) => (path === undefined ? call : { ...call, actor: path }));
+  const nested = Object.entries(asObject(snapshot.children) ?? {}).flatMap(([id, child]) => {
+    const inner = asObject(asObject(child)?.snapshot);
+    return inner && inner.status === 'active' && asObject(inner.context) ? pendingIn(inner, path === undefined ? id : `${path}/${id}`) : [];
+  });
+  return [...own, ...nested];
+}
+
 /** Splits a persisted snapshot and its record into what the inspector page shows. */
 export function stepView(doc: Json, record: RunRecord): StepView {
   const snapshot = asObject(doc) ?? {};
@@ -77,7 +89,7 @@ export function stepView(doc: Json, record: RunRecord): StepView {
     event: record.event,
     patch: record.patch,
     meta: record.meta ?? null,
-    pending: pendingCalls(asObject(snapshot.context)),
+    pending: pendingIn(snapshot, undefined),
     keyframe: record.snapshot !== undefined,
   };
 }

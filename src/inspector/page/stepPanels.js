@@ -61,7 +61,7 @@ export function approvalsPanel(runId, view, canAct) {
       el('button', { class: 'reject', disabled: !canAct, onclick: () => decide('reject') }, 'Reject'),
     );
     return el('div', { class: 'approval', dataset: { callId: call.callId } },
-      el('div', { class: 'tool-call-head' }, el('strong', {}, call.tool), el('span', { class: 'muted' }, ` ${call.callId}`)),
+      el('div', { class: 'tool-call-head' }, el('strong', {}, call.tool), el('span', { class: 'muted' }, ` ${call.callId}${call.actor ? ` · in ${call.actor}` : ''}`)),
       el('pre', {}, pretty(call.arguments)),
       call.note ? el('p', { class: 'muted small' }, call.note) : '',
       el('div', { class: 'approval-actions' }, buttons[0], reason, buttons[1]),
