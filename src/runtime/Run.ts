@@ -11,7 +11,7 @@ import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import { waitingCalls, type WaitingCall } from './waitingCalls.ts';
+import { awaitingCall, childPath, waitingCalls, type WaitingCall } from './waitingCalls.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 
 export interface RunOptions {
@@ -228,27 +228,7 @@ export class Run {
   }
 
   private assertAwaiting(callId: string, hash?: string): WaitingCall {
-    const found = waitingCalls(this.actor, this.agent).find((candidate) => candidate.call.id === callId);
-    const waiting = this.pendingApprovals;
-    if (found) {
-      const { call } = found;
-      if (hash !== undefined && hash !== call.argsHash) {
-        throw new UserError(
-          `Run ${this.runId}: the decision for ${callId} (${call.name}) names arguments hash ${hash}, but the call's arguments hash is ${call.argsHash}: ` +
-            'the decision was made for other arguments. Look at the call again (statecraft show) and decide on what it really asks.',
-        );
-      }
-      return found;
-    }
-    const known = this.context.turn?.calls.find((candidate) => candidate.id === callId);
-    throw new UserError(
-      known
-        ? `Run ${this.runId}: tool call ${callId} (${known.name}) is not waiting for approval; its status is "${known.status}"${known.decidedBy ? ` (decided by ${known.decidedBy})` : ''}.`
-        : `Run ${this.runId}: no tool call ${callId} in the current turn. ` +
-            (waiting.length
-              ? `Calls waiting for approval: ${waiting.map((c) => `${c.id} (${c.name})`).join(', ')}.`
-              : 'No call is waiting for approval.'),
-    );
+    return awaitingCall(this.runId, this.actor, this.agent, callId, hash);
   }
 
   private emit(event: RunEvent) {
@@ -350,12 +330,4 @@ export class Run {
     this.emit({ type: 'end', runId: this.runId, result });
     this.settle(result);
   }
-}
-
-/** Invoke ids from the root down to a child state machine actor, e.g. `researcher`; undefined for other actors. */
-function childPath(actor: AnyActorRef): string | undefined {
-  if (!(actor as { logic?: { root?: unknown } }).logic?.root) return undefined;
-  const ids: string[] = [];
-  for (let current: AnyActorRef | undefined = actor; current?._parent; current = current._parent) ids.unshift(current.id);
-  return ids.join('/');
 }

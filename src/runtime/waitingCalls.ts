@@ -1,4 +1,5 @@
 import type { AnyActorRef } from 'xstate';
+import { UserError } from '../errors.ts';
 import type { AgentContext, CallState } from '../protocol/agent.ts';
 import type { Agent } from './defineAgent.ts';
 
@@ -31,4 +32,36 @@ export function waitingCalls(root: AnyActorRef, agent: Agent): WaitingCall[] {
   };
   visit(root, agent, undefined);
   return found;
+}
+
+/** The waiting call a decision names; a UserError saying what is wrong when it waits nowhere or `hash` names other arguments. */
+export function awaitingCall(runId: string, root: AnyActorRef, agent: Agent, callId: string, hash?: string): WaitingCall {
+  const waiting = waitingCalls(root, agent);
+  const found = waiting.find((candidate) => candidate.call.id === callId);
+  if (found) {
+    const { call } = found;
+    if (hash !== undefined && hash !== call.argsHash) {
+      throw new UserError(
+        `Run ${runId}: the decision for ${callId} (${call.name}) names arguments hash ${hash}, but the call's arguments hash is ${call.argsHash}: ` +
+          'the decision was made for other arguments. Look at the call again (statecraft show) and decide on what it really asks.',
+      );
+    }
+    return found;
+  }
+  const context = (root.getSnapshot() as { context?: Partial<AgentContext> }).context;
+  const known = context?.turn?.calls.find((candidate) => candidate.id === callId);
+  throw new UserError(
+    known
+      ? `Run ${runId}: tool call ${callId} (${known.name}) is not waiting for approval; its status is "${known.status}"${known.decidedBy ? ` (decided by ${known.decidedBy})` : ''}.`
+      : `Run ${runId}: no tool call ${callId} in the current turn. ` +
+          (waiting.length ? `Calls waiting for approval: ${waiting.map(({ call }) => `${call.id} (${call.name})`).join(', ')}.` : 'No call is waiting for approval.'),
+  );
+}
+
+/** Invoke ids from the root down to a child state machine actor, e.g. `researcher`; undefined for other actors. */
+export function childPath(actor: AnyActorRef): string | undefined {
+  if (!(actor as { logic?: { root?: unknown } }).logic?.root) return undefined;
+  const ids: string[] = [];
+  for (let current: AnyActorRef | undefined = actor; current?._parent; current = current._parent) ids.unshift(current.id);
+  return ids.join('/');
 }
