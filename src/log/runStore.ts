@@ -1,11 +1,10 @@
 import { ConflictError, UserError } from '../errors.ts';
-import { FORMAT_VERSION, parseRecord, RunSummarySchema } from './record.ts';
+import { RunSummarySchema } from './record.ts';
 import { wellFormedSummary } from './wellFormed.ts';
-import { decodeText, encodeText, isChecked } from './codec.ts';
-import { findUnsafePath, jsonTextOf } from './patch.ts';
-import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
-import type { Json, Operation, RunHeader, RunRecord, RunSummary } from './record.ts';
+import { findUnsafePath } from './patch.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import type { StatePoint } from './stateIndex.ts';
+import type { PatchEntry } from './storedRecord.ts';
 
 /** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
 export interface ListRunsFilter {
@@ -200,111 +199,4 @@ export function compareNewestFirst(a: RunSummary, b: RunSummary): number {
   return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
 }
 
-/**
- * A record as stores keep it, in three encoded texts: the body (everything a history line needs), the
- * patch, and the snapshot if it is a keyframe. History listings read bodies only and state
- * reconstruction reads patches only. Rows written before the split keep the patch inside the body
- * and `patch` null.
- */
-export interface StoredRecord {
-  body: string | Uint8Array;
-  patch: string | Uint8Array | null;
-  snapshot: string | Uint8Array | null;
-}
-
-/** One record's patch, as state reconstruction reads it. */
-export interface PatchEntry {
-  seq: number;
-  patch: Operation[];
-}
-
-/** Splits a record into the encoded texts a store writes; the run id is the row's key, so the body leaves it out. */
-export function splitRecord(record: RunRecord): StoredRecord {
-  const { snapshot, runId: _runId, patch, ...rest } = record;
-  const snapshotText = snapshot === undefined ? undefined : ((typeof snapshot === 'object' && snapshot !== null && jsonTextOf.get(snapshot)) || JSON.stringify(snapshot));
-  return {
-    body: encodeText(JSON.stringify(rest)),
-    patch: encodeText(jsonTextOf.get(patch) ?? JSON.stringify(patch)),
-    snapshot: snapshotText === undefined ? null : encodeText(snapshotText),
-  };
-}
-
-function parseText(stored: string | Uint8Array, what: string, runId: string, seq: number): unknown {
-  try {
-    return JSON.parse(decodeText(stored));
-  } catch (error) {
-    throw new CorruptRecordError(
-      `Run "${runId}" record ${seq} ${what} cannot be read (${(error as Error).message}); the log was cut short (a torn tail) or altered: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`, or restore it from a backup.`,
-      { runId, seq },
-      { cause: error },
-    );
-  }
-}
-
-/** Parses and validates a stored record (body, patch and snapshot texts) read back from a store. */
-export function joinRecord(stored: StoredRecord, runId: string, seq: number): RunRecord {
-  const body = parseText(stored.body, 'text', runId, seq);
-  if (typeof body === 'object' && body !== null) {
-    const fields = body as Record<string, unknown>;
-    if (fields.runId === undefined) fields.runId = runId;
-    if (stored.patch !== null && stored.patch !== undefined) fields.patch = parseText(stored.patch, 'patch', runId, seq);
-    if (stored.snapshot !== null) fields.snapshot = parseText(stored.snapshot, 'snapshot', runId, seq);
-  }
-  // Encoded rows carry zlib's or CRC-32's check, verified as they are decoded; plain-text rows are checked by checksum.
-  const checked = isChecked(stored.body) && (stored.patch === null || stored.patch === undefined || isChecked(stored.patch));
-  return parseRecord(body, { runId, seq }, { verifyChecksum: !checked });
-}
-
-const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
-
-/**
- * Reads a stored record's patch for state reconstruction: the storage codec's check and the shape of
- * each op are verified (by hand: a long reconstruction reads thousands), the record's checksum is not.
- */
-export function patchEntry(stored: Pick<StoredRecord, 'body' | 'patch'>, runId: string, seq: number): PatchEntry {
-  const patch =
-    stored.patch === null || stored.patch === undefined
-      ? (parseText(stored.body, 'text', runId, seq) as { patch?: unknown } | null)?.patch
-      : parseText(stored.patch, 'patch', runId, seq);
-  const bad = (): never => {
-    throw new CorruptRecordError(`Run "${runId}" record ${seq} has a patch that does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
-  };
-  if (!Array.isArray(patch)) return bad();
-  for (const op of patch as Array<Record<string, unknown> | null>) {
-    if (typeof op !== 'object' || op === null || !OPS.has(op.op as string) || typeof op.path !== 'string') bad();
-    const withValue = op!.op === 'add' || op!.op === 'replace' || op!.op === 'test';
-    if ((withValue && op!.value === undefined) || ((op!.op === 'move' || op!.op === 'copy') && typeof op!.from !== 'string')) bad();
-    if ((op!.path as string) !== '' && !(op!.path as string).startsWith('/')) bad();
-  }
-  const ops = patch as Operation[];
-  const unsafe = findUnsafePath(ops);
-  if (unsafe !== undefined) {
-    throw new UnsafePatchError(
-      `Run "${runId}" record ${seq} has a patch path "${unsafe}" through __proto__, constructor or prototype, refused as unsafe: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`.`,
-      unsafe,
-      { runId, seq },
-    );
-  }
-  return { seq, patch: ops };
-}
-
-/** Reads the history fields of a stored record body, checking format version and shape but not the checksum. */
-export function historyEntry(bodyText: string | Uint8Array, runId: string, seq: number): HistoryEntry {
-  const body = parseText(bodyText, 'text', runId, seq) as Record<string, unknown> | null;
-  if (body?.v !== FORMAT_VERSION) {
-    throw new UnsupportedFormatError(
-      `Run "${runId}" record ${seq} has format version ${JSON.stringify(body?.v)}, but this build of Statecraft reads format version ${FORMAT_VERSION} only: upgrade Statecraft to read this run.`,
-      { runId, seq },
-      body?.v,
-      FORMAT_VERSION,
-    );
-  }
-  // Checked by hand, not with zod: listing a long history reads thousands of these.
-  const { time, event, state, meta } = body as { time?: unknown; event?: { type?: unknown }; state?: unknown; meta?: unknown };
-  const metaOk = meta === undefined || (typeof meta === 'object' && meta !== null && !Array.isArray(meta));
-  if (body.seq !== seq || typeof time !== 'string' || typeof event?.type !== 'string' || state === undefined || !metaOk) {
-    throw new CorruptRecordError(`Run "${runId}" record ${seq} does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
-  }
-  const entry = { seq, time, eventType: event.type, event: event as HistoryEntry['event'], state: state as Json };
-  return meta === undefined ? entry : { ...entry, meta: meta as HistoryEntry['meta'] };
-}
+export { historyEntry, joinRecord, patchEntry, splitRecord, type PatchEntry, type StoredRecord } from './storedRecord.ts';
