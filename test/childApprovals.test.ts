@@ -10,6 +10,7 @@ import type { AgentInput, AgentOutput, PendingCall } from '../src/index.ts';
 import { replayRun } from '../src/runtime/replayRun.ts';
 import { stateAt } from '../src/log/reads.ts';
 import { stepView } from '../src/inspector/stateCache.ts';
+import { waitingNote } from '../src/cli/logCommands.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
 
@@ -78,6 +79,7 @@ test('an invoked agent that waits for approval makes the run wait: the call is l
   const summary = await store.summary(run.runId);
   assert.is(summary.status, 'waiting', 'listings show the run as waiting');
   assert.equal((summary.waitingOn as Array<{ callId: string; actor?: string }>).map((entry) => [entry.callId, entry.actor]), [['p1', 'writer']]);
+  assert.match(waitingNote(summary.waitingOn), /^waits on publish\(\{"text":"hello"\}\) p1 in writer/, 'statecraft runs names the agent');
   const [last] = await store.read(run.runId, { from: summary.lastSeq, to: summary.lastSeq });
   const view = stepView(await stateAt(store, run.runId, summary.lastSeq), last!);
   assert.equal(view.pending.map((call) => [call.callId, call.tool, call.actor, call.arguments]), [['p1', 'publish', 'writer', { text: 'hello' }]], 'the inspector shows it');

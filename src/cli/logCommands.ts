@@ -51,11 +51,7 @@ ${storeHelp}`,
       }
       const rows = [['RUN', 'STATUS', 'AGENT', 'STEPS', 'TOKENS', 'COST', 'UPDATED', 'NOTE']];
       for (const run of runs) {
-        const waiting = Array.isArray(run.waitingOn)
-          ? `waits on ${(run.waitingOn as { tool: string; callId: string; arguments: string; policy?: { source: string } }[])
-              .map((w) => `${w.tool}(${w.arguments.slice(0, 40)}) ${w.callId}${w.policy ? ` [${w.policy.source}]` : ''}`)
-              .join(', ')}`
-          : '';
+        const waiting = waitingNote(run.waitingOn);
         const note = waiting || (run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : (run.reason ?? ''));
         rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 160)]);
       }
@@ -139,6 +135,15 @@ const renderMessage = (message: Message) => {
       return `${message.role}: ${message.content}`;
   }
 };
+
+/** What `statecraft runs` says a waiting run waits on: each call's tool, arguments, id, the agent holding it if invoked, and the policy that asked. */
+export function waitingNote(waitingOn: unknown): string {
+  if (!Array.isArray(waitingOn)) return '';
+  const calls = waitingOn as { tool: string; callId: string; arguments: string; actor?: string; policy?: { source: string } }[];
+  return `waits on ${calls
+    .map((w) => `${w.tool}(${w.arguments.slice(0, 40)}) ${w.callId}${w.actor ? ` in ${w.actor}` : ''}${w.policy ? ` [${w.policy.source}]` : ''}`)
+    .join(', ')}`;
+}
 
 export const showCommand: Command = {
   name: 'show',
