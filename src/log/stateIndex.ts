@@ -121,10 +121,16 @@ export function indexRecords(records: readonly RunRecord[]): StatePoint[] {
   const writer = new StateIndexWriter();
   const points: StatePoint[] = [];
   let doc: Json | undefined;
+  // Nodes made since the last indexed state are changed in place (appending to a long conversation
+  // would otherwise copy it on every record); the states already indexed are never written to.
+  let owned = new WeakSet<object>();
   try {
     for (const record of records) {
-      doc = record.snapshot ?? applyPatchShared(doc as Json, record.patch);
-      if (record.seq > 0 && record.seq % STATE_INDEX_EVERY === 0) points.push(writer.point(record.seq, doc));
+      doc = record.snapshot ?? applyPatchShared(doc as Json, record.patch, owned);
+      if (record.seq > 0 && record.seq % STATE_INDEX_EVERY === 0) {
+        points.push(writer.point(record.seq, doc));
+        owned = new WeakSet<object>();
+      }
     }
   } catch {
     return [];
