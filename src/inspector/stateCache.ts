@@ -1,6 +1,7 @@
 import type { Json, RunRecord } from '../log/record.ts';
 import { stateAt } from '../log/reads.ts';
 import type { RunStore } from '../log/runStore.ts';
+import { persistedAgents } from '../recorder/persistedSnapshot.ts';
 
 /** A tool call waiting for a human, with the arguments the model gave it. */
 export interface PendingCall {
@@ -65,16 +66,6 @@ function pendingCalls(context: Obj | undefined): PendingCall[] {
   });
 }
 
-/** Waiting calls of an agent's persisted snapshot and of the agents it invokes (its persisted children). */
-function pendingIn(snapshot: Obj, path: string | undefined): PendingCall[] {
-  const own = pendingCalls(asObject(snapshot.context)).map((call) => (path === undefined ? call : { ...call, actor: path }));
-  const nested = Object.entries(asObject(snapshot.children) ?? {}).flatMap(([id, child]) => {
-    const inner = asObject(asObject(child)?.snapshot);
-    return inner && inner.status === 'active' && asObject(inner.context) ? pendingIn(inner, path === undefined ? id : `${path}/${id}`) : [];
-  });
-  return [...own, ...nested];
-}
-
 /** Splits a persisted snapshot and its record into what the inspector page shows. */
 export function stepView(doc: Json, record: RunRecord): StepView {
   const snapshot = asObject(doc) ?? {};
@@ -89,7 +80,9 @@ export function stepView(doc: Json, record: RunRecord): StepView {
     event: record.event,
     patch: record.patch,
     meta: record.meta ?? null,
-    pending: pendingIn(snapshot, undefined),
+    pending: persistedAgents(snapshot).flatMap(({ snapshot: agent, path }) =>
+      pendingCalls(asObject(agent.context as Json)).map((call) => (path === undefined ? call : { ...call, actor: path })),
+    ),
     keyframe: record.snapshot !== undefined,
   };
 }

@@ -72,9 +72,14 @@ export class PostgresStore implements RunStore {
     }, false);
   }
 
+  /** The schema, created once per store; a failed attempt is tried again by the next call. */
+  #whenReady(): Promise<void> {
+    return (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
+  }
+
   /** One read statement outside a transaction, once the schema exists. */
   async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
-    await (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
+    await this.#whenReady();
     try {
       return await this.#pool.query<R>(sql, params);
     } catch (error) {
@@ -83,7 +88,7 @@ export class PostgresStore implements RunStore {
   }
 
   async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true, begin = 'BEGIN'): Promise<T> {
-    if (init) await (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
+    if (init) await this.#whenReady();
     let client: pg.PoolClient;
     try {
       client = await this.#pool.connect();

@@ -93,11 +93,14 @@ export async function stateAt(store: RunStore, runId: string, seq: number): Prom
   if (!cache) caches.set(store, (cache = new StateCache()));
   const anchors = cache.anchors(runId, `${summary.createdAt}/${summary.truncations ?? 0}`);
   let base = cache.nearest(anchors, seq);
+  // The nearest keyframe's seq, once asked.
+  let keyframeSeq: number | undefined;
   if (anchors.length === 0) {
     // Nothing of this run read in this process yet: a keyframe at `seq` itself (a run waiting for a
     // decision, or ended, ends with one) costs one parse, where an indexed state would first load
     // all its chunks and then step forward (a resume reads its run this way).
-    const keyframe = (await store.keyframeSeqAtOrBefore(runId, seq)) === seq ? await store.keyframeAtOrBefore(runId, seq) : undefined;
+    keyframeSeq = await store.keyframeSeqAtOrBefore(runId, seq);
+    const keyframe = keyframeSeq === seq ? await store.keyframeAtOrBefore(runId, seq) : undefined;
     if (keyframe?.snapshot !== undefined && keyframe.seq === seq) {
       cache.keep(anchors, seq, keyframe.snapshot);
       return keyframe.snapshot;
@@ -115,7 +118,8 @@ export async function stateAt(store: RunStore, runId: string, seq: number): Prom
     }
   }
   // A keyframe can only be worth loading when the kept state lies farther back than its cost.
-  const keyframeSeq = base && seq - base.seq <= KEYFRAME_COST_IN_RECORDS ? -1 : await store.keyframeSeqAtOrBefore(runId, seq);
+  if (base && seq - base.seq <= KEYFRAME_COST_IN_RECORDS) keyframeSeq = -1;
+  else keyframeSeq ??= await store.keyframeSeqAtOrBefore(runId, seq);
   if (!base || keyframeSeq - base.seq > KEYFRAME_COST_IN_RECORDS) {
     const keyframe = keyframeSeq < 0 ? undefined : await store.keyframeAtOrBefore(runId, seq);
     if (keyframe?.snapshot === undefined) {

@@ -1,24 +1,22 @@
 import type { RunSummary } from '../log/record.ts';
 import type { AgentContext, AgentOutput, CallState } from '../protocol/agent.ts';
+import { persistedAgents } from './persistedSnapshot.ts';
 
 interface PersistedAgentSnapshot {
   status: 'active' | 'done' | 'error' | 'stopped';
   value: unknown;
   context: Partial<AgentContext>;
   output?: AgentOutput;
-  children?: Record<string, { snapshot?: PersistedAgentSnapshot } | undefined>;
 }
 
-/** The calls waiting for a decision in an agent and in the agents it invokes (persisted children), naming the invoked ones. */
-function waitingIn(snapshot: PersistedAgentSnapshot, path: string | undefined): Array<ReturnType<typeof waitingEntry> & { actor?: string }> {
-  const context = snapshot.context ?? {};
-  const own = (context.turn?.calls ?? [])
-    .filter((call) => call.status === 'awaiting')
-    .map((call) => (path === undefined ? waitingEntry(context, call) : { ...waitingEntry(context, call), actor: path }));
-  const nested = Object.entries(snapshot.children ?? {}).flatMap(([id, child]) =>
-    child?.snapshot?.status === 'active' && typeof child.snapshot.context === 'object' ? waitingIn(child.snapshot, path === undefined ? id : `${path}/${id}`) : [],
-  );
-  return [...own, ...nested];
+/** The calls waiting for a decision in an agent and in the agents it invokes, naming the invoked ones. */
+function waitingIn(snapshot: PersistedAgentSnapshot): Array<ReturnType<typeof waitingEntry> & { actor?: string }> {
+  return persistedAgents(snapshot).flatMap(({ snapshot: agent, path }) => {
+    const context = (agent.context ?? {}) as Partial<AgentContext>;
+    return (context.turn?.calls ?? [])
+      .filter((call) => call.status === 'awaiting')
+      .map((call) => (path === undefined ? waitingEntry(context, call) : { ...waitingEntry(context, call), actor: path }));
+  });
 }
 
 function waitingEntry(context: Partial<AgentContext>, call: CallState) {
@@ -41,7 +39,7 @@ function waitingEntry(context: Partial<AgentContext>, call: CallState) {
 /** The listing facts of a run (status, usage, what it waits on) read off a persisted snapshot. */
 export function summarize(snapshot: PersistedAgentSnapshot): Partial<RunSummary> {
   const { context } = snapshot;
-  const waitingOn = waitingIn(snapshot, undefined);
+  const waitingOn = waitingIn(snapshot);
   const status: RunSummary['status'] =
     snapshot.status === 'done'
       ? (snapshot.output?.status ?? 'done')

@@ -11,7 +11,7 @@ import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import { awaitingCall, childPath, waitingCalls, type WaitingCall } from './waitingCalls.ts';
+import { awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 
 export interface RunOptions {
@@ -140,7 +140,7 @@ export class Run {
    * `arguments` replaces them (validated again); `always` approves this tool for the rest of the run.
    */
   approve(callId: string, options: ApproveOptions = {}): void {
-    const { call, actor, agent } = this.assertAwaiting(callId, options.argsHash);
+    const { call, actor, agent } = awaitingCall(this.runId, this.actor, this.agent, callId, options.argsHash);
     let edited: string | undefined;
     if (options.arguments !== undefined) {
       edited = typeof options.arguments === 'string' ? options.arguments : JSON.stringify(options.arguments);
@@ -159,7 +159,7 @@ export class Run {
 
   /** Reject one waiting tool call; the model sees the reason as that call's result. */
   reject(callId: string, reason: string, options: { by?: string; argsHash?: string } = {}): void {
-    const { actor } = this.assertAwaiting(callId, options.argsHash);
+    const { actor } = awaitingCall(this.runId, this.actor, this.agent, callId, options.argsHash);
     actor.send({ type: 'REJECT', callId, reason: reason || 'Rejected by a human.', by: options.by ?? 'user', ...(options.argsHash ? { argsHash: options.argsHash } : {}) });
   }
 
@@ -225,10 +225,6 @@ export class Run {
 
   private snapshot(): Snapshot {
     return this.actor.getSnapshot() as Snapshot;
-  }
-
-  private assertAwaiting(callId: string, hash?: string): WaitingCall {
-    return awaitingCall(this.runId, this.actor, this.agent, callId, hash);
   }
 
   private emit(event: RunEvent) {
