@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import jsonPatch from 'fast-json-patch';
-import { applyPatchSafe, applyPatchShared, diff, normalize } from '../src/log/patch.ts';
+import { applyPatchSafe, applyPatchShared, diff, normalize, plainJson } from '../src/log/patch.ts';
 import type { Json, Operation } from '../src/log/record.ts';
 import { InvalidPatchError, UnsafePatchError } from '../src/log/storageErrors.ts';
 
@@ -18,6 +18,34 @@ test('normalize drops keys holding undefined, as the JSON form does', () => {
   const value = { output: undefined, error: undefined, children: { a: { snapshot: { input: undefined, n: 1 } } }, list: [1, undefined] };
   assert.equal(normalize(value), { children: { a: { snapshot: { n: 1 } } }, list: [1, null] });
   assert.not.ok('output' in (normalize(value) as object));
+});
+
+test('plainJson equals normalize, keeps plain parts by reference and never changes its input', () => {
+  class Point {
+    constructor(readonly x: number) {}
+  }
+  const plain = { role: 'tool', content: 'ok', list: [1, 'a', null, { deep: true }] };
+  const mixed = {
+    kept: plain,
+    gone: undefined,
+    fn: () => 1,
+    nan: Number.NaN,
+    holes: [undefined, () => 2, Symbol('s'), Number.POSITIVE_INFINITY, plain],
+    when: new Date(0),
+    point: new Point(3),
+    custom: { toJSON: () => 'custom' },
+    nested: { a: { b: undefined, c: 1 } },
+  };
+  const before = JSON.stringify(mixed);
+  const json = plainJson(mixed) as Record<string, Json>;
+  assert.equal(json, normalize(mixed));
+  assert.is(JSON.stringify(mixed), before);
+  assert.ok('gone' in mixed && 'b' in mixed.nested.a);
+  assert.is(json.kept, plain);
+  assert.is((json.holes as Json[])[4], plain);
+  assert.is(plainJson(plain), plain);
+  assert.is(plainJson('text'), 'text');
+  assert.throws(() => plainJson(undefined), /JSON-serializable/);
 });
 
 test('appending one element to an array is exactly one add op', () => {

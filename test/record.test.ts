@@ -2,7 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../src/errors.ts';
 import { makeRecord } from '../src/log/makeRecord.ts';
-import { canonicalJson, parseHeader, parseRecord, sealRecord } from '../src/log/record.ts';
+import { canonicalJson, parseHeader, parseRecord, sealLazily, sealRecord } from '../src/log/record.ts';
+import { decodeText } from '../src/log/codec.ts';
+import { checkBatch, joinRecord, splitRecord } from '../src/log/runStore.ts';
 import type { RunRecord } from '../src/log/record.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from '../src/log/storageErrors.ts';
 
@@ -93,6 +95,37 @@ test('sealing a record with a non-JSON value throws a UserError naming the path'
     (error: unknown) => error instanceof UserError && /\/event\/at/.test(String(error)) && /Date/.test(String(error)),
   );
   assert.throws(() => sealRecord({ ...rest, state: [1, undefined] as never }), (error: unknown) => error instanceof UserError);
+});
+
+
+test('stores keep no checksum: a record read back works out the checksum sealRecord gives', () => {
+  const record = second();
+  const stored = splitRecord(record);
+  assert.not.match(decodeText(stored.body), /checksum/);
+  const read = joinRecord(stored, 'r1', 1);
+  const { checksum: _checksum, ...content } = record;
+  assert.is(read.checksum, sealRecord(content).checksum);
+  assert.is(record.checksum, read.checksum);
+  assert.equal(parseRecord(roundTrip(read), { runId: 'r1', seq: 1 }), read);
+});
+
+test('rows written with the checksum in their body are still read, and a plain-text row is checked by it', () => {
+  const record = second();
+  const { runId: _runId, patch, snapshot: _snapshot, ...body } = roundTrip(record) as RunRecord;
+  const plain = { body: JSON.stringify(body), patch: JSON.stringify(patch), snapshot: null };
+  assert.is(joinRecord(plain, 'r1', 1).checksum, record.checksum);
+  const altered = { ...plain, body: JSON.stringify({ ...body, state: 'changed' }) };
+  assert.throws(() => joinRecord(altered, 'r1', 1), (error: unknown) => error instanceof CorruptRecordError && /fails its checksum/.test((error as Error).message));
+  const { checksum: _checksum, ...bare } = body;
+  assert.throws(() => joinRecord({ ...plain, body: JSON.stringify(bare) }, 'r1', 1), (error: unknown) => error instanceof CorruptRecordError);
+});
+
+test('a lazily sealed record is accepted by append checks and stored without working out its checksum', () => {
+  // A Date is not plain JSON: working out the checksum would throw, storing it as text does not.
+  const record = sealLazily({ ...(roundTrip(second()) as object), event: { type: 'USER', at: new Date(0) } } as never) as RunRecord;
+  checkBatch('r1', [record], 1);
+  assert.match(decodeText(splitRecord(record).body), /1970-01-01/);
+  assert.throws(() => record.checksum, (error: unknown) => error instanceof UserError && /plain JSON/.test((error as Error).message));
 });
 
 test.run();

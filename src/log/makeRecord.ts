@@ -1,6 +1,6 @@
-import { diff, normalize, normalizeKeepingText } from './patch.ts';
-import { FORMAT_VERSION, sealRecord } from './record.ts';
-import type { Json, RunRecord } from './record.ts';
+import { diff, normalizeKeepingText, plainJson } from './patch.ts';
+import { FORMAT_VERSION, sealLazily } from './record.ts';
+import type { Json, RunRecord, UnsealedRecord } from './record.ts';
 
 /** What `makeRecord` needs to describe one transition. */
 export interface TransitionInput {
@@ -19,20 +19,27 @@ export interface TransitionInput {
 
 /**
  * Builds a sealed record: the patch from `previous` to `snapshot`, plus the full snapshot when it is a keyframe (always for seq 0).
+ * Its checksum is worked out when first read (`sealLazily`).
  * @example
  * const record = makeRecord({ runId, seq, event, state: snap.value, previous, snapshot: actor.getPersistedSnapshot(), keyframe: seq % 50 === 0 });
  */
 export function makeRecord(input: TransitionInput): RunRecord {
+  return sealLazily(unsealedRecord(input));
+}
+
+/** `makeRecord` before sealing, for a writer that changes the record first (redaction). */
+export function unsealedRecord(input: TransitionInput): UnsealedRecord {
   const keyframe = input.seq === 0 || input.keyframe === true;
-  return sealRecord({
+  return {
     v: FORMAT_VERSION,
     runId: input.runId,
     seq: input.seq,
     time: input.time ?? new Date().toISOString(),
-    event: normalize(input.event) as RunRecord['event'],
-    state: normalize(input.state) as Json,
+    // Shared with the transition, not copied: a machine's events and states are never changed in place.
+    event: plainJson(input.event) as RunRecord['event'],
+    state: plainJson(input.state),
     patch: input.seq === 0 ? [] : diff(input.previous, input.snapshot),
     ...(keyframe ? { snapshot: normalizeKeepingText(input.snapshot) } : {}),
     ...(input.meta === undefined ? {} : { meta: input.meta }),
-  });
+  };
 }

@@ -48,6 +48,51 @@ export function normalize(value: unknown): Json {
   return JSON.parse(text) as Json;
 }
 
+/** What JSON.stringify leaves out of an object, and writes as null in an array. */
+const OMITTED = Symbol('omitted');
+
+/** `plainJson` below the top: OMITTED for what JSON leaves out. */
+function jsonOf(value: unknown): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') return OMITTED;
+  if (typeof value !== 'object') return normalize(value);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i];
+      let json = jsonOf(item);
+      if (json === OMITTED) json = null;
+      if (json !== item) (copy ??= value.slice())[i] = json;
+    }
+    return copy ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  // Class instances, dates and anything with toJSON: JSON's own rules.
+  if ((proto !== Object.prototype && proto !== null) || 'toJSON' in value) return normalize(value);
+  let copy: Record<string, unknown> | undefined;
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    const json = jsonOf(item);
+    if (json === item) continue;
+    copy ??= { ...(value as Record<string, unknown>) };
+    if (json === OMITTED) delete copy[key];
+    else copy[key] = json;
+  }
+  return copy ?? value;
+}
+
+/**
+ * The JSON form of a value, equal to what `normalize` gives, built without serializing: parts that
+ * already are plain JSON are the value's own, and only what JSON would change (keys holding
+ * `undefined`, non-finite numbers, dates) is copied. The result may share structure with the value,
+ * so neither may be changed afterwards (a machine's states and events never are).
+ */
+export function plainJson(value: unknown): Json {
+  const json = jsonOf(value);
+  return json === OMITTED ? normalize(value) : (json as Json);
+}
+
 function isAbsent(value: unknown): boolean {
   return value === undefined || typeof value === 'function' || typeof value === 'symbol';
 }
@@ -64,7 +109,7 @@ function isContainer(value: unknown): value is Container {
 function leafJson(value: unknown): Json {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
-  return normalize(value);
+  return plainJson(value);
 }
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
@@ -113,7 +158,8 @@ function diffArray(prev: unknown[], next: unknown[], path: string, ops: Operatio
 }
 
 /**
- * Returns RFC 6902 ops that turn `normalize(prev)` into `normalize(next)`, skipping subtrees shared by reference.
+ * Returns RFC 6902 ops that turn `normalize(prev)` into `normalize(next)`, skipping subtrees shared by
+ * reference. An op's value may be a part of `next` itself (when it is plain JSON): treat both as read-only.
  * @example
  * const patch = diff(previousPersisted, actor.getPersistedSnapshot());
  */

@@ -179,8 +179,10 @@ function canonicalFast(value: unknown): string | undefined {
   return `${text}}`;
 }
 
+/** The checksum of every field but the checksum itself (read without touching it: it may not be worked out yet). */
 function checksumOf(record: UnsealedRecord): string {
-  const { checksum: _ignored, ...rest } = record as RunRecord;
+  const rest: Record<string, unknown> = {};
+  for (const key of Object.keys(record)) if (key !== 'checksum') rest[key] = (record as Record<string, unknown>)[key];
   return createHash('sha256').update(canonicalJson(rest)).digest('hex').slice(0, 16);
 }
 
@@ -195,8 +197,12 @@ const repairHint = (runId: string | undefined): string =>
 
 /** Adds the checksum to a record; throws UserError when the record holds a non-JSON value. */
 export function sealRecord(record: UnsealedRecord): RunRecord {
+  return { ...record, checksum: plainChecksumOf(record) };
+}
+
+function plainChecksumOf(record: UnsealedRecord): string {
   try {
-    return { ...record, checksum: checksumOf(record) };
+    return checksumOf(record);
   } catch (error) {
     if (!(error instanceof NonJsonError)) throw error;
     throw new UserError(
@@ -204,6 +210,23 @@ export function sealRecord(record: UnsealedRecord): RunRecord {
     );
   }
 }
+
+const lazilySealed = new WeakSet<object>();
+
+/**
+ * Seals a record of plain JSON whose checksum is worked out when first read. Stores keep no checksum
+ * (each stored text carries its codec's own check), so recording never needs it; an export, or any
+ * reader of `checksum`, gets the same value `sealRecord` gives. The record is changed in place.
+ */
+export function sealLazily<T extends UnsealedRecord>(record: T): T & RunRecord {
+  let checksum: string | undefined;
+  Object.defineProperty(record, 'checksum', { enumerable: true, configurable: true, get: () => (checksum ??= plainChecksumOf(record)) });
+  lazilySealed.add(record);
+  return record as T & RunRecord;
+}
+
+/** Whether a record is sealed, without working out a lazily sealed record's checksum. */
+export const isSealed = (record: RunRecord): boolean => lazilySealed.has(record) || (typeof record.checksum === 'string' && record.checksum !== '');
 
 function formatIssues(error: z.ZodError): string {
   return error.issues

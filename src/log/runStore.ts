@@ -1,5 +1,5 @@
 import { ConflictError, UserError } from '../errors.ts';
-import { RunSummarySchema } from './record.ts';
+import { isSealed, RunSummarySchema } from './record.ts';
 import { wellFormedSummary } from './wellFormed.ts';
 import { findUnsafePath } from './patch.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
@@ -82,7 +82,7 @@ export function checkBatch(runId: string, records: readonly RunRecord[], expecte
       );
     }
     // Full validation happens on read; a writer's records were sealed by sealRecord, so only what is cheap is checked here.
-    if (typeof record.checksum !== 'string' || !record.checksum) {
+    if (!isSealed(record)) {
       throw new UserError(`append to run "${runId}" got record ${record.seq} without a checksum: seal records with sealRecord (or makeRecord).`);
     }
     const unsafe = findUnsafePath(record.patch);

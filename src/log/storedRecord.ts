@@ -1,6 +1,6 @@
 import { decodeText, encodeText, isChecked } from './codec.ts';
 import { findUnsafePath, jsonTextOf } from './patch.ts';
-import { FORMAT_VERSION, parseRecord } from './record.ts';
+import { FORMAT_VERSION, parseRecord, sealLazily } from './record.ts';
 import type { Json, Operation, RunRecord } from './record.ts';
 import type { HistoryEntry } from './runStore.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
@@ -9,7 +9,9 @@ import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './
  * A record as stores keep it, in three encoded texts: the body (everything a history line needs), the
  * patch, and the snapshot if it is a keyframe. History listings read bodies only and state
  * reconstruction reads patches only. Rows written before the split keep the patch inside the body
- * and `patch` null.
+ * and `patch` null. The record's checksum is not stored: each text carries its codec's check, and a
+ * record read back works its checksum out from its content when asked (rows written before this keep
+ * theirs in the body).
  */
 export interface StoredRecord {
   body: string | Uint8Array;
@@ -25,10 +27,12 @@ export interface PatchEntry {
 
 /** Splits a record into the encoded texts a store writes; the run id is the row's key, so the body leaves it out. */
 export function splitRecord(record: RunRecord): StoredRecord {
-  const { snapshot, runId: _runId, patch, ...rest } = record;
+  // Named one by one: reading `checksum` would work out a lazily sealed record's checksum for nothing.
+  const { v, seq, time, event, state, meta, snapshot, patch } = record;
+  const body = meta === undefined ? { v, seq, time, event, state } : { v, seq, time, event, state, meta };
   const snapshotText = snapshot === undefined ? undefined : ((typeof snapshot === 'object' && snapshot !== null && jsonTextOf.get(snapshot)) || JSON.stringify(snapshot));
   return {
-    body: encodeText(JSON.stringify(rest)),
+    body: encodeText(JSON.stringify(body)),
     patch: encodeText(jsonTextOf.get(patch) ?? JSON.stringify(patch)),
     snapshot: snapshotText === undefined ? null : encodeText(snapshotText),
   };
@@ -49,16 +53,28 @@ function parseText(stored: string | Uint8Array, what: string, runId: string, seq
 /** Parses and validates a stored record (body, patch and snapshot texts) read back from a store. */
 export function joinRecord(stored: StoredRecord, runId: string, seq: number): RunRecord {
   const body = parseText(stored.body, 'text', runId, seq);
+  // Encoded rows carry zlib's or CRC-32's check, verified as they are decoded; plain-text rows are checked by checksum.
+  const checked = isChecked(stored.body) && (stored.patch === null || stored.patch === undefined || isChecked(stored.patch));
+  let unsealed = false;
   if (typeof body === 'object' && body !== null) {
     const fields = body as Record<string, unknown>;
     if (fields.runId === undefined) fields.runId = runId;
     if (stored.patch !== null && stored.patch !== undefined) fields.patch = parseText(stored.patch, 'patch', runId, seq);
     if (stored.snapshot !== null) fields.snapshot = parseText(stored.snapshot, 'snapshot', runId, seq);
+    // A checked row without a checksum was written that way; a plain-text row without one is refused below.
+    if (checked && fields.checksum === undefined) {
+      fields.checksum = UNSEALED;
+      unsealed = true;
+    }
   }
-  // Encoded rows carry zlib's or CRC-32's check, verified as they are decoded; plain-text rows are checked by checksum.
-  const checked = isChecked(stored.body) && (stored.patch === null || stored.patch === undefined || isChecked(stored.patch));
-  return parseRecord(body, { runId, seq }, { verifyChecksum: !checked });
+  const record = parseRecord(body, { runId, seq }, { verifyChecksum: !checked });
+  if (!unsealed) return record;
+  const { checksum: _placeholder, ...rest } = record;
+  return sealLazily(rest);
 }
+
+/** Stands in for a checksum the row does not hold while the record's shape is checked. */
+const UNSEALED = 'unsealed';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 

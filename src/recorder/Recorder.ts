@@ -1,8 +1,8 @@
 import type { AnyActor } from 'xstate';
 import { StorageError } from '../errors.ts';
-import { makeRecord } from '../log/makeRecord.ts';
+import { unsealedRecord } from '../log/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
-import { sealRecord, type RunHeader, type RunRecord } from '../log/record.ts';
+import { sealLazily, type RunHeader, type RunRecord } from '../log/record.ts';
 import { newRunSummary, type RunStore } from '../log/runStore.ts';
 import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
@@ -127,12 +127,8 @@ export class Recorder {
       this.patchesSinceKeyframe >= this.maxPatches ||
       this.patchBytes >= this.keyframeRatio * this.snapshotBytes;
     const state = (snapshot as { value: unknown }).value;
-    let record = makeRecord({ runId: this.runId, seq, event, state, previous: this.previous, snapshot, meta, keyframe });
-    if (this.redactor?.size) {
-      const { checksum: _checksum, ...unsealed } = record;
-      const clean = this.redactor.redactJson(unsealed);
-      if (clean !== unsealed) record = sealRecord(clean as typeof unsealed);
-    }
+    const unsealed = unsealedRecord({ runId: this.runId, seq, event, state, previous: this.previous, snapshot, meta, keyframe });
+    const record = sealLazily(this.redactor?.size ? (this.redactor.redactJson(unsealed) as typeof unsealed) : unsealed);
     if (record.snapshot) {
       this.snapshotBytes = jsonTextOf.get(record.snapshot as object)?.length ?? JSON.stringify(record.snapshot).length;
       this.unmeasured = undefined;
