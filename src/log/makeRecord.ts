@@ -1,4 +1,4 @@
-import { diff, normalizeKeepingText, plainJson } from './patch.ts';
+import { diff, plainJsonKeepingText, plainJson } from './patch.ts';
 import { FORMAT_VERSION, sealLazily } from './record.ts';
 import type { Json, RunRecord, UnsealedRecord } from './record.ts';
 
@@ -39,7 +39,7 @@ export function unsealedRecord(input: TransitionInput): UnsealedRecord {
     event: plainJson(input.event) as RunRecord['event'],
     state: plainJson(input.state),
     patch: input.seq === 0 ? [] : diff(input.previous, input.snapshot),
-    ...(keyframe ? { snapshot: normalizeKeepingText(input.snapshot) } : {}),
+    ...(keyframe ? { snapshot: plainJsonKeepingText(input.snapshot) } : {}),
     ...(input.meta === undefined ? {} : { meta: input.meta }),
   };
 }

@@ -28,12 +28,10 @@ export function findUnsafePath(ops: readonly Operation[]): string | undefined {
 /** JSON text of values already serialized (keyframe snapshots, recorded patches), so a store can write them without serializing again. */
 export const jsonTextOf = new WeakMap<object, string>();
 
-/** `normalize`, remembering the JSON text of the result (for big values such as keyframe snapshots). */
-export function normalizeKeepingText(value: unknown): Json {
-  const text = JSON.stringify(value);
-  if (text === undefined) return normalize(value);
-  const json = JSON.parse(text) as Json;
-  if (typeof json === 'object' && json !== null) jsonTextOf.set(json, text);
+/** `plainJson`, remembering the JSON text of the result (for big values such as keyframe snapshots). */
+export function plainJsonKeepingText(value: unknown): Json {
+  const json = plainJson(value);
+  if (typeof json === 'object' && json !== null && !jsonTextOf.has(json)) jsonTextOf.set(json, JSON.stringify(json));
   return json;
 }
 
@@ -130,16 +128,20 @@ function diffValue(prev: unknown, next: unknown, path: string, ops: Operation[])
   ops.push({ op: 'replace', path, value: after });
 }
 
+/** The pointer to `key` under `path`; most keys need no escaping, and are not searched twice for it. */
+const childPath = (path: string, key: string): string =>
+  key.includes('~') || key.includes('/') ? `${path}/${escapeSegment(key)}` : `${path}/${key}`;
+
 function diffObject(prev: Record<string, unknown>, next: Record<string, unknown>, path: string, ops: Operation[]): void {
   for (const key of Object.keys(prev)) {
-    if (!isAbsent(prev[key]) && (!hasOwn(next, key) || isAbsent(next[key]))) ops.push({ op: 'remove', path: `${path}/${escapeSegment(key)}` });
+    if (!isAbsent(prev[key]) && (!hasOwn(next, key) || isAbsent(next[key]))) ops.push({ op: 'remove', path: childPath(path, key) });
   }
   for (const key of Object.keys(next)) {
     const value = next[key];
-    if (isAbsent(value)) continue;
-    const childPath = `${path}/${escapeSegment(key)}`;
-    if (!hasOwn(prev, key) || isAbsent(prev[key])) ops.push({ op: 'add', path: childPath, value: leafJson(value) });
-    else diffValue(prev[key], value, childPath, ops);
+    // Unchanged members (most of a state, from one transition to the next) are skipped before any path is built.
+    if (isAbsent(value) || (prev[key] === value && hasOwn(prev, key))) continue;
+    if (!hasOwn(prev, key) || isAbsent(prev[key])) ops.push({ op: 'add', path: childPath(path, key), value: leafJson(value) });
+    else diffValue(prev[key], value, childPath(path, key), ops);
   }
 }
 
