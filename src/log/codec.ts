@@ -68,11 +68,10 @@ const LARGE_TEXT = { level: 1, dictionary: DICTIONARY_V1 };
 /** Encode record text for a store: compressed when it is worth it, always with an integrity check. */
 export function encodeText(text: string): Buffer {
   if (text.length <= COMPRESS_ABOVE) {
-    const body = Buffer.from(text, 'utf8');
-    const out = Buffer.allocUnsafe(body.length + 5);
+    const out = Buffer.allocUnsafe(Buffer.byteLength(text, 'utf8') + 5);
     out[0] = PLAIN_CRC32;
-    out.writeUInt32BE(crc32(body), 1);
-    body.copy(out, 5);
+    out.write(text, 5, 'utf8');
+    out.writeUInt32BE(crc32(out.subarray(5)), 1);
     return out;
   }
   const packed = deflateSync(text, text.length < SMALL_WINDOW_BELOW ? SMALL_TEXT : LARGE_TEXT);

@@ -7,7 +7,7 @@ import { parseHeader, parseSummary } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { StateIndexReader } from './stateIndex.ts';
 import { summaryPatch, checkBatch, checkPoints, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 import { encodeText } from './codec.ts';
 
@@ -49,6 +49,13 @@ CREATE TABLE IF NOT EXISTS state_chunks (
 );
 `;
 
+/** An indexed state with its texts encoded, as one append writes it. */
+interface EncodedPoint {
+  seq: number;
+  root: Buffer;
+  chunks: { id: string; data: Buffer }[];
+}
+
 interface RecordRow {
   seq: number;
   body: string | Uint8Array;
@@ -82,6 +89,7 @@ export class SqliteStore implements RunStore {
   readonly #db: Database.Database;
   readonly #statements;
   readonly #index = new StateIndexReader();
+  readonly #write: Database.Transaction<(runId: string, expectedSeq: number, stored: StoredRecord[], points: EncodedPoint[], patch: Partial<RunSummary> & { updatedAt: string }) => void>;
 
   constructor(options: { path?: string } = {}) {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
@@ -141,6 +149,26 @@ export class SqliteStore implements RunStore {
       deleteRun: db.prepare('DELETE FROM runs WHERE run_id = ?'),
       truncate: db.prepare('DELETE FROM records WHERE run_id = ? AND seq > ?'),
     };
+    // Made once: better-sqlite3 builds several wrappers for each transaction function.
+    this.#write = db.transaction((runId: string, expectedSeq: number, stored: StoredRecord[], points: EncodedPoint[], patch: Partial<RunSummary> & { updatedAt: string }) => {
+      checkExpectedSeq(runId, expectedSeq, this.#statements.lastSeq.get(runId)?.last ?? -1);
+      stored.forEach((record, i) => {
+        try {
+          this.#statements.insertRecord.run(runId, expectedSeq + i, record.body, record.patch, record.snapshot);
+        } catch (error) {
+          if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+          throw new ConflictError(
+            `Run "${runId}": record ${expectedSeq + i} already exists; another writer appended first: reload the run and retry after its last seq.`,
+          );
+        }
+      });
+      for (const point of points) {
+        for (const chunk of point.chunks) this.#statements.insertChunk.run(runId, chunk.id, chunk.data);
+        this.#statements.insertPoint.run(runId, point.seq, point.root);
+      }
+      const changed = this.#statements.patchSummary.run(patch.status ?? null, isoKey(patch.updatedAt), JSON.stringify(patch), runId).changes;
+      if (changed === 0) throw new RunNotFoundError(runId);
+    });
   }
 
   #summaryOf(runId: string): RunSummary {
@@ -183,30 +211,11 @@ export class SqliteStore implements RunStore {
     }));
     const lastSeq = options.expectedSeq + records.length - 1;
     const patch = summaryPatch(runId, options.summary, lastSeq);
-    const write = this.#db.transaction(() => {
-      checkExpectedSeq(runId, options.expectedSeq, this.#statements.lastSeq.get(runId)?.last ?? -1);
-      stored.forEach((record, i) => {
-        try {
-          this.#statements.insertRecord.run(runId, options.expectedSeq + i, record.body, record.patch, record.snapshot);
-        } catch (error) {
-          if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
-          throw new ConflictError(
-            `Run "${runId}": record ${options.expectedSeq + i} already exists; another writer appended first: reload the run and retry after its last seq.`,
-          );
-        }
-      });
-      for (const point of points) {
-        for (const chunk of point.chunks) this.#statements.insertChunk.run(runId, chunk.id, chunk.data);
-        this.#statements.insertPoint.run(runId, point.seq, point.root);
-      }
-      const changed = this.#statements.patchSummary.run(patch.status ?? null, isoKey(patch.updatedAt), JSON.stringify(patch), runId).changes;
-      if (changed === 0) throw new RunNotFoundError(runId);
-    });
     // WAL with synchronous=NORMAL survives a crash of the process; a caller that needs the write to
     // survive power loss too (a tool's side effect is about to start) asks for an fsync.
     if (options.sync) this.#db.pragma('synchronous = FULL');
     try {
-      write.immediate();
+      this.#write.immediate(runId, options.expectedSeq, stored, points, patch);
     } finally {
       if (options.sync) this.#db.pragma('synchronous = NORMAL');
     }
