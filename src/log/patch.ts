@@ -133,10 +133,11 @@ const childPath = (path: string, key: string): string =>
   key.includes('~') || key.includes('/') ? `${path}/${escapeSegment(key)}` : `${path}/${key}`;
 
 function diffObject(prev: Record<string, unknown>, next: Record<string, unknown>, path: string, ops: Operation[]): void {
-  for (const key of Object.keys(prev)) {
+  // for...in rather than Object.keys: no array per object, and both are plain objects (isContainer).
+  for (const key in prev) {
     if (!isAbsent(prev[key]) && (!hasOwn(next, key) || isAbsent(next[key]))) ops.push({ op: 'remove', path: childPath(path, key) });
   }
-  for (const key of Object.keys(next)) {
+  for (const key in next) {
     const value = next[key];
     // Unchanged members (most of a state, from one transition to the next) are skipped before any path is built.
     if (isAbsent(value) || (prev[key] === value && hasOwn(prev, key))) continue;

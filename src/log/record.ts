@@ -220,7 +220,14 @@ const lazilySealed = new WeakSet<object>();
  */
 export function sealLazily<T extends UnsealedRecord>(record: T): T & RunRecord {
   let checksum: string | undefined;
-  Object.defineProperty(record, 'checksum', { enumerable: true, configurable: true, get: () => (checksum ??= plainChecksumOf(record)) });
+  Object.defineProperty(record, 'checksum', {
+    enumerable: true,
+    configurable: true,
+    // A method, not an arrow function: tsx names arrow functions with a defineProperty each time one is made.
+    get() {
+      return (checksum ??= plainChecksumOf(record));
+    },
+  });
   lazilySealed.add(record);
   return record as T & RunRecord;
 }

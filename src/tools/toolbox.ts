@@ -4,7 +4,8 @@ import type { ToolCall } from '../protocol/messages.ts';
 import type { ToolSpec } from '../protocol/model.ts';
 import { isTool, type Tool } from './defineTool.ts';
 import { describeSchema } from './describeSchema.ts';
-import { prepareArguments } from './prepareArguments.ts';
+import { ARGUMENT_PARSING, prepareArguments } from './prepareArguments.ts';
+
 
 /** Why a model's tool call was refused before running. */
 export type ToolCallRejection = 'unknown_tool' | 'invalid_json' | 'invalid_arguments' | 'missing_id';
@@ -100,7 +101,7 @@ function validateCall(byName: ReadonlyMap<string, Tool>, call: ToolCall): Valida
     return invalidJson(tool, c.id, `were ${found}, not a JSON object`);
   }
   const prepared = prepareArguments(tool.parameters, parsed);
-  const result = z.safeParse(tool.parameters, prepared.value);
+  const result = z.safeParse(tool.parameters, prepared.value, ARGUMENT_PARSING);
   const problems = prepared.unknownKeys.map(
     (u) => `- at ${formatPath(u.path)}: unknown key "${u.key}"; allowed keys: ${u.allowed.join(', ') || '(none)'}`,
   );
