@@ -1,16 +1,19 @@
 // Reads of the run log, on SQLite (default) or PostgreSQL (BENCH_STORE=postgres):
 // stateAt at random records of a long run, the history listing of a 1000-step run, and resuming a
-// 1000-step run up to its next step in a fresh process. Prints one JSON line.
+// 1000-step run up to its next step in fresh processes (median of 7). Prints one JSON line.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openStore, runAgent, startRun, stateAt } from '../src/index.ts';
+import { importRun, openStore, runAgent, startRun, stateAt } from '../src/index.ts';
+import { exportRunText } from '../src/log/jsonl.ts';
 import { agent } from './logBenchAgent.ts';
 import type { RunStore } from '../src/index.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
 
 const longSteps = Number(process.env.BENCH_LONG_STEPS ?? 10_000);
+/** Fresh processes resuming the 1000-step run, each its own copy; the median is reported. */
+const RESUMES = Number(process.env.BENCH_RESUMES ?? 7);
 const kind = process.env.BENCH_STORE ?? 'sqlite';
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-logbench-'));
 const schema = `logbench_${process.pid}`;
@@ -33,7 +36,7 @@ const time = async (fn: () => Promise<unknown>) => {
   return performance.now() - started;
 };
 
-const store: RunStore = openStore(url);
+let store: RunStore = openStore(url);
 try {
   const built = performance.now();
   const long = await runAgent(agent, 'go', { model: scriptedModel(loop(longSteps, 'answer')), store });
@@ -57,11 +60,24 @@ try {
   await waiting.detach();
   const historyMs: number[] = [];
   for (let i = 0; i < 20; i++) historyMs.push(await time(() => store.readHistory(waiting.runId)));
+  // Resuming changes a run, so each fresh process resumes its own copy of the waiting run.
+  const exported = await exportRunText(store, waiting.runId);
+  await store.close();
+  const fileBytes = kind === 'sqlite' ? statSync(join(dir, 'runs.db')).size : undefined;
+  store = openStore(url);
+  const copies: string[] = [];
+  for (let i = 0; i < RESUMES; i++) copies.push((await importRun(store, exported, { newRunId: `${waiting.runId}-copy-${i}` })).runId);
   await store.close();
 
-  const resume = JSON.parse(
-    execFileSync(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'resumeOnce.ts'), url, waiting.runId], { encoding: 'utf8' }).trim().split('\n').at(-1)!,
-  ) as { importMs: number; resumeMs: number };
+  const resumeMs: number[] = [];
+  let importMs = 0;
+  for (const copy of copies) {
+    const once = JSON.parse(
+      execFileSync(process.execPath, ['--import', 'tsx', resolve(import.meta.dirname, 'resumeOnce.ts'), url, copy], { encoding: 'utf8' }).trim().split('\n').at(-1)!,
+    ) as { importMs: number; resumeMs: number };
+    resumeMs.push(once.resumeMs);
+    importMs = once.importMs;
+  }
   console.log(
     JSON.stringify({
       store: kind,
@@ -75,8 +91,10 @@ try {
       firstReadMs,
       historyRecords: (await openStore(url).readHistory(waiting.runId)).length,
       historyMedianMs: median(historyMs),
-      ...resume,
-      ...(kind === 'sqlite' ? { fileBytes: statSync(join(dir, 'runs.db')).size } : {}),
+      importMs,
+      resumeMedianMs: median(resumeMs),
+      resumeMs,
+      ...(fileBytes === undefined ? {} : { fileBytes }),
     }),
   );
 } finally {
