@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { defineAgent, defineTool, startRun } from '../src/index.ts';
 import { normalize } from '../src/log/patch.ts';
 import { stateAt } from '../src/log/reads.ts';
+import { MemoryStore } from '../src/log/memoryStore.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
 import { forkRun } from '../src/runtime/forkRun.ts';
 import { replayRun } from '../src/runtime/replayRun.ts';
@@ -85,6 +86,44 @@ test('a long run is indexed as it is recorded: a store that has read nothing reb
   // Backwards, so each read starts from the index rather than from a state read just before.
   for (let seq = lastSeq; seq >= 0; seq--) assert.equal(await stateAt(reader, run.runId, seq), live[seq], `state at seq ${seq}`);
   await reader.close();
+});
+
+test('on a slow store, no tool starts before the record of its start is stored, whether or not it is safe to run again', async () => {
+  // A store whose writes wait for the next release, as on a slow disk or database.
+  class HeldStore extends MemoryStore {
+    private held: Array<() => void> = [];
+    override async append(...args: Parameters<MemoryStore['append']>): Promise<void> {
+      await new Promise<void>((go) => this.held.push(go));
+      return super.append(...args);
+    }
+    release() {
+      for (const go of this.held.splice(0)) go();
+    }
+  }
+  const seen: string[] = [];
+  const tool = (name: string, options: { idempotent?: boolean }) =>
+    defineTool({
+      name,
+      description: `The ${name} tool.`,
+      parameters: z.object({}),
+      ...options,
+      execute: async (_args, ctx) => {
+        const stored = (await store.read(ctx.runId)).some((r) => r.event.type === 'TOOL_STARTED' && r.event.callId === ctx.callId);
+        seen.push(`${name}:${stored ? 'start stored' : 'start not stored'}`);
+        return 'ok';
+      },
+    });
+  const store = new HeldStore();
+  const model = scriptedModel([
+    { toolCalls: [{ id: 'u', name: 'once', arguments: {} }] },
+    { toolCalls: [{ id: 'i', name: 'again', arguments: {} }] },
+    { content: 'done' },
+  ]);
+  const agent = defineAgent({ name: 'held', model, tools: [tool('once', {}), tool('again', { idempotent: true })] });
+  const held = setInterval(() => store.release(), 20);
+  const result = await startRun(agent, { input: 'go', store }).result.finally(() => clearInterval(held));
+  assert.is(result.status, 'done', JSON.stringify(result.error));
+  assert.equal(seen, ['once:start stored', 'again:start stored']);
 });
 
 test('a run waiting for approval resumes in a new run handle and ends as a run that never stopped', async () => {
