@@ -92,11 +92,13 @@ if (mode === 'postgres') store = openStore(`${PG_URL}?schema=${schema}`);
 try {
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
+  const eluBefore = performance.eventLoopUtilization();
   if (mode === 'hand') await handRolled(server.url);
   else if (mode === 'runtime' || store) await runtime(server.url, store);
   else throw new Error(`unknown mode ${mode}`);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const cpu = process.cpuUsage(cpuBefore);
+  const busy = performance.eventLoopUtilization(eluBefore).active;
   const peakRssMb = process.resourceUsage().maxRSS / 1024;
   await store?.close();
   let storedBytes: number | undefined;
@@ -112,7 +114,7 @@ try {
     await client.query(`drop schema if exists ${schema} cascade`);
     await client.end();
   }
-  console.log(JSON.stringify({ mode, steps, ms, msPerStep: ms / steps, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps, peakRssMb, storedBytes }));
+  console.log(JSON.stringify({ mode, steps, ms, msPerStep: ms / steps, cpuMsPerStep: (cpu.user + cpu.system) / 1000 / steps, busyMsPerStep: busy / steps, peakRssMb, storedBytes }));
 } finally {
   await server.close();
   rmSync(dir, { recursive: true, force: true });

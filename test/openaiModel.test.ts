@@ -118,6 +118,27 @@ test('messages and tools reach the server in the API shape and map back to ours'
   });
 });
 
+test('each request sends exactly its own messages: a history that grew, one that was edited, one changed in place', async () => {
+  await withServer([{ content: '1' }, { content: '2' }, { content: '3' }, { content: '4' }], async (url, server) => {
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY });
+    const grown: Message[] = [...history, { role: 'assistant', content: 'Rain in Oslo.' }, { role: 'user', content: 'And Paris?' }];
+    const edited: Message[] = [history[0]!, { role: 'user', content: 'Weather in Rome?' }];
+    const sent: Message[][] = [];
+    for (const messages of [history, grown, edited]) {
+      sent.push(structuredClone(messages));
+      await model.complete({ messages, tools: [] });
+    }
+    edited[1] = { role: 'user', content: 'Weather in Lima?' };
+    edited.push({ role: 'assistant', content: 'Sun.' });
+    sent.push(structuredClone(edited));
+    await model.complete({ messages: edited, tools: [] });
+    assert.equal(
+      server.requests.map((request) => request.messages),
+      sent,
+    );
+  });
+});
+
 test('info names provider, model and params, never the key', () => {
   const local = createOpenAIModel({ baseURL: 'http://127.0.0.1:1/v1', apiKey: KEY, model: 'm', temperature: 0 });
   assert.equal(local.info, {
