@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number }
+interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
 
 const reps = Number(process.env.BENCH_REPS ?? 5);
 const sizes = (process.env.BENCH_STEPS ?? '100,1000').split(',').map(Number);
@@ -26,7 +26,7 @@ for (let rep = 0; rep < reps; rep++) {
         encoding: 'utf8',
         env: { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' },
       });
-      const sample = JSON.parse(out.trim().split('\n').at(-1)!) as Sample;
+      const sample = { ...(JSON.parse(out.trim().split('\n').at(-1)!) as Sample), rep };
       samples.push(sample);
       process.stderr.write(`rep ${rep + 1}/${reps} ${mode} N=${steps}: ${sample.msPerStep.toFixed(3)} ms/step\n`);
     }
@@ -37,6 +37,7 @@ const rows: string[] = [];
 rows.push(
   `Median of ${reps} runs each, fresh process per run, interleaved. Node ${process.version}. Modes: hand = a hand-rolled`,
   'loop on the openai client; runtime = Statecraft, no store; sqlite / postgres = Statecraft recording every transition.',
+  '"Added" is the median, over the reps, of the difference from the hand-rolled run of the same rep.',
   '',
 );
 rows.push('| mode | N | ms/step | added over hand-rolled, ms/step | peak RSS MB | stored |', '|---|---|---|---|---|---|');
@@ -45,7 +46,11 @@ for (const steps of sizes) {
   for (const mode of modes) {
     const mine = samples.filter((s) => s.mode === mode && s.steps === steps);
     const perStep = median(mine.map((s) => s.msPerStep));
-    const added = mode === 'hand' ? '-' : (perStep - base).toFixed(3);
+    // Each rep runs every mode back to back, so a machine that drifts over minutes moves both sides of
+    // a pair alike: the added time is the median of the per-rep differences.
+    const hand = (rep: number) => samples.find((s) => s.mode === 'hand' && s.steps === steps && s.rep === rep);
+    const pairs = mine.flatMap((s) => (hand(s.rep) ? [s.msPerStep - hand(s.rep)!.msPerStep] : []));
+    const added = mode === 'hand' ? '-' : pairs.length ? median(pairs).toFixed(3) : (perStep - base).toFixed(3);
     const stored = mine[0]?.storedBytes === undefined ? '-' : `${(median(mine.map((s) => s.storedBytes!)) / 1e6).toFixed(2)} MB`;
     rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${added} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} | ${stored} |`);
   }
