@@ -127,5 +127,97 @@ test("an invoked agent's decision deadline applies its default when nobody decid
   await store.close();
 });
 
+/** A machine that invokes two agents side by side, each with a tool that needs a person's approval. */
+function pair(published: string[]) {
+  const publish = defineTool({
+    name: 'publish',
+    description: 'Publish a text.',
+    parameters: z.object({ text: z.string() }),
+    needsApproval: true,
+    execute: ({ text }) => {
+      published.push(text);
+      return 'published';
+    },
+  });
+  const writer = defineAgent({ name: 'writer', instructions: 'Write, then publish.', tools: [publish] });
+  const editor = defineAgent({ name: 'editor', instructions: 'Edit, then publish.', tools: [publish] });
+  const child = (id: 'writer' | 'editor', instructions: string) => ({
+    initial: 'working',
+    states: {
+      working: {
+        invoke: {
+          id,
+          src: id,
+          input: ({ context }: { context: { input: AgentInput } }) => ({ ...context.input, runId: `${context.input.runId}/${id}`, instructions }),
+          onDone: 'finished',
+        },
+      },
+      finished: { type: 'final' as const },
+    },
+  });
+  const machine = setup({
+    types: { input: {} as AgentInput, context: {} as { input: AgentInput }, output: {} as AgentOutput },
+    actors: { writer: agentMachine, editor: agentMachine },
+  }).createMachine({
+    id: 'pair',
+    context: ({ input }) => ({ input }),
+    initial: 'both',
+    states: {
+      both: { type: 'parallel', states: { writer: child('writer', writer.instructions!), editor: child('editor', editor.instructions!) }, onDone: 'done' },
+      done: { type: 'final' },
+    },
+    output: (): AgentOutput => ({
+      status: 'done',
+      reason: 'final_answer',
+      detail: 'Both agents finished.',
+      output: 'both finished',
+      error: null,
+      steps: 0,
+      usage: { inputTokens: 0, outputTokens: 0 },
+      costUsd: 0,
+    }),
+  });
+  return defineAgent({ name: 'pair', machine, agents: { writer, editor } });
+}
+
+test('when two invoked agents wait on calls with the same id, a decision must name the agent, and goes only to it', async () => {
+  const published: string[] = [];
+  const model = scriptedModel([
+    { toolCalls: [{ id: 'p1', name: 'publish', arguments: { text: 'one' } }] },
+    { toolCalls: [{ id: 'p1', name: 'publish', arguments: { text: 'two' } }] },
+    { content: 'Published.' },
+    { content: 'Left unpublished.' },
+  ]);
+  const store = new SqliteStore({ path: join(dir, `runs-${n++}.db`) });
+  const run = startRun(pair(published), { input: 'go', model, store });
+  await within(
+    new Promise<void>((done) => run.on(() => run.pendingApprovals.length === 2 && done())),
+    'both agents to wait',
+  );
+  const waiting = run.pendingApprovals;
+  assert.equal(waiting.map((call) => [call.id, call.actor]).sort(), [['p1', 'editor'], ['p1', 'writer']]);
+  assert.throws(() => run.approve('p1'), /p1 is waiting in more than one agent \(agent "(writer|editor)", agent "(writer|editor)"\), so nothing was decided\. Say which: actor: /);
+  assert.throws(() => run.reject('p1', 'No.'), /more than one agent/);
+  assert.throws(() => run.approve('p1', { actor: '' }), /p1 is not waiting in the run's own agent; it waits in agent/);
+  assert.throws(() => run.approve('p1', { actor: 'critic' }), /not waiting in agent "critic"/);
+  const editors = waiting.find((call) => call.actor === 'editor')!;
+  const writers = waiting.find((call) => call.actor === 'writer')!;
+  assert.throws(() => run.approve('p1', { actor: 'editor', argsHash: writers.argsHash! }), /names arguments hash/, 'the hash is checked against the named agent\u2019s call');
+  run.approve('p1', { actor: 'editor', argsHash: editors.argsHash! });
+  await within(
+    new Promise<void>((done) => run.on(() => run.pendingApprovals.length === 1 && done())),
+    'the editor to go on',
+  );
+  assert.equal(run.pendingApprovals.map((call) => [call.id, call.actor]), [['p1', 'writer']], 'the writer still waits');
+  run.reject('p1', 'Not this one.', { actor: 'writer' });
+  const result = await within(run.result, 'the run to end');
+  assert.is(result.status, 'done', JSON.stringify(result.error));
+  assert.is(published.length, 1, 'only the approved call ran');
+  const decisions = (await store.readHistory(run.runId)).filter((line) => line.eventType === 'APPROVE' || line.eventType === 'REJECT');
+  assert.equal(decisions.map((line) => [line.eventType, line.meta?.actor]), [['APPROVE', 'editor'], ['REJECT', 'writer']]);
+  model.assertDone();
+  await store.close();
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -1,10 +1,9 @@
 import { createInterface } from 'node:readline/promises';
 import { UserError } from '../errors.ts';
 import { createOpenAIModel } from '../model/openaiModel.ts';
-import type { CallState } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Run } from '../runtime/Run.ts';
-import type { RunEvent } from '../runtime/runEvents.ts';
+import type { PendingCall, RunEvent } from '../runtime/runEvents.ts';
 import type { Script } from '../testing/script.ts';
 import { startScriptedServer, type ScriptedServer } from '../testing/scriptedServer.ts';
 import { exitCodeOf } from './exitCodes.ts';
@@ -48,25 +47,27 @@ const argumentsOf = (run: Run, callId: string) =>
     .flatMap((message) => (message.role === 'assistant' ? (message.toolCalls ?? []) : []))
     .find((toolCall) => toolCall.id === callId)?.arguments ?? '';
 
-async function decide(mode: ApproveMode, calls: CallState[], run: Run, print: (text: string) => void) {
+async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: (text: string) => void) {
   if (mode === 'wait') {
     const result = await run.detach();
     print(`Run ${run.runId} waits for approval. Decide with:\n`);
     for (const call of calls) {
-      print(`  statecraft approve ${run.runId} ${call.id} --hash ${call.argsHash}    # ${call.name}(${argumentsOf(run, call.id)})\n`);
+      const where = call.actor === undefined ? '' : ` --actor ${call.actor}`;
+      print(`  statecraft approve ${run.runId} ${call.id}${where} --hash ${call.argsHash}    # ${call.name}(${argumentsOf(run, call.id)})${call.actor === undefined ? '' : ` in ${call.actor}`}\n`);
     }
     print(`  statecraft reject ${run.runId} <call> --reason "..."\n`);
     return result;
   }
   for (const call of calls) {
-    if (mode === 'all') run.approve(call.id, { by: 'cli --approve all', ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
-    else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', { by: 'cli --approve none' });
+    const actor = call.actor ?? '';
+    if (mode === 'all') run.approve(call.id, { by: 'cli --approve all', actor, ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
+    else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', { by: 'cli --approve none', actor });
     else {
       const rl = createInterface({ input: process.stdin, output: process.stderr });
-      const answer = (await rl.question(`Allow ${call.name}(${argumentsOf(run, call.id)})? [y/N/reason to reject] `)).trim();
+      const answer = (await rl.question(`Allow ${call.name}(${argumentsOf(run, call.id)})${call.actor === undefined ? '' : ` in ${call.actor}`}? [y/N/reason to reject] `)).trim();
       rl.close();
-      if (/^y(es)?$/i.test(answer)) run.approve(call.id, { by: 'cli prompt', ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
-      else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', { by: 'cli prompt' });
+      if (/^y(es)?$/i.test(answer)) run.approve(call.id, { by: 'cli prompt', actor, ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
+      else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', { by: 'cli prompt', actor });
     }
   }
   return undefined;

@@ -72,8 +72,10 @@ ${storeHelp}`,
       port,
       live: { subscribe: local.subscribe },
       actions: {
-        approve: async (id, callId, by, argsHash) => (await local.get(id)).approve(callId, { by, ...(argsHash ? { argsHash } : {}) }),
-        reject: async (id, callId, reason, by, argsHash) => (await local.get(id)).reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}) }),
+        approve: async (id, callId, by, argsHash, actor) =>
+          (await local.get(id)).approve(callId, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
+        reject: async (id, callId, reason, by, argsHash, actor) =>
+          (await local.get(id)).reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
         fork: (id, seq, edit) => forkRun(store, id, seq, edit ? { edit } : {}),
       },
     });

@@ -44,7 +44,8 @@ async function resumeAndDrive(
 }
 
 /** The arguments hash of a waiting call, so a decision made here is bound to the arguments on record. */
-const hashOf = (run: Run, callId: string) => run.pendingApprovals.find((call) => call.id === callId)?.argsHash;
+const hashOf = (run: Run, callId: string, actor?: string) =>
+  run.pendingApprovals.find((call) => call.id === callId && (actor === undefined || (call.actor ?? '') === actor))?.argsHash;
 
 const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, ...storeOptions } as const;
 
@@ -82,20 +83,24 @@ Options:
   --hash HASH        the arguments hash you reviewed (shown by statecraft runs and show); refused if
                      the call's arguments differ
   --always           approve this tool for the rest of the run
+  --actor PATH       the invoked agent holding the call (as statecraft runs lists it; '' for the run's
+                     own agent): needed only when agents wait on calls with the same id
 ${approveHelp.replace('(default when interactive)', '').replace('wait (default otherwise:', 'wait (default:')}
 ${agentHelp}
 ${storeHelp}`,
-  options: { ...shared, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' } },
+  options: { ...shared, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' }, actor: { type: 'string' } },
   async run(values, [runId, ...calls]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft approve <run> [call ...]');
     const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
     return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
-      const ids = calls.length ? calls : run.pendingApprovals.map((call) => call.id);
-      if (!ids.length) throw new UserError(`Run ${runId} has no tool call waiting for approval.`);
-      if (values.hash && ids.length !== 1) throw new UserError('--hash names the arguments of one call: approve one call at a time with it.');
-      for (const id of ids) {
-        const argsHash = (values.hash as string | undefined) ?? hashOf(run, id);
-        run.approve(id, { by, ...(argsHash ? { argsHash } : {}), ...(values.always ? { always: true } : {}) });
+      const named = values.actor as string | undefined;
+      // Every waiting call when none is named, each in the agent that holds it.
+      const targets = calls.length ? calls.map((id) => ({ id, actor: named })) : run.pendingApprovals.map((call) => ({ id: call.id, actor: call.actor ?? '' }));
+      if (!targets.length) throw new UserError(`Run ${runId} has no tool call waiting for approval.`);
+      if (values.hash && targets.length !== 1) throw new UserError('--hash names the arguments of one call: approve one call at a time with it.');
+      for (const { id, actor } of targets) {
+        const argsHash = (values.hash as string | undefined) ?? hashOf(run, id, actor);
+        run.approve(id, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}), ...(values.always ? { always: true } : {}) });
       }
     });
   },
@@ -112,17 +117,20 @@ Options:
   --reason TEXT      what the model is told (required)
   --by NAME          who rejects (default $USER)
   --hash HASH        the arguments hash you reviewed; refused if the call's arguments differ
+  --actor PATH       the invoked agent holding the call ('' for the run's own agent): needed only when
+                     agents wait on calls with the same id
 ${agentHelp}
 ${storeHelp}`,
-  options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' } },
+  options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, actor: { type: 'string' } },
   async run(values, [runId, callId]) {
     if (!runId || !callId) throw new UserError('Usage: statecraft reject <run> <call> --reason TEXT');
     const reason = values.reason as string | undefined;
     if (!reason) throw new UserError('--reason is required: it is what the model is told instead of the tool result.');
     const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
     return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
-      const argsHash = (values.hash as string | undefined) ?? hashOf(run, callId);
-      run.reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}) });
+      const actor = values.actor as string | undefined;
+      const argsHash = (values.hash as string | undefined) ?? hashOf(run, callId, actor);
+      run.reject(callId, reason, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}) });
     });
   },
 };

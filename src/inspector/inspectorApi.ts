@@ -13,9 +13,12 @@ import { StateCache } from './stateCache.ts';
 
 /** What the inspector's approve, reject and fork buttons do. */
 export interface InspectorActions {
-  /** `argsHash` is the hash of the arguments shown on the page: the decision applies only to them. */
-  approve(runId: string, callId: string, by: string, argsHash?: string): Promise<void>;
-  reject(runId: string, callId: string, reason: string, by: string, argsHash?: string): Promise<void>;
+  /**
+   * `argsHash` is the hash of the arguments shown on the page: the decision applies only to them.
+   * `actor` is the invoked agent holding the call, as the page lists it ('' for the run's own agent).
+   */
+  approve(runId: string, callId: string, by: string, argsHash?: string, actor?: string): Promise<void>;
+  reject(runId: string, callId: string, reason: string, by: string, argsHash?: string, actor?: string): Promise<void>;
   /** Returns the new run's id. */
   fork(runId: string, seq: number, edit?: Operation[]): Promise<string>;
 }
@@ -27,8 +30,8 @@ export interface ApiOptions {
   live?: LiveEvents;
 }
 
-const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional(), argsHash: z.string().optional() });
-const RejectBody = z.object({ callId: z.string().min(1), reason: z.string(), by: z.string().min(1).optional(), argsHash: z.string().optional() });
+const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional(), argsHash: z.string().optional(), actor: z.string().optional() });
+const RejectBody = z.object({ callId: z.string().min(1), reason: z.string(), by: z.string().min(1).optional(), argsHash: z.string().optional(), actor: z.string().optional() });
 const ForkBody = z.object({ seq: z.number().int().nonnegative(), edit: z.array(OperationSchema).optional() });
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
@@ -39,7 +42,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
 }
 
 const describe = (schema: unknown) =>
-  schema === ApproveBody ? '{ callId, by? }' : schema === RejectBody ? '{ callId, reason, by? }' : '{ seq, edit? }';
+  schema === ApproveBody ? '{ callId, by?, argsHash?, actor? }' : schema === RejectBody ? '{ callId, reason, by?, argsHash?, actor? }' : '{ seq, edit? }';
 
 function listFilter(query: URLSearchParams): ListRunsFilter {
   const filter: ListRunsFilter = {};
@@ -132,12 +135,12 @@ export function createApi(options: ApiOptions) {
     const body = await readJsonBody(req);
     const act = requireActions();
     if (verb === 'approve') {
-      const { callId, by, argsHash } = parseBody(ApproveBody, body, `POST /api/runs/${runId}/approve`);
-      await act.approve(runId, callId, by ?? 'inspector', argsHash);
+      const { callId, by, argsHash, actor } = parseBody(ApproveBody, body, `POST /api/runs/${runId}/approve`);
+      await act.approve(runId, callId, by ?? 'inspector', argsHash, actor);
       sendJson(res, 200, { ok: true });
     } else if (verb === 'reject') {
-      const { callId, reason, by, argsHash } = parseBody(RejectBody, body, `POST /api/runs/${runId}/reject`);
-      await act.reject(runId, callId, reason, by ?? 'inspector', argsHash);
+      const { callId, reason, by, argsHash, actor } = parseBody(RejectBody, body, `POST /api/runs/${runId}/reject`);
+      await act.reject(runId, callId, reason, by ?? 'inspector', argsHash, actor);
       sendJson(res, 200, { ok: true });
     } else {
       const { seq, edit } = parseBody(ForkBody, body, `POST /api/runs/${runId}/fork`);

@@ -51,8 +51,8 @@ export function summarize(snapshot: PersistedAgentSnapshot): Partial<RunSummary>
   return {
     status,
     steps: context.step ?? snapshot.output?.steps ?? 0,
-    inputTokens: context.usage?.inputTokens ?? snapshot.output?.usage.inputTokens ?? 0,
-    outputTokens: context.usage?.outputTokens ?? snapshot.output?.usage.outputTokens ?? 0,
+    inputTokens: context.usage?.inputTokens ?? snapshot.output?.usage?.inputTokens ?? 0,
+    outputTokens: context.usage?.outputTokens ?? snapshot.output?.usage?.outputTokens ?? 0,
     costUsd: context.costUsd ?? snapshot.output?.costUsd ?? 0,
     updatedAt: new Date().toISOString(),
     ...(waitingOn.length > 0 ? { waitingOn } : { waitingOn: undefined }),

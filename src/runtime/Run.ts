@@ -45,6 +45,11 @@ export interface ApproveOptions {
   arguments?: string | Record<string, unknown>;
   /** Approve this tool for the rest of the run. */
   always?: boolean;
+  /**
+   * Which agent holds the call, as `pendingApprovals` lists it (`actor: 'researcher'`; '' for the run's
+   * own agent). Needed only when agents the run invokes wait on calls with the same id.
+   */
+  actor?: string;
 }
 
 /** How a run begins: fresh from input, or restored from a recorded snapshot. */
@@ -140,7 +145,7 @@ export class Run {
    * `arguments` replaces them (validated again); `always` approves this tool for the rest of the run.
    */
   approve(callId: string, options: ApproveOptions = {}): void {
-    const { call, actor, agent } = awaitingCall(this.runId, this.actor, this.agent, callId, options.argsHash);
+    const { call, actor, agent } = awaitingCall(this.runId, this.actor, this.agent, callId, { hash: options.argsHash, actor: options.actor });
     let edited: string | undefined;
     if (options.arguments !== undefined) {
       edited = typeof options.arguments === 'string' ? options.arguments : JSON.stringify(options.arguments);
@@ -158,8 +163,8 @@ export class Run {
   }
 
   /** Reject one waiting tool call; the model sees the reason as that call's result. */
-  reject(callId: string, reason: string, options: { by?: string; argsHash?: string } = {}): void {
-    const { actor } = awaitingCall(this.runId, this.actor, this.agent, callId, options.argsHash);
+  reject(callId: string, reason: string, options: Pick<ApproveOptions, 'by' | 'argsHash' | 'actor'> = {}): void {
+    const { actor } = awaitingCall(this.runId, this.actor, this.agent, callId, { hash: options.argsHash, actor: options.actor });
     actor.send({ type: 'REJECT', callId, reason: reason || 'Rejected by a human.', by: options.by ?? 'user', ...(options.argsHash ? { argsHash: options.argsHash } : {}) });
   }
 

@@ -34,10 +34,26 @@ export function waitingCalls(root: AnyActorRef, agent: Agent): WaitingCall[] {
   return found;
 }
 
-/** The waiting call a decision names; a UserError saying what is wrong when it waits nowhere or `hash` names other arguments. */
-export function awaitingCall(runId: string, root: AnyActorRef, agent: Agent, callId: string, hash?: string): WaitingCall {
+/** Where a waiting call is, as people name it: `the run's agent` or `agent "researcher"`. */
+const whereIs = (candidate: WaitingCall) => (candidate.path === undefined ? "the run's own agent" : `agent "${candidate.path}"`);
+
+/**
+ * The waiting call a decision names; a UserError saying what is wrong when it waits nowhere, when
+ * `hash` names other arguments, or when the id waits in several agents and `actor` does not say which
+ * (`actor` is an invoke path as `pendingApprovals` lists it; '' names the run's own agent).
+ */
+export function awaitingCall(runId: string, root: AnyActorRef, agent: Agent, callId: string, options: { hash?: string; actor?: string } = {}): WaitingCall {
+  const { hash, actor } = options;
   const waiting = waitingCalls(root, agent);
-  const found = waiting.find((candidate) => candidate.call.id === callId);
+  const withId = waiting.filter((candidate) => candidate.call.id === callId);
+  const matching = actor === undefined ? withId : withId.filter((candidate) => (candidate.path ?? '') === actor);
+  if (matching.length > 1) {
+    throw new UserError(
+      `Run ${runId}: tool call ${callId} is waiting in more than one agent (${matching.map(whereIs).join(', ')}), so nothing was decided. ` +
+        `Say which: actor: ${matching.map((candidate) => JSON.stringify(candidate.path ?? '')).join(' or ')} (--actor on the command line).`,
+    );
+  }
+  const found = matching[0];
   if (found) {
     const { call } = found;
     if (hash !== undefined && hash !== call.argsHash) {
@@ -48,13 +64,19 @@ export function awaitingCall(runId: string, root: AnyActorRef, agent: Agent, cal
     }
     return found;
   }
+  if (withId.length > 0) {
+    throw new UserError(
+      `Run ${runId}: tool call ${callId} is not waiting in ${actor ? `agent "${actor}"` : "the run's own agent"}; it waits in ${withId.map(whereIs).join(', ')}. ` +
+        `Name that agent (actor: ${withId.map((candidate) => JSON.stringify(candidate.path ?? '')).join(' or ')}).`,
+    );
+  }
   const context = (root.getSnapshot() as { context?: Partial<AgentContext> }).context;
   const known = context?.turn?.calls.find((candidate) => candidate.id === callId);
   throw new UserError(
     known
       ? `Run ${runId}: tool call ${callId} (${known.name}) is not waiting for approval; its status is "${known.status}"${known.decidedBy ? ` (decided by ${known.decidedBy})` : ''}.`
       : `Run ${runId}: no tool call ${callId} in the current turn. ` +
-          (waiting.length ? `Calls waiting for approval: ${waiting.map(({ call }) => `${call.id} (${call.name})`).join(', ')}.` : 'No call is waiting for approval.'),
+          (waiting.length ? `Calls waiting for approval: ${waiting.map(({ call, path }) => `${call.id} (${call.name}${path === undefined ? '' : `, in ${path}`})`).join(', ')}.` : 'No call is waiting for approval.'),
   );
 }
 

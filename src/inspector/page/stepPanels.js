@@ -46,7 +46,8 @@ export function approvalsPanel(runId, view, canAct) {
       status.textContent = verb === 'approve' ? 'Approving…' : 'Rejecting…';
       status.className = 'approval-status';
       try {
-        const body = verb === 'approve' ? { callId: call.callId, argsHash: call.argsHash } : { callId: call.callId, argsHash: call.argsHash, reason: reason.value.trim() || 'Rejected in the inspector.' };
+        const which = { callId: call.callId, argsHash: call.argsHash, actor: call.actor ?? '' };
+        const body = verb === 'approve' ? which : { ...which, reason: reason.value.trim() || 'Rejected in the inspector.' };
         await postJson(`${runPath(runId)}/${verb}`, body);
         status.textContent = verb === 'approve' ? 'Approved: waiting for the run to record it.' : 'Rejected: waiting for the run to record it.';
         status.classList.add('ok');
