@@ -211,7 +211,7 @@ test('a tool that needs approval waits; approve and reject move each call on its
   run.on((event) => {
     events.push(event);
     if (event.type === 'approval.requested') setImmediate(() => {
-      assert.equal(event.calls.map((c) => c.id), ['w1', 'w2']);
+      assert.equal(event.calls.map((c) => [c.id, c.arguments]), [['w1', '{"text":"keep"}'], ['w2', '{"text":"drop"}']], 'each call comes with the arguments a person decides on');
       assert.throws(() => run.approve('zzz'), /no tool call zzz/);
       run.reject('w2', 'not this one');
       assert.equal(run.pendingApprovals.map((c) => c.id), ['w1']);

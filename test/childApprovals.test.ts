@@ -73,7 +73,7 @@ test('an invoked agent that waits for approval makes the run wait: the call is l
     new Promise<PendingCall[]>((done) => run.on((event) => event.type === 'approval.requested' && done(event.calls))),
     'approval.requested',
   );
-  assert.equal(requested.map((call) => [call.id, call.name, call.actor]), [['p1', 'publish', 'writer']]);
+  assert.equal(requested.map((call) => [call.id, call.name, call.actor, call.arguments]), [['p1', 'publish', 'writer', '{"text":"hello"}']]);
   assert.equal(run.pendingApprovals.map((call) => [call.id, call.actor]), [['p1', 'writer']]);
   await run.durable();
   const summary = await store.summary(run.runId);

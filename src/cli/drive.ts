@@ -42,18 +42,13 @@ export async function chooseModel(
   return { model, server };
 }
 
-const argumentsOf = (run: Run, callId: string) =>
-  run.context.messages
-    .flatMap((message) => (message.role === 'assistant' ? (message.toolCalls ?? []) : []))
-    .find((toolCall) => toolCall.id === callId)?.arguments ?? '';
-
 async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: (text: string) => void) {
   if (mode === 'wait') {
     const result = await run.detach();
     print(`Run ${run.runId} waits for approval. Decide with:\n`);
     for (const call of calls) {
       const where = call.actor === undefined ? '' : ` --actor ${call.actor}`;
-      print(`  statecraft approve ${run.runId} ${call.id}${where} --hash ${call.argsHash}    # ${call.name}(${argumentsOf(run, call.id)})${call.actor === undefined ? '' : ` in ${call.actor}`}\n`);
+      print(`  statecraft approve ${run.runId} ${call.id}${where} --hash ${call.argsHash}    # ${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}\n`);
     }
     print(`  statecraft reject ${run.runId} <call> --reason "..."\n`);
     return result;
@@ -64,7 +59,7 @@ async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: 
     else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', { by: 'cli --approve none', actor });
     else {
       const rl = createInterface({ input: process.stdin, output: process.stderr });
-      const answer = (await rl.question(`Allow ${call.name}(${argumentsOf(run, call.id)})${call.actor === undefined ? '' : ` in ${call.actor}`}? [y/N/reason to reject] `)).trim();
+      const answer = (await rl.question(`Allow ${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}? [y/N/reason to reject] `)).trim();
       rl.close();
       if (/^y(es)?$/i.test(answer)) run.approve(call.id, { by: 'cli prompt', actor, ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
       else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', { by: 'cli prompt', actor });

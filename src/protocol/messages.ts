@@ -41,3 +41,13 @@ export const UsageSchema = z.object({
 export type Usage = z.infer<typeof UsageSchema>;
 
 export const zeroUsage = (): Usage => ({ inputTokens: 0, outputTokens: 0 });
+
+/** The arguments a tool call was made with, as the model sent them (JSON text), from the latest turn that holds it. */
+export function requestedArguments(messages: readonly Message[] | undefined, callId: string): string | undefined {
+  for (let i = (messages?.length ?? 0) - 1; i >= 0; i--) {
+    const message = messages![i]!;
+    const call = message.role === 'assistant' ? message.toolCalls?.find((toolCall) => toolCall.id === callId) : undefined;
+    if (call) return call.arguments;
+  }
+  return undefined;
+}

@@ -1,5 +1,6 @@
 import type { RunSummary } from '../log/record.ts';
 import type { AgentContext, AgentOutput, CallState } from '../protocol/agent.ts';
+import { requestedArguments } from '../protocol/messages.ts';
 import { persistedAgents } from './persistedSnapshot.ts';
 
 interface PersistedAgentSnapshot {
@@ -20,12 +21,7 @@ function waitingIn(snapshot: PersistedAgentSnapshot): Array<ReturnType<typeof wa
 }
 
 function waitingEntry(context: Partial<AgentContext>, call: CallState) {
-  const messages = context.messages ?? [];
-  let args: string | undefined;
-  for (let i = messages.length - 1; i >= 0 && args === undefined; i--) {
-    const message = messages[i]!;
-    if (message.role === 'assistant') args = message.toolCalls?.find((toolCall) => toolCall.id === call.id)?.arguments;
-  }
+  const args = requestedArguments(context.messages, call.id);
   return {
     callId: call.id,
     tool: call.name,

@@ -6,7 +6,7 @@ import type { RunStore } from '../log/runStore.ts';
 import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
 import type { AgentContext, AgentInput, AgentOutput } from '../protocol/agent.ts';
-import { zeroUsage, type Message } from '../protocol/messages.ts';
+import { requestedArguments, zeroUsage, type Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import type { Agent } from './defineAgent.ts';
@@ -127,7 +127,7 @@ export class Run {
 
   /** Tool calls waiting for a human decision, in the run's agent and in the agents it invokes. */
   get pendingApprovals(): PendingCall[] {
-    return waitingCalls(this.actor, this.agent).map(({ call, path }) => (path === undefined ? call : { ...call, actor: path }));
+    return waitingCalls(this.actor, this.agent).map(({ call, path, requested }) => ({ ...call, arguments: requested, ...(path === undefined ? {} : { actor: path }) }));
   }
 
   /** The persisted snapshot of the run now, as the log stores it. */
@@ -274,7 +274,8 @@ export class Run {
       costUsd: context.costUsd ?? 0,
     });
     if (tags.includes('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
-      this.emit({ type: 'approval.requested', runId: this.runId, calls: context.turn?.calls.filter((call) => call.status === 'awaiting') ?? [] });
+      const calls = (context.turn?.calls ?? []).filter((call) => call.status === 'awaiting');
+      this.emit({ type: 'approval.requested', runId: this.runId, calls: calls.map((call) => ({ ...call, arguments: requestedArguments(context.messages, call.id) ?? '' })) });
       this.armApprovalDeadline(context.turn?.approvalDeadlineAt);
     }
   }

@@ -18,5 +18,8 @@ export interface RunResult extends Omit<AgentOutput, 'status'> {
   status: AgentOutput['status'] | 'waiting';
 }
 
-/** A call waiting for a decision; `actor` names the invoked agent holding it (e.g. `researcher`), absent for the run's own agent. */
-export type PendingCall = CallState & { actor?: string };
+/**
+ * A call waiting for a decision. `arguments` is what it would run with, as the model sent them (JSON
+ * text); `actor` names the invoked agent holding it (e.g. `researcher`), absent for the run's own agent.
+ */
+export type PendingCall = CallState & { actor?: string; arguments: string };

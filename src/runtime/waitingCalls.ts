@@ -1,6 +1,7 @@
 import type { AnyActorRef } from 'xstate';
 import { UserError } from '../errors.ts';
 import type { AgentContext, CallState } from '../protocol/agent.ts';
+import { requestedArguments } from '../protocol/messages.ts';
 import type { Agent } from './defineAgent.ts';
 
 /** A tool call waiting for a human decision, with the agent actor that holds it. */
@@ -12,6 +13,8 @@ export interface WaitingCall {
   agent: Agent;
   /** Invoke ids from the root down to the actor (e.g. `researcher`); absent for the root. */
   path?: string;
+  /** The call's arguments as the model sent them (JSON text). */
+  requested: string;
 }
 
 /**
@@ -23,7 +26,9 @@ export function waitingCalls(root: AnyActorRef, agent: Agent): WaitingCall[] {
   const visit = (actor: AnyActorRef, owner: Agent, path: string | undefined): void => {
     const snapshot = actor.getSnapshot() as { context?: Partial<AgentContext>; children?: Record<string, AnyActorRef | undefined> };
     for (const call of snapshot.context?.turn?.calls ?? []) {
-      if (call.status === 'awaiting') found.push(path === undefined ? { call, actor, agent: owner } : { call, actor, agent: owner, path });
+      if (call.status !== 'awaiting') continue;
+      const requested = requestedArguments(snapshot.context?.messages, call.id) ?? '';
+      found.push(path === undefined ? { call, actor, agent: owner, requested } : { call, actor, agent: owner, requested, path });
     }
     for (const [id, child] of Object.entries(snapshot.children ?? {})) {
       const sub = child && typeof child.src === 'string' ? owner.agents[child.src] : undefined;
