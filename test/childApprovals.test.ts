@@ -17,9 +17,9 @@ import { scriptedModel, type Script } from '../src/testing/index.ts';
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-child-approvals-'));
 let n = 0;
 
-/** A machine of the user's own that invokes one agent, whose tool needs a person's approval. */
-function composed(published: string[], approval?: { timeoutMs: number; onTimeout: 'reject' | 'approve' }) {
-  const publish = defineTool({
+/** A tool that needs a person's approval; what it publishes is pushed to `published`. */
+const publishTool = (published: string[]) =>
+  defineTool({
     name: 'publish',
     description: 'Publish a text.',
     parameters: z.object({ text: z.string() }),
@@ -29,6 +29,10 @@ function composed(published: string[], approval?: { timeoutMs: number; onTimeout
       return 'published';
     },
   });
+
+/** A machine of the user's own that invokes one agent, whose tool needs a person's approval. */
+function composed(published: string[], approval?: { timeoutMs: number; onTimeout: 'reject' | 'approve' }) {
+  const publish = publishTool(published);
   const writer = defineAgent({ name: 'writer', instructions: 'Write, then publish.', tools: [publish], ...(approval ? { approval } : {}) });
   const machine = setup({
     types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput },
@@ -129,16 +133,7 @@ test("an invoked agent's decision deadline applies its default when nobody decid
 
 /** A machine that invokes two agents side by side, each with a tool that needs a person's approval. */
 function pair(published: string[]) {
-  const publish = defineTool({
-    name: 'publish',
-    description: 'Publish a text.',
-    parameters: z.object({ text: z.string() }),
-    needsApproval: true,
-    execute: ({ text }) => {
-      published.push(text);
-      return 'published';
-    },
-  });
+  const publish = publishTool(published);
   const writer = defineAgent({ name: 'writer', instructions: 'Write, then publish.', tools: [publish] });
   const editor = defineAgent({ name: 'editor', instructions: 'Edit, then publish.', tools: [publish] });
   const child = (id: 'writer' | 'editor', instructions: string) => ({
