@@ -176,8 +176,16 @@ export function permittedTools(agent: Agent) {
   return agent.toolbox.tools.filter((tool) => missingScopes(tool.scopes, agent.grants).length === 0);
 }
 
-/** Refuse a cost budget that cannot be enforced because the model has no price. */
+/**
+ * Refuse a cost budget that cannot be enforced because the model has no price: the agent's own, and
+ * those of the agents it invokes, each priced for the model it will call (its own port, else the run's).
+ */
 export function assertPriced(agent: Agent, model: string): void {
+  assertOwnPriced(agent, model);
+  for (const sub of Object.values(agent.agents)) assertPriced(sub, typeof sub.model === 'object' ? sub.model.info.model : model);
+}
+
+function assertOwnPriced(agent: Agent, model: string): void {
   if (agent.limits.maxCostUsd === undefined || priceFor(model, agent.prices)) return;
   throw new UserError(
     `Agent "${agent.name}" has a cost budget of $${agent.limits.maxCostUsd} but model "${model}" has no known price, ` +

@@ -1,9 +1,9 @@
-import { assign, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xstate';
+import { assign, createMachine, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import type { Redactor } from '../credentials/Redactor.ts';
 import type { Secrets } from '../credentials/Secrets.ts';
 import { costOf, priceFor } from '../model/pricing.ts';
 import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
-import type { AgentContext, FitnessResult, ModelTurn } from '../protocol/agent.ts';
+import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn } from '../protocol/agent.ts';
 import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { assembleMessages } from './assembleMessages.ts';
@@ -56,11 +56,40 @@ export function normalizeCalls(message: AssistantMessage, step: number) {
   return { message: { ...message, toolCalls }, problems };
 }
 
+const tighter = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
+
+/**
+ * An invoked agent's input as it runs: its own instructions and approval settings where the input
+ * gives none, and each of its own limits (steps, tokens, cost) where the input's is looser or missing.
+ * The machine that invokes it can tighten an agent's limits, never loosen them. (Its `timeoutMs` is not
+ * applied here: a deadline made from the clock would not replay; pass `deadlineAt` in the input.)
+ */
+export function withOwnSettings(agent: Agent, input: AgentInput): AgentInput {
+  const given: Partial<Limits> = input.limits ?? {};
+  const limits: Limits = { maxSteps: tighter(given.maxSteps, agent.limits.maxSteps)! };
+  const maxTokens = tighter(given.maxTokens, agent.limits.maxTokens);
+  const maxCostUsd = tighter(given.maxCostUsd, agent.limits.maxCostUsd);
+  if (maxTokens !== undefined) limits.maxTokens = maxTokens;
+  if (maxCostUsd !== undefined) limits.maxCostUsd = maxCostUsd;
+  if (given.deadlineAt !== undefined) limits.deadlineAt = given.deadlineAt;
+  const instructions = input.instructions ?? agent.instructions;
+  return { ...input, ...(instructions === undefined ? {} : { instructions }), approval: input.approval ?? agent.approval, limits };
+}
+
+/** An invoked agent's machine, whose context starts from its input with the agent's own settings applied. */
+function invocable(agent: Agent, machine: AnyStateMachine): AnyStateMachine {
+  const context = (machine.config as { context?: unknown }).context;
+  if (typeof context !== 'function') return machine;
+  const own = (args: { input?: unknown }) =>
+    context({ ...args, input: typeof args.input === 'object' && args.input !== null ? withOwnSettings(agent, args.input as AgentInput) : args.input });
+  return createMachine({ ...machine.config, context: own } as never, machine.implementations as never) as unknown as AnyStateMachine;
+}
+
 /** The agent's machine with the runtime's implementations of its named actors, actions and guards. */
 export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const tools = permittedTools(agent).map((tool) => agent.toolbox.specs().find((spec) => spec.name === tool.name)!);
   const model = typeof agent.model === 'object' ? agent.model : hooks.model;
-  const subAgents = Object.fromEntries(Object.entries(agent.agents).map(([name, sub]) => [name, provideAgent(sub, hooks)]));
+  const subAgents = Object.fromEntries(Object.entries(agent.agents).map(([name, sub]) => [name, invocable(sub, provideAgent(sub, hooks))]));
   const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
   return agent.machine.provide({
     actors: {
