@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setup } from 'xstate';
 import { z } from 'zod';
-import { agentMachine, defineAgent, defineTool, startRun, UserError } from '../src/index.ts';
+import { agentMachine, createOpenAIModel, defineAgent, defineTool, startRun, UserError } from '../src/index.ts';
 import type { Agent, AgentInput, AgentOutput } from '../src/index.ts';
 import { withOwnSettings } from '../src/runtime/provideAgent.ts';
-import { scriptedModel, type Script } from '../src/testing/index.ts';
+import { scriptedModel, startScriptedServer, type Script } from '../src/testing/index.ts';
 
 /** A machine of the user's own that invokes `child` with the input `pass` makes from its own input. */
 function invoking(child: Agent, pass: (input: AgentInput) => AgentInput) {
@@ -71,6 +71,27 @@ test('a cost budget on an invoked agent is refused at start when the model it wi
   assert.throws(
     () => startRun(host, { input: 'go', model: scriptedModel([{ content: 'x' }]) }),
     (error: unknown) => error instanceof UserError && /Agent "child" has a cost budget of \$1 but model "scripted" has no known price/.test((error as Error).message),
+  );
+});
+
+test('an invoked agent that names a model calls that model on the run\u2019s endpoint', async () => {
+  const server = await startScriptedServer([{ content: 'Small answer.' }]);
+  try {
+    const child = defineAgent({ name: 'child', model: 'small-model' });
+    const host = invoking(child, (input) => ({ ...input, runId: `${input.runId}/child` }));
+    const result = await startRun(host, { input: 'go', model: createOpenAIModel({ baseURL: server.url, apiKey: 'test', model: 'big-model' }) }).result;
+    assert.is(result.status, 'done', JSON.stringify(result.error));
+    assert.equal(server.requests.map((request) => (request.body as { model: string }).model), ['small-model']);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a model name on an invoked agent is refused at start when the run\u2019s port cannot switch models', () => {
+  const host = invoking(defineAgent({ name: 'child', model: 'small-model' }), (input) => input);
+  assert.throws(
+    () => startRun(host, { input: 'go', model: scriptedModel([{ content: 'x' }]) }),
+    (error: unknown) => error instanceof UserError && /Agent "child" names model "small-model", but the run's model port .* cannot switch models/.test((error as Error).message),
   );
 });
 

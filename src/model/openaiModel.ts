@@ -238,6 +238,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
 
   return {
     info,
+    withModel: (name) => createOpenAIModel({ ...options, client, model: name }),
     complete: (request) =>
       callWithRetry(
         async (signal) => {

@@ -34,4 +34,10 @@ export interface ModelResponse {
 export interface ModelPort {
   readonly info: ModelInfo;
   complete(request: ModelRequest): Promise<ModelResponse>;
+  /**
+   * The same endpoint, credentials and settings with another model: an invoked agent that names a
+   * model (`model: 'gpt-4o-mini'`) runs on the port its run was given. Optional; a port without it
+   * refuses such agents when the run starts.
+   */
+  withModel?(model: string): ModelPort;
 }

@@ -27,7 +27,10 @@ export interface AgentConfig {
   version?: string;
   instructions?: string;
   tools?: readonly Tool[];
-  /** A model port, or a model name for the OpenAI-compatible port chosen when the run starts. */
+  /**
+   * A model port, or a model name: for the run's own agent, the OpenAI-compatible port chosen when the
+   * run starts; for an invoked agent, the run's port switched to this model (`ModelPort.withModel`).
+   */
   model?: ModelPort | string;
   limits?: AgentLimits;
   /** Prices per model, merged over the built-in table. */
@@ -178,11 +181,11 @@ export function permittedTools(agent: Agent) {
 
 /**
  * Refuse a cost budget that cannot be enforced because the model has no price: the agent's own, and
- * those of the agents it invokes, each priced for the model it will call (its own port, else the run's).
+ * those of the agents it invokes, each priced for the model it will call (its own port or model name, else the run's).
  */
 export function assertPriced(agent: Agent, model: string): void {
   assertOwnPriced(agent, model);
-  for (const sub of Object.values(agent.agents)) assertPriced(sub, typeof sub.model === 'object' ? sub.model.info.model : model);
+  for (const sub of Object.values(agent.agents)) assertPriced(sub, typeof sub.model === 'object' ? sub.model.info.model : (sub.model ?? model));
 }
 
 function assertOwnPriced(agent: Agent, model: string): void {

@@ -1,5 +1,6 @@
 import { assign, createMachine, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import type { Redactor } from '../credentials/Redactor.ts';
+import { UserError } from '../errors.ts';
 import type { Secrets } from '../credentials/Secrets.ts';
 import { costOf, priceFor } from '../model/pricing.ts';
 import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
@@ -76,6 +77,17 @@ export function withOwnSettings(agent: Agent, input: AgentInput): AgentInput {
   return { ...input, ...(instructions === undefined ? {} : { instructions }), approval: input.approval ?? agent.approval, limits };
 }
 
+/** The port an invoked agent calls: its own, the run's switched to the model it names, or the run's. */
+function portFor(agent: Agent, runModel: ModelPort): ModelPort {
+  if (typeof agent.model === 'object') return agent.model;
+  if (agent.model === undefined || agent.model === runModel.info.model) return runModel;
+  if (runModel.withModel) return runModel.withModel(agent.model);
+  throw new UserError(
+    `Agent "${agent.name}" names model "${agent.model}", but the run's model port (${runModel.info.provider}, ${runModel.info.model}) cannot switch models. ` +
+      `Give the agent a port of its own (model: createOpenAIModel({ model: '${agent.model}' })), or remove its model name to use the run's model.`,
+  );
+}
+
 /** An invoked agent's machine, whose context starts from its input with the agent's own settings applied. */
 function invocable(agent: Agent, machine: AnyStateMachine): AnyStateMachine {
   const context = (machine.config as { context?: unknown }).context;
@@ -89,7 +101,9 @@ function invocable(agent: Agent, machine: AnyStateMachine): AnyStateMachine {
 export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const tools = permittedTools(agent).map((tool) => agent.toolbox.specs().find((spec) => spec.name === tool.name)!);
   const model = typeof agent.model === 'object' ? agent.model : hooks.model;
-  const subAgents = Object.fromEntries(Object.entries(agent.agents).map(([name, sub]) => [name, invocable(sub, provideAgent(sub, hooks))]));
+  const subAgents = Object.fromEntries(
+    Object.entries(agent.agents).map(([name, sub]) => [name, invocable(sub, provideAgent(sub, { ...hooks, model: portFor(sub, hooks.model) }))]),
+  );
   const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
   return agent.machine.provide({
     actors: {
