@@ -49,6 +49,23 @@ CREATE TABLE IF NOT EXISTS state_chunks (
 );
 `;
 
+/** An object whose members are made by `makers` when first read, then kept. */
+function lazily<T extends Record<string, () => unknown>>(makers: T): { readonly [K in keyof T]: ReturnType<T[K]> } {
+  const made = {} as { [K in keyof T]: ReturnType<T[K]> };
+  for (const key of Object.keys(makers) as Array<keyof T>) {
+    Object.defineProperty(made, key, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const value = makers[key]!() as ReturnType<T[typeof key]>;
+        Object.defineProperty(made, key, { value, enumerable: true });
+        return value;
+      },
+    });
+  }
+  return made;
+}
+
 /** An indexed state with its texts encoded, as one append writes it. */
 interface EncodedPoint {
   seq: number;
@@ -107,48 +124,49 @@ export class SqliteStore implements RunStore {
       throw new StorageError(`Could not open the SQLite store at ${this.path}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
     }
     const db = this.#db;
-    this.#statements = {
-      insertRun: db.prepare(
+    // Each statement is prepared when first used: a process that reads one run needs a few of them.
+    this.#statements = lazily({
+      insertRun: () => db.prepare(
         'INSERT INTO runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      getRun: db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
-      updateSummary: db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
+      getRun: () => db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
+      updateSummary: () => db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
       // Merges the changed summary fields in SQL (RFC 7396: null removes a field), without reading it first.
-      patchSummary: db.prepare<[string | null, string, string, string]>(
+      patchSummary: () => db.prepare<[string | null, string, string, string]>(
         'UPDATE runs SET status = coalesce(?, status), updated_at = ?, summary = json_patch(summary, ?) WHERE run_id = ?',
       ),
-      lastSeq: db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?'),
-      insertRecord: db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)'),
-      readRecords: db.prepare<[string, number, number], RecordRow>(
+      lastSeq: () => db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?'),
+      insertRecord: () => db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)'),
+      readRecords: () => db.prepare<[string, number, number], RecordRow>(
         'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
       // The body is read only for rows written before the patch column existed.
-      readPatches: db.prepare<[string, number, number], { seq: number; body: string | Uint8Array | null; patch: string | Uint8Array | null }>(
+      readPatches: () => db.prepare<[string, number, number], { seq: number; body: string | Uint8Array | null; patch: string | Uint8Array | null }>(
         'SELECT seq, CASE WHEN patch IS NULL THEN body END AS body, patch FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
-      readBodies: db.prepare<[string, number, number], { seq: number; body: string | Uint8Array }>(
+      readBodies: () => db.prepare<[string, number, number], { seq: number; body: string | Uint8Array }>(
         'SELECT seq, body FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
-      keyframe: db.prepare<[string, number], RecordRow>(
+      keyframe: () => db.prepare<[string, number], RecordRow>(
         'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
-      keyframeSeq: db.prepare<[string, number], { seq: number }>(
+      keyframeSeq: () => db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
-      insertPoint: db.prepare('INSERT OR REPLACE INTO state_index (run_id, seq, root) VALUES (?, ?, ?)'),
-      insertChunk: db.prepare('INSERT OR IGNORE INTO state_chunks (run_id, id, data) VALUES (?, ?, ?)'),
-      pointSeq: db.prepare<[string, number], { seq: number }>('SELECT seq FROM state_index WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
-      point: db.prepare<[string, number], { root: Uint8Array }>('SELECT root FROM state_index WHERE run_id = ? AND seq = ?'),
-      chunks: db.prepare<[string, string], { id: string; data: Uint8Array }>(
+      insertPoint: () => db.prepare('INSERT OR REPLACE INTO state_index (run_id, seq, root) VALUES (?, ?, ?)'),
+      insertChunk: () => db.prepare('INSERT OR IGNORE INTO state_chunks (run_id, id, data) VALUES (?, ?, ?)'),
+      pointSeq: () => db.prepare<[string, number], { seq: number }>('SELECT seq FROM state_index WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
+      point: () => db.prepare<[string, number], { root: Uint8Array }>('SELECT root FROM state_index WHERE run_id = ? AND seq = ?'),
+      chunks: () => db.prepare<[string, string], { id: string; data: Uint8Array }>(
         'SELECT id, data FROM state_chunks WHERE run_id = ? AND id IN (SELECT value FROM json_each(?))',
       ),
-      deletePoints: db.prepare('DELETE FROM state_index WHERE run_id = ?'),
-      deleteChunks: db.prepare('DELETE FROM state_chunks WHERE run_id = ?'),
-      truncatePoints: db.prepare('DELETE FROM state_index WHERE run_id = ? AND seq > ?'),
-      deleteRecords: db.prepare('DELETE FROM records WHERE run_id = ?'),
-      deleteRun: db.prepare('DELETE FROM runs WHERE run_id = ?'),
-      truncate: db.prepare('DELETE FROM records WHERE run_id = ? AND seq > ?'),
-    };
+      deletePoints: () => db.prepare('DELETE FROM state_index WHERE run_id = ?'),
+      deleteChunks: () => db.prepare('DELETE FROM state_chunks WHERE run_id = ?'),
+      truncatePoints: () => db.prepare('DELETE FROM state_index WHERE run_id = ? AND seq > ?'),
+      deleteRecords: () => db.prepare('DELETE FROM records WHERE run_id = ?'),
+      deleteRun: () => db.prepare('DELETE FROM runs WHERE run_id = ?'),
+      truncate: () => db.prepare('DELETE FROM records WHERE run_id = ? AND seq > ?'),
+    });
     // Made once: better-sqlite3 builds several wrappers for each transaction function.
     this.#write = db.transaction((runId: string, expectedSeq: number, stored: StoredRecord[], points: EncodedPoint[], patch: Partial<RunSummary> & { updatedAt: string }) => {
       checkExpectedSeq(runId, expectedSeq, this.#statements.lastSeq.get(runId)?.last ?? -1);
