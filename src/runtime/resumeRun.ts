@@ -1,3 +1,4 @@
+import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import { stateAt } from '../log/reads.ts';
 import type { RunStore } from '../log/runStore.ts';
@@ -58,9 +59,10 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
   }
   // stateAt's result is shared with the states the store keeps, and XState's restore writes live actors
   // over the actor references in a context in place: copy it only when it holds one (a copy of a long
-  // run's state costs milliseconds).
+  // run's state costs milliseconds). The built-in agent machine keeps none in its context, so its
+  // states are not even searched.
   const state = await stateAt(store, runId, summary.lastSeq);
-  const snapshot = holdsActorRef(state) ? structuredClone(state) : state;
+  const snapshot = agent.machine !== agentMachine && holdsActorRef(state) ? structuredClone(state) : state;
   const model = resolveModel(options.model ?? agent.model ?? header.model.model);
   assertPriced(agent, model.info.model);
   const notes: ({ type: string } & Record<string, unknown>)[] = [
