@@ -39,7 +39,7 @@ export function waitingCalls(root: AnyActorRef, agent: Agent): WaitingCall[] {
   return found;
 }
 
-/** Where a waiting call is, as people name it: `the run's agent` or `agent "researcher"`. */
+/** Where a waiting call is, as people name it: `the run's own agent` or `agent "researcher"`. */
 const whereIs = (candidate: WaitingCall) => (candidate.path === undefined ? "the run's own agent" : `agent "${candidate.path}"`);
 
 /**
