@@ -10,6 +10,7 @@ import { summaryPatch, checkBatch, checkPoints, checkExpectedSeq, checkNewRun, h
 import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 import { encodeText } from './codec.ts';
+import { lazily } from './lazily.ts';
 
 /** The SQLite file used when no path is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
@@ -48,23 +49,6 @@ CREATE TABLE IF NOT EXISTS state_chunks (
   PRIMARY KEY (run_id, id)
 );
 `;
-
-/** An object whose members are made by `makers` when first read, then kept. */
-function lazily<T extends Record<string, () => unknown>>(makers: T): { readonly [K in keyof T]: ReturnType<T[K]> } {
-  const made = {} as { [K in keyof T]: ReturnType<T[K]> };
-  for (const key of Object.keys(makers) as Array<keyof T>) {
-    Object.defineProperty(made, key, {
-      configurable: true,
-      enumerable: true,
-      get() {
-        const value = makers[key]!() as ReturnType<T[typeof key]>;
-        Object.defineProperty(made, key, { value, enumerable: true });
-        return value;
-      },
-    });
-  }
-  return made;
-}
 
 /** An indexed state with its texts encoded, as one append writes it. */
 interface EncodedPoint {
