@@ -1,25 +1,14 @@
-import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SqliteStore } from '../src/index.ts';
+import { cli, cliIn, root } from './fixtures/cli.ts';
 
-const exec = promisify(execFile);
-const root = resolve(import.meta.dirname, '..');
-const cli = resolve(root, 'bin/statecraft.js');
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-approval-'));
-const storeUrl = `sqlite:${join(dir, 'runs.db')}`;
-const traceFile = join(dir, 'trace.txt');
-const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', TRACE_FILE: traceFile, NO_COLOR: '1' };
-const trace = () => (existsSync(traceFile) ? readFileSync(traceFile, 'utf8').trim().split('\n') : []);
-const statecraft = (args: string[]) =>
-  exec(process.execPath, [cli, ...args, '--store', storeUrl], { cwd: root, env }).then(
-    ({ stdout }) => ({ code: 0, stdout }),
-    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout + error.stderr }),
-  );
+const { statecraft, trace, storeUrl, env } = cliIn(dir);
 
 test('parallel calls under allow, ask, deny, ask survive a kill while waiting; decisions from new processes finish the run', async () => {
   const child = spawn(process.execPath, [cli, 'run', 'test/fixtures/approval/agent.ts', '--approve', 'ask', '--store', storeUrl, '--json'], {

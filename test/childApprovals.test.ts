@@ -13,6 +13,7 @@ import { stepView } from '../src/inspector/stateCache.ts';
 import { waitingNote } from '../src/cli/logCommands.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
+import { pairAgent } from './fixtures/pair/agent.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-child-approvals-'));
 let n = 0;
@@ -104,7 +105,9 @@ test('a run waiting in an invoked agent is detached, resumed in a new handle and
   const store = new SqliteStore({ path: join(dir, `runs-${n++}.db`) });
   const first = startRun(agent, { input: 'go', model: scriptedModel(script), store });
   await within(new Promise<void>((done) => first.on((event) => event.type === 'approval.requested' && done())), 'approval.requested');
-  assert.is((await first.detach()).status, 'waiting');
+  const detached = await first.detach();
+  assert.is(detached.status, 'waiting');
+  assert.is(detached.detail, 'Waiting for approval of p1 (publish in writer).', 'the calls are listed as they were before the actor stopped');
   const resumed = await resumeRun(agent, first.runId, { store, model: scriptedModel(script.slice(1)) });
   await within(
     new Promise<void>((done) => (resumed.pendingApprovals.length ? done() : resumed.on((event) => event.type === 'approval.requested' && done()))),
@@ -131,49 +134,7 @@ test("an invoked agent's decision deadline applies its default when nobody decid
   await store.close();
 });
 
-/** A machine that invokes two agents side by side, each with a tool that needs a person's approval. */
-function pair(published: string[]) {
-  const publish = publishTool(published);
-  const writer = defineAgent({ name: 'writer', instructions: 'Write, then publish.', tools: [publish] });
-  const editor = defineAgent({ name: 'editor', instructions: 'Edit, then publish.', tools: [publish] });
-  const child = (id: 'writer' | 'editor', instructions: string) => ({
-    initial: 'working',
-    states: {
-      working: {
-        invoke: {
-          id,
-          src: id,
-          input: ({ context }: { context: { input: AgentInput } }) => ({ ...context.input, runId: `${context.input.runId}/${id}`, instructions }),
-          onDone: 'finished',
-        },
-      },
-      finished: { type: 'final' as const },
-    },
-  });
-  const machine = setup({
-    types: { input: {} as AgentInput, context: {} as { input: AgentInput }, output: {} as AgentOutput },
-    actors: { writer: agentMachine, editor: agentMachine },
-  }).createMachine({
-    id: 'pair',
-    context: ({ input }) => ({ input }),
-    initial: 'both',
-    states: {
-      both: { type: 'parallel', states: { writer: child('writer', writer.instructions!), editor: child('editor', editor.instructions!) }, onDone: 'done' },
-      done: { type: 'final' },
-    },
-    output: (): AgentOutput => ({
-      status: 'done',
-      reason: 'final_answer',
-      detail: 'Both agents finished.',
-      output: 'both finished',
-      error: null,
-      steps: 0,
-      usage: { inputTokens: 0, outputTokens: 0 },
-      costUsd: 0,
-    }),
-  });
-  return defineAgent({ name: 'pair', machine, agents: { writer, editor } });
-}
+const pair = (published: string[]) => pairAgent((text) => published.push(text));
 
 test('when two invoked agents wait on calls with the same id, a decision must name the agent, and goes only to it', async () => {
   const published: string[] = [];

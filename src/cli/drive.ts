@@ -74,12 +74,21 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
   const err = (text: string) => process.stderr.write(text);
   run.on(options.json ? (event: RunEvent) => out(`${JSON.stringify(event)}\n`) : createProgress(out, process.stdout.isTTY === true));
   if (!options.json) err(`run ${run.runId} · agent ${run.agent.name} · model ${run.model.info.model}\n`);
+  let detaching = false;
   run.on((event) => {
-    if (event.type !== 'approval.requested' || event.calls.length === 0) return;
+    const requested = event.type === 'approval.requested' && event.calls.length > 0;
+    // Waiting (detaching) is put off while another agent of the run still calls its model or runs tools,
+    // which a detach would throw away: it comes once that work settles (a state change, a tool's end).
+    const settled = options.approve === 'wait' && (event.type === 'state' || event.type === 'tool.end');
+    if (!requested && !settled) return;
     // Decided after the current step, on what still waits then: decisions may already be queued.
     setImmediate(() => {
       const calls = run.pendingApprovals;
-      if (calls.length === 0) return;
+      if (calls.length === 0 || detaching) return;
+      if (options.approve === 'wait') {
+        if (run.busy) return;
+        detaching = true;
+      }
       void decide(options.approve, calls, run, options.json ? () => {} : err).catch((error: unknown) => {
         err(`${(error as Error).message}\n`);
         run.cancel('Approval prompt failed.');

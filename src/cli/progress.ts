@@ -43,7 +43,7 @@ export function createProgress(write: (text: string) => void, color: boolean) {
         return;
       case 'approval.requested':
         endStream();
-        for (const call of event.calls) write(`  ? ${call.name} ${dim(call.id)} waits for approval\n`);
+        for (const call of event.calls) write(`  ? ${call.name}(${call.arguments}) ${dim(call.id)}${call.actor === undefined ? '' : ` in ${call.actor}`} waits for approval\n`);
         return;
       case 'end': {
         endStream();

@@ -38,8 +38,17 @@ async function resumeAndDrive(
       quiet: values.json === true,
     });
     const run = await resumeRun(module.agent, runId, { store, model });
-    act?.(run);
-    return drive(run, { json: values.json === true, approve, server });
+    // A decision refused (an unknown or ambiguous call, other arguments) leaves the run waiting as it
+    // was: it is let go cleanly, with the calls still waiting listed, and then the error is reported.
+    let refused: unknown;
+    try {
+      act?.(run);
+    } catch (error) {
+      refused = error;
+    }
+    const code = await drive(run, { json: values.json === true, approve: refused === undefined ? approve : 'wait', server });
+    if (refused !== undefined) throw refused;
+    return code;
   });
 }
 

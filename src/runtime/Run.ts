@@ -11,7 +11,7 @@ import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import { awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
+import { anyBusy, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 
 export interface RunOptions {
@@ -125,6 +125,11 @@ export class Run {
     return this.snapshot().context;
   }
 
+  /** Whether the run's agent or an agent it invokes is calling its model or running tools right now. */
+  get busy(): boolean {
+    return anyBusy(this.actor, this.agent);
+  }
+
   /** Tool calls waiting for a human decision, in the run's agent and in the agents it invokes. */
   get pendingApprovals(): PendingCall[] {
     return waitingCalls(this.actor, this.agent).map(({ call, path, requested }) => ({ ...call, arguments: requested, ...(path === undefined ? {} : { actor: path }) }));
@@ -178,7 +183,9 @@ export class Run {
    * a final state, and `result` resolves with status `waiting`. Any process can resume it later.
    */
   async detach(): Promise<RunResult> {
-    if (!this.pendingApprovals.length) {
+    // Taken now: once the actor stops, the agents it invokes (and the calls they hold) are gone.
+    const waiting = this.pendingApprovals;
+    if (!waiting.length) {
       throw new UserError(`Run ${this.runId} is not waiting for approval; only a waiting run can be detached (cancel it instead).`);
     }
     if (this.finished) return this.result;
@@ -192,7 +199,7 @@ export class Run {
       runId: this.runId,
       status: 'waiting',
       reason: 'error',
-      detail: `Waiting for approval of ${this.pendingApprovals.map((call) => `${call.id} (${call.name})`).join(', ')}.`,
+      detail: `Waiting for approval of ${waiting.map((call) => `${call.id} (${call.name}${call.actor === undefined ? '' : ` in ${call.actor}`})`).join(', ')}.`,
       output: null,
       error: null,
       steps: context.step ?? 0,

@@ -39,6 +39,19 @@ export function waitingCalls(root: AnyActorRef, agent: Agent): WaitingCall[] {
   return found;
 }
 
+/** Whether the run's agent or any agent it invokes is calling its model or running tools (tagged `busy`). */
+export function anyBusy(root: AnyActorRef, agent: Agent): boolean {
+  const visit = (actor: AnyActorRef, owner: Agent): boolean => {
+    const snapshot = actor.getSnapshot() as { status?: string; hasTag?: (tag: string) => boolean; children?: Record<string, AnyActorRef | undefined> };
+    if (snapshot.status === 'active' && snapshot.hasTag?.('busy')) return true;
+    return Object.values(snapshot.children ?? {}).some((child) => {
+      const sub = child && typeof child.src === 'string' ? owner.agents[child.src] : undefined;
+      return sub !== undefined && visit(child!, sub);
+    });
+  };
+  return visit(root, agent);
+}
+
 /** Where a waiting call is, as people name it: `the run's own agent` or `agent "researcher"`. */
 const whereIs = (candidate: WaitingCall) => (candidate.path === undefined ? "the run's own agent" : `agent "${candidate.path}"`);
 

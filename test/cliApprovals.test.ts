@@ -1,0 +1,36 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cliIn } from './fixtures/cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-cli-approvals-'));
+const { statecraft, trace } = cliIn(dir);
+
+test('statecraft approve and reject name the invoked agent when two wait on the same call id', async () => {
+  // With --approve wait the run is let go only once neither agent is still working: both calls wait.
+  const started = await statecraft(['run', 'test/fixtures/pair/agent.ts', '--approve', 'wait']);
+  assert.is(started.code, 4, started.out);
+  const runId = /Run (\S+) waits for approval/.exec(started.out)?.[1];
+  assert.ok(runId, started.out);
+  assert.match(started.out, /statecraft approve \S+ p1 --actor editor --hash [0-9a-f]+ +# publish\(\{"text":"by the editor"\}\) in editor/);
+  assert.match(started.out, /statecraft approve \S+ p1 --actor writer --hash [0-9a-f]+ +# publish\(\{"text":"by the writer"\}\) in writer/);
+  assert.match(started.out, /\? publish\(\{"text":"by the writer"\}\) p1 in writer waits for approval/, 'progress names the call, its arguments and its agent');
+  assert.match(started.out, /Waiting for approval of p1 \(publish in (writer|editor)\), p1 \(publish in (writer|editor)\)\./);
+
+  const unnamed = await statecraft(['approve', runId!, 'p1', '--by', 'ana']);
+  assert.is(unnamed.code, 2, unnamed.out);
+  assert.match(unnamed.out, /p1 is waiting in more than one agent .*so nothing was decided\. Say which: actor: .*--actor on the command line/);
+  assert.equal(trace(), [], 'nothing ran');
+
+  const approved = await statecraft(['approve', runId!, 'p1', '--actor', 'editor', '--by', 'ana']);
+  assert.is(approved.code, 4, `the writer still waits: ${approved.out}`);
+  assert.equal(trace(), ['publish by the editor']);
+  const rejected = await statecraft(['reject', runId!, 'p1', '--actor', 'writer', '--reason', 'Not yours to publish.', '--by', 'ana']);
+  assert.is(rejected.code, 0, rejected.out);
+  assert.equal(trace(), ['publish by the editor'], 'the rejected call never ran');
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
