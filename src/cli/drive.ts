@@ -13,8 +13,9 @@ import { createProgress } from './progress.ts';
 export type ApproveMode = 'ask' | 'all' | 'none' | 'wait';
 
 export const approveHelp = `  --approve MODE     tool calls that need approval: ask on the terminal (default when interactive),
-                     wait (default otherwise: record the run as waiting and exit 4; decide later with
-                     statecraft approve / reject), all (approve every call), none (reject every call)`;
+                     wait (default otherwise: once no agent of the run is still working, record it as
+                     waiting and exit 4; decide later with statecraft approve / reject), all (approve
+                     every call), none (reject every call)`;
 
 export function approveMode(value: unknown): ApproveMode {
   const mode = (value as string | undefined) ?? (process.stdin.isTTY ? 'ask' : 'wait');

@@ -94,7 +94,7 @@ Options:
   --always           approve this tool for the rest of the run
   --actor PATH       the invoked agent holding the call (as statecraft runs lists it; '' for the run's
                      own agent): needed only when agents wait on calls with the same id
-${approveHelp.replace('(default when interactive)', '').replace('wait (default otherwise:', 'wait (default:')}
+${approveHelp.replace(' (default when interactive)', '').replace('wait (default otherwise:', 'wait (default:')}
 ${agentHelp}
 ${storeHelp}`,
   options: { ...shared, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' }, actor: { type: 'string' } },
