@@ -1,6 +1,8 @@
 // Composing agents: a statechart of your own invokes two agents as child actors, a researcher and
 // then a writer, and the runtime runs the whole thing. Each child is a full agent loop with its own
-// tools, limits and model turns. Run it: statecraft run examples/compose/agent.ts
+// tools, limits and model turns; it keeps its own instructions and approval settings unless the
+// input says otherwise, and its own limits unless the input's are tighter.
+// Run it: statecraft run examples/compose/agent.ts
 import { assign, setup } from 'xstate';
 import { z } from 'zod';
 import { agentMachine, defineAgent, defineTool } from '../../src/index.ts';
@@ -20,7 +22,8 @@ const lookUp = defineTool({
 });
 
 const researcher = defineAgent({ name: 'researcher', instructions: 'Collect facts with look_up.', tools: [lookUp] });
-const writer = defineAgent({ name: 'writer', instructions: 'Write one clear paragraph from the notes.' });
+// One model turn is all the writer needs: its own limit holds even though the host passes a looser one.
+const writer = defineAgent({ name: 'writer', instructions: 'Write one clear paragraph from the notes.', limits: { maxSteps: 2 } });
 
 const sum = (a: AgentOutput['usage'], b: AgentOutput['usage']) => ({
   inputTokens: a.inputTokens + b.inputTokens,
@@ -44,7 +47,7 @@ export const pipelineMachine = setup({
       invoke: {
         id: 'researcher',
         src: 'researcher',
-        input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/researcher`, instructions: researcher.instructions }),
+        input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/researcher` }),
         onDone: [
           { guard: ({ event }) => event.output.status === 'done', target: 'write', actions: assign({ research: ({ event }) => event.output }) },
           { target: 'failed', actions: assign({ research: ({ event }) => event.output }) },
@@ -57,7 +60,6 @@ export const pipelineMachine = setup({
         src: 'writer',
         input: ({ context }) => ({
           runId: `${context.input.runId}/writer`,
-          instructions: writer.instructions,
           input: `Notes:\n${context.research?.output ?? ''}`,
           limits: context.input.limits,
         }),
