@@ -6,7 +6,7 @@ import type { RunStore } from '../log/runStore.ts';
 import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
 import type { AgentContext, AgentInput, AgentOutput } from '../protocol/agent.ts';
-import { requestedArguments, zeroUsage, type Message } from '../protocol/messages.ts';
+import { zeroUsage, type Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import type { Agent } from './defineAgent.ts';
@@ -281,8 +281,7 @@ export class Run {
       costUsd: context.costUsd ?? 0,
     });
     if (tags.includes('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
-      const calls = (context.turn?.calls ?? []).filter((call) => call.status === 'awaiting');
-      this.emit({ type: 'approval.requested', runId: this.runId, calls: calls.map((call) => ({ ...call, arguments: requestedArguments(context.messages, call.id) ?? '' })) });
+      this.emit({ type: 'approval.requested', runId: this.runId, calls: this.pendingApprovals.filter((call) => call.actor === undefined) });
       this.armApprovalDeadline(context.turn?.approvalDeadlineAt);
     }
   }

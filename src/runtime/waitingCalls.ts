@@ -17,39 +17,49 @@ export interface WaitingCall {
   requested: string;
 }
 
+interface AgentSnapshot {
+  status?: string;
+  context?: Partial<AgentContext>;
+  children?: Record<string, AnyActorRef | undefined>;
+  hasTag?(tag: string): boolean;
+}
+
 /**
- * Calls waiting for a decision in the run's agent and in every agent it invokes (named in its
- * `agents`), the root's first. A composed run waits wherever one of its agents waits.
+ * The run's agent actor and every agent actor it invokes (named in its `agents`), parents first, each
+ * with its agent, its snapshot and its invoke-id path (absent for the root).
+ */
+function* agentActors(root: AnyActorRef, agent: Agent): Generator<{ actor: AnyActorRef; owner: Agent; snapshot: AgentSnapshot; path?: string }> {
+  const visit = function* (actor: AnyActorRef, owner: Agent, path: string | undefined): Generator<{ actor: AnyActorRef; owner: Agent; snapshot: AgentSnapshot; path?: string }> {
+    const snapshot = actor.getSnapshot() as AgentSnapshot;
+    yield path === undefined ? { actor, owner, snapshot } : { actor, owner, snapshot, path };
+    for (const [id, child] of Object.entries(snapshot.children ?? {})) {
+      const sub = child && typeof child.src === 'string' ? owner.agents[child.src] : undefined;
+      if (sub) yield* visit(child!, sub, path === undefined ? id : `${path}/${id}`);
+    }
+  };
+  yield* visit(root, agent, undefined);
+}
+
+/**
+ * Calls waiting for a decision in the run's agent and in every agent it invokes, the root's first. A
+ * composed run waits wherever one of its agents waits.
  */
 export function waitingCalls(root: AnyActorRef, agent: Agent): WaitingCall[] {
   const found: WaitingCall[] = [];
-  const visit = (actor: AnyActorRef, owner: Agent, path: string | undefined): void => {
-    const snapshot = actor.getSnapshot() as { context?: Partial<AgentContext>; children?: Record<string, AnyActorRef | undefined> };
+  for (const { actor, owner, snapshot, path } of agentActors(root, agent)) {
     for (const call of snapshot.context?.turn?.calls ?? []) {
       if (call.status !== 'awaiting') continue;
       const requested = requestedArguments(snapshot.context?.messages, call.id) ?? '';
       found.push(path === undefined ? { call, actor, agent: owner, requested } : { call, actor, agent: owner, requested, path });
     }
-    for (const [id, child] of Object.entries(snapshot.children ?? {})) {
-      const sub = child && typeof child.src === 'string' ? owner.agents[child.src] : undefined;
-      if (sub) visit(child!, sub, path === undefined ? id : `${path}/${id}`);
-    }
-  };
-  visit(root, agent, undefined);
+  }
   return found;
 }
 
 /** Whether the run's agent or any agent it invokes is calling its model or running tools (tagged `busy`). */
 export function anyBusy(root: AnyActorRef, agent: Agent): boolean {
-  const visit = (actor: AnyActorRef, owner: Agent): boolean => {
-    const snapshot = actor.getSnapshot() as { status?: string; hasTag?: (tag: string) => boolean; children?: Record<string, AnyActorRef | undefined> };
-    if (snapshot.status === 'active' && snapshot.hasTag?.('busy')) return true;
-    return Object.values(snapshot.children ?? {}).some((child) => {
-      const sub = child && typeof child.src === 'string' ? owner.agents[child.src] : undefined;
-      return sub !== undefined && visit(child!, sub);
-    });
-  };
-  return visit(root, agent);
+  for (const { snapshot } of agentActors(root, agent)) if (snapshot.status === 'active' && snapshot.hasTag?.('busy')) return true;
+  return false;
 }
 
 /** Where a waiting call is, as people name it: `the run's own agent` or `agent "researcher"`. */
