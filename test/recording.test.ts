@@ -126,6 +126,40 @@ test('on a slow store, no tool starts before the record of its start is stored, 
   assert.equal(seen, ['once:start stored', 'again:start stored']);
 });
 
+test('a tool call that arrives after every earlier record is written still waits for the record of its start', async () => {
+  // The model answers after a pause, so the store has written everything before the call arrives and
+  // nothing is pending when the tool is dispatched: the wait must cover the records of that same turn.
+  const seen: string[] = [];
+  // Which starts the store holds, noted as each write completes, so the tool can tell the moment it begins.
+  const started = new Set<string>();
+  class NotingStore extends MemoryStore {
+    override async append(...args: Parameters<MemoryStore['append']>): Promise<void> {
+      await super.append(...args);
+      for (const record of args[1]) if (record.event.type === 'TOOL_STARTED') started.add(String(record.event.callId));
+    }
+  }
+  const store = new NotingStore();
+  const note = (name: string, options: { idempotent?: boolean }) => defineTool({
+    name,
+    description: `The ${name} tool.`,
+    parameters: z.object({}),
+    ...options,
+    execute: (_args, ctx) => {
+      const stored = started.has(ctx.callId);
+      seen.push(`${ctx.callId}:${stored ? 'start stored' : 'start not stored'}`);
+      return 'ok';
+    },
+  });
+  const model = scriptedModel([
+    { toolCalls: [{ id: 'a', name: 'once', arguments: {} }], delayMs: 20 },
+    { toolCalls: [{ id: 'b', name: 'again', arguments: {} }], delayMs: 20 },
+    { content: 'done', delayMs: 20 },
+  ]);
+  const result = await startRun(defineAgent({ name: 'late', model, tools: [note('once', {}), note('again', { idempotent: true })] }), { input: 'go', store }).result;
+  assert.is(result.status, 'done', JSON.stringify(result.error));
+  assert.equal(seen, ['a:start stored', 'b:start stored']);
+});
+
 test('a run waiting for approval resumes in a new run handle and ends as a run that never stopped', async () => {
   const store = freshStore();
   const ran: string[] = [];

@@ -107,12 +107,17 @@ export class Recorder {
    * records are also forced to disk (a side effect is about to start and must never be forgotten).
    */
   durable(options: { sync?: boolean } = {}): Promise<void> {
-    if (options.sync) {
-      if (this.queue.length) this.syncNext = true;
-      else if (!this.synced) this.writing = this.writing.then(() => this.syncNow());
-    }
-    return this.writing.then(() => {
-      if (this.failure) throw this.failure;
+    // Asked from inside a transition (XState starts a state's invoked actors before it reports the
+    // state, and an event sent then is processed after it), the records of that transition and of
+    // the events it caused are not queued yet; they are by the time the current call stack unwinds.
+    return Promise.resolve().then(() => {
+      if (options.sync) {
+        if (this.queue.length) this.syncNext = true;
+        else if (!this.synced) this.writing = this.writing.then(() => this.syncNow());
+      }
+      return this.writing.then(() => {
+        if (this.failure) throw this.failure;
+      });
     });
   }
 
