@@ -250,8 +250,12 @@ function conformance(name: string, harness: Harness): void {
     });
     const s = await store.summary('r1');
     assert.equal(s, { ...summary('r1'), status: 'waiting', steps: 2, inputTokens: 10, outputTokens: 4, costUsd: 0.01, lastSeq: 2, updatedAt: at(60), waitingOn: { approvals: ['c1'] } });
-    await store.append('r1', [], { expectedSeq: 3, summary: { status: 'done', updatedAt: at(61) } });
-    assert.is((await store.summary('r1')).status, 'done');
+    await store.append('r1', [], { expectedSeq: 3, summary: { status: 'done', updatedAt: at(61), waitingOn: undefined } });
+    const done = await store.summary('r1');
+    assert.is(done.status, 'done');
+    assert.is(done.waitingOn, undefined, 'a field set to undefined is removed');
+    assert.is(done.steps, 2, 'fields not named are kept');
+    assert.is((await store.listRuns({ status: ['done'] }))[0]?.updatedAt, at(61));
     await rejects(store.append('r1', [], { expectedSeq: 3, summary: { status: 'nope' as never } }), (e) => /status/.test(String(e)), 'invalid summary');
   });
 

@@ -4,7 +4,7 @@ import { parseHeader, parseSummary } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { encodeText } from './codec.ts';
 import { StateIndexReader } from './stateIndex.ts';
-import { checkBatch, checkExpectedSeq, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
+import { checkBatch, checkExpectedSeq, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord, summaryPatch } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 
@@ -16,7 +16,51 @@ export interface PostgresStoreOptions {
 }
 
 const UNIQUE_VIOLATION = '23505';
-const INSERT_CHUNK = 1000;
+/** SQLSTATEs raised by append_records. */
+const NO_SUCH_RUN = 'SC404';
+const UNEXPECTED_SEQ = 'SC409';
+
+/**
+ * An append in one statement, so one round trip (it was five: begin, lock and read, insert, summary,
+ * commit). It locks the run's row, so two writers of one run queue and the second finds the seq
+ * taken; commits wait for the WAL flush only when asked (a side effect is about to start): otherwise
+ * a crash of this process loses nothing, and a crash of the database server loses at most its last
+ * few commits, which resume treats like any interrupted step. The summary is merged as SQLite's
+ * json_patch does on the top level: the patch's fields replace the stored ones and its nulls remove them.
+ */
+const appendFunction = (s: string) => `
+CREATE OR REPLACE FUNCTION ${s}.append_records(
+  p_run text, p_expected integer, p_bodies bytea[], p_patches bytea[], p_snapshots bytea[],
+  p_chunk_ids text[], p_chunk_data bytea[], p_point_seqs integer[], p_point_roots bytea[], p_summary text, p_sync boolean
+) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  last_seq integer;
+  patch jsonb := p_summary::jsonb;
+BEGIN
+  IF NOT p_sync THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;
+  PERFORM 1 FROM ${s}.runs WHERE run_id = p_run FOR UPDATE;
+  IF NOT FOUND THEN RAISE EXCEPTION 'run % not found', p_run USING ERRCODE = '${NO_SUCH_RUN}'; END IF;
+  SELECT coalesce(max(seq), -1) INTO last_seq FROM ${s}.records WHERE run_id = p_run;
+  IF last_seq <> p_expected - 1 THEN
+    RAISE EXCEPTION 'run % expected seq %, last is %', p_run, p_expected, last_seq USING ERRCODE = '${UNEXPECTED_SEQ}', DETAIL = last_seq::text;
+  END IF;
+  INSERT INTO ${s}.records (run_id, seq, body, patch, snapshot)
+    SELECT p_run, p_expected + (t.n - 1)::integer, t.body, t.patch, t.snapshot
+    FROM unnest(p_bodies, p_patches, p_snapshots) WITH ORDINALITY AS t(body, patch, snapshot, n);
+  IF cardinality(p_chunk_ids) > 0 THEN
+    INSERT INTO ${s}.state_chunks (run_id, id, data) SELECT p_run, t.id, t.data FROM unnest(p_chunk_ids, p_chunk_data) AS t(id, data) ON CONFLICT DO NOTHING;
+  END IF;
+  IF cardinality(p_point_seqs) > 0 THEN
+    INSERT INTO ${s}.state_index (run_id, seq, root) SELECT p_run, t.seq, t.root FROM unnest(p_point_seqs, p_point_roots) AS t(seq, root)
+      ON CONFLICT (run_id, seq) DO UPDATE SET root = excluded.root;
+  END IF;
+  UPDATE ${s}.runs SET
+    status = coalesce(patch->>'status', status),
+    updated_at = (patch->>'updatedAt')::timestamptz,
+    summary = ((summary::jsonb || patch) - ARRAY(SELECT key FROM jsonb_each(patch) WHERE value = 'null'::jsonb))::text
+  WHERE run_id = p_run;
+END
+$fn$`;
 
 const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 
@@ -69,6 +113,7 @@ export class PostgresStore implements RunStore {
         run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL, root bytea NOT NULL, PRIMARY KEY (run_id, seq))`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${s}.state_chunks (
         run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, id text NOT NULL, data bytea NOT NULL, PRIMARY KEY (run_id, id))`);
+      await client.query(appendFunction(s));
     }, false);
   }
 
@@ -87,7 +132,7 @@ export class PostgresStore implements RunStore {
     }
   }
 
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true, begin = 'BEGIN'): Promise<T> {
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true): Promise<T> {
     if (init) await this.#whenReady();
     let client: pg.PoolClient;
     try {
@@ -98,7 +143,7 @@ export class PostgresStore implements RunStore {
       });
     }
     try {
-      await client.query(begin);
+      await client.query('BEGIN');
       const result = await work(client);
       await client.query('COMMIT');
       return result;
@@ -151,46 +196,41 @@ export class PostgresStore implements RunStore {
     const stored = records.map(splitRecord);
     const points = options.points ?? [];
     const chunks = points.flatMap((point) => point.chunks);
+    const patch = summaryPatch(runId, options.summary, options.expectedSeq + records.length - 1);
+    await this.#whenReady();
     try {
-      // One round trip locks the run and reads its summary and last seq. A commit waits for the WAL
-      // flush only when asked (a side effect is about to start): otherwise a crash of this process
-      // loses nothing, and a crash of the database server loses at most its last few commits, which
-      // resume treats like any interrupted step.
-      const begin = options.sync ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit TO OFF';
-      await this.#transaction(async (client) => {
-        const { rows } = await client.query<{ summary: string; last: number | null }>(
-          `SELECT summary, (SELECT max(seq) FROM ${this.#s}.records WHERE run_id = $1) AS last FROM ${this.#s}.runs WHERE run_id = $1 FOR UPDATE`,
-          [runId],
-        );
-        if (!rows[0]) throw new RunNotFoundError(runId);
-        const current = parseSummary(JSON.parse(rows[0].summary), { runId });
-        checkExpectedSeq(runId, options.expectedSeq, rows[0].last ?? -1);
-        for (let start = 0; start < stored.length; start += INSERT_CHUNK) {
-          const chunk = stored.slice(start, start + INSERT_CHUNK);
-          const values = chunk.map((_, i) => `($1, $${i * 4 + 2}, $${i * 4 + 3}, $${i * 4 + 4}, $${i * 4 + 5})`).join(', ');
-          const params = chunk.flatMap((record, i) => [options.expectedSeq + start + i, record.body, record.patch, record.snapshot]);
-          await client.query(`INSERT INTO ${this.#s}.records (run_id, seq, body, patch, snapshot) VALUES ${values}`, [runId, ...params]);
-        }
-        if (chunks.length > 0) {
-          await client.query(
-            `INSERT INTO ${this.#s}.state_chunks (run_id, id, data) SELECT $1, * FROM unnest($2::text[], $3::bytea[]) ON CONFLICT DO NOTHING`,
-            [runId, chunks.map((chunk) => chunk.id), chunks.map((chunk) => encodeText(chunk.text))],
-          );
-        }
-        if (points.length > 0) {
-          await client.query(
-            `INSERT INTO ${this.#s}.state_index (run_id, seq, root) SELECT $1, * FROM unnest($2::int[], $3::bytea[]) ON CONFLICT (run_id, seq) DO UPDATE SET root = excluded.root`,
-            [runId, points.map((point) => point.seq), points.map((point) => encodeText(point.root))],
-          );
-        }
-        await this.#writeSummary(client, mergeSummary(current, options.summary, options.expectedSeq + records.length - 1));
-      }, true, begin);
+      // One round trip: the function locks the run, checks the expected seq, inserts and merges the
+      // summary in one statement's transaction (see appendFunction).
+      await this.#pool.query({
+        name: `statecraft_append_${this.schema}`,
+        text: `SELECT ${this.#s}.append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        values: [
+          runId,
+          options.expectedSeq,
+          stored.map((record) => record.body),
+          stored.map((record) => record.patch),
+          stored.map((record) => record.snapshot),
+          chunks.map((chunk) => chunk.id),
+          chunks.map((chunk) => encodeText(chunk.text)),
+          points.map((point) => point.seq),
+          points.map((point) => encodeText(point.root)),
+          JSON.stringify(patch),
+          options.sync === true,
+        ],
+      });
     } catch (error) {
-      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
-      throw new ConflictError(
-        `Run "${runId}": a record from seq ${options.expectedSeq} on already exists; another writer appended first: reload the run and retry after its last seq.`,
-        { cause: error },
-      );
+      const { code, detail } = error as { code?: string; detail?: string };
+      if (code === NO_SUCH_RUN) throw new RunNotFoundError(runId);
+      if (code === UNEXPECTED_SEQ) checkExpectedSeq(runId, options.expectedSeq, Number(detail));
+      if (code === UNIQUE_VIOLATION) {
+        throw new ConflictError(
+          `Run "${runId}": a record from seq ${options.expectedSeq} on already exists; another writer appended first: reload the run and retry after its last seq.`,
+          { cause: error },
+        );
+      }
+      throw new StorageError(`PostgreSQL at ${this.#where} failed to append to run "${runId}": ${(error as Error).message}. Check that the server runs and the connection string.`, {
+        cause: error,
+      });
     }
   }
 
