@@ -254,26 +254,20 @@ export class PostgresStore implements RunStore {
   }
 
   async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
-    const rows = await this.#transaction(async (client) => {
-      await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
-        `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
-        [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
-      );
-      return result.rows;
-    });
+    const { rows } = await this.#query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
+      `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+      [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
+    );
+    if (rows.length === 0) await this.#mustExist(runId);
     return rows.map((row) => joinRecord(row, runId, row.seq));
   }
 
   async readHistory(runId: string, range: SeqRange = {}): Promise<HistoryEntry[]> {
-    const rows = await this.#transaction(async (client) => {
-      await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: Uint8Array }>(
-        `SELECT seq, body FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
-        [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
-      );
-      return result.rows;
-    });
+    const { rows } = await this.#query<{ seq: number; body: Uint8Array }>(
+      `SELECT seq, body FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
+      [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
+    );
+    if (rows.length === 0) await this.#mustExist(runId);
     return rows.map((row) => historyEntry(row.body, runId, row.seq));
   }
 
@@ -297,15 +291,12 @@ export class PostgresStore implements RunStore {
   }
 
   async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
-    const row = await this.#transaction(async (client) => {
-      await this.#summaryOf(client, runId);
-      const result = await client.query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
-        `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
-        [runId, seq],
-      );
-      return result.rows[0];
-    });
-    return row ? joinRecord(row, runId, row.seq) : undefined;
+    const { rows } = await this.#query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
+      `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
+      [runId, seq],
+    );
+    if (rows.length === 0) await this.#mustExist(runId);
+    return rows[0] ? joinRecord(rows[0], runId, rows[0].seq) : undefined;
   }
 
   async statePointSeqAtOrBefore(runId: string, seq: number): Promise<number> {
@@ -341,10 +332,8 @@ export class PostgresStore implements RunStore {
     add((p) => `parent_run_id = ${p}`, filter.parentRunId);
     add((p) => `updated_at > ${p}::timestamptz`, filter.updatedAfter);
     const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
-    const rows = await this.#transaction(async (client) => {
-      const sql = `SELECT run_id, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
-      return (await client.query<{ run_id: string; summary: string }>(sql, params)).rows;
-    });
+    const sql = `SELECT run_id, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
+    const { rows } = await this.#query<{ run_id: string; summary: string }>(sql, params);
     return rows.map((row) => parseSummary(JSON.parse(row.summary), { runId: row.run_id }));
   }
 
