@@ -7,6 +7,7 @@ import { StateIndexReader } from './stateIndex.ts';
 import { checkBatch, checkExpectedSeq, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord, summaryPatch } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+import { NO_SUCH_RUN, schemaStatements, UNEXPECTED_SEQ } from './postgresSchema.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
 export interface PostgresStoreOptions {
@@ -16,52 +17,6 @@ export interface PostgresStoreOptions {
 }
 
 const UNIQUE_VIOLATION = '23505';
-/** SQLSTATEs raised by append_records. */
-const NO_SUCH_RUN = 'SC404';
-const UNEXPECTED_SEQ = 'SC409';
-
-/**
- * An append in one statement, so one round trip (it was five: begin, lock and read, insert, summary,
- * commit). It locks the run's row, so two writers of one run queue and the second finds the seq
- * taken; commits wait for the WAL flush only when asked (a side effect is about to start): otherwise
- * a crash of this process loses nothing, and a crash of the database server loses at most its last
- * few commits, which resume treats like any interrupted step. The summary is merged as SQLite's
- * json_patch does on the top level: the patch's fields replace the stored ones and its nulls remove them.
- */
-const appendFunction = (s: string) => `
-CREATE OR REPLACE FUNCTION ${s}.append_records(
-  p_run text, p_expected integer, p_bodies bytea[], p_patches bytea[], p_snapshots bytea[],
-  p_chunk_ids text[], p_chunk_data bytea[], p_point_seqs integer[], p_point_roots bytea[], p_summary text, p_sync boolean
-) RETURNS void LANGUAGE plpgsql AS $fn$
-DECLARE
-  last_seq integer;
-  patch jsonb := p_summary::jsonb;
-BEGIN
-  IF NOT p_sync THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;
-  PERFORM 1 FROM ${s}.runs WHERE run_id = p_run FOR UPDATE;
-  IF NOT FOUND THEN RAISE EXCEPTION 'run % not found', p_run USING ERRCODE = '${NO_SUCH_RUN}'; END IF;
-  SELECT coalesce(max(seq), -1) INTO last_seq FROM ${s}.records WHERE run_id = p_run;
-  IF last_seq <> p_expected - 1 THEN
-    RAISE EXCEPTION 'run % expected seq %, last is %', p_run, p_expected, last_seq USING ERRCODE = '${UNEXPECTED_SEQ}', DETAIL = last_seq::text;
-  END IF;
-  INSERT INTO ${s}.records (run_id, seq, body, patch, snapshot)
-    SELECT p_run, p_expected + (t.n - 1)::integer, t.body, t.patch, t.snapshot
-    FROM unnest(p_bodies, p_patches, p_snapshots) WITH ORDINALITY AS t(body, patch, snapshot, n);
-  IF cardinality(p_chunk_ids) > 0 THEN
-    INSERT INTO ${s}.state_chunks (run_id, id, data) SELECT p_run, t.id, t.data FROM unnest(p_chunk_ids, p_chunk_data) AS t(id, data) ON CONFLICT DO NOTHING;
-  END IF;
-  IF cardinality(p_point_seqs) > 0 THEN
-    INSERT INTO ${s}.state_index (run_id, seq, root) SELECT p_run, t.seq, t.root FROM unnest(p_point_seqs, p_point_roots) AS t(seq, root)
-      ON CONFLICT (run_id, seq) DO UPDATE SET root = excluded.root;
-  END IF;
-  UPDATE ${s}.runs SET
-    status = coalesce(patch->>'status', status),
-    updated_at = (patch->>'updatedAt')::timestamptz,
-    summary = ((summary::jsonb || patch) - ARRAY(SELECT key FROM jsonb_each(patch) WHERE value = 'null'::jsonb))::text
-  WHERE run_id = p_run;
-END
-$fn$`;
-
 const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 
 /**
@@ -95,25 +50,9 @@ export class PostgresStore implements RunStore {
   }
 
   async #init(): Promise<void> {
-    const s = this.#s;
     await this.#transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft:${this.schema}`]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.runs (
-        run_id text PRIMARY KEY, agent_id text NOT NULL, status text NOT NULL, parent_run_id text,
-        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, header text NOT NULL, summary text NOT NULL)`);
-      await client.query(`CREATE INDEX IF NOT EXISTS runs_by_updated ON ${s}.runs (updated_at DESC, run_id)`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.records (
-        run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL,
-        body bytea NOT NULL, snapshot bytea, PRIMARY KEY (run_id, seq))`);
-      await client.query(`CREATE INDEX IF NOT EXISTS records_keyframes ON ${s}.records (run_id, seq) WHERE snapshot IS NOT NULL`);
-      // Tables made before patches had their own column get it; their old rows keep the patch in the body.
-      await client.query(`ALTER TABLE ${s}.records ADD COLUMN IF NOT EXISTS patch bytea`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.state_index (
-        run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL, root bytea NOT NULL, PRIMARY KEY (run_id, seq))`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.state_chunks (
-        run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, id text NOT NULL, data bytea NOT NULL, PRIMARY KEY (run_id, id))`);
-      await client.query(appendFunction(s));
+      for (const statement of schemaStatements(this.#s)) await client.query(statement);
     }, false);
   }
 
