@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fromCallback, setup } from 'xstate';
 import { z } from 'zod';
-import { defineAgent, defineTool, startRun } from '../src/index.ts';
+import { createOpenAIModel, defineAgent, defineTool, startRun, type ModelPort } from '../src/index.ts';
 import { normalize } from '../src/log/patch.ts';
 import { stateAt } from '../src/log/reads.ts';
 import { MemoryStore } from '../src/log/memoryStore.ts';
@@ -13,7 +13,7 @@ import { SqliteStore } from '../src/log/sqliteStore.ts';
 import { forkRun } from '../src/runtime/forkRun.ts';
 import { replayRun } from '../src/runtime/replayRun.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';
-import { scriptedModel, type Script } from '../src/testing/index.ts';
+import { scriptedModel, startScriptedServer, type Script } from '../src/testing/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-recording-'));
 let n = 0;
@@ -126,9 +126,12 @@ test('on a slow store, no tool starts before the record of its start is stored, 
   assert.equal(seen, ['once:start stored', 'again:start stored']);
 });
 
-test('a tool call that arrives after every earlier record is written still waits for the record of its start', async () => {
-  // The model answers after a pause, so the store has written everything before the call arrives and
-  // nothing is pending when the tool is dispatched: the wait must cover the records of that same turn.
+/**
+ * Runs two tools, each called by the model after a pause (so the store has written everything before
+ * the call arrives and nothing is pending when the tool is dispatched), and says, for each, whether the
+ * record of its start was stored when it began.
+ */
+async function startsStoredWhenToolsBegin(model: (script: Script) => ModelPort | Promise<ModelPort>): Promise<string[]> {
   const seen: string[] = [];
   // Which starts the store holds, noted as each write completes, so the tool can tell the moment it begins.
   const started = new Set<string>();
@@ -139,25 +142,43 @@ test('a tool call that arrives after every earlier record is written still waits
     }
   }
   const store = new NotingStore();
-  const note = (name: string, options: { idempotent?: boolean }) => defineTool({
-    name,
-    description: `The ${name} tool.`,
-    parameters: z.object({}),
-    ...options,
-    execute: (_args, ctx) => {
-      const stored = started.has(ctx.callId);
-      seen.push(`${ctx.callId}:${stored ? 'start stored' : 'start not stored'}`);
-      return 'ok';
-    },
-  });
-  const model = scriptedModel([
+  const note = (name: string, options: { idempotent?: boolean }) =>
+    defineTool({
+      name,
+      description: `The ${name} tool.`,
+      parameters: z.object({}),
+      ...options,
+      execute: (_args, ctx) => {
+        seen.push(`${ctx.callId}:${started.has(ctx.callId) ? 'start stored' : 'start not stored'}`);
+        return 'ok';
+      },
+    });
+  const script: Script = [
     { toolCalls: [{ id: 'a', name: 'once', arguments: {} }], delayMs: 20 },
     { toolCalls: [{ id: 'b', name: 'again', arguments: {} }], delayMs: 20 },
     { content: 'done', delayMs: 20 },
-  ]);
-  const result = await startRun(defineAgent({ name: 'late', model, tools: [note('once', {}), note('again', { idempotent: true })] }), { input: 'go', store }).result;
+  ];
+  const agent = defineAgent({ name: 'late', model: await model(script), tools: [note('once', {}), note('again', { idempotent: true })] });
+  const result = await startRun(agent, { input: 'go', store }).result;
   assert.is(result.status, 'done', JSON.stringify(result.error));
-  assert.equal(seen, ['a:start stored', 'b:start stored']);
+  return seen;
+}
+
+test('a tool called after every earlier record is written still waits for the record of its start, safe to run again or not', async () => {
+  assert.equal(await startsStoredWhenToolsBegin((script) => scriptedModel(script)), ['a:start stored', 'b:start stored']);
+});
+
+test('the same through the openai client and the scripted HTTP server', async () => {
+  let server: Awaited<ReturnType<typeof startScriptedServer>> | undefined;
+  try {
+    const seen = await startsStoredWhenToolsBegin(async (script) => {
+      server = await startScriptedServer(script);
+      return createOpenAIModel({ baseURL: server.url, apiKey: 'test', model: 'scripted' });
+    });
+    assert.equal(seen, ['a:start stored', 'b:start stored']);
+  } finally {
+    await server?.close();
+  }
 });
 
 test('a run waiting for approval resumes in a new run handle and ends as a run that never stopped', async () => {
