@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, StorageError } from '../errors.ts';
@@ -11,44 +10,10 @@ import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore,
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 import { encodeText } from './codec.ts';
 import { lazily } from './lazily.ts';
+import { NATIVE_BINDING, SCHEMA } from './sqliteSchema.ts';
 
 /** The SQLite file used when no path is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS runs (
-  run_id TEXT PRIMARY KEY,
-  agent_id TEXT NOT NULL,
-  status TEXT NOT NULL,
-  parent_run_id TEXT,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  header TEXT NOT NULL,
-  summary TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_by_updated ON runs (updated_at DESC, run_id);
-CREATE TABLE IF NOT EXISTS records (
-  run_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  body BLOB NOT NULL,
-  snapshot BLOB,
-  patch BLOB,
-  PRIMARY KEY (run_id, seq)
-);
-CREATE INDEX IF NOT EXISTS records_keyframes ON records (run_id, seq) WHERE snapshot IS NOT NULL;
-CREATE TABLE IF NOT EXISTS state_index (
-  run_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  root BLOB NOT NULL,
-  PRIMARY KEY (run_id, seq)
-);
-CREATE TABLE IF NOT EXISTS state_chunks (
-  run_id TEXT NOT NULL,
-  id TEXT NOT NULL,
-  data BLOB NOT NULL,
-  PRIMARY KEY (run_id, id)
-);
-`;
 
 /** An indexed state with its texts encoded, as one append writes it. */
 interface EncodedPoint {
@@ -65,20 +30,6 @@ interface RecordRow {
 }
 
 const isoKey = (time: string): string => new Date(time).toISOString();
-
-/**
- * better-sqlite3 finds its compiled addon through the `bindings` package, which tries a dozen paths
- * (about 2 ms when a process opens its first store); the place its install builds it is named
- * directly, and the search is left for any other layout.
- */
-const NATIVE_BINDING = (() => {
-  try {
-    const path = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
-    return existsSync(path) ? path : undefined;
-  } catch {
-    return undefined;
-  }
-})();
 
 /**
  * A RunStore in one SQLite file (WAL mode); every write is committed before the returned promise resolves.
