@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import jsonPatch from 'fast-json-patch';
-import { applyPatchSafe, applyPatchShared, diff, normalize, plainJson } from '../src/log/patch.ts';
+import { applyPatchSafe, applyPatchShared } from '../src/log/applyPatch.ts';
+import { diff, normalize, plainJson } from '../src/log/patch.ts';
 import type { Json, Operation } from '../src/log/record.ts';
 import { InvalidPatchError, UnsafePatchError } from '../src/log/storageErrors.ts';
 

@@ -1,4 +1,4 @@
-import { applyPatchShared } from './patch.ts';
+import { applyPatchShared } from './applyPatch.ts';
 import type { Json } from './record.ts';
 import type { HistoryEntry, RunStore } from './runStore.ts';
 import { CorruptRecordError, InvalidPatchError, RecordNotFoundError } from './storageErrors.ts';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeText } from './codec.ts';
-import { applyPatchShared } from './patch.ts';
+import { applyPatchShared } from './applyPatch.ts';
 import type { Json, RunRecord } from './record.ts';
 
 /**

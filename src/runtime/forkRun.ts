@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { UserError } from '../errors.ts';
 import { makeRecord } from '../log/makeRecord.ts';
-import { applyPatchSafe } from '../log/patch.ts';
+import { applyPatchSafe } from '../log/applyPatch.ts';
 import type { Json, Operation } from '../log/record.ts';
 import { stateAt } from '../log/reads.ts';
 import { newRunSummary, type RunStore } from '../log/runStore.ts';
