@@ -1,6 +1,7 @@
 import jsonPatch from 'fast-json-patch';
 import { findUnsafePath } from './patch.ts';
-import { canonicalJson, type Json, type Operation } from './record.ts';
+import { canonicalJson } from './canonicalJson.ts';
+import type { Json, Operation } from './record.ts';
 import { InvalidPatchError, UnsafePatchError } from './storageErrors.ts';
 
 const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key);
