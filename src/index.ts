@@ -29,7 +29,8 @@ export type { ModelInfo, ModelPort, ModelRequest, ModelResponse, ToolSpec } from
 export { defineFitness, type FitnessContext, type FitnessTarget, type Measurement } from './fitness/defineFitness.ts';
 export { defineAgent, type Agent, type AgentConfig, type AgentLimits } from './runtime/defineAgent.ts';
 export { provideAgent } from './runtime/provideAgent.ts';
-export { Run, type ApproveOptions, type RunOptions } from './runtime/Run.ts';
+export { Run } from './runtime/Run.ts';
+export type { ApproveOptions, RunOptions } from './runtime/runOptions.ts';
 export { runAgent, startRun } from './runtime/startRun.ts';
 export type { PendingCall, RunEvent, RunResult } from './runtime/runEvents.ts';
 export { defineTool, type Tool, type ToolContext, type ToolDefinition } from './tools/defineTool.ts';

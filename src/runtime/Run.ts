@@ -1,61 +1,17 @@
-import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Observer, type Snapshot as XSnapshot } from 'xstate';
+import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot as XSnapshot } from 'xstate';
 import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
-import type { RunHeader } from '../log/record.ts';
-import type { RunStore } from '../log/runStore.ts';
 import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
-import type { AgentContext, AgentInput, AgentOutput } from '../protocol/agent.ts';
-import { zeroUsage, type Message } from '../protocol/messages.ts';
+import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
+import { zeroUsage } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
 import { anyBusy, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
-
-export interface RunOptions {
-  /** The user's message that starts the run. */
-  input?: string;
-  /** Messages placed before the input (a previous conversation). */
-  history?: Message[];
-  /** Overrides the agent's model for this run. */
-  model?: ModelPort | string;
-  runId?: string;
-  /** Where the run is recorded; without one the run lives in memory only. */
-  store?: RunStore;
-  /** Free-form labels kept in the run's header (for example the agent's module path). */
-  labels?: Record<string, string>;
-  /** Aborting it cancels the run, like `run.cancel()`. */
-  signal?: AbortSignal;
-  onEvent?: (event: RunEvent) => void;
-  /**
-   * Also send XState's inspection events here, e.g. `createBrowserInspector().inspect` or
-   * `createSkyInspector().inspect` from `@statelyai/inspect` to watch the run in Stately's inspector.
-   */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-}
-
-export interface ApproveOptions {
-  /** Who decides; recorded with the decision. */
-  by?: string;
-  /** Hash of the arguments the approver saw (`CallState.argsHash`); a mismatch refuses the decision. */
-  argsHash?: string;
-  /** Replacement arguments, validated against the tool's schema before the decision is recorded. */
-  arguments?: string | Record<string, unknown>;
-  /** Approve this tool for the rest of the run. */
-  always?: boolean;
-  /**
-   * Which agent holds the call, as `pendingApprovals` lists it (`actor: 'researcher'`; '' for the run's
-   * own agent). Needed only when agents the run invokes wait on calls with the same id.
-   */
-  actor?: string;
-}
-
-/** How a run begins: fresh from input, or restored from a recorded snapshot. */
-export type RunStart =
-  | { kind: 'new'; input: AgentInput; header?: RunHeader }
-  | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] };
+import type { ApproveOptions, RunOptions, RunStart } from './runOptions.ts';
 
 type Snapshot = XSnapshot<unknown> & { context: AgentContext; value: unknown; tags: Set<string>; output?: AgentOutput };
 

@@ -7,7 +7,8 @@ import type { Agent } from './defineAgent.ts';
 import { assertPriced } from './defineAgent.ts';
 import { machineHash } from './machineHash.ts';
 import { resolveModel } from './resolveModel.ts';
-import { Run, type RunOptions } from './Run.ts';
+import { Run } from './Run.ts';
+import type { RunOptions } from './runOptions.ts';
 import type { RunEvent } from './runEvents.ts';
 
 export interface ResumeOptions {

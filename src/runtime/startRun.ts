@@ -5,7 +5,8 @@ import type { ModelPort } from '../protocol/model.ts';
 import { assertPriced, type Agent } from './defineAgent.ts';
 import { machineHash } from './machineHash.ts';
 import { resolveModel } from './resolveModel.ts';
-import { Run, type RunOptions } from './Run.ts';
+import { Run } from './Run.ts';
+import type { RunOptions } from './runOptions.ts';
 import type { RunResult } from './runEvents.ts';
 
 /** The header a new recorded run starts with. */

@@ -1,0 +1,51 @@
+import type { InspectionEvent, Observer } from 'xstate';
+import type { RunHeader } from '../log/record.ts';
+import type { RunStore } from '../log/runStore.ts';
+import type { AgentInput } from '../protocol/agent.ts';
+import type { Message } from '../protocol/messages.ts';
+import type { ModelPort } from '../protocol/model.ts';
+import type { RunEvent } from './runEvents.ts';
+
+/** How a run is started (`startRun`, `runAgent`, `resumeRun`). */
+export interface RunOptions {
+  /** The user's message that starts the run. */
+  input?: string;
+  /** Messages placed before the input (a previous conversation). */
+  history?: Message[];
+  /** Overrides the agent's model for this run. */
+  model?: ModelPort | string;
+  runId?: string;
+  /** Where the run is recorded; without one the run lives in memory only. */
+  store?: RunStore;
+  /** Free-form labels kept in the run's header (for example the agent's module path). */
+  labels?: Record<string, string>;
+  /** Aborting it cancels the run, like `run.cancel()`. */
+  signal?: AbortSignal;
+  onEvent?: (event: RunEvent) => void;
+  /**
+   * Also send XState's inspection events here, e.g. `createBrowserInspector().inspect` or
+   * `createSkyInspector().inspect` from `@statelyai/inspect` to watch the run in Stately's inspector.
+   */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+export interface ApproveOptions {
+  /** Who decides; recorded with the decision. */
+  by?: string;
+  /** Hash of the arguments the approver saw (`CallState.argsHash`); a mismatch refuses the decision. */
+  argsHash?: string;
+  /** Replacement arguments, validated against the tool's schema before the decision is recorded. */
+  arguments?: string | Record<string, unknown>;
+  /** Approve this tool for the rest of the run. */
+  always?: boolean;
+  /**
+   * Which agent holds the call, as `pendingApprovals` lists it (`actor: 'researcher'`; '' for the run's
+   * own agent). Needed only when agents the run invokes wait on calls with the same id.
+   */
+  actor?: string;
+}
+
+/** How a run begins: fresh from input, or restored from a recorded snapshot. */
+export type RunStart =
+  | { kind: 'new'; input: AgentInput; header?: RunHeader }
+  | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] };
