@@ -1,0 +1,234 @@
+import { assign, fromPromise, setup } from 'xstate';
+import type { AgentContext, AgentInput, AgentOutput, CallState, FitnessResult, ModelTurn, StopReason, ToolOutcome } from '../src/protocol/agent.ts';
+
+/** Events the agent machine accepts from outside and from the runtime's actors. */
+export type AgentEvent =
+  | { type: 'APPROVE'; callId: string; by?: string; argsHash?: string; arguments?: string; always?: boolean }
+  | { type: 'REJECT'; callId: string; reason: string; by?: string; argsHash?: string }
+  | { type: 'APPROVAL_EXPIRED' }
+  | { type: 'TOOL_STARTED'; callId: string }
+  | { type: 'TOOL_FINISHED'; callId: string; outcome: ToolOutcome }
+  | { type: 'TOOL_INTERRUPTED'; callId: string; note: string }
+  | { type: 'DEADLINE' }
+  | { type: 'CANCEL'; reason?: string };
+
+const lastAssistant = (context: AgentContext) => {
+  for (let i = context.messages.length - 1; i >= 0; i--) {
+    const message = context.messages[i]!;
+    if (message.role === 'assistant') return message;
+  }
+  return undefined;
+};
+
+const hasToolCalls = (context: AgentContext) => (context.turn?.calls.length ?? 0) > 0;
+const tokensUsed = (context: AgentContext) => context.usage.inputTokens + context.usage.outputTokens;
+const overTokenBudget = (context: AgentContext) =>
+  context.limits.maxTokens !== undefined && tokensUsed(context) >= context.limits.maxTokens;
+const overCostBudget = (context: AgentContext) =>
+  context.limits.maxCostUsd !== undefined && context.costUsd >= context.limits.maxCostUsd;
+
+const setStop = (reason: StopReason, detail: (context: AgentContext) => string) =>
+  assign<AgentContext, AgentEvent, undefined, AgentEvent, never>({
+    stop: ({ context }) => ({ reason, detail: detail(context) }),
+  });
+
+const updateCall = (context: AgentContext, callId: string, patch: Partial<CallState>): AgentContext['turn'] =>
+  context.turn && {
+    ...context.turn,
+    calls: context.turn.calls.map((call) => (call.id === callId ? { ...call, ...patch } : call)),
+  };
+
+const isAwaiting = (context: AgentContext, callId: string) =>
+  context.turn?.calls.some((call) => call.id === callId && call.status === 'awaiting') ?? false;
+
+/**
+ * The agent loop: assemble the model input, infer, route the reply, dispatch tool calls (validate,
+ * apply policy), wait for approvals, execute, fold results into the history, and check termination.
+ * A pure definition: `callModel`, `executeTools`, `dispatchCalls`, `assemble` and `stopWhen` are
+ * supplied by the runtime with `.provide()`.
+ */
+export const agentSetup = setup({
+  types: {
+    context: {} as AgentContext,
+    input: {} as AgentInput,
+    events: {} as AgentEvent,
+    output: {} as AgentOutput,
+  },
+  actors: {
+    callModel: fromPromise<ModelTurn, { step: number }>(async () => {
+      throw new Error('callModel is not provided: run the machine through the Statecraft runtime');
+    }),
+    executeTools: fromPromise<void, { step: number }>(async () => {
+      throw new Error('executeTools is not provided: run the machine through the Statecraft runtime');
+    }),
+    evaluateFitness: fromPromise<FitnessResult[], { step: number }>(async () => []),
+  },
+  actions: {
+    assemble: () => {},
+    dispatchCalls: assign({
+      turn: ({ context }) =>
+        context.turn && {
+          ...context.turn,
+          calls: context.turn.calls.map((call) => ({
+            ...call,
+            status: 'invalid' as const,
+            note: 'No tool dispatcher is configured for this agent.',
+          })),
+        },
+    }),
+    recordModelTurn: assign(({ context, event }) => {
+      const turn = (event as unknown as { output: ModelTurn }).output;
+      const calls = turn.message.toolCalls ?? [];
+      return {
+        messages: [...context.messages, turn.message],
+        step: context.step + 1,
+        usage: {
+          inputTokens: context.usage.inputTokens + turn.usage.inputTokens,
+          outputTokens: context.usage.outputTokens + turn.usage.outputTokens,
+        },
+        costUsd: context.costUsd + turn.costUsd,
+        turn: {
+          step: context.step + 1,
+          startedAt: turn.at,
+          calls: calls.map((call): CallState => {
+            const problem = turn.problems?.[call.id];
+            return problem
+              ? { id: call.id, name: call.name, status: 'invalid', note: problem }
+              : { id: call.id, name: call.name, status: 'ready' };
+          }),
+        },
+      };
+    }),
+    decide: assign(({ context, event }) => {
+      if (event.type === 'APPROVE') {
+        const call = context.turn?.calls.find((c) => c.id === event.callId);
+        const always = event.always && call && !context.alwaysApprove.includes(call.name);
+        return {
+          turn: updateCall(context, event.callId, {
+            status: 'approved',
+            decidedBy: event.by ?? 'user',
+            ...(event.arguments === undefined ? {} : { arguments: event.arguments }),
+          }),
+          ...(always ? { alwaysApprove: [...context.alwaysApprove, call.name] } : {}),
+        };
+      }
+      if (event.type === 'REJECT') {
+        return { turn: updateCall(context, event.callId, { status: 'rejected', note: event.reason, decidedBy: event.by ?? 'user' }) };
+      }
+      if (event.type === 'APPROVAL_EXPIRED' && context.turn) {
+        const approve = context.approval.onTimeout === 'approve';
+        return {
+          turn: {
+            ...context.turn,
+            calls: context.turn.calls.map((call): CallState =>
+              call.status !== 'awaiting'
+                ? call
+                : approve
+                  ? { ...call, status: 'approved', decidedBy: 'approval deadline' }
+                  : {
+                      ...call,
+                      status: 'rejected',
+                      decidedBy: 'approval deadline',
+                      note: `No one approved tool call ${call.id} (${call.name}) before the approval deadline, so it was not run.`,
+                    },
+            ),
+          },
+        };
+      }
+      return {};
+    }),
+    trackTool: assign(({ context, event }) => {
+      if (event.type === 'TOOL_STARTED') return { turn: updateCall(context, event.callId, { status: 'running' }) };
+      if (event.type === 'TOOL_INTERRUPTED') {
+        return { turn: updateCall(context, event.callId, { status: 'awaiting', note: event.note }) };
+      }
+      if (event.type === 'TOOL_FINISHED') {
+        return { turn: updateCall(context, event.callId, { status: 'done', outcome: event.outcome }) };
+      }
+      return {};
+    }),
+    appendToolResults: assign(({ context }) => ({
+      messages: [
+        ...context.messages,
+        ...(context.turn?.calls ?? []).map((call) => ({
+          role: 'tool' as const,
+          toolCallId: call.id,
+          name: call.name,
+          content:
+            (call.arguments !== undefined && call.outcome ? `(The approver changed the arguments to ${call.arguments}.)\n` : '') +
+            (call.outcome?.content ?? call.note ?? `Tool call ${call.id} ended without a result (status ${call.status}).`),
+        })),
+        ...Object.values(context.fitness ?? {})
+          .filter((result) => result.step === context.step && !result.ok && result.onBreach === 'tell-model')
+          .map((result) => ({
+            role: 'user' as const,
+            content: `Health check "${result.name}" failed after your last changes: ${result.detail}. Fix this before you go on.`,
+          })),
+      ],
+      // The turn stays until the next model reply replaces it, so its decisions (policy, hash, approver) are on record.
+    })),
+    setOutput: assign({ output: ({ context }) => lastAssistant(context)?.content ?? '' }),
+    stopFinalAnswer: setStop('final_answer', () => 'The model answered without calling a tool.'),
+    stopPredicate: setStop('stop_when', () => 'The stopWhen predicate returned true.'),
+    stopStepLimit: setStop('step_limit', (c) => `Step limit reached: ${c.step} of ${c.limits.maxSteps} model turns.`),
+    stopTokenBudget: setStop(
+      'token_budget',
+      (c) => `Token budget reached: ${tokensUsed(c)} tokens used of ${c.limits.maxTokens}.`,
+    ),
+    stopCostBudget: setStop(
+      'cost_budget',
+      (c) => `Cost budget reached: $${c.costUsd.toFixed(6)} spent of $${c.limits.maxCostUsd}.`,
+    ),
+    recordFitness: assign(({ context, event }) => {
+      const results = (event as unknown as { output: FitnessResult[] }).output;
+      return { fitness: { ...context.fitness, ...Object.fromEntries(results.map((result) => [result.name, result])) } };
+    }),
+    stopFitness: assign({
+      stop: ({ event }) => {
+        const breached = (event as unknown as { output: FitnessResult[] }).output.filter((r) => !r.ok && r.onBreach === 'halt');
+        return {
+          reason: 'fitness' as const,
+          detail: `Fitness target ${breached.map((r) => `"${r.name}" failed (${r.detail})`).join('; ')}.`,
+        };
+      },
+    }),
+    stopDeadline: setStop('deadline', (c) => `Deadline passed: ${new Date(c.limits.deadlineAt ?? 0).toISOString()}.`),
+    stopCancelled: assign({
+      stop: ({ event }) => ({
+        reason: 'cancelled' as const,
+        detail: event.type === 'CANCEL' && event.reason ? event.reason : 'Cancelled from outside.',
+      }),
+    }),
+    setError: assign({
+      error: ({ event }) => {
+        const error = (event as { error?: unknown }).error;
+        return typeof error === 'object' && error !== null && 'message' in error
+          ? { name: String((error as { name?: unknown }).name ?? 'Error'), message: String(error.message) }
+          : { name: 'Error', message: String(error) };
+      },
+      stop: ({ event }) => ({
+        reason: 'error' as const,
+        detail: event.type.startsWith('xstate.error.actor.') ? `Actor ${event.type.slice(19)} failed.` : 'Failed.',
+      }),
+    }),
+  },
+  guards: {
+    hasToolCalls: ({ context }) => hasToolCalls(context),
+    overTokenBudget: ({ context }) => overTokenBudget(context),
+    overCostBudget: ({ context }) => overCostBudget(context),
+    stepLimitReached: ({ context }) => context.step >= context.limits.maxSteps,
+    finalAnswer: ({ context }) => (lastAssistant(context)?.toolCalls?.length ?? 0) === 0,
+    stopWhen: () => false,
+    shouldAssess: () => false,
+    fitnessHalts: ({ event }) =>
+      ((event as unknown as { output?: FitnessResult[] }).output ?? []).some((result) => !result.ok && result.onBreach === 'halt'),
+    anyAwaiting: ({ context }) => context.turn?.calls.some((call) => call.status === 'awaiting') ?? false,
+    anyRunnable: ({ context }) =>
+      context.turn?.calls.some((call) => call.status === 'ready' || call.status === 'approved' || call.status === 'running') ??
+      false,
+    isAwaiting: ({ context, event }) =>
+      (event.type === 'APPROVE' || event.type === 'REJECT') &&
+      isAwaiting(context, event.callId) &&
+      (event.argsHash === undefined || context.turn?.calls.find((call) => call.id === event.callId)?.argsHash === event.argsHash),
+  },
+});
