@@ -3,7 +3,7 @@ import { constants, realpathSync, statSync, type Dirent, type Stats } from 'node
 import { lstat, mkdir, open, readdir, readlink, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../../errors.ts';
-import { WorkspaceError, type WorkspaceRefusal } from './WorkspaceError.ts';
+import { changedDuringOpen, notAFile, outside, refuse, tooLarge } from './WorkspaceError.ts';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
 const MAX_LINK_HOPS = 40;
@@ -94,7 +94,7 @@ export class Workspace {
   async openFile(input: string): Promise<OpenedFile> {
     const r = await this.#resolve(input, 'read');
     try {
-      if (r.name === null || r.stats === null) throw this.#notAFile(input, r.dirPath.join('/') || '.');
+      if (r.name === null || r.stats === null) throw notAFile(input, r.dirPath.join('/') || '.');
       const display = [...r.dirPath, r.name].join('/');
       this.#checkFile(r.stats, input, display, 'read');
       await this.#beforeOpen?.(display);
@@ -119,7 +119,7 @@ export class Workspace {
   async writeText(input: string, content: string): Promise<{ path: string; bytes: number; created: boolean }> {
     const r = await this.#resolve(input, 'write');
     try {
-      if (r.name === null) throw this.#notAFile(input, r.dirPath.join('/') || '.');
+      if (r.name === null) throw notAFile(input, r.dirPath.join('/') || '.');
       const name = r.name;
       const display = [...r.dirPath, name].join('/');
       if (r.stats) this.#checkFile(r.stats, input, display, 'write');
@@ -137,7 +137,7 @@ export class Workspace {
           if (codeOf(error) === 'ENOENT') return null;
           throw error;
         });
-        if (now?.isSymbolicLink()) throw this.#changed(input, display, 'became a symbolic link');
+        if (now?.isSymbolicLink()) throw changedDuringOpen(input, display, 'became a symbolic link');
         if (now) this.#checkFile(now, input, display, 'write');
         await rename(at(r.dir, temp), at(r.dir, name));
         renamed = true;
@@ -166,7 +166,7 @@ export class Workspace {
     try {
       const display = [...r.dirPath, r.name].join('/');
       if (!r.stats?.isDirectory()) {
-        throw this.#refuse('not_a_directory', input, `"${display}" is a ${r.stats ? kindOf(r.stats) : 'missing entry'}, not a folder.`);
+        throw refuse('not_a_directory', input, `"${display}" is a ${r.stats ? kindOf(r.stats) : 'missing entry'}, not a folder.`);
       }
       const handle = await this.#openDirAt(r.dir, r.name, r.stats, input, display);
       try {
@@ -211,7 +211,7 @@ export class Workspace {
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
       total += bytesRead;
-      if (total > this.maxReadBytes) throw this.#tooLarge(input, display, total, true);
+      if (total > this.maxReadBytes) throw tooLarge(input, display, total, true, this.maxReadBytes);
       chunks.push(chunk.subarray(0, bytesRead));
     }
     return Buffer.concat(chunks, total);
@@ -229,7 +229,7 @@ export class Workspace {
         if (name === '' || name === '.') continue;
         const dir = stack[stack.length - 1]!;
         if (name === '..') {
-          if (names.length === 0) throw this.#escape(input, viaLink);
+          if (names.length === 0) throw outside(input, viaLink);
           names.pop();
           await stack.pop()!.close();
           continue;
@@ -239,7 +239,7 @@ export class Workspace {
         let st = await this.#lstat(dir, name);
         if (st === null) {
           if (intent !== 'write') {
-            throw this.#refuse('not_found', input, `"${here}" does not exist in the workspace; use list_files to see what exists.`);
+            throw refuse('not_found', input, `"${here}" does not exist in the workspace; use list_files to see what exists.`);
           }
           if (last) return { dir: stack.pop()!, dirPath: [...names], name, stats: null };
           await mkdir(at(dir, name)).catch((error: unknown) => {
@@ -249,14 +249,14 @@ export class Workspace {
         }
         if (st.isSymbolicLink()) {
           if (++hops > MAX_LINK_HOPS) {
-            throw this.#refuse('symlink_loop', input, `"${input}" goes through more than ${MAX_LINK_HOPS} symbolic links (a loop?).`);
+            throw refuse('symlink_loop', input, `"${input}" goes through more than ${MAX_LINK_HOPS} symbolic links (a loop?).`);
           }
           const target = await readlink(at(dir, name));
           viaLink = true;
           if (path.isAbsolute(target)) {
             const inside = this.#insideRoot(target);
             if (inside === null) {
-              throw this.#refuse(
+              throw refuse(
                 'symlink_outside',
                 input,
                 `"${here}" is a symbolic link to "${target}", outside the workspace root; only links that stay inside the workspace are followed.`,
@@ -272,7 +272,7 @@ export class Workspace {
         }
         if (last) return { dir: stack.pop()!, dirPath: [...names], name, stats: st };
         if (!st.isDirectory()) {
-          throw this.#refuse('not_a_directory', input, `"${here}" is a ${kindOf(st)}, not a folder, so "${input}" cannot be inside it.`);
+          throw refuse('not_a_directory', input, `"${here}" is a ${kindOf(st)}, not a folder, so "${input}" cannot be inside it.`);
         }
         stack.push(await this.#openDirAt(dir, name, st, input, here));
         names.push(name);
@@ -284,21 +284,21 @@ export class Workspace {
   }
 
   #split(input: unknown, intent: Intent): string[] {
-    if (typeof input !== 'string') throw this.#refuse('invalid_path', String(input), `The path must be a string; found ${typeof input}.`);
+    if (typeof input !== 'string') throw refuse('invalid_path', String(input), `The path must be a string; found ${typeof input}.`);
     const example = intent === 'directory' ? '"src" (or "." for the workspace root)' : '"src/index.ts"';
-    if (input === '') throw this.#refuse('invalid_path', input, `The path is empty; give a path relative to the workspace root, e.g. ${example}.`);
-    if (input.includes('\0')) throw this.#refuse('invalid_path', input, `The path ${JSON.stringify(input)} contains a NUL byte; remove it.`);
-    if (input.length > MAX_PATH_CHARS) throw this.#refuse('invalid_path', input, `The path is longer than ${MAX_PATH_CHARS} characters.`);
+    if (input === '') throw refuse('invalid_path', input, `The path is empty; give a path relative to the workspace root, e.g. ${example}.`);
+    if (input.includes('\0')) throw refuse('invalid_path', input, `The path ${JSON.stringify(input)} contains a NUL byte; remove it.`);
+    if (input.length > MAX_PATH_CHARS) throw refuse('invalid_path', input, `The path is longer than ${MAX_PATH_CHARS} characters.`);
     let relative = input;
     if (path.isAbsolute(input)) {
       const inside = this.#insideRoot(input);
       if (inside === null) {
-        throw this.#refuse('outside_root', input, `"${input}" is an absolute path outside the workspace; use a path relative to the workspace root, e.g. ${example}.`);
+        throw refuse('outside_root', input, `"${input}" is an absolute path outside the workspace; use a path relative to the workspace root, e.g. ${example}.`);
       }
       relative = inside;
     }
     const normal = path.posix.normalize(relative);
-    if (normal === '..' || normal.startsWith('../')) throw this.#escape(input, false);
+    if (normal === '..' || normal.startsWith('../')) throw outside(input, false);
     return relative.split('/');
   }
 
@@ -312,7 +312,7 @@ export class Workspace {
     const real = await readlink(`/proc/self/fd/${handle.fd}`);
     if (real !== this.root) {
       await handle.close();
-      throw this.#changed(input, '.', `was replaced (now "${real}")`);
+      throw changedDuringOpen(input, '.', `was replaced (now "${real}")`);
     }
     return handle;
   }
@@ -331,13 +331,13 @@ export class Workspace {
     try {
       handle = await open(at(dir, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     } catch (error) {
-      if (RACE_CODES.has(codeOf(error) ?? '')) throw this.#changed(input, display, 'stopped being a plain folder');
+      if (RACE_CODES.has(codeOf(error) ?? '')) throw changedDuringOpen(input, display, 'stopped being a plain folder');
       throw error;
     }
     const st = await handle.stat();
     if (st.ino !== seen.ino || st.dev !== seen.dev) {
       await handle.close();
-      throw this.#changed(input, display, 'was replaced by another folder');
+      throw changedDuringOpen(input, display, 'was replaced by another folder');
     }
     return handle;
   }
@@ -347,8 +347,8 @@ export class Workspace {
     try {
       handle = await open(at(dir, name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     } catch (error) {
-      if (RACE_CODES.has(codeOf(error) ?? '')) throw this.#changed(input, display, 'became a symbolic link or disappeared');
-      if (codeOf(error) === 'ENXIO') throw this.#changed(input, display, 'became a special file');
+      if (RACE_CODES.has(codeOf(error) ?? '')) throw changedDuringOpen(input, display, 'became a symbolic link or disappeared');
+      if (codeOf(error) === 'ENXIO') throw changedDuringOpen(input, display, 'became a special file');
       throw error;
     }
     try {
@@ -364,53 +364,26 @@ export class Workspace {
 
   async #verify(handle: FileHandle, input: string, display: string): Promise<string> {
     const real = await readlink(`/proc/self/fd/${handle.fd}`);
-    if (real !== this.root && !real.startsWith(this.#prefix)) throw this.#changed(input, display, 'was moved outside the workspace root');
+    if (real !== this.root && !real.startsWith(this.#prefix)) throw changedDuringOpen(input, display, 'was moved outside the workspace root');
     return real;
   }
 
   #checkFile(st: Stats, input: string, display: string, intent: 'read' | 'write'): void {
-    if (st.isDirectory()) throw this.#notAFile(input, display);
+    if (st.isDirectory()) throw notAFile(input, display);
     if (!st.isFile()) {
-      throw this.#refuse(
+      throw refuse(
         'special_file',
         input,
         `"${display}" is a ${kindOf(st)}; devices, FIFOs and sockets are never opened. Only regular files can be ${intent === 'read' ? 'read' : 'written'}.`,
       );
     }
     if (st.nlink > 1 && (intent === 'write' || !this.#allowHardLinkedReads)) {
-      throw this.#refuse(
+      throw refuse(
         'hard_link',
         input,
         `"${display}" has ${st.nlink} hard links, so it may be the same file as one outside the workspace; hard-linked files are refused for ${intent}s. Ask the user to replace it with a plain copy.`,
       );
     }
-    if (intent === 'read' && st.size > this.maxReadBytes) throw this.#tooLarge(input, display, st.size, false);
-  }
-
-  #tooLarge(input: string, display: string, size: number, grew: boolean): WorkspaceError {
-    const found = grew ? `grew past ${this.maxReadBytes} bytes while being read` : `is ${size} bytes`;
-    return this.#refuse(
-      'too_large',
-      input,
-      `"${display}" ${found}, over the read limit of ${this.maxReadBytes} bytes; use search_files to find the lines you need.`,
-    );
-  }
-
-  #notAFile(input: string, display: string): WorkspaceError {
-    return this.#refuse('not_a_file', input, `"${display}" is a folder, not a file; use list_files to see what it holds.`);
-  }
-
-  #escape(input: string, viaLink: boolean): WorkspaceError {
-    return viaLink
-      ? this.#refuse('symlink_outside', input, `"${input}" follows a symbolic link that leads outside the workspace root; only links that stay inside are followed.`)
-      : this.#refuse('outside_root', input, `"${input}" leads outside the workspace root through ".."; use a path inside the workspace, relative to its root.`);
-  }
-
-  #changed(input: string, display: string, what: string): WorkspaceError {
-    return this.#refuse('changed_during_open', input, `"${display}" ${what} while it was being opened; nothing was read or written. Try again.`);
-  }
-
-  #refuse(reason: WorkspaceRefusal, input: string, message: string): WorkspaceError {
-    return new WorkspaceError(reason, input, `Refused path ${JSON.stringify(input)}: ${message}`);
+    if (intent === 'read' && st.size > this.maxReadBytes) throw tooLarge(input, display, st.size, false, this.maxReadBytes);
   }
 }

@@ -24,3 +24,26 @@ export class WorkspaceError extends ToolError {
     this.path = path;
   }
 }
+
+/** A refusal of the path the model sent, saying what was wrong and what to do. */
+export const refuse = (reason: WorkspaceRefusal, input: string, message: string): WorkspaceError =>
+  new WorkspaceError(reason, input, `Refused path ${JSON.stringify(input)}: ${message}`);
+
+export const tooLarge = (input: string, display: string, size: number, grew: boolean, limit: number): WorkspaceError =>
+  refuse(
+    'too_large',
+    input,
+    `"${display}" ${grew ? `grew past ${limit} bytes while being read` : `is ${size} bytes`}, over the read limit of ${limit} bytes; use search_files to find the lines you need.`,
+  );
+
+export const notAFile = (input: string, display: string): WorkspaceError =>
+  refuse('not_a_file', input, `"${display}" is a folder, not a file; use list_files to see what it holds.`);
+
+/** A path that leads outside the root, through ".." or through a symbolic link (`viaLink`). */
+export const outside = (input: string, viaLink: boolean): WorkspaceError =>
+  viaLink
+    ? refuse('symlink_outside', input, `"${input}" follows a symbolic link that leads outside the workspace root; only links that stay inside are followed.`)
+    : refuse('outside_root', input, `"${input}" leads outside the workspace root through ".."; use a path inside the workspace, relative to its root.`);
+
+export const changedDuringOpen = (input: string, display: string, what: string): WorkspaceError =>
+  refuse('changed_during_open', input, `"${display}" ${what} while it was being opened; nothing was read or written. Try again.`);
