@@ -4,7 +4,7 @@ import type { RunSummary } from '../log/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { intOption, type Command } from './args.ts';
-import { storeHelp, storeOptions, withStore } from './storeOption.ts';
+import { storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
 
@@ -73,7 +73,7 @@ ${storeHelp}`,
   options: { json: { type: 'boolean' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft history <run>');
-    return withStore(values, async (store) => {
+    return withRun(values, runId, async (store, runId) => {
       const entries = await store.readHistory(runId);
       if (values.json) {
         for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
@@ -159,7 +159,7 @@ ${storeHelp}`,
   options: { at: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft show <run> [--at SEQ]');
-    return withStore(values, async (store) => {
+    return withRun(values, runId, async (store, runId) => {
       const summary = await store.summary(runId);
       const at = values.at === undefined ? summary.lastSeq : Number(values.at);
       if (!Number.isInteger(at) || at < 0) throw new UserError(`--at must be a record number from 0 to ${summary.lastSeq}, found "${String(values.at)}".`);

@@ -33,6 +33,8 @@ Usage: statecraft <command> [options]   (statecraft <command> --help for details
 Commands:
 ${commands.map((command) => `  ${command.name.padEnd(12)}${command.summary}`).join('\n')}
 
+A <run> is a run id as \`statecraft runs\` lists it, or its start when that names one run (4 characters or more).
+
 Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE.`;
 
 async function main(argv: string[]): Promise<number> {

@@ -7,7 +7,7 @@ import type { Run } from '../runtime/Run.ts';
 import type { Command } from './args.ts';
 import { approveHelp, approveMode, chooseModel, drive, type ApproveMode } from './drive.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
-import { storeHelp, storeOptions, withStore } from './storeOption.ts';
+import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 
 const agentHelp = `  --agent MODULE     the agent's module (default: the one the run was started from)`;
 
@@ -27,7 +27,7 @@ async function resumeAndDrive(
   approve: ApproveMode,
   act?: (run: Run) => void,
 ): Promise<number> {
-  return withStore(values, async (store) => {
+  return withRun(values, runId, async (store, runId) => {
     const module = await agentFor(store, runId, values.agent);
     const { lastSeq } = await store.summary(runId);
     const { context } = (await stateAt(store, runId, lastSeq)) as unknown as { context: AgentContext };

@@ -1,5 +1,7 @@
+import { UserError } from '../errors.ts';
 import { openStore } from '../log/openStore.ts';
 import type { RunStore } from '../log/runStore.ts';
+import { RunNotFoundError } from '../log/storageErrors.ts';
 
 export const storeHelp = `  --store URL        where runs are recorded: a SQLite file (default .statecraft/runs.db, or
                      STATECRAFT_STORE), sqlite:<path>, postgres://… (?schema=name), or memory:`;
@@ -14,4 +16,31 @@ export async function withStore<T>(values: Record<string, unknown>, use: (store:
   } finally {
     await store.close();
   }
+}
+
+/** A run id shorter than this is never taken as the start of one: it would match too much by chance. */
+const MIN_PREFIX = 4;
+
+/**
+ * The run a command names: its whole id, or (as git takes commits) the start of the id of exactly
+ * one run in the store. Several runs starting so are refused, listed; none is RunNotFoundError.
+ */
+export async function resolveRunId(store: RunStore, given: string): Promise<string> {
+  try {
+    await store.summary(given);
+    return given;
+  } catch (error) {
+    if (!(error instanceof RunNotFoundError) || given.length < MIN_PREFIX) throw error;
+    const matches = (await store.listRuns()).map((run) => run.runId).filter((id) => id.startsWith(given));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) throw error;
+    throw new UserError(
+      `"${given}" is the start of ${matches.length} run ids (${matches.slice(0, 5).join(', ')}${matches.length > 5 ? ', ...' : ''}): give more of the id.`,
+    );
+  }
+}
+
+/** `withStore`, with the run the command names found in it (`resolveRunId`). */
+export function withRun<T>(values: Record<string, unknown>, given: string, use: (store: RunStore, runId: string) => Promise<T>): Promise<T> {
+  return withStore(values, async (store) => use(store, await resolveRunId(store, given)));
 }

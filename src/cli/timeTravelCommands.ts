@@ -7,7 +7,7 @@ import { forkRun } from '../runtime/forkRun.ts';
 import { replayRun } from '../runtime/replayRun.ts';
 import type { Command } from './args.ts';
 import { loadAgent } from './loadAgent.ts';
-import { storeHelp, storeOptions, withStore } from './storeOption.ts';
+import { storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const parseEdit = (text: string, source: string): Operation[] => {
   try {
@@ -44,7 +44,7 @@ ${storeHelp}`,
       : values['edit-file']
         ? parseEdit(readFileSync(values['edit-file'] as string, 'utf8'), values['edit-file'] as string)
         : undefined;
-    return withStore(values, async (store) => {
+    return withRun(values, runId, async (store, runId) => {
       const forkId = await forkRun(store, runId, seq, { ...(edit ? { edit } : {}) });
       process.stdout.write(`${forkId}\n`);
       process.stderr.write(`Forked ${runId} at record ${seq}. Continue with: statecraft resume ${forkId}\n`);
@@ -68,7 +68,7 @@ ${storeHelp}`,
   options: { agent: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft replay <run>');
-    return withStore(values, async (store) => {
+    return withRun(values, runId, async (store, runId) => {
       const header = await store.header(runId);
       const path = (values.agent as string | undefined) ?? header.labels?.module;
       if (!path) throw new UserError(`Run ${runId} does not record its agent module: pass it with --agent <module>.`);
@@ -101,7 +101,7 @@ ${storeHelp}`,
   options: { yes: { type: 'boolean' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft repair <run> [--yes]');
-    return withStore(values, async (store) => {
+    return withRun(values, runId, async (store, runId) => {
       try {
         const records = await store.read(runId);
         process.stdout.write(`Run ${runId}: all ${records.length} records are intact; nothing to repair.\n`);
@@ -132,7 +132,7 @@ ${storeHelp}`,
   options: { out: { type: 'string' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft export <run> [--out FILE]');
-    return withStore(values, async (store) => {
+    return withRun(values, runId, async (store, runId) => {
       const text = await exportRunText(store, runId);
       if (values.out) writeFileSync(values.out as string, text);
       else process.stdout.write(text);

@@ -1,0 +1,50 @@
+// A run named on the command line by the start of its id, as git takes commits.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { defineAgent, openStore, runAgent } from '../src/index.ts';
+import { scriptedModel } from '../src/testing/index.ts';
+import { cliIn } from './fixtures/cli.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-cli-ids-'));
+const { storeUrl, statecraft } = cliIn(dir);
+
+test.before(async () => {
+  const store = openStore(storeUrl);
+  const agent = defineAgent({ name: 'short', model: scriptedModel([{ content: 'one' }, { content: 'two' }]) });
+  await runAgent(agent, 'go', { store, runId: 'beef0001-aaaa' });
+  await runAgent(agent, 'go', { store, runId: 'beef0002-bbbb' });
+  await store.close();
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('a command takes the start of a run id when it names exactly one run', async () => {
+  const history = await statecraft(['history', 'beef0001']);
+  assert.is(history.code, 0, history.out);
+  assert.match(history.out, 'xstate.init');
+  const shown = await statecraft(['show', 'beef0002', '--at', '0']);
+  assert.is(shown.code, 0, shown.out);
+  assert.match(shown.out, 'run beef0002-bbbb · record 0');
+  const exported = await statecraft(['export', 'beef0002-b']);
+  assert.is(exported.code, 0, exported.out);
+  assert.match(exported.stdout, '"runId":"beef0002-bbbb"');
+});
+
+test('the start of several run ids is refused with the runs it could mean; a short or unknown one is not found', async () => {
+  const ambiguous = await statecraft(['history', 'beef']);
+  assert.is(ambiguous.code, 2, ambiguous.out);
+  assert.match(ambiguous.out, '"beef" is the start of 2 run ids');
+  assert.match(ambiguous.out, 'beef0001-aaaa');
+  assert.match(ambiguous.out, 'beef0002-bbbb');
+  assert.match(ambiguous.out, 'give more of the id');
+  const short = await statecraft(['history', 'bee']);
+  assert.is.not(short.code, 0);
+  assert.match(short.out, 'Run "bee" was not found');
+  const unknown = await statecraft(['history', 'cafe0001']);
+  assert.match(unknown.out, 'Run "cafe0001" was not found');
+});
+
+test.run();
