@@ -9,7 +9,7 @@ import type { RunEvent } from '../runtime/runEvents.ts';
 import { intOption, type Command } from './args.ts';
 import { chooseModel } from './drive.ts';
 import { loadAgent } from './loadAgent.ts';
-import { storeHelp, storeOptions } from './storeOption.ts';
+import { resolveRunId, storeHelp, storeOptions } from './storeOption.ts';
 import { openStore } from '../log/openStore.ts';
 
 /** Runs this process resumed on behalf of the page, so decisions on them go straight to the live run. */
@@ -65,6 +65,10 @@ ${storeHelp}`,
   async run(values, [runId]) {
     const { startInspector } = await import('../inspector/startInspector.ts');
     const store = openStore(values.store as string | undefined);
+    const shown = runId === undefined ? undefined : await resolveRunId(store, runId).catch(async (error: unknown) => {
+      await store.close();
+      throw error;
+    });
     const local = new LocalRuns(store);
     const port = values.port === '0' ? 0 : (intOption(values, 'port') ?? 4777);
     const inspector = await startInspector({
@@ -79,7 +83,7 @@ ${storeHelp}`,
         fork: (id, seq, edit) => forkRun(store, id, seq, edit ? { edit } : {}),
       },
     });
-    process.stdout.write(`Statecraft inspector: ${inspector.url}${runId ? `#/runs/${runId}` : ''}\nPress Ctrl-C to stop.\n`);
+    process.stdout.write(`Statecraft inspector: ${inspector.url}${shown ? `#/runs/${shown}` : ''}\nPress Ctrl-C to stop.\n`);
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     await inspector.close();
     await store.close();
