@@ -107,6 +107,7 @@ test('a run waiting in an invoked agent is detached, resumed in a new handle and
   await within(new Promise<void>((done) => first.on((event) => event.type === 'approval.requested' && done())), 'approval.requested');
   const detached = await first.detach();
   assert.is(detached.status, 'waiting');
+  assert.is(detached.reason, 'awaiting_approval', 'a run let go while it waits did not fail');
   assert.is(detached.detail, 'Waiting for approval of p1 (publish in writer).', 'the calls are listed as they were before the actor stopped');
   const resumed = await resumeRun(agent, first.runId, { store, model: scriptedModel(script.slice(1)) });
   await within(

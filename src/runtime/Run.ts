@@ -154,7 +154,7 @@ export class Run {
     const result: RunResult = {
       runId: this.runId,
       status: 'waiting',
-      reason: 'error',
+      reason: 'awaiting_approval',
       detail: `Waiting for approval of ${waiting.map((call) => `${call.id} (${call.name}${call.actor === undefined ? '' : ` in ${call.actor}`})`).join(', ')}.`,
       output: null,
       error: null,

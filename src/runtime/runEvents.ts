@@ -13,9 +13,11 @@ export type RunEvent =
   | { type: 'end'; runId: string; result: RunResult };
 
 /** How a run ended, or `waiting` when it was detached while waiting for approvals (resume it later). */
-export interface RunResult extends Omit<AgentOutput, 'status'> {
+export interface RunResult extends Omit<AgentOutput, 'status' | 'reason'> {
   runId: string;
   status: AgentOutput['status'] | 'waiting';
+  /** Why the run ended; a run let go while it waits for people (`detach`) says `awaiting_approval`. */
+  reason: AgentOutput['reason'] | 'awaiting_approval';
 }
 
 /**
