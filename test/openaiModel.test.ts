@@ -5,7 +5,7 @@ import { createOpenAIModel } from '../src/model/openaiModel.ts';
 import type { Message } from '../src/protocol/messages.ts';
 import type { ToolSpec } from '../src/protocol/model.ts';
 import type { Script } from '../src/testing/script.ts';
-import { startScriptedServer } from '../src/testing/scriptedServer.ts';
+import { withServer } from './fixtures/helpers.ts';
 
 const KEY = 'sk-test-key-0000';
 const weather: ToolSpec = {
@@ -19,15 +19,6 @@ const history: Message[] = [
   { role: 'assistant', content: null, toolCalls: [{ id: 'c1', name: 'weather', arguments: '{"city":"Oslo"}' }] },
   { role: 'tool', toolCallId: 'c1', name: 'weather', content: 'rain' },
 ];
-
-const withServer = async (script: Script, body: (url: string, server: Awaited<ReturnType<typeof startScriptedServer>>) => Promise<void>) => {
-  const server = await startScriptedServer(script);
-  try {
-    await body(server.url, server);
-  } finally {
-    await server.close();
-  }
-};
 
 for (const stream of [true, false]) {
   const mode = stream ? 'streaming' : 'non-streaming';

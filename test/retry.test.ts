@@ -4,8 +4,8 @@ import { CancelledError, ModelCallError } from '../src/errors.ts';
 import { createOpenAIModel } from '../src/model/openaiModel.ts';
 import { AttemptFailure, backoffDelay, callWithRetry, retryAfterMs } from '../src/model/retry.ts';
 import type { RetryOptions } from '../src/model/retry.ts';
-import type { Script } from '../src/testing/script.ts';
 import { startScriptedServer } from '../src/testing/scriptedServer.ts';
+import { rejection, withServer } from './fixtures/helpers.ts';
 
 const KEY = 'sk-test-SECRET-0123456789abcdef';
 const ask = { messages: [{ role: 'user' as const, content: 'hi' }], tools: [] };
@@ -17,24 +17,6 @@ const recordingRetry = (delays: number[], extra: RetryOptions = {}): RetryOption
   },
   ...extra,
 });
-
-const rejects = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-};
-
-const withServer = async (script: Script, body: (url: string, server: Awaited<ReturnType<typeof startScriptedServer>>) => Promise<void>) => {
-  const server = await startScriptedServer(script);
-  try {
-    await body(server.url, server);
-  } finally {
-    await server.close();
-  }
-};
 
 test('retryAfterMs reads retry-after-ms, seconds and HTTP dates', () => {
   const h = (o: Record<string, string>) => new Headers(o);
@@ -78,7 +60,7 @@ test('500 twice then success retries with growing backoff', async () => {
 test('retries stop after maxRetries with a ModelCallError naming the attempts', async () => {
   await withServer([{ error: { status: 502 } }, { error: { status: 502 } }, { error: { status: 502 } }], async (url, server) => {
     const model = createOpenAIModel({ baseURL: url, apiKey: KEY, model: 'm1', retry: recordingRetry([], { maxRetries: 2 }) });
-    const error = (await rejects(model.complete(ask))) as ModelCallError;
+    const error = (await rejection(model.complete(ask))) as ModelCallError;
     assert.instance(error, ModelCallError);
     assert.is(error.status, 502);
     assert.is(error.retryable, true);
@@ -94,7 +76,7 @@ test('401 fails at once, names the status and the fix, and never shows the key',
   await withServer([{ error: { status: 401, message: providerText, type: 'invalid_request_error' } }], async (url, server) => {
     const delays: number[] = [];
     const model = createOpenAIModel({ baseURL: url, apiKey: KEY, retry: recordingRetry(delays) });
-    const error = (await rejects(model.complete(ask))) as ModelCallError;
+    const error = (await rejection(model.complete(ask))) as ModelCallError;
     assert.instance(error, ModelCallError);
     assert.is(error.status, 401);
     assert.is(error.retryable, false);
@@ -115,7 +97,7 @@ test('connection refused is retried as a network error', async () => {
   await server.close();
   const delays: number[] = [];
   const model = createOpenAIModel({ baseURL: url, apiKey: KEY, retry: recordingRetry(delays, { maxRetries: 2 }) });
-  const error = (await rejects(model.complete(ask))) as ModelCallError;
+  const error = (await rejection(model.complete(ask))) as ModelCallError;
   assert.instance(error, ModelCallError);
   assert.match(error.message, 'network error');
   assert.match(error.message, 'after 3 attempts');
@@ -130,7 +112,7 @@ test('aborting the signal during a slow reply cancels the HTTP request at once',
     const pending = model.complete({ ...ask, signal: controller.signal });
     while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
     controller.abort();
-    assert.instance(await rejects(pending), CancelledError);
+    assert.instance(await rejection(pending), CancelledError);
     assert.is(await server.requests[0]!.settled, 'aborted');
     assert.is(server.requests[0]!.aborted, true);
     assert.equal(delays, [], 'no retry after a cancel');
@@ -155,10 +137,10 @@ test('400 is not retried and unknown errors become ModelCallError with a cause',
     return Promise.reject(new AttemptFailure('http', 'bad schema', { status: 400 }));
   };
   const target = { baseURL: 'http://x/v1', model: 'm' };
-  const error = (await rejects(callWithRetry(fail400, { timeoutMs: 1000, target, retry: recordingRetry([]) }))) as ModelCallError;
+  const error = (await rejection(callWithRetry(fail400, { timeoutMs: 1000, target, retry: recordingRetry([]) }))) as ModelCallError;
   assert.is(calls, 1);
   assert.match(error.message, 'HTTP 400');
-  const bug = (await rejects(callWithRetry(() => Promise.reject(new TypeError('boom')), { timeoutMs: 1000, target }))) as ModelCallError;
+  const bug = (await rejection(callWithRetry(() => Promise.reject(new TypeError('boom')), { timeoutMs: 1000, target }))) as ModelCallError;
   assert.instance(bug, ModelCallError);
   assert.match(bug.message, 'boom');
 });
@@ -167,7 +149,7 @@ test('a signal already aborted rejects with CancelledError without calling', asy
   let calls = 0;
   const controller = new AbortController();
   controller.abort();
-  const error = await rejects(
+  const error = await rejection(
     callWithRetry(async () => void calls++, { timeoutMs: 1000, signal: controller.signal, target: { baseURL: 'u', model: 'm' } }),
   );
   assert.instance(error, CancelledError);

@@ -3,17 +3,9 @@ import * as assert from 'uvu/assert';
 import { CancelledError, ModelBehaviorError, ModelCallError } from '../src/errors.ts';
 import type { Message } from '../src/protocol/messages.ts';
 import { scriptedModel } from '../src/testing/scriptedModel.ts';
+import { rejection } from './fixtures/helpers.ts';
 
 const user = (content: string): Message[] => [{ role: 'user', content }];
-
-const rejects = async (promise: Promise<unknown>): Promise<unknown> => {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-};
 
 test('answers each call with the next step and records the requests', async () => {
   const model = scriptedModel([
@@ -42,7 +34,7 @@ test('an explicit empty id stays empty so bad calls can be scripted', async () =
 test('a call beyond the script fails loudly, naming the call and the last message', async () => {
   const model = scriptedModel([{ content: 'only one' }]);
   await model.complete({ messages: user('first'), tools: [] });
-  const error = await rejects(model.complete({ messages: user('second question'), tools: [] }));
+  const error = await rejection(model.complete({ messages: user('second question'), tools: [] }));
   assert.instance(error, ModelBehaviorError);
   assert.match((error as Error).message, 'call #2');
   assert.match((error as Error).message, 'second question');
@@ -59,7 +51,7 @@ test('a function script with expectedCalls drives long runs and checks the count
   const model = scriptedModel((i) => (i < 3 ? { content: `step ${i}` } : undefined), { expectedCalls: 3 });
   for (let i = 0; i < 3; i++) assert.is((await model.complete({ messages: user('go'), tools: [] })).message.content, `step ${i}`);
   model.assertDone();
-  assert.instance(await rejects(model.complete({ messages: user('go'), tools: [] })), ModelBehaviorError);
+  assert.instance(await rejection(model.complete({ messages: user('go'), tools: [] })), ModelBehaviorError);
 });
 
 test('function steps see the request and expect checks fail the call', async () => {
@@ -68,7 +60,7 @@ test('function steps see the request and expect checks fail the call', async () 
     { content: 'x', expect: (request) => assert.is(request.tools.length, 1, 'one tool offered') },
   ]);
   assert.is((await model.complete({ messages: user('hi'), tools: [] })).message.content, 'you said hi');
-  const error = await rejects(model.complete({ messages: user('hi'), tools: [] }));
+  const error = await rejection(model.complete({ messages: user('hi'), tools: [] }));
   assert.match((error as Error).message, 'failed its expect check: one tool offered');
   assert.throws(() => model.assertDone(), /expect check/);
 });
@@ -83,7 +75,7 @@ test('streams content to onDelta in fragments that concatenate to the message', 
 
 test('scripted errors reject with a ModelCallError carrying the status', async () => {
   const model = scriptedModel([{ error: { status: 429, message: 'slow down' } }]);
-  const error = await rejects(model.complete({ messages: user('x'), tools: [] }));
+  const error = await rejection(model.complete({ messages: user('x'), tools: [] }));
   assert.instance(error, ModelCallError);
   assert.is((error as ModelCallError).status, 429);
   assert.is((error as ModelCallError).retryable, true);
@@ -94,7 +86,7 @@ test('aborting the signal during a delayed step rejects with CancelledError', as
   const controller = new AbortController();
   const pending = model.complete({ messages: user('x'), tools: [], signal: controller.signal });
   setTimeout(() => controller.abort(), 10);
-  assert.instance(await rejects(pending), CancelledError);
+  assert.instance(await rejection(pending), CancelledError);
 });
 
 test.run();
