@@ -4,7 +4,7 @@ import type { RunSummary } from '../log/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { intOption, type Command } from './args.ts';
-import { storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
+import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
 
@@ -187,6 +187,38 @@ ${storeHelp}`,
         lines.push('', `context: ${JSON.stringify((snapshot as { context?: unknown }).context, null, 2)}`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
+      return 0;
+    });
+  },
+};
+
+export const deleteCommand: Command = {
+  name: 'delete',
+  summary: 'delete runs and all their records',
+  usage: 'statecraft delete <run> [<run> ...] [--yes] [--store URL]',
+  help: `Deletes runs from the store: their records, indexed states and summaries. Forks of a deleted run
+keep their own records and still name it as their parent. Without --yes, only says what would go.
+
+Options:
+  --yes              delete (without it, nothing is changed)
+${storeHelp}`,
+  options: { yes: { type: 'boolean' }, ...storeOptions },
+  async run(values, given) {
+    if (!given.length) throw new UserError('Missing the run id. Usage: statecraft delete <run> [<run> ...] [--yes]');
+    return withStore(values, async (store) => {
+      // Every id is found before anything is deleted, so a mistyped one deletes nothing.
+      const runs: RunSummary[] = [];
+      for (const text of given) runs.push(await store.summary(await resolveRunId(store, text)));
+      for (const run of runs) {
+        const what = `${run.runId} (${run.agentId}, ${run.status}, ${run.lastSeq + 1} records)`;
+        if (!values.yes) {
+          process.stdout.write(`Would delete ${what}${run.status === 'running' ? '; its status is running: make sure no process is running it' : ''}.\n`);
+          continue;
+        }
+        await store.deleteRun(run.runId);
+        process.stdout.write(`Deleted ${what}.\n`);
+      }
+      if (!values.yes) process.stdout.write('Nothing was deleted: run the command again with --yes to delete.\n');
       return 0;
     });
   },

@@ -2,7 +2,7 @@ import { StatecraftError, UserError } from '../errors.ts';
 import { parseCommand, type Command } from './args.ts';
 import { exitCodes } from './exitCodes.ts';
 import { inspectCommand } from './inspectCommand.ts';
-import { historyCommand, runsCommand, showCommand } from './logCommands.ts';
+import { deleteCommand, historyCommand, runsCommand, showCommand } from './logCommands.ts';
 import { approveCommand, rejectCommand, resumeCommand } from './resumeCommands.ts';
 import { runCommand } from './runCommand.ts';
 import { exportCommand, forkCommand, importCommand, repairCommand, replayCommand } from './timeTravelCommands.ts';
@@ -21,6 +21,7 @@ const commands: Command[] = [
   repairCommand,
   exportCommand,
   importCommand,
+  deleteCommand,
   inspectCommand,
   visualizeCommand,
 ];
