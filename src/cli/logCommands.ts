@@ -16,29 +16,42 @@ const table = (rows: string[][]) => {
 const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
 const tokens = (summary: RunSummary) => (summary.inputTokens + summary.outputTokens).toLocaleString('en-US');
 
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `--since`: an ISO time, or an age back from now (30m, 2h, 7d), as an ISO time. */
+function sinceTime(text: string): string {
+  const age = /^(\d+)([mhd])$/.exec(text.trim());
+  const time = age ? Date.now() - Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS] : Date.parse(text);
+  if (!Number.isFinite(time)) throw new UserError(`--since takes an ISO time (2026-11-30T09:00Z) or an age (30m, 2h, 7d); found "${text}".`);
+  return new Date(time).toISOString();
+}
+
 export const runsCommand: Command = {
   name: 'runs',
   summary: 'list recorded runs: status, agent, steps, tokens, cost, what they wait on',
-  usage: 'statecraft runs [--status LIST] [--agent NAME] [--parent RUN] [--limit N] [--json] [--store URL]',
+  usage: 'statecraft runs [--status LIST] [--agent NAME] [--parent RUN] [--since TIME] [--limit N] [--json] [--store URL]',
   help: `Lists runs, newest first.
 
 Options:
   --status LIST      only these statuses, comma-separated: ${STATUSES.join(', ')}
   --agent NAME       only runs of this agent
   --parent RUN       only forks of this run
+  --since TIME       only runs updated after TIME: an ISO time (2026-11-30T09:00Z) or an age (30m, 2h, 7d)
   --limit N          at most N runs (default 50)
   --json             one JSON summary per line
 ${storeHelp}`,
-  options: { status: { type: 'string' }, agent: { type: 'string' }, parent: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
+  options: { status: { type: 'string' }, agent: { type: 'string' }, parent: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
   async run(values) {
     const status = (values.status as string | undefined)?.split(',').map((s) => s.trim());
     const unknown = status?.filter((s) => !(STATUSES as readonly string[]).includes(s));
     if (unknown?.length) throw new UserError(`Unknown status ${unknown.join(', ')}; use ${STATUSES.join(', ')}.`);
+    const since = values.since === undefined ? undefined : sinceTime(values.since as string);
     return withStore(values, async (store) => {
       const runs = await store.listRuns({
         ...(status ? { status: status as RunSummary['status'][] } : {}),
         ...(values.agent ? { agentId: values.agent as string } : {}),
         ...(values.parent ? { parentRunId: values.parent as string } : {}),
+        ...(since ? { updatedAfter: since } : {}),
         limit: intOption(values, 'limit') ?? 50,
       });
       if (values.json) {
@@ -46,7 +59,8 @@ ${storeHelp}`,
         return 0;
       }
       if (!runs.length) {
-        process.stdout.write('No runs recorded yet. Start one with: statecraft run <agent module>\n');
+        const filtered = status || values.agent || values.parent || since;
+        process.stdout.write(filtered ? 'No runs match these filters.\n' : 'No runs recorded yet. Start one with: statecraft run <agent module>\n');
         return 0;
       }
       const rows = [['RUN', 'STATUS', 'AGENT', 'STEPS', 'TOKENS', 'COST', 'UPDATED', 'NOTE']];
