@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -109,6 +109,25 @@ test('statecraft run exits 3 when the step limit halts the run, 2 on a usage err
     },
   );
   assert.is(usage, 2);
+});
+
+test('an agent file Node would load as CommonJS gets an error that says why and what to do', async () => {
+  // A folder with no package.json of "type": "module" above it, as a new project starts.
+  const folder = mkdtempSync(join(tmpdir(), 'statecraft-agent-'));
+  const file = join(folder, 'agent.ts');
+  writeFileSync(file, `import { defineAgent } from ${JSON.stringify(join(root, 'src/index.ts'))};\nexport const agent = defineAgent({ name: 'plain' });\n`);
+  try {
+    const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_STORE: storeUrl };
+    const failed = await run(process.execPath, [cli, 'run', file], { cwd: root, env }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.is(failed.code, 2, failed.stderr);
+    assert.match(failed.stderr, 'Node loaded it as CommonJS');
+    assert.match(failed.stderr, 'Name it with .mts, or add a package.json containing {"type": "module"} beside it.');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
 });
 
 test('every command answers --help', async () => {

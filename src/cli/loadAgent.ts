@@ -25,7 +25,22 @@ export async function loadAgent(path: string): Promise<AgentModule> {
   if (!existsSync(file)) {
     throw new UserError(`Agent module not found: ${file}. Pass the path of a .ts or .js file that exports an agent.`);
   }
-  const module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    // A .ts file with no package.json of "type": "module" above it is loaded as CommonJS, and its
+    // imports then fail with an error about require() that does not say so.
+    if (code === 'ERR_REQUIRE_CYCLE_MODULE' || code === 'ERR_REQUIRE_ESM') {
+      throw new UserError(
+        `Could not load the agent module ${file}: Node loaded it as CommonJS, because no package.json with "type": "module" is in its folder or above. ` +
+          `Name it with .mts, or add a package.json containing {"type": "module"} beside it.`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
   const agent = [module.default, module.agent].find(isAgent);
   if (!agent) {
     throw new UserError(
