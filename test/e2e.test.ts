@@ -82,6 +82,20 @@ test('statecraft run plays the demo on the scripted server and exits 0', async (
   assert.match(stdout, /examples\/demo\/agent\.ts: \d+ lines/);
 });
 
+test('statecraft resume of a run that already ended says so and exits, starting no model server', async () => {
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_STORE: storeUrl };
+  const { stdout } = await run(process.execPath, [cli, 'runs', '--json'], { cwd: root, env });
+  const ended = stdout.trim().split('\n').map((line) => JSON.parse(line) as { runId: string; status: string }).find((r) => r.status === 'done');
+  assert.ok(ended, 'a finished run from the test before');
+  // A process that hung (a server left listening) is killed by the timeout and fails the test.
+  const resumed = await run(process.execPath, [cli, 'resume', ended!.runId], { cwd: root, env, timeout: 30_000 }).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number | null; stderr: string }) => error,
+  );
+  assert.is(resumed.code, 2, resumed.stderr);
+  assert.match(resumed.stderr, `Run ${ended!.runId} already ended (done`);
+});
+
 test('statecraft run --json prints one event per line and ends with the result', async () => {
   const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_STORE: storeUrl };
   const { stdout } = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts', '--json'], { cwd: root, env });

@@ -37,7 +37,15 @@ async function resumeAndDrive(
       turnsDone: context.step,
       quiet: values.json === true,
     });
-    const run = await resumeRun(module.agent, runId, { store, model });
+    let run: Run;
+    try {
+      run = await resumeRun(module.agent, runId, { store, model });
+    } catch (error) {
+      // A run that cannot be resumed (it ended, another agent recorded it) must not leave the
+      // scripted server listening, which would keep this process alive.
+      await server?.close();
+      throw error;
+    }
     // A decision refused (an unknown or ambiguous call, other arguments) leaves the run waiting as it
     // was: it is let go cleanly, with the calls still waiting listed, and then the error is reported.
     let refused: unknown;
