@@ -266,6 +266,14 @@ test('a fork with an edited tool result continues from there and leaves the pare
   const summary = await store.summary(forkId);
   assert.equal(summary.parent, { runId: parent.runId, seq: afterFirstTools.seq });
   assert.is((await store.header(forkId)).parent?.runId, parent.runId);
+  const runs = (await store.listRuns()).length;
+  const refused = await forkRun(store, parent.runId, afterFirstTools.seq, { edit: [{ op: 'replace', path: '/nope/x', value: 1 }] }).then(
+    () => undefined,
+    (error: Error) => error.message,
+  );
+  assert.match(refused ?? '', 'does not apply to its context: A JSON patch does not apply at op 0 (replace /nope/x)');
+  assert.not.match(refused ?? '', '..', 'one full stop between the two sentences');
+  assert.is((await store.listRuns()).length, runs, 'an edit that does not apply makes no fork');
   await store.close();
 });
 

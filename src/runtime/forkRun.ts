@@ -33,7 +33,7 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
       context = applyPatchSafe(context, options.edit);
     } catch (error) {
       throw new UserError(
-        `The edit for the fork of run ${runId} at record ${seq} does not apply to its context: ${(error as Error).message}. ` +
+        `The edit for the fork of run ${runId} at record ${seq} does not apply to its context: ${(error as Error).message.replace(/\.$/, '')}. ` +
           'Paths are relative to the context, for example /messages/2/content; see `statecraft show` for the context at that record.',
         { cause: error },
       );
