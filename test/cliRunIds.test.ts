@@ -13,7 +13,7 @@ const { storeUrl, statecraft } = cliIn(dir);
 
 test.before(async () => {
   const store = openStore(storeUrl);
-  const agent = defineAgent({ name: 'short', model: scriptedModel([{ content: 'one' }, { content: 'two' }]) });
+  const agent = defineAgent({ name: 'short', model: scriptedModel([{ content: 'one\nand more' }, { content: 'two' }]) });
   await runAgent(agent, 'go', { store, runId: 'beef0001-aaaa' });
   await runAgent(agent, 'go', { store, runId: 'beef0002-bbbb' });
   await store.close();
@@ -25,6 +25,7 @@ test('a command takes the start of a run id when it names exactly one run', asyn
   const history = await statecraft(['history', 'beef0001']);
   assert.is(history.code, 0, history.out);
   assert.match(history.out, 'xstate.init');
+  assert.match(history.out, 'answers: one and more', 'an answer over several lines is shown on one');
   const shown = await statecraft(['show', 'beef0002', '--at', '0']);
   assert.is(shown.code, 0, shown.out);
   assert.match(shown.out, 'run beef0002-bbbb · record 0');
@@ -56,6 +57,21 @@ test('runs --since takes an ISO time or an age, and says when no run matches', a
   const bad = await statecraft(['runs', '--since', 'yesterday']);
   assert.is(bad.code, 2);
   assert.match(bad.out, '--since takes an ISO time (2026-11-30T09:00Z) or an age (30m, 2h, 7d); found "yesterday"');
+});
+
+test('history --from, --to and --last pick records, one line each', async () => {
+  const seqs = (out: string) => out.trim().split('\n').slice(1).map((line) => Number(line.split(/\s+/)[0]));
+  const all = await statecraft(['history', 'beef0001-aaaa']);
+  const lastSeq = Math.max(...seqs(all.stdout));
+  assert.ok(lastSeq >= 1, all.out);
+  assert.equal(seqs((await statecraft(['history', 'beef0001', '--last', '2'])).stdout), [lastSeq - 1, lastSeq]);
+  assert.equal(seqs((await statecraft(['history', 'beef0001', '--from', '1', '--to', '1'])).stdout), [1]);
+  assert.equal(seqs((await statecraft(['history', 'beef0001', '--to', '1', '--last', '1'])).stdout), [1]);
+  const bad = await statecraft(['history', 'beef0001', '--from', 'x']);
+  assert.is(bad.code, 2);
+  assert.match(bad.out, '--from must be a record number');
+  const both = await statecraft(['history', 'beef0001', '--from', '0', '--last', '1']);
+  assert.match(both.out, '--last and --from both say where to start');
 });
 
 test.run();

@@ -75,27 +75,43 @@ ${storeHelp}`,
   },
 };
 
+/** A record number option: a whole number, 0 or more. */
+function seqOption(values: Record<string, unknown>, name: string): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new UserError(`--${name} must be a record number (0 or more; see statecraft history), found "${String(raw)}".`);
+  return value;
+}
+
 export const historyCommand: Command = {
   name: 'history',
   summary: 'list every record of a run: seq, time, event, state',
-  usage: 'statecraft history <run> [--json] [--store URL]',
+  usage: 'statecraft history <run> [--from SEQ] [--to SEQ] [--last N] [--json] [--store URL]',
   help: `Lists a run's records without loading snapshots: the cheap way to find the step to show or fork.
 
 Options:
+  --from SEQ         start at this record (default 0)
+  --to SEQ           end at this record (default the last)
+  --last N           only the last N records
   --json             one JSON object per record
 ${storeHelp}`,
-  options: { json: { type: 'boolean' }, ...storeOptions },
+  options: { from: { type: 'string' }, to: { type: 'string' }, last: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft history <run>');
+    const last = intOption(values, 'last');
+    if (last !== undefined && values.from !== undefined) throw new UserError('--last and --from both say where to start: give one of them.');
+    const to = seqOption(values, 'to');
     return withRun(values, runId, async (store, runId) => {
-      const entries = await store.readHistory(runId);
+      const from = last === undefined ? seqOption(values, 'from') : Math.max(0, (to ?? (await store.summary(runId)).lastSeq) - last + 1);
+      const entries = await store.readHistory(runId, { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
       if (values.json) {
         for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
         return 0;
       }
       const rows = [['SEQ', 'TIME', 'EVENT', 'STATE', 'DETAIL']];
       for (const entry of entries) {
-        rows.push([String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state), describeEvent(entry.event).slice(0, 160)]);
+        rows.push([String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state), describeEvent(entry.event).replace(/\s+/g, ' ').slice(0, 160)]);
       }
       process.stdout.write(`${table(rows)}\n`);
       return 0;
