@@ -96,6 +96,34 @@ test('statecraft resume of a run that already ended says so and exits, starting 
   assert.match(resumed.stderr, `Run ${ended!.runId} already ended (done`);
 });
 
+test('statecraft run that fails before the run starts exits with the error, leaving no model server behind', async () => {
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' };
+  // A process that hung (the scripted server left listening) is killed by the timeout and fails the test.
+  const attempt = (args: string[]) =>
+    run(process.execPath, [cli, 'run', ...args], { cwd: root, env, timeout: 30_000 }).then(
+      () => ({ code: 0 as number | null, stderr: '' }),
+      (error: { code: number | null; stderr: string }) => error,
+    );
+  const badStore = await attempt(['examples/demo/agent.ts', '--store', 'bogus://x']);
+  assert.is(badStore.code, 2, badStore.stderr);
+  assert.match(badStore.stderr, 'Store URL "bogus://x" has an unknown scheme');
+  // Refused at start: a cost budget on a model with no price.
+  const folder = mkdtempSync(join(tmpdir(), 'statecraft-agent-'));
+  try {
+    writeFileSync(join(folder, 'package.json'), '{"type": "module"}\n');
+    writeFileSync(
+      join(folder, 'agent.ts'),
+      `import { defineAgent } from ${JSON.stringify(join(root, 'src/index.ts'))};\nexport const agent = defineAgent({ name: 'pricey', limits: { maxCostUsd: 1 } });\n` +
+        `export const script = [{ content: 'hi' }];\nexport const scriptModel = 'unpriced-model';\n`,
+    );
+    const refused = await attempt([join(folder, 'agent.ts'), '--store', storeUrl]);
+    assert.is(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, 'has a cost budget of $1 but model "unpriced-model" has no known price');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
 test('statecraft run --json prints one event per line and ends with the result', async () => {
   const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_STORE: storeUrl };
   const { stdout } = await run(process.execPath, [cli, 'run', 'examples/demo/agent.ts', '--json'], { cwd: root, env });

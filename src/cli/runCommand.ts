@@ -45,14 +45,23 @@ deadline), 4 waiting for approval, 130 cancelled (Ctrl-C cancels the run and abo
     const agent = maxSteps ? Object.freeze({ ...module.agent, limits: { ...module.agent.limits, maxSteps } }) : module.agent;
     const json = values.json === true;
     const { model, server } = await chooseModel(module, { model: values.model as string | undefined, scripted: values.scripted === true, quiet: json });
-    return withStore(values, async (store) => {
-      const run = startRun(agent, {
-        input: (values.input as string | undefined) ?? module.input,
-        model,
-        store,
-        labels: { module: module.path },
+    // From here the scripted server is drive's to close; a failure before it (the store cannot be
+    // opened, the agent is refused at start) closes it here, or it would keep the process alive.
+    let driving = false;
+    try {
+      return await withStore(values, async (store) => {
+        const run = startRun(agent, {
+          input: (values.input as string | undefined) ?? module.input,
+          model,
+          store,
+          labels: { module: module.path },
+        });
+        driving = true;
+        return drive(run, { json, approve, server });
       });
-      return drive(run, { json, approve, server });
-    });
+    } catch (error) {
+      if (!driving) await server?.close();
+      throw error;
+    }
   },
 };
