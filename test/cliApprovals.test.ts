@@ -32,5 +32,22 @@ test('statecraft approve and reject name the invoked agent when two wait on the 
   assert.equal(trace(), ['publish by the editor'], 'the rejected call never ran');
 });
 
+test('--approve ask reads answers piped on stdin, and leaves the run waiting when they run out', async () => {
+  const before = trace().length;
+  const one = await statecraft(['run', 'test/fixtures/pair/agent.ts', '--approve', 'ask'], { input: 'y\n' });
+  assert.is(one.code, 4, one.out);
+  assert.match(one.out, 'No answer: the input ended. The run is left waiting for the calls not decided.');
+  assert.match(one.out, /statecraft approve \S+ p1 --actor (writer|editor) --hash/, 'the call not decided is listed to decide later');
+  assert.is(trace().length, before + 1, 'the call answered y ran');
+
+  const both = await statecraft(['run', 'test/fixtures/pair/agent.ts', '--approve', 'ask'], { input: 'y\ny\n' });
+  assert.is(both.code, 0, both.out);
+  assert.is(trace().length, before + 3, 'two answers piped at once both reach their questions');
+
+  const none = await statecraft(['run', 'test/fixtures/pair/agent.ts', '--approve', 'ask'], { input: '' });
+  assert.is(none.code, 4, none.out);
+  assert.is(trace().length, before + 3, 'nothing ran without an answer');
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import { UserError } from '../errors.ts';
 import { createOpenAIModel } from '../model/openaiModel.ts';
 import type { ModelPort } from '../protocol/model.ts';
@@ -12,7 +12,8 @@ import { createProgress } from './progress.ts';
 
 export type ApproveMode = 'ask' | 'all' | 'none' | 'wait';
 
-export const approveHelp = `  --approve MODE     tool calls that need approval: ask on the terminal (default when interactive),
+export const approveHelp = `  --approve MODE     tool calls that need approval: ask on the terminal (default when interactive;
+                     answers may be piped, one per line, and when they run out the run waits),
                      wait (default otherwise: once no agent of the run is still working, record it as
                      waiting and exit 4; decide later with statecraft approve / reject), all (approve
                      every call), none (reject every call)`;
@@ -43,30 +44,72 @@ export async function chooseModel(
   return { model, server };
 }
 
-async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: (text: string) => void) {
+/**
+ * Answers typed or piped on stdin, read by one interface for the whole run: several answers piped at
+ * once are all kept (an interface per question would lose those read ahead). `ask` gives undefined
+ * once the input has ended.
+ */
+class Answers {
+  readonly #rl = createInterface({ input: process.stdin, output: process.stderr });
+  readonly #lines: string[] = [];
+  #waiting: ((line: string | undefined) => void) | undefined;
+  #ended = false;
+
+  constructor() {
+    this.#rl.on('line', (line) => {
+      const waiting = this.#waiting;
+      this.#waiting = undefined;
+      if (waiting) waiting(line);
+      else this.#lines.push(line);
+    });
+    this.#rl.on('close', () => {
+      this.#ended = true;
+      this.#waiting?.(undefined);
+      this.#waiting = undefined;
+    });
+  }
+
+  ask(question: string): Promise<string | undefined> {
+    process.stderr.write(question);
+    if (this.#lines.length) return Promise.resolve(this.#lines.shift());
+    if (this.#ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => (this.#waiting = resolve));
+  }
+
+  close(): void {
+    this.#rl.close();
+  }
+}
+
+/** What `decide` did: sent decisions, let the run go (`detached`), or found no one to ask (`no-input`). */
+type Decided = 'sent' | 'detached' | 'no-input';
+
+async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: (text: string) => void, answers: () => Answers): Promise<Decided> {
   if (mode === 'wait') {
-    const result = await run.detach();
+    await run.detach();
     print(`Run ${run.runId} waits for approval. Decide with:\n`);
     for (const call of calls) {
       const where = call.actor === undefined ? '' : ` --actor ${call.actor}`;
       print(`  statecraft approve ${run.runId} ${call.id}${where} --hash ${call.argsHash}    # ${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}\n`);
     }
     print(`  statecraft reject ${run.runId} <call> --reason "..."\n`);
-    return result;
+    return 'detached';
   }
   for (const call of calls) {
     const actor = call.actor ?? '';
     if (mode === 'all') run.approve(call.id, { by: 'cli --approve all', actor, ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
     else if (mode === 'none') run.reject(call.id, 'Not approved: the operator rejects every call in this run (--approve none).', { by: 'cli --approve none', actor });
     else {
-      const rl = createInterface({ input: process.stdin, output: process.stderr });
-      const answer = (await rl.question(`Allow ${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}? [y/N/reason to reject] `)).trim();
-      rl.close();
+      const answer = (await answers().ask(`Allow ${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}? [y/N/reason to reject] `))?.trim();
+      if (answer === undefined) {
+        print('\nNo answer: the input ended. The run is left waiting for the calls not decided.\n');
+        return 'no-input';
+      }
       if (/^y(es)?$/i.test(answer)) run.approve(call.id, { by: 'cli prompt', actor, ...(call.argsHash ? { argsHash: call.argsHash } : {}) });
       else run.reject(call.id, answer && !/^n(o)?$/i.test(answer) ? answer : 'Rejected by the user.', { by: 'cli prompt', actor });
     }
   }
-  return undefined;
+  return 'sent';
 }
 
 /** Show a run's progress (or JSON lines), answer its approvals as `mode` says, and return the exit code. */
@@ -76,25 +119,38 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
   run.on(options.json ? (event: RunEvent) => out(`${JSON.stringify(event)}\n`) : createProgress(out, process.stdout.isTTY === true));
   if (!options.json) err(`run ${run.runId} · agent ${run.agent.name} · model ${run.model.info.model}\n`);
   let detaching = false;
+  // An answer prompt whose input ends turns into waiting: the run is let go, to be decided later.
+  let mode = options.approve;
+  // Made on the first question only: reading stdin would keep the process alive until it is closed.
+  let terminal: Answers | undefined;
+  const answers = () => (terminal ??= new Answers());
+  const consider = () => {
+    const calls = run.pendingApprovals;
+    if (calls.length === 0 || detaching) return;
+    if (mode === 'wait') {
+      if (run.busy) return;
+      detaching = true;
+    }
+    void decide(mode, calls, run, options.json ? () => {} : err, answers).then(
+      (decided) => {
+        if (decided !== 'no-input') return;
+        mode = 'wait';
+        setImmediate(consider);
+      },
+      (error: unknown) => {
+        err(`${(error as Error).message}\n`);
+        run.cancel('Approval prompt failed.');
+      },
+    );
+  };
   run.on((event) => {
     const requested = event.type === 'approval.requested' && event.calls.length > 0;
     // Waiting (detaching) is put off while another agent of the run still calls its model or runs tools,
     // which a detach would throw away: it comes once that work settles (a state change, a tool's end).
-    const settled = options.approve === 'wait' && (event.type === 'state' || event.type === 'tool.end');
+    const settled = mode === 'wait' && (event.type === 'state' || event.type === 'tool.end');
     if (!requested && !settled) return;
     // Decided after the current step, on what still waits then: decisions may already be queued.
-    setImmediate(() => {
-      const calls = run.pendingApprovals;
-      if (calls.length === 0 || detaching) return;
-      if (options.approve === 'wait') {
-        if (run.busy) return;
-        detaching = true;
-      }
-      void decide(options.approve, calls, run, options.json ? () => {} : err).catch((error: unknown) => {
-        err(`${(error as Error).message}\n`);
-        run.cancel('Approval prompt failed.');
-      });
-    });
+    setImmediate(consider);
   });
   const onSigint = () => run.cancel('Interrupted (SIGINT).');
   process.once('SIGINT', onSigint);
@@ -103,6 +159,7 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
     return exitCodeOf(result.status);
   } finally {
     process.off('SIGINT', onSigint);
+    terminal?.close();
     await options.server?.close();
   }
 }
