@@ -172,6 +172,17 @@ test('an agent file Node would load as CommonJS gets an error that says why and 
   }
 });
 
+test('a file the CLI cannot read is named, without a stack trace, and exits 2', async () => {
+  const missing = join(tmp, 'no-such-run.jsonl');
+  const failed = await run(process.execPath, [cli, 'import', missing, '--store', storeUrl], { cwd: root }).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number; stderr: string }) => error,
+  );
+  assert.is(failed.code, 2, failed.stderr);
+  assert.match(failed.stderr, `ENOENT: no such file or directory, open '${missing}'`);
+  assert.not.match(failed.stderr, '    at ', 'no stack trace');
+});
+
 test('every command answers --help', async () => {
   for (const command of ['run', 'visualize']) {
     const { stdout } = await run(process.execPath, [cli, command, '--help'], { cwd: root });

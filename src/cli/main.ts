@@ -59,8 +59,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    const known = error instanceof StatecraftError;
-    process.stderr.write(`${known ? `${error.name}: ${error.message}` : (error as Error)?.stack ?? String(error)}\n`);
-    process.exitCode = error instanceof UserError ? exitCodes.usage : 1;
+    // A file that cannot be read or written (ENOENT, EACCES, EISDIR...) is the user's to fix: its
+    // message names the file, and a stack trace would only bury it.
+    const fileError = typeof (error as NodeJS.ErrnoException)?.syscall === 'string' && typeof (error as NodeJS.ErrnoException).path === 'string';
+    const known = error instanceof StatecraftError || fileError;
+    process.stderr.write(`${known ? `${(error as Error).name}: ${(error as Error).message}` : (error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = error instanceof UserError || fileError ? exitCodes.usage : 1;
   },
 );
