@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -181,6 +181,28 @@ test('a file the CLI cannot read is named, without a stack trace, and exits 2', 
   assert.is(failed.code, 2, failed.stderr);
   assert.match(failed.stderr, `ENOENT: no such file or directory, open '${missing}'`);
   assert.not.match(failed.stderr, '    at ', 'no stack trace');
+});
+
+test('commands that read runs, in a folder where none was recorded, say so and create no store there', async () => {
+  const empty = mkdtempSync(join(tmpdir(), 'statecraft-empty-'));
+  const { STATECRAFT_STORE: _store, ...env } = process.env;
+  try {
+    const attempt = (args: string[]) =>
+      run(process.execPath, [cli, ...args], { cwd: empty, env }).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+    const listed = await attempt(['runs']);
+    assert.is(listed.code, 0, listed.stderr);
+    assert.match(listed.stderr, `No run store at ${join(empty, '.statecraft/runs.db')}: no run was recorded there.`);
+    const history = await attempt(['history', 'abcd1234']);
+    assert.is(history.code, 2, history.stderr);
+    assert.match(history.stderr, 'StoreNotFoundError: No run store at');
+    assert.match(history.stderr, 'name the store with --store (or STATECRAFT_STORE)');
+    assert.not.ok(existsSync(join(empty, '.statecraft')), 'no store was created');
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
 
 test('every command answers --help', async () => {

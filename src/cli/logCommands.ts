@@ -4,6 +4,7 @@ import type { RunSummary } from '../log/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { intOption, type Command } from './args.ts';
+import { StoreNotFoundError } from '../log/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
@@ -70,6 +71,11 @@ ${storeHelp}`,
         rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 160)]);
       }
       process.stdout.write(`${table(rows)}\n`);
+      return 0;
+    }).catch((error: unknown) => {
+      // No store yet is an empty listing, said on stderr so --json output stays JSON lines.
+      if (!(error instanceof StoreNotFoundError)) throw error;
+      process.stderr.write(`${error.message}\n`);
       return 0;
     });
   },

@@ -58,7 +58,7 @@ deadline), 4 waiting for approval, 130 cancelled (Ctrl-C cancels the run and abo
         });
         driving = true;
         return drive(run, { json, approve, server });
-      });
+      }, { create: true });
     } catch (error) {
       if (!driving) await server?.close();
       throw error;

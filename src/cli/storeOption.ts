@@ -8,9 +8,12 @@ export const storeHelp = `  --store URL        where runs are recorded: a SQLite
 
 export const storeOptions = { store: { type: 'string' } } as const;
 
-/** Open the store named by --store or STATECRAFT_STORE, and close it after `use`. */
-export async function withStore<T>(values: Record<string, unknown>, use: (store: RunStore) => Promise<T>): Promise<T> {
-  const store = openStore(values.store as string | undefined);
+/**
+ * Open the store named by --store or STATECRAFT_STORE, and close it after `use`. Only commands that
+ * record new runs (`create`) make a SQLite file that is not there: the others say it is missing.
+ */
+export async function withStore<T>(values: Record<string, unknown>, use: (store: RunStore) => Promise<T>, options: { create?: boolean } = {}): Promise<T> {
+  const store = openStore(values.store as string | undefined, { mustExist: options.create !== true });
   try {
     return await use(store);
   } finally {

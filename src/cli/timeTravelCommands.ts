@@ -157,6 +157,6 @@ ${storeHelp}`,
       const summary = await importRun(store, readFileSync(file, 'utf8'), values.as ? { newRunId: values.as as string } : {});
       process.stdout.write(`Imported ${summary.runId}: ${summary.lastSeq + 1} records, status ${summary.status}.\n`);
       return 0;
-    });
+    }, { create: true });
   },
 };

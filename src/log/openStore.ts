@@ -6,11 +6,12 @@ import { DEFAULT_SQLITE_PATH, SqliteStore } from './sqliteStore.ts';
 
 /**
  * Opens a store from a URL: `memory:`, `sqlite:<path>` or a file path, `postgres://…` (schema via `?schema=`);
- * without one, STATECRAFT_STORE, else SQLite at `.statecraft/runs.db`.
+ * without one, STATECRAFT_STORE, else SQLite at `.statecraft/runs.db`. With `mustExist`, a SQLite file
+ * that does not exist is refused (StoreNotFoundError) instead of created.
  * @example
  * const store = openStore(process.env.STATECRAFT_STORE);
  */
-export function openStore(url?: string): RunStore {
+export function openStore(url?: string, options: { mustExist?: boolean } = {}): RunStore {
   const target = url ?? process.env.STATECRAFT_STORE ?? `sqlite:${DEFAULT_SQLITE_PATH}`;
   if (target === 'memory:') return new MemoryStore();
   if (/^postgres(ql)?:\/\//.test(target)) {
@@ -22,10 +23,10 @@ export function openStore(url?: string): RunStore {
   if (target.startsWith('sqlite:')) {
     const path = target.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (path === '') throw new UserError(`Store URL "${target}" names no SQLite file: use "sqlite:<path>", for example "sqlite:.statecraft/runs.db".`);
-    return new SqliteStore({ path });
+    return new SqliteStore({ path, ...options });
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
     throw new UserError(`Store URL "${target}" has an unknown scheme: use "memory:", "sqlite:<path>", a file path, or "postgres://…".`);
   }
-  return new SqliteStore({ path: target });
+  return new SqliteStore({ path: target, ...options });
 }

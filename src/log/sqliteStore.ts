@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ConflictError, StorageError } from '../errors.ts';
@@ -7,7 +7,7 @@ import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { StateIndexReader } from './stateIndex.ts';
 import { summaryPatch, checkBatch, checkPoints, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
-import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
 import { encodeText } from './codec.ts';
 import { lazily } from './lazily.ts';
 import { NATIVE_BINDING, SCHEMA } from './sqliteSchema.ts';
@@ -43,8 +43,14 @@ export class SqliteStore implements RunStore {
   readonly #index = new StateIndexReader();
   readonly #write: Database.Transaction<(runId: string, expectedSeq: number, stored: StoredRecord[], points: EncodedPoint[], patch: Partial<RunSummary> & { updatedAt: string }) => void>;
 
-  constructor(options: { path?: string } = {}) {
+  /** `mustExist`: refuse a file that does not exist yet instead of creating it (commands that only read or change recorded runs). */
+  constructor(options: { path?: string; mustExist?: boolean } = {}) {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
+    if (options.mustExist && this.path !== ':memory:' && !existsSync(this.path)) {
+      throw new StoreNotFoundError(
+        `No run store at ${this.path}: no run was recorded there. Run this from the folder where the agent ran, or name the store with --store (or STATECRAFT_STORE).`,
+      );
+    }
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
     try {
       this.#db = new Database(this.path, NATIVE_BINDING ? { nativeBinding: NATIVE_BINDING } : {});

@@ -1,4 +1,4 @@
-import { StorageError } from '../errors.ts';
+import { StorageError, UserError } from '../errors.ts';
 
 /** No run with this id exists in the store. */
 export class RunNotFoundError extends StorageError {
@@ -8,6 +8,9 @@ export class RunNotFoundError extends StorageError {
     this.runId = runId;
   }
 }
+
+/** The store asked for does not exist, and the caller did not want it created (a command that only reads). */
+export class StoreNotFoundError extends UserError {}
 
 /** A run with this id already exists, so it cannot be created again. */
 export class RunExistsError extends StorageError {
