@@ -50,7 +50,9 @@ export async function chooseModel(
  * once the input has ended.
  */
 class Answers {
-  readonly #rl = createInterface({ input: process.stdin, output: process.stderr });
+  // Not in terminal mode: that would put a terminal in raw mode for as long as the reader is open, and
+  // Ctrl-C would then reach readline instead of cancelling the run. The terminal echoes and edits the line.
+  readonly #rl = createInterface({ input: process.stdin, terminal: false });
   readonly #lines: string[] = [];
   #waiting: ((line: string | undefined) => void) | undefined;
   #ended = false;
@@ -86,13 +88,15 @@ type Decided = 'sent' | 'detached' | 'no-input';
 
 async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: (text: string) => void, answers: () => Answers): Promise<Decided> {
   if (mode === 'wait') {
-    await run.detach();
+    // Said before the run is let go: once it is, the run has ended and nothing more is printed.
+    const detached = run.detach();
     print(`Run ${run.runId} waits for approval. Decide with:\n`);
     for (const call of calls) {
       const where = call.actor === undefined ? '' : ` --actor ${call.actor}`;
       print(`  statecraft approve ${run.runId} ${call.id}${where} --hash ${call.argsHash}    # ${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}\n`);
     }
     print(`  statecraft reject ${run.runId} <call> --reason "..."\n`);
+    await detached;
     return 'detached';
   }
   for (const call of calls) {
@@ -119,6 +123,11 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
   run.on(options.json ? (event: RunEvent) => out(`${JSON.stringify(event)}\n`) : createProgress(out, process.stdout.isTTY === true));
   if (!options.json) err(`run ${run.runId} · agent ${run.agent.name} · model ${run.model.info.model}\n`);
   let detaching = false;
+  // Once the run has ended (a Ctrl-C while a question was open), a question left open says nothing more.
+  let ended = false;
+  const say = (text: string) => {
+    if (!ended) err(text);
+  };
   // An answer prompt whose input ends turns into waiting: the run is let go, to be decided later.
   let mode = options.approve;
   // Made on the first question only: reading stdin would keep the process alive until it is closed.
@@ -131,7 +140,7 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
       if (run.busy) return;
       detaching = true;
     }
-    void decide(mode, calls, run, options.json ? () => {} : err, answers).then(
+    void decide(mode, calls, run, options.json ? () => {} : say, answers).then(
       (decided) => {
         if (decided !== 'no-input') return;
         mode = 'wait';
@@ -158,6 +167,7 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
     const result = await run.result;
     return exitCodeOf(result.status);
   } finally {
+    ended = true;
     process.off('SIGINT', onSigint);
     terminal?.close();
     await options.server?.close();

@@ -2,7 +2,7 @@ import type { AnyActor } from 'xstate';
 import { StorageError } from '../errors.ts';
 import { unsealedRecord } from '../log/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
-import { sealLazily, type RunHeader, type RunRecord } from '../log/record.ts';
+import { sealLazily, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
 import { newRunSummary, type RunStore } from '../log/runStore.ts';
 import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
@@ -51,7 +51,7 @@ export class Recorder {
   /** After a resume or fork: the snapshot continued from, measured only once the patches since could outweigh it. */
   private unmeasured: unknown;
   private patchesSinceKeyframe = 0;
-  private queue: { record: RunRecord; snapshot: unknown; point?: StatePoint }[] = [];
+  private queue: { record: RunRecord; snapshot: unknown; point?: StatePoint; summary?: Partial<RunSummary> }[] = [];
   private readonly stateIndexEvery: number;
   private readonly stateIndex = new StateIndexWriter();
   private writing: Promise<void> = Promise.resolve();
@@ -96,10 +96,13 @@ export class Recorder {
     this.enqueue(recorded, persistedSnapshot(actor), options.keyframe ?? false, meta);
   }
 
-  /** Record an event that is not a transition (a resume, a fork): an empty patch, for the audit trail. */
-  note(event: Event): void {
+  /**
+   * Record an event that is not a transition (a resume, a fork): an empty patch, for the audit trail.
+   * `summary` says what the listing facts become when the machine's state cannot (a run stopped from outside).
+   */
+  note(event: Event, summary?: Partial<RunSummary>): void {
     if (this.failure) return;
-    this.enqueue(event, this.previous, false);
+    this.enqueue(event, this.previous, false, undefined, summary);
   }
 
   /**
@@ -121,7 +124,7 @@ export class Recorder {
     });
   }
 
-  private enqueue(event: Event, snapshot: unknown, forceKeyframe: boolean, meta?: RunRecord['meta']) {
+  private enqueue(event: Event, snapshot: unknown, forceKeyframe: boolean, meta?: RunRecord['meta'], summary?: Partial<RunSummary>) {
     const seq = this.nextSeq++;
     if (this.unmeasured !== undefined && this.patchBytes >= this.keyframeRatio * UNMEASURED_BELOW) {
       this.snapshotBytes = JSON.stringify(this.unmeasured).length;
@@ -149,7 +152,7 @@ export class Recorder {
     this.previous = snapshot;
     const indexed = this.stateIndexEvery > 0 && seq > 0 && seq % this.stateIndexEvery === 0;
     const point = indexed ? this.stateIndex.point(seq, this.redactor?.size ? this.redactor.redactJson(snapshot) : snapshot) : undefined;
-    this.queue.push(point ? { record, snapshot, point } : { record, snapshot });
+    this.queue.push({ record, snapshot, ...(point ? { point } : {}), ...(summary ? { summary } : {}) });
     // Written on the next turn of the event loop, so the records of one burst of transitions share a
     // transaction; `durable()` waits for it.
     if (this.queue.length === 1) this.writing = this.writing.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.flush());
@@ -179,7 +182,7 @@ export class Recorder {
         await this.store.append(this.runId, batch.map((item) => item.record), {
           expectedSeq: batch[0]!.record.seq,
           // The listing facts are read off the batch's last snapshot only: one summary per write.
-          summary: { ...summarize(batch.at(-1)!.snapshot as never), lastSeq: batch.at(-1)!.record.seq },
+          summary: { ...summarize(batch.at(-1)!.snapshot as never), ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq },
           sync,
           points: batch.flatMap((item) => (item.point ? [item.point] : [])),
         });

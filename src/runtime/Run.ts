@@ -131,7 +131,41 @@ export class Run {
 
   /** Stop the run: the model and tool calls in flight are aborted and the run ends as cancelled. */
   cancel(reason?: string): void {
-    if (this.snapshot().status === 'active') this.send({ type: 'CANCEL', reason });
+    const snapshot = this.snapshot();
+    if (snapshot.status !== 'active' || this.finished) return;
+    const event: AgentEvent = { type: 'CANCEL', reason };
+    if ((snapshot as unknown as { can(event: AgentEvent): boolean }).can(event)) this.send(event);
+    // A machine of the user's own may have no CANCEL transition (agents composed by a machine of their
+    // own): the run is stopped from outside instead, which aborts what its agents have in flight.
+    else void this.stopCancelled(reason ?? 'Cancelled.');
+  }
+
+  private async stopCancelled(detail: string) {
+    this.finished = true;
+    clearTimeout(this.deadlineTimer);
+    clearTimeout(this.approvalTimer);
+    const { context } = this.snapshot();
+    this.actor.stop();
+    this.recorder?.note({ type: 'statecraft.cancelled', reason: detail }, { status: 'cancelled', reason: `cancelled: ${detail}`, waitingOn: undefined });
+    const result: RunResult = {
+      runId: this.runId,
+      status: 'cancelled',
+      reason: 'cancelled',
+      detail,
+      output: null,
+      error: null,
+      steps: context?.step ?? 0,
+      usage: context?.usage ?? zeroUsage(),
+      costUsd: context?.costUsd ?? 0,
+    };
+    try {
+      await this.durable();
+    } catch (storageError) {
+      this.fail(storageError);
+      return;
+    }
+    this.emit({ type: 'end', runId: this.runId, result });
+    this.settle(result);
   }
 
   /**
