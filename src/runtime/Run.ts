@@ -141,31 +141,10 @@ export class Run {
   }
 
   private async stopCancelled(detail: string) {
-    this.finished = true;
-    clearTimeout(this.deadlineTimer);
-    clearTimeout(this.approvalTimer);
-    const { context } = this.snapshot();
+    const result = this.finishedAs('cancelled', 'cancelled', detail);
     this.actor.stop();
     this.recorder?.note({ type: 'statecraft.cancelled', reason: detail }, { status: 'cancelled', reason: `cancelled: ${detail}`, waitingOn: undefined });
-    const result: RunResult = {
-      runId: this.runId,
-      status: 'cancelled',
-      reason: 'cancelled',
-      detail,
-      output: null,
-      error: null,
-      steps: context?.step ?? 0,
-      usage: context?.usage ?? zeroUsage(),
-      costUsd: context?.costUsd ?? 0,
-    };
-    try {
-      await this.durable();
-    } catch (storageError) {
-      this.fail(storageError);
-      return;
-    }
-    this.emit({ type: 'end', runId: this.runId, result });
-    this.settle(result);
+    await this.end(result);
   }
 
   /**
@@ -179,26 +158,32 @@ export class Run {
       throw new UserError(`Run ${this.runId} is not waiting for approval; only a waiting run can be detached (cancel it instead).`);
     }
     if (this.finished) return this.result;
+    const listed = waiting.map((call) => `${call.id} (${call.name}${call.actor === undefined ? '' : ` in ${call.actor}`})`).join(', ');
+    const result = this.finishedAs('waiting', 'awaiting_approval', `Waiting for approval of ${listed}.`);
+    await this.durable();
+    this.actor.stop();
+    this.emit({ type: 'end', runId: this.runId, result });
+    this.settle(result);
+    return result;
+  }
+
+  /** Marks a run that ends without a final state of its machine as finished, and the result it ends with. */
+  private finishedAs(status: RunResult['status'], reason: RunResult['reason'], detail: string): RunResult {
     this.finished = true;
     clearTimeout(this.deadlineTimer);
     clearTimeout(this.approvalTimer);
     const { context } = this.snapshot();
-    await this.durable();
-    this.actor.stop();
-    const result: RunResult = {
+    return {
       runId: this.runId,
-      status: 'waiting',
-      reason: 'awaiting_approval',
-      detail: `Waiting for approval of ${waiting.map((call) => `${call.id} (${call.name}${call.actor === undefined ? '' : ` in ${call.actor}`})`).join(', ')}.`,
+      status,
+      reason,
+      detail,
       output: null,
       error: null,
-      steps: context.step ?? 0,
-      usage: context.usage ?? zeroUsage(),
-      costUsd: context.costUsd ?? 0,
+      steps: context?.step ?? 0,
+      usage: context?.usage ?? zeroUsage(),
+      costUsd: context?.costUsd ?? 0,
     };
-    this.emit({ type: 'end', runId: this.runId, result });
-    this.settle(result);
-    return result;
   }
 
   /** Resolves once every record so far is in the store. */
@@ -319,6 +304,11 @@ export class Run {
       costUsd: snapshot.context.costUsd ?? 0,
     };
     const result = (this.redactor.size ? this.redactor.redactJson({ runId: this.runId, ...output }) : { runId: this.runId, ...output }) as RunResult;
+    await this.end(result);
+  }
+
+  /** Ends the run with `result` once its records are durable; a failed write fails the run instead. */
+  private async end(result: RunResult): Promise<void> {
     try {
       await this.durable();
     } catch (storageError) {
