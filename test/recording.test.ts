@@ -10,6 +10,7 @@ import { normalize } from '../src/log/patch.ts';
 import { stateAt } from '../src/log/reads.ts';
 import { MemoryStore } from '../src/log/memoryStore.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { ConflictError } from '../src/errors.ts';
 import { forkRun } from '../src/runtime/forkRun.ts';
 import { replayRun } from '../src/runtime/replayRun.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';
@@ -200,6 +201,37 @@ test('a run waiting for approval resumes in a new run handle and ends as a run t
   const records = await store.read(first.runId);
   assert.ok(records.some((record) => record.event.type === 'statecraft.resumed'), 'the resume is recorded');
   assert.is(records.filter((record) => record.event.type === 'TOOL_STARTED').length, 3, 'no tool started twice');
+  await store.close();
+});
+
+test('two handles continuing one run: the one that writes second fails with an error saying another process continued it, and stores nothing', async () => {
+  const store = freshStore();
+  const ran: string[] = [];
+  const agent = makeAgent(ran, { approval: true });
+  const first = startRun(agent, { input: 'go', model: scriptedModel(script.slice(0, 1)), store });
+  await new Promise<void>((resolve) => first.on((event) => event.type === 'approval.requested' && resolve()));
+  await first.detach();
+  // Both read the run as it was before either wrote: the second to write finds its seq taken.
+  const winner = await resumeRun(agent, first.runId, { store, model: scriptedModel(script.slice(1)) });
+  const loser = await resumeRun(agent, first.runId, { store, model: scriptedModel(script.slice(1)) });
+  const failure = loser.result.then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  // What waits when asked: a decision is never sent twice for one call.
+  const approveWaiting = () => {
+    for (const call of winner.pendingApprovals) winner.approve(call.id);
+  };
+  winner.on((event) => event.type === 'approval.requested' && setImmediate(approveWaiting));
+  approveWaiting();
+  assert.is((await winner.result).status, 'done');
+  const error = await failure;
+  assert.instance(error, ConflictError);
+  assert.match(error!.message, `Run ${first.runId} was continued by another process (or another handle) at the same time, which recorded first`);
+  assert.match(error!.message, `statecraft history ${first.runId}`);
+  const records = await store.read(first.runId);
+  assert.is(records.filter((record) => record.event.type === 'statecraft.resumed').length, 1, 'only the winner\u2019s resume is stored');
+  assert.equal(ran, ['a:one', 'b:two', 'c:three'], 'each tool ran once');
   await store.close();
 });
 

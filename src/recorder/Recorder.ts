@@ -1,5 +1,5 @@
 import type { AnyActor } from 'xstate';
-import { StorageError } from '../errors.ts';
+import { ConflictError, StorageError } from '../errors.ts';
 import { unsealedRecord } from '../log/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
 import { sealLazily, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
@@ -168,8 +168,17 @@ export class Recorder {
       await this.store.append(this.runId, [], { expectedSeq: this.written, sync: true });
       this.synced = true;
     } catch (error) {
-      this.failure = error;
+      this.failure = error instanceof ConflictError ? this.overtaken(this.written, error) : error;
     }
+  }
+
+  /** Another writer appended to this run first: said so in the words of whoever runs it. */
+  private overtaken(seq: number, error: ConflictError): ConflictError {
+    return new ConflictError(
+      `Run ${this.runId} was continued by another process (or another handle) at the same time, which recorded first; ` +
+        `nothing this one did from record ${seq} on was stored. See where the run stands with: statecraft history ${this.runId} --last 10`,
+      { cause: error },
+    );
   }
 
   private async flush(): Promise<void> {
@@ -190,9 +199,11 @@ export class Recorder {
         this.written = batch.at(-1)!.record.seq + 1;
       } catch (error) {
         this.failure =
-          error instanceof StorageError
-            ? error
-            : new StorageError(`Run ${this.runId}: writing records ${batch[0]!.record.seq}-${batch.at(-1)!.record.seq} failed: ${(error as Error).message}`, { cause: error });
+          error instanceof ConflictError
+            ? this.overtaken(batch[0]!.record.seq, error)
+            : error instanceof StorageError
+              ? error
+              : new StorageError(`Run ${this.runId}: writing records ${batch[0]!.record.seq}-${batch.at(-1)!.record.seq} failed: ${(error as Error).message}`, { cause: error });
       }
     }
   }
