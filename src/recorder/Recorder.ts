@@ -152,7 +152,7 @@ export class Recorder {
     this.previous = snapshot;
     const indexed = this.stateIndexEvery > 0 && seq > 0 && seq % this.stateIndexEvery === 0;
     const point = indexed ? this.stateIndex.point(seq, this.redactor?.size ? this.redactor.redactJson(snapshot) : snapshot) : undefined;
-    this.queue.push({ record, snapshot, ...(point ? { point } : {}), ...(summary ? { summary } : {}) });
+    this.queue.push({ record, snapshot, point, summary });
     // Written on the next turn of the event loop, so the records of one burst of transitions share a
     // transaction; `durable()` waits for it.
     if (this.queue.length === 1) this.writing = this.writing.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.flush());
