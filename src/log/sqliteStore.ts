@@ -1,26 +1,19 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
-import { ConflictError, StorageError } from '../errors.ts';
+import type Database from 'better-sqlite3';
+import { StorageError } from '../errors.ts';
 import { parseHeader, parseSummary } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { StateIndexReader } from './stateIndex.ts';
-import { summaryPatch, checkBatch, checkPoints, checkExpectedSeq, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
+import { summaryPatch, checkBatch, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
-import { encodeText } from './codec.ts';
 import { lazily } from './lazily.ts';
-import { NATIVE_BINDING, SCHEMA } from './sqliteSchema.ts';
+import { encodeText } from './codec.ts';
+import { batchWriter, isoKey, openSqlite } from './sqliteWrite.ts';
 
 /** The SQLite file used when no path is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
-
-/** An indexed state with its texts encoded, as one append writes it. */
-interface EncodedPoint {
-  seq: number;
-  root: Buffer;
-  chunks: { id: string; data: Buffer }[];
-}
 
 interface RecordRow {
   seq: number;
@@ -28,8 +21,6 @@ interface RecordRow {
   patch: string | Uint8Array | null;
   snapshot: string | Uint8Array | null;
 }
-
-const isoKey = (time: string): string => new Date(time).toISOString();
 
 /**
  * A RunStore in one SQLite file (WAL mode); every write is committed before the returned promise resolves.
@@ -41,7 +32,8 @@ export class SqliteStore implements RunStore {
   readonly #db: Database.Database;
   readonly #statements;
   readonly #index = new StateIndexReader();
-  readonly #write: Database.Transaction<(runId: string, expectedSeq: number, stored: StoredRecord[], points: EncodedPoint[], patch: Partial<RunSummary> & { updatedAt: string }) => void>;
+  /** Made when the store first appends: a process that only reads never prepares its statements. */
+  #write: ReturnType<typeof batchWriter> | undefined;
 
   /** `mustExist`: refuse a file that does not exist yet instead of creating it (commands that only read or change recorded runs). */
   constructor(options: { path?: string; mustExist?: boolean } = {}) {
@@ -53,14 +45,7 @@ export class SqliteStore implements RunStore {
     }
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
     try {
-      this.#db = new Database(this.path, NATIVE_BINDING ? { nativeBinding: NATIVE_BINDING } : {});
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('busy_timeout = 5000');
-      this.#db.exec(SCHEMA);
-      // Files made before patches had their own column get it; their old rows keep the patch in the body.
-      const columns = this.#db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'records\')').all();
-      if (!columns.some((column) => column.name === 'patch')) this.#db.exec('ALTER TABLE records ADD COLUMN patch BLOB');
+      this.#db = openSqlite(this.path);
     } catch (error) {
       throw new StorageError(`Could not open the SQLite store at ${this.path}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
     }
@@ -72,12 +57,7 @@ export class SqliteStore implements RunStore {
       ),
       getRun: () => db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
       updateSummary: () => db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
-      // Merges the changed summary fields in SQL (RFC 7396: null removes a field), without reading it first.
-      patchSummary: () => db.prepare<[string | null, string, string, string]>(
-        'UPDATE runs SET status = coalesce(?, status), updated_at = ?, summary = json_patch(summary, ?) WHERE run_id = ?',
-      ),
       lastSeq: () => db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?'),
-      insertRecord: () => db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)'),
       readRecords: () => db.prepare<[string, number, number], RecordRow>(
         'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),
@@ -94,8 +74,6 @@ export class SqliteStore implements RunStore {
       keyframeSeq: () => db.prepare<[string, number], { seq: number }>(
         'SELECT seq FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
       ),
-      insertPoint: () => db.prepare('INSERT OR REPLACE INTO state_index (run_id, seq, root) VALUES (?, ?, ?)'),
-      insertChunk: () => db.prepare('INSERT OR IGNORE INTO state_chunks (run_id, id, data) VALUES (?, ?, ?)'),
       pointSeq: () => db.prepare<[string, number], { seq: number }>('SELECT seq FROM state_index WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
       point: () => db.prepare<[string, number], { root: Uint8Array }>('SELECT root FROM state_index WHERE run_id = ? AND seq = ?'),
       chunks: () => db.prepare<[string, string], { id: string; data: Uint8Array }>(
@@ -107,26 +85,6 @@ export class SqliteStore implements RunStore {
       deleteRecords: () => db.prepare('DELETE FROM records WHERE run_id = ?'),
       deleteRun: () => db.prepare('DELETE FROM runs WHERE run_id = ?'),
       truncate: () => db.prepare('DELETE FROM records WHERE run_id = ? AND seq > ?'),
-    });
-    // Made once: better-sqlite3 builds several wrappers for each transaction function.
-    this.#write = db.transaction((runId: string, expectedSeq: number, stored: StoredRecord[], points: EncodedPoint[], patch: Partial<RunSummary> & { updatedAt: string }) => {
-      checkExpectedSeq(runId, expectedSeq, this.#statements.lastSeq.get(runId)?.last ?? -1);
-      stored.forEach((record, i) => {
-        try {
-          this.#statements.insertRecord.run(runId, expectedSeq + i, record.body, record.patch, record.snapshot);
-        } catch (error) {
-          if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
-          throw new ConflictError(
-            `Run "${runId}": record ${expectedSeq + i} already exists; another writer appended first: reload the run and retry after its last seq.`,
-          );
-        }
-      });
-      for (const point of points) {
-        for (const chunk of point.chunks) this.#statements.insertChunk.run(runId, chunk.id, chunk.data);
-        this.#statements.insertPoint.run(runId, point.seq, point.root);
-      }
-      const changed = this.#statements.patchSummary.run(patch.status ?? null, isoKey(patch.updatedAt), JSON.stringify(patch), runId).changes;
-      if (changed === 0) throw new RunNotFoundError(runId);
     });
   }
 
@@ -162,22 +120,18 @@ export class SqliteStore implements RunStore {
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
     checkBatch(runId, records, options.expectedSeq);
     checkPoints(runId, options.points, options.expectedSeq, records.length);
-    const stored = records.map(splitRecord);
-    const points = (options.points ?? []).map((point) => ({
-      seq: point.seq,
-      root: encodeText(point.root),
-      chunks: point.chunks.map((chunk) => ({ id: chunk.id, data: encodeText(chunk.text) })),
-    }));
-    const lastSeq = options.expectedSeq + records.length - 1;
-    const patch = summaryPatch(runId, options.summary, lastSeq);
-    // WAL with synchronous=NORMAL survives a crash of the process; a caller that needs the write to
-    // survive power loss too (a tool's side effect is about to start) asks for an fsync.
-    if (options.sync) this.#db.pragma('synchronous = FULL');
-    try {
-      this.#write.immediate(runId, options.expectedSeq, stored, points, patch);
-    } finally {
-      if (options.sync) this.#db.pragma('synchronous = NORMAL');
-    }
+    (this.#write ??= batchWriter(this.#db))({
+      runId,
+      expectedSeq: options.expectedSeq,
+      records: records.map(splitRecord),
+      points: (options.points ?? []).map((point) => ({
+        seq: point.seq,
+        root: encodeText(point.root),
+        chunks: point.chunks.map((chunk) => ({ id: chunk.id, data: encodeText(chunk.text) })),
+      })),
+      summary: summaryPatch(runId, options.summary, options.expectedSeq + records.length - 1),
+      sync: options.sync ?? false,
+    });
   }
 
   async header(runId: string): Promise<RunHeader> {

@@ -1,0 +1,83 @@
+import Database from 'better-sqlite3';
+import { ConflictError } from '../errors.ts';
+import type { RunSummary } from './record.ts';
+import { checkExpectedSeq, type StoredRecord } from './runStore.ts';
+import { RunNotFoundError } from './storageErrors.ts';
+import { NATIVE_BINDING, SCHEMA } from './sqliteSchema.ts';
+
+/** An indexed state with its texts encoded, as one append writes it. */
+export interface EncodedPoint {
+  seq: number;
+  root: Buffer;
+  chunks: { id: string; data: Buffer }[];
+}
+
+/** One append, checked and encoded. */
+export interface SqliteBatch {
+  runId: string;
+  expectedSeq: number;
+  records: StoredRecord[];
+  points: EncodedPoint[];
+  summary: Partial<RunSummary> & { updatedAt: string };
+  /** Force the commit to disk (fsync): a side effect is about to start. */
+  sync: boolean;
+}
+
+/** Opens (or creates) a SQLite store's file: WAL, fsync only when asked, waiting on locks, tables made. */
+export function openSqlite(path: string): Database.Database {
+  const db = new Database(path, NATIVE_BINDING ? { nativeBinding: NATIVE_BINDING } : {});
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  // Files made before patches had their own column get it; their old rows keep the patch in the body.
+  const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('records')").all();
+  if (!columns.some((column) => column.name === 'patch')) db.exec('ALTER TABLE records ADD COLUMN patch BLOB');
+  return db;
+}
+
+export const isoKey = (time: string): string => new Date(time).toISOString();
+
+/** Makes the function that writes one batch in one immediate transaction on `db`: records, indexed states, summary. */
+export function batchWriter(db: Database.Database): (batch: SqliteBatch) => void {
+  const lastSeq = db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?');
+  const insertRecord = db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)');
+  const insertChunk = db.prepare('INSERT OR IGNORE INTO state_chunks (run_id, id, data) VALUES (?, ?, ?)');
+  const insertPoint = db.prepare('INSERT OR REPLACE INTO state_index (run_id, seq, root) VALUES (?, ?, ?)');
+  // Merges the changed summary fields in SQL (RFC 7396: null removes a field), without reading it first.
+  const patchSummary = db.prepare<[string | null, string, string, string]>(
+    'UPDATE runs SET status = coalesce(?, status), updated_at = ?, summary = json_patch(summary, ?) WHERE run_id = ?',
+  );
+  // Made once: better-sqlite3 builds several wrappers for each transaction function.
+  const write = db.transaction((batch: SqliteBatch) => {
+    const { runId, expectedSeq } = batch;
+    checkExpectedSeq(runId, expectedSeq, lastSeq.get(runId)?.last ?? -1);
+    batch.records.forEach((record, i) => {
+      try {
+        insertRecord.run(runId, expectedSeq + i, record.body, record.patch, record.snapshot);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'SQLITE_CONSTRAINT_PRIMARYKEY') throw error;
+        throw new ConflictError(
+          `Run "${runId}": record ${expectedSeq + i} already exists; another writer appended first: reload the run and retry after its last seq.`,
+        );
+      }
+    });
+    for (const point of batch.points) {
+      for (const chunk of point.chunks) insertChunk.run(runId, chunk.id, chunk.data);
+      insertPoint.run(runId, point.seq, point.root);
+    }
+    const { summary } = batch;
+    const changed = patchSummary.run(summary.status ?? null, isoKey(summary.updatedAt), JSON.stringify(summary), runId).changes;
+    if (changed === 0) throw new RunNotFoundError(runId);
+  });
+  return (batch) => {
+    // WAL with synchronous=NORMAL survives a crash of the process; a caller that needs the write to
+    // survive power loss too (a tool's side effect is about to start) asks for an fsync.
+    if (batch.sync) db.pragma('synchronous = FULL');
+    try {
+      write.immediate(batch);
+    } finally {
+      if (batch.sync) db.pragma('synchronous = NORMAL');
+    }
+  };
+}
