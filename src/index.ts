@@ -46,7 +46,7 @@ export { MemoryStore } from './log/memoryStore.ts';
 export { SqliteStore } from './log/sqliteStore.ts';
 export { PostgresStore } from './log/postgresStore.ts';
 export type { RunStore, ListRunsFilter, HistoryEntry } from './log/runStore.ts';
-export type { RunHeader, RunRecord, RunSummary, Operation } from './log/record.ts';
+export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/record.ts';
 export { stateAt, history } from './log/reads.ts';
 export { exportRun, importRun } from './log/jsonl.ts';
 export {
@@ -58,5 +58,6 @@ export {
   UnsupportedFormatError,
 } from './log/storageErrors.ts';
 export { resumeRun, type ResumeOptions } from './runtime/resumeRun.ts';
+export { RunInUseError } from './recorder/owner.ts';
 export { forkRun, type ForkOptions } from './runtime/forkRun.ts';
 export { replayRun, type Divergence, type ReplayReport } from './runtime/replayRun.ts';

@@ -259,6 +259,21 @@ function conformance(name: string, harness: Harness): void {
     await rejects(store.append('r1', [], { expectedSeq: 3, summary: { status: 'nope' as never } }), (e) => /status/.test(String(e)), 'invalid summary');
   });
 
+  it('keeps the owner of a running run until it is cleared, and each new owner whole', async (context) => {
+    const { store } = use(context);
+    await newRun(store, 'r1', 1);
+    const owner = { host: 'h1', pid: 42, id: 'a' };
+    await store.append('r1', [], { expectedSeq: 1, summary: { owner, updatedAt: at(70) } });
+    assert.equal((await store.summary('r1')).owner, owner);
+    await store.append('r1', [], { expectedSeq: 1, summary: { owner: { host: 'h2', pid: 7, id: 'b' } } });
+    assert.equal((await store.summary('r1')).owner, { host: 'h2', pid: 7, id: 'b' });
+    await store.append('r1', [], { expectedSeq: 1, summary: { status: 'done', owner: undefined } });
+    const done = await store.summary('r1');
+    assert.is(done.owner, undefined);
+    assert.is(done.lastSeq, 0, 'an append without records keeps lastSeq');
+    await rejects(store.append('r1', [], { expectedSeq: 1, summary: { owner: { host: 'h', pid: 0, id: 'x' } } }), (e) => /owner/.test(String(e)), 'invalid owner');
+  });
+
   it('lists runs newest first, filtered by status, agent, parent, time and limit', async (context) => {
     const { store } = use(context);
     await newRun(store, 'a', 1, { status: 'done', updatedAt: at(10) });

@@ -35,7 +35,13 @@ class LocalRuns {
     const { lastSeq } = await this.store.summary(runId);
     const { context } = (await stateAt(this.store, runId, lastSeq)) as unknown as { context: AgentContext };
     const { model, server } = await chooseModel(module, { turnsDone: context.step, quiet: true });
-    const run = await resumeRun(module.agent, runId, { store: this.store, model });
+    let run: Run;
+    try {
+      run = await resumeRun(module.agent, runId, { store: this.store, model });
+    } catch (error) {
+      await server?.close();
+      throw error;
+    }
     this.runs.set(runId, run);
     run.on((event) => {
       for (const listener of this.listeners) listener(event);

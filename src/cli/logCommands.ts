@@ -1,8 +1,10 @@
+import { hostname } from 'node:os';
 import { UserError } from '../errors.ts';
 import { stateAt } from '../log/reads.ts';
 import type { RunSummary } from '../log/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
+import { liveOwner } from '../recorder/owner.ts';
 import { intOption, type Command } from './args.ts';
 import { StoreNotFoundError } from '../log/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
@@ -25,6 +27,14 @@ function sinceTime(text: string): string {
   const time = age ? Date.now() - Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS] : Date.parse(text);
   if (!Number.isFinite(time)) throw new UserError(`--since takes an ISO time (2026-11-30T09:00Z) or an age (30m, 2h, 7d); found "${text}".`);
   return new Date(time).toISOString();
+}
+
+/** Where a running run runs, or that no process runs it any more (it crashed or was killed). */
+function processNote(run: RunSummary): string {
+  if (run.status !== 'running') return '';
+  const owner = liveOwner(run);
+  if (!owner) return `no process runs it (it crashed or was killed): statecraft resume ${run.runId.slice(0, 8)}`;
+  return `in pid ${owner.pid}${owner.host === hostname() ? '' : ` on ${owner.host}`}`;
 }
 
 export const runsCommand: Command = {
@@ -67,7 +77,8 @@ ${storeHelp}`,
       const rows = [['RUN', 'STATUS', 'AGENT', 'STEPS', 'TOKENS', 'COST', 'UPDATED', 'NOTE']];
       for (const run of runs) {
         const waiting = waitingNote(run.waitingOn);
-        const note = waiting || (run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : (run.reason ?? ''));
+        const fork = run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : '';
+        const note = waiting || [processNote(run), fork].filter(Boolean).join(' · ') || (run.reason ?? '');
         rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 160)]);
       }
       process.stdout.write(`${table(rows)}\n`);

@@ -9,7 +9,9 @@ import { approveHelp, approveMode, chooseModel, drive, type ApproveMode } from '
 import { loadAgent, type AgentModule } from './loadAgent.ts';
 import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 
-const agentHelp = `  --agent MODULE     the agent's module (default: the one the run was started from)`;
+const agentHelp = `  --agent MODULE     the agent's module (default: the one the run was started from)
+  --take-over        continue the run even though another process still claims it (it is running
+                     and was heard from within 30 s): for a process that is gone or frozen`;
 
 async function agentFor(store: RunStore, runId: string, override: unknown): Promise<AgentModule> {
   const header = await store.header(runId);
@@ -39,7 +41,7 @@ async function resumeAndDrive(
     });
     let run: Run;
     try {
-      run = await resumeRun(module.agent, runId, { store, model });
+      run = await resumeRun(module.agent, runId, { store, model, takeOver: values['take-over'] === true });
     } catch (error) {
       // A run that cannot be resumed (it ended, another agent recorded it) must not leave the
       // scripted server listening, which would keep this process alive.
@@ -64,7 +66,7 @@ async function resumeAndDrive(
 const hashOf = (run: Run, callId: string, actor?: string) =>
   run.pendingApprovals.find((call) => call.id === callId && (actor === undefined || (call.actor ?? '') === actor))?.argsHash;
 
-const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, ...storeOptions } as const;
+const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, 'take-over': { type: 'boolean' }, ...storeOptions } as const;
 
 export const resumeCommand: Command = {
   name: 'resume',
@@ -73,6 +75,10 @@ export const resumeCommand: Command = {
   help: `Continues a run from its last record, in this process. A model call that was in flight is asked
 again; a tool call that started and never finished runs again only if its tool says that is safe
 (onResume: 'rerun'), otherwise it waits for a human (onResume: 'ask') or the run fails ('fail').
+
+A run that another process is still running is refused (exit 2): it names that process. A run whose
+process crashed on this machine can be resumed at once; one from another machine once its claim is
+30 s old, or at once with --take-over.
 
 Options:
 ${approveHelp}

@@ -28,6 +28,9 @@ export const OperationSchema = z.discriminatedUnion('op', [
 export type Operation = z.infer<typeof OperationSchema>;
 
 const RunRef = z.object({ runId: z.string().min(1), seq: z.number().int().nonnegative() });
+/** The process a running run lives in (see src/runtime/owner.ts): its host, its pid, and the Run's own id. */
+const RunOwnerSchema = z.object({ host: z.string().min(1), pid: z.number().int().positive(), id: z.string().min(1) });
+export type RunOwner = z.infer<typeof RunOwnerSchema>;
 
 export const RunHeaderSchema = z.object({
   format: z.literal(FORMAT_VERSION),
@@ -85,6 +88,8 @@ export const RunSummarySchema = z.object({
   reason: z.string().optional(),
   /** How many times the run's tail was cut back (`statecraft repair`); cached reads of the run start over when it changes. */
   truncations: z.number().int().nonnegative().optional(),
+  /** While the run is running: the process it runs in, which renews `updatedAt` at least every few seconds. */
+  owner: RunOwnerSchema.optional(),
 });
 /** The mutable facts about a run that listings need; `lastSeq` is -1 before the first record. */
 export type RunSummary = z.infer<typeof RunSummarySchema>;

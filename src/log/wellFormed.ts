@@ -30,6 +30,10 @@ function runRef(value: unknown): { runId: string; seq: number } | undefined {
   return isPlain(value) && isText(value.runId) && isCount(value.seq) ? { runId: value.runId, seq: value.seq } : undefined;
 }
 
+function runOwner(value: unknown): { host: string; pid: number; id: string } | undefined {
+  return isPlain(value) && isText(value.host) && isCount(value.pid) && value.pid > 0 && isText(value.id) ? { host: value.host, pid: value.pid, id: value.id } : undefined;
+}
+
 /** A z.record of string keys: a fresh object with the same keys, each value accepted by `check`. */
 function record(value: unknown, check: (item: unknown) => boolean): Fields | undefined {
   if (!isPlain(value) || Object.getOwnPropertySymbols(value).length > 0) return undefined;
@@ -164,6 +168,7 @@ const SUMMARY_FIELDS: readonly [key: keyof RunSummary, optional: boolean, parse:
   ['waitingOn', true, (value) => value],
   ['reason', true, (value) => (isString(value) ? value : undefined)],
   ['truncations', true, (value) => (isCount(value) ? value : undefined)],
+  ['owner', true, runOwner],
 ];
 
 /**

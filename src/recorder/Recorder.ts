@@ -8,6 +8,8 @@ import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
 import { STATE_INDEX_EVERY, StateIndexWriter, type StatePoint } from '../log/stateIndex.ts';
 import { summarize } from './summarize.ts';
+import { OWNER_RENEW_MS, releaseOwner } from './owner.ts';
+import type { RunOwner } from '../log/record.ts';
 
 export interface RecorderOptions {
   store: RunStore;
@@ -30,6 +32,13 @@ export interface RecorderOptions {
    * many records forward from an indexed state.
    */
   stateIndexEvery?: number;
+  /**
+   * The process running the run, written to its summary while its status is running and renewed
+   * while it waits on a long call, so that another process does not continue it meanwhile.
+   */
+  owner?: RunOwner;
+  /** How often the owner's claim is renewed while nothing else is written (default OWNER_RENEW_MS). */
+  renewEveryMs?: number;
 }
 
 type Event = { type: string } & Record<string, unknown>;
@@ -60,6 +69,10 @@ export class Recorder {
   private synced = true;
   /** The seq after the last record the store holds. */
   private written = 0;
+  private readonly owner: RunOwner | undefined;
+  private readonly renewEveryMs: number;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private lastWriteAt = 0;
 
   constructor(options: RecorderOptions) {
     this.store = options.store;
@@ -68,6 +81,22 @@ export class Recorder {
     this.maxPatches = options.maxPatchesPerKeyframe ?? Number.POSITIVE_INFINITY;
     this.redactor = options.redactor;
     this.stateIndexEvery = options.stateIndexEvery ?? STATE_INDEX_EVERY;
+    this.owner = options.owner;
+    this.renewEveryMs = options.renewEveryMs ?? OWNER_RENEW_MS;
+  }
+
+  /**
+   * The run has settled: its claim is no longer renewed, and this process no longer counts it as its
+   * own (the last write cleared it from the summary, unless the run stopped while running).
+   */
+  close(): void {
+    this.stopRenewing();
+    if (this.owner) releaseOwner(this.owner);
+  }
+
+  private stopRenewing(): void {
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
   }
 
   /** Create the run in the store; the first transition recorded (the initial state) is a keyframe. */
@@ -181,6 +210,29 @@ export class Recorder {
     );
   }
 
+  /** After a write: while the run is running, its claim is renewed whenever nothing else was written for `renewEveryMs`. */
+  private renewing(running: boolean): void {
+    this.lastWriteAt = Date.now();
+    if (!running) return this.stopRenewing();
+    if (this.renewTimer) return;
+    this.renewTimer = setInterval(() => {
+      if (this.failure) return this.stopRenewing();
+      if (this.queue.length > 0 || Date.now() - this.lastWriteAt < this.renewEveryMs) return;
+      this.lastWriteAt = Date.now();
+      this.writing = this.writing.then(() => this.renew());
+    }, this.renewEveryMs);
+    this.renewTimer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    if (this.failure || this.queue.length > 0 || !this.renewTimer) return;
+    try {
+      await this.store.append(this.runId, [], { expectedSeq: this.written, summary: { owner: this.owner } });
+    } catch (error) {
+      this.failure = error instanceof ConflictError ? this.overtaken(this.written, error) : error;
+    }
+  }
+
   private async flush(): Promise<void> {
     while (this.queue.length > 0 && !this.failure) {
       const batch = this.queue;
@@ -188,15 +240,19 @@ export class Recorder {
       this.queue = [];
       this.syncNext = false;
       try {
+        // The listing facts are read off the batch's last snapshot only: one summary per write.
+        const summary: Partial<RunSummary> = { ...summarize(batch.at(-1)!.snapshot as never), ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq };
+        const running = summary.status === 'running' && this.owner !== undefined;
+        if (this.owner) summary.owner = running ? this.owner : undefined;
         await this.store.append(this.runId, batch.map((item) => item.record), {
           expectedSeq: batch[0]!.record.seq,
-          // The listing facts are read off the batch's last snapshot only: one summary per write.
-          summary: { ...summarize(batch.at(-1)!.snapshot as never), ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq },
+          summary,
           sync,
           points: batch.flatMap((item) => (item.point ? [item.point] : [])),
         });
         this.synced = sync;
         this.written = batch.at(-1)!.record.seq + 1;
+        this.renewing(running);
       } catch (error) {
         this.failure =
           error instanceof ConflictError

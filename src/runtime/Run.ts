@@ -7,6 +7,7 @@ import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
 import { zeroUsage } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
+import { newOwner } from '../recorder/owner.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
 import { anyBusy, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
@@ -39,11 +40,17 @@ export class Run {
     this.model = model;
     if (options.onEvent) this.listeners.add(options.onEvent);
     this.result = new Promise((resolve, reject) => {
-      this.settle = resolve;
-      this.fail = reject;
+      this.settle = (result) => {
+        this.recorder?.close();
+        resolve(result);
+      };
+      this.fail = (error) => {
+        this.recorder?.close();
+        reject(error);
+      };
     });
     this.redactor = new Redactor();
-    this.recorder = options.store ? new Recorder({ store: options.store, runId, redactor: this.redactor }) : undefined;
+    this.recorder = options.store ? new Recorder({ store: options.store, runId, redactor: this.redactor, owner: newOwner() }) : undefined;
     const machine = provideAgent(agent, {
       runId,
       model,

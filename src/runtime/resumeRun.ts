@@ -6,6 +6,7 @@ import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';
 import { assertPriced } from './defineAgent.ts';
 import { machineHash } from './machineHash.ts';
+import { assertNotInUse } from '../recorder/owner.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
 import type { RunOptions } from './runOptions.ts';
@@ -19,6 +20,14 @@ export interface ResumeOptions {
   onEvent?: (event: RunEvent) => void;
   /** Also send XState's inspection events here (for example `@statelyai/inspect`). */
   inspect?: RunOptions['inspect'];
+  /**
+   * Continue the run even though another process still claims it (its status is running and it
+   * renewed its claim within 30 s). Without it, such a run is refused with RunInUseError. Use it when
+   * that process is gone, on another machine, or frozen. If it is in fact still running, the first of
+   * the two to write next wins and the other fails; a call the other had started counts as
+   * interrupted here (a tool declared idempotent runs again).
+   */
+  takeOver?: boolean;
 }
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
@@ -58,6 +67,7 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
         `Fork it to continue from an earlier step: statecraft fork ${runId} --at <seq>.`,
     );
   }
+  assertNotInUse(summary, options.takeOver);
   // stateAt's result is shared with the states the store keeps, and XState's restore writes live actors
   // over the actor references in a context in place: copy it only when it holds one (a copy of a long
   // run's state costs milliseconds). The built-in agent machine keeps none in its context, so its
