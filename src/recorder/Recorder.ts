@@ -39,9 +39,20 @@ export interface RecorderOptions {
   owner?: RunOwner;
   /** How often the owner's claim is renewed while nothing else is written (default OWNER_RENEW_MS). */
   renewEveryMs?: number;
+  /**
+   * A record is written within this many milliseconds (default 20), and at once when something waits
+   * for it: a side effect about to start (`durable()`), a checkpoint (waiting for people, or final).
+   * Records of transitions close together then share one commit: a step's model answer and tool start
+   * are written with the previous step's tool result. A crash loses at most this window of records,
+   * none of which a side effect depended on; resume repeats them.
+   */
+  writeWithinMs?: number;
 }
 
 type Event = { type: string } & Record<string, unknown>;
+
+/** See `RecorderOptions.writeWithinMs`. */
+export const WRITE_WITHIN_MS = 20;
 
 /** A continued snapshot is measured once the patches since could outweigh a snapshot of this size. */
 const UNMEASURED_BELOW = 16 * 1024;
@@ -71,6 +82,11 @@ export class Recorder {
   private written = 0;
   private readonly owner: RunOwner | undefined;
   private readonly renewEveryMs: number;
+  private readonly writeWithinMs: number;
+  /** Writes what is queued once `writeWithinMs` has passed since the first of it was queued. */
+  private writeTimer: NodeJS.Timeout | undefined;
+  /** A write of the queue is chained on `writing` and has not started yet. */
+  private writeChained = false;
   private renewTimer: NodeJS.Timeout | undefined;
   private lastWriteAt = 0;
 
@@ -83,6 +99,7 @@ export class Recorder {
     this.stateIndexEvery = options.stateIndexEvery ?? STATE_INDEX_EVERY;
     this.owner = options.owner;
     this.renewEveryMs = options.renewEveryMs ?? OWNER_RENEW_MS;
+    this.writeWithinMs = options.writeWithinMs ?? WRITE_WITHIN_MS;
   }
 
   /**
@@ -147,6 +164,7 @@ export class Recorder {
         if (this.queue.length) this.syncNext = true;
         else if (!this.synced) this.writing = this.writing.then(() => this.syncNow());
       }
+      this.writeSoon();
       return this.writing.then(() => {
         if (this.failure) throw this.failure;
       });
@@ -182,9 +200,25 @@ export class Recorder {
     const indexed = this.stateIndexEvery > 0 && seq > 0 && seq % this.stateIndexEvery === 0;
     const point = indexed ? this.stateIndex.point(seq, this.redactor?.size ? this.redactor.redactJson(snapshot) : snapshot) : undefined;
     this.queue.push({ record, snapshot, point, summary });
-    // Written on the next turn of the event loop, so the records of one burst of transitions share a
-    // transaction; `durable()` waits for it.
-    if (this.queue.length === 1) this.writing = this.writing.then(() => new Promise((resolve) => setImmediate(resolve))).then(() => this.flush());
+    if (forceKeyframe) this.writeSoon();
+    else if (!this.writeTimer && !this.writeChained) this.writeTimer = setTimeout(() => this.writeSoon(), this.writeWithinMs);
+  }
+
+  /**
+   * Chains a write of the queue on the next turn of the event loop, so that the records of one burst
+   * of transitions share a transaction; `durable()` waits for it.
+   */
+  private writeSoon(): void {
+    clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+    if (this.writeChained || this.queue.length === 0) return;
+    this.writeChained = true;
+    this.writing = this.writing
+      .then(() => new Promise((resolve) => setImmediate(resolve)))
+      .then(() => {
+        this.writeChained = false;
+        return this.flush();
+      });
   }
 
   private async syncNow(): Promise<void> {

@@ -62,6 +62,10 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
         attempts: result.attempts,
         durationMs: result.durationMs,
       });
+      // Written at once rather than within the recorder's window: after a crash, a call of a tool that
+      // may not run twice, found started and not finished, would stop the run for a human decision.
+      // (A failed write fails the run where its end waits for its records.)
+      if (!checked.tool.idempotent) hooks.durable().catch(() => {});
     },
     signal,
   );
