@@ -188,6 +188,11 @@ test('statecraft resume of a run another process is running exits 2 with what to
   const line = (runId: string) => listing.out.split('\n').find((row) => row.startsWith(runId)) ?? '';
   assert.match(line(run.runId), `in pid ${process.pid}`);
   assert.match(line(orphan.runId), `no process runs it (it crashed or was killed): statecraft resume ${orphan.runId.slice(0, 8)}`);
+  // --take-over continues the run in the CLI's process; this one, when it next writes, finds it continued.
+  const taken = await statecraft(['resume', run.runId, '--take-over']);
+  assert.is(taken.code, 0, taken.out);
+  assert.match(taken.out, 'finished by the process that took over');
+  assert.is((await store.summary(run.runId)).status, 'done');
   for (const each of [run, orphan]) {
     each.cancel('test');
     await each.result.catch(() => undefined);
