@@ -71,7 +71,7 @@ const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { 
 export const resumeCommand: Command = {
   name: 'resume',
   summary: 'continue a recorded run after a pause or a crash',
-  usage: 'statecraft resume <run> [--approve MODE] [--agent MODULE] [--json] [--store URL]',
+  usage: 'statecraft resume <run> [--approve MODE] [--agent MODULE] [--take-over] [--json] [--store URL]',
   help: `Continues a run from its last record, in this process. A model call that was in flight is asked
 again; a tool call that started and never finished runs again only if its tool says that is safe
 (onResume: 'rerun'), otherwise it waits for a human (onResume: 'ask') or the run fails ('fail').
