@@ -18,13 +18,14 @@ class BatchStore extends MemoryStore {
   }
 }
 
-// Each model answer takes 5 ms: long enough for a write chained on the next turn of the event loop
-// to go first, far shorter than the recorder's 20 ms window.
+// With a window far longer than the run, only what waits for a record writes it. Each model answer
+// takes 100 ms: a write chained on the next turn of the event loop goes first.
 const script: Script = [
-  { toolCalls: [{ id: 'a', name: 'note', arguments: { text: 'one' } }], delayMs: 5 },
-  { toolCalls: [{ id: 'b', name: 'note', arguments: { text: 'two' } }], delayMs: 5 },
-  { content: 'noted', delayMs: 5 },
+  { toolCalls: [{ id: 'a', name: 'note', arguments: { text: 'one' } }], delayMs: 100 },
+  { toolCalls: [{ id: 'b', name: 'note', arguments: { text: 'two' } }], delayMs: 100 },
+  { content: 'noted', delayMs: 100 },
 ];
+const writeWithinMs = 60_000;
 
 const agentWith = (idempotent: boolean) =>
   defineAgent({
@@ -32,12 +33,12 @@ const agentWith = (idempotent: boolean) =>
     tools: [defineTool({ name: 'note', description: 'Note.', parameters: z.object({ text: z.string() }), idempotent, execute: ({ text }) => text })],
   });
 
-/** The batch that holds the record of call `id` finishing. */
+/** The `nth` batch that holds a record of this event type. */
 const batchOf = (store: BatchStore, type: string, nth = 0) => store.batches.filter((batch) => batch.includes(type))[nth] ?? [];
 
 test('a tool result waits for the next step\u2019s start and shares its commit, when the tool may run again', async () => {
   const store = new BatchStore();
-  const result = await runAgent(agentWith(true), 'go', { model: scriptedModel(script), store });
+  const result = await runAgent(agentWith(true), 'go', { model: scriptedModel(script), store, writeWithinMs });
   assert.is(result.status, 'done');
   // The first call's result is written with the next model answer and the next tool start: one commit per step.
   assert.equal(batchOf(store, 'TOOL_FINISHED'), ['TOOL_FINISHED', 'xstate.done.actor.executeTools', 'xstate.done.actor.callModel', 'TOOL_STARTED']);
@@ -48,7 +49,7 @@ test('a tool result waits for the next step\u2019s start and shares its commit, 
 
 test('a result of a tool that may not run twice is written at once, before the next model answer', async () => {
   const store = new BatchStore();
-  const result = await runAgent(agentWith(false), 'go', { model: scriptedModel(script), store });
+  const result = await runAgent(agentWith(false), 'go', { model: scriptedModel(script), store, writeWithinMs });
   assert.is(result.status, 'done');
   assert.not.ok(batchOf(store, 'TOOL_FINISHED').includes('xstate.done.actor.callModel'), JSON.stringify(store.batches));
   const next = store.batches.findIndex((batch) => batch.includes('TOOL_FINISHED'));

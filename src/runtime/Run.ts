@@ -34,7 +34,7 @@ export class Run {
   private skipInit: boolean;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -50,7 +50,7 @@ export class Run {
       };
     });
     this.redactor = new Redactor();
-    this.recorder = options.store ? new Recorder({ store: options.store, runId, redactor: this.redactor, owner: newOwner() }) : undefined;
+    this.recorder = options.store ? new Recorder({ store: options.store, runId, redactor: this.redactor, owner: newOwner(), writeWithinMs: options.writeWithinMs }) : undefined;
     const machine = provideAgent(agent, {
       runId,
       model,

@@ -28,6 +28,8 @@ export interface ResumeOptions {
    * interrupted here (a tool declared idempotent runs again).
    */
   takeOver?: boolean;
+  /** See `RunOptions.writeWithinMs`. */
+  writeWithinMs?: number;
 }
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);

@@ -27,6 +27,13 @@ export interface RunOptions {
    * `createSkyInspector().inspect` from `@statelyai/inspect` to watch the run in Stately's inspector.
    */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * With a store: each record is written within this many milliseconds of its transition (default
+   * 20), so that the records of one step share a commit; at once when something waits for it (a tool
+   * about to start, the run waiting or ending). A crash loses at most this window of records, which
+   * resume repeats. 0 writes on the next turn of the event loop.
+   */
+  writeWithinMs?: number;
 }
 
 export interface ApproveOptions {
