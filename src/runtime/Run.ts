@@ -10,7 +10,7 @@ import { Recorder } from '../recorder/Recorder.ts';
 import { newOwner } from '../recorder/owner.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import { anyBusy, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
+import { anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 import type { ApproveOptions, RunOptions, RunStart } from './runOptions.ts';
 
@@ -113,21 +113,8 @@ export class Run {
    * `arguments` replaces them (validated again); `always` approves this tool for the rest of the run.
    */
   approve(callId: string, options: ApproveOptions = {}): void {
-    const { call, actor, agent } = awaitingCall(this.runId, this.actor, this.agent, callId, { hash: options.argsHash, actor: options.actor });
-    let edited: string | undefined;
-    if (options.arguments !== undefined) {
-      edited = typeof options.arguments === 'string' ? options.arguments : JSON.stringify(options.arguments);
-      const checked = agent.toolbox.validateCall({ id: callId, name: call.name, arguments: edited });
-      if (!checked.ok) throw new UserError(`Run ${this.runId}: the edited arguments for ${callId} (${call.name}) are not valid, so nothing was approved.\n${checked.message}`);
-    }
-    actor.send({
-      type: 'APPROVE',
-      callId,
-      by: options.by ?? 'user',
-      ...(options.argsHash ? { argsHash: options.argsHash } : {}),
-      ...(edited === undefined ? {} : { arguments: edited }),
-      ...(options.always ? { always: true } : {}),
-    });
+    const { actor, event } = approval(this.runId, this.actor, this.agent, callId, options);
+    actor.send(event);
   }
 
   /** Reject one waiting tool call; the model sees the reason as that call's result. */

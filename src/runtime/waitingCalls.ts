@@ -2,7 +2,9 @@ import type { AnyActorRef } from 'xstate';
 import { UserError } from '../errors.ts';
 import type { AgentContext, CallState } from '../protocol/agent.ts';
 import { requestedArguments } from '../protocol/messages.ts';
+import type { AgentEvent } from '../../machines/agentMachine.ts';
 import type { Agent } from './defineAgent.ts';
+import type { ApproveOptions } from './runOptions.ts';
 
 /** A tool call waiting for a human decision, with the agent actor that holds it. */
 export interface WaitingCall {
@@ -114,4 +116,29 @@ export function childPath(actor: AnyActorRef): string | undefined {
   const ids: string[] = [];
   for (let current: AnyActorRef | undefined = actor; current?._parent; current = current._parent) ids.unshift(current.id);
   return ids.join('/');
+}
+
+/**
+ * The APPROVE event for a waiting call and the agent actor to send it to; edited arguments are
+ * validated against the tool's schema first, and nothing is approved when they fail.
+ */
+export function approval(runId: string, root: AnyActorRef, rootAgent: Agent, callId: string, options: ApproveOptions): { actor: AnyActorRef; event: AgentEvent } {
+  const { call, actor, agent } = awaitingCall(runId, root, rootAgent, callId, { hash: options.argsHash, actor: options.actor });
+  let edited: string | undefined;
+  if (options.arguments !== undefined) {
+    edited = typeof options.arguments === 'string' ? options.arguments : JSON.stringify(options.arguments);
+    const checked = agent.toolbox.validateCall({ id: callId, name: call.name, arguments: edited });
+    if (!checked.ok) throw new UserError(`Run ${runId}: the edited arguments for ${callId} (${call.name}) are not valid, so nothing was approved.\n${checked.message}`);
+  }
+  return {
+    actor,
+    event: {
+      type: 'APPROVE',
+      callId,
+      by: options.by ?? 'user',
+      ...(options.argsHash ? { argsHash: options.argsHash } : {}),
+      ...(edited === undefined ? {} : { arguments: edited }),
+      ...(options.always ? { always: true } : {}),
+    },
+  };
 }
