@@ -10,7 +10,7 @@ import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore,
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
 import { lazily } from './lazily.ts';
 import { encodeText } from './codec.ts';
-import { batchWriter, isoKey, openSqlite } from './sqliteWrite.ts';
+import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts';
 
 /** The SQLite file used when no path is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
@@ -57,7 +57,7 @@ export class SqliteStore implements RunStore {
       ),
       getRun: () => db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
       updateSummary: () => db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
-      lastSeq: () => db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?'),
+      lastSeq: () => db.prepare<[string], { last: number | null }>(LAST_SEQ_SQL),
       readRecords: () => db.prepare<[string, number, number], RecordRow>(
         'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
       ),

@@ -38,9 +38,12 @@ export function openSqlite(path: string): Database.Database {
 
 export const isoKey = (time: string): string => new Date(time).toISOString();
 
+/** The last seq a run holds (null for none), as every connection of the store reads it. */
+export const LAST_SEQ_SQL = 'SELECT max(seq) AS last FROM records WHERE run_id = ?';
+
 /** Makes the function that writes one batch in one immediate transaction on `db`: records, indexed states, summary. */
 export function batchWriter(db: Database.Database): (batch: SqliteBatch) => void {
-  const lastSeq = db.prepare<[string], { last: number | null }>('SELECT max(seq) AS last FROM records WHERE run_id = ?');
+  const lastSeq = db.prepare<[string], { last: number | null }>(LAST_SEQ_SQL);
   const insertRecord = db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)');
   const insertChunk = db.prepare('INSERT OR IGNORE INTO state_chunks (run_id, id, data) VALUES (?, ?, ?)');
   const insertPoint = db.prepare('INSERT OR REPLACE INTO state_index (run_id, seq, root) VALUES (?, ?, ?)');

@@ -52,7 +52,7 @@ export interface RecorderOptions {
 type Event = { type: string } & Record<string, unknown>;
 
 /** See `RecorderOptions.writeWithinMs`. */
-export const WRITE_WITHIN_MS = 20;
+const WRITE_WITHIN_MS = 20;
 
 /** A continued snapshot is measured once the patches since could outweigh a snapshot of this size. */
 const UNMEASURED_BELOW = 16 * 1024;
@@ -89,6 +89,8 @@ export class Recorder {
   private writeChained = false;
   private renewTimer: NodeJS.Timeout | undefined;
   private lastWriteAt = 0;
+  /** Whether the store's summary names this recorder's owner; unknown until the first write (a crashed process may be named). */
+  private claimed: boolean | undefined;
 
   constructor(options: RecorderOptions) {
     this.store = options.store;
@@ -277,7 +279,8 @@ export class Recorder {
         // The listing facts are read off the batch's last snapshot only: one summary per write.
         const summary: Partial<RunSummary> = { ...summarize(batch.at(-1)!.snapshot as never), ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq };
         const running = summary.status === 'running' && this.owner !== undefined;
-        if (this.owner) summary.owner = running ? this.owner : undefined;
+        // The claim changes only when the run starts or stops running; renewals keep it between.
+        if (this.owner && running !== this.claimed) summary.owner = running ? this.owner : undefined;
         await this.store.append(this.runId, batch.map((item) => item.record), {
           expectedSeq: batch[0]!.record.seq,
           summary,
@@ -286,6 +289,7 @@ export class Recorder {
         });
         this.synced = sync;
         this.written = batch.at(-1)!.record.seq + 1;
+        this.claimed = running;
         this.renewing(running);
       } catch (error) {
         this.failure =
