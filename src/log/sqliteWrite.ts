@@ -38,7 +38,7 @@ export function openSqlite(path: string): Database.Database {
 
 export const isoKey = (time: string): string => new Date(time).toISOString();
 
-/** The last seq a run holds (null for none), as every connection of the store reads it. */
+/** The last seq a run holds (null for none): appends check it, repairs report it. */
 export const LAST_SEQ_SQL = 'SELECT max(seq) AS last FROM records WHERE run_id = ?';
 
 /** Makes the function that writes one batch in one immediate transaction on `db`: records, indexed states, summary. */
