@@ -21,6 +21,8 @@ const script: Script = (index) =>
       : undefined;
 
 const add = (a: number, b: number) => ({ sum: a + b });
+// Made once, as the runtime's tool makes its schema once: zod compiles a parser for each new schema it parses with.
+const addArguments = z.object({ a: z.number(), b: z.number() });
 
 async function handRolled(baseURL: string) {
   const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0 });
@@ -57,7 +59,7 @@ async function handRolled(baseURL: string) {
       tool_calls: calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
     });
     for (const call of calls) {
-      const args = z.object({ a: z.number(), b: z.number() }).parse(JSON.parse(call.arguments));
+      const args = addArguments.parse(JSON.parse(call.arguments));
       messages.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(add(args.a, args.b)) });
     }
   }
