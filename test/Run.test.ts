@@ -244,4 +244,35 @@ test('text deltas stream to listeners while only the final message enters state'
   assert.is(run.context.messages.filter((m) => m.role === 'assistant').length, 1);
 });
 
+
+test("a tool's idempotency key is the same for its retries and different for a later call that reuses the call id", async () => {
+  const keys: [number, string][] = [];
+  let failOnce = true;
+  const pay = defineTool({
+    name: 'pay',
+    description: 'Pay an amount.',
+    parameters: z.object({ amount: z.number() }),
+    retries: { max: 1, backoffMs: 1 },
+    execute: ({ amount }, ctx) => {
+      keys.push([amount, ctx.idempotencyKey]);
+      if (failOnce) {
+        failOnce = false;
+        throw new Error('the payment service timed out');
+      }
+      return 'paid';
+    },
+  });
+  const model = scriptedModel([
+    { toolCalls: [{ id: 'call_0', name: 'pay', arguments: { amount: 10 } }] },
+    { toolCalls: [{ id: 'call_0', name: 'pay', arguments: { amount: 25 } }] },
+    { content: 'Paid twice.' },
+  ]);
+  const result = await runAgent(defineAgent({ name: 'a', model, tools: [pay] }), 'pay 10 then 25');
+  assert.is(result.status, 'done');
+  assert.equal(keys.map(([amount]) => amount), [10, 10, 25]);
+  assert.is(keys[0]![1], keys[1]![1], 'a retry keeps its key');
+  assert.is.not(keys[1]![1], keys[2]![1], 'another call with the same id gets another key');
+  assert.ok(keys[2]![1].startsWith(`${result.runId}:`));
+});
+
 test.run();

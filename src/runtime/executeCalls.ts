@@ -7,6 +7,13 @@ import type { Agent } from './defineAgent.ts';
 import { lastAssistant } from './dispatchCalls.ts';
 import type { RunHooks } from './provideAgent.ts';
 
+/**
+ * The same for every attempt and resume of one call, and different for every other call of the run:
+ * models reuse call ids across turns ("call_0" each time), and invoked agents number their own.
+ */
+const idempotencyKey = (hooks: RunHooks, step: number, callId: string) =>
+  [hooks.runId, ...(hooks.scope ?? []), `step${step}`, callId].join(':');
+
 const runnable = (call: CallState) => call.status === 'ready' || call.status === 'approved' || call.status === 'running';
 
 /**
@@ -47,7 +54,7 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
         ctx: {
           runId: hooks.runId,
           callId: state.id,
-          idempotencyKey: `${hooks.runId}:${state.id}`,
+          idempotencyKey: idempotencyKey(hooks, context.step, state.id),
           toolName: state.name,
           secrets: hooks.secrets.forTool(checked.tool.name, checked.tool.secrets),
         },

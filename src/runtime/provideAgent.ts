@@ -24,6 +24,8 @@ export interface RunHooks {
   redactor: Redactor;
   /** Replay: actors never call the model or a tool; recorded events drive the machine instead. */
   inert?: boolean;
+  /** Names of the invoked agents between the run's agent and this one (none for the run's own). */
+  scope?: readonly string[];
 }
 
 const never = fromPromise<never, { step: number }>(() => new Promise<never>(() => {}));
@@ -102,7 +104,10 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const tools = permittedTools(agent).map((tool) => agent.toolbox.specs().find((spec) => spec.name === tool.name)!);
   const model = typeof agent.model === 'object' ? agent.model : hooks.model;
   const subAgents = Object.fromEntries(
-    Object.entries(agent.agents).map(([name, sub]) => [name, invocable(sub, provideAgent(sub, { ...hooks, model: portFor(sub, hooks.model) }))]),
+    Object.entries(agent.agents).map(([name, sub]) => [
+      name,
+      invocable(sub, provideAgent(sub, { ...hooks, model: portFor(sub, hooks.model), scope: [...(hooks.scope ?? []), name] })),
+    ]),
   );
   const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
   return agent.machine.provide({

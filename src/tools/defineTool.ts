@@ -10,7 +10,7 @@ export interface ToolContext {
   signal: AbortSignal;
   runId: string;
   callId: string;
-  /** Stable across attempts and resumes of the same call: pass it to external services. */
+  /** Stable across attempts and resumes of the same call, unique to it in the run: pass it to external services. */
   idempotencyKey: string;
   /** 1 for the first attempt. */
   attempt: number;
