@@ -30,7 +30,7 @@ export { defineFitness, type FitnessContext, type FitnessTarget, type Measuremen
 export { defineAgent, type Agent, type AgentConfig, type AgentLimits } from './runtime/defineAgent.ts';
 export { provideAgent } from './runtime/provideAgent.ts';
 export { Run } from './runtime/Run.ts';
-export type { ApproveOptions, RunOptions } from './runtime/runOptions.ts';
+export type { ApproveOptions, KeyframeOptions, RunOptions } from './runtime/runOptions.ts';
 export { runAgent, startRun } from './runtime/startRun.ts';
 export type { PendingCall, RunEvent, RunResult } from './runtime/runEvents.ts';
 export { defineTool, type Tool, type ToolContext, type ToolDefinition } from './tools/defineTool.ts';

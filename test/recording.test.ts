@@ -62,6 +62,12 @@ test('every transition is recorded and stateAt equals the live snapshot at every
   const modelTurn = records.find((record) => record.event.type === 'xstate.done.actor.callModel')!;
   const messageOps = modelTurn.patch.filter((op) => op.path.startsWith('/context/messages'));
   assert.equal(messageOps.map((op) => op.op), ['add'], 'appending the model message is one add op');
+  const { durationMs: modelMs, ...answer } = modelTurn.meta ?? {};
+  assert.equal(answer, { model: 'scripted', usage: (modelTurn.event.output as { usage: unknown }).usage }, "a model answer's record names its model and tokens");
+  assert.type(modelMs, 'number');
+  const toolDone = records.filter((record) => record.event.type === 'TOOL_FINISHED');
+  assert.is(toolDone.length, 3);
+  for (const record of toolDone) assert.type(record.meta?.durationMs, 'number', "a tool's result records how long it took");
   const summary = await store.summary(run.runId);
   assert.is(summary.status, 'done');
   assert.is(summary.steps, 3);
@@ -359,4 +365,18 @@ test('a machine that invokes agents as children records their steps too: every s
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+test('keyframes.every puts a full snapshot in at least every Kth record, and bad settings are refused', async () => {
+  const store = freshStore();
+  const run = startRun(makeAgent([]), { input: 'go', model: scriptedModel(script), store, keyframes: { every: 4 } });
+  assert.is((await run.result).status, 'done');
+  const records = await store.read(run.runId);
+  const keyframes = records.filter((record) => record.snapshot).map((record) => record.seq);
+  assert.ok(records.length > 8);
+  for (let seq = 0; seq < records.length; seq += 4) assert.ok(keyframes.includes(seq), `record ${seq} holds the snapshot (keyframes: ${keyframes})`);
+  for (const record of records.filter((r) => r.snapshot)) assert.equal(await stateAt(store, run.runId, record.seq), record.snapshot, `record ${record.seq}'s snapshot is its state`);
+  assert.throws(() => startRun(makeAgent([]), { input: 'go', model: scriptedModel(script), store, keyframes: { every: 0 } }), /keyframes.every must be a positive whole number/);
+  assert.throws(() => startRun(makeAgent([]), { input: 'go', model: scriptedModel(script), store, keyframes: { sizeRatio: -1 } }), /keyframes.sizeRatio must be a positive number/);
+  await store.close();
+});
+
 test.run();

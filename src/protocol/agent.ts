@@ -131,6 +131,8 @@ export interface ModelTurn {
   model: string;
   /** When the reply arrived (epoch ms); approval deadlines are counted from it, so replay reproduces them. */
   at?: number;
+  /** How long the call took, retries included. */
+  durationMs?: number;
   /** Calls the runtime could not take as given (missing or repeated id), by the id it assigned. */
   problems?: Record<string, string>;
 }

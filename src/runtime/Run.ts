@@ -12,9 +12,21 @@ import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
 import { anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
-import type { ApproveOptions, RunOptions, RunStart } from './runOptions.ts';
+import type { ApproveOptions, KeyframeOptions, RunOptions, RunStart } from './runOptions.ts';
 
 type Snapshot = XSnapshot<unknown> & { context: AgentContext; value: unknown; tags: Set<string>; output?: AgentOutput };
+
+/** The recorder's keyframe settings from a run's options, refused when they are not positive numbers. */
+function keyframeSettings(keyframes: KeyframeOptions | undefined): { maxPatchesPerKeyframe?: number; keyframeRatio?: number } {
+  const { every, sizeRatio } = keyframes ?? {};
+  if (every !== undefined && !(Number.isInteger(every) && every > 0)) {
+    throw new UserError(`keyframes.every must be a positive whole number of records, found ${String(every)}.`);
+  }
+  if (sizeRatio !== undefined && !(typeof sizeRatio === 'number' && sizeRatio > 0)) {
+    throw new UserError(`keyframes.sizeRatio must be a positive number, found ${String(sizeRatio)}.`);
+  }
+  return { ...(every === undefined ? {} : { maxPatchesPerKeyframe: every - 1 }), ...(sizeRatio === undefined ? {} : { keyframeRatio: sizeRatio }) };
+}
 
 /** A running agent: watch it, answer its approvals, cancel it, await its result. */
 export class Run {
@@ -34,7 +46,7 @@ export class Run {
   private skipInit: boolean;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -50,7 +62,16 @@ export class Run {
       };
     });
     this.redactor = new Redactor();
-    this.recorder = options.store ? new Recorder({ store: options.store, runId, redactor: this.redactor, owner: newOwner(), writeWithinMs: options.writeWithinMs }) : undefined;
+    this.recorder = options.store
+      ? new Recorder({
+          store: options.store,
+          runId,
+          redactor: this.redactor,
+          owner: newOwner(),
+          writeWithinMs: options.writeWithinMs,
+          ...keyframeSettings(options.keyframes),
+        })
+      : undefined;
     const machine = provideAgent(agent, {
       runId,
       model,

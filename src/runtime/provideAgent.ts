@@ -116,6 +116,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
       callModel: fromPromise<ModelTurn, { step: number }>(async ({ self, signal }) => {
         const context = contextOf(self._parent);
         const step = context.step;
+        const started = performance.now();
         const response = await model.complete({
           messages: assembleMessages(context.messages, agent.maxContextTokens),
           tools,
@@ -130,6 +131,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           costUsd: price ? costOf(response.usage, price) : 0,
           model: response.model,
           at: Date.now(),
+          durationMs: Math.round(performance.now() - started),
           ...(Object.keys(problems).length ? { problems } : {}),
         };
       }),

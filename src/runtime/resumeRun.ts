@@ -30,6 +30,8 @@ export interface ResumeOptions {
   takeOver?: boolean;
   /** See `RunOptions.writeWithinMs`. */
   writeWithinMs?: number;
+  /** See `RunOptions.keyframes`. */
+  keyframes?: RunOptions['keyframes'];
 }
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);

@@ -34,6 +34,21 @@ export interface RunOptions {
    * resume repeats. 0 writes on the next turn of the event loop.
    */
   writeWithinMs?: number;
+  /** With a store: which records also hold the run's full snapshot; see `KeyframeOptions`. */
+  keyframes?: KeyframeOptions;
+}
+
+/**
+ * A keyframe is a record that also holds the run's full snapshot: exports and stores without a state
+ * index read from the nearest one before a step. One is written when the run waits or ends, and once
+ * the patches since the last one add up to `sizeRatio` times its size (default 4), which keeps storage
+ * linear in the run's length.
+ */
+export interface KeyframeOptions {
+  /** Also at least every this many records (no limit by default: snapshots grow with the run, so a fixed count makes storage quadratic). */
+  every?: number;
+  /** A keyframe once the patches since the last one add up to this multiple of its size (default 4). */
+  sizeRatio?: number;
 }
 
 export interface ApproveOptions {
