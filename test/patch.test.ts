@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import jsonPatch from 'fast-json-patch';
 import { applyPatchSafe, applyPatchShared } from '../src/log/applyPatch.ts';
-import { diff, normalize, plainJson } from '../src/log/patch.ts';
+import { diff, findUnsafePath, normalize, plainJson } from '../src/log/patch.ts';
 import type { Json, Operation } from '../src/log/record.ts';
 import { InvalidPatchError, UnsafePatchError } from '../src/log/storageErrors.ts';
 
@@ -203,6 +203,20 @@ test('a patch that does not fit the document is refused with the failing op', ()
     () => applyPatchSafe({ a: 1 }, [{ op: 'replace', path: '/missing/deep', value: 1 }]),
     (error: unknown) => error instanceof InvalidPatchError && error.message.includes('/missing/deep'),
   );
+});
+
+test('a key named constructor, prototype or __proto__ is recorded by replacing the object that holds it', () => {
+  const before = { context: { counts: { the: 2 } as Record<string, number>, step: 1 } };
+  for (const key of ['constructor', 'prototype', '__proto__']) {
+    const added = JSON.parse(`{"context":{"counts":{"the":2,"${key}":1},"step":2}}`);
+    const changed = JSON.parse(`{"context":{"counts":{"the":2,"${key}":5},"step":2}}`);
+    for (const [prev, next] of [[before, added], [added, changed], [changed, before]] as const) {
+      const ops = diff(prev, next);
+      assert.is(findUnsafePath(ops), undefined, `no op goes through ${key}`);
+      assert.equal(applyPatchSafe(normalize(prev), ops), normalize(next));
+    }
+    assert.equal(diff(before, added).map((op) => [op.op, op.path]), [['replace', '/context/counts'], ['replace', '/context/step']]);
+  }
 });
 
 test.run();

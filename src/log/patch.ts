@@ -131,6 +131,12 @@ const childPath = (path: string, key: string): string =>
   key.includes('~') || key.includes('/') ? `${path}/${escapeSegment(key)}` : `${path}/${key}`;
 
 function diffObject(prev: Record<string, unknown>, next: Record<string, unknown>, path: string, ops: Operation[]): void {
+  // A key named __proto__, constructor or prototype (data a machine may hold, such as counts by word)
+  // cannot be a patch path, which readers refuse: the object holding it is replaced whole instead.
+  if (path !== '' && changesUnsafeKey(prev, next)) {
+    ops.push({ op: 'replace', path, value: leafJson(next) });
+    return;
+  }
   // for...in rather than Object.keys: no array per object, and both are plain objects (isContainer).
   for (const key in prev) {
     if (!isAbsent(prev[key]) && (!hasOwn(next, key) || isAbsent(next[key]))) ops.push({ op: 'remove', path: childPath(path, key) });
@@ -142,6 +148,14 @@ function diffObject(prev: Record<string, unknown>, next: Record<string, unknown>
     if (!hasOwn(prev, key) || isAbsent(prev[key])) ops.push({ op: 'add', path: childPath(path, key), value: leafJson(value) });
     else diffValue(prev[key], value, childPath(path, key), ops);
   }
+}
+
+/** Whether a member named __proto__, constructor or prototype differs between the two objects. */
+function changesUnsafeKey(prev: Record<string, unknown>, next: Record<string, unknown>): boolean {
+  for (const key of UNSAFE_SEGMENTS) {
+    if ((hasOwn(prev, key) || hasOwn(next, key)) && (hasOwn(prev, key) !== hasOwn(next, key) || prev[key] !== next[key])) return true;
+  }
+  return false;
 }
 
 const element = (value: unknown): unknown => (isAbsent(value) ? null : value);
