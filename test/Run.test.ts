@@ -275,4 +275,19 @@ test("a tool's idempotency key is the same for its retries and different for a l
   assert.ok(keys[2]![1].startsWith(`${result.runId}:`));
 });
 
+test('a run deadline or approval deadline 30 days off does not fire at once', async () => {
+  const days30 = 30 * 24 * 3600 * 1000;
+  const slow = scriptedModel([{ content: 'Done.', delayMs: 30 }]);
+  const result = await runAgent(defineAgent({ name: 'a', model: slow, limits: { timeoutMs: days30 } }), 'hi');
+  assert.is(result.reason, 'final_answer');
+  const model = scriptedModel([{ toolCalls: [{ id: 'c1', name: 'echo', arguments: { text: 'x' } }] }, { content: 'ok' }]);
+  const tool = defineTool({ name: 'echo', description: 'Echo.', parameters: z.object({ text: z.string() }), needsApproval: true, execute: ({ text }) => text });
+  const run = startRun(defineAgent({ name: 'b', model, tools: [tool], approval: { timeoutMs: days30 } }), { input: 'go' });
+  await new Promise<void>((resolve) => run.on((event) => event.type === 'approval.requested' && resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(run.pendingApprovals.map((call) => call.id), ['c1'], 'still waiting for a person');
+  run.cancel();
+  await run.result;
+});
+
 test.run();

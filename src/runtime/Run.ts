@@ -1,6 +1,7 @@
 import { createActor, type AnyActor, type AnyActorRef, type InspectionEvent, type Snapshot as XSnapshot } from 'xstate';
 import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
+import { timerAt } from '../delay.ts';
 import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
 import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
@@ -37,9 +38,9 @@ export class Run {
   private readonly actor: AnyActor;
   private readonly recorder: Recorder | undefined;
   private readonly redactor: Redactor;
-  private approvalTimer: NodeJS.Timeout | undefined;
+  private approvalTimer: { cancel(): void } | undefined;
   private readonly listeners = new Set<(event: RunEvent) => void>();
-  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: { cancel(): void } | undefined;
   private settle!: (result: RunResult) => void;
   private fail!: (error: unknown) => void;
   private finished = false;
@@ -185,8 +186,8 @@ export class Run {
   /** Marks a run that ends without a final state of its machine as finished, and the result it ends with. */
   private finishedAs(status: RunResult['status'], reason: RunResult['reason'], detail: string): RunResult {
     this.finished = true;
-    clearTimeout(this.deadlineTimer);
-    clearTimeout(this.approvalTimer);
+    this.deadlineTimer?.cancel();
+    this.approvalTimer?.cancel();
     const { context } = this.snapshot();
     return {
       runId: this.runId,
@@ -279,25 +280,25 @@ export class Run {
   private armDeadline() {
     const at = this.context.limits?.deadlineAt;
     if (at === undefined || this.snapshot().status !== 'active') return;
-    this.deadlineTimer = setTimeout(() => {
+    this.deadlineTimer = timerAt(at, () => {
       if (this.snapshot().status === 'active') this.send({ type: 'DEADLINE' });
-    }, Math.max(0, at - Date.now()));
+    });
   }
 
   /** When the decision deadline of the agent waiting (the root, or an agent it invokes) passes, that agent applies its default. */
   private armApprovalDeadline(at: number | undefined, target: AnyActorRef = this.actor) {
-    clearTimeout(this.approvalTimer);
+    this.approvalTimer?.cancel();
     if (at === undefined) return;
-    this.approvalTimer = setTimeout(() => {
+    this.approvalTimer = timerAt(at, () => {
       if (!this.finished && waitingCalls(this.actor, this.agent).some((waiting) => waiting.actor === target)) target.send({ type: 'APPROVAL_EXPIRED' });
-    }, Math.max(0, at - Date.now()));
+    });
   }
 
   private abort(error: unknown) {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.deadlineTimer);
-    clearTimeout(this.approvalTimer);
+    this.deadlineTimer?.cancel();
+    this.approvalTimer?.cancel();
     this.actor.stop();
     this.fail(this.redactor.size ? this.redactor.redactError(error) : error);
   }
@@ -305,8 +306,8 @@ export class Run {
   private async finish(error?: unknown) {
     if (this.finished) return;
     this.finished = true;
-    clearTimeout(this.deadlineTimer);
-    clearTimeout(this.approvalTimer);
+    this.deadlineTimer?.cancel();
+    this.approvalTimer?.cancel();
     const snapshot = this.snapshot();
     const output: AgentOutput = snapshot.output ?? {
       status: 'failed',

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { delay } from '../delay.ts';
+import { delay, MAX_TIMER_MS } from '../delay.ts';
 import { CancelledError, ToolError } from '../errors.ts';
 import type { Tool, ToolContext } from './defineTool.ts';
 
@@ -25,7 +25,6 @@ export interface RunToolOptions {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_OUTPUT_CHARS = 20_000;
-const MAX_TIMER_MS = 2_147_483_647;
 
 type Outcome =
   | { kind: 'ok'; value: unknown }
