@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { defineAgent, defineTool, startRun, runAgent, UserError } from '../src/index.ts';
-import type { RunEvent, ToolMessage } from '../src/index.ts';
+import type { ModelPort, RunEvent, ToolMessage } from '../src/index.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 
 const echo = (calls: string[]) =>
@@ -288,6 +288,43 @@ test('a run deadline or approval deadline 30 days off does not fire at once', as
   assert.equal(run.pendingApprovals.map((call) => call.id), ['c1'], 'still waiting for a person');
   run.cancel();
   await run.result;
+});
+
+test('tool calls whose fields are not strings (arguments as an object or a number, a null call) are answered, never crash the run', async () => {
+  const calls: string[] = [];
+  let turn = 0;
+  const model: ModelPort = {
+    info: { provider: 'raw', model: 'raw', params: {} },
+    complete: async () => {
+      const toolCalls = [{ id: 'obj', name: 'echo', arguments: { text: 'as object' } }, { id: 'num', name: 'echo', arguments: 7 }, null];
+      const message = turn++ === 0 ? { role: 'assistant', content: null, toolCalls } : { role: 'assistant', content: 'ok' };
+      return { message, usage: { inputTokens: 1, outputTokens: 1 }, model: 'raw' } as never;
+    },
+  };
+  const run = startRun(defineAgent({ name: 'a', model, tools: [echo(calls)] }), { input: 'go' });
+  const result = await run.result;
+  assert.is(result.status, 'done');
+  assert.equal(calls, ['as object']);
+  const results = toolMessages(run.context.messages);
+  assert.is(results.length, 3);
+  assert.match(results[1]!.content, /were a number, not a JSON object/);
+  assert.match(results[2]!.content, /had no id/);
+});
+
+test('a listener that throws is reported as a warning and the run goes on', async () => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.message);
+  process.on('warning', onWarning);
+  const run = startRun(defineAgent({ name: 'a', model: scriptedModel([{ content: 'Hello there.' }]) }), { input: 'hi' });
+  run.on((event) => {
+    if (event.type === 'delta') throw new Error('listener bug');
+  });
+  const result = await run.result;
+  await new Promise((resolve) => setImmediate(resolve));
+  process.off('warning', onWarning);
+  assert.is(result.status, 'done');
+  assert.is(result.output, 'Hello there.');
+  assert.ok(warnings.some((message) => message.includes('listener bug') && message.includes(run.runId)), warnings.join('; '));
 });
 
 test.run();

@@ -232,7 +232,14 @@ export class Run {
 
   private emit(event: RunEvent) {
     const safe = this.redactor.size ? (this.redactor.redactJson(event) as RunEvent) : event;
-    for (const listener of this.listeners) listener(safe);
+    for (const listener of this.listeners) {
+      // A listener's bug is the watcher's, not the run's: it is reported and the run goes on.
+      try {
+        listener(safe);
+      } catch (error) {
+        process.emitWarning(`A listener of run ${this.runId} threw on its '${safe.type}' event: ${(error as Error)?.message ?? String(error)}. The run goes on; fix the listener.`, 'StatecraftListenerWarning');
+      }
+    }
   }
 
   private onInspect(event: InspectionEvent) {
