@@ -8,7 +8,7 @@ import { withOwnSettings } from '../src/runtime/provideAgent.ts';
 import { scriptedModel, startScriptedServer, type Script } from '../src/testing/index.ts';
 
 /** A machine of the user's own that invokes `child` with the input `pass` makes from its own input. */
-function invoking(child: Agent, pass: (input: AgentInput) => AgentInput) {
+function invoking(child: Agent, pass: (input: AgentInput) => AgentInput, limits?: { timeoutMs: number }) {
   const machine = setup({
     types: { input: {} as AgentInput, context: {} as { input: AgentInput }, output: {} as AgentOutput },
     actors: { child: agentMachine },
@@ -23,7 +23,7 @@ function invoking(child: Agent, pass: (input: AgentInput) => AgentInput) {
     output: () => output!,
   });
   let output: AgentOutput | undefined;
-  return defineAgent({ name: 'host', machine, agents: { child } });
+  return defineAgent({ name: 'host', machine, agents: { child }, ...(limits ? { limits } : {}) });
 }
 
 const note = defineTool({ name: 'note', description: 'Take a note.', parameters: z.object({ text: z.string() }), execute: () => 'noted' });
@@ -93,6 +93,17 @@ test('a model name on an invoked agent is refused at start when the run\u2019s p
     () => startRun(host, { input: 'go', model: scriptedModel([{ content: 'x' }]) }),
     (error: unknown) => error instanceof UserError && /Agent "child" names model "small-model", but the run's model port .* cannot switch models/.test((error as Error).message),
   );
+});
+
+test("the run's deadline, passed in an invoked agent's input, halts that agent when it passes", async () => {
+  const child = defineAgent({ name: 'child', tools: [note], limits: { maxSteps: 1000 } });
+  const host = invoking(child, (input) => ({ ...input, runId: `${input.runId}/child` }), { timeoutMs: 60 });
+  const slow: Script = (index) => ({ toolCalls: [{ id: `n${index}`, name: 'note', arguments: { text: 'again' } }], delayMs: 20 });
+  const run = startRun(host, { input: 'go', model: scriptedModel(slow) });
+  const timer = setTimeout(() => run.cancel('the deadline never came'), 3000);
+  const result = await run.result.finally(() => clearTimeout(timer));
+  assert.is(result.status, 'halted', JSON.stringify(result));
+  assert.is(result.reason, 'deadline');
 });
 
 test.run();

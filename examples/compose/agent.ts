@@ -30,6 +30,20 @@ const sum = (a: AgentOutput['usage'], b: AgentOutput['usage']) => ({
   outputTokens: a.outputTokens + b.outputTokens,
 });
 
+/**
+ * Each agent counts only its own tokens and cost against the limits it is given: the writer is given
+ * what the researcher left of the run's budgets.
+ */
+const left = (limits: AgentInput['limits'], spent: AgentOutput | null): AgentInput['limits'] => {
+  if (!limits || !spent) return limits;
+  const used = spent.usage.inputTokens + spent.usage.outputTokens;
+  return {
+    ...limits,
+    ...(limits.maxTokens === undefined ? {} : { maxTokens: Math.max(1, limits.maxTokens - used) }),
+    ...(limits.maxCostUsd === undefined ? {} : { maxCostUsd: Math.max(Number.MIN_VALUE, limits.maxCostUsd - spent.costUsd) }),
+  };
+};
+
 /** Research, then write; fails as soon as either child does not finish its job. */
 export const pipelineMachine = setup({
   types: {
@@ -61,7 +75,7 @@ export const pipelineMachine = setup({
         input: ({ context }) => ({
           runId: `${context.input.runId}/writer`,
           input: `Notes:\n${context.research?.output ?? ''}`,
-          limits: context.input.limits,
+          limits: left(context.input.limits, context.research),
         }),
         onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) },
       },

@@ -11,7 +11,7 @@ import { Recorder } from '../recorder/Recorder.ts';
 import { newOwner } from '../recorder/owner.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import { anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
+import { agentDeadlines, anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 import type { ApproveOptions, KeyframeOptions, RunOptions, RunStart } from './runOptions.ts';
 
@@ -40,7 +40,8 @@ export class Run {
   private readonly redactor: Redactor;
   private approvalTimer: { cancel(): void } | undefined;
   private readonly listeners = new Set<(event: RunEvent) => void>();
-  private deadlineTimer: { cancel(): void } | undefined;
+  /** A timer for each agent actor of the run (its own and those it invokes) with a deadline. */
+  private readonly deadlines = new Map<AnyActorRef, { cancel(): void }>();
   private settle!: (result: RunResult) => void;
   private fail!: (error: unknown) => void;
   private finished = false;
@@ -186,7 +187,7 @@ export class Run {
   /** Marks a run that ends without a final state of its machine as finished, and the result it ends with. */
   private finishedAs(status: RunResult['status'], reason: RunResult['reason'], detail: string): RunResult {
     this.finished = true;
-    this.deadlineTimer?.cancel();
+    this.cancelDeadlines();
     this.approvalTimer?.cancel();
     const { context } = this.snapshot();
     return {
@@ -219,7 +220,7 @@ export class Run {
       }
     }
     this.actor.start();
-    this.armDeadline();
+    this.armDeadlines();
   }
 
   private send(event: AgentEvent) {
@@ -250,6 +251,7 @@ export class Run {
       if (path && event.event.type !== 'xstate.init') this.recorder?.record(this.actor, event.event as { type: string }, { actor: path });
       // An invoked agent that starts waiting makes the whole run wait for the same decision.
       const child = event.snapshot as Snapshot;
+      if (path) this.armDeadline(event.actorRef as AnyActorRef, child.context?.limits?.deadlineAt);
       if (path && child.tags?.has('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
         const calls = this.pendingApprovals.filter((call) => call.actor === path);
         if (calls.length) {
@@ -284,12 +286,24 @@ export class Run {
     }
   }
 
-  private armDeadline() {
-    const at = this.context.limits?.deadlineAt;
-    if (at === undefined || this.snapshot().status !== 'active') return;
-    this.deadlineTimer = timerAt(at, () => {
-      if (this.snapshot().status === 'active') this.send({ type: 'DEADLINE' });
-    });
+  /** Each agent of the run with a deadline (its own, and those it invokes, which a deadline in their input reaches) gets DEADLINE when it passes. */
+  private armDeadlines() {
+    for (const { actor, at } of agentDeadlines(this.actor, this.agent)) this.armDeadline(actor, at);
+  }
+
+  private armDeadline(actor: AnyActorRef, at: number | undefined) {
+    if (at === undefined || this.deadlines.has(actor)) return;
+    this.deadlines.set(
+      actor,
+      timerAt(at, () => {
+        if (!this.finished && (actor.getSnapshot() as Snapshot).status === 'active') actor.send({ type: 'DEADLINE' });
+      }),
+    );
+  }
+
+  private cancelDeadlines() {
+    for (const timer of this.deadlines.values()) timer.cancel();
+    this.deadlines.clear();
   }
 
   /** When the decision deadline of the agent waiting (the root, or an agent it invokes) passes, that agent applies its default. */
@@ -304,7 +318,7 @@ export class Run {
   private abort(error: unknown) {
     if (this.finished) return;
     this.finished = true;
-    this.deadlineTimer?.cancel();
+    this.cancelDeadlines();
     this.approvalTimer?.cancel();
     this.actor.stop();
     this.fail(this.redactor.size ? this.redactor.redactError(error) : error);
@@ -313,7 +327,7 @@ export class Run {
   private async finish(error?: unknown) {
     if (this.finished) return;
     this.finished = true;
-    this.deadlineTimer?.cancel();
+    this.cancelDeadlines();
     this.approvalTimer?.cancel();
     const snapshot = this.snapshot();
     const output: AgentOutput = snapshot.output ?? {

@@ -42,6 +42,16 @@ function* agentActors(root: AnyActorRef, agent: Agent): Generator<{ actor: AnyAc
   yield* visit(root, agent, undefined);
 }
 
+/** The run's agent and the agents it invokes that are running with a deadline (`limits.deadlineAt`). */
+export function agentDeadlines(root: AnyActorRef, agent: Agent): { actor: AnyActorRef; at: number }[] {
+  const found: { actor: AnyActorRef; at: number }[] = [];
+  for (const { actor, snapshot } of agentActors(root, agent)) {
+    const at = snapshot.context?.limits?.deadlineAt;
+    if (at !== undefined && snapshot.status === 'active') found.push({ actor, at });
+  }
+  return found;
+}
+
 /**
  * Calls waiting for a decision in the run's agent and in every agent it invokes, the root's first. A
  * composed run waits wherever one of its agents waits.
