@@ -85,7 +85,7 @@ async function crash(options: { first?: ScriptReply['toolCalls']; hangTool?: str
   assert.is(signal, 'SIGKILL', `the child was killed (stderr: ${stderr.slice(0, 500)})`);
   const store = new SqliteStore({ path: storePath });
   const records = await store.read(runId);
-  records.forEach((record, i) => assert.is(record.seq, i, 'no record lost or out of order'));
+  records.forEach((record, i) => assert.is(record.seq, i, 'what was written before the kill runs without a gap'));
   process.env.TRACE_FILE = traceFile;
   return { store, runId, trace, traceFile, recordsBeforeResume: records.length };
 }
@@ -101,7 +101,14 @@ async function resume(c: Crash, act?: (run: Awaited<ReturnType<typeof resumeRun>
   }
 }
 
-let reference: { result: RunResult; messages: Message[] };
+/** What a finished run's last state says, apart from times: its status, messages, step, tokens, cost, output and stop reason. */
+const ending = (snapshot: unknown) => {
+  const { status, value, context } = snapshot as { status: string; value: unknown; context: { messages: Message[]; step: number; usage: unknown; costUsd: number; output: unknown; stop: unknown } };
+  const { messages, step, usage, costUsd, output, stop } = context;
+  return { status, value, messages, step, usage, costUsd, output, stop };
+};
+
+let reference: { result: RunResult; messages: Message[]; ending: ReturnType<typeof ending> };
 test.before(async () => {
   const server = await startScriptedServer(conversation(defaultFirst));
   const store = new SqliteStore({ path: join(dir, 'reference.db') });
@@ -110,15 +117,15 @@ test.before(async () => {
   const last = (await store.read('reference')).at(-1)!;
   const { stateAt } = await import('../src/log/reads.ts');
   const snapshot = (await stateAt(store, 'reference', last.seq)) as unknown as { context: { messages: Message[] } };
-  reference = { result, messages: snapshot.context.messages };
+  reference = { result, messages: snapshot.context.messages, ending: ending(snapshot) };
   await server.close();
   await store.close();
 });
 
-const finalMessages = async (c: Crash) => {
+const finalState = async (c: Crash) => {
   const { stateAt } = await import('../src/log/reads.ts');
   const { lastSeq } = await c.store.summary(c.runId);
-  return ((await stateAt(c.store, c.runId, lastSeq)) as unknown as { context: { messages: Message[] } }).context.messages;
+  return ending(await stateAt(c.store, c.runId, lastSeq));
 };
 
 const starts = (trace: string[], tool: string) => trace.filter((line) => line.startsWith(`start ${tool} `));
@@ -130,7 +137,7 @@ test('killed during a model call: resume asks the model again and ends as a run 
   const result = await resume(c);
   assert.is(result.status, 'done');
   assert.is(result.output, reference.result.output);
-  assert.equal(await finalMessages(c), reference.messages);
+  assert.equal(await finalState(c), reference.ending);
   assert.is(starts(c.trace(), 'once').length, 1);
   assert.is(starts(c.trace(), 'idem').length, 2, 'b and c, each once');
   const events = (await c.store.read(c.runId)).map((record) => record.event.type);
@@ -142,7 +149,7 @@ test('killed between steps: resume continues from the last durable record', asyn
   const c = await crash({ killAfterStates: 7 });
   const result = await resume(c);
   assert.is(result.status, 'done');
-  assert.equal(await finalMessages(c), reference.messages);
+  assert.equal(await finalState(c), reference.ending);
   assert.is(starts(c.trace(), 'once').length, 1, 'the unsafe tool ran once');
   assert.is(starts(c.trace(), 'idem').length, 2);
   await c.store.close();
@@ -162,7 +169,7 @@ test('killed inside an idempotent tool: resume runs it again with the same idemp
   const c = await crash({ hangTool: 'idem', killWhen: async (trace, _requests, finished) => starts(trace, 'idem').length === 1 && (await finished('c1')) });
   const result = await resume(c);
   assert.is(result.status, 'done', JSON.stringify(result.error));
-  assert.equal(await finalMessages(c), reference.messages);
+  assert.equal(await finalState(c), reference.ending);
   const idemB = starts(c.trace(), 'idem').filter((line) => line.endsWith(' b'));
   assert.is(idemB.length, 2, 'started twice');
   assert.is(idemB[0]!.split(' ')[3], idemB[1]!.split(' ')[3], 'with the same idempotency key');
