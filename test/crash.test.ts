@@ -140,8 +140,8 @@ test('killed during a model call: resume asks the model again and ends as a run 
   assert.equal(await finalState(c), reference.ending);
   assert.is(starts(c.trace(), 'once').length, 1);
   assert.is(starts(c.trace(), 'idem').length, 2, 'b and c, each once');
-  const events = (await c.store.read(c.runId)).map((record) => record.event.type);
-  assert.ok(events.includes('statecraft.resumed'), 'the resume is recorded');
+  const resumed = (await c.store.read(c.runId)).find((record) => record.event.type === 'statecraft.resumed');
+  assert.equal(resumed?.event.repeats, { modelCallOfStep: 3 }, 'the resume records that the third model call is asked again');
   await c.store.close();
 });
 

@@ -2,6 +2,7 @@ import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import { stateAt } from '../log/reads.ts';
 import type { RunStore } from '../log/runStore.ts';
+import type { AgentContext } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';
 import { assertPriced } from './defineAgent.ts';
@@ -50,6 +51,20 @@ function holdsActorRef(value: unknown): boolean {
 }
 
 /**
+ * What the run's agent was doing when its last record was written, which the resumed run does again:
+ * the model call of a step (asked again), tool calls that started and never finished (handled as
+ * each tool declares).
+ */
+function inFlight(state: unknown): { repeats?: { modelCallOfStep?: number; toolCalls?: string[] } } {
+  const { value, context } = (state ?? {}) as { value?: unknown; context?: Partial<AgentContext> };
+  const repeats: { modelCallOfStep?: number; toolCalls?: string[] } = {};
+  if (value === 'infer' && typeof context?.step === 'number') repeats.modelCallOfStep = context.step + 1;
+  const running = (context?.turn?.calls ?? []).filter((call) => call.status === 'running').map((call) => call.id);
+  if (running.length) repeats.toolCalls = running;
+  return Object.keys(repeats).length ? { repeats } : {};
+}
+
+/**
  * Continue a recorded run from its last record, in this process: after a pause, a crash or a fork.
  * A model call that was in flight is asked again; tool calls that started and never finished are
  * handled as each tool declares (`onResume`).
@@ -81,7 +96,7 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
   const model = resolveModel(options.model ?? agent.model ?? header.model.model);
   assertPriced(agent, model.info.model);
   const notes: ({ type: string } & Record<string, unknown>)[] = [
-    { type: 'statecraft.resumed', afterSeq: summary.lastSeq, pid: process.pid },
+    { type: 'statecraft.resumed', afterSeq: summary.lastSeq, pid: process.pid, ...inFlight(state) },
   ];
   const hash = machineHash(agent.machine);
   if (hash !== header.machine.hash) {
