@@ -171,12 +171,20 @@ test('cancel aborts the tool in flight and ends the run as cancelled', async () 
 });
 
 test('cancel aborts the model call in flight', async () => {
-  const model = scriptedModel([{ content: 'never', delayMs: 10_000 }]);
+  let modelSignal: AbortSignal | undefined;
+  const model: ModelPort = {
+    info: { provider: 'slow', model: 'slow', params: {} },
+    complete: (request) => {
+      modelSignal = request.signal;
+      return new Promise(() => {});
+    },
+  };
   const controller = new AbortController();
   const run = startRun(defineAgent({ name: 'a', model }), { input: 'go', signal: controller.signal });
   setTimeout(() => controller.abort(), 20);
   const result = await run.result;
   assert.is(result.status, 'cancelled');
+  assert.is(modelSignal?.aborted, true, "the model call's signal was aborted");
 });
 
 test('a tool that needs approval waits; approve and reject move each call on its own', async () => {
@@ -325,6 +333,32 @@ test('a listener that throws is reported as a warning and the run goes on', asyn
   assert.is(result.status, 'done');
   assert.is(result.output, 'Hello there.');
   assert.ok(warnings.some((message) => message.includes('listener bug') && message.includes(run.runId)), warnings.join('; '));
+});
+
+test("a turn's tool calls run concurrently up to toolConcurrency, results in call order; the default step limit is 20", async () => {
+  let running = 0;
+  let peak = 0;
+  const wait = defineTool({
+    name: 'wait',
+    description: 'Wait a little.',
+    parameters: z.object({ n: z.number() }),
+    execute: async ({ n }) => {
+      peak = Math.max(peak, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 15 - n * 2));
+      running--;
+      return `waited ${n}`;
+    },
+  });
+  const calls = [0, 1, 2, 3, 4].map((n) => ({ id: `w${n}`, name: 'wait', arguments: { n } }));
+  const model = scriptedModel([{ toolCalls: calls }, { content: 'done' }]);
+  const run = startRun(defineAgent({ name: 'a', model, tools: [wait], toolConcurrency: 2 }), { input: 'go' });
+  assert.is((await run.result).status, 'done');
+  assert.is(peak, 2);
+  assert.equal(toolMessages(run.context.messages).map((m) => m.content), [0, 1, 2, 3, 4].map((n) => `waited ${n}`));
+  const looping = scriptedModel(() => ({ toolCalls: [{ name: 'wait', arguments: { n: 7 } }] }));
+  const limited = await runAgent(defineAgent({ name: 'b', model: looping, tools: [wait] }), 'go');
+  assert.is(limited.reason, 'step_limit');
+  assert.is(limited.steps, 20);
 });
 
 test.run();
