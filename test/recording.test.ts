@@ -323,6 +323,7 @@ test('replay reproduces a run without calling the model or tools, and reports th
   const toolRuns = ran.length;
   const report = await replayRun(makeAgent(ran), run.runId, { store });
   assert.ok(report.ok, JSON.stringify(report.divergence));
+  assert.equal(report.warnings, [], 'the same agent: nothing to warn about');
   assert.is(ran.length, toolRuns, 'replay ran no tool');
   assert.ok(report.replayed > 5);
 
@@ -341,6 +342,10 @@ test('replay reproduces a run without calling the model or tools, and reports th
   assert.not.ok(drift.ok);
   assert.is(drift.divergence!.eventType, 'xstate.done.actor.callModel');
   assert.match(JSON.stringify(drift.divergence!.actual), /Too big/, 'the new validation shows in the patch');
+  assert.ok(drift.warnings.some((w) => /instructions changed/.test(w)), drift.warnings.join('\n'));
+  assert.ok(drift.warnings.some((w) => /limits.maxSteps is 20 now and was 20/.test(w)) === false, 'an unchanged limit is not reported');
+  const tighter = await replayRun(makeAgent(ran, { maxSteps: 3 }), run.runId, { store });
+  assert.ok(tighter.warnings.some((w) => /limits.maxSteps is 3 now and was 20/.test(w)), tighter.warnings.join('\n'));
   await store.close();
 });
 

@@ -6,7 +6,9 @@ import { applyPatchSafe } from '../log/applyPatch.ts';
 import { diff, normalize } from '../log/patch.ts';
 import { persistedSnapshot } from '../recorder/persistedSnapshot.ts';
 import { canonicalJson } from '../log/canonicalJson.ts';
-import type { Operation } from '../log/record.ts';
+import type { Operation, RunHeader } from '../log/record.ts';
+import { agentMachine } from '../../machines/agentMachine.ts';
+import { machineHash } from './machineHash.ts';
 import type { RunStore } from '../log/runStore.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';
@@ -28,6 +30,12 @@ export interface ReplayReport {
   notes: number;
   ok: boolean;
   divergence?: Divergence;
+  /**
+   * What differs between the agent given and the one that recorded the run, which patches alone do
+   * not show: its name, its machine's definition, and the instructions and limits of the recorded
+   * first state (replay starts from that state, so changes to them are not replayed).
+   */
+  warnings: string[];
 }
 
 /** The actor a record's event went to: the root, or a child agent named by its invoke-id path. */
@@ -50,6 +58,25 @@ function completesChild(root: AnyActor, eventType: string, path: unknown): boole
   return Boolean(child?.logic?.root);
 }
 
+/** See `ReplayReport.warnings`. */
+function differences(agent: Agent, header: RunHeader, snapshot: unknown): string[] {
+  const warnings: string[] = [];
+  if (header.agent.id !== agent.name) warnings.push(`The run was recorded by agent "${header.agent.id}", not "${agent.name}".`);
+  if (header.machine.hash !== machineHash(agent.machine)) warnings.push("The agent's machine definition changed since the run was recorded.");
+  const context = (snapshot as { context?: { messages?: { role: string; content: unknown }[]; limits?: Record<string, unknown> } }).context;
+  const system = context?.messages?.[0]?.role === 'system' ? context.messages[0].content : undefined;
+  if (agent.machine === agentMachine && system !== agent.instructions) {
+    warnings.push("The agent's instructions changed since the run was recorded; replay starts from the recorded first state, which keeps the old ones.");
+  }
+  for (const key of ['maxSteps', 'maxTokens', 'maxCostUsd'] as const) {
+    const recorded = context?.limits?.[key];
+    if (agent.machine === agentMachine && recorded !== agent.limits[key]) {
+      warnings.push(`The agent's limits.${key} is ${String(agent.limits[key])} now and was ${String(recorded)} when the run was recorded; replay keeps the recorded one.`);
+    }
+  }
+  return warnings;
+}
+
 const noModel: ModelPort = {
   info: { provider: 'replay', model: 'replay', params: {} },
   complete: () => new Promise(() => {}),
@@ -63,9 +90,10 @@ const noModel: ModelPort = {
  * if (!report.ok) console.log('diverges at', report.divergence.seq);
  */
 export async function replayRun(agent: Agent, runId: string, options: { store: RunStore }): Promise<ReplayReport> {
-  const records = await options.store.read(runId);
+  const [header, records] = await Promise.all([options.store.header(runId), options.store.read(runId)]);
   const first = records[0];
   if (!first?.snapshot) throw new UserError(`Run ${runId} has no records to replay.`);
+  const warnings = differences(agent, header, first.snapshot);
   const redactor = new Redactor();
   const secrets = new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor });
   const machine = provideAgent(agent, { runId, model: noModel, emit: () => {}, durable: async () => {}, inert: true, redactor, secrets });
@@ -102,16 +130,16 @@ export async function replayRun(agent: Agent, runId: string, options: { store: R
         continue;
       }
       if (JSON.stringify(normalize(actual)) !== JSON.stringify(normalize(record.patch))) {
-        return { runId, replayed, notes, ok: false, divergence: { seq: record.seq, eventType: record.event.type, expected: record.patch, actual } };
+        return { runId, replayed, notes, ok: false, warnings, divergence: { seq: record.seq, eventType: record.event.type, expected: record.patch, actual } };
       }
       previous = next;
     }
     if (pending) {
       const last = records.at(-1)!;
-      return { runId, replayed, notes, ok: false, divergence: { seq: last.seq, eventType: last.event.type, expected: pending.patches, actual: diff(previous, persistedSnapshot(actor)) } };
+      return { runId, replayed, notes, ok: false, warnings, divergence: { seq: last.seq, eventType: last.event.type, expected: pending.patches, actual: diff(previous, persistedSnapshot(actor)) } };
     }
   } finally {
     actor.stop();
   }
-  return { runId, replayed, notes, ok: true };
+  return { runId, replayed, notes, ok: true, warnings };
 }
