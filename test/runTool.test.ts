@@ -171,4 +171,15 @@ test('the tool cap wins over the caller default, and the 20000 default applies',
   assert.match(over.content, 'characters were dropped');
 });
 
+test('a tool that first reads its signal after the attempt timed out finds it aborted, with the timeout as reason', async () => {
+  let late: AbortSignal | undefined;
+  let ctxSeen: { signal: AbortSignal } | undefined;
+  const tool = makeTool((_args, ctx) => { ctxSeen = ctx; return never(); }, { timeoutMs: 10 });
+  const result = await runTool(tool, { n: 1 }, options());
+  assert.is(result.error?.kind, 'timeout');
+  late = ctxSeen!.signal;
+  assert.is(late.aborted, true);
+  assert.match(String((late.reason as Error).message), 'timed out after 10 ms');
+});
+
 test.run();

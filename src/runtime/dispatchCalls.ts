@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { evaluatePolicies, missingScopes, type Policy } from '../policy/policy.ts';
 import type { AgentContext, CallState } from '../protocol/agent.ts';
 import type { AssistantMessage } from '../protocol/messages.ts';
 import type { Agent } from './defineAgent.ts';
 
 /** Short hash of a call's argument text; approvals name it so they cannot apply to other arguments. */
-export const argsHash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+export const argsHash = (text: string) => hash('sha256', text).slice(0, 16);
 
 export function lastAssistant(context: AgentContext): AssistantMessage {
   for (let i = context.messages.length - 1; i >= 0; i--) {

@@ -104,28 +104,41 @@ async function attempt<S extends z.ZodObject>(
   timeoutMs: number,
   outer: AbortSignal | undefined,
 ): Promise<Outcome> {
-  const controller = new AbortController();
-  // Made when the timer fires: an Error captures a stack, which is not free on every call.
-  let timeoutReason: ToolError | undefined;
-  const classify = (): Outcome =>
-    timeoutReason !== undefined && controller.signal.reason === timeoutReason
-      ? { kind: 'timeout', message: timeoutReason.message }
-      : { kind: 'cancelled', message: reasonMessage(controller.signal.reason) };
-  let onAbort = (): void => {};
-  const stopped = new Promise<Outcome>((resolve) => {
-    onAbort = () => resolve(classify());
-    controller.signal.addEventListener('abort', onAbort, { once: true });
-  });
-  const onOuterAbort = (): void => controller.abort(outer?.reason ?? new CancelledError('The run was cancelled.'));
+  // The attempt's signal is made when the tool first reads it: most tools never do, and an
+  // AbortController with its listeners costs more than a simple tool's whole call.
+  let controller: AbortController | undefined;
+  let stoppedWith: { outcome: Outcome; reason: unknown } | undefined;
+  let resolveStopped: (outcome: Outcome) => void = () => {};
+  const stopped = new Promise<Outcome>((resolve) => (resolveStopped = resolve));
+  const stop = (outcome: Outcome, reason: unknown): void => {
+    if (stoppedWith) return;
+    stoppedWith = { outcome, reason };
+    controller?.abort(reason);
+    resolveStopped(outcome);
+  };
+  const onOuterAbort = (): void => {
+    const reason: unknown = outer?.reason ?? new CancelledError('The run was cancelled.');
+    stop({ kind: 'cancelled', message: reasonMessage(reason) }, reason);
+  };
   outer?.addEventListener('abort', onOuterAbort, { once: true });
   const timer =
     timeoutMs <= MAX_TIMER_MS
       ? setTimeout(() => {
-          timeoutReason = new ToolError(`Tool "${tool.name}" (call ${base.callId}, attempt ${base.attempt}) timed out after ${timeoutMs} ms.`);
-          controller.abort(timeoutReason);
+          // Made when the timer fires: an Error captures a stack, which is not free on every call.
+          const reason = new ToolError(`Tool "${tool.name}" (call ${base.callId}, attempt ${base.attempt}) timed out after ${timeoutMs} ms.`);
+          stop({ kind: 'timeout', message: reason.message }, reason);
         }, timeoutMs)
       : undefined;
-  const ctx: ToolContext = { ...base, signal: controller.signal };
+  const ctx: ToolContext = {
+    ...base,
+    get signal(): AbortSignal {
+      if (!controller) {
+        controller = new AbortController();
+        if (stoppedWith) controller.abort(stoppedWith.reason);
+      }
+      return controller.signal;
+    },
+  };
   // The tool may ignore its signal: it is raced, never awaited after an abort, and its late
   // rejection is absorbed here so it cannot surface as an unhandled rejection.
   const running = (async () => tool.execute(args, ctx))().then(
@@ -134,11 +147,11 @@ async function attempt<S extends z.ZodObject>(
   );
   try {
     const outcome = await Promise.race([running, stopped]);
-    return outcome.kind === 'thrown' && controller.signal.aborted ? classify() : outcome;
+    // A tool that throws because its signal aborted was stopped, not failed.
+    return outcome.kind === 'thrown' && stoppedWith ? stoppedWith.outcome : outcome;
   } finally {
     if (timer) clearTimeout(timer);
     outer?.removeEventListener('abort', onOuterAbort);
-    controller.signal.removeEventListener('abort', onAbort);
   }
 }
 
