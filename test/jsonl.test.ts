@@ -1,12 +1,23 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { cliIn } from './fixtures/cli.ts';
+import { rejection } from './fixtures/helpers.ts';
 import { exportRun, exportRunText, importRun } from '../src/log/jsonl.ts';
 import { MemoryStore } from '../src/log/memoryStore.ts';
 import { stateAt } from '../src/log/reads.ts';
 import { makeRecord } from '../src/log/makeRecord.ts';
 import { normalize } from '../src/log/patch.ts';
 import { CorruptRecordError, RunExistsError, UnsafePatchError, UnsupportedFormatError } from '../src/log/storageErrors.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-jsonl-'));
+let n = 0;
+const dbPath = () => join(dir, `runs-${n++}.db`);
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/logs/${name}`, import.meta.url), 'utf8');
 
@@ -116,6 +127,60 @@ test('records out of order or a summary that disagrees are refused', async () =>
   const summary = await importRun(store, noSummary);
   assert.equal([summary.status, summary.lastSeq, summary.steps], ['halted', 2, 3]);
   assert.match((await refusal([...lines.slice(0, 4), lines.at(-1)].join('\n'))).message, 'last seq is 4');
+});
+
+/** good.jsonl with line `line` (1-based) changed by `change`. */
+const editedFixture = (line: number, change: (json: Record<string, unknown>) => unknown): string => {
+  const lines = fixture('good.jsonl').trimEnd().split('\n');
+  lines[line - 1] = JSON.stringify(change(JSON.parse(lines[line - 1]!) as Record<string, unknown>));
+  return `${lines.join('\n')}\n`;
+};
+
+test('export of a run being appended to writes the summary of the records it wrote, and the file imports', async () => {
+  const store = new SqliteStore({ path: dbPath() });
+  await importRun(store, fixture('good.jsonl'));
+  const final = await stateAt(store, 'fixture-run-1', 4);
+  const read = store.read.bind(store);
+  let appended = false;
+  store.read = async (runId, range) => {
+    const records = await read(runId, range);
+    if (!appended) {
+      appended = true;
+      const note = makeRecord({ runId, seq: 5, event: { type: 'note' }, state: 'done', previous: final, snapshot: final });
+      await store.append(runId, [note], { expectedSeq: 5 });
+    }
+    return records;
+  };
+  const text = await exportRunText(store, 'fixture-run-1');
+  assert.is((await store.summary('fixture-run-1')).lastSeq, 5, 'a record was appended during the export');
+  const copy = new SqliteStore({ path: dbPath() });
+  const summary = await importRun(copy, text);
+  assert.equal([summary.lastSeq, summary.status], [4, 'done']);
+  await store.close();
+  await copy.close();
+});
+
+test('export of a run with a missing record fails naming the run and the seq, and writes no file', async () => {
+  const cliDir = mkdtempSync(join(dir, 'cli-'));
+  const { storeUrl, statecraft } = cliIn(cliDir);
+  const path = storeUrl.slice('sqlite:'.length);
+  const store = new SqliteStore({ path });
+  await importRun(store, fixture('good.jsonl'));
+  await store.close();
+  const db = new Database(path);
+  db.prepare('DELETE FROM records WHERE run_id = ? AND seq = 2').run('fixture-run-1');
+  db.close();
+  const reopened = new SqliteStore({ path });
+  const error = (await rejection(exportRunText(reopened, 'fixture-run-1'))) as Error;
+  await reopened.close();
+  assert.instance(error, CorruptRecordError);
+  assert.match(error.message, 'Export of run "fixture-run-1" stopped: record 2 is missing');
+  assert.match(error.message, 'statecraft fork fixture-run-1 --at 1');
+  const out = join(cliDir, 'out.jsonl');
+  const exported = await statecraft(['export', 'fixture-run-1', '--out', out]);
+  assert.is.not(exported.code, 0, exported.out);
+  assert.match(exported.out, 'record 2 is missing');
+  assert.not.ok(existsSync(out), 'no file that import would refuse');
 });
 
 test.run();

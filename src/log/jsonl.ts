@@ -7,19 +7,35 @@ import { CorruptRecordError } from './storageErrors.ts';
 
 const PAGE = 500;
 
+function missingRecord(runId: string, seq: number, lastSeq: number): CorruptRecordError {
+  const fork = seq > 0 ? `, or fork it from the record before the gap (\`statecraft fork ${runId} --at ${seq - 1}\`) and export the fork` : '';
+  return new CorruptRecordError(
+    `Export of run "${runId}" stopped: record ${seq} is missing (the run's records should go from 0 to ${lastSeq}), so the file would not import. ` +
+      `Restore the run from a backup${fork}.`,
+    { runId, seq },
+  );
+}
+
 /**
  * Yields a run as JSON Lines: the header, each record in seq order, then a `{"summary": …}` line.
+ * The summary is read first and the records up to its last seq follow, so a run being appended to exports as it was then.
  * @example
  * for await (const line of exportRun(store, runId)) process.stdout.write(line);
  */
 export async function* exportRun(store: RunStore, runId: string): AsyncIterable<string> {
   const header = await store.header(runId);
+  const summary = await store.summary(runId);
   yield `${JSON.stringify(header)}\n`;
-  const { lastSeq } = await store.summary(runId);
-  for (let from = 0; from <= lastSeq; from += PAGE) {
-    for (const record of await store.read(runId, { from, to: Math.min(lastSeq, from + PAGE - 1) })) yield `${JSON.stringify(record)}\n`;
+  let next = 0;
+  for (let from = 0; from <= summary.lastSeq; from += PAGE) {
+    for (const record of await store.read(runId, { from, to: Math.min(summary.lastSeq, from + PAGE - 1) })) {
+      if (record.seq !== next) throw missingRecord(runId, next, summary.lastSeq);
+      yield `${JSON.stringify(record)}\n`;
+      next++;
+    }
   }
-  yield `${JSON.stringify({ summary: await store.summary(runId) })}\n`;
+  if (next !== summary.lastSeq + 1) throw missingRecord(runId, next, summary.lastSeq);
+  yield `${JSON.stringify({ summary })}\n`;
 }
 
 /** Collects `exportRun` into one string. */
