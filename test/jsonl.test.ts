@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { defineAgent, startRun } from '../src/index.ts';
+import { sealRecord, type RunRecord } from '../src/log/record.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { scriptedModel } from '../src/testing/index.ts';
 import { cliIn } from './fixtures/cli.ts';
 import { rejection } from './fixtures/helpers.ts';
 import { exportRun, exportRunText, importRun } from '../src/log/jsonl.ts';
@@ -125,7 +128,7 @@ test('records out of order or a summary that disagrees are refused', async () =>
   const noSummary = lines.slice(0, 4).join('\n');
   const store = new MemoryStore();
   const summary = await importRun(store, noSummary);
-  assert.equal([summary.status, summary.lastSeq, summary.steps], ['halted', 2, 3]);
+  assert.equal([summary.status, summary.lastSeq, summary.steps, summary.inputTokens], ['running', 2, 2, 30], 'an active machine after two model turns');
   assert.match((await refusal([...lines.slice(0, 4), lines.at(-1)].join('\n'))).message, 'last seq is 4');
 });
 
@@ -181,6 +184,66 @@ test('export of a run with a missing record fails naming the run and the seq, an
   assert.is.not(exported.code, 0, exported.out);
   assert.match(exported.out, 'record 2 is missing');
   assert.not.ok(existsSync(out), 'no file that import would refuse');
+});
+
+test('import works the summary out from the records: a summary line contradicting them is refused, its counts are not taken', async () => {
+  const running = await refusal(editedFixture(7, (line) => ({ summary: { ...(line.summary as object), status: 'running' } })));
+  assert.match(running.message, 'Import refused at line 7 (summary of run "fixture-run-1"): the summary line says the run\'s status is running, but its records end in status done');
+  assert.match(running.message, 'remove the summary line');
+  const store = new SqliteStore({ path: dbPath() });
+  const inflated = await importRun(store, editedFixture(7, (line) => ({ summary: { ...(line.summary as object), inputTokens: 1_000_189, steps: 99 } })));
+  assert.equal([inflated.status, inflated.steps, inflated.inputTokens, inflated.outputTokens], ['done', 4, 100, 12]);
+  await store.close();
+});
+
+test('an agent run imported without its summary line gets the steps, tokens, cost and status of its last state', async () => {
+  const store = new SqliteStore({ path: dbPath() });
+  const agent = defineAgent({ name: 'jsonl-agent', limits: { maxSteps: 5 } });
+  const run = startRun(agent, { input: 'go', model: scriptedModel([{ content: 'hello', usage: { inputTokens: 7, outputTokens: 5 } }]), store });
+  await run.result;
+  const original = await store.summary(run.runId);
+  const lines = (await exportRunText(store, run.runId)).trimEnd().split('\n');
+  const copy = new SqliteStore({ path: dbPath() });
+  const imported = await importRun(copy, lines.slice(0, -1).join('\n'));
+  const facts = (summary: typeof original) => [summary.status, summary.steps, summary.inputTokens, summary.outputTokens, summary.costUsd, summary.lastSeq];
+  assert.equal(facts(imported), facts(original));
+  assert.equal(facts(imported), ['done', 1, 7, 5, original.costUsd, lines.length - 3]);
+  await store.close();
+  await copy.close();
+});
+
+test('a re-sealed record whose patch does not apply is refused at its line and seq, storing nothing', async () => {
+  const text = editedFixture(4, ({ checksum: _checksum, ...record }) =>
+    sealRecord({ ...(record as unknown as RunRecord), patch: [{ op: 'replace', path: '/context/missing', value: 1 }] }),
+  );
+  const error = await refusal(text);
+  assert.instance(error, CorruptRecordError);
+  assert.match(error.message, 'Import refused at line 4: Run "fixture-run-1" record 2 has a patch that does not apply to the state before it');
+  assert.match(error.message, 'remove line 4 and every line after it');
+  const store = new SqliteStore({ path: dbPath() });
+  await rejection(importRun(store, text));
+  assert.equal(await store.listRuns(), [], 'nothing is stored');
+  await store.close();
+});
+
+test('import errors speak of the file: its line, run and seq, and what to do with it', async () => {
+  const torn = await refusal(fixture('torn-tail.jsonl'));
+  assert.match(torn.message, 'Import refused at line 6 (run "fixture-run-1" record 4): the line is not valid JSON');
+  assert.match(torn.message, 'remove that line to import records 0 to 3, or export the run again');
+  const flipped = await refusal(fixture('flipped-byte.jsonl'));
+  assert.not.match(flipped.message, 'statecraft repair', 'the run is not in the store to repair');
+  assert.match(flipped.message, 'export the run again from its store, or remove line 4 and every line after it');
+});
+
+test('an import whose records cannot be written leaves no run behind', async () => {
+  const store = new SqliteStore({ path: dbPath() });
+  store.append = async () => {
+    throw new Error('disk full');
+  };
+  const error = (await rejection(importRun(store, fixture('good.jsonl')))) as Error;
+  assert.is(error.message, 'disk full');
+  assert.equal(await store.listRuns(), []);
+  await store.close();
 });
 
 test.run();
