@@ -257,9 +257,9 @@ test('approve, reject and fork call the actions; their errors map to 4xx and 409
   assert.equal(calls.at(-1), ['reject', pageWaiting.runId, 'p1', 'too risky', 'inspector']);
   assert.is(reject.status, 200);
 
-  const fork = await post(`/api/runs/${done.runId}/fork`, { seq: 2 }, token);
+  const fork = await post(`/api/runs/${done.runId}/fork`, { seq: 1 }, token);
   assert.is(fork.status, 201);
-  assert.equal((await store.header(fork.body.runId)).parent, { runId: done.runId, seq: 2 });
+  assert.equal((await store.header(fork.body.runId)).parent, { runId: done.runId, seq: 1 });
 
   const wrongCall = await post(`/api/runs/${liveWaiting.runId}/approve`, { callId: 'zzz' }, token);
   assert.is(wrongCall.status, 400);

@@ -1,12 +1,26 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { defineAgent, startRun } from '../src/index.ts';
+import { sealRecord, type RunRecord } from '../src/log/record.ts';
+import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { scriptedModel } from '../src/testing/index.ts';
+import { cliIn } from './fixtures/cli.ts';
+import { rejection } from './fixtures/helpers.ts';
 import { exportRun, exportRunText, importRun } from '../src/log/jsonl.ts';
 import { MemoryStore } from '../src/log/memoryStore.ts';
 import { stateAt } from '../src/log/reads.ts';
 import { makeRecord } from '../src/log/makeRecord.ts';
 import { normalize } from '../src/log/patch.ts';
 import { CorruptRecordError, RunExistsError, UnsafePatchError, UnsupportedFormatError } from '../src/log/storageErrors.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-jsonl-'));
+let n = 0;
+const dbPath = () => join(dir, `runs-${n++}.db`);
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/logs/${name}`, import.meta.url), 'utf8');
 
@@ -114,8 +128,122 @@ test('records out of order or a summary that disagrees are refused', async () =>
   const noSummary = lines.slice(0, 4).join('\n');
   const store = new MemoryStore();
   const summary = await importRun(store, noSummary);
-  assert.equal([summary.status, summary.lastSeq, summary.steps], ['halted', 2, 3]);
+  assert.equal([summary.status, summary.lastSeq, summary.steps, summary.inputTokens], ['running', 2, 2, 30], 'an active machine after two model turns');
   assert.match((await refusal([...lines.slice(0, 4), lines.at(-1)].join('\n'))).message, 'last seq is 4');
+});
+
+/** good.jsonl with line `line` (1-based) changed by `change`. */
+const editedFixture = (line: number, change: (json: Record<string, unknown>) => unknown): string => {
+  const lines = fixture('good.jsonl').trimEnd().split('\n');
+  lines[line - 1] = JSON.stringify(change(JSON.parse(lines[line - 1]!) as Record<string, unknown>));
+  return `${lines.join('\n')}\n`;
+};
+
+test('export of a run being appended to writes the summary of the records it wrote, and the file imports', async () => {
+  const store = new SqliteStore({ path: dbPath() });
+  await importRun(store, fixture('good.jsonl'));
+  const final = await stateAt(store, 'fixture-run-1', 4);
+  const read = store.read.bind(store);
+  let appended = false;
+  store.read = async (runId, range) => {
+    const records = await read(runId, range);
+    if (!appended) {
+      appended = true;
+      const note = makeRecord({ runId, seq: 5, event: { type: 'note' }, state: 'done', previous: final, snapshot: final });
+      await store.append(runId, [note], { expectedSeq: 5 });
+    }
+    return records;
+  };
+  const text = await exportRunText(store, 'fixture-run-1');
+  assert.is((await store.summary('fixture-run-1')).lastSeq, 5, 'a record was appended during the export');
+  const copy = new SqliteStore({ path: dbPath() });
+  const summary = await importRun(copy, text);
+  assert.equal([summary.lastSeq, summary.status], [4, 'done']);
+  await store.close();
+  await copy.close();
+});
+
+test('export of a run with a missing record fails naming the run and the seq, and writes no file', async () => {
+  const cliDir = mkdtempSync(join(dir, 'cli-'));
+  const { storeUrl, statecraft } = cliIn(cliDir);
+  const path = storeUrl.slice('sqlite:'.length);
+  const store = new SqliteStore({ path });
+  await importRun(store, fixture('good.jsonl'));
+  await store.close();
+  const db = new Database(path);
+  db.prepare('DELETE FROM records WHERE run_id = ? AND seq = 2').run('fixture-run-1');
+  db.close();
+  const reopened = new SqliteStore({ path });
+  const error = (await rejection(exportRunText(reopened, 'fixture-run-1'))) as Error;
+  await reopened.close();
+  assert.instance(error, CorruptRecordError);
+  assert.match(error.message, 'Export of run "fixture-run-1" stopped: record 2 is missing');
+  assert.match(error.message, 'statecraft fork fixture-run-1 --at 1');
+  const out = join(cliDir, 'out.jsonl');
+  const exported = await statecraft(['export', 'fixture-run-1', '--out', out]);
+  assert.is.not(exported.code, 0, exported.out);
+  assert.match(exported.out, 'record 2 is missing');
+  assert.not.ok(existsSync(out), 'no file that import would refuse');
+});
+
+test('import works the summary out from the records: a summary line contradicting them is refused, its counts are not taken', async () => {
+  const running = await refusal(editedFixture(7, (line) => ({ summary: { ...(line.summary as object), status: 'running' } })));
+  assert.match(running.message, 'Import refused at line 7 (summary of run "fixture-run-1"): the summary line says the run\'s status is running, but its records end in status done');
+  assert.match(running.message, 'remove the summary line');
+  const store = new SqliteStore({ path: dbPath() });
+  const inflated = await importRun(store, editedFixture(7, (line) => ({ summary: { ...(line.summary as object), inputTokens: 1_000_189, steps: 99 } })));
+  assert.equal([inflated.status, inflated.steps, inflated.inputTokens, inflated.outputTokens], ['done', 4, 100, 12]);
+  await store.close();
+});
+
+test('an agent run imported without its summary line gets the steps, tokens, cost and status of its last state', async () => {
+  const store = new SqliteStore({ path: dbPath() });
+  const agent = defineAgent({ name: 'jsonl-agent', limits: { maxSteps: 5 } });
+  const run = startRun(agent, { input: 'go', model: scriptedModel([{ content: 'hello', usage: { inputTokens: 7, outputTokens: 5 } }]), store });
+  await run.result;
+  const original = await store.summary(run.runId);
+  const lines = (await exportRunText(store, run.runId)).trimEnd().split('\n');
+  const copy = new SqliteStore({ path: dbPath() });
+  const imported = await importRun(copy, lines.slice(0, -1).join('\n'));
+  const facts = (summary: typeof original) => [summary.status, summary.steps, summary.inputTokens, summary.outputTokens, summary.costUsd, summary.lastSeq];
+  assert.equal(facts(imported), facts(original));
+  assert.equal(facts(imported), ['done', 1, 7, 5, original.costUsd, lines.length - 3]);
+  await store.close();
+  await copy.close();
+});
+
+test('a re-sealed record whose patch does not apply is refused at its line and seq, storing nothing', async () => {
+  const text = editedFixture(4, ({ checksum: _checksum, ...record }) =>
+    sealRecord({ ...(record as unknown as RunRecord), patch: [{ op: 'replace', path: '/context/missing', value: 1 }] }),
+  );
+  const error = await refusal(text);
+  assert.instance(error, CorruptRecordError);
+  assert.match(error.message, 'Import refused at line 4: Run "fixture-run-1" record 2 has a patch that does not apply to the state before it');
+  assert.match(error.message, 'remove line 4 and every line after it');
+  const store = new SqliteStore({ path: dbPath() });
+  await rejection(importRun(store, text));
+  assert.equal(await store.listRuns(), [], 'nothing is stored');
+  await store.close();
+});
+
+test('import errors speak of the file: its line, run and seq, and what to do with it', async () => {
+  const torn = await refusal(fixture('torn-tail.jsonl'));
+  assert.match(torn.message, 'Import refused at line 6 (run "fixture-run-1" record 4): the line is not valid JSON');
+  assert.match(torn.message, 'remove that line to import records 0 to 3, or export the run again');
+  const flipped = await refusal(fixture('flipped-byte.jsonl'));
+  assert.not.match(flipped.message, 'statecraft repair', 'the run is not in the store to repair');
+  assert.match(flipped.message, 'export the run again from its store, or remove line 4 and every line after it');
+});
+
+test('an import whose records cannot be written leaves no run behind', async () => {
+  const store = new SqliteStore({ path: dbPath() });
+  store.append = async () => {
+    throw new Error('disk full');
+  };
+  const error = (await rejection(importRun(store, fixture('good.jsonl')))) as Error;
+  assert.is(error.message, 'disk full');
+  assert.equal(await store.listRuns(), []);
+  await store.close();
 });
 
 test.run();

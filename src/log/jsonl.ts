@@ -1,25 +1,43 @@
 import { StatecraftError } from '../errors.ts';
-import { parseHeader, parseRecord, parseSummary, sealRecord } from './record.ts';
-import type { RunHeader, RunRecord, RunSummary } from './record.ts';
+import { summarize } from '../recorder/summarize.ts';
+import { applyPatchShared } from './applyPatch.ts';
+import { parseHeader, parseRecord, parseSummary, RUN_STATUSES, sealRecord } from './record.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import type { RunStore } from './runStore.ts';
 import { indexRecords } from './stateIndex.ts';
-import { CorruptRecordError } from './storageErrors.ts';
+import { CorruptRecordError, InvalidPatchError } from './storageErrors.ts';
 
 const PAGE = 500;
 
+function missingRecord(runId: string, seq: number, lastSeq: number): CorruptRecordError {
+  const fork = seq > 0 ? `, or fork it from the record before the gap (\`statecraft fork ${runId} --at ${seq - 1}\`) and export the fork` : '';
+  return new CorruptRecordError(
+    `Export of run "${runId}" stopped: record ${seq} is missing (the run's records should go from 0 to ${lastSeq}), so the file would not import. ` +
+      `Restore the run from a backup${fork}.`,
+    { runId, seq },
+  );
+}
+
 /**
  * Yields a run as JSON Lines: the header, each record in seq order, then a `{"summary": …}` line.
+ * The summary is read first and the records up to its last seq follow, so a run being appended to exports as it was then.
  * @example
  * for await (const line of exportRun(store, runId)) process.stdout.write(line);
  */
 export async function* exportRun(store: RunStore, runId: string): AsyncIterable<string> {
   const header = await store.header(runId);
+  const summary = await store.summary(runId);
   yield `${JSON.stringify(header)}\n`;
-  const { lastSeq } = await store.summary(runId);
-  for (let from = 0; from <= lastSeq; from += PAGE) {
-    for (const record of await store.read(runId, { from, to: Math.min(lastSeq, from + PAGE - 1) })) yield `${JSON.stringify(record)}\n`;
+  let next = 0;
+  for (let from = 0; from <= summary.lastSeq; from += PAGE) {
+    for (const record of await store.read(runId, { from, to: Math.min(summary.lastSeq, from + PAGE - 1) })) {
+      if (record.seq !== next) throw missingRecord(runId, next, summary.lastSeq);
+      yield `${JSON.stringify(record)}\n`;
+      next++;
+    }
   }
-  yield `${JSON.stringify({ summary: await store.summary(runId) })}\n`;
+  if (next !== summary.lastSeq + 1) throw missingRecord(runId, next, summary.lastSeq);
+  yield `${JSON.stringify({ summary })}\n`;
 }
 
 /** Collects `exportRun` into one string. */
@@ -29,7 +47,26 @@ export async function exportRunText(store: RunStore, runId: string): Promise<str
   return text;
 }
 
-function atLine<T>(line: number, read: () => T): T {
+/** A parsed export: record seq N is on line N + 2, after the header. */
+interface ExportFile {
+  header: RunHeader;
+  records: RunRecord[];
+  summary?: { value: RunSummary; line: number };
+}
+
+const lineOf = (seq: number): number => seq + 2;
+
+/** What to do with a file refused at a record's line. */
+const fileHint = (line: number): string =>
+  `the file was altered or damaged: export the run again from its store, or remove line ${line} and every line after it to import the records before it`;
+
+/** The header's run and the record a line holds, for messages about the file. */
+function lineLabel(line: number, runId: string | undefined): string {
+  if (runId === undefined) return '';
+  return line === 1 ? ` (header of run "${runId}")` : ` (run "${runId}" record ${line - 2})`;
+}
+
+function atLine<T>(line: number, runId: string | undefined, read: () => T): T {
   try {
     return read();
   } catch (error) {
@@ -37,67 +74,170 @@ function atLine<T>(line: number, read: () => T): T {
       error.message = `Import refused at line ${line}: ${error.message}`;
       throw error;
     }
+    const before = line > 2 ? ` to import records 0 to ${line - 3}` : '';
     throw new CorruptRecordError(
-      `Import refused at line ${line}: the line is not valid JSON (${(error as Error).message}); if it is the last line, the file was cut short: remove that line and import again.`,
+      `Import refused at line ${line}${lineLabel(line, runId)}: the line is not valid JSON (${(error as Error).message}); ` +
+        `if it is the last line, the file was cut short: remove that line${before}, or export the run again.`,
+      { ...(runId === undefined ? {} : { runId }), ...(line > 1 ? { seq: line - 2 } : {}) },
     );
   }
 }
 
-function derivedSummary(header: RunHeader, records: RunRecord[]): RunSummary {
-  const usage = records.map((record) => record.meta?.usage);
+function summaryLine(json: { summary: unknown }, line: number, count: number, runId: string): RunSummary {
+  if (line !== count) throw new CorruptRecordError(`a summary line must be the last line, found one before ${count - line} more lines.`, { runId });
+  try {
+    return parseSummary(json.summary, { runId });
+  } catch (error) {
+    (error as Error).message += ` Remove the summary line to import the run with a summary worked out from its records.`;
+    throw error;
+  }
+}
+
+function parseFile(text: string): ExportFile {
+  const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
+  while (lines.length > 0 && lines.at(-1) === '') lines.pop();
+  if (lines.length === 0) throw new CorruptRecordError('Import refused: the text is empty; expected a header line, then records.');
+  const file: ExportFile = { header: atLine(1, undefined, () => parseHeader(JSON.parse(lines[0] as string))), records: [] };
+  const runId = file.header.runId;
+  lines.slice(1).forEach((text, i) => {
+    const line = i + 2;
+    atLine(line, runId, () => {
+      const json: unknown = JSON.parse(text);
+      if (typeof json === 'object' && json !== null && 'summary' in json && !('v' in json)) {
+        file.summary = { value: summaryLine(json, line, lines.length, runId), line };
+        return;
+      }
+      file.records.push(parseRecord(json, { runId, seq: file.records.length }, { hint: fileHint(line) }));
+    });
+  });
+  if (file.records.length === 0) {
+    throw new CorruptRecordError(`Import refused: the file holds run "${runId}"'s header but no records; a run starts with a keyframe record 0: export the run again.`, { runId });
+  }
+  return file;
+}
+
+/** The state after the last record: each patch applied in order from the keyframes, refusing the first that does not apply. */
+function finalState({ header, records }: ExportFile): Json {
+  let doc = records[0]!.snapshot as Json;
+  let owned = new WeakSet<object>();
+  for (const record of records.slice(1)) {
+    try {
+      doc = applyPatchShared(doc, record.patch, owned);
+    } catch (error) {
+      if (!(error instanceof InvalidPatchError)) throw error;
+      throw new CorruptRecordError(
+        `Import refused at line ${lineOf(record.seq)}: Run "${header.runId}" record ${record.seq} has a patch that does not apply to the state before it (${error.message.replace(/\.$/, '')}); ${fileHint(lineOf(record.seq))}.`,
+        { runId: header.runId, seq: record.seq },
+        { cause: error },
+      );
+    }
+    if (record.snapshot !== undefined) {
+      doc = record.snapshot;
+      owned = new WeakSet<object>();
+    }
+  }
+  return doc;
+}
+
+type Facts = Pick<RunSummary, 'status' | 'steps' | 'inputTokens' | 'outputTokens' | 'costUsd' | 'waitingOn' | 'reason'>;
+
+interface FinalState {
+  status?: string;
+  context?: { step?: unknown; usage?: { inputTokens?: unknown; outputTokens?: unknown }; costUsd?: unknown };
+  output?: { status?: unknown; reason?: unknown; detail?: unknown; steps?: unknown; usage?: { inputTokens?: unknown; outputTokens?: unknown }; costUsd?: unknown };
+}
+
+const numberOr = (fallback: number, ...values: unknown[]): number => (values.find((value) => typeof value === 'number') as number | undefined) ?? fallback;
+
+/** The run's status as its last state says it; a state that is no machine snapshot (no XState status) says nothing, and the summary line's is kept. */
+function statusOf(state: FinalState, summarized: RunSummary['status'] | undefined, line: RunSummary | undefined): RunSummary['status'] {
+  if (!['active', 'done', 'error', 'stopped'].includes(state.status as string)) return line?.status ?? 'halted';
+  return RUN_STATUSES.includes(summarized as never) ? summarized! : 'done';
+}
+
+/**
+ * The listing facts of an imported run, read off its last state as the recorder does (an agent's
+ * context and output); a machine whose state holds no usage gets the usage its records carry.
+ */
+function factsOf(state: FinalState, records: RunRecord[], line: RunSummary | undefined): Facts {
+  const { status, waitingOn } = summarize({ ...state, context: state.context ?? {} } as never);
+  const usage = records.map((record) => record.meta?.usage).filter((u) => u !== undefined);
+  const { context = {}, output } = state;
+  const last = records.at(-1)!;
+  const cancelled = last.event.type === 'statecraft.cancelled';
+  return {
+    status: cancelled ? 'cancelled' : statusOf(state, status, line),
+    steps: numberOr(usage.length, context.step, output?.steps),
+    inputTokens: numberOr(usage.reduce((sum, u) => sum + u.inputTokens, 0), context.usage?.inputTokens, output?.usage?.inputTokens),
+    outputTokens: numberOr(usage.reduce((sum, u) => sum + u.outputTokens, 0), context.usage?.outputTokens, output?.usage?.outputTokens),
+    // The log records no price but in an agent's state: a run of another machine keeps the one its summary line gives.
+    costUsd: numberOr(line?.costUsd ?? 0, context.costUsd, output?.costUsd),
+    ...(waitingOn !== undefined && !cancelled ? { waitingOn } : {}),
+    ...(cancelled ? { reason: `cancelled: ${String(last.event.reason ?? '')}` } : {}),
+    ...(!cancelled && state.status === 'done' && typeof output?.reason === 'string' ? { reason: `${output.reason}: ${String(output.detail ?? '')}` } : {}),
+  };
+}
+
+/** Refuses a summary line that disagrees with the records on where the run ends or its status. */
+function checkSummaryLine(file: ExportFile, derived: RunSummary): void {
+  if (!file.summary) return;
+  const { value, line } = file.summary;
+  const runId = file.header.runId;
+  const disagreement =
+    value.lastSeq !== derived.lastSeq
+      ? `says the last seq is ${value.lastSeq}, but the file holds records 0 to ${derived.lastSeq}`
+      : value.status !== derived.status
+        ? `says the run's status is ${value.status}, but its records end in status ${derived.status}`
+        : undefined;
+  if (disagreement === undefined) return;
+  throw new CorruptRecordError(
+    `Import refused at line ${line} (summary of run "${runId}"): the summary line ${disagreement}; the file was cut or edited. ` +
+      'Export the run again, or remove the summary line to import the run with a summary worked out from its records.',
+    { runId },
+  );
+}
+
+const asObject = (json: Json): object => (typeof json === 'object' && json !== null && !Array.isArray(json) ? json : {});
+
+function importedSummary(file: ExportFile): RunSummary {
+  const { header, records } = file;
+  const last = records.at(-1)!;
   return {
     runId: header.runId,
     agentId: header.agent.id,
-    status: 'halted',
-    reason: 'imported without a summary line',
-    steps: records.length,
-    inputTokens: usage.reduce((sum, u) => sum + (u?.inputTokens ?? 0), 0),
-    outputTokens: usage.reduce((sum, u) => sum + (u?.outputTokens ?? 0), 0),
-    costUsd: 0,
-    lastSeq: records.length - 1,
+    ...factsOf(asObject(finalState(file)) as FinalState, records, file.summary?.value),
+    lastSeq: last.seq,
     createdAt: header.createdAt,
-    updatedAt: records.at(-1)?.time ?? header.createdAt,
+    updatedAt: last.time,
     ...(header.parent ? { parent: header.parent } : {}),
   };
 }
 
 /**
- * Validates every line of an exported run (format, checksums, seq order) and stores it, optionally under a new id.
+ * Validates every line of an exported run (format, checksums, seq order, that each patch applies) and
+ * stores it, optionally under a new id. The summary is worked out from the records; a summary line
+ * that disagrees with them on the last seq or the status is refused. A refused import stores nothing.
  * @example
  * const { runId } = await importRun(store, text, { newRunId: 'copy-1' });
  */
 export async function importRun(store: RunStore, text: string, options: { newRunId?: string } = {}): Promise<RunSummary> {
-  const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
-  while (lines.length > 0 && lines.at(-1) === '') lines.pop();
-  if (lines.length === 0) throw new CorruptRecordError('Import refused: the text is empty; expected a header line, then records.');
-  let header = atLine(1, () => parseHeader(JSON.parse(lines[0] as string)));
-  const records: RunRecord[] = [];
-  let summary: RunSummary | undefined;
-  lines.slice(1).forEach((line, i) => {
-    const lineNo = i + 2;
-    atLine(lineNo, () => {
-      const json: unknown = JSON.parse(line);
-      if (typeof json === 'object' && json !== null && 'summary' in json && !('v' in json)) {
-        if (lineNo !== lines.length) throw new CorruptRecordError(`a summary line must be the last line, found one before ${lines.length - lineNo} more lines.`);
-        summary = parseSummary(json.summary, { runId: header.runId });
-        return;
-      }
-      records.push(parseRecord(json, { runId: header.runId, seq: records.length }));
-    });
-  });
-  if (records.length === 0) throw new CorruptRecordError(`Import refused: run "${header.runId}" has no records; a run starts with a keyframe record 0.`);
-  let final = summary ?? derivedSummary(header, records);
-  if (final.lastSeq !== records.length - 1) {
-    throw new CorruptRecordError(`Import refused: the summary line says the last seq is ${final.lastSeq}, but the file holds records 0 to ${records.length - 1}; the file was cut or edited.`);
-  }
+  const file = parseFile(text);
+  let summary = importedSummary(file);
+  checkSummaryLine(file, summary);
+  let { header, records } = file;
   const runId = options.newRunId ?? header.runId;
   if (runId !== header.runId) {
     header = { ...header, runId };
-    records.splice(0, records.length, ...records.map(({ checksum: _old, ...record }) => sealRecord({ ...record, runId })));
-    final = { ...final, runId };
+    records = records.map(({ checksum: _old, ...record }) => sealRecord({ ...record, runId }));
+    summary = { ...summary, runId };
   }
-  await store.createRun(header, { ...final, lastSeq: -1 });
-  // The export leaves the state index out (it is derived): the importing store builds its own.
-  await store.append(runId, records, { expectedSeq: 0, summary: final, points: indexRecords(records) });
+  await store.createRun(header, { ...summary, lastSeq: -1 });
+  try {
+    // The export leaves the state index out (it is derived): the importing store builds its own.
+    await store.append(runId, records, { expectedSeq: 0, summary, points: indexRecords(records) });
+  } catch (error) {
+    await store.deleteRun(runId);
+    throw error;
+  }
   return store.summary(runId);
 }

@@ -170,13 +170,17 @@ function zodParse<T>(schema: z.ZodType<T>, json: unknown, refuse: (error: z.ZodE
   return parsed.data;
 }
 
-/** Validates a stored record (format version, shape, checksum, safe patch paths) and returns it typed. */
-export function parseRecord(json: unknown, where: RecordLocation = {}, options: { verifyChecksum?: boolean } = {}): RunRecord {
+/**
+ * Validates a stored record (format version, shape, checksum, safe patch paths) and returns it typed;
+ * `hint` says what to do about a damaged record (default: restore or repair the run in its store).
+ */
+export function parseRecord(json: unknown, where: RecordLocation = {}, options: { verifyChecksum?: boolean; hint?: string } = {}): RunRecord {
   const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
   const runId = where.runId ?? (typeof raw.runId === 'string' ? raw.runId : undefined);
+  const hint = (): string => options.hint ?? repairHint(runId);
   const at = { runId, seq: where.seq ?? (typeof raw.seq === 'number' ? raw.seq : undefined) };
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new CorruptRecordError(`${label(where)} is not a JSON object (found ${describeValue(json)}): ${repairHint(runId)}.`, at);
+    throw new CorruptRecordError(`${label(where)} is not a JSON object (found ${describeValue(json)}): ${hint()}.`, at);
   }
   if (raw.v !== FORMAT_VERSION) {
     const found = raw.v === undefined ? 'no format version' : `format version ${JSON.stringify(raw.v)}`;
@@ -188,11 +192,11 @@ export function parseRecord(json: unknown, where: RecordLocation = {}, options: 
     );
   }
   const record = wellFormedRecord(json) ?? zodParse(RunRecordSchema, json, (error) =>
-    new CorruptRecordError(`${label(where, raw)} does not match the record format (${formatIssues(error)}): ${repairHint(runId)}.`, at),
+    new CorruptRecordError(`${label(where, raw)} does not match the record format (${formatIssues(error)}): ${hint()}.`, at),
   );
   if ((where.runId !== undefined && record.runId !== where.runId) || (where.seq !== undefined && record.seq !== where.seq)) {
     throw new CorruptRecordError(
-      `${label(where)} holds the record of run "${record.runId}" seq ${record.seq}: the log was altered; ${repairHint(runId)}.`,
+      `${label(where)} holds the record of run "${record.runId}" seq ${record.seq}: the log was altered; ${hint()}.`,
       at,
     );
   }
@@ -201,25 +205,25 @@ export function parseRecord(json: unknown, where: RecordLocation = {}, options: 
     computed = options.verifyChecksum === false ? record.checksum : checksumOf(record);
   } catch (error) {
     if (!(error instanceof NonJsonError)) throw error;
-    throw new CorruptRecordError(`${label(where, raw)} holds a ${error.message}: ${repairHint(runId)}.`, at);
+    throw new CorruptRecordError(`${label(where, raw)} holds a ${error.message}: ${hint()}.`, at);
   }
   if (computed !== record.checksum) {
     throw new CorruptRecordError(
-      `${label(where, raw)} fails its checksum (stored ${record.checksum}, computed ${computed}): the record was altered or corrupted; ${repairHint(runId)}.`,
+      `${label(where, raw)} fails its checksum (stored ${record.checksum}, computed ${computed}): the record was altered or corrupted; ${hint()}.`,
       at,
     );
   }
   const unsafe = findUnsafePath(record.patch);
   if (unsafe !== undefined) {
     throw new UnsafePatchError(
-      `${label(where, raw)} has a patch path "${unsafe}" through __proto__, constructor or prototype, refused as unsafe: ${repairHint(runId)}.`,
+      `${label(where, raw)} has a patch path "${unsafe}" through __proto__, constructor or prototype, refused as unsafe: ${hint()}.`,
       unsafe,
       at,
     );
   }
   if (record.seq === 0 && (record.snapshot === undefined || record.patch.length > 0)) {
     throw new CorruptRecordError(
-      `${label(where, raw)} must be a keyframe with an empty patch, found ${record.snapshot === undefined ? 'no snapshot' : `${record.patch.length} patch ops`}: ${repairHint(runId)}.`,
+      `${label(where, raw)} must be a keyframe with an empty patch, found ${record.snapshot === undefined ? 'no snapshot' : `${record.patch.length} patch ops`}: ${hint()}.`,
       at,
     );
   }

@@ -2,9 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { UserError } from '../errors.ts';
 import { makeRecord } from '../log/makeRecord.ts';
 import { applyPatchSafe } from '../log/applyPatch.ts';
-import type { Json, Operation } from '../log/record.ts';
+import { OperationSchema, type Json, type Operation } from '../log/record.ts';
 import { stateAt } from '../log/reads.ts';
-import { newRunSummary, type RunStore } from '../log/runStore.ts';
+import { newRunSummary, type HistoryEntry, type RunStore } from '../log/runStore.ts';
+import { AgentContextSchema } from '../protocol/agentContext.ts';
+import type { CallState } from '../protocol/agent.ts';
+import { persistedAgents } from '../recorder/persistedSnapshot.ts';
 import { summarize } from '../recorder/summarize.ts';
 
 export interface ForkOptions {
@@ -13,45 +16,122 @@ export interface ForkOptions {
   runId?: string;
 }
 
+type Snapshot = { context?: Record<string, Json> } & Record<string, Json>;
+
+const EDIT_EXAMPLE = '[{"op":"replace","path":"/messages/3/content","value":"42"}]';
+
+/** The edit as RFC 6902 operations, or a UserError naming the first one that is not. */
+function parseEdit(edit: unknown, where: string): Operation[] {
+  if (!Array.isArray(edit)) {
+    throw new UserError(`The edit for the fork of ${where} must be a list of JSON patch operations, found ${JSON.stringify(edit) ?? typeof edit}. Example: ${EDIT_EXAMPLE}`);
+  }
+  return edit.map((op: unknown, index) => {
+    const parsed = OperationSchema.safeParse(op);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.length ? ` at "${issue.path.join('.')}"` : '';
+    throw new UserError(
+      `The edit for the fork of ${where} has an invalid operation ${index} (${JSON.stringify(op)})${field}: ${issue.message}. ` +
+        `Expected an RFC 6902 operation with "op" (add, remove, replace, move, copy or test) and a "path" starting with "/", for example ${EDIT_EXAMPLE}.`,
+    );
+  });
+}
+
+/** The context with the edit applied; an agent's context must keep the shape the runtime relies on. */
+function editedContext(context: Record<string, Json>, edit: Operation[], where: string): Json {
+  let edited: Json;
+  try {
+    edited = applyPatchSafe(context, edit);
+  } catch (error) {
+    throw new UserError(
+      `The edit for the fork of ${where} does not apply to its context: ${(error as Error).message.replace(/\.$/, '')}. ` +
+        'Paths are relative to the context, for example /messages/2/content; see `statecraft show` for the context at that record.',
+      { cause: error },
+    );
+  }
+  if (!AgentContextSchema.safeParse(context).success) return edited;
+  const checked = AgentContextSchema.safeParse(edited);
+  if (checked.success) return edited;
+  const issue = checked.error.issues[0]!;
+  throw new UserError(
+    `The edit for the fork of ${where} leaves the agent's context unusable: /${issue.path.join('/')}: ${issue.message} ` +
+      `(found ${describeAt(edited, issue.path)}). Change the edit so that field keeps its type; see \`statecraft show\` for the context at that record.`,
+  );
+}
+
+function describeAt(doc: Json, path: readonly PropertyKey[]): string {
+  let node: unknown = doc;
+  for (const key of path) node = typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+  return node === undefined ? 'nothing' : JSON.stringify(node).slice(0, 80);
+}
+
+/** The first tool call that is running at that record (between its TOOL_STARTED and TOOL_FINISHED), with the agent it belongs to. */
+function runningCall(snapshot: Snapshot): { call: CallState; actor?: string } | undefined {
+  for (const { snapshot: agent, path } of persistedAgents(snapshot)) {
+    const calls = ((agent.context as { turn?: { calls?: CallState[] } } | undefined)?.turn?.calls ?? []);
+    const call = calls.find((candidate) => candidate.status === 'running');
+    if (call) return path === undefined ? { call } : { call, actor: path };
+  }
+  return undefined;
+}
+
+/** Refuses a fork from the middle of a tool call: its resume would find a call that started and never finished. */
+async function refuseRunningCall(store: RunStore, runId: string, seq: number, snapshot: Snapshot): Promise<void> {
+  const running = runningCall(snapshot);
+  if (!running) return;
+  const { call, actor } = running;
+  const isCall = (entry: HistoryEntry, type: string) =>
+    entry.eventType === type && entry.event.callId === call.id && entry.meta?.actor === actor;
+  const history = await store.readHistory(runId);
+  const started = history.findLast((entry) => entry.seq <= seq && isCall(entry, 'TOOL_STARTED'));
+  const finished = history.find((entry) => entry.seq > seq && isCall(entry, 'TOOL_FINISHED'));
+  const before = started ? `record ${started.seq - 1} (before the call started)` : 'an earlier record';
+  const after = finished ? ` or record ${finished.seq} (after it finished)` : ' (the run has no record of the call finishing)';
+  throw new UserError(
+    `Run ${runId} record ${seq} is in the middle of tool call ${call.id} (${call.name}${actor ? `, in ${actor}` : ''}): ` +
+      `it ${started ? `started at record ${started.seq} and ` : ''}had not finished, so the fork would hold a call whose outcome is unknown. ` +
+      `Fork from ${before}${after} instead.`,
+  );
+}
+
 /**
  * Start a new run whose history begins at record `seq` of another, optionally with its context
  * edited ("what if the tool had returned this"). The parent is not touched; continue the fork with `resumeRun`.
+ * Everything is checked before the fork is created, and a fork whose first record cannot be written is removed.
  * @example
  * const forkId = await forkRun(store, runId, 12, { edit: [{ op: 'replace', path: '/messages/4/content', value: '42' }] });
  * const result = await (await resumeRun(agent, forkId, { store })).result;
  */
 export async function forkRun(store: RunStore, runId: string, seq: number, options: ForkOptions = {}): Promise<string> {
+  const where = `run ${runId} at record ${seq}`;
+  const edit = options.edit === undefined ? [] : parseEdit(options.edit, where);
   const header = await store.header(runId);
-  const state = (await stateAt(store, runId, seq)) as { context?: Record<string, Json> } & Record<string, Json>;
+  const state = (await stateAt(store, runId, seq)) as Snapshot;
   if (!state.context || typeof state.context !== 'object') {
     throw new UserError(`Run ${runId} record ${seq} has no context to fork from.`);
   }
+  await refuseRunningCall(store, runId, seq, state);
   const forkId = options.runId ?? randomUUID();
-  let context: Json = { ...state.context, runId: forkId };
-  if (options.edit?.length) {
-    try {
-      context = applyPatchSafe(context, options.edit);
-    } catch (error) {
-      throw new UserError(
-        `The edit for the fork of run ${runId} at record ${seq} does not apply to its context: ${(error as Error).message.replace(/\.$/, '')}. ` +
-          'Paths are relative to the context, for example /messages/2/content; see `statecraft show` for the context at that record.',
-        { cause: error },
-      );
-    }
-  }
-  const snapshot = { ...state, context } as Json;
+  const context = { ...state.context, runId: forkId };
+  const snapshot = { ...state, context: edit.length ? editedContext(context, edit, where) : context } as Json;
   const now = new Date().toISOString();
   const forkHeader = { ...header, runId: forkId, parent: { runId, seq }, createdAt: now };
-  await store.createRun(forkHeader, newRunSummary(forkHeader));
-  const summary = summarize(snapshot as never);
   const record = makeRecord({
     runId: forkId,
     seq: 0,
-    event: { type: 'statecraft.forked', from: { runId, seq }, ...(options.edit?.length ? { edit: options.edit } : {}) },
+    event: { type: 'statecraft.forked', from: { runId, seq }, ...(edit.length ? { edit } : {}) },
     state: (snapshot as { value: Json }).value,
     snapshot,
     keyframe: true,
   });
-  await store.append(forkId, [record], { expectedSeq: 0, summary: { ...summary, lastSeq: 0 } });
+  const summary = { ...summarize(snapshot as never), lastSeq: 0 };
+  await store.createRun(forkHeader, newRunSummary(forkHeader));
+  try {
+    await store.append(forkId, [record], { expectedSeq: 0, summary });
+  } catch (error) {
+    // A run with no records could be neither resumed nor read: a fork that could not be written leaves nothing.
+    await store.deleteRun(forkId);
+    throw error;
+  }
   return forkId;
 }
