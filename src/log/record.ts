@@ -113,8 +113,9 @@ function label(where: RecordLocation, found?: { runId?: unknown; seq?: unknown }
   return `Run "${runId}" record ${seq}`;
 }
 
-const repairHint = (runId: string | undefined): string =>
-  `restore the run from a backup, or truncate it to the last good record with \`statecraft repair ${runId ?? '<run>'}\``;
+/** What a message about a damaged record tells the user to do: repair says whether the run can be cut back, and to which record. */
+export const repairHint = (runId: string | undefined): string =>
+  `see what can be recovered with \`statecraft repair ${runId ?? '<run>'}\`, or restore the run from a backup`;
 
 /** Adds the checksum to a record; throws UserError when the record holds a non-JSON value. */
 export function sealRecord(record: UnsealedRecord): RunRecord {
