@@ -90,6 +90,11 @@ export const RunSummarySchema = z.object({
   truncations: z.number().int().nonnegative().optional(),
   /** While the run is running: the process it runs in, which renews `updatedAt` at least every few seconds. */
   owner: RunOwnerSchema.optional(),
+  /**
+   * Set by `listRuns` only, never stored: the run's stored summary cannot be read (this says why and
+   * what to do), so its listing holds what the store indexes (status, agent, times) and zero counts.
+   */
+  damaged: z.string().optional(),
 });
 /** The mutable facts about a run that listings need; `lastSeq` is -1 before the first record. */
 export type RunSummary = z.infer<typeof RunSummarySchema>;
