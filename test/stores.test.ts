@@ -31,6 +31,8 @@ interface Backing {
   damage(runId: string, seq: number, edit: (stored: Buffer) => Buffer): Promise<void>;
   /** Overwrites the stored root of an indexed state with bytes that do not decode. */
   damageIndexed(runId: string, seq: number): Promise<void>;
+  /** Overwrites a run's stored summary text. */
+  damageSummary(runId: string, text: string): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -47,6 +49,9 @@ const memory: Harness = async () => {
     },
     damageIndexed: async (runId, seq) => {
       data.get(runId)?.points?.set(seq, Buffer.from([1, 2, 3]));
+    },
+    damageSummary: async (runId, text) => {
+      data.get(runId)!.summary = text;
     },
     dispose: async () => {},
   };
@@ -75,6 +80,11 @@ const sqlite: Harness = async () => {
       db.prepare('UPDATE state_index SET root = ? WHERE run_id = ? AND seq = ?').run(Buffer.from([1, 2, 3]), runId, seq);
       db.close();
     },
+    damageSummary: async (runId, text) => {
+      const db = new Database(path);
+      db.prepare('UPDATE runs SET summary = ? WHERE run_id = ?').run(text, runId);
+      db.close();
+    },
     dispose: async () => {
       for (const store of opened) await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -101,6 +111,9 @@ const postgres: Harness = async () => {
     },
     damageIndexed: async (runId, seq) => {
       await admin.query(`UPDATE "${schema}".state_index SET root = $1 WHERE run_id = $2 AND seq = $3`, [Buffer.from([1, 2, 3]), runId, seq]);
+    },
+    damageSummary: async (runId, text) => {
+      await admin.query(`UPDATE "${schema}".runs SET summary = $1 WHERE run_id = $2`, [text, runId]);
     },
     dispose: async () => {
       for (const store of opened) await store.close();
@@ -411,6 +424,43 @@ function conformance(name: string, harness: Harness): void {
     await store.append('r1', records('r1', 5, 1), { expectedSeq: 5 });
     assert.is((await store.read('r1')).length, 6);
     assert.is(await store.truncate('r1', 10), 0);
+  });
+
+  it('truncate merges the listing facts of the new last state into the summary, in the same call', async (context) => {
+    const { store } = use(context);
+    await newRun(store, 'r1', 6, { status: 'done', reason: 'final_answer: ok', steps: 3 });
+    await store.append('r1', [], { expectedSeq: 6, summary: { status: 'done', reason: 'final_answer: ok', steps: 3, costUsd: 0.5 } });
+    assert.is(await store.truncate('r1', 3, { status: 'running', reason: undefined, steps: 1, costUsd: 0.1 }), 2);
+    const cut = await store.summary('r1');
+    assert.equal([cut.lastSeq, cut.status, cut.reason, cut.steps, cut.costUsd, cut.truncations], [3, 'running', undefined, 1, 0.1, 1]);
+    assert.is(await store.truncate('r1', 3, { status: 'waiting' }), 0, 'nothing more to drop');
+    const same = await store.summary('r1');
+    assert.equal([same.lastSeq, same.status, same.truncations], [3, 'waiting', 1], 'the facts are written, no truncation counted');
+  });
+
+  it('a summary that cannot be read is an error naming the run, listed as damaged, and rebuilt by truncate', async (context) => {
+    const backing = use(context);
+    const { store } = backing;
+    await newRun(store, 'good', 2, { updatedAt: at(5) });
+    await newRun(store, 'torn', 4, { updatedAt: at(9) });
+    await newRun(store, 'shape', 1, { updatedAt: at(1) });
+    await backing.damageSummary('torn', '{"runId": "torn", "sta');
+    await backing.damageSummary('shape', '{"runId": 5}');
+    for (const runId of ['torn', 'shape']) {
+      await rejects(store.summary(runId), (e) => e instanceof CorruptRecordError && e.runId === runId && new RegExp(`Run "${runId}" summary cannot be read .*statecraft repair ${runId}`).test(String(e)), runId);
+    }
+    assert.is((await store.read('torn')).length, 4, 'records read without the summary');
+    assert.is((await store.readHistory('torn')).length, 4);
+    const listed = (await store.listRuns()).sort((a, b) => a.runId.localeCompare(b.runId));
+    assert.equal(listed.map((run) => [run.runId, run.damaged === undefined]), [['good', true], ['shape', false], ['torn', false]]);
+    assert.match(listed[2]!.damaged!, 'statecraft repair torn');
+    assert.is(listed[2]!.agentId, 'agent-a');
+    await rejects(store.truncate('torn', 2), (e) => e instanceof CorruptRecordError, 'no facts to rebuild from');
+    assert.is(await store.truncate('torn', 3, { status: 'done', steps: 2 }), 0);
+    const rebuilt = await store.summary('torn');
+    assert.equal([rebuilt.runId, rebuilt.agentId, rebuilt.status, rebuilt.steps, rebuilt.lastSeq, rebuilt.createdAt], ['torn', 'agent-a', 'done', 2, 3, at(0)]);
+    await store.deleteRun('shape');
+    assert.equal((await store.listRuns()).map((run) => run.runId).sort(), ['good', 'torn']);
   });
 
   it('detects a flipped byte in storage and names the record', async (context) => {

@@ -6,7 +6,8 @@ import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { intOption, type Command } from './args.ts';
-import { StoreNotFoundError } from '../log/storageErrors.ts';
+import type { RunStore } from '../log/runStore.ts';
+import { CorruptRecordError, StoreNotFoundError } from '../log/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
@@ -78,6 +79,10 @@ ${storeHelp}`,
       for (const run of runs) {
         const waiting = waitingNote(run.waitingOn);
         const fork = run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : '';
+        if (run.damaged) {
+          rows.push([run.runId, run.status, run.agentId, '?', '?', '?', run.updatedAt.replace('T', ' ').slice(0, 19), `summary cannot be read: statecraft repair ${run.runId}`]);
+          continue;
+        }
         const note = waiting || [processNote(run), fork].filter(Boolean).join(' · ') || (run.reason ?? '');
         rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 160)]);
       }
@@ -208,6 +213,7 @@ ${storeHelp}`,
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft show <run> [--at SEQ]');
     return withRun(values, runId, async (store, runId) => {
       const summary = await store.summary(runId);
+      if (summary.lastSeq < 0) throw new UserError(`Run ${runId} has no records yet: there is nothing to show.`);
       const at = values.at === undefined ? summary.lastSeq : Number(values.at);
       if (!Number.isInteger(at) || at < 0) throw new UserError(`--at must be a record number from 0 to ${summary.lastSeq}, found "${String(values.at)}".`);
       const snapshot = (await stateAt(store, runId, at)) as unknown as { value: unknown; context: AgentContext };
@@ -239,6 +245,16 @@ ${storeHelp}`,
   },
 };
 
+/** A run's summary, or, when it cannot be read, the run id and why (a damaged run can still be deleted). */
+async function summaryOrDamage(store: RunStore, runId: string): Promise<RunSummary | { runId: string; damaged: string }> {
+  try {
+    return await store.summary(runId);
+  } catch (error) {
+    if (!(error instanceof CorruptRecordError)) throw error;
+    return { runId, damaged: error.message };
+  }
+}
+
 export const deleteCommand: Command = {
   name: 'delete',
   summary: 'delete runs and all their records',
@@ -254,12 +270,12 @@ ${storeHelp}`,
     if (!given.length) throw new UserError('Missing the run id. Usage: statecraft delete <run> [<run> ...] [--yes]');
     return withStore(values, async (store) => {
       // Every id is found before anything is deleted, so a mistyped one deletes nothing.
-      const runs: RunSummary[] = [];
-      for (const text of given) runs.push(await store.summary(await resolveRunId(store, text)));
+      const runs: Array<RunSummary | { runId: string; damaged: string }> = [];
+      for (const text of given) runs.push(await summaryOrDamage(store, await resolveRunId(store, text)));
       for (const run of runs) {
-        const what = `${run.runId} (${run.agentId}, ${run.status}, ${run.lastSeq + 1} records)`;
+        const what = 'status' in run ? `${run.runId} (${run.agentId}, ${run.status}, ${run.lastSeq + 1} records)` : `${run.runId} (its summary cannot be read)`;
         if (!values.yes) {
-          process.stdout.write(`Would delete ${what}${run.status === 'running' ? '; its status is running: make sure no process is running it' : ''}.\n`);
+          process.stdout.write(`Would delete ${what}${'status' in run && run.status === 'running' ? '; its status is running: make sure no process is running it' : ''}.\n`);
           continue;
         }
         await store.deleteRun(run.runId);

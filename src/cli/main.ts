@@ -5,7 +5,8 @@ import { inspectCommand } from './inspectCommand.ts';
 import { deleteCommand, historyCommand, runsCommand, showCommand } from './logCommands.ts';
 import { approveCommand, rejectCommand, resumeCommand } from './resumeCommands.ts';
 import { runCommand } from './runCommand.ts';
-import { exportCommand, forkCommand, importCommand, repairCommand, replayCommand } from './timeTravelCommands.ts';
+import { repairCommand } from './repairCommand.ts';
+import { exportCommand, forkCommand, importCommand, replayCommand } from './timeTravelCommands.ts';
 import { visualizeCommand } from './visualizeCommand.ts';
 
 const commands: Command[] = [

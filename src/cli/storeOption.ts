@@ -1,7 +1,7 @@
 import { UserError } from '../errors.ts';
 import { openStore } from '../log/openStore.ts';
 import type { RunStore } from '../log/runStore.ts';
-import { RunNotFoundError } from '../log/storageErrors.ts';
+import { CorruptRecordError, RunNotFoundError } from '../log/storageErrors.ts';
 
 export const storeHelp = `  --store URL        where runs are recorded: a SQLite file (default .statecraft/runs.db, or
                      STATECRAFT_STORE), sqlite:<path>, postgres://… (?schema=name), or memory:`;
@@ -33,6 +33,8 @@ export async function resolveRunId(store: RunStore, given: string): Promise<stri
     await store.summary(given);
     return given;
   } catch (error) {
+    // A run whose summary cannot be read is there: the command decides what it can do with it (repair rebuilds it).
+    if (error instanceof CorruptRecordError && error.runId === given) return given;
     if (!(error instanceof RunNotFoundError) || given.length < MIN_PREFIX) throw error;
     const matches = (await store.listRuns()).map((run) => run.runId).filter((id) => id.startsWith(given));
     if (matches.length === 1) return matches[0]!;

@@ -2,7 +2,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { exportRunText, importRun } from '../log/jsonl.ts';
 import type { Operation } from '../log/record.ts';
-import { CorruptRecordError } from '../log/storageErrors.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { replayRun } from '../runtime/replayRun.ts';
 import type { Command } from './args.ts';
@@ -84,38 +83,6 @@ ${storeHelp}`,
         );
       }
       return report.ok ? 0 : 1;
-    });
-  },
-};
-
-export const repairCommand: Command = {
-  name: 'repair',
-  summary: 'cut a damaged run back to its last good record',
-  usage: 'statecraft repair <run> [--yes] [--store URL]',
-  help: `Reads every record of the run; if one is torn or corrupt, reports it and, with --yes, removes it and
-every record after it, so the run can be resumed or forked from its last good record.
-
-Options:
-  --yes              do it (without it, only report)
-${storeHelp}`,
-  options: { yes: { type: 'boolean' }, ...storeOptions },
-  async run(values, [runId]) {
-    if (!runId) throw new UserError('Missing the run id. Usage: statecraft repair <run> [--yes]');
-    return withRun(values, runId, async (store, runId) => {
-      try {
-        const records = await store.read(runId);
-        process.stdout.write(`Run ${runId}: all ${records.length} records are intact; nothing to repair.\n`);
-        return 0;
-      } catch (error) {
-        if (!(error instanceof CorruptRecordError) || error.seq === undefined) throw error;
-        if (!values.yes) {
-          process.stdout.write(`${error.message}\nRun again with --yes to remove record ${error.seq} and every record after it.\n`);
-          return 1;
-        }
-        const dropped = await store.truncate(runId, error.seq - 1);
-        process.stdout.write(`Removed ${dropped} record(s) from ${runId}; it now ends at record ${error.seq - 1}.\n`);
-        return 0;
-      }
     });
   },
 };

@@ -87,6 +87,15 @@ export function encodeText(text: string): Buffer {
   return out;
 }
 
+/** Stored data names a codec this build does not know: it was written by a later version of Statecraft. */
+export class UnknownEncodingError extends Error {
+  readonly encoding: number;
+  constructor(encoding: number) {
+    super(`unknown record encoding 0x${encoding.toString(16)}`);
+    this.encoding = encoding;
+  }
+}
+
 /** True when stored data went through a codec whose integrity check the decoder applies. */
 export const isChecked = (stored: string | Uint8Array) => typeof stored !== 'string';
 
@@ -99,6 +108,6 @@ export function decodeText(stored: string | Uint8Array): string {
     if (bytes.length < 5 || crc32(body) !== bytes.readUInt32BE(1)) throw new Error('incorrect data check');
     return body.toString('utf8');
   }
-  if (bytes[0] !== ZLIB_V1) throw new Error(`unknown record encoding 0x${(bytes[0] ?? 0).toString(16)}`);
+  if (bytes[0] !== ZLIB_V1) throw new UnknownEncodingError(bytes[0] ?? 0);
   return inflateSync(bytes.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
 }

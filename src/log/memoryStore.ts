@@ -1,5 +1,5 @@
 import { StorageError } from '../errors.ts';
-import { parseHeader, parseSummary } from './record.ts';
+import { parseHeader } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { encodeText } from './codec.ts';
 import { StateIndexReader } from './stateIndex.ts';
@@ -11,12 +11,16 @@ import {
   compareNewestFirst,
   historyEntry,
   joinRecord,
+  listedSummary,
   matchesFilter,
   mergeSummary,
   patchEntry,
   splitRecord,
+  summaryFromText,
+  summaryToTruncate,
+  truncatedSummary,
 } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 
 /** One run as the memory store keeps it: JSON text only, so nothing but JSON survives a write. */
@@ -31,6 +35,12 @@ export interface MemoryRun {
 
 /** The shared state behind memory stores; pass the same map to two stores to model two processes. */
 export type MemoryStoreData = Map<string, MemoryRun>;
+
+/** A run as a listing reads it: the memory store indexes nothing, so a damaged summary is listed with what the header says. */
+function indexedRow(runId: string, run: MemoryRun): ListedRow {
+  const header = JSON.parse(run.header) as { agent: { id: string }; createdAt: string };
+  return { run_id: runId, agent_id: header.agent.id, status: 'failed', created_at: header.createdAt, updated_at: header.createdAt, summary: run.summary };
+}
 
 /**
  * A RunStore held in memory as JSON text, for tests.
@@ -64,7 +74,7 @@ export class MemoryStore implements RunStore {
     checkExpectedSeq(runId, options.expectedSeq, run.records.length - 1);
     checkBatch(runId, records, options.expectedSeq);
     checkPoints(runId, options.points, options.expectedSeq, records.length);
-    const current = parseSummary(JSON.parse(run.summary), { runId });
+    const current = summaryFromText(run.summary, runId);
     const summary = mergeSummary(current, options.summary, options.expectedSeq + records.length - 1);
     const stored = records.map(splitRecord);
     run.records.push(...stored);
@@ -80,7 +90,7 @@ export class MemoryStore implements RunStore {
   }
 
   async summary(runId: string): Promise<RunSummary> {
-    return parseSummary(JSON.parse(this.#run(runId).summary), { runId });
+    return summaryFromText(this.#run(runId).summary, runId);
   }
 
   #slice(run: MemoryRun, range: SeqRange): Array<[number, StoredRecord]> {
@@ -134,7 +144,7 @@ export class MemoryStore implements RunStore {
 
   async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
     if (this.#closed) throw new StorageError('The memory store is closed; it cannot list runs: open a new store.');
-    const summaries = [...this.data.entries()].map(([runId, run]) => parseSummary(JSON.parse(run.summary), { runId }));
+    const summaries = [...this.data.entries()].map(([runId, run]) => listedSummary(indexedRow(runId, run)));
     const found = summaries.filter((summary) => matchesFilter(summary, filter)).sort(compareNewestFirst);
     return filter.limit === undefined ? found : found.slice(0, filter.limit);
   }
@@ -144,15 +154,15 @@ export class MemoryStore implements RunStore {
     this.data.delete(runId);
   }
 
-  async truncate(runId: string, afterSeq: number): Promise<number> {
+  async truncate(runId: string, afterSeq: number, update?: Partial<RunSummary>): Promise<number> {
     const run = this.#run(runId);
-    const keep = Math.max(0, afterSeq + 1);
-    const dropped = Math.max(0, run.records.length - keep);
-    if (dropped === 0) return 0;
+    const current = summaryToTruncate(run.summary, run.header, runId, update !== undefined);
+    const keep = Math.min(run.records.length, Math.max(0, afterSeq + 1));
+    const dropped = run.records.length - keep;
     run.records.length = keep;
     for (const at of [...(run.points?.keys() ?? [])]) if (at >= keep) run.points!.delete(at);
-    const current = parseSummary(JSON.parse(run.summary), { runId });
-    run.summary = JSON.stringify(mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, keep - 1));
+    const summary = truncatedSummary(current, update, dropped, keep - 1);
+    if (summary) run.summary = JSON.stringify(summary);
     return dropped;
   }
 

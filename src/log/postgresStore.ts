@@ -1,11 +1,25 @@
 import pg from 'pg';
 import { ConflictError, StorageError, UserError } from '../errors.ts';
-import { parseHeader, parseSummary } from './record.ts';
+import { parseHeader } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { encodeText } from './codec.ts';
 import { StateIndexReader } from './stateIndex.ts';
-import { checkBatch, checkExpectedSeq, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord, summaryPatch } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
+import {
+  checkBatch,
+  checkExpectedSeq,
+  checkPoints,
+  checkNewRun,
+  historyEntry,
+  joinRecord,
+  listedSummary,
+  patchEntry,
+  splitRecord,
+  summaryFromText,
+  summaryPatch,
+  summaryToTruncate,
+  truncatedSummary,
+} from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
 import { NO_SUCH_RUN, schemaStatements, UNEXPECTED_SEQ } from './postgresSchema.ts';
 
@@ -94,12 +108,6 @@ export class PostgresStore implements RunStore {
     }
   }
 
-  async #summaryOf(client: pg.PoolClient, runId: string, lock = false): Promise<RunSummary> {
-    const { rows } = await client.query<{ summary: string }>(`SELECT summary FROM ${this.#s}.runs WHERE run_id = $1${lock ? ' FOR UPDATE' : ''}`, [runId]);
-    if (!rows[0]) throw new RunNotFoundError(runId);
-    return parseSummary(JSON.parse(rows[0].summary), { runId });
-  }
-
   async #lastSeq(client: pg.PoolClient, runId: string): Promise<number> {
     const { rows } = await client.query<{ last: number | null }>(`SELECT max(seq) AS last FROM ${this.#s}.records WHERE run_id = $1`, [runId]);
     return rows[0]?.last ?? -1;
@@ -183,7 +191,7 @@ export class PostgresStore implements RunStore {
   async summary(runId: string): Promise<RunSummary> {
     const { rows } = await this.#query<{ summary: string }>(`SELECT summary FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
     if (!rows[0]) throw new RunNotFoundError(runId);
-    return parseSummary(JSON.parse(rows[0].summary), { runId });
+    return summaryFromText(rows[0].summary, runId);
   }
 
   /** Throws RunNotFoundError when a read found no rows because the run does not exist. */
@@ -271,9 +279,9 @@ export class PostgresStore implements RunStore {
     add((p) => `parent_run_id = ${p}`, filter.parentRunId);
     add((p) => `updated_at > ${p}::timestamptz`, filter.updatedAfter);
     const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
-    const sql = `SELECT run_id, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
-    const { rows } = await this.#query<{ run_id: string; summary: string }>(sql, params);
-    return rows.map((row) => parseSummary(JSON.parse(row.summary), { runId: row.run_id }));
+    const sql = `SELECT run_id, agent_id, status, created_at, updated_at, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
+    const { rows } = await this.#query<ListedRow>(sql, params);
+    return rows.map(listedSummary);
   }
 
   async deleteRun(runId: string): Promise<void> {
@@ -283,15 +291,17 @@ export class PostgresStore implements RunStore {
     });
   }
 
-  async truncate(runId: string, afterSeq: number): Promise<number> {
+  async truncate(runId: string, afterSeq: number, update?: Partial<RunSummary>): Promise<number> {
     return this.#transaction(async (client) => {
-      const current = await this.#summaryOf(client, runId, true);
+      const { rows } = await client.query<{ header: string; summary: string }>(`SELECT header, summary FROM ${this.#s}.runs WHERE run_id = $1 FOR UPDATE`, [runId]);
+      if (!rows[0]) throw new RunNotFoundError(runId);
+      const current = summaryToTruncate(rows[0].summary, rows[0].header, runId, update !== undefined);
       const { rowCount } = await client.query(`DELETE FROM ${this.#s}.records WHERE run_id = $1 AND seq > $2`, [runId, afterSeq]);
       // Chunks stay: they are named by their content, and a later state may name them again.
       await client.query(`DELETE FROM ${this.#s}.state_index WHERE run_id = $1 AND seq > $2`, [runId, afterSeq]);
-      const dropped = rowCount ?? 0;
-      if (dropped > 0) await this.#writeSummary(client, mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, await this.#lastSeq(client, runId)));
-      return dropped;
+      const summary = truncatedSummary(current, update, rowCount ?? 0, await this.#lastSeq(client, runId));
+      if (summary) await this.#writeSummary(client, summary);
+      return rowCount ?? 0;
     });
   }
 

@@ -1,5 +1,5 @@
 import { applyPatchShared } from './applyPatch.ts';
-import type { Json } from './record.ts';
+import { repairHint, type Json } from './record.ts';
 import type { HistoryEntry, RunStore } from './runStore.ts';
 import { CorruptRecordError, InvalidPatchError, RecordNotFoundError } from './storageErrors.ts';
 
@@ -142,7 +142,7 @@ export async function stateAt(store: RunStore, runId: string, seq: number): Prom
     } catch (error) {
       if (!(error instanceof InvalidPatchError)) throw error;
       throw new CorruptRecordError(
-        `Run "${runId}" record ${entry.seq} has a patch that does not apply to the snapshot before it (${error.message}): truncate the run to record ${entry.seq - 1} with \`statecraft repair ${runId}\`.`,
+        `Run "${runId}" record ${entry.seq} has a patch that does not apply to the snapshot before it (${error.message}): ${repairHint(runId)}.`,
         { runId, seq: entry.seq },
         { cause: error },
       );

@@ -90,6 +90,11 @@ export const RunSummarySchema = z.object({
   truncations: z.number().int().nonnegative().optional(),
   /** While the run is running: the process it runs in, which renews `updatedAt` at least every few seconds. */
   owner: RunOwnerSchema.optional(),
+  /**
+   * Set by `listRuns` only, never stored: the run's stored summary cannot be read (this says why and
+   * what to do), so its listing holds what the store indexes (status, agent, times) and zero counts.
+   */
+  damaged: z.string().optional(),
 });
 /** The mutable facts about a run that listings need; `lastSeq` is -1 before the first record. */
 export type RunSummary = z.infer<typeof RunSummarySchema>;
@@ -113,8 +118,9 @@ function label(where: RecordLocation, found?: { runId?: unknown; seq?: unknown }
   return `Run "${runId}" record ${seq}`;
 }
 
-const repairHint = (runId: string | undefined): string =>
-  `restore the run from a backup, or truncate it to the last good record with \`statecraft repair ${runId ?? '<run>'}\``;
+/** What a message about a damaged record tells the user to do: repair says whether the run can be cut back, and to which record. */
+export const repairHint = (runId: string | undefined): string =>
+  `see what can be recovered with \`statecraft repair ${runId ?? '<run>'}\`, or restore the run from a backup`;
 
 /** Adds the checksum to a record; throws UserError when the record holds a non-JSON value. */
 export function sealRecord(record: UnsealedRecord): RunRecord {

@@ -1,5 +1,6 @@
 import { ConflictError, UserError } from '../errors.ts';
-import { isSealed, RunSummarySchema } from './record.ts';
+import { isSealed, parseHeader, parseSummary, RunSummarySchema } from './record.ts';
+import { CorruptRecordError } from './storageErrors.ts';
 import { wellFormedSummary } from './wellFormed.ts';
 import { findUnsafePath } from './patch.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
@@ -63,10 +64,16 @@ export interface RunStore {
   statePointSeqAtOrBefore?(runId: string, seq: number): Promise<number>;
   /** The indexed state at `seq`, shared and read-only; undefined when there is none or it cannot be read (the log is rebuilt from instead). */
   statePointAt?(runId: string, seq: number): Promise<Json | undefined>;
+  /** Lists summaries; a run whose stored summary cannot be read is listed from its indexed columns with `damaged` set, not refused. */
   listRuns(filter?: ListRunsFilter): Promise<RunSummary[]>;
   deleteRun(runId: string): Promise<void>;
-  /** Drops records after `afterSeq` (repair of a torn tail) and returns how many were dropped. */
-  truncate(runId: string, afterSeq: number): Promise<number>;
+  /**
+   * Drops records after `afterSeq` (repair of a torn tail) and returns how many were dropped. `summary`,
+   * the listing facts of the state the run now ends in, is merged into the run's summary in the same
+   * transaction (also when nothing was dropped); a stored summary that cannot be read is then rebuilt
+   * from the header and these facts. Without it, only `lastSeq` and `truncations` change.
+   */
+  truncate(runId: string, afterSeq: number, summary?: Partial<RunSummary>): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -166,6 +173,75 @@ export function summaryPatch(runId: string, update: Partial<RunSummary> | undefi
   const patch: Record<string, unknown> = { ...fields, lastSeq, updatedAt: fields.updatedAt ?? new Date().toISOString() };
   for (const key of Object.keys(rest)) if ((rest as Record<string, unknown>)[key] === undefined) patch[key] = null;
   return patch as Partial<RunSummary> & { updatedAt: string };
+}
+
+/** Parses a stored summary's text; one that is not JSON or not a summary is a CorruptRecordError naming the run and the fix. */
+export function summaryFromText(text: string, runId: string): RunSummary {
+  try {
+    return parseSummary(JSON.parse(text), { runId });
+  } catch (error) {
+    if (!(error instanceof SyntaxError || error instanceof CorruptRecordError)) throw error;
+    const why = error instanceof SyntaxError ? `it is not JSON: ${error.message}` : (error as Error).message.replace(/^Run "[^"]*" summary /, '').replace(/\.$/, '');
+    throw new CorruptRecordError(
+      `Run "${runId}" summary cannot be read (${why}): rebuild it from the run's records with \`statecraft repair ${runId}\`.`,
+      { runId },
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * The summary truncate merges into: the stored one, or, when it cannot be read and the caller brings
+ * the facts to rebuild it (`rebuilding`), a new run's summary from the header.
+ */
+export function summaryToTruncate(summaryText: string, headerText: string, runId: string, rebuilding: boolean): RunSummary {
+  try {
+    return summaryFromText(summaryText, runId);
+  } catch (error) {
+    if (!rebuilding || !(error instanceof CorruptRecordError)) throw error;
+    return newRunSummary(parseHeader(JSON.parse(headerText), { runId }));
+  }
+}
+
+/** The summary truncate writes, or undefined when it changes nothing: `update` merged, a truncation counted when records went. */
+export function truncatedSummary(current: RunSummary, update: Partial<RunSummary> | undefined, dropped: number, lastSeq: number): RunSummary | undefined {
+  if (dropped === 0 && update === undefined) return undefined;
+  const truncations = (current.truncations ?? 0) + (dropped > 0 ? 1 : 0);
+  return mergeSummary(current, { ...update, ...(truncations > 0 ? { truncations } : {}) }, lastSeq);
+}
+
+/** A row of a store's runs table as listings read it; PostgreSQL gives times as Dates. */
+export interface ListedRow {
+  run_id: string;
+  agent_id: string;
+  status: string;
+  created_at: string | Date;
+  updated_at: string | Date;
+  summary: string;
+}
+
+/** A listed run's summary, or, when it cannot be read, what the row's indexed columns say, zero counts, and why (`damaged`). */
+export function listedSummary(row: ListedRow): RunSummary {
+  try {
+    return summaryFromText(row.summary, row.run_id);
+  } catch (error) {
+    if (!(error instanceof CorruptRecordError)) throw error;
+    const status = (RunSummarySchema.shape.status.options as readonly string[]).includes(row.status) ? (row.status as RunSummary['status']) : 'failed';
+    const time = (value: string | Date): string => new Date(value).toISOString();
+    return {
+      runId: row.run_id,
+      agentId: row.agent_id,
+      status,
+      steps: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      costUsd: 0,
+      lastSeq: -1,
+      createdAt: time(row.created_at),
+      updatedAt: time(row.updated_at),
+      damaged: error.message,
+    };
+  }
 }
 
 /** Checks a header and its initial summary agree before a run is created. */

@@ -2,11 +2,24 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { StorageError } from '../errors.ts';
-import { parseHeader, parseSummary } from './record.ts';
+import { parseHeader } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { StateIndexReader } from './stateIndex.ts';
-import { summaryPatch, checkBatch, checkPoints, checkNewRun, historyEntry, joinRecord, mergeSummary, patchEntry, splitRecord } from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
+import {
+  summaryPatch,
+  checkBatch,
+  checkPoints,
+  checkNewRun,
+  historyEntry,
+  joinRecord,
+  listedSummary,
+  patchEntry,
+  splitRecord,
+  summaryFromText,
+  summaryToTruncate,
+  truncatedSummary,
+} from './runStore.ts';
+import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
 import { lazily } from './lazily.ts';
 import { encodeText } from './codec.ts';
@@ -56,6 +69,7 @@ export class SqliteStore implements RunStore {
         'INSERT INTO runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       getRun: () => db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
+      runExists: () => db.prepare<[string], { found: number }>('SELECT 1 AS found FROM runs WHERE run_id = ?'),
       updateSummary: () => db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
       lastSeq: () => db.prepare<[string], { last: number | null }>(LAST_SEQ_SQL),
       readRecords: () => db.prepare<[string, number, number], RecordRow>(
@@ -91,7 +105,12 @@ export class SqliteStore implements RunStore {
   #summaryOf(runId: string): RunSummary {
     const row = this.#statements.getRun.get(runId);
     if (!row) throw new RunNotFoundError(runId);
-    return parseSummary(JSON.parse(row.summary), { runId });
+    return summaryFromText(row.summary, runId);
+  }
+
+  /** Reads of records need the run to exist, not its summary to be readable (repair reads a run whose summary is damaged). */
+  #mustExist(runId: string): void {
+    if (!this.#statements.runExists.get(runId)) throw new RunNotFoundError(runId);
   }
 
   #writeSummary(summary: RunSummary): void {
@@ -145,30 +164,30 @@ export class SqliteStore implements RunStore {
   }
 
   async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
-    this.#summaryOf(runId);
+    this.#mustExist(runId);
     const rows = this.#statements.readRecords.all(runId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER);
     return rows.map((row) => joinRecord(row, runId, row.seq));
   }
 
   async readHistory(runId: string, range: SeqRange = {}): Promise<HistoryEntry[]> {
-    this.#summaryOf(runId);
+    this.#mustExist(runId);
     const rows = this.#statements.readBodies.all(runId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER);
     return rows.map((row) => historyEntry(row.body, runId, row.seq));
   }
 
   async readPatches(runId: string, range: SeqRange = {}): Promise<PatchEntry[]> {
-    this.#summaryOf(runId);
+    this.#mustExist(runId);
     const rows = this.#statements.readPatches.all(runId, range.from ?? 0, range.to ?? Number.MAX_SAFE_INTEGER);
     return rows.map((row) => patchEntry({ body: row.body ?? '', patch: row.patch }, runId, row.seq));
   }
 
   async keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number> {
-    this.#summaryOf(runId);
+    this.#mustExist(runId);
     return this.#statements.keyframeSeq.get(runId, seq)?.seq ?? -1;
   }
 
   async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
-    this.#summaryOf(runId);
+    this.#mustExist(runId);
     const row = this.#statements.keyframe.get(runId, seq);
     return row ? joinRecord(row, runId, row.seq) : undefined;
   }
@@ -200,15 +219,15 @@ export class SqliteStore implements RunStore {
     add('parent_run_id = ?', filter.parentRunId);
     add('updated_at > ?', filter.updatedAfter === undefined ? undefined : isoKey(filter.updatedAfter));
     const sql =
-      `SELECT run_id, summary FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id` +
+      `SELECT run_id, agent_id, status, created_at, updated_at, summary FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id` +
       (filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`);
-    const rows = this.#db.prepare<Array<string | number>, { run_id: string; summary: string }>(sql).all(...params);
-    return rows.map((row) => parseSummary(JSON.parse(row.summary), { runId: row.run_id }));
+    const rows = this.#db.prepare<Array<string | number>, ListedRow>(sql).all(...params);
+    return rows.map(listedSummary);
   }
 
   async deleteRun(runId: string): Promise<void> {
     this.#db.transaction(() => {
-      this.#summaryOf(runId);
+      this.#mustExist(runId);
       this.#statements.deleteRecords.run(runId);
       this.#statements.deletePoints.run(runId);
       this.#statements.deleteChunks.run(runId);
@@ -216,13 +235,16 @@ export class SqliteStore implements RunStore {
     }).immediate();
   }
 
-  async truncate(runId: string, afterSeq: number): Promise<number> {
+  async truncate(runId: string, afterSeq: number, update?: Partial<RunSummary>): Promise<number> {
     return this.#db.transaction(() => {
-      const current = this.#summaryOf(runId);
+      const row = this.#statements.getRun.get(runId);
+      if (!row) throw new RunNotFoundError(runId);
+      const current = summaryToTruncate(row.summary, row.header, runId, update !== undefined);
       const dropped = this.#statements.truncate.run(runId, afterSeq).changes;
       // Chunks stay: they are named by their content, and a later state may name them again.
       this.#statements.truncatePoints.run(runId, afterSeq);
-      if (dropped > 0) this.#writeSummary(mergeSummary(current, { truncations: (current.truncations ?? 0) + 1 }, this.#statements.lastSeq.get(runId)?.last ?? -1));
+      const summary = truncatedSummary(current, update, dropped, this.#statements.lastSeq.get(runId)?.last ?? -1);
+      if (summary) this.#writeSummary(summary);
       return dropped;
     }).immediate();
   }

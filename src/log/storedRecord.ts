@@ -1,6 +1,6 @@
-import { decodeText, encodeText, isChecked } from './codec.ts';
+import { decodeText, encodeText, isChecked, UnknownEncodingError } from './codec.ts';
 import { findUnsafePath, jsonTextOf } from './patch.ts';
-import { FORMAT_VERSION, parseRecord, sealLazily } from './record.ts';
+import { FORMAT_VERSION, parseRecord, repairHint, sealLazily } from './record.ts';
 import type { Json, Operation, RunRecord } from './record.ts';
 import type { HistoryEntry } from './runStore.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
@@ -42,8 +42,16 @@ function parseText(stored: string | Uint8Array, what: string, runId: string, seq
   try {
     return JSON.parse(decodeText(stored));
   } catch (error) {
+    if (error instanceof UnknownEncodingError) {
+      throw new UnsupportedFormatError(
+        `Run "${runId}" record ${seq} ${what} is stored in encoding 0x${error.encoding.toString(16)}, which this build of Statecraft does not know: upgrade Statecraft to read this run.`,
+        { runId, seq },
+        `encoding 0x${error.encoding.toString(16)}`,
+        FORMAT_VERSION,
+      );
+    }
     throw new CorruptRecordError(
-      `Run "${runId}" record ${seq} ${what} cannot be read (${(error as Error).message}); the log was cut short (a torn tail) or altered: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`, or restore it from a backup.`,
+      `Run "${runId}" record ${seq} ${what} cannot be read (${(error as Error).message}); the log was cut short (a torn tail) or altered: ${repairHint(runId)}.`,
       { runId, seq },
       { cause: error },
     );
@@ -88,7 +96,7 @@ export function patchEntry(stored: Pick<StoredRecord, 'body' | 'patch'>, runId: 
       ? (parseText(stored.body, 'text', runId, seq) as { patch?: unknown } | null)?.patch
       : parseText(stored.patch, 'patch', runId, seq);
   const bad = (): never => {
-    throw new CorruptRecordError(`Run "${runId}" record ${seq} has a patch that does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
+    throw new CorruptRecordError(`Run "${runId}" record ${seq} has a patch that does not match the record format: ${repairHint(runId)}.`, { runId, seq });
   };
   if (!Array.isArray(patch)) return bad();
   for (const op of patch as Array<Record<string, unknown> | null>) {
@@ -101,7 +109,7 @@ export function patchEntry(stored: Pick<StoredRecord, 'body' | 'patch'>, runId: 
   const unsafe = findUnsafePath(ops);
   if (unsafe !== undefined) {
     throw new UnsafePatchError(
-      `Run "${runId}" record ${seq} has a patch path "${unsafe}" through __proto__, constructor or prototype, refused as unsafe: truncate the run to record ${seq - 1} with \`statecraft repair ${runId}\`.`,
+      `Run "${runId}" record ${seq} has a patch path "${unsafe}" through __proto__, constructor or prototype, refused as unsafe: ${repairHint(runId)}.`,
       unsafe,
       { runId, seq },
     );
@@ -124,7 +132,7 @@ export function historyEntry(bodyText: string | Uint8Array, runId: string, seq: 
   const { time, event, state, meta } = body as { time?: unknown; event?: { type?: unknown }; state?: unknown; meta?: unknown };
   const metaOk = meta === undefined || (typeof meta === 'object' && meta !== null && !Array.isArray(meta));
   if (body.seq !== seq || typeof time !== 'string' || typeof event?.type !== 'string' || state === undefined || !metaOk) {
-    throw new CorruptRecordError(`Run "${runId}" record ${seq} does not match the record format: run \`statecraft repair ${runId}\` or restore it from a backup.`, { runId, seq });
+    throw new CorruptRecordError(`Run "${runId}" record ${seq} does not match the record format: ${repairHint(runId)}.`, { runId, seq });
   }
   const entry = { seq, time, eventType: event.type, event: event as HistoryEntry['event'], state: state as Json };
   return meta === undefined ? entry : { ...entry, meta: meta as HistoryEntry['meta'] };
