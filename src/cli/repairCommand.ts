@@ -58,7 +58,8 @@ function report(runId: string, plan: RepairPlan): string[] {
           `${plan.intactAfter.length === 1 ? 'is' : 'are'} intact, ` +
           `so repair removes nothing (it cuts only a damaged tail; cutting back to record ${plan.lastGood} would delete intact records).`,
         ...details(plan.damage),
-        `To go on from before the damage, fork a new run from the last good record: statecraft fork ${runId} --at ${plan.lastGood}, then statecraft resume <new run>.`,
+        `To go on from before the damage, fork a new run from ${plan.forkFrom === plan.lastGood ? 'the last good record' : `record ${plan.forkFrom}, before the tool call running at the last good record (${plan.lastGood})`}: ` +
+          `statecraft fork ${runId} --at ${plan.forkFrom}, then statecraft resume <new run>.`,
         'To keep the whole run, restore it from a backup.',
       ];
   }

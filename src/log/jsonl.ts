@@ -1,5 +1,5 @@
 import { StatecraftError } from '../errors.ts';
-import { summarize } from '../recorder/summarize.ts';
+import { summarize } from './summarize.ts';
 import { applyPatchShared } from './applyPatch.ts';
 import { parseHeader, parseRecord, parseSummary, RUN_STATUSES, sealRecord } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';

@@ -7,7 +7,7 @@ import { newRunSummary, type RunStore } from '../log/runStore.ts';
 import { jsonTextOf } from '../log/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
 import { STATE_INDEX_EVERY, StateIndexWriter, type StatePoint } from '../log/stateIndex.ts';
-import { summarize } from './summarize.ts';
+import { summarize } from '../log/summarize.ts';
 import { OWNER_RENEW_MS, releaseOwner } from './owner.ts';
 import type { RunOwner } from '../log/record.ts';
 import type { ModelTurn } from '../protocol/agent.ts';

@@ -7,8 +7,8 @@ import { stateAt } from '../log/reads.ts';
 import { newRunSummary, type HistoryEntry, type RunStore } from '../log/runStore.ts';
 import { AgentContextSchema } from '../protocol/agentContext.ts';
 import type { CallState } from '../protocol/agent.ts';
-import { persistedAgents } from '../recorder/persistedSnapshot.ts';
-import { summarize } from '../recorder/summarize.ts';
+import { persistedAgents } from '../log/persistedAgents.ts';
+import { summarize } from '../log/summarize.ts';
 
 export interface ForkOptions {
   /** A JSON patch applied to the context at that point; paths are relative to the context, e.g. `/messages/3/content`. */
@@ -75,6 +75,20 @@ function runningCall(snapshot: Snapshot): { call: CallState; actor?: string } | 
   return undefined;
 }
 
+/**
+ * The record a fork at `seq` can start from: `seq` itself, or, when a tool call is running there,
+ * the record before that call started.
+ */
+export async function forkableAt(store: RunStore, runId: string, seq: number, state: unknown): Promise<number> {
+  const running = runningCall(state as Snapshot);
+  if (!running) return seq;
+  const { call, actor } = running;
+  const started = (await store.readHistory(runId, { to: seq })).findLast(
+    (entry) => entry.eventType === 'TOOL_STARTED' && entry.event.callId === call.id && entry.meta?.actor === actor,
+  );
+  return started ? Math.max(0, started.seq - 1) : seq;
+}
+
 /** Refuses a fork from the middle of a tool call: its resume would find a call that started and never finished. */
 async function refuseRunningCall(store: RunStore, runId: string, seq: number, snapshot: Snapshot): Promise<void> {
   const running = runningCall(snapshot);
@@ -82,9 +96,10 @@ async function refuseRunningCall(store: RunStore, runId: string, seq: number, sn
   const { call, actor } = running;
   const isCall = (entry: HistoryEntry, type: string) =>
     entry.eventType === type && entry.event.callId === call.id && entry.meta?.actor === actor;
-  const history = await store.readHistory(runId);
-  const started = history.findLast((entry) => entry.seq <= seq && isCall(entry, 'TOOL_STARTED'));
-  const finished = history.find((entry) => entry.seq > seq && isCall(entry, 'TOOL_FINISHED'));
+  const started = (await store.readHistory(runId, { to: seq })).findLast((entry) => isCall(entry, 'TOOL_STARTED'));
+  // Only a hint: records after the fork point may be damaged (the reason to fork from before them).
+  const later = await store.readHistory(runId, { from: seq + 1 }).catch(() => []);
+  const finished = later.find((entry) => isCall(entry, 'TOOL_FINISHED'));
   const before = started ? `record ${started.seq - 1} (before the call started)` : 'an earlier record';
   const after = finished ? ` or record ${finished.seq} (after it finished)` : ' (the run has no record of the call finishing)';
   throw new UserError(

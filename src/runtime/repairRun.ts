@@ -3,7 +3,8 @@ import type { RunStore } from '../log/runStore.ts';
 import { CorruptRecordError } from '../log/storageErrors.ts';
 import { scanRun, type RecordDamage } from '../log/scanRun.ts';
 import { assertNotInUse } from '../recorder/owner.ts';
-import { summarize } from '../recorder/summarize.ts';
+import { summarize } from '../log/summarize.ts';
+import { forkableAt } from './forkRun.ts';
 
 /**
  * What repair can do for a run. Only a damaged tail (no intact record after the first damaged one)
@@ -18,7 +19,7 @@ export type RepairPlan =
   /** Record 0 is damaged: the run has no good state to keep. */
   | { kind: 'firstRecord'; damage: RecordDamage[] }
   /** Damaged records with intact ones after the first: `lastGood` is the last record before the damage. */
-  | { kind: 'intactFollow'; damage: RecordDamage[]; intactAfter: number[]; lastGood: number };
+  | { kind: 'intactFollow'; damage: RecordDamage[]; intactAfter: number[]; lastGood: number; forkFrom: number };
 
 /** The plan with what carrying it out needs: the state the run will end in. */
 interface Planned {
@@ -47,7 +48,11 @@ async function planned(store: RunStore, runId: string): Promise<Planned> {
   const damaged = new Set(damage.map((entry) => entry.seq));
   const intactAfter: number[] = [];
   for (let seq = first.seq + 1; seq <= lastSeq; seq++) if (!damaged.has(seq)) intactAfter.push(seq);
-  if (intactAfter.length > 0) return { plan: { kind: 'intactFollow', damage, intactAfter, lastGood: lastGood.seq } };
+  if (intactAfter.length > 0) {
+    // A fork starts outside a tool call: from the last good record, or from before the call running there.
+    const forkFrom = await forkableAt(store, runId, lastGood.seq, lastGood.state);
+    return { plan: { kind: 'intactFollow', damage, intactAfter, lastGood: lastGood.seq, forkFrom } };
+  }
   const value = (lastGood.state as { value?: unknown } | null)?.value;
   const state = typeof value === 'string' ? value : JSON.stringify(value);
   return { plan: { kind: 'tail', damage, keep: lastGood.seq, lastSeq, state }, state: lastGood.state };

@@ -1,7 +1,7 @@
-import type { RunSummary } from '../log/record.ts';
+import type { RunSummary } from './record.ts';
 import type { AgentContext, AgentOutput, CallState } from '../protocol/agent.ts';
 import { requestedArguments } from '../protocol/messages.ts';
-import { persistedAgents } from './persistedSnapshot.ts';
+import { persistedAgents } from './persistedAgents.ts';
 
 interface PersistedAgentSnapshot {
   status: 'active' | 'done' | 'error' | 'stopped';
