@@ -58,7 +58,9 @@ export const replayCommand: Command = {
   usage: 'statecraft replay <run> [--agent MODULE] [--json] [--store URL]',
   help: `Drives the agent's machine with the run's recorded events, calling no model and no tool, and
 compares every patch with the recorded one. Exits 0 when all match; otherwise 1, naming the first
-record that differs with the expected and actual patch.
+record that differs with the expected and actual patch. Replay starts from the run's recorded first
+state, so a change to the agent's instructions or limits is not replayed: it is printed as a warning,
+as is a change of the agent's name or machine.
 
 Options:
   --agent MODULE     the agent's module (default: the one the run was started from)
@@ -73,6 +75,7 @@ ${storeHelp}`,
       if (!path) throw new UserError(`Run ${runId} does not record its agent module: pass it with --agent <module>.`);
       const { agent } = await loadAgent(path);
       const report = await replayRun(agent, runId, { store });
+      if (!values.json) for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
       if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else if (report.ok) process.stdout.write(`Replayed ${report.replayed} records of ${runId}: every patch matches.\n`);
       else {
