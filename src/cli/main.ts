@@ -36,7 +36,8 @@ ${commands.map((command) => `  ${command.name.padEnd(12)}${command.summary}`).jo
 
 A <run> is a run id as \`statecraft runs\` lists it, or its start when that names one run (4 characters or more).
 
-Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE.`;
+Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE, STATECRAFT_DEBUG (print
+errors with their stack traces).`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -63,7 +64,11 @@ main(process.argv.slice(2)).then(
     // message names the file, and a stack trace would only bury it.
     const fileError = typeof (error as NodeJS.ErrnoException)?.syscall === 'string' && typeof (error as NodeJS.ErrnoException).path === 'string';
     const known = error instanceof StatecraftError || fileError;
-    process.stderr.write(`${known ? `${(error as Error).name}: ${(error as Error).message}` : (error as Error)?.stack ?? String(error)}\n`);
+    // STATECRAFT_DEBUG prints every error's stack, the cause's included (a module that failed to load).
+    const debug = Boolean(process.env.STATECRAFT_DEBUG);
+    const text = known && !debug ? `${(error as Error).name}: ${(error as Error).message}` : ((error as Error)?.stack ?? String(error));
+    const cause = debug && (error as Error)?.cause ? `\nCaused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}` : '';
+    process.stderr.write(`${text}${cause}\n`);
     process.exitCode = error instanceof UserError || fileError ? exitCodes.usage : 1;
   },
 );

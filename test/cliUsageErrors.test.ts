@@ -1,0 +1,61 @@
+// Errors the user can fix exit 2 with a message and no stack trace.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { defineAgent, openStore, runAgent } from '../src/index.ts';
+import { scriptedModel } from '../src/testing/index.ts';
+import { cli, root } from './fixtures/cli.ts';
+
+const exec = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-cli-usage-'));
+const storeUrl = `sqlite:${join(dir, 'runs.db')}`;
+const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', NO_COLOR: '1', STATECRAFT_STORE: storeUrl, STATECRAFT_DEBUG: '' };
+// Modules in the temp folder are ES modules, as the CLI asks of agent files.
+writeFileSync(join(dir, 'package.json'), '{"type": "module"}');
+
+/** The CLI run in the temp folder: exit code and everything it printed. */
+const statecraft = (args: string[], extraEnv: Record<string, string> = {}) =>
+  exec(process.execPath, [cli, ...args], { cwd: dir, env: { ...env, ...extraEnv }, timeout: 60_000 }).then(
+    ({ stdout, stderr }) => ({ code: 0 as number | null, out: stdout + stderr }),
+    (error: { code: number | null; stdout: string; stderr: string }) => ({ code: error.code, out: error.stdout + error.stderr }),
+  );
+
+const module = (name: string, text: string) => {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+};
+
+test.before(async () => {
+  const store = openStore(storeUrl);
+  await runAgent(defineAgent({ name: 'short', model: scriptedModel([{ content: 'one' }]) }), 'go', { store, runId: 'abcd0001-aaaa' });
+  await store.close();
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('an agent module that does not load is named with the cause, without a stack trace, and exits 2', async () => {
+  mkdirSync(join(dir, 'folder'), { recursive: true });
+  const cases: [string, string | RegExp][] = [
+    [module('throws.ts', "throw new Error('no config file');\nexport {};\n"), 'no config file'],
+    [module('broken.ts', 'export const agent = ;\n'), /Unexpected ";"/],
+    [join(dir, 'folder'), 'Directory import'],
+    [module('notes.md', '# An agent\n'), 'Unknown file extension ".md"'],
+  ];
+  for (const [file, cause] of cases) {
+    const failed = await statecraft(['run', file, '--input', 'go']);
+    assert.is(failed.code, 2, failed.out);
+    assert.match(failed.out, `UserError: Could not load agent module ${file}: `);
+    assert.match(failed.out, cause);
+    assert.not.match(failed.out, '    at ', 'no stack trace');
+  }
+  const debug = await statecraft(['run', join(dir, 'throws.ts'), '--input', 'go'], { STATECRAFT_DEBUG: '1' });
+  assert.is(debug.code, 2, debug.out);
+  assert.match(debug.out, /Caused by: Error: no config file\n\s+at .*throws\.ts:1/, 'STATECRAFT_DEBUG prints the cause with its stack');
+});
+
+test.run();
