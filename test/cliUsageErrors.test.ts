@@ -1,4 +1,5 @@
-// Errors the user can fix exit 2 with a message and no stack trace.
+// Errors the user can fix (a module that does not load, a run or record not there, a store that
+// cannot be reached) exit 2 with a message and no stack trace.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +57,25 @@ test('an agent module that does not load is named with the cause, without a stac
   const debug = await statecraft(['run', join(dir, 'throws.ts'), '--input', 'go'], { STATECRAFT_DEBUG: '1' });
   assert.is(debug.code, 2, debug.out);
   assert.match(debug.out, /Caused by: Error: no config file\n\s+at .*throws\.ts:1/, 'STATECRAFT_DEBUG prints the cause with its stack');
+});
+
+test('a run or record that is not in the store is a usage error: exit 2', async () => {
+  for (const args of [['history', 'zz'], ['export', 'nonexist'], ['show', 'abcd0001', '--at', '9999']]) {
+    const failed = await statecraft(args);
+    assert.is(failed.code, 2, `${args.join(' ')}: ${failed.out}`);
+    assert.match(failed.out, /(RunNotFoundError|RecordNotFoundError): /);
+    assert.not.match(failed.out, '    at ');
+  }
+  const record = await statecraft(['show', 'abcd0001', '--at', '9999']);
+  assert.match(record.out, 'Run "abcd0001-aaaa" has no record 9999');
+});
+
+test('a PostgreSQL store that cannot be reached is a configuration error: exit 2', async () => {
+  for (const url of ['postgres://127.0.0.1:1/statecraft', 'postgres://no-such-host.invalid/statecraft']) {
+    const failed = await statecraft(['history', 'abcd0001', '--store', url]);
+    assert.is(failed.code, 2, failed.out);
+    assert.match(failed.out, 'StorageError: Could not connect to PostgreSQL');
+  }
 });
 
 test.run();
