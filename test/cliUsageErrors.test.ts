@@ -1,5 +1,5 @@
-// Errors the user can fix (a module that does not load, a run or record not there, a store that
-// cannot be reached) exit 2 with a message and no stack trace.
+// Errors the user can fix (a module that does not load, a run or record not there, an option that is
+// not a number, a store that cannot be reached) exit 2 with a message and no stack trace.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +76,23 @@ test('a PostgreSQL store that cannot be reached is a configuration error: exit 2
     assert.is(failed.code, 2, failed.out);
     assert.match(failed.out, 'StorageError: Could not connect to PostgreSQL');
   }
+});
+
+test('record numbers and counts take digits only: not empty, hex, exponents, signs or fractions', async () => {
+  for (const [option, value] of [['--at', ''], ['--at', '0x3'], ['--at', '1e0'], ['--at', ' 1'], ['--at', '-1'], ['--at', '0.0']]) {
+    const failed = await statecraft(['show', 'abcd0001', `${option}=${value}`]);
+    assert.is(failed.code, 2, `${option} "${value}": ${failed.out}`);
+    assert.match(failed.out, `${option} must be a record number from 0 to `);
+    assert.match(failed.out, `found "${value}"`);
+  }
+  for (const args of [['history', 'abcd0001', '--from', ''], ['history', 'abcd0001', '--to', '0x1'], ['history', 'abcd0001', '--last', '1.5'], ['runs', '--limit', '0x3'], ['runs', '--limit', '0']]) {
+    const failed = await statecraft(args);
+    assert.is(failed.code, 2, `${args.join(' ')}: ${failed.out}`);
+    assert.match(failed.out, /must be (a record number|a whole number, 1 or more)/);
+  }
+  const shown = await statecraft(['show', 'abcd0001', '--at', '00']);
+  assert.is(shown.code, 0, shown.out);
+  assert.match(shown.out, 'record 0 of');
 });
 
 test.run();

@@ -19,12 +19,21 @@ export function parseCommand(command: Command, argv: string[]) {
   }
 }
 
-export function intOption(values: Record<string, unknown>, name: string): number | undefined {
+/** Digits only: Number() would also take '' (as 0), ' 3', '0x3', '1e3' and '3.0'. */
+const WHOLE = /^\d+$/;
+
+/** A whole-number option, 0 or more (a record number, a port); undefined when not given. */
+export function nonNegativeIntOption(values: Record<string, unknown>, name: string, what = 'a whole number, 0 or more'): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new UserError(`--${name} must be a positive number, found "${String(raw)}".`);
-  }
+  const value = typeof raw === 'string' && WHOLE.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value)) throw new UserError(`--${name} must be ${what}, found "${String(raw)}".`);
+  return value;
+}
+
+/** A whole-number option, 1 or more (a limit, a count); undefined when not given. */
+export function intOption(values: Record<string, unknown>, name: string): number | undefined {
+  const value = nonNegativeIntOption(values, name, 'a whole number, 1 or more');
+  if (value === 0) throw new UserError(`--${name} must be a whole number, 1 or more, found "${String(values[name])}".`);
   return value;
 }
