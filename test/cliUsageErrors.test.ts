@@ -95,4 +95,29 @@ test('record numbers and counts take digits only: not empty, hex, exponents, sig
   assert.match(shown.out, 'record 0 of');
 });
 
+test('statecraft run with no input refuses to start unless told to run on the instructions alone', async () => {
+  const agentFile = (name: string, instructions: string) =>
+    module(
+      name,
+      `import { defineAgent } from ${JSON.stringify(join(root, 'src/index.ts'))};\n` +
+        `export const agent = defineAgent({ name: 'quiet'${instructions ? `, instructions: ${JSON.stringify(instructions)}` : ''} });\n` +
+        `export const script = [{ content: 'Hello.' }];\n`,
+    );
+  const briefed = agentFile('briefed.ts', 'Greet the user.');
+  const runsBefore = readdirSync(dir).length;
+  const refused = await statecraft(['run', briefed]);
+  assert.is(refused.code, 2, refused.out);
+  assert.match(refused.out, 'No input for the run: pass the user\'s message with --input TEXT, or export `input`');
+  assert.not.match(refused.out, 'scripted model', 'refused before any model server starts');
+  assert.is(readdirSync(dir).length, runsBefore);
+
+  const alone = await statecraft(['run', briefed, '--input', '']);
+  assert.is(alone.code, 0, alone.out);
+  assert.match(alone.out, 'Hello.');
+
+  const empty = await statecraft(['run', agentFile('blank.ts', ''), '--input', '']);
+  assert.is(empty.code, 2, empty.out);
+  assert.match(empty.out, 'has no instructions and the input is empty');
+});
+
 test.run();

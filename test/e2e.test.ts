@@ -116,7 +116,7 @@ test('statecraft run that fails before the run starts exits with the error, leav
       `import { defineAgent } from ${JSON.stringify(join(root, 'src/index.ts'))};\nexport const agent = defineAgent({ name: 'pricey', limits: { maxCostUsd: 1 } });\n` +
         `export const script = [{ content: 'hi' }];\nexport const scriptModel = 'unpriced-model';\n`,
     );
-    const refused = await attempt([join(folder, 'agent.ts'), '--store', storeUrl]);
+    const refused = await attempt([join(folder, 'agent.ts'), '--input', 'hi', '--store', storeUrl]);
     assert.is(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, 'has a cost budget of $1 but model "unpriced-model" has no known price');
   } finally {
