@@ -4,6 +4,7 @@ import { UserError } from '../errors.ts';
 export interface Command {
   name: string;
   summary: string;
+  /** The command, its arguments and the options it cannot do without; `usageOf` adds the other options. */
   usage: string;
   help: string;
   options: NonNullable<ParseArgsConfig['options']>;
@@ -17,6 +18,26 @@ export function parseCommand(command: Command, argv: string[]) {
   } catch (error) {
     throw new UserError(`${(error as Error).message}\nSee: statecraft ${command.name} --help`);
   }
+}
+
+/**
+ * A command's usage line naming every option it takes: `usage` as written, then each option it does
+ * not mention, with the placeholder its help gives it (`--limit N`), before `[--store URL]`, so the two
+ * cannot drift apart.
+ */
+export function usageOf(command: Command): string {
+  const mentioned = new Set(command.usage.match(/--[a-z][a-z-]*/g) ?? []);
+  const rest = Object.entries(command.options)
+    .filter(([name]) => !mentioned.has(`--${name}`))
+    .map(([name, option]) => {
+      if (option.type === 'boolean') return `[--${name}]`;
+      const placeholder = new RegExp(`^ +--${name} ([A-Z][A-Z_]*)\\b`, 'm').exec(command.help)?.[1] ?? 'VALUE';
+      return `[--${name} ${placeholder}]`;
+    });
+  if (!rest.length) return command.usage;
+  // The store option stays last, where every command puts it.
+  const store = ' [--store URL]';
+  return command.usage.endsWith(store) ? `${command.usage.slice(0, -store.length)} ${rest.join(' ')}${store}` : `${command.usage} ${rest.join(' ')}`;
 }
 
 /** Digits only: Number() would also take '' (as 0), ' 3', '0x3', '1e3' and '3.0'. */

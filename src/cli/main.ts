@@ -1,6 +1,6 @@
 import { StatecraftError, StorageError, UserError } from '../errors.ts';
 import { RecordNotFoundError, RunNotFoundError } from '../log/storageErrors.ts';
-import { parseCommand, type Command } from './args.ts';
+import { parseCommand, usageOf, type Command } from './args.ts';
 import { exitCodes } from './exitCodes.ts';
 import { inspectCommand } from './inspectCommand.ts';
 import { deleteCommand, historyCommand, runsCommand, showCommand } from './logCommands.ts';
@@ -40,8 +40,11 @@ A <run> is a run id as \`statecraft runs\` lists it, or its start when that name
 Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE, STATECRAFT_DEBUG (print
 errors with their stack traces).`;
 
+const commandHelp = (command: Command) => `Usage: ${usageOf(command)}\n\n${command.help}\n`;
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] !== undefined) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${overview()}\n`);
     return name ? 0 : exitCodes.usage;
@@ -49,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
   const command = commands.find((candidate) => candidate.name === name);
   if (!command) throw new UserError(`Unknown command "${name}".\n\n${overview()}`);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`Usage: ${command.usage}\n\n${command.help}\n`);
+    process.stdout.write(commandHelp(command));
     return 0;
   }
   const { values, positionals } = parseCommand(command, rest);

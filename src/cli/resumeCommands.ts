@@ -11,7 +11,9 @@ import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 
 const agentHelp = `  --agent MODULE     the agent's module (default: the one the run was started from)
   --take-over        continue the run even though another process still claims it (it is running
-                     and was heard from within 30 s): for a process that is gone or frozen`;
+                     and was heard from within 30 s): for a process that is gone or frozen
+  --model NAME       model name for the rest of the run (as statecraft run --model)
+  --scripted         play the module's script even when an endpoint is configured`;
 
 async function agentFor(store: RunStore, runId: string, override: unknown): Promise<AgentModule> {
   const header = await store.header(runId);
@@ -21,6 +23,9 @@ async function agentFor(store: RunStore, runId: string, override: unknown): Prom
   }
   return loadAgent(path);
 }
+
+/** --approve for the calls a run waits on after a decision: it defaults to wait, even on a terminal. */
+const laterApproveHelp = approveHelp.replace(/default when interactive;\s+answers /, 'answers\n                     ').replace('wait (default otherwise:', 'wait (default:');
 
 /** A call a run waits on, as its summary records it (`waitingOn`). */
 interface StoredCall {
@@ -123,7 +128,7 @@ const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { 
 export const resumeCommand: Command = {
   name: 'resume',
   summary: 'continue a recorded run after a pause or a crash',
-  usage: 'statecraft resume <run> [--approve MODE] [--agent MODULE] [--take-over] [--json] [--store URL]',
+  usage: 'statecraft resume <run> [--approve MODE] [--agent MODULE] [--take-over] [--model NAME] [--scripted] [--json] [--store URL]',
   help: `Continues a run from its last record, in this process. A model call that was in flight is asked
 again; a tool call that started and never finished runs again only if its tool says that is safe
 (onResume: 'rerun'), otherwise it waits for a human (onResume: 'ask') or the run fails ('fail').
@@ -147,7 +152,7 @@ ${storeHelp}`,
 export const approveCommand: Command = {
   name: 'approve',
   summary: 'approve tool calls a run waits on, then continue it',
-  usage: 'statecraft approve <run> [call ...] [--by NAME] [--approve MODE] [--store URL]',
+  usage: 'statecraft approve <run> [call ...] [--by NAME] [--hash HASH] [--always] [--actor PATH] [--approve MODE] [--agent MODULE] [--take-over] [--model NAME] [--scripted] [--json] [--store URL]',
   help: `Approves the named tool calls (all waiting calls when none is named) and continues the run until it
 ends or waits again. Calls not named keep waiting.
 
@@ -160,8 +165,9 @@ Options:
   --always           approve this tool for the rest of the run
   --actor PATH       the invoked agent holding the call (as statecraft runs lists it; '' for the run's
                      own agent): needed only when agents wait on calls with the same id
-${approveHelp.replace(' (default when interactive)', '').replace('wait (default otherwise:', 'wait (default:')}
+${laterApproveHelp}
 ${agentHelp}
+  --json             print one JSON object per line for every run event
 ${storeHelp}`,
   options: { ...shared, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' }, actor: { type: 'string' } },
   async run(values, [runId, ...calls]) {
@@ -192,7 +198,7 @@ ${storeHelp}`,
 export const rejectCommand: Command = {
   name: 'reject',
   summary: 'reject a tool call a run waits on, with a reason the model sees',
-  usage: 'statecraft reject <run> <call> --reason TEXT [--by NAME] [--store URL]',
+  usage: 'statecraft reject <run> <call> --reason TEXT [--by NAME] [--hash HASH] [--actor PATH] [--approve MODE] [--agent MODULE] [--take-over] [--model NAME] [--scripted] [--json] [--store URL]',
   help: `Rejects one waiting tool call; the model receives the reason as that call's result. The run then
 continues if nothing else waits.
 
@@ -202,7 +208,9 @@ Options:
   --hash HASH        the arguments hash you reviewed; refused if the call's arguments differ
   --actor PATH       the invoked agent holding the call ('' for the run's own agent): needed only when
                      agents wait on calls with the same id
+${laterApproveHelp}
 ${agentHelp}
+  --json             print one JSON object per line for every run event
 ${storeHelp}`,
   options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, actor: { type: 'string' } },
   async run(values, [runId, callId]) {

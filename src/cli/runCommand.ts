@@ -28,7 +28,7 @@ function userMessage(module: AgentModule, given: string | undefined): string | u
 export const runCommand: Command = {
   name: 'run',
   summary: 'run an agent defined in a file, recording every step',
-  usage: 'statecraft run <agent module> [--input TEXT] [--json] [--model NAME] [--max-steps N] [--approve MODE] [--store URL]',
+  usage: 'statecraft run <agent module> [--input TEXT] [--json] [--model NAME] [--max-steps N] [--approve MODE] [--scripted] [--store URL]',
   help: `Runs the agent exported by a TypeScript or JavaScript module (default export, or an export named
 "agent") and records every step in the run log, so the run can be resumed, inspected, forked and replayed.
 
