@@ -49,5 +49,39 @@ test('--approve ask reads answers piped on stdin, and leaves the run waiting whe
   assert.is(trace().length, before + 3, 'nothing ran without an answer');
 });
 
+test('a refused approve or reject changes nothing: no resume, no record, exit 2 with the reason', async () => {
+  const started = await statecraft(['run', 'test/fixtures/approval/agent.ts', '--approve', 'wait']);
+  assert.is(started.code, 4, started.out);
+  const runId = /Run (\S+) waits for approval/.exec(started.out)?.[1];
+  const hash = /statecraft approve \S+ c_write --hash ([0-9a-f]+)/.exec(started.out)?.[1];
+  assert.ok(runId && hash, started.out);
+  const records = async () => (await statecraft(['history', runId!, '--json'])).stdout.trim().split('\n').length;
+  const before = await records();
+  const ran = trace().length;
+  const attempts: [string[], string][] = [
+    [['approve', runId!, 'c_nope'], 'no tool call c_nope is waiting for approval, so nothing was decided. Calls waiting: c_write (write), c_email (email)'],
+    [['approve', runId!, 'c_write', '--hash', '0000000000000000'], `names arguments hash 0000000000000000, but the call's arguments hash is ${hash}`],
+    [['approve', runId!, '--hash', hash!], '--hash names the arguments of one call'],
+    [['approve', runId!, 'c_write', '--actor', 'helper'], 'tool call c_write is not waiting in agent "helper"; it waits in the run\'s own agent'],
+    [['reject', runId!, 'c_lookup', '--reason', 'no'], 'no tool call c_lookup is waiting for approval'],
+    [['reject', runId!, 'c_email', '--reason', 'no', '--hash', 'beef'], 'names arguments hash beef'],
+  ];
+  for (const [args, message] of attempts) {
+    const refused = await statecraft(args);
+    assert.is(refused.code, 2, `${args.join(' ')}: ${refused.out}`);
+    assert.match(refused.out, message);
+    assert.not.match(refused.out, 'waiting ·', 'the run was not resumed');
+    assert.not.match(refused.out, 'scripted model', 'no model server started');
+  }
+  assert.is(await records(), before, 'no record was written');
+  assert.is(trace().length, ran, 'no tool ran');
+  const approved = await statecraft(['approve', runId!, 'c_write', '--hash', hash!]);
+  assert.is(approved.code, 4, `c_email still waits: ${approved.out}`);
+  const rejected = await statecraft(['reject', runId!, 'c_email', '--reason', 'Not to outsiders.']);
+  assert.is(rejected.code, 0, rejected.out);
+  assert.ok(trace().slice(ran).includes('write report.md'), 'the approved call ran once decisions were valid');
+  assert.not.ok(trace().some((line) => line.startsWith('email')), 'the rejected call never ran');
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();

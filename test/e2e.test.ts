@@ -116,7 +116,7 @@ test('statecraft run that fails before the run starts exits with the error, leav
       `import { defineAgent } from ${JSON.stringify(join(root, 'src/index.ts'))};\nexport const agent = defineAgent({ name: 'pricey', limits: { maxCostUsd: 1 } });\n` +
         `export const script = [{ content: 'hi' }];\nexport const scriptModel = 'unpriced-model';\n`,
     );
-    const refused = await attempt([join(folder, 'agent.ts'), '--store', storeUrl]);
+    const refused = await attempt([join(folder, 'agent.ts'), '--input', 'hi', '--store', storeUrl]);
     assert.is(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, 'has a cost budget of $1 but model "unpriced-model" has no known price');
   } finally {
@@ -205,13 +205,26 @@ test('commands that read runs, in a folder where none was recorded, say so and c
   }
 });
 
-test('every command answers --help', async () => {
-  for (const command of ['run', 'visualize']) {
-    const { stdout } = await run(process.execPath, [cli, command, '--help'], { cwd: root });
-    assert.match(stdout, new RegExp(`Usage: statecraft ${command}`));
+test('every command answers --help and help <command> with its own usage, naming every option it documents', async () => {
+  const help = (args: string[]) => run(process.execPath, [cli, ...args], { cwd: tmp });
+  const { stdout: overview } = await help(['--help']);
+  assert.match(overview, /Commands:/);
+  const names = [...overview.split('Commands:\n')[1]!.matchAll(/^ {2}([a-z]+) /gm)].map((match) => match[1]!);
+  assert.ok(names.length >= 15, `commands listed: ${names.join(', ')}`);
+  for (const command of names) {
+    const { stdout } = await help([command, '--help']);
+    const [usage = '', ...rest] = stdout.split('\n');
+    assert.ok(usage.startsWith(`Usage: statecraft ${command} `) || usage === `Usage: statecraft ${command}`, `${command}: ${usage}`);
+    const documented = [...rest.join('\n').matchAll(/^ {2}(--[a-z-]+)/gm)].map((match) => match[1]!);
+    for (const option of documented) assert.match(usage, `${option}`, `${command}'s usage names ${option}`);
+    assert.not.match(usage, 'VALUE', `${command}: every option that takes a value is documented in its help`);
+    const routed = await help(['help', command]);
+    assert.is(routed.stdout, stdout, `statecraft help ${command} prints the same`);
   }
-  const { stdout } = await run(process.execPath, [cli, '--help'], { cwd: root });
-  assert.match(stdout, /Commands:/);
+  const { stdout: runUsage } = await help(['run', '--help']);
+  assert.match(runUsage.split('\n')[0]!, '[--scripted]');
+  const { stdout: approveUsage } = await help(['approve', '--help']);
+  for (const option of ['--hash HASH', '--always', '--actor PATH', '--agent MODULE', '--take-over']) assert.match(approveUsage.split('\n')[0]!, option);
 });
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -35,23 +35,38 @@ test('a machine of your own invokes two agents as children and the runtime runs 
 });
 
 test('the filesystem agent fixes the scratch workspace, with approvals, the sandbox and the tests as fitness', async () => {
-  const fs = await import('../examples/filesystem-agent/agent.ts');
-  const { readFileSync } = await import('node:fs');
+  const { cpSync, mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { startRun } = await import('../src/index.ts');
-  const model = scriptedModel(fs.script, { model: 'scripted-demo' });
-  const run = startRun(fs.agent, { input: fs.input, model });
-  const asked: string[] = [];
-  run.on((event) => {
-    if (event.type === 'approval.requested') for (const call of event.calls) setImmediate(() => (asked.push(call.name), run.approve(call.id)));
+  // The example works in WORKSPACE when it is set, and otherwise copies its template under the working
+  // directory (.statecraft/workspaces): given a copy in a temp folder, it writes nothing into the repo.
+  const workspace = mkdtempSync(join(tmpdir(), 'statecraft-fs-agent-'));
+  cpSync(join(import.meta.dirname, '../examples/filesystem-agent/template'), workspace, { recursive: true });
+  const before = process.env.WORKSPACE;
+  process.env.WORKSPACE = workspace;
+  const fs = await import('../examples/filesystem-agent/agent.ts').finally(() => {
+    if (before === undefined) delete process.env.WORKSPACE;
+    else process.env.WORKSPACE = before;
   });
-  const result = await run.result;
-  assert.is(result.status, 'done', result.detail);
-  assert.match(result.output ?? '', /Both tests pass/);
-  assert.equal(asked, ['run_command', 'edit_file', 'run_command'], 'commands and edits wait for approval; reads do not');
-  assert.match(readFileSync(join(fs.root, 'src/slugify.js'), 'utf8'), /\[\^a-z0-9\]\+/);
-  assert.equal(run.context.fitness?.['tests-pass']?.ok, true);
-  model.assertDone();
+  try {
+    assert.is(fs.root, workspace, 'the agent works in the temp copy, outside the repo');
+    const model = scriptedModel(fs.script, { model: 'scripted-demo' });
+    const run = startRun(fs.agent, { input: fs.input, model });
+    const asked: string[] = [];
+    run.on((event) => {
+      if (event.type === 'approval.requested') for (const call of event.calls) setImmediate(() => (asked.push(call.name), run.approve(call.id)));
+    });
+    const result = await run.result;
+    assert.is(result.status, 'done', result.detail);
+    assert.match(result.output ?? '', /Both tests pass/);
+    assert.equal(asked, ['run_command', 'edit_file', 'run_command'], 'commands and edits wait for approval; reads do not');
+    assert.match(readFileSync(join(fs.root, 'src/slugify.js'), 'utf8'), /\[\^a-z0-9\]\+/);
+    assert.equal(run.context.fitness?.['tests-pass']?.ok, true);
+    model.assertDone();
+  } finally {
+    rmSync(workspace, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -4,6 +4,7 @@ import { UserError } from '../errors.ts';
 export interface Command {
   name: string;
   summary: string;
+  /** The command, its arguments and the options it cannot do without; `usageOf` adds the other options. */
   usage: string;
   help: string;
   options: NonNullable<ParseArgsConfig['options']>;
@@ -19,12 +20,41 @@ export function parseCommand(command: Command, argv: string[]) {
   }
 }
 
-export function intOption(values: Record<string, unknown>, name: string): number | undefined {
+/**
+ * A command's usage line naming every option it takes: `usage` as written, then each option it does
+ * not mention, with the placeholder its help gives it (`--limit N`), before `[--store URL]`, so the two
+ * cannot drift apart.
+ */
+export function usageOf(command: Command): string {
+  const mentioned = new Set(command.usage.match(/--[a-z][a-z-]*/g) ?? []);
+  const rest = Object.entries(command.options)
+    .filter(([name]) => !mentioned.has(`--${name}`))
+    .map(([name, option]) => {
+      if (option.type === 'boolean') return `[--${name}]`;
+      const placeholder = new RegExp(`^ +--${name} ([A-Z][A-Z_]*)\\b`, 'm').exec(command.help)?.[1] ?? 'VALUE';
+      return `[--${name} ${placeholder}]`;
+    });
+  if (!rest.length) return command.usage;
+  // The store option stays last, where every command puts it.
+  const store = ' [--store URL]';
+  return command.usage.endsWith(store) ? `${command.usage.slice(0, -store.length)} ${rest.join(' ')}${store}` : `${command.usage} ${rest.join(' ')}`;
+}
+
+/** Digits only: Number() would also take '' (as 0), ' 3', '0x3', '1e3' and '3.0'. */
+const WHOLE = /^\d+$/;
+
+/** A whole-number option, 0 or more (a record number, a port); undefined when not given. */
+export function nonNegativeIntOption(values: Record<string, unknown>, name: string, what = 'a whole number, 0 or more'): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new UserError(`--${name} must be a positive number, found "${String(raw)}".`);
-  }
+  const value = typeof raw === 'string' && WHOLE.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value)) throw new UserError(`--${name} must be ${what}, found "${String(raw)}".`);
+  return value;
+}
+
+/** A whole-number option, 1 or more (a limit, a count); undefined when not given. */
+export function intOption(values: Record<string, unknown>, name: string): number | undefined {
+  const value = nonNegativeIntOption(values, name, 'a whole number, 1 or more');
+  if (value === 0) throw new UserError(`--${name} must be a whole number, 1 or more, found "${String(values[name])}".`);
   return value;
 }

@@ -39,7 +39,9 @@ export async function loadAgent(path: string): Promise<AgentModule> {
         { cause: error },
       );
     }
-    throw error;
+    // Whatever else stops the import (the module throws, a syntax error, a folder or a file that is not
+    // code) is the module's to fix: its message is kept, and the stack stays on the cause.
+    throw new UserError(`Could not load agent module ${file}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
   const agent = [module.default, module.agent].find(isAgent);
   if (!agent) {

@@ -5,7 +5,7 @@ import type { RunSummary } from '../log/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
-import { intOption, type Command } from './args.ts';
+import { intOption, nonNegativeIntOption, type Command } from './args.ts';
 import type { RunStore } from '../log/runStore.ts';
 import { CorruptRecordError, StoreNotFoundError } from '../log/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
@@ -98,13 +98,8 @@ ${storeHelp}`,
 };
 
 /** A record number option: a whole number, 0 or more. */
-function seqOption(values: Record<string, unknown>, name: string): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new UserError(`--${name} must be a record number (0 or more; see statecraft history), found "${String(raw)}".`);
-  return value;
-}
+const seqOption = (values: Record<string, unknown>, name: string) =>
+  nonNegativeIntOption(values, name, 'a record number (0 or more; see statecraft history)');
 
 export const historyCommand: Command = {
   name: 'history',
@@ -214,8 +209,7 @@ ${storeHelp}`,
     return withRun(values, runId, async (store, runId) => {
       const summary = await store.summary(runId);
       if (summary.lastSeq < 0) throw new UserError(`Run ${runId} has no records yet: there is nothing to show.`);
-      const at = values.at === undefined ? summary.lastSeq : Number(values.at);
-      if (!Number.isInteger(at) || at < 0) throw new UserError(`--at must be a record number from 0 to ${summary.lastSeq}, found "${String(values.at)}".`);
+      const at = nonNegativeIntOption(values, 'at', `a record number from 0 to ${summary.lastSeq}`) ?? summary.lastSeq;
       const snapshot = (await stateAt(store, runId, at)) as unknown as { value: unknown; context: AgentContext };
       const [record] = await store.read(runId, { from: at, to: at });
       if (values.json) {

@@ -1,5 +1,6 @@
-import { StatecraftError, UserError } from '../errors.ts';
-import { parseCommand, type Command } from './args.ts';
+import { StatecraftError, StorageError, UserError } from '../errors.ts';
+import { RecordNotFoundError, RunNotFoundError } from '../log/storageErrors.ts';
+import { parseCommand, usageOf, type Command } from './args.ts';
 import { exitCodes } from './exitCodes.ts';
 import { inspectCommand } from './inspectCommand.ts';
 import { deleteCommand, historyCommand, runsCommand, showCommand } from './logCommands.ts';
@@ -37,10 +38,14 @@ ${commands.map((command) => `  ${command.name.padEnd(12)}${command.summary}`).jo
 
 A <run> is a run id as \`statecraft runs\` lists it, or its start when that names one run (4 characters or more).
 
-Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE.`;
+Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE, STATECRAFT_DEBUG (print
+errors with their stack traces).`;
+
+const commandHelp = (command: Command) => `Usage: ${usageOf(command)}\n\n${command.help}\n`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] !== undefined) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${overview()}\n`);
     return name ? 0 : exitCodes.usage;
@@ -48,11 +53,28 @@ async function main(argv: string[]): Promise<number> {
   const command = commands.find((candidate) => candidate.name === name);
   if (!command) throw new UserError(`Unknown command "${name}".\n\n${overview()}`);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`Usage: ${command.usage}\n\n${command.help}\n`);
+    process.stdout.write(commandHelp(command));
     return 0;
   }
   const { values, positionals } = parseCommand(command, rest);
   return command.run(values as Record<string, string | boolean | undefined>, positionals);
+}
+
+/** Codes of a network connection that could not be made, and PostgreSQL's for a login or database refused. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', '28000', '28P01', '3D000']);
+
+/** A store the configuration names but that cannot be reached: the store's error wraps the connection's. */
+function unreachableStore(error: unknown): boolean {
+  if (!(error instanceof StorageError)) return false;
+  const cause = error.cause as { code?: unknown; errors?: { code?: unknown }[] } | undefined;
+  return [cause, ...(cause?.errors ?? [])].some((candidate) => UNREACHABLE.has(String(candidate?.code)));
+}
+
+/** The user's to fix (exit 2): a usage or configuration error, a run or record that is not there, a file or store that cannot be reached. */
+function usageError(error: unknown): boolean {
+  // A file that cannot be read or written (ENOENT, EACCES, EISDIR...): its message names the file.
+  const fileError = typeof (error as NodeJS.ErrnoException)?.syscall === 'string' && typeof (error as NodeJS.ErrnoException).path === 'string';
+  return error instanceof UserError || error instanceof RunNotFoundError || error instanceof RecordNotFoundError || unreachableStore(error) || fileError;
 }
 
 main(process.argv.slice(2)).then(
@@ -60,11 +82,14 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    // A file that cannot be read or written (ENOENT, EACCES, EISDIR...) is the user's to fix: its
-    // message names the file, and a stack trace would only bury it.
-    const fileError = typeof (error as NodeJS.ErrnoException)?.syscall === 'string' && typeof (error as NodeJS.ErrnoException).path === 'string';
-    const known = error instanceof StatecraftError || fileError;
-    process.stderr.write(`${known ? `${(error as Error).name}: ${(error as Error).message}` : (error as Error)?.stack ?? String(error)}\n`);
-    process.exitCode = error instanceof UserError || fileError ? exitCodes.usage : 1;
+    const usage = usageError(error);
+    // Errors the user can act on print their message alone (a stack trace would only bury it), unless
+    // STATECRAFT_DEBUG asks for the stacks, the cause's included.
+    const known = error instanceof StatecraftError || usage;
+    const debug = Boolean(process.env.STATECRAFT_DEBUG);
+    const text = known && !debug ? `${(error as Error).name}: ${(error as Error).message}` : ((error as Error)?.stack ?? String(error));
+    const cause = debug && (error as Error)?.cause ? `\nCaused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}` : '';
+    process.stderr.write(`${text}${cause}\n`);
+    process.exitCode = usage ? exitCodes.usage : 1;
   },
 );

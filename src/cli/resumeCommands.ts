@@ -11,7 +11,9 @@ import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 
 const agentHelp = `  --agent MODULE     the agent's module (default: the one the run was started from)
   --take-over        continue the run even though another process still claims it (it is running
-                     and was heard from within 30 s): for a process that is gone or frozen`;
+                     and was heard from within 30 s): for a process that is gone or frozen
+  --model NAME       model name for the rest of the run (as statecraft run --model)
+  --scripted         play the module's script even when an endpoint is configured`;
 
 async function agentFor(store: RunStore, runId: string, override: unknown): Promise<AgentModule> {
   const header = await store.header(runId);
@@ -22,16 +24,71 @@ async function agentFor(store: RunStore, runId: string, override: unknown): Prom
   return loadAgent(path);
 }
 
-/** Resume a run from the store and drive it from the terminal; `act` runs once the run is restored. */
-async function resumeAndDrive(
-  values: Record<string, unknown>,
-  runId: string,
-  approve: ApproveMode,
-  act?: (run: Run) => void,
-): Promise<number> {
+/** --approve for the calls a run waits on after a decision: it defaults to wait, even on a terminal. */
+const laterApproveHelp = approveHelp.replace(/default when interactive;\s+answers /, 'answers\n                     ').replace('wait (default otherwise:', 'wait (default:');
+
+/** A call a run waits on, as its summary records it (`waitingOn`). */
+interface StoredCall {
+  callId: string;
+  tool: string;
+  argsHash?: string;
+  actor?: string;
+}
+
+const whereIs = (call: StoredCall) => (call.actor === undefined ? "the run's own agent" : `agent "${call.actor}"`);
+
+/**
+ * Refuse a decision on a call the run does not wait on, or made for other arguments, from the calls
+ * on record: checked before the run is resumed, so a refused decision changes nothing in the log.
+ * The run checks again when the decision is sent (awaitingCall); these say the same.
+ */
+function checkDecision(runId: string, waiting: StoredCall[], callId: string, options: { hash?: string; actor?: string }): void {
+  const withId = waiting.filter((call) => call.callId === callId);
+  const matching = options.actor === undefined ? withId : withId.filter((call) => (call.actor ?? '') === options.actor);
+  if (matching.length > 1) {
+    throw new UserError(
+      `Run ${runId}: tool call ${callId} is waiting in more than one agent (${matching.map(whereIs).join(', ')}), so nothing was decided. ` +
+        `Say which: actor: ${matching.map((call) => JSON.stringify(call.actor ?? '')).join(' or ')} (--actor on the command line).`,
+    );
+  }
+  const [found] = matching;
+  if (found) {
+    if (options.hash !== undefined && options.hash !== found.argsHash) {
+      throw new UserError(
+        `Run ${runId}: the decision for ${callId} (${found.tool}) names arguments hash ${options.hash}, but the call's arguments hash is ${found.argsHash}: ` +
+          'the decision was made for other arguments, so nothing was decided. Look at the call again (statecraft show) and decide on what it really asks.',
+      );
+    }
+    return;
+  }
+  if (withId.length > 0) {
+    throw new UserError(
+      `Run ${runId}: tool call ${callId} is not waiting in ${options.actor ? `agent "${options.actor}"` : "the run's own agent"}; it waits in ${withId.map(whereIs).join(', ')}. ` +
+        `Name that agent (--actor ${withId.map((call) => JSON.stringify(call.actor ?? '')).join(' or ')}).`,
+    );
+  }
+  throw new UserError(
+    `Run ${runId}: no tool call ${callId} is waiting for approval, so nothing was decided. ` +
+      (waiting.length ? `Calls waiting: ${waiting.map((call) => `${call.callId} (${call.tool}${call.actor === undefined ? '' : `, in ${call.actor}`})`).join(', ')}.` : 'No call is waiting.'),
+  );
+}
+
+/** A decision on waiting calls: `check` refuses it from the calls on record, `act` sends it to the restored run. */
+interface Decision {
+  check(waiting: StoredCall[], runId: string): void;
+  act(run: Run): void;
+}
+
+/** Resume a run from the store and drive it from the terminal; a `decision` is checked first and sent once the run is restored. */
+async function resumeAndDrive(values: Record<string, unknown>, runId: string, approve: ApproveMode, decision?: Decision): Promise<number> {
   return withRun(values, runId, async (store, runId) => {
+    const { lastSeq, status, waitingOn } = await store.summary(runId);
+    if (decision) {
+      const waiting = Array.isArray(waitingOn) ? (waitingOn as StoredCall[]) : [];
+      if (!waiting.length) throw new UserError(`Run ${runId} has no tool call waiting for approval (its status is ${status}), so nothing was decided.`);
+      decision.check(waiting, runId);
+    }
     const module = await agentFor(store, runId, values.agent);
-    const { lastSeq } = await store.summary(runId);
     const { context } = (await stateAt(store, runId, lastSeq)) as unknown as { context: AgentContext };
     const { model, server } = await chooseModel(module, {
       model: values.model as string | undefined,
@@ -52,7 +109,7 @@ async function resumeAndDrive(
     // was: it is let go cleanly, with the calls still waiting listed, and then the error is reported.
     let refused: unknown;
     try {
-      act?.(run);
+      decision?.act(run);
     } catch (error) {
       refused = error;
     }
@@ -71,7 +128,7 @@ const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { 
 export const resumeCommand: Command = {
   name: 'resume',
   summary: 'continue a recorded run after a pause or a crash',
-  usage: 'statecraft resume <run> [--approve MODE] [--agent MODULE] [--take-over] [--json] [--store URL]',
+  usage: 'statecraft resume <run> [--approve MODE] [--agent MODULE] [--take-over] [--model NAME] [--scripted] [--json] [--store URL]',
   help: `Continues a run from its last record, in this process. A model call that was in flight is asked
 again; a tool call that started and never finished runs again only if its tool says that is safe
 (onResume: 'rerun'), otherwise it waits for a human (onResume: 'ask') or the run fails ('fail').
@@ -95,7 +152,7 @@ ${storeHelp}`,
 export const approveCommand: Command = {
   name: 'approve',
   summary: 'approve tool calls a run waits on, then continue it',
-  usage: 'statecraft approve <run> [call ...] [--by NAME] [--approve MODE] [--store URL]',
+  usage: 'statecraft approve <run> [call ...] [--by NAME] [--hash HASH] [--always] [--actor PATH] [--approve MODE] [--agent MODULE] [--take-over] [--model NAME] [--scripted] [--json] [--store URL]',
   help: `Approves the named tool calls (all waiting calls when none is named) and continues the run until it
 ends or waits again. Calls not named keep waiting.
 
@@ -108,23 +165,32 @@ Options:
   --always           approve this tool for the rest of the run
   --actor PATH       the invoked agent holding the call (as statecraft runs lists it; '' for the run's
                      own agent): needed only when agents wait on calls with the same id
-${approveHelp.replace(' (default when interactive)', '').replace('wait (default otherwise:', 'wait (default:')}
+${laterApproveHelp}
 ${agentHelp}
+  --json             print one JSON object per line for every run event
 ${storeHelp}`,
   options: { ...shared, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' }, actor: { type: 'string' } },
   async run(values, [runId, ...calls]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft approve <run> [call ...]');
     const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
-    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
-      const named = values.actor as string | undefined;
-      // Every waiting call when none is named, each in the agent that holds it.
-      const targets = calls.length ? calls.map((id) => ({ id, actor: named })) : run.pendingApprovals.map((call) => ({ id: call.id, actor: call.actor ?? '' }));
-      if (!targets.length) throw new UserError(`Run ${runId} has no tool call waiting for approval.`);
-      if (values.hash && targets.length !== 1) throw new UserError('--hash names the arguments of one call: approve one call at a time with it.');
-      for (const { id, actor } of targets) {
-        const argsHash = (values.hash as string | undefined) ?? hashOf(run, id, actor);
-        run.approve(id, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}), ...(values.always ? { always: true } : {}) });
-      }
+    const named = values.actor as string | undefined;
+    const hash = values.hash as string | undefined;
+    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), {
+      check: (waiting, runId) => {
+        const targets = calls.length ? calls.map((id) => ({ id, actor: named })) : waiting.map((call) => ({ id: call.callId, actor: call.actor ?? '' }));
+        if (hash !== undefined && targets.length !== 1) throw new UserError('--hash names the arguments of one call: approve one call at a time with it.');
+        for (const { id, actor } of targets) checkDecision(runId, waiting, id, { hash, actor });
+      },
+      act: (run) => {
+        // Every waiting call when none is named, each in the agent that holds it.
+        const targets = calls.length ? calls.map((id) => ({ id, actor: named })) : run.pendingApprovals.map((call) => ({ id: call.id, actor: call.actor ?? '' }));
+        if (!targets.length) throw new UserError(`Run ${runId} has no tool call waiting for approval.`);
+        if (hash !== undefined && targets.length !== 1) throw new UserError('--hash names the arguments of one call: approve one call at a time with it.');
+        for (const { id, actor } of targets) {
+          const argsHash = hash ?? hashOf(run, id, actor);
+          run.approve(id, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}), ...(values.always ? { always: true } : {}) });
+        }
+      },
     });
   },
 };
@@ -132,7 +198,7 @@ ${storeHelp}`,
 export const rejectCommand: Command = {
   name: 'reject',
   summary: 'reject a tool call a run waits on, with a reason the model sees',
-  usage: 'statecraft reject <run> <call> --reason TEXT [--by NAME] [--store URL]',
+  usage: 'statecraft reject <run> <call> --reason TEXT [--by NAME] [--hash HASH] [--actor PATH] [--approve MODE] [--agent MODULE] [--take-over] [--model NAME] [--scripted] [--json] [--store URL]',
   help: `Rejects one waiting tool call; the model receives the reason as that call's result. The run then
 continues if nothing else waits.
 
@@ -142,7 +208,9 @@ Options:
   --hash HASH        the arguments hash you reviewed; refused if the call's arguments differ
   --actor PATH       the invoked agent holding the call ('' for the run's own agent): needed only when
                      agents wait on calls with the same id
+${laterApproveHelp}
 ${agentHelp}
+  --json             print one JSON object per line for every run event
 ${storeHelp}`,
   options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, actor: { type: 'string' } },
   async run(values, [runId, callId]) {
@@ -150,10 +218,14 @@ ${storeHelp}`,
     const reason = values.reason as string | undefined;
     if (!reason) throw new UserError('--reason is required: it is what the model is told instead of the tool result.');
     const by = (values.by as string | undefined) ?? process.env.USER ?? 'cli';
-    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), (run) => {
-      const actor = values.actor as string | undefined;
-      const argsHash = (values.hash as string | undefined) ?? hashOf(run, callId, actor);
-      run.reject(callId, reason, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}) });
+    const actor = values.actor as string | undefined;
+    const hash = values.hash as string | undefined;
+    return resumeAndDrive(values, runId, approveMode(values.approve ?? 'wait'), {
+      check: (waiting, runId) => checkDecision(runId, waiting, callId, { hash, actor }),
+      act: (run) => {
+        const argsHash = hash ?? hashOf(run, callId, actor);
+        run.reject(callId, reason, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}) });
+      },
     });
   },
 };

@@ -2,13 +2,33 @@ import { UserError } from '../errors.ts';
 import { startRun } from '../runtime/startRun.ts';
 import { intOption, type Command } from './args.ts';
 import { approveHelp, approveMode, chooseModel, drive } from './drive.ts';
-import { loadAgent } from './loadAgent.ts';
+import { loadAgent, type AgentModule } from './loadAgent.ts';
 import { storeHelp, storeOptions, withStore } from './storeOption.ts';
+
+/**
+ * The run's user message: --input, else the module's `input`. Neither is refused, as a run the model
+ * would start with nothing to answer; an empty one sends no user message, for an agent whose
+ * instructions hold the whole task.
+ */
+function userMessage(module: AgentModule, given: string | undefined): string | undefined {
+  const input = given ?? module.input;
+  if (input === undefined) {
+    throw new UserError(
+      `No input for the run: pass the user's message with --input TEXT, or export \`input\` (a string) from ${module.path}. ` +
+        `To run the agent on its instructions alone, pass --input ''.`,
+    );
+  }
+  if (input !== '') return input;
+  if (!module.agent.instructions) {
+    throw new UserError(`Agent "${module.agent.name}" has no instructions and the input is empty: the model would be sent nothing. Pass --input TEXT.`);
+  }
+  return undefined;
+}
 
 export const runCommand: Command = {
   name: 'run',
   summary: 'run an agent defined in a file, recording every step',
-  usage: 'statecraft run <agent module> [--input TEXT] [--json] [--model NAME] [--max-steps N] [--approve MODE] [--store URL]',
+  usage: 'statecraft run <agent module> [--input TEXT] [--json] [--model NAME] [--max-steps N] [--approve MODE] [--scripted] [--store URL]',
   help: `Runs the agent exported by a TypeScript or JavaScript module (default export, or an export named
 "agent") and records every step in the run log, so the run can be resumed, inspected, forked and replayed.
 
@@ -17,7 +37,9 @@ STATECRAFT_MODEL or --model choose the endpoint. With neither set, a module that
 is played by a scripted OpenAI-compatible server on 127.0.0.1, so demos need no API key.
 
 Options:
-  --input TEXT       the user's message (default: the module's exported "input", if any)
+  --input TEXT       the user's message (default: the module's exported "input"). One of the two is
+                     required; --input '' runs an agent that has instructions on them alone, with no
+                     user message
   --json             print one JSON object per line for every run event instead of progress text
   --model NAME       model name for this run (overrides the agent's and STATECRAFT_MODEL)
   --max-steps N      stop after N model turns (overrides the agent's limit)
@@ -40,6 +62,7 @@ deadline), 4 waiting for approval, 130 cancelled (Ctrl-C cancels the run and abo
     const [path] = positionals;
     if (!path) throw new UserError('Missing the agent module. Usage: statecraft run <agent module> [--input TEXT]');
     const module = await loadAgent(path);
+    const input = userMessage(module, values.input as string | undefined);
     const approve = approveMode(values.approve);
     const maxSteps = intOption(values, 'max-steps');
     const agent = maxSteps ? Object.freeze({ ...module.agent, limits: { ...module.agent.limits, maxSteps } }) : module.agent;
@@ -51,7 +74,7 @@ deadline), 4 waiting for approval, 130 cancelled (Ctrl-C cancels the run and abo
     try {
       return await withStore(values, async (store) => {
         const run = startRun(agent, {
-          input: (values.input as string | undefined) ?? module.input,
+          input,
           model,
           store,
           labels: { module: module.path },

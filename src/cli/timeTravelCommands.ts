@@ -4,7 +4,7 @@ import { exportRunText, importRun } from '../log/jsonl.ts';
 import type { Operation } from '../log/record.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { replayRun } from '../runtime/replayRun.ts';
-import type { Command } from './args.ts';
+import { nonNegativeIntOption, type Command } from './args.ts';
 import { loadAgent } from './loadAgent.ts';
 import { storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
@@ -36,8 +36,7 @@ ${storeHelp}`,
   options: { at: { type: 'string' }, edit: { type: 'string' }, 'edit-file': { type: 'string' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId || values.at === undefined) throw new UserError('Usage: statecraft fork <run> --at SEQ [--edit JSON]');
-    const seq = Number(values.at);
-    if (!Number.isInteger(seq) || seq < 0) throw new UserError(`--at must be a record number, found "${String(values.at)}".`);
+    const seq = nonNegativeIntOption(values, 'at', 'a record number, 0 or more (see statecraft history)')!;
     const edit = values.edit
       ? parseEdit(values.edit as string, '--edit')
       : values['edit-file']
