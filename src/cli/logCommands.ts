@@ -34,7 +34,11 @@ function sinceTime(text: string): string {
 function processNote(run: RunSummary): string {
   if (run.status !== 'running') return '';
   const owner = liveOwner(run);
-  if (!owner) return `no process runs it (it crashed or was killed): statecraft resume ${run.runId.slice(0, 8)}`;
+  if (!owner) {
+    // A fork is created running and waits for its first resume; any other run was stopped, or its process died.
+    const why = run.parent && !run.owner ? 'a fork not resumed yet, or its process stopped' : 'its process stopped: it crashed or was killed';
+    return `no process runs it (${why}): statecraft resume ${run.runId.slice(0, 8)}`;
+  }
   return `in pid ${owner.pid}${owner.host === hostname() ? '' : ` on ${owner.host}`}`;
 }
 
