@@ -4,11 +4,12 @@ import type {
   ChatCompletionFunctionTool,
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions/completions';
-import { ModelBehaviorError, UserError } from '../errors.ts';
+import { UserError } from '../errors.ts';
 import type { AssistantMessage, Message, ToolCall, Usage } from '../protocol/messages.ts';
 import type { ModelInfo, ModelPort, ModelRequest, ModelResponse, ToolSpec } from '../protocol/model.ts';
 import { AttemptFailure, callWithRetry } from './retry.ts';
 import type { RetryOptions } from './retry.ts';
+import { checkBaseURL, notChatCompletions, preview, shapeProblem, unusableFinish } from './replyChecks.ts';
 
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -128,48 +129,6 @@ interface PartialCall {
   named: boolean;
 }
 
-/** The first characters of a body that is not what the API returns, for the error message. */
-const preview = (value: unknown): string => {
-  const text = (typeof value === 'string' ? value : JSON.stringify(value) ?? String(value)).replace(/\s+/g, ' ').trim();
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
-};
-
-const notChatCompletions = (baseURL: string, found: string): AttemptFailure =>
-  new AttemptFailure('malformed', `the server at ${baseURL} did not return a Chat Completions response: ${found}`);
-
-/** Why a non-streamed body is not a chat completion, or undefined when it has a first choice with a message. */
-function shapeProblem(completion: unknown): string | undefined {
-  if (typeof completion !== 'object' || completion === null) {
-    return completion === undefined || completion === '' ? 'the body was empty' : `the body was not JSON but text starting ${preview(completion)}`;
-  }
-  const choices = (completion as { choices?: unknown }).choices;
-  if (!Array.isArray(choices)) return `the JSON has no "choices" list (${preview(completion)})`;
-  const message = (choices[0] as { message?: unknown } | undefined)?.message;
-  if (typeof message !== 'object' || message === null) return `"choices" holds no message (${preview(choices)})`;
-  return undefined;
-}
-
-/**
- * Finish reasons that mean the text is not a usable answer. With no tool call, a `length` or
- * `content_filter` finish would otherwise end the run with a cut-off or empty final answer.
- */
-function unusableFinish(response: ModelResponse, where: string, maxTokens: number | undefined): ModelBehaviorError | undefined {
-  if (response.message.toolCalls?.length) return undefined;
-  if (response.finishReason === 'length') {
-    return new ModelBehaviorError(
-      `${where} stopped at its output token limit (finish_reason "length") after ${response.usage.outputTokens} output tokens, ` +
-        `so its answer is cut off. Raise maxTokens (now ${maxTokens ?? "the provider's default"}) or ask for a shorter answer in the instructions.`,
-    );
-  }
-  if (response.finishReason === 'content_filter') {
-    return new ModelBehaviorError(
-      `${where} gave no usable answer: the provider's content filter withheld it (finish_reason "content_filter"). ` +
-        'Rephrase the instructions or the input that set off the filter, or check the content policy of the provider.',
-    );
-  }
-  return undefined;
-}
-
 /**
  * Creates a ModelPort over an OpenAI-compatible Chat Completions endpoint, with our own retries, timeout and cancellation.
  * @example
@@ -194,7 +153,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
     client = options.client;
   } else {
     const baseOption = options.baseURL ?? process.env['OPENAI_BASE_URL'];
-    if (baseOption !== undefined) checkBaseURL(baseOption, options.baseURL !== undefined ? 'the baseURL option' : 'OPENAI_BASE_URL');
+    if (baseOption !== undefined) checkBaseURL(baseOption, DEFAULT_BASE_URL, options.baseURL !== undefined ? 'the baseURL option' : 'OPENAI_BASE_URL');
     if (!apiKey && !baseOption) {
       throw new UserError(
         'createOpenAIModel: no API key found: expected the apiKey option or the OPENAI_API_KEY environment variable. ' +
@@ -205,7 +164,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
     client = new OpenAI({ apiKey: apiKey || 'no-key', baseURL: baseOption ?? DEFAULT_BASE_URL, maxRetries: 0 });
   }
   const baseURL = client.baseURL.replace(/\/+$/, '');
-  if (options.client) checkBaseURL(baseURL, "the client's baseURL");
+  if (options.client) checkBaseURL(baseURL, DEFAULT_BASE_URL, "the client's baseURL");
   const provider = baseURL === DEFAULT_BASE_URL ? 'openai' : 'openai-compatible';
   // The endpoint is part of the model's identity (the same name served elsewhere is a swap); credentials are not.
   const endpoint = new URL(baseURL);
@@ -327,19 +286,4 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
       return response;
     },
   };
-}
-
-/** Refuses a base URL the client could not reach: no http(s) scheme ("localhost:11434/v1" parses with the scheme "localhost:"). */
-function checkBaseURL(value: string, from: string): void {
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (url && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '') return;
-  throw new UserError(
-    `createOpenAIModel: the base URL ${JSON.stringify(value)} from ${from} is not an http:// or https:// URL. ` +
-      `Set ${from} to the full base URL of the API, with its scheme, e.g. http://localhost:11434/v1 or ${DEFAULT_BASE_URL}.`,
-  );
 }
