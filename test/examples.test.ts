@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runAgent } from '../src/index.ts';
+import { createProgress } from '../src/cli/progress.ts';
+import { runAgent, startRun } from '../src/index.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 import * as compose from '../examples/compose/agent.ts';
 import * as demo from '../examples/demo/agent.ts';
@@ -13,6 +14,16 @@ test('the demo agent lists, counts and recovers from its malformed call', async 
   assert.match(result.output ?? '', /examples\/demo\/agent\.ts: \d+ lines/);
   assert.ok(result.costUsd > 0);
   model.assertDone();
+});
+
+test('the demo\'s progress shows its malformed call refused with the reason', async () => {
+  const model = scriptedModel(demo.script, { model: 'scripted-demo' });
+  const run = startRun(demo.agent, { input: demo.input, model });
+  let out = '';
+  run.on(createProgress((text) => (out += text), false));
+  assert.is((await run.result).status, 'done');
+  assert.match(out, /  ✗ count_lines call_\d+: .*could not be parsed as JSON/);
+  assert.match(out, /\$0\.\d{4}/, 'the demo model is priced');
 });
 
 test('an extended machine adds a state: the uncited answer is sent back once', async () => {

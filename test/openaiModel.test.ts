@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../src/errors.ts';
+import { ModelBehaviorError, ModelCallError, UserError } from '../src/errors.ts';
 import { createOpenAIModel } from '../src/model/openaiModel.ts';
 import type { Message } from '../src/protocol/messages.ts';
 import type { ToolSpec } from '../src/protocol/model.ts';
-import type { Script } from '../src/testing/script.ts';
-import { withServer } from './fixtures/helpers.ts';
+import type { Script, ScriptStep } from '../src/testing/script.ts';
+import { rejection, withServer } from './fixtures/helpers.ts';
 
 const KEY = 'sk-test-key-0000';
 const weather: ToolSpec = {
@@ -159,6 +159,98 @@ test('configuration falls back to the environment; a missing key is a UserError 
     assert.throws(() => createOpenAIModel(), (error: unknown) => error instanceof UserError && /OPENAI_API_KEY/.test(error.message));
   } finally {
     for (const [name, value] of [['OPENAI_API_KEY', saved.key], ['STATECRAFT_MODEL', saved.model], ['OPENAI_BASE_URL', saved.base]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+});
+
+const noWait = { sleep: async () => {}, random: () => 0.5 };
+const sse = (...events: object[]) => events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join('') + 'data: [DONE]\n\n';
+const chunk = (delta: object) => ({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta, finish_reason: null }] });
+
+const notChatCompletions: Array<[string, boolean, ScriptStep]> = [
+  ['a JSON body with no choices', false, { raw: { body: '{"id":"x","object":"list","data":[]}', contentType: 'application/json' } }],
+  ['an HTML page', false, { raw: { body: '<!doctype html><html><body>Welcome to nginx</body></html>' } }],
+  ['an HTML page, streamed', true, { raw: { body: '<!doctype html><html><body>Welcome to nginx</body></html>' } }],
+  [
+    'a tool call with no function',
+    false,
+    { raw: { contentType: 'application/json', body: JSON.stringify({ choices: [{ index: 0, finish_reason: 'tool_calls', message: { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function' }] } }] }) } },
+  ],
+  ['a streamed tool call with no function', true, { raw: { contentType: 'text/event-stream', body: sse(chunk({ tool_calls: [{ index: 0, id: 'c1', type: 'function' }] })) } }],
+];
+
+for (const [what, stream, step] of notChatCompletions) {
+  test(`${what} fails at once, saying the server is no Chat Completions API and what to check`, async () => {
+    await withServer([step], async (url, server) => {
+      const model = createOpenAIModel({ baseURL: url, apiKey: KEY, stream, retry: noWait });
+      const error = (await rejection(model.complete({ messages: history, tools: [weather] }))) as ModelCallError;
+      assert.instance(error, ModelCallError);
+      assert.match(error.message, `the server at ${url} did not return a Chat Completions response`);
+      assert.match(error.message, 'OPENAI_BASE_URL');
+      assert.match(error.message, '/v1');
+      assert.not.match(error.message, 'bug in the model adapter');
+      assert.is(error.retryable, false);
+      assert.is(server.requests.length, 1, 'not retried');
+    });
+  });
+}
+
+for (const stream of [true, false]) {
+  test(`${stream ? 'streaming' : 'non-streaming'}: a reply cut off by length or withheld by the content filter fails with the reason and the fix`, async () => {
+    const script: Script = [
+      { content: 'The answer is a long list: one, two, thr', finishReason: 'length', usage: { outputTokens: 16 } },
+      { content: '', finishReason: 'content_filter' },
+      { toolCalls: [{ name: 'weather', arguments: '{"city":' }], finishReason: 'length' },
+    ];
+    await withServer(script, async (url) => {
+      const model = createOpenAIModel({ baseURL: url, apiKey: KEY, model: 'gpt-test', maxTokens: 16, stream });
+      const ask = { messages: history, tools: [weather] };
+      const cut = (await rejection(model.complete(ask))) as Error;
+      assert.instance(cut, ModelBehaviorError);
+      assert.match(cut.message, 'finish_reason "length"');
+      assert.match(cut.message, 'Raise maxTokens (now 16)');
+      const filtered = (await rejection(model.complete(ask))) as Error;
+      assert.instance(filtered, ModelBehaviorError);
+      assert.match(filtered.message, 'finish_reason "content_filter"');
+      assert.match(filtered.message, 'Rephrase');
+      const call = await model.complete(ask);
+      assert.is(call.message.toolCalls?.length, 1, 'a cut-off tool call goes on to be checked like any other');
+    });
+  });
+}
+
+test('a stream reset mid-answer is retried: listeners hear the retry between the lost text and the new one', async () => {
+  await withServer([{ content: 'Hello world', resetAfterChunks: 3 }, { content: 'Hello world' }], async (url, server) => {
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY, retry: noWait });
+    const heard: string[] = [];
+    const response = await model.complete({
+      ...{ messages: history, tools: [] },
+      onDelta: (text) => heard.push(text),
+      onRetry: ({ attempt, reason }) => heard.push(`<retry ${attempt}: ${reason}>`),
+    });
+    assert.is(response.message.content, 'Hello world');
+    assert.is(server.requests.length, 2);
+    const retry = heard.findIndex((h) => h.startsWith('<retry 2:'));
+    assert.ok(retry > 0, `a retry notice after the lost text: ${JSON.stringify(heard)}`);
+    assert.is(heard.slice(0, retry).join(''), 'Hell' + 'o wo');
+    assert.is(heard.slice(retry + 1).join(''), 'Hello world', 'after the notice, the answer streams once');
+  });
+});
+
+test('a base URL without http(s) and an empty model name are UserErrors that say what to set', () => {
+  const saved = { model: process.env['STATECRAFT_MODEL'], base: process.env['OPENAI_BASE_URL'] };
+  try {
+    process.env['OPENAI_BASE_URL'] = 'localhost:11434/v1';
+    assert.throws(() => createOpenAIModel({ apiKey: KEY }), (e: unknown) => e instanceof UserError && /OPENAI_BASE_URL/.test(e.message) && /http:\/\/localhost:11434\/v1/.test(e.message));
+    assert.throws(() => createOpenAIModel({ apiKey: KEY, baseURL: 'ftp://host/v1' }), (e: unknown) => e instanceof UserError && /baseURL option/.test(e.message));
+    process.env['OPENAI_BASE_URL'] = 'http://127.0.0.1:1/v1';
+    process.env['STATECRAFT_MODEL'] = '';
+    assert.throws(() => createOpenAIModel({ apiKey: KEY }), (e: unknown) => e instanceof UserError && /STATECRAFT_MODEL/.test(e.message) && /unset it/.test(e.message));
+    assert.throws(() => createOpenAIModel({ apiKey: KEY, model: ' ' }), (e: unknown) => e instanceof UserError && /model option/.test(e.message));
+  } finally {
+    for (const [name, value] of [['STATECRAFT_MODEL', saved.model], ['OPENAI_BASE_URL', saved.base]] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }

@@ -32,7 +32,7 @@ test('backoff uses full jitter, grows exponentially and is capped', () => {
   const opts = { baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.5 };
   assert.equal([1, 2, 3, 4, 5].map((n) => backoffDelay(n, opts)), [50, 100, 200, 400, 500]);
   assert.is(backoffDelay(1, { ...opts, random: () => 0 }), 0);
-  assert.is(backoffDelay(1, opts, 60_000), 1000, 'a server-requested delay is capped too');
+  assert.is(backoffDelay(1, opts, 60_000), 60_000, 'a server-requested delay is the server\'s, not capped by maxDelayMs');
 });
 
 test('429 with Retry-After then success: two attempts, waits the delay asked for', async () => {
@@ -154,6 +154,46 @@ test('a signal already aborted rejects with CancelledError without calling', asy
   );
   assert.instance(error, CancelledError);
   assert.is(calls, 0);
+});
+
+test('a long Retry-After is honoured up to maxRetryAfterMs, and each retry is announced', async () => {
+  await withServer([{ error: { status: 429, message: 'Rate limit reached.', headers: { 'retry-after': '120' } } }, { content: 'ok' }], async (url) => {
+    const delays: number[] = [];
+    const notices: unknown[] = [];
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY, retry: recordingRetry(delays) });
+    assert.is((await model.complete({ ...ask, onRetry: (notice) => notices.push(notice) })).message.content, 'ok');
+    assert.equal(delays, [120_000]);
+    assert.equal(notices, [{ attempt: 2, delayMs: 120_000, reason: 'HTTP 429: Rate limit reached' }]);
+  });
+});
+
+test('a Retry-After beyond maxRetryAfterMs fails at once, saying how long the provider asked to wait', async () => {
+  const script = [{ error: { status: 429, message: 'Slow down', headers: { 'retry-after': '600' } } }];
+  await withServer(script, async (url, server) => {
+    const delays: number[] = [];
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY, retry: recordingRetry(delays) });
+    const error = (await rejection(model.complete(ask))) as ModelCallError;
+    assert.instance(error, ModelCallError);
+    assert.match(error.message, 'asked to wait 10 min');
+    assert.match(error.message, 'retry.maxRetryAfterMs (5 min)');
+    assert.equal(delays, []);
+    assert.is(server.requests.length, 1);
+  });
+  await withServer([...script, { content: 'ok' }], async (url) => {
+    const delays: number[] = [];
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY, retry: recordingRetry(delays, { maxRetryAfterMs: 900_000 }) });
+    assert.is((await model.complete(ask)).message.content, 'ok', 'the cap is configurable');
+    assert.equal(delays, [600_000]);
+  });
+});
+
+test('a provider message ending in a period is not followed by a second one', async () => {
+  await withServer([{ error: { status: 400, message: 'Invalid schema for function.' } }], async (url) => {
+    const model = createOpenAIModel({ baseURL: url, apiKey: KEY, retry: recordingRetry([]) });
+    const error = (await rejection(model.complete(ask))) as ModelCallError;
+    assert.match(error.message, 'Invalid schema for function. ');
+    assert.not.match(error.message, '..');
+  });
 });
 
 test.run();

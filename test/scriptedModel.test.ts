@@ -89,4 +89,24 @@ test('aborting the signal during a delayed step rejects with CancelledError', as
   assert.instance(await rejection(pending), CancelledError);
 });
 
+test('a tool call scripted without a name arrives with an empty name', async () => {
+  const model = scriptedModel([{ toolCalls: [{ arguments: { a: 1 } }] }]);
+  const { message, usage } = await model.complete({ messages: user('x'), tools: [] });
+  assert.equal(message.toolCalls, [{ id: 'call_1', name: '', arguments: '{"a":1}' }]);
+  assert.ok(usage.outputTokens > 0);
+  model.assertDone();
+});
+
+test('resetAfterChunks streams part of the answer, then fails retryably; raw steps are refused', async () => {
+  const model = scriptedModel([{ content: 'Hello world', resetAfterChunks: 1 }, { raw: { body: '<html></html>' } }]);
+  const heard: string[] = [];
+  const reset = (await rejection(model.complete({ messages: user('x'), tools: [], onDelta: (t) => heard.push(t) }))) as ModelCallError;
+  assert.instance(reset, ModelCallError);
+  assert.is(reset.retryable, true);
+  assert.equal(heard, ['Hell']);
+  const raw = await rejection(model.complete({ messages: user('x'), tools: [] }));
+  assert.instance(raw, ModelBehaviorError);
+  assert.match((raw as Error).message, 'only the scripted server');
+});
+
 test.run();

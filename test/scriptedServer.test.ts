@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ModelCallError } from '../src/errors.ts';
+import { createOpenAIModel } from '../src/model/openaiModel.ts';
 import { startScriptedServer } from '../src/testing/scriptedServer.ts';
+import { rejection } from './fixtures/helpers.ts';
 
 const post = (url: string, body: unknown) =>
   fetch(`${url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -54,12 +57,13 @@ test('scripted errors send the status, JSON error body and headers', async () =>
   }
 });
 
-test('a request beyond the script gets a 500 naming it, and assertDone reports it', async () => {
+test('a request beyond the script gets a 400 (not retried) naming the missing step, and assertDone reports it', async () => {
   const server = await startScriptedServer([]);
   try {
     const res = await post(server.url, ask({ messages: [{ role: 'user', content: 'unexpected question' }] }));
-    assert.is(res.status, 500);
+    assert.is(res.status, 400);
     const body = (await res.json()) as { error: { message: string } };
+    assert.match(body.error.message, 'the script has no step #1');
     assert.match(body.error.message, 'call #1 is beyond the script');
     assert.match(body.error.message, 'unexpected question');
     assert.throws(() => server.assertDone(), /beyond the script/);
@@ -108,6 +112,52 @@ test('close ends keep-alive connections and pending delayed replies', async () =
   await server.close();
   assert.is(await pending, 'failed');
   assert.is(await server.requests[1]!.settled, 'aborted');
+});
+
+test('through the openai client, a request beyond the script fails once, naming the missing step', async () => {
+  const server = await startScriptedServer([{ content: 'one' }]);
+  try {
+    const model = createOpenAIModel({ baseURL: server.url, apiKey: 'test-key', model: 'scripted' });
+    await model.complete({ messages: [{ role: 'user', content: 'hi' }], tools: [] });
+    const error = (await rejection(model.complete({ messages: [{ role: 'user', content: 'again' }], tools: [] }))) as ModelCallError;
+    assert.instance(error, ModelCallError);
+    assert.is(server.requests.length, 2, 'no retries');
+    assert.match(error.message, 'the script has no step #2');
+    assert.match(error.message, 'model scripted');
+    assert.not.match(error.message, 'try again later');
+    assert.not.match(error.message, '..');
+  } finally {
+    await server.close();
+  }
+});
+
+test('a tool call scripted without a name is sent without one, in JSON and in a stream', async () => {
+  const server = await startScriptedServer([{ toolCalls: [{ id: 'c1', arguments: { a: 1 } }] }, { toolCalls: [{ id: 'c2', arguments: { a: 2 } }] }]);
+  try {
+    const json = (await (await post(server.url, ask())).json()) as { choices: Array<{ message: { tool_calls: unknown[] } }> };
+    assert.equal(json.choices[0]!.message.tool_calls, [{ id: 'c1', type: 'function', function: { arguments: '{"a":1}' } }]);
+    const text = await (await post(server.url, ask({ stream: true }))).text();
+    assert.match(text, '"id":"c2","type":"function","function":{"arguments":""}');
+    server.assertDone();
+  } finally {
+    await server.close();
+  }
+});
+
+test('raw steps send their body as is; resetAfterChunks drops the connection mid-stream', async () => {
+  const server = await startScriptedServer([{ raw: { body: '<html>hi</html>' } }, { content: 'Hello world', resetAfterChunks: 2 }]);
+  try {
+    const page = await post(server.url, ask());
+    assert.is(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', 'text/html');
+    assert.is(await page.text(), '<html>hi</html>');
+    const res = await post(server.url, ask({ stream: true }));
+    const error = await rejection(res.text());
+    assert.ok(error instanceof Error);
+    assert.is(await server.requests[1]!.settled, 'aborted');
+  } finally {
+    await server.close();
+  }
 });
 
 test.run();

@@ -40,7 +40,8 @@ export async function chooseModel(
   if (!module.script || (!options.scripted && hasEndpoint())) return { model: options.model };
   const server = await startScriptedServer(skipSteps(module.script, options.turnsDone ?? 0));
   if (!options.quiet) process.stderr.write(`No OPENAI_API_KEY or OPENAI_BASE_URL: playing the module's scripted model at ${server.url}\n`);
-  const model = createOpenAIModel({ baseURL: server.url, apiKey: 'scripted', model: options.model ?? module.scriptModel ?? 'scripted' });
+  // The scripted server takes any key; this one differs from every model name, which the key's redaction would hide.
+  const model = createOpenAIModel({ baseURL: server.url, apiKey: 'scripted-server-needs-no-key', model: options.model ?? module.scriptModel ?? 'scripted' });
   return { model, server };
 }
 

@@ -2,10 +2,15 @@ import type { RunEvent } from '../runtime/runEvents.ts';
 
 const format = (n: number) => n.toLocaleString('en-US');
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
 /** Human-readable progress for a terminal: one line per state change, streamed text as it arrives. */
 export function createProgress(write: (text: string) => void, color: boolean) {
   const dim = (text: string) => (color ? `\x1b[2m${text}\x1b[22m` : text);
   const bold = (text: string) => (color ? `\x1b[1m${text}\x1b[22m` : text);
+  // Models that answered without a price: their tokens cost an unknown amount, so a sum is no total.
+  const unpriced = new Set<string>();
+  const cost = (usd: number) => (unpriced.size === 0 ? `$${usd.toFixed(4)}` : usd > 0 ? `$${usd.toFixed(4)} + cost unknown` : 'cost unknown');
   let lastState = '';
   let streaming = false;
   let ended = false;
@@ -22,13 +27,26 @@ export function createProgress(write: (text: string) => void, color: boolean) {
         lastState = state;
         endStream();
         const tokens = event.usage.inputTokens + event.usage.outputTokens;
-        write(dim(`step ${event.step} · ${state} · ${format(tokens)} tokens · $${event.costUsd.toFixed(4)}\n`));
+        write(dim(`step ${event.step} · ${state} · ${format(tokens)} tokens · ${cost(event.costUsd)}\n`));
         return;
       }
       case 'delta':
         if (!streaming) write(dim('  model: '));
         streaming = true;
         write(event.text);
+        return;
+      case 'model.answer':
+        if (event.costUsd === null) unpriced.add(event.model);
+        return;
+      case 'model.retry': {
+        const discarded = streaming ? '; the text so far is discarded' : '';
+        endStream();
+        write(`  ↻ model call retried (attempt ${event.attempt}) in ${seconds(event.delayMs)}: ${event.reason}${discarded}\n`);
+        return;
+      }
+      case 'tool.refused':
+        endStream();
+        write(`  ✗ ${event.tool || '(no name)'} ${dim(event.callId)}: ${event.reason}\n`);
         return;
       case 'tool.start':
         endStream();
@@ -51,8 +69,9 @@ export function createProgress(write: (text: string) => void, color: boolean) {
         const { result } = event;
         const tokens = result.usage.inputTokens + result.usage.outputTokens;
         write(
-          `${bold(result.status)} · ${result.reason} · ${result.steps} steps · ${format(tokens)} tokens · $${result.costUsd.toFixed(4)}\n`,
+          `${bold(result.status)} · ${result.reason} · ${result.steps} steps · ${format(tokens)} tokens · ${cost(result.costUsd)}\n`,
         );
+        if (unpriced.size > 0) write(dim(`  no price known for model ${[...unpriced].join(', ')}: give the agent prices to count its cost\n`));
         if (result.status !== 'done') write(`  ${result.detail}\n`);
         if (result.error) write(`  ${result.error.name}: ${result.error.message}\n`);
         if (result.output) write(`\n${result.output}\n`);

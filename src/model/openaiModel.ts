@@ -9,6 +9,7 @@ import type { AssistantMessage, Message, ToolCall, Usage } from '../protocol/mes
 import type { ModelInfo, ModelPort, ModelRequest, ModelResponse, ToolSpec } from '../protocol/model.ts';
 import { AttemptFailure, callWithRetry } from './retry.ts';
 import type { RetryOptions } from './retry.ts';
+import { checkBaseURL, notChatCompletions, preview, shapeProblem, unusableFinish } from './replyChecks.ts';
 
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 const DEFAULT_MODEL = 'gpt-4o-mini';
@@ -124,6 +125,8 @@ interface PartialCall {
   id: string;
   name: string;
   arguments: string;
+  /** False until a part of this call carried a `function` object. */
+  named: boolean;
 }
 
 /**
@@ -134,6 +137,13 @@ interface PartialCall {
  */
 export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
   const model = options.model ?? process.env['STATECRAFT_MODEL'] ?? DEFAULT_MODEL;
+  if (typeof model !== 'string' || model.trim() === '') {
+    const from = options.model !== undefined ? 'the model option' : 'STATECRAFT_MODEL';
+    throw new UserError(
+      `createOpenAIModel: the model name from ${from} is empty. Set ${from} to a model name such as ${DEFAULT_MODEL}` +
+        (options.model === undefined ? ', or unset it to use that default.' : '.'),
+    );
+  }
   const timeoutMs = options.timeoutMs ?? 120_000;
   const stream = options.stream ?? true;
   if (!(timeoutMs > 0)) throw new UserError(`createOpenAIModel: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}.`);
@@ -143,6 +153,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
     client = options.client;
   } else {
     const baseOption = options.baseURL ?? process.env['OPENAI_BASE_URL'];
+    if (baseOption !== undefined) checkBaseURL(baseOption, DEFAULT_BASE_URL, options.baseURL !== undefined ? 'the baseURL option' : 'OPENAI_BASE_URL');
     if (!apiKey && !baseOption) {
       throw new UserError(
         'createOpenAIModel: no API key found: expected the apiKey option or the OPENAI_API_KEY environment variable. ' +
@@ -153,6 +164,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
     client = new OpenAI({ apiKey: apiKey || 'no-key', baseURL: baseOption ?? DEFAULT_BASE_URL, maxRetries: 0 });
   }
   const baseURL = client.baseURL.replace(/\/+$/, '');
+  if (options.client) checkBaseURL(baseURL, DEFAULT_BASE_URL, "the client's baseURL");
   const provider = baseURL === DEFAULT_BASE_URL ? 'openai' : 'openai-compatible';
   // The endpoint is part of the model's identity (the same name served elsewhere is a swap); credentials are not.
   const endpoint = new URL(baseURL);
@@ -182,11 +194,20 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
     const requestOptions = { signal, timeout: timeoutMs + 1000, maxRetries: 0 };
     if (!stream) {
       const completion = await client.chat.completions.create({ ...body(request), stream: false }, requestOptions);
+      const problem = shapeProblem(completion);
+      if (problem) throw notChatCompletions(baseURL, problem);
       const choice = completion.choices[0];
       const toolCalls: ToolCall[] = [];
-      for (const call of choice?.message.tool_calls ?? []) {
-        if (call.type === 'function') toolCalls.push({ id: call.id ?? '', name: call.function.name ?? '', arguments: call.function.arguments ?? '' });
-        else toolCalls.push({ id: call.id ?? '', name: call.custom.name ?? '', arguments: call.custom.input ?? '' });
+      for (const [index, call] of (choice?.message.tool_calls ?? []).entries()) {
+        // Compatible servers do not always send `type`; the payload object says which kind of call it is.
+        const loose = call as { id?: string; function?: { name?: string; arguments?: string }; custom?: { name?: string; input?: string } };
+        if (typeof loose.function === 'object' && loose.function !== null) {
+          toolCalls.push({ id: loose.id ?? '', name: loose.function.name ?? '', arguments: loose.function.arguments ?? '' });
+        } else if (typeof loose.custom === 'object' && loose.custom !== null) {
+          toolCalls.push({ id: loose.id ?? '', name: loose.custom.name ?? '', arguments: loose.custom.input ?? '' });
+        } else {
+          throw notChatCompletions(baseURL, `tool call #${index + 1} has no "function" (${preview(call)})`);
+        }
       }
       return {
         message: assistantMessage(choice?.message.content ?? null, toolCalls),
@@ -205,11 +226,16 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
     let answeredBy = model;
     let usage: Usage = { inputTokens: 0, outputTokens: 0 };
     const calls: PartialCall[] = [];
+    let events = 0;
+    let sawChoice = false;
     for await (const chunk of chunks) {
+      events++;
+      if (typeof chunk !== 'object' || chunk === null) throw notChatCompletions(baseURL, `a streamed event was not a JSON object (${preview(chunk)})`);
       if (chunk.model) answeredBy = chunk.model;
       if (chunk.usage) usage = toUsage(chunk.usage);
       const choice = chunk.choices?.[0];
       if (!choice) continue;
+      sawChoice = true;
       if (choice.finish_reason) finishReason = choice.finish_reason;
       const delta = choice.delta;
       if (typeof delta?.content === 'string') {
@@ -221,13 +247,18 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
       }
       for (const part of delta?.tool_calls ?? []) {
         const index = typeof part.index === 'number' ? part.index : calls.length;
-        const call = (calls[index] ??= { id: '', name: '', arguments: '' });
+        const call = (calls[index] ??= { id: '', name: '', arguments: '', named: false });
         if (part.id) call.id = part.id;
+        if (typeof part.function === 'object' && part.function !== null) call.named = true;
         if (part.function?.name) call.name += part.function.name;
         if (part.function?.arguments) call.arguments += part.function.arguments;
       }
     }
-    const toolCalls = calls.filter((call): call is PartialCall => call !== undefined);
+    if (events === 0) throw notChatCompletions(baseURL, 'the stream carried no server-sent events (a web page or another API answered)');
+    if (!sawChoice) throw notChatCompletions(baseURL, 'no streamed event had a "choices" entry');
+    const unnamed = calls.findIndex((call) => call !== undefined && !call.named);
+    if (unnamed >= 0) throw notChatCompletions(baseURL, `tool call #${unnamed + 1} has no "function"`);
+    const toolCalls = calls.filter((call) => call !== undefined).map(({ id, name, arguments: args }): ToolCall => ({ id, name, arguments: args }));
     return {
       message: assistantMessage(sawText && (text !== '' || toolCalls.length === 0) ? text : null, toolCalls),
       usage,
@@ -239,8 +270,8 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
   return {
     info,
     withModel: (name) => createOpenAIModel({ ...options, client, model: name }),
-    complete: (request) =>
-      callWithRetry(
+    complete: async (request) => {
+      const response = await callWithRetry(
         async (signal) => {
           try {
             return await once(request, signal);
@@ -248,7 +279,11 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
             throw translate(error);
           }
         },
-        { retry: options.retry, timeoutMs, signal: request.signal, target: { baseURL, model, secrets } },
-      ),
+        { retry: options.retry, timeoutMs, signal: request.signal, target: { baseURL, model, secrets }, onRetry: request.onRetry },
+      );
+      const unusable = unusableFinish(response, `Model ${model} at ${baseURL}`, options.maxTokens);
+      if (unusable) throw unusable;
+      return response;
+    },
   };
 }

@@ -5,7 +5,10 @@ import { CancelledError, ModelCallError } from '../errors.ts';
 export interface RetryOptions {
   maxRetries?: number;
   baseDelayMs?: number;
+  /** Cap on our own backoff (default 30 s). */
   maxDelayMs?: number;
+  /** The longest wait a server may ask for with Retry-After (default 5 minutes); a longer one fails the call. */
+  maxRetryAfterMs?: number;
   random?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
@@ -15,12 +18,18 @@ export interface HeaderLookup {
   get(name: string): string | null;
 }
 
+/**
+ * How an attempt failed: an HTTP error status, the network, our timeout, or `malformed` when the server
+ * answered but not in the API's shape (a web page, a body without choices), which no retry would fix.
+ */
+export type FailureKind = 'http' | 'network' | 'timeout' | 'malformed';
+
 /** One failed attempt, described without provider types so the retry policy stays provider-neutral. */
 export class AttemptFailure extends Error {
-  readonly kind: 'http' | 'network' | 'timeout';
+  readonly kind: FailureKind;
   readonly status: number | undefined;
   readonly headers: HeaderLookup | undefined;
-  constructor(kind: 'http' | 'network' | 'timeout', message: string, options: { status?: number; headers?: HeaderLookup } = {}) {
+  constructor(kind: FailureKind, message: string, options: { status?: number; headers?: HeaderLookup } = {}) {
     super(message);
     this.name = 'AttemptFailure';
     this.kind = kind;
@@ -36,11 +45,20 @@ export interface CallTarget {
   secrets?: readonly string[];
 }
 
+/** What a listener hears before a retry: the attempt about to start, why the last one failed, and the wait. */
+export interface RetryNotice {
+  attempt: number;
+  delayMs: number;
+  reason: string;
+}
+
 export interface RetryCallOptions {
   retry?: RetryOptions;
   timeoutMs: number;
   signal?: AbortSignal;
   target: CallTarget;
+  /** Called before each wait for a retry; whatever the failed attempt streamed is to be discarded. */
+  onRetry?: (notice: RetryNotice) => void;
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
@@ -62,11 +80,16 @@ export function retryAfterMs(headers: HeaderLookup | undefined, now = Date.now()
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** The wait before retry number `retry` (from 1): the server's request if given, else full jitter; never above maxDelayMs. */
+const DEFAULT_MAX_RETRY_AFTER_MS = 300_000;
+
+/**
+ * The wait before retry number `retry` (from 1): the server's request if given (the caller refuses one
+ * above maxRetryAfterMs), else full jitter capped at maxDelayMs.
+ */
 export function backoffDelay(retry: number, options: RetryOptions, requested?: number): number {
   const base = options.baseDelayMs ?? 500;
   const cap = options.maxDelayMs ?? 30_000;
-  if (requested !== undefined) return Math.min(requested, cap);
+  if (requested !== undefined) return requested;
   const random = options.random ?? Math.random;
   return Math.floor(random() * Math.min(cap, base * 2 ** (retry - 1)));
 }
@@ -92,17 +115,26 @@ const classify = (error: unknown): AttemptFailure | undefined => {
 
 const advice = (failure: AttemptFailure | undefined, options: RetryCallOptions): string => {
   if (!failure) return 'This looks like a bug in the model adapter: report it with the cause attached.';
+  if (failure.kind === 'malformed') {
+    return (
+      `Check that OPENAI_BASE_URL (or the baseURL option) is the base of an OpenAI-compatible API, which usually ends in /v1 ` +
+      '(e.g. http://localhost:11434/v1), and that the server there speaks Chat Completions.'
+    );
+  }
   if (failure.kind === 'timeout') return `Raise timeoutMs (now ${options.timeoutMs} ms) or check that the server at ${options.target.baseURL} answers.`;
   if (failure.kind === 'network') return `Check that ${options.target.baseURL} is reachable (OPENAI_BASE_URL) and the server is running.`;
   const status = failure.status ?? 0;
   if (status === 401) return 'Check that OPENAI_API_KEY (or the apiKey option) is set and valid for this base URL.';
   if (status === 403) return `Check that the API key's project may use model ${options.target.model}.`;
   if (status === 404) return 'Check the model name (STATECRAFT_MODEL or the model option) and that the base URL serves /chat/completions.';
-  if (status === 400 || status === 422) return 'The provider rejected the request: check the tool schemas and parameters (temperature, maxTokens) for this model.';
+  if (status === 400 || status === 422) return 'The provider refused the request as invalid: its message says why; often the tool schemas or parameters (temperature, maxTokens) do not suit this model.';
   if (status === 429) return 'Rate limited or out of quota: wait, lower concurrency, check billing, or raise retry.maxRetries.';
   if (status >= 500) return 'The provider failed: try again later or raise retry.maxRetries.';
   return 'Check the provider documentation for this status.';
 };
+
+const isRetryable = (failure: AttemptFailure | undefined): boolean =>
+  failure !== undefined && failure.kind !== 'malformed' && (failure.kind !== 'http' || isRetryableStatus(failure.status ?? 0));
 
 const scrub = (text: string, secrets: readonly string[] = []): string => {
   let out = text;
@@ -110,17 +142,36 @@ const scrub = (text: string, secrets: readonly string[] = []): string => {
   return out.replace(/\bsk-[A-Za-z0-9_*\-]{6,}/g, 'sk-[redacted]');
 };
 
-function finalError(failure: AttemptFailure | undefined, error: unknown, attempts: number, options: RetryCallOptions): ModelCallError {
+const WHAT: Record<FailureKind, string> = { http: 'HTTP', network: 'network error', timeout: 'timeout', malformed: 'a malformed response' };
+
+/** A duration for people: "90 s", "10 min". */
+const duration = (ms: number): string => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
+
+/** A failed attempt in a few words, for retry notices: "HTTP 429: Rate limit reached". */
+const describe = (failure: AttemptFailure, options: RetryCallOptions): string => {
+  const detail = failure.message.replace(/[\s.]+$/, '');
+  if (failure.kind === 'http') return `HTTP ${failure.status}: ${detail}`;
+  if (failure.kind === 'timeout') return `timeout after ${options.timeoutMs} ms`;
+  return detail;
+};
+
+function finalError(
+  failure: AttemptFailure | undefined,
+  error: unknown,
+  attempts: number,
+  options: RetryCallOptions,
+  adviceText = advice(failure, options),
+): ModelCallError {
   const { baseURL, model, secrets } = options.target;
   const what =
-    failure?.kind === 'http' ? `HTTP ${failure.status}` : failure?.kind === 'timeout' ? `timeout after ${options.timeoutMs} ms` : failure ? 'network error' : 'unexpected error';
-  const detail = failure ? failure.message : error instanceof Error ? error.message : String(error);
+    failure?.kind === 'http' ? `HTTP ${failure.status}` : failure?.kind === 'timeout' ? `timeout after ${options.timeoutMs} ms` : failure ? WHAT[failure.kind] : 'unexpected error';
+  const detail = (failure ? failure.message : error instanceof Error ? error.message : String(error)).replace(/[\s.]+$/, '');
   const message =
     `Model call to ${baseURL} (model ${model}) failed with ${what} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ` +
-    `${detail}. ${advice(failure, options)}`;
+    `${detail}. ${adviceText}`;
   return new ModelCallError(scrub(message, secrets), {
     status: failure?.status,
-    retryable: failure !== undefined && (failure.kind !== 'http' || isRetryableStatus(failure.status ?? 0)),
+    retryable: isRetryable(failure),
     cause: failure
       ? new AttemptFailure(failure.kind, scrub(failure.message, secrets), { status: failure.status, headers: failure.headers })
       : error instanceof Error
@@ -164,9 +215,21 @@ export async function callWithRetry<T>(attempt: (signal: AbortSignal, attemptNum
       clearTimeout(timer);
       outer?.removeEventListener('abort', onOuterAbort);
     }
-    const retryable = failure !== undefined && (failure.kind !== 'http' || isRetryableStatus(failure.status ?? 0));
-    if (!retryable || attemptNumber > maxRetries) throw finalError(failure, error, attemptNumber, options);
-    const wait = backoffDelay(attemptNumber, retry, retryAfterMs(failure?.headers));
+    if (!isRetryable(failure) || attemptNumber > maxRetries) throw finalError(failure, error, attemptNumber, options);
+    const requested = retryAfterMs(failure?.headers);
+    const longest = retry.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+    if (requested !== undefined && requested > longest) {
+      throw finalError(
+        failure,
+        error,
+        attemptNumber,
+        options,
+        `The provider asked to wait ${duration(requested)} before trying again (Retry-After), longer than retry.maxRetryAfterMs ` +
+          `(${duration(longest)}): try again after that wait, or raise retry.maxRetryAfterMs to let the call wait it out.`,
+      );
+    }
+    const wait = backoffDelay(attemptNumber, retry, requested);
+    options.onRetry?.({ attempt: attemptNumber + 1, delayMs: wait, reason: scrub(describe(failure!, options), options.target.secrets) });
     try {
       await sleep(wait, outer);
     } catch (sleepError) {

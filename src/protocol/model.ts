@@ -20,6 +20,11 @@ export interface ModelRequest {
   signal?: AbortSignal;
   /** Called with each streamed text fragment; only the final message enters state. */
   onDelta?: (text: string) => void;
+  /**
+   * Called before the port tries the call again (attempt from 2), with why the last attempt failed and
+   * how long it waits: text already given to `onDelta` is discarded, and the new attempt streams anew.
+   */
+  onRetry?: (retry: { attempt: number; delayMs: number; reason: string }) => void;
 }
 
 export interface ModelResponse {

@@ -138,9 +138,12 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           tools,
           signal,
           onDelta: (text) => hooks.emit({ type: 'delta', runId: hooks.runId, step, text }),
+          onRetry: (retry) => hooks.emit({ type: 'model.retry', runId: hooks.runId, step, ...retry }),
         });
         const { message, problems } = normalizeCalls(response.message, step);
-        const price = priceFor(response.model || model.info.model, agent.prices);
+        const answeredBy = response.model || model.info.model;
+        const price = priceFor(answeredBy, agent.prices);
+        hooks.emit({ type: 'model.answer', runId: hooks.runId, step, model: answeredBy, usage: response.usage, costUsd: price ? costOf(response.usage, price) : null });
         return {
           message,
           usage: response.usage,
@@ -165,7 +168,17 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
       ...inert,
     },
     actions: {
-      dispatchCalls: assign(({ context }: { context: AgentContext }) => dispatchCalls(agent, context)),
+      dispatchCalls: assign(({ context }: { context: AgentContext }) => {
+        const decided = dispatchCalls(agent, context);
+        // Entered once per turn and never on restore; a replay (inert) tells no listener.
+        if (!hooks.inert) {
+          for (const call of decided.turn?.calls ?? []) {
+            if (call.status !== 'invalid' && call.status !== 'denied') continue;
+            hooks.emit({ type: 'tool.refused', runId: hooks.runId, callId: call.id, tool: call.name, status: call.status, reason: hooks.redactor.redactString(call.note ?? call.status) });
+          }
+        }
+        return decided;
+      }),
     },
     guards: {
       stopWhen: ({ context }: { context: AgentContext }) => agent.stopWhen?.(context) ?? false,

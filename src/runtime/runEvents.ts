@@ -5,8 +5,13 @@ import type { Usage } from '../protocol/messages.ts';
 export type RunEvent =
   | { type: 'state'; runId: string; state: unknown; tags: string[]; step: number; usage: Usage; costUsd: number }
   | { type: 'delta'; runId: string; step: number; text: string }
-  | { type: 'model.retry'; runId: string; attempt: number; delayMs: number; message: string }
+  /** The model call failed and is tried again (attempt from 2) after `delayMs`; text streamed so far is discarded. */
+  | { type: 'model.retry'; runId: string; step: number; attempt: number; delayMs: number; reason: string }
+  /** A model answered: who answered, its usage, and its cost, null when the model has no price (see the agent's `prices`). */
+  | { type: 'model.answer'; runId: string; step: number; model: string; usage: Usage; costUsd: number | null }
   | { type: 'tool.start'; runId: string; callId: string; tool: string }
+  /** A call that will not run: invalid (unknown tool, bad id or arguments) or denied by scopes or policy; `reason` is what the model is told. */
+  | { type: 'tool.refused'; runId: string; callId: string; tool: string; status: 'invalid' | 'denied'; reason: string }
   | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number }
   | { type: 'approval.requested'; runId: string; calls: PendingCall[] }
   | { type: 'fitness'; runId: string; results: FitnessResult[] }

@@ -1,3 +1,3 @@
-export type { Script, ScriptError, ScriptReply, ScriptRequest, ScriptStep, ScriptToolCall } from './script.ts';
+export type { Script, ScriptError, ScriptRaw, ScriptReply, ScriptRequest, ScriptStep, ScriptToolCall } from './script.ts';
 export { scriptedModel } from './scriptedModel.ts';
 export { startScriptedServer, type ParsedRequest, type ScriptedServer } from './scriptedServer.ts';

@@ -8,10 +8,13 @@ export interface ScriptRequest {
   tools: readonly ToolSpec[];
 }
 
-/** A scripted tool call; object arguments are JSON-stringified, an omitted id becomes `call_<n>`. */
+/**
+ * A scripted tool call; object arguments are JSON-stringified, an omitted id becomes `call_<n>`. An
+ * omitted name plays a model that forgot it: the call arrives with an empty name.
+ */
 export interface ScriptToolCall {
   id?: string;
-  name: string;
+  name?: string;
   arguments: string | object;
 }
 
@@ -22,6 +25,8 @@ export interface ScriptReply {
   usage?: Partial<Usage>;
   delayMs?: number;
   finishReason?: string;
+  /** Reset the connection after this many streamed chunks, as a dropped connection would (streamed answers only). */
+  resetAfterChunks?: number;
   expect?: (request: ScriptRequest) => void;
 }
 
@@ -32,8 +37,18 @@ export interface ScriptError {
   expect?: (request: ScriptRequest) => void;
 }
 
-/** One step: a reply, an error, or a function of the request that returns one. */
-export type ScriptStep = ScriptReply | ScriptError | ((request: ScriptRequest) => ScriptReply | ScriptError);
+/**
+ * A response body sent as is, to play a server that is not a Chat Completions API (a web page, another
+ * API's JSON). Only the scripted server can send it; the in-process scripted model refuses it.
+ */
+export interface ScriptRaw {
+  raw: { body: string; status?: number; contentType?: string };
+  delayMs?: number;
+  expect?: (request: ScriptRequest) => void;
+}
+
+/** One step: a reply, an error, a raw response, or a function of the request that returns one. */
+export type ScriptStep = ScriptReply | ScriptError | ScriptRaw | ((request: ScriptRequest) => ScriptReply | ScriptError | ScriptRaw);
 
 /** A list of steps, or a function of the call index (from 0) that returns the step, or undefined past the end. */
 export type Script = readonly ScriptStep[] | ((callIndex: number, request: ScriptRequest) => ScriptStep | undefined);
@@ -50,6 +65,15 @@ export interface ResolvedReply {
   usage: Partial<Usage> | undefined;
   finishReason: string;
   delayMs: number;
+  resetAfterChunks: number | undefined;
+}
+
+export interface ResolvedRaw {
+  kind: 'raw';
+  status: number;
+  body: string;
+  contentType: string;
+  delayMs: number;
 }
 
 export interface ResolvedError {
@@ -61,7 +85,7 @@ export interface ResolvedError {
   delayMs: number;
 }
 
-export type ResolvedStep = ResolvedReply | ResolvedError;
+export type ResolvedStep = ResolvedReply | ResolvedError | ResolvedRaw;
 
 const describeLast = (messages: readonly Message[]): string => {
   const last = messages[messages.length - 1];
@@ -71,7 +95,10 @@ const describeLast = (messages: readonly Message[]): string => {
   return `last message (${last.role}): ${JSON.stringify(short)}`;
 };
 
-const isError = (step: ScriptReply | ScriptError): step is ScriptError =>
+const isRaw = (step: ScriptReply | ScriptError | ScriptRaw): step is ScriptRaw =>
+  typeof (step as ScriptRaw).raw === 'object' && (step as ScriptRaw).raw !== null;
+
+const isError = (step: ScriptReply | ScriptError | ScriptRaw): step is ScriptError =>
   typeof (step as ScriptError).error === 'object' && (step as ScriptError).error !== null;
 
 /** Walks a script call by call, resolving steps and remembering mismatches so `assertDone` can report them. */
@@ -98,7 +125,7 @@ export class ScriptCursor {
     if (step === undefined) {
       const length = typeof this.#script === 'function' ? 'a function script' : `${this.#script.length} steps`;
       return this.#fail(
-        `Scripted model: call #${callNumber} is beyond the script (${length}); ${describeLast(request.messages)}. ` +
+        `Scripted model: the script has no step #${callNumber}: call #${callNumber} is beyond the script (${length}); ${describeLast(request.messages)}. ` +
           'Add a step for this call or find why the agent called the model again.',
       );
     }
@@ -111,6 +138,10 @@ export class ScriptCursor {
         const reason = error instanceof Error ? error.message : String(error);
         return this.#fail(`Scripted model: call #${callNumber} failed its expect check: ${reason}`);
       }
+    }
+    if (isRaw(resolved)) {
+      const { body, status, contentType } = resolved.raw;
+      return { kind: 'raw', status: status ?? 200, body, contentType: contentType ?? 'text/html; charset=utf-8', delayMs: resolved.delayMs ?? 0 };
     }
     if (isError(resolved)) {
       const { status, message, type, headers } = resolved.error;
@@ -125,8 +156,8 @@ export class ScriptCursor {
     }
     const toolCalls = (resolved.toolCalls ?? []).map((call) => ({
       id: call.id ?? `call_${this.#nextCallId++}`,
-      name: call.name,
-      arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments),
+      name: call.name ?? '',
+      arguments: typeof call.arguments === 'string' ? call.arguments : call.arguments === undefined ? '' : JSON.stringify(call.arguments),
     }));
     return {
       kind: 'reply',
@@ -135,6 +166,7 @@ export class ScriptCursor {
       usage: resolved.usage,
       finishReason: resolved.finishReason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
       delayMs: resolved.delayMs ?? 0,
+      resetAfterChunks: resolved.resetAfterChunks,
     };
   }
 

@@ -1,5 +1,5 @@
 import { delay } from '../delay.ts';
-import { CancelledError, ModelCallError } from '../errors.ts';
+import { CancelledError, ModelBehaviorError, ModelCallError } from '../errors.ts';
 import type { AssistantMessage, Message } from '../protocol/messages.ts';
 import type { ModelInfo, ModelPort, ModelRequest, ModelResponse } from '../protocol/model.ts';
 import { ScriptCursor, estimateTokens, fragments } from './script.ts';
@@ -56,7 +56,18 @@ export function scriptedModel(script: Script, options: ScriptedModelOptions = {}
         retryable,
       });
     }
-    if (step.content && request.onDelta) for (const piece of fragments(step.content)) request.onDelta(piece);
+    if (step.kind === 'raw') {
+      throw new ModelBehaviorError(
+        `Scripted model call #${calls.length}: the step is a raw HTTP response, which only the scripted server can send. ` +
+          'Play this script with startScriptedServer and createOpenAIModel, or give the step content or an error.',
+      );
+    }
+    const pieces = fragments(step.content ?? '');
+    if (step.resetAfterChunks !== undefined) {
+      for (const piece of pieces.slice(0, step.resetAfterChunks)) request.onDelta?.(piece);
+      throw new ModelCallError(`Scripted model call #${calls.length}: the connection was reset mid-answer (resetAfterChunks).`, { retryable: true });
+    }
+    if (request.onDelta) for (const piece of pieces) request.onDelta(piece);
     const message: AssistantMessage = { role: 'assistant', content: step.content };
     if (step.toolCalls.length > 0) message.toolCalls = step.toolCalls;
     const outputChars = (step.content?.length ?? 0) + step.toolCalls.reduce((n, c) => n + c.name.length + c.arguments.length, 0);

@@ -95,13 +95,16 @@ const sendJson = (res: ServerResponse, status: number, body: unknown, headers: R
 
 const errorBody = (message: string, type: string, code: string | number) => ({ error: { message, type, code: String(code) } });
 
-function replyBodies(step: ResolvedReply, model: string, id: string, requestChars: number, stream: boolean, includeUsage: boolean): string {
+/** The reply as one JSON body, or as the list of server-sent events of a stream. */
+function replyBodies(step: ResolvedReply, model: string, id: string, requestChars: number, stream: boolean, includeUsage: boolean): string | string[] {
   const outputChars = (step.content?.length ?? 0) + step.toolCalls.reduce((n, c) => n + c.name.length + c.arguments.length, 0);
   const prompt = step.usage?.inputTokens ?? estimateTokens(requestChars);
   const completion = step.usage?.outputTokens ?? estimateTokens(outputChars);
   const usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   const created = Math.floor(Date.now() / 1000);
-  const apiCalls = step.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  // A call scripted without a name is sent without one, as a model that forgot it would.
+  const fn = (name: string, args: string) => (name === '' ? { arguments: args } : { name, arguments: args });
+  const apiCalls = step.toolCalls.map((c) => ({ id: c.id, type: 'function', function: fn(c.name, c.arguments) }));
   if (!stream) {
     const message = { role: 'assistant', content: step.content, refusal: null, ...(apiCalls.length > 0 ? { tool_calls: apiCalls } : {}) };
     return JSON.stringify({
@@ -114,14 +117,14 @@ function replyBodies(step: ResolvedReply, model: string, id: string, requestChar
   const deltas: Array<Record<string, unknown>> = [{ role: 'assistant', content: step.content === null ? null : '' }];
   for (const piece of fragments(step.content ?? '')) deltas.push({ content: piece });
   step.toolCalls.forEach((c, index) => {
-    deltas.push({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
+    deltas.push({ tool_calls: [{ index, id: c.id, type: 'function', function: fn(c.name, '') }] });
     for (const piece of fragments(c.arguments, 2)) deltas.push({ tool_calls: [{ index, function: { arguments: piece } }] });
   });
-  let out = '';
-  for (const delta of deltas) out += `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
-  out += `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: step.finishReason }] })}\n\n`;
-  if (includeUsage) out += `data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`;
-  return `${out}data: [DONE]\n\n`;
+  const out = deltas.map((delta) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`);
+  out.push(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: step.finishReason }] })}\n\n`);
+  if (includeUsage) out.push(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+  out.push('data: [DONE]\n\n');
+  return out;
 }
 
 /**
@@ -180,7 +183,8 @@ export async function startScriptedServer(script: Script, options: ScriptedServe
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const beyond = cursor.consumed === before;
-      sendJson(res, beyond ? 500 : 400, errorBody(message, 'scripted_server_error', beyond ? 'beyond_script' : 'expect_failed'));
+      // 400, which clients do not retry: a request the script has no step for fails at once and says so.
+      sendJson(res, 400, errorBody(message, 'scripted_server_error', beyond ? 'beyond_script' : 'expect_failed'));
       return;
     }
     const respond = (): void => {
@@ -188,11 +192,21 @@ export async function startScriptedServer(script: Script, options: ScriptedServe
         sendJson(res, step.status, errorBody(step.message, step.type, step.status), step.headers);
         return;
       }
+      if (step.kind === 'raw') {
+        res.writeHead(step.status, { 'content-type': step.contentType, 'content-length': Buffer.byteLength(step.body) });
+        res.end(step.body);
+        return;
+      }
       const model = typeof body.model === 'string' ? body.model : 'scripted';
       const text = replyBodies(step, model, `chatcmpl-scripted-${parsed.index}`, raw.length, stream, body.stream_options?.include_usage === true);
-      if (stream) {
+      if (Array.isArray(text)) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-        res.end(text);
+        if (step.resetAfterChunks === undefined) {
+          res.end(text.join(''));
+        } else {
+          // The chunks sent so far reach the client, then the connection drops before the stream ends.
+          res.write(text.slice(0, step.resetAfterChunks).join(''), () => setTimeout(() => res.destroy(), 20));
+        }
       } else {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.end(text);

@@ -82,7 +82,7 @@ function validateCall(byName: ReadonlyMap<string, Tool>, call: ToolCall): Valida
       ok: false,
       reason: 'unknown_tool',
       message:
-        `There is no tool named ${JSON.stringify(name)} (call ${c.id}).${hint} ` +
+        (name === '' ? `Tool call ${c.id} names no tool: every call needs the name of the tool to run. ` : `There is no tool named ${JSON.stringify(name)} (call ${c.id}).${hint} `) +
         (available.length > 0
           ? `Available tools: ${available.join(', ')}. Call one of them by its exact name.`
           : 'No tools are available: answer without calling a tool.'),

@@ -1,0 +1,50 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createProgress } from '../src/cli/progress.ts';
+import type { RunEvent, RunResult } from '../src/index.ts';
+
+const runId = 'r1';
+const usage = { inputTokens: 10, outputTokens: 5 };
+const state = (step: number, costUsd: number): RunEvent => ({ type: 'state', runId, state: 'infer', tags: [], step, usage, costUsd });
+const end = (costUsd: number): RunEvent => ({
+  type: 'end',
+  runId,
+  result: { runId, status: 'done', reason: 'final_answer', steps: 1, usage, costUsd, output: 'ok' } as unknown as RunResult,
+});
+
+const play = (events: RunEvent[]) => {
+  let out = '';
+  const progress = createProgress((text) => (out += text), false);
+  for (const event of events) progress(event);
+  return out;
+};
+
+test('a retry ends the streamed line and says the text so far is discarded', () => {
+  const out = play([
+    { type: 'delta', runId, step: 0, text: 'Hello ' },
+    { type: 'model.retry', runId, step: 0, attempt: 2, delayMs: 1500, reason: 'HTTP 429: Rate limit reached' },
+    { type: 'delta', runId, step: 0, text: 'Hello world' },
+  ]);
+  assert.is(
+    out,
+    '  model: Hello \n  ↻ model call retried (attempt 2) in 1.5 s: HTTP 429: Rate limit reached; the text so far is discarded\n  model: Hello world',
+  );
+});
+
+test('a refused call is printed with its reason', () => {
+  const out = play([{ type: 'tool.refused', runId, callId: 'call_1', tool: 'add', status: 'invalid', reason: 'arguments were not JSON' }]);
+  assert.is(out, '  ✗ add call_1: arguments were not JSON\n');
+});
+
+test('an unpriced model shows cost unknown, a priced one its cost', () => {
+  const unpriced = play([{ type: 'model.answer', runId, step: 0, model: 'llama3', usage, costUsd: null }, state(1, 0), end(0)]);
+  assert.match(unpriced, 'step 1 · infer · 15 tokens · cost unknown\n');
+  assert.match(unpriced, 'done · final_answer · 1 steps · 15 tokens · cost unknown\n');
+  assert.match(unpriced, 'no price known for model llama3');
+  assert.not.match(unpriced, '$0.0000');
+  const priced = play([{ type: 'model.answer', runId, step: 0, model: 'gpt-4o', usage, costUsd: 0.0001 }, state(1, 0.0001), end(0.0001)]);
+  assert.match(priced, '15 tokens · $0.0001\n');
+  assert.not.match(priced, 'unknown');
+});
+
+test.run();
