@@ -190,9 +190,14 @@ export function assertPriced(agent: Agent, model: string): void {
 
 function assertOwnPriced(agent: Agent, model: string): void {
   if (agent.limits.maxCostUsd === undefined || priceFor(model, agent.prices)) return;
-  throw new UserError(
-    `Agent "${agent.name}" has a cost budget of $${agent.limits.maxCostUsd} but model "${model}" has no known price, ` +
+  throw unpricedBudget(agent.name, agent.limits.maxCostUsd, model);
+}
+
+/** The error for a cost budget on a model the agent's price table does not know. */
+export function unpricedBudget(agent: string, maxCostUsd: number, model: string): UserError {
+  return new UserError(
+    `Agent "${agent}" has a cost budget of $${maxCostUsd} but model "${model}" has no known price, ` +
       `so the budget could not be enforced. Add it to the agent's prices, e.g. prices: { "${model}": { inputPerMTok: 0.5, outputPerMTok: 1.5 } }, ` +
-      'or remove limits.maxCostUsd.',
+      'or remove the cost budget (limits.maxCostUsd).',
   );
 }
