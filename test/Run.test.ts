@@ -123,6 +123,28 @@ test('a cost budget is priced from the table and halts the run', async () => {
   assert.is(result.costUsd, 3);
 });
 
+test('a reply named after a model the table does not list is priced as the model asked for', async () => {
+  const scripted = scriptedModel(
+    (index) => (index < 5 ? { toolCalls: [{ name: 'echo', arguments: { text: 'x' } }], usage: { inputTokens: 1_000_000, outputTokens: 0 } } : undefined),
+    { model: 'gpt-4o-mini' },
+  );
+  // A gateway that answers as 'openai/gpt-4o-mini' for the 'gpt-4o-mini' it was asked for.
+  const model: ModelPort = { info: scripted.info, complete: async (request) => ({ ...(await scripted.complete(request)), model: 'openai/gpt-4o-mini' }) };
+  const agent = defineAgent({ name: 'a', model, tools: [echo([])], limits: { maxCostUsd: 0.01 } });
+  const result = await runAgent(agent, 'go');
+  assert.is(result.reason, 'cost_budget');
+  assert.is(result.steps, 1);
+  assert.ok(Math.abs(result.costUsd - 0.15) < 1e-9, `expected $0.15, got ${result.costUsd}`);
+});
+
+test('a reply from a model the table lists is priced as that model', async () => {
+  const scripted = scriptedModel([{ content: 'done', usage: { inputTokens: 1_000_000, outputTokens: 0 } }], { model: 'gpt-4o-mini' });
+  const model: ModelPort = { info: scripted.info, complete: async (request) => ({ ...(await scripted.complete(request)), model: 'gpt-4o-2024-08-06' }) };
+  const result = await runAgent(defineAgent({ name: 'a', model, limits: { maxCostUsd: 10 } }), 'go');
+  assert.is(result.status, 'done');
+  assert.ok(Math.abs(result.costUsd - 2.5) < 1e-9, `expected $2.50, got ${result.costUsd}`);
+});
+
 test('a cost budget for a model with no known price is refused when the agent is defined', () => {
   const model = scriptedModel([], { model: 'mystery-model' });
   assert.throws(() => defineAgent({ name: 'a', model, limits: { maxCostUsd: 1 } }), (error: unknown) => {

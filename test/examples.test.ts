@@ -1,8 +1,13 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createProgress } from '../src/cli/progress.ts';
 import { runAgent, startRun } from '../src/index.ts';
-import { scriptedModel } from '../src/testing/index.ts';
+import { scriptedModel, startScriptedServer } from '../src/testing/index.ts';
 import * as compose from '../examples/compose/agent.ts';
 import * as demo from '../examples/demo/agent.ts';
 import * as extend from '../examples/extend/agent.ts';
@@ -24,6 +29,41 @@ test('the demo\'s progress shows its malformed call refused with the reason', as
   assert.is((await run.result).status, 'done');
   assert.match(out, /  ✗ count_lines call_\d+: .*could not be parsed as JSON/);
   assert.match(out, /\$0\.\d{4}/, 'the demo model is priced');
+});
+
+const root = resolve(import.meta.dirname, '..');
+const execute = promisify(execFile);
+const noEndpoint = { OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_MODEL: '' };
+
+/** The demo agent's limits as `statecraft run` would load them with this environment. */
+async function demoLimits(env: Record<string, string>) {
+  const code = "const { agent } = await import('./examples/demo/agent.ts'); console.log(JSON.stringify(agent.limits));";
+  const { stdout } = await execute(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, env: { ...process.env, ...noEndpoint, ...env } });
+  return JSON.parse(stdout) as { maxSteps: number; maxCostUsd?: number };
+}
+
+test('the demo keeps its cost budget for the scripted model and for a model with a known price', async () => {
+  assert.equal(await demoLimits({}), { maxSteps: 8, maxCostUsd: 0.05 });
+  assert.equal(await demoLimits({ OPENAI_API_KEY: 'sk-test', STATECRAFT_MODEL: 'gpt-4o-mini' }), { maxSteps: 8, maxCostUsd: 0.05 });
+  assert.equal(await demoLimits({ OPENAI_API_KEY: 'sk-test' }), { maxSteps: 8, maxCostUsd: 0.05 }, 'the endpoint\u2019s default model, gpt-4o-mini');
+});
+
+test('the demo runs on a local model with no known price, without a cost budget', async () => {
+  assert.equal(await demoLimits({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', STATECRAFT_MODEL: 'llama3.1' }), { maxSteps: 8 });
+  const server = await startScriptedServer(demo.script);
+  const folder = mkdtempSync(join(tmpdir(), 'statecraft-demo-'));
+  try {
+    const env = { ...process.env, ...noEndpoint, OPENAI_BASE_URL: server.url, STATECRAFT_MODEL: 'llama3.1' };
+    const args = [resolve(root, 'bin/statecraft.js'), 'run', 'examples/demo/agent.ts', '--json', '--store', `sqlite:${join(folder, 'runs.db')}`];
+    const { stdout } = await execute(process.execPath, args, { cwd: root, env, timeout: 30_000 });
+    const end = JSON.parse(stdout.trim().split('\n').at(-1)!) as { type: string; result: { status: string; costUsd: number } };
+    assert.is(end.type, 'end');
+    assert.is(end.result.status, 'done');
+    assert.equal(server.requests.map((request) => (request.body as { model: string }).model).at(-1), 'llama3.1');
+  } finally {
+    await server.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
 });
 
 test('an extended machine adds a state: the uncited answer is sent back once', async () => {

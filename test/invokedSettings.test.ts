@@ -74,6 +74,17 @@ test('a cost budget on an invoked agent is refused at start when the model it wi
   );
 });
 
+test('a cost budget the host passes to an invoked agent whose model has no price fails the run before the model is called', async () => {
+  const child = defineAgent({ name: 'child' });
+  const host = invoking(child, (input) => ({ ...input, runId: `${input.runId}/child`, limits: { ...input.limits, maxCostUsd: 0.5 } }));
+  const model = scriptedModel([{ content: 'spent' }]);
+  const result = await startRun(host, { input: 'go', model }).result;
+  assert.is(result.status, 'failed');
+  assert.is(result.error?.name, 'UserError');
+  assert.match(result.error?.message ?? '', /Agent "child" has a cost budget of \$0.5 but model "scripted" has no known price/);
+  assert.is(model.calls.length, 0, 'no tokens were spent that the budget could not count');
+});
+
 test('an invoked agent that names a model calls that model on the run\u2019s endpoint', async () => {
   const server = await startScriptedServer([{ content: 'Small answer.' }]);
   try {

@@ -7,7 +7,7 @@ test('an exact name wins', () => {
   assert.equal(priceFor('gpt-4o-mini'), { inputPerMTok: 0.15, outputPerMTok: 0.6 });
 });
 
-test('dated snapshots match the longest prefix', () => {
+test('a dated snapshot is priced as its model', () => {
   assert.equal(priceFor('gpt-4o-2024-08-06'), defaultPrices['gpt-4o']);
   assert.equal(priceFor('gpt-4o-mini-2024-07-18'), defaultPrices['gpt-4o-mini']);
   assert.equal(priceFor('gpt-4.1-nano-2025-04-14'), defaultPrices['gpt-4.1-nano']);
@@ -21,8 +21,24 @@ test('unknown models and bare-prefix lookalikes have no price', () => {
 
 test('a custom table replaces the defaults', () => {
   const table: PriceTable = { local: { inputPerMTok: 1, outputPerMTok: 2 } };
-  assert.equal(priceFor('local-7b', table), { inputPerMTok: 1, outputPerMTok: 2 });
+  assert.equal(priceFor('local', table), { inputPerMTok: 1, outputPerMTok: 2 });
+  assert.equal(priceFor('local-2025-01-31', table), { inputPerMTok: 1, outputPerMTok: 2 });
   assert.is(priceFor('gpt-4o', table), undefined);
+});
+
+test('a listed name followed by anything but a date is another model, with no price', () => {
+  assert.is(priceFor('o3-pro'), undefined);
+  assert.is(priceFor('o1-pro'), undefined);
+  assert.is(priceFor('gpt-5-pro'), undefined);
+  assert.is(priceFor('o3-pro-2025-06-10'), undefined);
+  assert.is(priceFor('gpt-4o-audio-preview'), undefined);
+  assert.is(priceFor('local-7b', { local: { inputPerMTok: 1, outputPerMTok: 2 } }), undefined);
+  assert.is(priceFor('gpt-4o-2024-8-6'), undefined);
+});
+
+test('a snapshot the table lists by its own name keeps its own price', () => {
+  assert.equal(priceFor('gpt-4o-2024-05-13'), { inputPerMTok: 5, outputPerMTok: 15 });
+  assert.equal(priceFor('o3-2025-04-16'), defaultPrices.o3);
 });
 
 test('cost is tokens times price per million', () => {

@@ -4,7 +4,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
-import { defineAgent, defineTool } from '../../src/index.ts';
+import { defaultPrices, defineAgent, defineTool, priceFor } from '../../src/index.ts';
 import type { Script, ScriptRequest } from '../../src/testing/index.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -38,13 +38,24 @@ const countLines = defineTool({
   },
 });
 
+export const scriptModel = 'scripted-demo';
+const prices = { [scriptModel]: { inputPerMTok: 0.15, outputPerMTok: 0.6 } };
+
+// The model `statecraft run` will call: the scripted one when no endpoint is set, else STATECRAFT_MODEL
+// (the port's default, gpt-4o-mini, without it). A local model (Ollama's llama3.1) has no price, and a
+// budget that cannot be counted is refused, so the budget applies only to a model with a known price.
+// (`--model` is not seen here: a run given an unpriced model that way is refused with a message.)
+const endpoint = Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
+const model = endpoint ? process.env.STATECRAFT_MODEL || 'gpt-4o-mini' : scriptModel;
+const budget = priceFor(model, { ...defaultPrices, ...prices }) ? { maxCostUsd: 0.05 } : {};
+
 export const agent = defineAgent({
   name: 'project-guide',
   version: '1',
   instructions: 'You answer questions about the files of this project. Use the tools; be brief.',
   tools: [listFiles, countLines],
-  limits: { maxSteps: 8, maxCostUsd: 0.05 },
-  prices: { 'scripted-demo': { inputPerMTok: 0.15, outputPerMTok: 0.6 } },
+  limits: { maxSteps: 8, ...budget },
+  prices,
 });
 
 export const input = 'Which example agents does this project ship, and how long is each one?';
@@ -98,5 +109,3 @@ export const script: Script = [
     };
   },
 ];
-
-export const scriptModel = 'scripted-demo';

@@ -6,7 +6,7 @@ export interface Price {
   outputPerMTok: number;
 }
 
-/** Prices by model name; names also match dated snapshots by prefix. */
+/** Prices by model name; a name also prices its dated snapshots (`<name>-YYYY-MM-DD`). */
 export type PriceTable = Record<string, Price>;
 
 /**
@@ -16,6 +16,7 @@ export type PriceTable = Record<string, Price>;
  */
 export const defaultPrices: Readonly<PriceTable> = Object.freeze({
   'gpt-4o': { inputPerMTok: 2.5, outputPerMTok: 10 },
+  'gpt-4o-2024-05-13': { inputPerMTok: 5, outputPerMTok: 15 },
   'gpt-4o-mini': { inputPerMTok: 0.15, outputPerMTok: 0.6 },
   'gpt-4.1': { inputPerMTok: 2, outputPerMTok: 8 },
   'gpt-4.1-mini': { inputPerMTok: 0.4, outputPerMTok: 1.6 },
@@ -29,14 +30,19 @@ export const defaultPrices: Readonly<PriceTable> = Object.freeze({
   'gpt-5-nano': { inputPerMTok: 0.05, outputPerMTok: 0.4 },
 });
 
-/** The price of a model: its exact name, else the longest table name it starts with followed by '-'; undefined when unknown. */
+// Every snapshot of the listed models is named `<model>-YYYY-MM-DD` (gpt-4o-2024-08-06, o3-2025-04-16).
+// Any other suffix names another model, often a dearer one (o3-pro, gpt-5-pro), so it gets no price
+// rather than a guess: a cost budget for it is then refused until the table lists it.
+const snapshot = /^(.+)-\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * The price of a model: its exact name, else the name its dated snapshot (`<name>-YYYY-MM-DD`) is
+ * taken from; undefined when unknown.
+ */
 export function priceFor(model: string, table: Readonly<PriceTable> = defaultPrices): Price | undefined {
   if (Object.hasOwn(table, model)) return table[model];
-  let best: string | undefined;
-  for (const name of Object.keys(table)) {
-    if (model.startsWith(`${name}-`) && (best === undefined || name.length > best.length)) best = name;
-  }
-  return best === undefined ? undefined : table[best];
+  const base = snapshot.exec(model)?.[1];
+  return base !== undefined && Object.hasOwn(table, base) ? table[base] : undefined;
 }
 
 /** The cost in USD of some usage at a price. */

@@ -1,6 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
+import { checkAgentConfig } from './checkAgentConfig.ts';
 import { defaultPrices, priceFor, type PriceTable } from '../model/pricing.ts';
 import { envCredentials, type CredentialsProvider } from '../credentials/credentialsProvider.ts';
 import type { FitnessTarget } from '../fitness/defineFitness.ts';
@@ -91,12 +92,6 @@ export interface Agent {
   readonly fitness: readonly FitnessTarget[];
 }
 
-const positive = (agent: string, field: string, value: number | undefined) => {
-  if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-    throw new UserError(`Agent "${agent}": ${field} must be a positive number, found ${value}.`);
-  }
-};
-
 /**
  * Define an agent: instructions, tools, model and limits, validated now rather than mid-run.
  * @example
@@ -108,16 +103,8 @@ export function defineAgent(config: AgentConfig): Agent {
       `Agent name must be 1-100 letters, digits, '_', '-' or '.', found ${JSON.stringify(config.name)}.`,
     );
   }
-  const limits = { maxSteps: 20, ...config.limits };
-  positive(config.name, 'limits.maxSteps', limits.maxSteps);
-  positive(config.name, 'limits.maxTokens', limits.maxTokens);
-  positive(config.name, 'limits.maxCostUsd', limits.maxCostUsd);
-  positive(config.name, 'limits.timeoutMs', limits.timeoutMs);
-  positive(config.name, 'toolConcurrency', config.toolConcurrency);
-  positive(config.name, 'toolTimeoutMs', config.toolTimeoutMs);
-  positive(config.name, 'maxToolOutputChars', config.maxToolOutputChars);
-  positive(config.name, 'maxContextTokens', config.maxContextTokens);
-  positive(config.name, 'approval.timeoutMs', config.approval?.timeoutMs);
+  checkAgentConfig(config);
+  const limits = { ...config.limits, maxSteps: config.limits?.maxSteps ?? 20 };
   if (config.approval?.onTimeout !== undefined && !['reject', 'approve'].includes(config.approval.onTimeout)) {
     throw new UserError(`Agent "${config.name}": approval.onTimeout must be 'reject' or 'approve', found ${JSON.stringify(config.approval.onTimeout)}.`);
   }
@@ -190,9 +177,14 @@ export function assertPriced(agent: Agent, model: string): void {
 
 function assertOwnPriced(agent: Agent, model: string): void {
   if (agent.limits.maxCostUsd === undefined || priceFor(model, agent.prices)) return;
-  throw new UserError(
-    `Agent "${agent.name}" has a cost budget of $${agent.limits.maxCostUsd} but model "${model}" has no known price, ` +
+  throw unpricedBudget(agent.name, agent.limits.maxCostUsd, model);
+}
+
+/** The error for a cost budget on a model the agent's price table does not know. */
+export function unpricedBudget(agent: string, maxCostUsd: number, model: string): UserError {
+  return new UserError(
+    `Agent "${agent}" has a cost budget of $${maxCostUsd} but model "${model}" has no known price, ` +
       `so the budget could not be enforced. Add it to the agent's prices, e.g. prices: { "${model}": { inputPerMTok: 0.5, outputPerMTok: 1.5 } }, ` +
-      'or remove limits.maxCostUsd.',
+      'or remove the cost budget (limits.maxCostUsd).',
   );
 }

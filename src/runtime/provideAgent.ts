@@ -8,7 +8,7 @@ import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn } from 
 import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { assembleMessages } from './assembleMessages.ts';
-import { permittedTools, type Agent } from './defineAgent.ts';
+import { permittedTools, unpricedBudget, type Agent } from './defineAgent.ts';
 import { dispatchCalls } from './dispatchCalls.ts';
 import { executeCalls } from './executeCalls.ts';
 import type { RunEvent } from './runEvents.ts';
@@ -132,6 +132,11 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
       callModel: fromPromise<ModelTurn, { step: number }>(async ({ self, signal }) => {
         const context = contextOf(self._parent);
         const step = context.step;
+        const requested = priceFor(model.info.model, agent.prices);
+        // A budget that cannot be counted is refused before any token is spent: the run fails rather
+        // than run on at $0 a turn. Runs check this when they start; this catches a budget that comes
+        // with an invoked agent's input, which no start could see.
+        if (context.limits.maxCostUsd !== undefined && !requested) throw unpricedBudget(agent.name, context.limits.maxCostUsd, model.info.model);
         const started = performance.now();
         const response = await model.complete({
           messages: assembleMessages(context.messages, agent.maxContextTokens),
@@ -141,8 +146,10 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           onRetry: (retry) => hooks.emit({ type: 'model.retry', runId: hooks.runId, step, ...retry }),
         });
         const { message, problems } = normalizeCalls(response.message, step);
+        // The model that answered may differ from the one asked for (a dated snapshot, or a gateway's
+        // 'openai/gpt-4o-mini'): priced as the one that answered when the table knows it, else as the one asked for.
         const answeredBy = response.model || model.info.model;
-        const price = priceFor(answeredBy, agent.prices);
+        const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? requested;
         hooks.emit({ type: 'model.answer', runId: hooks.runId, step, model: answeredBy, usage: response.usage, costUsd: price ? costOf(response.usage, price) : null });
         return {
           message,

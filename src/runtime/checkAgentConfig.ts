@@ -1,0 +1,107 @@
+import { z } from 'zod';
+import { UserError } from '../errors.ts';
+import type { AgentConfig, AgentLimits } from './defineAgent.ts';
+
+// Records rather than lists, so that tsc fails here when AgentConfig gains a setting not named below.
+const agentKeys: Record<keyof AgentConfig, true> = {
+  name: true, version: true, instructions: true, tools: true, model: true, limits: true, prices: true, stopWhen: true,
+  toolConcurrency: true, toolTimeoutMs: true, maxToolOutputChars: true, maxContextTokens: true, machine: true,
+  agents: true, grants: true, policies: true, approval: true, credentials: true, secrets: true, fitness: true,
+};
+const limitKeys: Record<keyof AgentLimits, true> = { maxSteps: true, maxTokens: true, maxCostUsd: true, timeoutMs: true };
+const approvalKeys: Record<keyof NonNullable<AgentConfig['approval']>, true> = { timeoutMs: true, onTimeout: true };
+
+const perMTok = z.number().nonnegative(); // zod 4 refuses NaN and ±Infinity
+const priceSchema = z.strictObject({ inputPerMTok: perMTok, outputPerMTok: perMTok });
+
+/** Refuse settings that would be ignored or would break the run later: unknown keys, bad counts, malformed prices. */
+export function checkAgentConfig(config: AgentConfig): void {
+  const agent = config.name;
+  const where = (field: string) => (field ? `Agent "${agent}": ${field}` : `Agent "${agent}"`);
+  refuseUnknown(config, agentKeys, where(''), true);
+  if (config.limits !== undefined) refuseUnknown(config.limits, limitKeys, where('limits'));
+  if (config.approval !== undefined) refuseUnknown(config.approval, approvalKeys, where('approval'));
+
+  const limits: AgentLimits = config.limits ?? {};
+  wholeCount(where('limits.maxSteps'), limits.maxSteps);
+  wholeCount(where('limits.maxTokens'), limits.maxTokens);
+  positive(where('limits.maxCostUsd'), limits.maxCostUsd);
+  positive(where('limits.timeoutMs'), limits.timeoutMs);
+  wholeCount(where('toolConcurrency'), config.toolConcurrency);
+  positive(where('toolTimeoutMs'), config.toolTimeoutMs);
+  wholeCount(where('maxToolOutputChars'), config.maxToolOutputChars);
+  wholeCount(where('maxContextTokens'), config.maxContextTokens);
+  positive(where('approval.timeoutMs'), config.approval?.timeoutMs);
+  checkPrices(agent, config.prices);
+}
+
+function positive(field: string, value: number | undefined) {
+  if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
+    throw new UserError(`${field} must be a positive number, found ${String(value)}.`);
+  }
+}
+
+function wholeCount(field: string, value: number | undefined) {
+  if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+    throw new UserError(`${field} must be a positive whole number, found ${String(value)}.`);
+  }
+}
+
+function refuseUnknown(object: object, known: Record<string, true>, owner: string, topLevel = false) {
+  const names = Object.keys(known);
+  const unknown = Object.keys(object).find((key) => !Object.hasOwn(known, key));
+  if (unknown === undefined) return;
+  const suggestion = topLevel && Object.hasOwn(limitKeys, unknown) ? `limits: { ${unknown} }` : nearest(unknown, names);
+  const hint = suggestion === undefined ? '.' : `; did you mean "${suggestion}"?`;
+  throw new UserError(`${owner} has no setting "${unknown}"${hint} Known: ${names.join(', ')}.`);
+}
+
+function checkPrices(agent: string, prices: AgentConfig['prices']) {
+  if (prices === undefined) return;
+  const example = (model: string) => `prices: { ${JSON.stringify(model)}: { inputPerMTok: 0.5, outputPerMTok: 1.5 } } (USD per million tokens, each a finite number >= 0)`;
+  if (typeof prices !== 'object' || prices === null || Array.isArray(prices)) {
+    throw new UserError(`Agent "${agent}": prices must be an object of prices by model name, found ${JSON.stringify(prices)}. Write ${example('my-model')}.`);
+  }
+  for (const [model, price] of Object.entries(prices)) {
+    const parsed = priceSchema.safeParse(price);
+    if (parsed.success) continue;
+    const problems = parsed.error.issues.map((issue) => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => `unknown field "${key}"${hintFor(key, ['inputPerMTok', 'outputPerMTok'])}`).join(', ');
+      }
+      const field = issue.path.join('.');
+      if (!field) return `expected an object, found ${JSON.stringify(price)}`;
+      const found = (price as unknown as Record<string, unknown>)[field];
+      return found === undefined ? `${field} is missing` : `${field} must be a finite number >= 0, found ${typeof found === 'string' ? JSON.stringify(found) : String(found)}`;
+    });
+    throw new UserError(`Agent "${agent}": the price for model ${JSON.stringify(model)} is not usable: ${problems.join('; ')}. Write ${example(model)}.`, { cause: parsed.error });
+  }
+}
+
+const hintFor = (key: string, names: string[]) => {
+  const suggestion = nearest(key, names);
+  return suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
+};
+
+/** The known name closest to a misspelt one, if any is close enough to be what was meant. */
+function nearest(name: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of names) {
+    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
