@@ -383,4 +383,27 @@ test("a turn's tool calls run concurrently up to toolConcurrency, results in cal
   assert.is(limited.steps, 20);
 });
 
+test('a tool runs with the very arguments its policy judged, even when the schema fills in a fresh default', async () => {
+  let issued = 0;
+  const judged: string[] = [];
+  const ran: string[] = [];
+  const order = defineTool({
+    name: 'order',
+    description: 'Place an order.',
+    parameters: z.object({ item: z.string(), ref: z.string().default(() => `ref-${issued++}`) }),
+    policy: (args: { ref: string }) => {
+      judged.push(args.ref);
+      return 'allow';
+    },
+    execute: ({ ref }) => {
+      ran.push(ref);
+      return 'ordered';
+    },
+  });
+  const model = scriptedModel([{ toolCalls: [{ id: 'o1', name: 'order', arguments: { item: 'tea' } }] }, { content: 'done' }]);
+  assert.is((await runAgent(defineAgent({ name: 'a', model, tools: [order] }), 'go')).status, 'done');
+  assert.is(ran.length, 1);
+  assert.equal(ran, judged);
+});
+
 test.run();

@@ -51,11 +51,20 @@ export function createToolbox(tools: readonly Tool[]): Toolbox {
       Object.freeze({ name: tool.name, description: tool.description, parameters: tool.jsonSchema as ToolSpec['parameters'] }),
     ),
   );
+  const checked = new WeakMap<ToolCall, ToolCall & { result: ValidatedCall }>();
   return Object.freeze({
     tools: frozenTools,
     specs: () => specs,
     get: (name: string) => byName.get(name),
-    validateCall: (call: ToolCall) => validateCall(byName, call),
+    validateCall: (call: ToolCall) => {
+      // A run checks each call when it is dispatched and again when it runs: the second check of the
+      // same, unchanged call reuses the first, so the tool gets the very arguments its policy saw.
+      const seen = typeof call === 'object' && call !== null ? checked.get(call) : undefined;
+      if (seen && seen.id === call.id && seen.name === call.name && seen.arguments === call.arguments) return seen.result;
+      const result = validateCall(byName, call);
+      if (typeof call === 'object' && call !== null) checked.set(call, { id: call.id, name: call.name, arguments: call.arguments, result });
+      return result;
+    },
   });
 }
 
