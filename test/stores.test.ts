@@ -13,6 +13,7 @@ import { MemoryStore } from '../src/log/memoryStore.ts';
 import { openStore } from '../src/log/openStore.ts';
 import type { MemoryStoreData } from '../src/log/memoryStore.ts';
 import { PostgresStore } from '../src/log/postgresStore.ts';
+import { StoreNotFoundError } from '../src/log/storageErrors.ts';
 import { normalize } from '../src/log/patch.ts';
 import { stateAt } from '../src/log/reads.ts';
 import { StateIndexWriter } from '../src/log/stateIndex.ts';
@@ -507,6 +508,26 @@ open('opens memory, SQLite by prefix or path, and refuses unknown schemes', asyn
     await pgStore.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+open('a PostgreSQL schema that does not exist is refused with mustExist, never created', async () => {
+  if (!(await postgresReachable())) return;
+  const schema = `absent_${process.pid}`;
+  const store = openStore(`${PG_URL}?schema=${schema}`, { mustExist: true });
+  try {
+    const error = await store.listRuns().then(() => undefined, (caught: unknown) => caught);
+    assert.instance(error, StoreNotFoundError);
+    assert.match((error as Error).message, `No run store in schema "${schema}"`);
+  } finally {
+    await store.close();
+  }
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    assert.is(rows.length, 0, 'the schema was not created');
+  } finally {
+    await client.end();
   }
 });
 open.run();

@@ -7,7 +7,7 @@ import { DEFAULT_SQLITE_PATH, SqliteStore } from './sqliteStore.ts';
 /**
  * Opens a store from a URL: `memory:`, `sqlite:<path>` or a file path, `postgres://…` (schema via `?schema=`);
  * without one, STATECRAFT_STORE, else SQLite at `.statecraft/runs.db`. With `mustExist`, a SQLite file
- * that does not exist is refused (StoreNotFoundError) instead of created.
+ * or PostgreSQL schema that does not exist is refused (StoreNotFoundError) instead of created.
  * @example
  * const store = openStore(process.env.STATECRAFT_STORE);
  */
@@ -18,7 +18,7 @@ export function openStore(url?: string, options: { mustExist?: boolean } = {}): 
     const parsed = new URL(target);
     const schema = parsed.searchParams.get('schema') ?? undefined;
     parsed.searchParams.delete('schema');
-    return new PostgresStore({ connectionString: parsed.toString(), ...(schema === undefined ? {} : { schema }) });
+    return new PostgresStore({ connectionString: parsed.toString(), ...(schema === undefined ? {} : { schema }), ...options });
   }
   if (target.startsWith('sqlite:')) {
     const path = target.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');

@@ -20,7 +20,7 @@ import {
   truncatedSummary,
 } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
-import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
 import { NO_SUCH_RUN, schemaStatements, UNEXPECTED_SEQ } from './postgresSchema.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
@@ -28,6 +28,8 @@ export interface PostgresStoreOptions {
   connectionString?: string;
   schema?: string;
   pool?: Omit<pg.PoolConfig, 'connectionString'>;
+  /** Refuse a schema that does not exist yet instead of creating it (commands that only read or change recorded runs). */
+  mustExist?: boolean;
 }
 
 const UNIQUE_VIOLATION = '23505';
@@ -44,6 +46,7 @@ export class PostgresStore implements RunStore {
   readonly #pool: pg.Pool;
   readonly #where: string;
   #ready: Promise<void> | undefined;
+  readonly #mustExistSchema: boolean;
 
   constructor(options: PostgresStoreOptions = {}) {
     const connectionString = options.connectionString ?? process.env.STATECRAFT_DATABASE_URL ?? process.env.DATABASE_URL;
@@ -55,6 +58,7 @@ export class PostgresStore implements RunStore {
       throw new UserError(`PostgreSQL schema name "${this.schema}" is not allowed: use letters, digits and underscores, starting with a letter or underscore.`);
     }
     this.#where = redact(connectionString);
+    this.#mustExistSchema = options.mustExist ?? false;
     this.#pool = new pg.Pool({ ...options.pool, connectionString });
     this.#pool.on('error', () => {});
   }
@@ -65,6 +69,14 @@ export class PostgresStore implements RunStore {
 
   async #init(): Promise<void> {
     await this.#transaction(async (client) => {
+      if (this.#mustExistSchema) {
+        const { rows } = await client.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [`${this.#s}.runs`]);
+        if (!rows[0]?.found) {
+          throw new StoreNotFoundError(
+            `No run store in schema "${this.schema}" at ${this.#where}: no run was recorded there. Name the store that holds the runs with --store (or STATECRAFT_STORE), for example postgres://…?schema=statecraft.`,
+          );
+        }
+      }
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft:${this.schema}`]);
       for (const statement of schemaStatements(this.#s)) await client.query(statement);
     }, false);
