@@ -87,4 +87,22 @@ test('a reply withheld by the content filter fails the run with the reason, not 
   });
 });
 
+test("model and tool events of an invoked agent name it; the run's own agent's events name none", async () => {
+  const compose = await import('../examples/compose/agent.ts');
+  const events: RunEvent[] = [];
+  const run = startRun(compose.agent, { input: compose.input, model: scriptedModel(compose.script) });
+  run.on((event) => events.push(event));
+  assert.is((await run.result).status, 'done');
+  const of = (type: RunEvent['type']) => events.filter((event) => event.type === type).map((event) => event.actor);
+  assert.ok(of('tool.start').length > 0);
+  assert.ok(of('tool.start').every((actor) => actor === 'researcher'), JSON.stringify(of('tool.start')));
+  assert.equal([...new Set(of('model.answer'))], ['researcher', 'writer']);
+  assert.is(events.find((event) => event.type === 'end')?.actor, undefined);
+  const solo = startRun(defineAgent({ name: 'solo', tools: [add], model: scriptedModel([{ toolCalls: [{ id: 'c1', name: 'add', arguments: { a: 1, b: 2 } }] }, { content: '3' }]) }), { input: 'go' });
+  const own: RunEvent[] = [];
+  solo.on((event) => own.push(event));
+  await solo.result;
+  assert.ok(own.filter((event) => event.type === 'tool.start' || event.type === 'model.answer').every((event) => event.actor === undefined));
+});
+
 test.run();

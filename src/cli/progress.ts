@@ -4,6 +4,9 @@ const format = (n: number) => n.toLocaleString('en-US');
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+/** Which invoked agent an event comes from, when not the run's own. */
+const inAgent = (event: RunEvent) => (event.actor === undefined ? '' : ` in ${event.actor}`);
+
 /** Human-readable progress for a terminal: one line per state change, streamed text as it arrives. */
 export function createProgress(write: (text: string) => void, color: boolean) {
   const dim = (text: string) => (color ? `\x1b[2m${text}\x1b[22m` : text);
@@ -41,19 +44,19 @@ export function createProgress(write: (text: string) => void, color: boolean) {
       case 'model.retry': {
         const discarded = streaming ? '; the text so far is discarded' : '';
         endStream();
-        write(`  ↻ model call retried (attempt ${event.attempt}) in ${seconds(event.delayMs)}: ${event.reason}${discarded}\n`);
+        write(`  ↻ model call${inAgent(event)} retried (attempt ${event.attempt}) in ${seconds(event.delayMs)}: ${event.reason}${discarded}\n`);
         return;
       }
       case 'tool.refused':
         endStream();
-        write(`  ✗ ${event.tool || '(no name)'} ${dim(event.callId)}: ${event.reason}\n`);
+        write(`  ✗ ${event.tool || '(no name)'} ${dim(event.callId)}${inAgent(event)}: ${event.reason}\n`);
         return;
       case 'tool.start':
         endStream();
-        write(`  → ${event.tool} ${dim(event.callId)}\n`);
+        write(`  → ${event.tool} ${dim(event.callId)}${inAgent(event)}\n`);
         return;
       case 'tool.end':
-        write(`  ${event.isError ? '✗' : '✓'} ${event.tool} ${dim(`${Math.round(event.durationMs)} ms`)}\n`);
+        write(`  ${event.isError ? '✗' : '✓'} ${event.tool}${inAgent(event)} ${dim(`${Math.round(event.durationMs)} ms`)}\n`);
         return;
       case 'fitness':
         endStream();

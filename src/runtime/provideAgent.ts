@@ -106,6 +106,19 @@ function portFor(agent: Agent, runModel: ModelPort): ModelPort {
   );
 }
 
+/** What an invoked agent's actors get: its own model port, its place in the run, and events that name it. */
+function invokedHooks(hooks: RunHooks, sub: Agent, name: string): RunHooks {
+  const scope = [...(hooks.scope ?? []), name];
+  const actor = scope.join('/');
+  return {
+    ...hooks,
+    model: portFor(sub, hooks.model),
+    scope,
+    // The innermost agent names itself; the agents around it pass its events on as they are.
+    emit: (event) => hooks.emit(event.actor === undefined ? { ...event, actor } : event),
+  };
+}
+
 /** An invoked agent's machine, whose context starts from its input with the agent's own settings applied. */
 function invocable(agent: Agent, machine: AnyStateMachine): AnyStateMachine {
   const context = (machine.config as { context?: unknown }).context;
@@ -122,7 +135,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const subAgents = Object.fromEntries(
     Object.entries(agent.agents).map(([name, sub]) => [
       name,
-      invocable(sub, provideAgent(sub, { ...hooks, model: portFor(sub, hooks.model), scope: [...(hooks.scope ?? []), name] })),
+      invocable(sub, provideAgent(sub, invokedHooks(hooks, sub, name))),
     ]),
   );
   const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};

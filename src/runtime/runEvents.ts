@@ -1,8 +1,12 @@
 import type { AgentOutput, CallState, FitnessResult } from '../protocol/agent.ts';
 import type { Usage } from '../protocol/messages.ts';
 
-/** What a run reports to live listeners (progress output, inspector, tracing). */
-export type RunEvent =
+/**
+ * What a run reports to live listeners (progress output, inspector, tracing). Model and tool events
+ * of an agent the run invokes name it in `actor` (its name in the `agents` of the agent that invokes
+ * it, e.g. `researcher`; nested ones as `writer/editor`); the run's own agent's events have none.
+ */
+export type RunEvent = (
   | { type: 'state'; runId: string; state: unknown; tags: string[]; step: number; usage: Usage; costUsd: number }
   | { type: 'delta'; runId: string; step: number; text: string }
   /** The model call failed and is tried again (attempt from 2) after `delayMs`; text streamed so far is discarded. */
@@ -15,7 +19,8 @@ export type RunEvent =
   | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number }
   | { type: 'approval.requested'; runId: string; calls: PendingCall[] }
   | { type: 'fitness'; runId: string; results: FitnessResult[] }
-  | { type: 'end'; runId: string; result: RunResult };
+  | { type: 'end'; runId: string; result: RunResult }
+) & { actor?: string };
 
 /** How a run ended, or `waiting` when it was detached while waiting for approvals (resume it later). */
 export interface RunResult extends Omit<AgentOutput, 'status' | 'reason'> {
