@@ -50,7 +50,16 @@ test('export then import reproduces the run byte for byte', async () => {
   const store = new MemoryStore();
   await importRun(store, fixture('good.jsonl'));
   const text = await exportRunText(store, 'fixture-run-1');
-  assert.is(text, fixture('good.jsonl'));
+  // The fixture was written before headers carried a checksum: the store seals its header, nothing else changes.
+  const [head, ...rest] = text.split('\n');
+  const [fixtureHead, ...fixtureRest] = fixture('good.jsonl').split('\n');
+  assert.equal(rest, fixtureRest);
+  const { checksum, ...fields } = JSON.parse(head!) as Record<string, unknown>;
+  assert.equal(fields, JSON.parse(fixtureHead!));
+  assert.type(checksum, 'string');
+  const again = new MemoryStore();
+  await importRun(again, text);
+  assert.is(await exportRunText(again, 'fixture-run-1'), text);
   const lines: string[] = [];
   for await (const line of exportRun(store, 'fixture-run-1')) lines.push(line);
   assert.is(lines.length, 7);
@@ -244,6 +253,16 @@ test('an import whose records cannot be written leaves no run behind', async () 
   assert.is(error.message, 'disk full');
   assert.equal(await store.listRuns(), []);
   await store.close();
+});
+
+test('a header line altered in an exported file is refused by its checksum', async () => {
+  const store = new MemoryStore();
+  await importRun(store, fixture('good.jsonl'));
+  const [head, ...rest] = (await exportRunText(store, 'fixture-run-1')).split('\n');
+  const altered = JSON.parse(head!) as { agent: { id: string } };
+  altered.agent.id = 'someone-else';
+  const error = await importRun(new MemoryStore(), [JSON.stringify(altered), ...rest].join('\n')).then(() => undefined, (caught: unknown) => caught);
+  assert.ok(error instanceof Error && /header fails its checksum/.test(error.message), String(error));
 });
 
 test.run();

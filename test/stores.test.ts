@@ -18,6 +18,7 @@ import { normalize } from '../src/log/patch.ts';
 import { stateAt } from '../src/log/reads.ts';
 import { StateIndexWriter } from '../src/log/stateIndex.ts';
 import type { RunHeader, RunRecord, RunSummary } from '../src/log/record.ts';
+import { sealHeader } from '../src/log/record.ts';
 import type { RunStore } from '../src/log/runStore.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
 import { CorruptRecordError, RunExistsError, RunNotFoundError } from '../src/log/storageErrors.ts';
@@ -34,6 +35,8 @@ interface Backing {
   damageIndexed(runId: string, seq: number): Promise<void>;
   /** Overwrites a run's stored summary text. */
   damageSummary(runId: string, text: string): Promise<void>;
+  /** Rewrites a run's stored header text through `edit`. */
+  damageHeader(runId: string, edit: (text: string) => string): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -53,6 +56,9 @@ const memory: Harness = async () => {
     },
     damageSummary: async (runId, text) => {
       data.get(runId)!.summary = text;
+    },
+    damageHeader: async (runId, edit) => {
+      data.get(runId)!.header = edit(data.get(runId)!.header);
     },
     dispose: async () => {},
   };
@@ -86,6 +92,12 @@ const sqlite: Harness = async () => {
       db.prepare('UPDATE runs SET summary = ? WHERE run_id = ?').run(text, runId);
       db.close();
     },
+    damageHeader: async (runId, edit) => {
+      const db = new Database(path);
+      const row = db.prepare<[string], { header: string }>('SELECT header FROM runs WHERE run_id = ?').get(runId)!;
+      db.prepare('UPDATE runs SET header = ? WHERE run_id = ?').run(edit(row.header), runId);
+      db.close();
+    },
     dispose: async () => {
       for (const store of opened) await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -115,6 +127,10 @@ const postgres: Harness = async () => {
     },
     damageSummary: async (runId, text) => {
       await admin.query(`UPDATE "${schema}".runs SET summary = $1 WHERE run_id = $2`, [text, runId]);
+    },
+    damageHeader: async (runId, edit) => {
+      const { rows } = await admin.query<{ header: string }>(`SELECT header FROM "${schema}".runs WHERE run_id = $1`, [runId]);
+      await admin.query(`UPDATE "${schema}".runs SET header = $1 WHERE run_id = $2`, [edit(rows[0]!.header), runId]);
     },
     dispose: async () => {
       for (const store of opened) await store.close();
@@ -209,7 +225,9 @@ function conformance(name: string, harness: Harness): void {
     await store.append('r1', written.slice(0, 2), { expectedSeq: 0 });
     await store.append('r1', written.slice(2), { expectedSeq: 2 });
     assert.equal(await store.read('r1'), written);
-    assert.equal(await store.header('r1'), header('r1'));
+    const stored = await store.header('r1');
+    assert.equal(stored, sealHeader(header('r1')), 'the header as given, sealed with its checksum');
+    assert.type(stored.checksum, 'string');
     assert.is((await store.summary('r1')).lastSeq, 4);
     await rejects(store.createRun(header('r1'), summary('r1')), (e) => e instanceof RunExistsError, 'duplicate create');
   });
@@ -437,6 +455,19 @@ function conformance(name: string, harness: Harness): void {
     assert.is(await store.truncate('r1', 3, { status: 'waiting' }), 0, 'nothing more to drop');
     const same = await store.summary('r1');
     assert.equal([same.lastSeq, same.status, same.truncations], [3, 'waiting', 1], 'the facts are written, no truncation counted');
+  });
+
+  it('a header altered after it was written fails its checksum, naming the run', async (context) => {
+    const backing = use(context);
+    await newRun(backing.store, 'hd', 2);
+    await backing.damageHeader('hd', (text) => {
+      const altered = JSON.parse(text) as RunHeader;
+      altered.agent.id += 'X';
+      return JSON.stringify(altered);
+    });
+    const error = await backing.second().header('hd').then(() => undefined, (caught: unknown) => caught);
+    assert.instance(error, CorruptRecordError);
+    assert.match((error as Error).message, 'Run "hd" header fails its checksum');
   });
 
   it('a summary that cannot be read is an error naming the run, listed as damaged, and rebuilt by truncate', async (context) => {

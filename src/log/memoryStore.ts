@@ -8,6 +8,7 @@ import {
   checkExpectedSeq,
   checkPoints,
   checkNewRun,
+  headerToStore,
   compareNewestFirst,
   historyEntry,
   joinRecord,
@@ -64,9 +65,10 @@ export class MemoryStore implements RunStore {
   }
 
   async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
-    const initial = checkNewRun(parseHeader(header), summary);
+    const stored = headerToStore(header);
+    const initial = checkNewRun(stored, summary);
     if (this.data.has(header.runId)) throw new RunExistsError(header.runId);
-    this.data.set(header.runId, { header: JSON.stringify(header), summary: JSON.stringify(initial), records: [] });
+    this.data.set(header.runId, { header: JSON.stringify(stored), summary: JSON.stringify(initial), records: [] });
   }
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {

@@ -9,6 +9,7 @@ import {
   checkExpectedSeq,
   checkPoints,
   checkNewRun,
+  headerToStore,
   historyEntry,
   joinRecord,
   listedSummary,
@@ -135,12 +136,13 @@ export class PostgresStore implements RunStore {
   }
 
   async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
-    const initial = checkNewRun(parseHeader(header), summary);
+    const stored = headerToStore(header);
+    const initial = checkNewRun(stored, summary);
     try {
       await this.#transaction((client) =>
         client.query(
           `INSERT INTO ${this.#s}.runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-          [header.runId, initial.agentId, initial.status, initial.parent?.runId ?? null, initial.createdAt, initial.updatedAt, JSON.stringify(header), JSON.stringify(initial)],
+          [header.runId, initial.agentId, initial.status, initial.parent?.runId ?? null, initial.createdAt, initial.updatedAt, JSON.stringify(stored), JSON.stringify(initial)],
         ),
       );
     } catch (error) {

@@ -42,6 +42,8 @@ export const RunHeaderSchema = z.object({
   createdAt: IsoTime,
   input: z.unknown().optional(),
   labels: z.record(z.string(), z.string()).optional(),
+  /** Over every other field, added by the store that creates the run (`sealHeader`); runs made before it have none. */
+  checksum: z.string().min(1).optional(),
 });
 /** What a run is: agent, machine and model fingerprints, parent link; written once at creation. */
 export type RunHeader = z.infer<typeof RunHeaderSchema>;
@@ -236,6 +238,12 @@ export function parseRecord(json: unknown, where: RecordLocation = {}, options: 
   return record;
 }
 
+/** The header with its checksum worked out over every other field (a checksum it held before is replaced). */
+export function sealHeader(header: RunHeader): RunHeader {
+  const { checksum: _old, ...rest } = header;
+  return { ...rest, checksum: checksumOf(rest as unknown as UnsealedRecord) };
+}
+
 /** Validates a stored run header (format version and shape). */
 export function parseHeader(json: unknown, where: RecordLocation = {}): RunHeader {
   const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
@@ -249,9 +257,18 @@ export function parseHeader(json: unknown, where: RecordLocation = {}): RunHeade
       FORMAT_VERSION,
     );
   }
-  return wellFormedHeader(json) ?? zodParse(RunHeaderSchema, json, (error) =>
-    new CorruptRecordError(`Run "${runId}" header does not match the header format (${formatIssues(error)}): restore the run from a backup.`, { runId }),
-  );
+  const header =
+    wellFormedHeader(json) ??
+    zodParse(RunHeaderSchema, json, (error) =>
+      new CorruptRecordError(`Run "${runId}" header does not match the header format (${formatIssues(error)}): restore the run from a backup.`, { runId }),
+    );
+  if (header.checksum !== undefined && header.checksum !== checksumOf(header as unknown as UnsealedRecord)) {
+    throw new CorruptRecordError(
+      `Run "${runId}" header fails its checksum: its agent, machine, model or lineage were altered or damaged, so the run cannot be trusted to resume or replay as recorded. Restore the run from a backup, or export it and check the header line by hand.`,
+      { runId },
+    );
+  }
+  return header;
 }
 
 /** Validates a stored run summary. */

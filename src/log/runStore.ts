@@ -1,5 +1,5 @@
 import { ConflictError, UserError } from '../errors.ts';
-import { isSealed, parseHeader, parseSummary, RunSummarySchema } from './record.ts';
+import { isSealed, parseHeader, parseSummary, RunSummarySchema, sealHeader } from './record.ts';
 import { CorruptRecordError } from './storageErrors.ts';
 import { wellFormedSummary } from './wellFormed.ts';
 import { findUnsafePath } from './patch.ts';
@@ -242,6 +242,12 @@ export function listedSummary(row: ListedRow): RunSummary {
       damaged: error.message,
     };
   }
+}
+
+/** The header a store writes for a new run: checked, and sealed with a checksum over its fields (any it held is worked out again). */
+export function headerToStore(header: RunHeader): RunHeader {
+  const { checksum: _given, ...fields } = header;
+  return sealHeader(parseHeader(fields));
 }
 
 /** Checks a header and its initial summary agree before a run is created. */

@@ -10,6 +10,7 @@ import {
   checkBatch,
   checkPoints,
   checkNewRun,
+  headerToStore,
   historyEntry,
   joinRecord,
   listedSummary,
@@ -118,7 +119,8 @@ export class SqliteStore implements RunStore {
   }
 
   async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
-    const initial = checkNewRun(parseHeader(header), summary);
+    const stored = headerToStore(header);
+    const initial = checkNewRun(stored, summary);
     try {
       this.#statements.insertRun.run(
         header.runId,
@@ -127,7 +129,7 @@ export class SqliteStore implements RunStore {
         initial.parent?.runId ?? null,
         isoKey(initial.createdAt),
         isoKey(initial.updatedAt),
-        JSON.stringify(header),
+        JSON.stringify(stored),
         JSON.stringify(initial),
       );
     } catch (error) {

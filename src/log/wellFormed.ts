@@ -147,6 +147,10 @@ export function wellFormedHeader(json: unknown): RunHeader | undefined {
     if (labels === undefined) return undefined;
     out.labels = labels;
   }
+  if ('checksum' in json) {
+    if (!isText(json.checksum)) return undefined;
+    out.checksum = json.checksum;
+  }
   return out as RunHeader;
 }
 
