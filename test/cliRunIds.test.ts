@@ -74,4 +74,20 @@ test('history --from, --to and --last pick records, one line each', async () => 
   assert.match(both.out, '--last and --from both say where to start');
 });
 
+test('show says where it cut a long event or patch value, and --json shows them whole', async () => {
+  const own = mkdtempSync(join(tmpdir(), 'statecraft-cli-show-'));
+  const cli = cliIn(own);
+  const store = openStore(cli.storeUrl);
+  await runAgent(defineAgent({ name: 'long', model: scriptedModel([{ content: 'word '.repeat(200) }]) }), 'go', { store, runId: 'long0001' });
+  await store.close();
+  const statecraft = cli.statecraft;
+  const shown = await statecraft(['show', 'long0001', '--at', '1']);
+  assert.is(shown.code, 0, shown.out);
+  assert.match(shown.out, /event: .*… \(\d+ more characters; --json shows all\)/);
+  assert.match(shown.out, /add \/context\/messages\/\d+ .*… \(\d+ more characters; --json shows all\)/);
+  const whole = await statecraft(['show', 'long0001', '--at', '1', '--json']);
+  assert.match(whole.stdout, 'word '.repeat(200).trim());
+  rmSync(own, { recursive: true, force: true });
+});
+
 test.run();

@@ -17,6 +17,9 @@ const table = (rows: string[][]) => {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 };
 
+/** A long text cut to `max` characters, saying how much was left out (--json shows everything). */
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters; --json shows all)`);
+
 const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
 const tokens = (summary: RunSummary) => (summary.inputTokens + summary.outputTokens).toLocaleString('en-US');
 
@@ -221,12 +224,14 @@ ${storeHelp}`,
         return 0;
       }
       const { context } = snapshot;
+      const shown = 20;
       const lines = [
         `run ${runId} · record ${at} of ${summary.lastSeq} · ${record!.time}`,
         `state: ${stateText(snapshot.value)}`,
-        `event: ${JSON.stringify(record!.event).slice(0, 400)}`,
+        `event: ${clip(JSON.stringify(record!.event), 400)}`,
         `patch: ${record!.patch.length} op(s)`,
-        ...record!.patch.slice(0, 20).map((op) => `  ${op.op} ${op.path}${'value' in op ? ` ${JSON.stringify(op.value).slice(0, 120)}` : ''}`),
+        ...record!.patch.slice(0, shown).map((op) => `  ${op.op} ${op.path}${'value' in op ? ` ${clip(JSON.stringify(op.value), 120)}` : ''}`),
+        ...(record!.patch.length > shown ? [`  … ${record!.patch.length - shown} more op(s): see them all with --json`] : []),
       ];
       if (context?.messages) {
         const tokensUsed = context.usage.inputTokens + context.usage.outputTokens;
