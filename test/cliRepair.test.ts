@@ -243,4 +243,15 @@ test('repair --help says what it does not do', async () => {
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
+test('history lists the records it can read around a damaged one, names it, and exits 1', async () => {
+  await recordRun('hist0001');
+  flipByte('hist0001', 7);
+  const history = await statecraft(['history', 'hist0001']);
+  assert.is(history.code, 1, history.out);
+  assert.match(history.out, /^6 /m);
+  assert.match(history.out, /^7 +- +\(damaged\)/m);
+  assert.match(history.out, /^21 /m, 'the records after the damaged one are listed too');
+  assert.match(history.out, 'record 7 cannot be read; the others are listed');
+});
+
 test.run();

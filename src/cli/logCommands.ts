@@ -6,8 +6,8 @@ import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { intOption, nonNegativeIntOption, type Command } from './args.ts';
-import type { RunStore } from '../log/runStore.ts';
-import { CorruptRecordError, StoreNotFoundError } from '../log/storageErrors.ts';
+import type { HistoryEntry, RunStore } from '../log/runStore.ts';
+import { CorruptRecordError, StoreNotFoundError, UnsupportedFormatError } from '../log/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
@@ -113,6 +113,7 @@ export const historyCommand: Command = {
   summary: 'list every record of a run: seq, time, event, state',
   usage: 'statecraft history <run> [--from SEQ] [--to SEQ] [--last N] [--json] [--store URL]',
   help: `Lists a run's records without loading snapshots: the cheap way to find the step to show or fork.
+A record that cannot be read is listed as damaged and the others still are; the command then exits 1.
 
 Options:
   --from SEQ         start at this record (default 0)
@@ -128,20 +129,45 @@ ${storeHelp}`,
     const to = seqOption(values, 'to');
     return withRun(values, runId, async (store, runId) => {
       const from = last === undefined ? seqOption(values, 'from') : Math.max(0, (to ?? (await store.summary(runId)).lastSeq) - last + 1);
-      const entries = await store.readHistory(runId, { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+      const { entries, damaged } = await readableHistory(store, runId, from ?? 0, to);
       if (values.json) {
         for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
-        return 0;
+      } else {
+        const rows = [['SEQ', 'TIME', 'EVENT', 'STATE', 'DETAIL']];
+        for (const entry of entries) {
+          const detail = 'damaged' in entry ? entry.damaged : describeEvent(entry.event).replace(/\s+/g, ' ').slice(0, 160);
+          rows.push('damaged' in entry ? [String(entry.seq), '-', '(damaged)', '-', detail] : [String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state), detail]);
+        }
+        process.stdout.write(`${table(rows)}\n`);
       }
-      const rows = [['SEQ', 'TIME', 'EVENT', 'STATE', 'DETAIL']];
-      for (const entry of entries) {
-        rows.push([String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state), describeEvent(entry.event).replace(/\s+/g, ' ').slice(0, 160)]);
-      }
-      process.stdout.write(`${table(rows)}\n`);
-      return 0;
+      if (damaged.length === 0) return 0;
+      process.stderr.write(`Run ${runId}: record${damaged.length === 1 ? '' : 's'} ${damaged.join(', ')} cannot be read; the others are listed. See what can be recovered with \`statecraft repair ${runId}\`.\n`);
+      return 1;
     });
   },
 };
+
+/**
+ * The history lines of a run from `from` to `to`, going on past records that cannot be read (each
+ * listed with what is wrong) rather than stopping at the first.
+ */
+async function readableHistory(store: RunStore, runId: string, from: number, to: number | undefined) {
+  const entries: (HistoryEntry | { seq: number; damaged: string })[] = [];
+  const damaged: number[] = [];
+  for (let next = from; ; ) {
+    try {
+      entries.push(...(await store.readHistory(runId, { from: next, ...(to === undefined ? {} : { to }) })));
+      return { entries, damaged };
+    } catch (error) {
+      const seq = error instanceof CorruptRecordError ? error.seq : undefined;
+      if (seq === undefined || seq < next || error instanceof UnsupportedFormatError) throw error;
+      if (seq > next) entries.push(...(await store.readHistory(runId, { from: next, to: seq - 1 })));
+      entries.push({ seq, damaged: (error as Error).message });
+      damaged.push(seq);
+      next = seq + 1;
+    }
+  }
+}
 
 /** One line on what an event did: decisions with their approver and reason, tool calls, model turns. */
 export function describeEvent(event: { type: string } & Record<string, unknown>): string {
