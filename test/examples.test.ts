@@ -48,21 +48,22 @@ test('the demo keeps its cost budget for the scripted model and for a model with
   assert.equal(await demoLimits({ OPENAI_API_KEY: 'sk-test' }), { maxSteps: 8, maxCostUsd: 0.05 }, 'the endpoint\u2019s default model, gpt-4o-mini');
 });
 
-test('the demo runs on a local model with no known price, without a cost budget', async () => {
+test('the demo runs on a local model with no known price, without a cost budget, named by STATECRAFT_MODEL or --model', async () => {
   assert.equal(await demoLimits({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1', STATECRAFT_MODEL: 'llama3.1' }), { maxSteps: 8 });
-  const server = await startScriptedServer(demo.script);
-  const folder = mkdtempSync(join(tmpdir(), 'statecraft-demo-'));
-  try {
-    const env = { ...process.env, ...noEndpoint, OPENAI_BASE_URL: server.url, STATECRAFT_MODEL: 'llama3.1' };
-    const args = [resolve(root, 'bin/statecraft.js'), 'run', 'examples/demo/agent.ts', '--json', '--store', `sqlite:${join(folder, 'runs.db')}`];
-    const { stdout } = await execute(process.execPath, args, { cwd: root, env, timeout: 30_000 });
-    const end = JSON.parse(stdout.trim().split('\n').at(-1)!) as { type: string; result: { status: string; costUsd: number } };
-    assert.is(end.type, 'end');
-    assert.is(end.result.status, 'done');
-    assert.equal(server.requests.map((request) => (request.body as { model: string }).model).at(-1), 'llama3.1');
-  } finally {
-    await server.close();
-    rmSync(folder, { recursive: true, force: true });
+  for (const [env, flags] of [[{ STATECRAFT_MODEL: 'llama3.1' }, []], [{}, ['--model', 'llama3.1']]] as const) {
+    const server = await startScriptedServer(demo.script);
+    const folder = mkdtempSync(join(tmpdir(), 'statecraft-demo-'));
+    try {
+      const args = [resolve(root, 'bin/statecraft.js'), 'run', 'examples/demo/agent.ts', '--json', '--store', `sqlite:${join(folder, 'runs.db')}`, ...flags];
+      const { stdout } = await execute(process.execPath, args, { cwd: root, env: { ...process.env, ...noEndpoint, OPENAI_BASE_URL: server.url, ...env }, timeout: 30_000 });
+      const end = JSON.parse(stdout.trim().split('\n').at(-1)!) as { type: string; result: { status: string; costUsd: number } };
+      assert.is(end.type, 'end');
+      assert.is(end.result.status, 'done', flags.join(' '));
+      assert.equal(server.requests.map((request) => (request.body as { model: string }).model).at(-1), 'llama3.1');
+    } finally {
+      await server.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
   }
 });
 

@@ -44,7 +44,7 @@ const prices = { [scriptModel]: { inputPerMTok: 0.15, outputPerMTok: 0.6 } };
 // The model `statecraft run` will call: the scripted one when no endpoint is set, else STATECRAFT_MODEL
 // (the port's default, gpt-4o-mini, without it). A local model (Ollama's llama3.1) has no price, and a
 // budget that cannot be counted is refused, so the budget applies only to a model with a known price.
-// (`--model` is not seen here: a run given an unpriced model that way is refused with a message.)
+// (`statecraft run --model NAME` sets STATECRAFT_MODEL before this module loads.)
 const endpoint = Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
 const model = endpoint ? process.env.STATECRAFT_MODEL || 'gpt-4o-mini' : scriptModel;
 const budget = priceFor(model, { ...defaultPrices, ...prices }) ? { maxCostUsd: 0.05 } : {};

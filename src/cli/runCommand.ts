@@ -41,7 +41,8 @@ Options:
                      required; --input '' runs an agent that has instructions on them alone, with no
                      user message
   --json             print one JSON object per line for every run event instead of progress text
-  --model NAME       model name for this run (overrides the agent's and STATECRAFT_MODEL)
+  --model NAME       model name for this run (overrides the agent's and STATECRAFT_MODEL, which
+                     the agent module then sees set to NAME)
   --max-steps N      stop after N model turns (overrides the agent's limit)
 ${approveHelp}
   --scripted         play the module's script even when an endpoint is configured
@@ -61,6 +62,9 @@ deadline), 4 waiting for approval, 130 cancelled (Ctrl-C cancels the run and abo
   async run(values, positionals) {
     const [path] = positionals;
     if (!path) throw new UserError('Missing the agent module. Usage: statecraft run <agent module> [--input TEXT]');
+    // Set before the module loads, so that code in it that reads the model's name (to price it, say)
+    // sees the one this run will call.
+    if (typeof values.model === 'string' && values.model !== '') process.env['STATECRAFT_MODEL'] = values.model;
     const module = await loadAgent(path);
     const input = userMessage(module, values.input as string | undefined);
     const approve = approveMode(values.approve);
