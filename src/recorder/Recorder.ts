@@ -10,7 +10,7 @@ import { STATE_INDEX_EVERY, StateIndexWriter, type StatePoint } from '../log/sta
 import { summarize } from '../log/summarize.ts';
 import { OWNER_RENEW_MS, releaseOwner } from './owner.ts';
 import type { RunOwner } from '../log/record.ts';
-import type { ModelTurn } from '../protocol/agent.ts';
+import { metaOf } from './recordMeta.ts';
 
 export interface RecorderOptions {
   store: RunStore;
@@ -57,19 +57,6 @@ const WRITE_WITHIN_MS = 20;
 
 /** A continued snapshot is measured once the patches since could outweigh a snapshot of this size. */
 const UNMEASURED_BELOW = 16 * 1024;
-
-/** What a record says about the work behind its event: a model answer's model, tokens and time, a tool's time. */
-function metaOf(event: Event): RunRecord['meta'] | undefined {
-  if (event.type === 'TOOL_FINISHED') {
-    const durationMs = (event.outcome as { durationMs?: unknown } | undefined)?.durationMs;
-    return typeof durationMs === 'number' ? { durationMs: Math.round(durationMs) } : undefined;
-  }
-  if (!event.type.startsWith('xstate.done.actor.')) return undefined;
-  const turn = event.output as Partial<ModelTurn> | undefined;
-  if (typeof turn?.model !== 'string' || typeof turn.usage !== 'object' || turn.usage === null) return undefined;
-  const { inputTokens, outputTokens } = turn.usage;
-  return { model: turn.model, usage: { inputTokens, outputTokens }, ...(typeof turn.durationMs === 'number' ? { durationMs: turn.durationMs } : {}) };
-}
 
 /** Turns each transition of a run's root actor into a record appended to the store, in order. */
 export class Recorder {

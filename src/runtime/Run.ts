@@ -11,23 +11,12 @@ import { Recorder } from '../recorder/Recorder.ts';
 import { newOwner } from '../recorder/owner.ts';
 import type { Agent } from './defineAgent.ts';
 import { provideAgent } from './provideAgent.ts';
-import { agentDeadlines, anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
+import { anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
+import { Deadlines } from './deadlines.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
-import type { ApproveOptions, KeyframeOptions, RunOptions, RunStart } from './runOptions.ts';
+import { keyframeSettings, type ApproveOptions, type RunOptions, type RunStart } from './runOptions.ts';
 
 type Snapshot = XSnapshot<unknown> & { context: AgentContext; value: unknown; tags: Set<string>; output?: AgentOutput };
-
-/** The recorder's keyframe settings from a run's options, refused when they are not positive numbers. */
-function keyframeSettings(keyframes: KeyframeOptions | undefined): { maxPatchesPerKeyframe?: number; keyframeRatio?: number } {
-  const { every, sizeRatio } = keyframes ?? {};
-  if (every !== undefined && !(Number.isInteger(every) && every > 0)) {
-    throw new UserError(`keyframes.every must be a positive whole number of records, found ${String(every)}.`);
-  }
-  if (sizeRatio !== undefined && !(typeof sizeRatio === 'number' && sizeRatio > 0)) {
-    throw new UserError(`keyframes.sizeRatio must be a positive number, found ${String(sizeRatio)}.`);
-  }
-  return { ...(every === undefined ? {} : { maxPatchesPerKeyframe: every - 1 }), ...(sizeRatio === undefined ? {} : { keyframeRatio: sizeRatio }) };
-}
 
 /** A running agent: watch it, answer its approvals, cancel it, await its result. */
 export class Run {
@@ -41,7 +30,7 @@ export class Run {
   private approvalTimer: { cancel(): void } | undefined;
   private readonly listeners = new Set<(event: RunEvent) => void>();
   /** A timer for each agent actor of the run (its own and those it invokes) with a deadline. */
-  private readonly deadlines = new Map<AnyActorRef, { cancel(): void }>();
+  private readonly deadlines = new Deadlines(() => !this.finished);
   private settle!: (result: RunResult) => void;
   private fail!: (error: unknown) => void;
   private finished = false;
@@ -187,7 +176,7 @@ export class Run {
   /** Marks a run that ends without a final state of its machine as finished, and the result it ends with. */
   private finishedAs(status: RunResult['status'], reason: RunResult['reason'], detail: string): RunResult {
     this.finished = true;
-    this.cancelDeadlines();
+    this.deadlines.cancel();
     this.approvalTimer?.cancel();
     const { context } = this.snapshot();
     return {
@@ -220,7 +209,7 @@ export class Run {
       }
     }
     this.actor.start();
-    this.armDeadlines();
+    this.deadlines.armAll(this.actor, this.agent);
   }
 
   private send(event: AgentEvent) {
@@ -251,7 +240,7 @@ export class Run {
       if (path && event.event.type !== 'xstate.init') this.recorder?.record(this.actor, event.event as { type: string }, { actor: path });
       // An invoked agent that starts waiting makes the whole run wait for the same decision.
       const child = event.snapshot as Snapshot;
-      if (path) this.armDeadline(event.actorRef as AnyActorRef, child.context?.limits?.deadlineAt);
+      if (path) this.deadlines.arm(event.actorRef as AnyActorRef, child.context?.limits?.deadlineAt);
       if (path && child.tags?.has('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
         const calls = this.pendingApprovals.filter((call) => call.actor === path);
         if (calls.length) {
@@ -286,26 +275,6 @@ export class Run {
     }
   }
 
-  /** Each agent of the run with a deadline (its own, and those it invokes, which a deadline in their input reaches) gets DEADLINE when it passes. */
-  private armDeadlines() {
-    for (const { actor, at } of agentDeadlines(this.actor, this.agent)) this.armDeadline(actor, at);
-  }
-
-  private armDeadline(actor: AnyActorRef, at: number | undefined) {
-    if (at === undefined || this.deadlines.has(actor)) return;
-    this.deadlines.set(
-      actor,
-      timerAt(at, () => {
-        if (!this.finished && (actor.getSnapshot() as Snapshot).status === 'active') actor.send({ type: 'DEADLINE' });
-      }),
-    );
-  }
-
-  private cancelDeadlines() {
-    for (const timer of this.deadlines.values()) timer.cancel();
-    this.deadlines.clear();
-  }
-
   /** When the decision deadline of the agent waiting (the root, or an agent it invokes) passes, that agent applies its default. */
   private armApprovalDeadline(at: number | undefined, target: AnyActorRef = this.actor) {
     this.approvalTimer?.cancel();
@@ -318,7 +287,7 @@ export class Run {
   private abort(error: unknown) {
     if (this.finished) return;
     this.finished = true;
-    this.cancelDeadlines();
+    this.deadlines.cancel();
     this.approvalTimer?.cancel();
     this.actor.stop();
     this.fail(this.redactor.size ? this.redactor.redactError(error) : error);
@@ -327,7 +296,7 @@ export class Run {
   private async finish(error?: unknown) {
     if (this.finished) return;
     this.finished = true;
-    this.cancelDeadlines();
+    this.deadlines.cancel();
     this.approvalTimer?.cancel();
     const snapshot = this.snapshot();
     const output: AgentOutput = snapshot.output ?? {

@@ -1,4 +1,5 @@
 import type { InspectionEvent, Observer } from 'xstate';
+import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
 import type { AgentInput } from '../protocol/agent.ts';
@@ -71,3 +72,15 @@ export interface ApproveOptions {
 export type RunStart =
   | { kind: 'new'; input: AgentInput; header?: RunHeader }
   | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] };
+
+/** The recorder's keyframe settings from a run's options, refused when they are not positive numbers. */
+export function keyframeSettings(keyframes: KeyframeOptions | undefined): { maxPatchesPerKeyframe?: number; keyframeRatio?: number } {
+  const { every, sizeRatio } = keyframes ?? {};
+  if (every !== undefined && !(Number.isInteger(every) && every > 0)) {
+    throw new UserError(`keyframes.every must be a positive whole number of records, found ${String(every)}.`);
+  }
+  if (sizeRatio !== undefined && !(typeof sizeRatio === 'number' && sizeRatio > 0)) {
+    throw new UserError(`keyframes.sizeRatio must be a positive number, found ${String(sizeRatio)}.`);
+  }
+  return { ...(every === undefined ? {} : { maxPatchesPerKeyframe: every - 1 }), ...(sizeRatio === undefined ? {} : { keyframeRatio: sizeRatio }) };
+}
