@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
+import { closestName } from '../nearestName.ts';
 import type { AgentConfig, AgentLimits } from './defineAgent.ts';
 
 // Records rather than lists, so that tsc fails here when AgentConfig gains a setting not named below.
@@ -51,7 +52,7 @@ function refuseUnknown(object: object, known: Record<string, true>, owner: strin
   const names = Object.keys(known);
   const unknown = Object.keys(object).find((key) => !Object.hasOwn(known, key));
   if (unknown === undefined) return;
-  const suggestion = topLevel && Object.hasOwn(limitKeys, unknown) ? `limits: { ${unknown} }` : nearest(unknown, names);
+  const suggestion = topLevel && Object.hasOwn(limitKeys, unknown) ? `limits: { ${unknown} }` : closestName(unknown, names);
   const hint = suggestion === undefined ? '.' : `; did you mean "${suggestion}"?`;
   throw new UserError(`${owner} has no setting "${unknown}"${hint} Known: ${names.join(', ')}.`);
 }
@@ -79,29 +80,6 @@ function checkPrices(agent: string, prices: AgentConfig['prices']) {
 }
 
 const hintFor = (key: string, names: string[]) => {
-  const suggestion = nearest(key, names);
+  const suggestion = closestName(key, names);
   return suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
 };
-
-/** The known name closest to a misspelt one, if any is close enough to be what was meant. */
-function nearest(name: string, names: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of names) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}

@@ -66,13 +66,23 @@ function describeAt(doc: Json, path: readonly PropertyKey[]): string {
 }
 
 /** The first tool call that is running at that record (between its TOOL_STARTED and TOOL_FINISHED), with the agent it belongs to. */
-function runningCall(snapshot: Snapshot): { call: CallState; actor?: string } | undefined {
+function runningCall(snapshot: Snapshot): RunningCall | undefined {
   for (const { snapshot: agent, path } of persistedAgents(snapshot)) {
     const calls = ((agent.context as { turn?: { calls?: CallState[] } } | undefined)?.turn?.calls ?? []);
     const call = calls.find((candidate) => candidate.status === 'running');
     if (call) return path === undefined ? { call } : { call, actor: path };
   }
   return undefined;
+}
+
+type RunningCall = { call: CallState; actor?: string };
+
+const isEventOf = (entry: HistoryEntry, type: string, { call, actor }: RunningCall) =>
+  entry.eventType === type && entry.event.callId === call.id && entry.meta?.actor === actor;
+
+/** The record that started a call running at record `seq`. */
+async function startOf(store: RunStore, runId: string, seq: number, running: RunningCall): Promise<HistoryEntry | undefined> {
+  return (await store.readHistory(runId, { to: seq })).findLast((entry) => isEventOf(entry, 'TOOL_STARTED', running));
 }
 
 /**
@@ -82,10 +92,7 @@ function runningCall(snapshot: Snapshot): { call: CallState; actor?: string } | 
 export async function forkableAt(store: RunStore, runId: string, seq: number, state: unknown): Promise<number> {
   const running = runningCall(state as Snapshot);
   if (!running) return seq;
-  const { call, actor } = running;
-  const started = (await store.readHistory(runId, { to: seq })).findLast(
-    (entry) => entry.eventType === 'TOOL_STARTED' && entry.event.callId === call.id && entry.meta?.actor === actor,
-  );
+  const started = await startOf(store, runId, seq, running);
   return started ? Math.max(0, started.seq - 1) : seq;
 }
 
@@ -94,12 +101,10 @@ async function refuseRunningCall(store: RunStore, runId: string, seq: number, sn
   const running = runningCall(snapshot);
   if (!running) return;
   const { call, actor } = running;
-  const isCall = (entry: HistoryEntry, type: string) =>
-    entry.eventType === type && entry.event.callId === call.id && entry.meta?.actor === actor;
-  const started = (await store.readHistory(runId, { to: seq })).findLast((entry) => isCall(entry, 'TOOL_STARTED'));
+  const started = await startOf(store, runId, seq, running);
   // Only a hint: records after the fork point may be damaged (the reason to fork from before them).
   const later = await store.readHistory(runId, { from: seq + 1 }).catch(() => []);
-  const finished = later.find((entry) => isCall(entry, 'TOOL_FINISHED'));
+  const finished = later.find((entry) => isEventOf(entry, 'TOOL_FINISHED', running));
   const before = started ? `record ${started.seq - 1} (before the call started)` : 'an earlier record';
   const after = finished ? ` or record ${finished.seq} (after it finished)` : ' (the run has no record of the call finishing)';
   throw new UserError(

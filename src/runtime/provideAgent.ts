@@ -163,11 +163,12 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         // 'openai/gpt-4o-mini'): priced as the one that answered when the table knows it, else as the one asked for.
         const answeredBy = response.model || model.info.model;
         const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? requested;
-        hooks.emit({ type: 'model.answer', runId: hooks.runId, step, model: answeredBy, usage: response.usage, costUsd: price ? costOf(response.usage, price) : null });
+        const costUsd = price ? costOf(response.usage, price) : null;
+        hooks.emit({ type: 'model.answer', runId: hooks.runId, step, model: answeredBy, usage: response.usage, costUsd });
         return {
           message,
           usage: response.usage,
-          costUsd: price ? costOf(response.usage, price) : 0,
+          costUsd: costUsd ?? 0,
           model: response.model,
           at: Date.now(),
           durationMs: Math.round(performance.now() - started),

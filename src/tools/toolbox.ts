@@ -4,6 +4,7 @@ import type { ToolCall } from '../protocol/messages.ts';
 import type { ToolSpec } from '../protocol/model.ts';
 import { isTool, type Tool } from './defineTool.ts';
 import { describeSchema } from './describeSchema.ts';
+import { byCloseness, closestName } from '../nearestName.ts';
 import { ARGUMENT_PARSING, prepareArguments } from './prepareArguments.ts';
 
 
@@ -83,10 +84,9 @@ function validateCall(byName: ReadonlyMap<string, Tool>, call: ToolCall): Valida
   const tool = byName.get(fullName);
   if (!tool) {
     const name = fullName.length > 100 ? `${fullName.slice(0, 100)}…` : fullName;
-    const available = nearestFirst(name, [...byName.keys()]);
-    const hint = available[0] && distance(name.toLowerCase(), available[0].toLowerCase()) <= Math.max(2, name.length / 3)
-      ? ` Did you mean "${available[0]}"?`
-      : '';
+    const available = byCloseness(name, [...byName.keys()]);
+    const closest = closestName(name, available);
+    const hint = closest ? ` Did you mean "${closest}"?` : '';
     return {
       ok: false,
       reason: 'unknown_tool',
@@ -142,25 +142,4 @@ function invalidJson(tool: Tool, id: string, what: string): ValidatedCall {
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
-function nearestFirst(name: string, names: string[]): string[] {
-  const lower = name.toLowerCase();
-  return names
-    .map((candidate) => ({ candidate, d: distance(lower, candidate.toLowerCase()) }))
-    .sort((a, b) => a.d - b.d || a.candidate.localeCompare(b.candidate))
-    .map((x) => x.candidate);
-}
-
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
