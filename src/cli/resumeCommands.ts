@@ -3,6 +3,7 @@ import type { RunStore } from '../log/runStore.ts';
 import { stateAt } from '../log/reads.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
+import { decisionTarget } from '../runtime/waitingCalls.ts';
 import type { Run } from '../runtime/Run.ts';
 import type { Command } from './args.ts';
 import { approveHelp, approveMode, chooseModel, drive, type ApproveMode } from './drive.ts';
@@ -35,41 +36,16 @@ interface StoredCall {
   actor?: string;
 }
 
-const whereIs = (call: StoredCall) => (call.actor === undefined ? "the run's own agent" : `agent "${call.actor}"`);
-
 /**
  * Refuse a decision on a call the run does not wait on, or made for other arguments, from the calls
  * on record: checked before the run is resumed, so a refused decision changes nothing in the log.
- * The run checks again when the decision is sent (awaitingCall); these say the same.
+ * The run checks again, the same way, when the decision is sent.
  */
 function checkDecision(runId: string, waiting: StoredCall[], callId: string, options: { hash?: string; actor?: string }): void {
-  const withId = waiting.filter((call) => call.callId === callId);
-  const matching = options.actor === undefined ? withId : withId.filter((call) => (call.actor ?? '') === options.actor);
-  if (matching.length > 1) {
-    throw new UserError(
-      `Run ${runId}: tool call ${callId} is waiting in more than one agent (${matching.map(whereIs).join(', ')}), so nothing was decided. ` +
-        `Say which: actor: ${matching.map((call) => JSON.stringify(call.actor ?? '')).join(' or ')} (--actor on the command line).`,
-    );
-  }
-  const [found] = matching;
-  if (found) {
-    if (options.hash !== undefined && options.hash !== found.argsHash) {
-      throw new UserError(
-        `Run ${runId}: the decision for ${callId} (${found.tool}) names arguments hash ${options.hash}, but the call's arguments hash is ${found.argsHash}: ` +
-          'the decision was made for other arguments, so nothing was decided. Look at the call again (statecraft show) and decide on what it really asks.',
-      );
-    }
-    return;
-  }
-  if (withId.length > 0) {
-    throw new UserError(
-      `Run ${runId}: tool call ${callId} is not waiting in ${options.actor ? `agent "${options.actor}"` : "the run's own agent"}; it waits in ${withId.map(whereIs).join(', ')}. ` +
-        `Name that agent (--actor ${withId.map((call) => JSON.stringify(call.actor ?? '')).join(' or ')}).`,
-    );
-  }
-  throw new UserError(
+  const view = (call: StoredCall) => ({ id: call.callId, name: call.tool, ...(call.argsHash === undefined ? {} : { argsHash: call.argsHash }), ...(call.actor === undefined ? {} : { path: call.actor }) });
+  decisionTarget(runId, waiting, view, callId, options, () =>
     `Run ${runId}: no tool call ${callId} is waiting for approval, so nothing was decided. ` +
-      (waiting.length ? `Calls waiting: ${waiting.map((call) => `${call.callId} (${call.tool}${call.actor === undefined ? '' : `, in ${call.actor}`})`).join(', ')}.` : 'No call is waiting.'),
+    `Calls waiting: ${waiting.map((call) => `${call.callId} (${call.tool}${call.actor === undefined ? '' : `, in ${call.actor}`})`).join(', ')}.`,
   );
 }
 

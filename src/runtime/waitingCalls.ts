@@ -74,50 +74,78 @@ export function anyBusy(root: AnyActorRef, agent: Agent): boolean {
   return false;
 }
 
+/** A waiting call as a decision is checked against it: live in a run, or as a run's summary records it. */
+export interface DecisionTarget {
+  id: string;
+  name: string;
+  argsHash?: string;
+  /** The invoke path of the agent holding it; absent for the run's own agent. */
+  path?: string;
+}
+
 /** Where a waiting call is, as people name it: `the run's own agent` or `agent "researcher"`. */
-const whereIs = (candidate: WaitingCall) => (candidate.path === undefined ? "the run's own agent" : `agent "${candidate.path}"`);
+const whereIs = (target: DecisionTarget) => (target.path === undefined ? "the run's own agent" : `agent "${target.path}"`);
 
 /**
- * The waiting call a decision names; a UserError saying what is wrong when it waits nowhere, when
- * `hash` names other arguments, or when the id waits in several agents and `actor` does not say which
- * (`actor` is an invoke path as `pendingApprovals` lists it; '' names the run's own agent).
+ * The one of the `waiting` calls a decision names (`view` says which call each is); a UserError saying
+ * what is wrong when `hash` names other arguments, when the id waits in several agents and `actor`
+ * does not say which, or when it waits in another agent. `notWaiting` words the error when the id
+ * waits nowhere. Used on a live run and, before one is resumed, on the calls its summary lists.
  */
-export function awaitingCall(runId: string, root: AnyActorRef, agent: Agent, callId: string, options: { hash?: string; actor?: string } = {}): WaitingCall {
+export function decisionTarget<T>(
+  runId: string,
+  waiting: readonly T[],
+  view: (candidate: T) => DecisionTarget,
+  callId: string,
+  options: { hash?: string; actor?: string },
+  notWaiting: () => string,
+): T {
   const { hash, actor } = options;
-  const waiting = waitingCalls(root, agent);
-  const withId = waiting.filter((candidate) => candidate.call.id === callId);
-  const matching = actor === undefined ? withId : withId.filter((candidate) => (candidate.path ?? '') === actor);
+  const withId = waiting.filter((candidate) => view(candidate).id === callId);
+  const matching = actor === undefined ? withId : withId.filter((candidate) => (view(candidate).path ?? '') === actor);
+  const actorsOf = (candidates: readonly T[]) => candidates.map((candidate) => JSON.stringify(view(candidate).path ?? '')).join(' or ');
   if (matching.length > 1) {
     throw new UserError(
-      `Run ${runId}: tool call ${callId} is waiting in more than one agent (${matching.map(whereIs).join(', ')}), so nothing was decided. ` +
-        `Say which: actor: ${matching.map((candidate) => JSON.stringify(candidate.path ?? '')).join(' or ')} (--actor on the command line).`,
+      `Run ${runId}: tool call ${callId} is waiting in more than one agent (${matching.map((candidate) => whereIs(view(candidate))).join(', ')}), so nothing was decided. ` +
+        `Say which: actor: ${actorsOf(matching)} (--actor on the command line).`,
     );
   }
   const found = matching[0];
   if (found) {
-    const { call } = found;
-    if (hash !== undefined && hash !== call.argsHash) {
+    const target = view(found);
+    if (hash !== undefined && hash !== target.argsHash) {
       throw new UserError(
-        `Run ${runId}: the decision for ${callId} (${call.name}) names arguments hash ${hash}, but the call's arguments hash is ${call.argsHash}: ` +
-          'the decision was made for other arguments. Look at the call again (statecraft show) and decide on what it really asks.',
+        `Run ${runId}: the decision for ${callId} (${target.name}) names arguments hash ${hash}, but the call's arguments hash is ${target.argsHash}: ` +
+          'the decision was made for other arguments, so nothing was decided. Look at the call again (statecraft show) and decide on what it really asks.',
       );
     }
     return found;
   }
   if (withId.length > 0) {
     throw new UserError(
-      `Run ${runId}: tool call ${callId} is not waiting in ${actor ? `agent "${actor}"` : "the run's own agent"}; it waits in ${withId.map(whereIs).join(', ')}. ` +
-        `Name that agent (actor: ${withId.map((candidate) => JSON.stringify(candidate.path ?? '')).join(' or ')}).`,
+      `Run ${runId}: tool call ${callId} is not waiting in ${actor ? `agent "${actor}"` : "the run's own agent"}; it waits in ${withId.map((candidate) => whereIs(view(candidate))).join(', ')}. ` +
+        `Name that agent (actor: ${actorsOf(withId)}, --actor on the command line).`,
     );
   }
-  const context = (root.getSnapshot() as { context?: Partial<AgentContext> }).context;
-  const known = context?.turn?.calls.find((candidate) => candidate.id === callId);
-  throw new UserError(
-    known
+  throw new UserError(notWaiting());
+}
+
+const viewOf = ({ call, path }: WaitingCall): DecisionTarget => ({ id: call.id, name: call.name, ...(call.argsHash === undefined ? {} : { argsHash: call.argsHash }), ...(path === undefined ? {} : { path }) });
+
+/**
+ * The waiting call a decision names, in the run's agent or an agent it invokes (`actor` is an invoke
+ * path as `pendingApprovals` lists it; '' names the run's own agent); see `decisionTarget`.
+ */
+export function awaitingCall(runId: string, root: AnyActorRef, agent: Agent, callId: string, options: { hash?: string; actor?: string } = {}): WaitingCall {
+  const waiting = waitingCalls(root, agent);
+  return decisionTarget(runId, waiting, viewOf, callId, options, () => {
+    const context = (root.getSnapshot() as { context?: Partial<AgentContext> }).context;
+    const known = context?.turn?.calls.find((candidate) => candidate.id === callId);
+    return known
       ? `Run ${runId}: tool call ${callId} (${known.name}) is not waiting for approval; its status is "${known.status}"${known.decidedBy ? ` (decided by ${known.decidedBy})` : ''}.`
       : `Run ${runId}: no tool call ${callId} in the current turn. ` +
-          (waiting.length ? `Calls waiting for approval: ${waiting.map(({ call, path }) => `${call.id} (${call.name}${path === undefined ? '' : `, in ${path}`})`).join(', ')}.` : 'No call is waiting for approval.'),
-  );
+          (waiting.length ? `Calls waiting for approval: ${waiting.map(({ call, path }) => `${call.id} (${call.name}${path === undefined ? '' : `, in ${path}`})`).join(', ')}.` : 'No call is waiting for approval.');
+  });
 }
 
 /** Invoke ids from the root down to a child state machine actor, e.g. `researcher`; undefined for other actors. */
