@@ -1,6 +1,7 @@
 // One benchmark run in this process: an N-step tool-calling loop against the scripted server,
 // either hand-rolled on the openai client or through the Statecraft runtime. Prints one JSON line.
 import OpenAI from 'openai';
+import { assign, createActor, fromPromise, setup, toPromise } from 'xstate';
 import { z } from 'zod';
 import { createOpenAIModel, defineAgent, defineTool, runAgent } from '../src/index.ts';
 import { startScriptedServer, type Script } from '../src/testing/index.ts';
@@ -24,46 +25,101 @@ const add = (a: number, b: number) => ({ sum: a + b });
 // Made once, as the runtime's tool makes its schema once: zod compiles a parser for each new schema it parses with.
 const addArguments = z.object({ a: z.number(), b: z.number() });
 
-async function handRolled(baseURL: string) {
-  const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0 });
-  const tools = [
-    {
-      type: 'function' as const,
-      function: {
-        name: 'add',
-        description: 'Add two numbers.',
-        strict: true,
-        parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'], additionalProperties: false },
-      },
+const tools = [
+  {
+    type: 'function' as const,
+    function: {
+      name: 'add',
+      description: 'Add two numbers.',
+      strict: true,
+      parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'], additionalProperties: false },
     },
-  ];
-  const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [{ role: 'user', content: 'go' }];
-  for (let turn = 0; turn < steps; turn++) {
-    const stream = await client.chat.completions.create({ model: 'bench', messages, tools, stream: true, stream_options: { include_usage: true } });
-    let content = '';
-    const calls: { id: string; name: string; arguments: string }[] = [];
-    for await (const chunk of stream) {
-      const delta = chunk.choices[0]?.delta;
-      if (delta?.content) content += delta.content;
-      for (const call of delta?.tool_calls ?? []) {
-        const slot = (calls[call.index] ??= { id: '', name: '', arguments: '' });
-        if (call.id) slot.id = call.id;
-        if (call.function?.name) slot.name += call.function.name;
-        if (call.function?.arguments) slot.arguments += call.function.arguments;
-      }
-    }
-    if (calls.length === 0) return content;
-    messages.push({
-      role: 'assistant',
-      content: content || null,
-      tool_calls: calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
-    });
-    for (const call of calls) {
-      const args = addArguments.parse(JSON.parse(call.arguments));
-      messages.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(add(args.a, args.b)) });
+  },
+];
+type Messages = OpenAI.Chat.ChatCompletionMessageParam[];
+type Call = { id: string; name: string; arguments: string };
+
+/** One model turn by hand: stream the answer and gather its text and tool calls. */
+async function modelTurn(client: OpenAI, messages: Messages) {
+  const stream = await client.chat.completions.create({ model: 'bench', messages, tools, stream: true, stream_options: { include_usage: true } });
+  let content = '';
+  const calls: Call[] = [];
+  for await (const chunk of stream) {
+    const delta = chunk.choices[0]?.delta;
+    if (delta?.content) content += delta.content;
+    for (const call of delta?.tool_calls ?? []) {
+      const slot = (calls[call.index] ??= { id: '', name: '', arguments: '' });
+      if (call.id) slot.id = call.id;
+      if (call.function?.name) slot.name += call.function.name;
+      if (call.function?.arguments) slot.arguments += call.function.arguments;
     }
   }
+  return { content, calls };
+}
+
+const assistant = (content: string, calls: Call[]): OpenAI.Chat.ChatCompletionMessageParam => ({
+  role: 'assistant',
+  content: content || null,
+  tool_calls: calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+});
+
+const toolResults = (calls: Call[]): Messages =>
+  calls.map((call) => {
+    const args = addArguments.parse(JSON.parse(call.arguments));
+    return { role: 'tool', tool_call_id: call.id, content: JSON.stringify(add(args.a, args.b)) };
+  });
+
+async function handRolled(baseURL: string) {
+  const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0 });
+  const messages: Messages = [{ role: 'user', content: 'go' }];
+  for (let turn = 0; turn < steps; turn++) {
+    const { content, calls } = await modelTurn(client, messages);
+    if (calls.length === 0) return content;
+    messages.push(assistant(content, calls), ...toolResults(calls));
+  }
   throw new Error('hand-rolled loop did not finish');
+}
+
+/**
+ * For scale: the same work as the hand-rolled loop, as the smallest XState loop, two states that
+ * each invoke a promise (the model turn, then the tools). What XState itself costs on this machine.
+ */
+async function bareXState(baseURL: string) {
+  const client = new OpenAI({ baseURL, apiKey: 'bench', maxRetries: 0 });
+  type Turn = Awaited<ReturnType<typeof modelTurn>>;
+  const loop = setup({
+    types: { context: {} as { messages: Messages; turn: Turn | null } },
+    actors: {
+      infer: fromPromise<Turn, Messages>(({ input }) => modelTurn(client, input)),
+      execute: fromPromise<Messages, Call[]>(async ({ input }) => toolResults(input)),
+    },
+  }).createMachine({
+    context: { messages: [{ role: 'user', content: 'go' }], turn: null },
+    initial: 'infer',
+    states: {
+      infer: {
+        invoke: {
+          src: 'infer',
+          input: ({ context }) => context.messages,
+          onDone: [
+            { guard: ({ event }) => event.output.calls.length === 0, target: 'done', actions: assign({ turn: ({ event }) => event.output }) },
+            { target: 'execute', actions: assign(({ context, event }) => ({ turn: event.output, messages: [...context.messages, assistant(event.output.content, event.output.calls)] })) },
+          ],
+        },
+      },
+      execute: {
+        invoke: {
+          src: 'execute',
+          input: ({ context }) => context.turn!.calls,
+          onDone: { target: 'infer', actions: assign({ messages: ({ context, event }) => [...context.messages, ...event.output] }) },
+        },
+      },
+      done: { type: 'final' },
+    },
+  });
+  const actor = createActor(loop).start();
+  await toPromise(actor);
+  return actor.getSnapshot().context.turn?.content;
 }
 
 // Defined once per process, as an application defines its agents at load; each run is timed from its start.
@@ -95,7 +151,10 @@ try {
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
   const eluBefore = performance.eventLoopUtilization();
-  if (mode === 'hand') await handRolled(server.url);
+  if (mode === 'hand' || mode === 'xstate') {
+    const answer = await (mode === 'hand' ? handRolled(server.url) : bareXState(server.url));
+    if (answer !== 'finished') throw new Error(`${mode} loop ended with ${JSON.stringify(answer)}, not the script's final answer`);
+  }
   else if (mode === 'runtime' || store) await runtime(server.url, store);
   else throw new Error(`unknown mode ${mode}`);
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
