@@ -41,6 +41,16 @@ test('a snapshot the table lists by its own name keeps its own price', () => {
   assert.equal(priceFor('o3-2025-04-16'), defaultPrices.o3);
 });
 
+test("a gateway's openai/ name is priced as the OpenAI model it names", () => {
+  assert.equal(priceFor('openai/gpt-4o-mini'), defaultPrices['gpt-4o-mini']);
+  assert.equal(priceFor('openai/gpt-4o-2024-08-06'), defaultPrices['gpt-4o']);
+  // Other providers' models are not OpenAI's, whatever they are called; and a table entry for the full name wins.
+  assert.is(priceFor('azure-eu/gpt-4o'), undefined);
+  assert.is(priceFor('openai/o3-pro'), undefined);
+  assert.is(priceFor('openai/'), undefined);
+  assert.equal(priceFor('openai/gpt-4o', { 'openai/gpt-4o': { inputPerMTok: 3, outputPerMTok: 11 }, 'gpt-4o': { inputPerMTok: 2.5, outputPerMTok: 10 } }), { inputPerMTok: 3, outputPerMTok: 11 });
+});
+
 test('cost is tokens times price per million', () => {
   const cost = costOf({ inputTokens: 2_000_000, outputTokens: 500_000 }, { inputPerMTok: 2.5, outputPerMTok: 10 });
   assert.ok(Math.abs(cost - 10) < 1e-9, `expected 10, got ${cost}`);

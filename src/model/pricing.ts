@@ -6,7 +6,10 @@ export interface Price {
   outputPerMTok: number;
 }
 
-/** Prices by model name; a name also prices its dated snapshots (`<name>-YYYY-MM-DD`). */
+/**
+ * Prices by model name; a name also prices its dated snapshots (`<name>-YYYY-MM-DD`) and, for a
+ * gateway such as OpenRouter or LiteLLM, `openai/<name>`.
+ */
 export type PriceTable = Record<string, Price>;
 
 /**
@@ -35,14 +38,20 @@ export const defaultPrices: Readonly<PriceTable> = Object.freeze({
 // rather than a guess: a cost budget for it is then refused until the table lists it.
 const snapshot = /^(.+)-\d{4}-\d{2}-\d{2}$/;
 
+// Gateways name OpenAI's models `openai/<model>` and bill them at OpenAI's prices. Other providers'
+// models are not OpenAI's whatever they are called (`azure-eu/gpt-4o` has its own prices), so only
+// this prefix is looked through.
+const gateway = 'openai/';
+
 /**
  * The price of a model: its exact name, else the name its dated snapshot (`<name>-YYYY-MM-DD`) is
- * taken from; undefined when unknown.
+ * taken from, else for `openai/<name>` the price of `<name>`; undefined when unknown.
  */
 export function priceFor(model: string, table: Readonly<PriceTable> = defaultPrices): Price | undefined {
   if (Object.hasOwn(table, model)) return table[model];
   const base = snapshot.exec(model)?.[1];
-  return base !== undefined && Object.hasOwn(table, base) ? table[base] : undefined;
+  if (base !== undefined && Object.hasOwn(table, base)) return table[base];
+  return model.startsWith(gateway) && model.length > gateway.length ? priceFor(model.slice(gateway.length), table) : undefined;
 }
 
 /** The cost in USD of some usage at a price. */
