@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { StorageError } from '../errors.ts';
 import { parseHeader } from './record.ts';
@@ -26,6 +27,9 @@ import { lazily } from './lazily.ts';
 import { encodeText } from './codec.ts';
 import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts';
 
+/** SQLite's answers to opening for writing a file (or folder) that this user may only read. */
+const notWritable = (error: unknown): boolean => /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(String((error as { code?: unknown }).code));
+
 /** The SQLite file used when no path is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
 
@@ -49,21 +53,69 @@ export class SqliteStore implements RunStore {
   /** Made when the store first appends: a process that only reads never prepares its statements. */
   #write: ReturnType<typeof batchWriter> | undefined;
 
-  /** `mustExist`: refuse a file that does not exist yet instead of creating it (commands that only read or change recorded runs). */
-  constructor(options: { path?: string; mustExist?: boolean } = {}) {
+  /**
+   * True when the file is open for reading only (`readOnly`, or an existing file this user cannot
+   * write): its runs can be listed, read, exported and replayed, and every write is refused.
+   */
+  get readOnly(): boolean {
+    return this.#readOnlyBecause !== undefined;
+  }
+  readonly #readOnlyBecause: string | undefined;
+  /** The folder of the copy read instead of a file that could not be read in place (removed on close). */
+  #copy: string | undefined;
+
+  /**
+   * `mustExist`: refuse a file that does not exist yet instead of creating it (commands that only read
+   * or change recorded runs). An existing file that this user cannot write is opened read-only.
+   * `readOnly`: open an existing file without writing to it.
+   */
+  constructor(options: { path?: string; mustExist?: boolean; readOnly?: boolean } = {}) {
     this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
     if (options.mustExist && this.path !== ':memory:' && !existsSync(this.path)) {
       throw new StoreNotFoundError(
         `No run store at ${this.path}: no run was recorded there. Run this from the folder where the agent ran, or name the store with --store (or STATECRAFT_STORE).`,
       );
     }
-    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+    if (options.readOnly && this.path === ':memory:') throw new StorageError('A SQLite store in memory cannot be opened read-only: it starts empty.');
+    if (this.path !== ':memory:' && !options.readOnly) mkdirSync(dirname(this.path), { recursive: true });
+    const cannotOpen = (error: unknown) =>
+      new StorageError(`Could not open the SQLite store at ${this.path}${options.readOnly ? ' read-only' : ''}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
+    let db: Database.Database;
+    let readOnly = options.readOnly === true;
     try {
-      this.#db = openSqlite(this.path);
+      db = openSqlite(this.path, { readOnly });
     } catch (error) {
-      throw new StorageError(`Could not open the SQLite store at ${this.path}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
+      // A store to read that this user may not write (another user's, a read-only mount, a copy
+      // attached to a bug report): read it without writing, rather than not at all.
+      if (readOnly || this.path === ':memory:' || !existsSync(this.path) || !notWritable(error)) throw cannotOpen(error);
+      readOnly = true;
+      try {
+        db = openSqlite(this.path, { readOnly });
+      } catch (again) {
+        // SQLite reads a file in WAL mode beside its shared-memory file, which it cannot make in a
+        // folder this user may not write. With no write-ahead log there, the file alone is the whole
+        // store and nobody is writing it: a copy of it is read instead.
+        if (!notWritable(again)) throw cannotOpen(again);
+        if (existsSync(`${this.path}-wal`)) {
+          throw new StorageError(
+            `Could not read the SQLite store at ${this.path}: it has a write-ahead log beside it (${basename(this.path)}-wal, from a process that has it open or did not close it), ` +
+              `which SQLite reads only with write access to the folder, and this user has none. Run this as a user who can write the folder, ` +
+              `or copy ${basename(this.path)} and ${basename(this.path)}-wal together somewhere writable and name the copy with --store.`,
+            { cause: again },
+          );
+        }
+        this.#copy = mkdtempSync(join(tmpdir(), 'statecraft-read-'));
+        try {
+          copyFileSync(this.path, join(this.#copy, 'runs.db'));
+          db = openSqlite(join(this.#copy, 'runs.db'), { readOnly });
+        } catch (third) {
+          rmSync(this.#copy, { recursive: true, force: true });
+          throw cannotOpen(third);
+        }
+      }
     }
-    const db = this.#db;
+    this.#db = db;
+    if (readOnly) this.#readOnlyBecause = options.readOnly ? 'as asked' : 'this user cannot write the file or its folder';
     // Each statement is prepared when first used: a process that reads one run needs a few of them.
     this.#statements = lazily({
       insertRun: () => db.prepare(
@@ -114,11 +166,21 @@ export class SqliteStore implements RunStore {
     if (!this.#statements.runExists.get(runId)) throw new RunNotFoundError(runId);
   }
 
+  /** Every write starts here: a store open read-only refuses it, saying why and what to do. */
+  #writable(what: string): void {
+    if (!this.readOnly) return;
+    throw new StorageError(
+      `The SQLite store at ${this.path} is open read-only (${this.#readOnlyBecause}): it cannot ${what}. ` +
+        'Run this as a user who can write the file and its folder, or copy the file somewhere writable and name the copy with --store.',
+    );
+  }
+
   #writeSummary(summary: RunSummary): void {
     this.#statements.updateSummary.run(summary.status, isoKey(summary.updatedAt), JSON.stringify(summary), summary.runId);
   }
 
   async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
+    this.#writable(`record a new run (${header.runId})`);
     const stored = headerToStore(header);
     const initial = checkNewRun(stored, summary);
     try {
@@ -139,6 +201,7 @@ export class SqliteStore implements RunStore {
   }
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
+    this.#writable(`record the steps of run ${runId}`);
     checkBatch(runId, records, options.expectedSeq);
     checkPoints(runId, options.points, options.expectedSeq, records.length);
     (this.#write ??= batchWriter(this.#db))({
@@ -228,6 +291,7 @@ export class SqliteStore implements RunStore {
   }
 
   async deleteRun(runId: string): Promise<void> {
+    this.#writable(`delete run ${runId}`);
     this.#db.transaction(() => {
       this.#mustExist(runId);
       this.#statements.deleteRecords.run(runId);
@@ -238,6 +302,7 @@ export class SqliteStore implements RunStore {
   }
 
   async truncate(runId: string, afterSeq: number, update?: Partial<RunSummary>): Promise<number> {
+    this.#writable(`repair run ${runId}`);
     return this.#db.transaction(() => {
       const row = this.#statements.getRun.get(runId);
       if (!row) throw new RunNotFoundError(runId);
@@ -253,5 +318,6 @@ export class SqliteStore implements RunStore {
 
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+    if (this.#copy) rmSync(this.#copy, { recursive: true, force: true });
   }
 }
