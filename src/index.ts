@@ -26,6 +26,13 @@ export type {
 } from './protocol/agent.ts';
 export type { AssistantMessage, Message, ToolCall, ToolMessage, Usage } from './protocol/messages.ts';
 export type { ModelInfo, ModelPort, ModelRequest, ModelResponse, ToolSpec } from './protocol/model.ts';
+export {
+  chainCredentials,
+  envCredentials,
+  fileCredentials,
+  mapCredentials,
+  type CredentialsProvider,
+} from './credentials/credentialsProvider.ts';
 export { defineFitness, type FitnessContext, type FitnessTarget, type Measurement } from './fitness/defineFitness.ts';
 export { defineAgent, type Agent, type AgentConfig, type AgentLimits } from './runtime/defineAgent.ts';
 export { provideAgent } from './runtime/provideAgent.ts';
