@@ -34,7 +34,7 @@ test('a command takes the start of a run id when it names exactly one run', asyn
   assert.match(exported.stdout, '"runId":"beef0002-bbbb"');
 });
 
-test('the start of several run ids is refused with the runs it could mean; a short or unknown one is not found', async () => {
+test('the start of several run ids is refused with the runs it could mean; a start under 4 characters is refused, saying so; an unknown one is not found', async () => {
   const ambiguous = await statecraft(['history', 'beef']);
   assert.is(ambiguous.code, 2, ambiguous.out);
   assert.match(ambiguous.out, '"beef" is the start of 2 run ids');
@@ -42,8 +42,8 @@ test('the start of several run ids is refused with the runs it could mean; a sho
   assert.match(ambiguous.out, 'beef0002-bbbb');
   assert.match(ambiguous.out, 'give more of the id');
   const short = await statecraft(['history', 'bee']);
-  assert.is.not(short.code, 0);
-  assert.match(short.out, 'Run "bee" was not found');
+  assert.is(short.code, 2, short.out);
+  assert.match(short.out, 'Run "bee" was not found, and the start of a run id is looked up only from 4 characters: give at least 4 characters of the id');
   const unknown = await statecraft(['history', 'cafe0001']);
   assert.match(unknown.out, 'Run "cafe0001" was not found');
 });

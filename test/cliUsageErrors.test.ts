@@ -1,7 +1,7 @@
 // Errors the user can fix (a module that does not load, a run or record not there, an option that is
 // not a number, a store that cannot be reached) exit 2 with a message and no stack trace.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -60,7 +60,7 @@ test('an agent module that does not load is named with the cause, without a stac
 });
 
 test('a run or record that is not in the store is a usage error: exit 2', async () => {
-  for (const args of [['history', 'zz'], ['export', 'nonexist'], ['show', 'abcd0001', '--at', '9999']]) {
+  for (const args of [['history', 'zzzz'], ['export', 'nonexist'], ['show', 'abcd0001', '--at', '9999']]) {
     const failed = await statecraft(args);
     assert.is(failed.code, 2, `${args.join(' ')}: ${failed.out}`);
     assert.match(failed.out, /(RunNotFoundError|RecordNotFoundError): /);
@@ -118,6 +118,85 @@ test('statecraft run with no input refuses to start unless told to run on the in
   const empty = await statecraft(['run', agentFile('blank.ts', ''), '--input', '']);
   assert.is(empty.code, 2, empty.out);
   assert.match(empty.out, 'has no instructions and the input is empty');
+});
+
+test('an unknown option is named with the closest known one and the command\'s usage line: exit 2', async () => {
+  const runs = await statecraft(['runs', '--frobnicate']);
+  assert.is(runs.code, 2, runs.out);
+  assert.match(runs.out, 'Unknown option --frobnicate for "statecraft runs".\nUsage: statecraft runs [--status LIST]');
+  assert.not.match(runs.out, 'Did you mean', 'no option is close to --frobnicate');
+  const limit = await statecraft(['runs', '--limt', '3']);
+  assert.is(limit.code, 2, limit.out);
+  assert.match(limit.out, 'Unknown option --limt for "statecraft runs". Did you mean --limit?');
+  const run = await statecraft(['run', 'agent.ts', '--inptu', 'go']);
+  assert.is(run.code, 2, run.out);
+  assert.match(run.out, 'Unknown option --inptu for "statecraft run". Did you mean --input?\nUsage: statecraft run <agent module>');
+  assert.not.match(run.out, 'positional argument');
+});
+
+test('a negative record number or count is refused as not a whole number, not as an ambiguous argument', async () => {
+  const at = await statecraft(['show', 'abcd0001', '--at', '-1']);
+  assert.is(at.code, 2, at.out);
+  assert.match(at.out, '--at must be a record number from 0 to 1, found "-1"');
+  const limit = await statecraft(['runs', '--limit', '-3']);
+  assert.is(limit.code, 2, limit.out);
+  assert.match(limit.out, '--limit must be a whole number, 1 or more, found "-3"');
+  assert.not.match(at.out + limit.out, 'ambiguous');
+});
+
+test('a misspelt command is named with the closest one and a pointer to the help, not the whole help: exit 2', async () => {
+  const failed = await statecraft(['histroy', 'abcd0001']);
+  assert.is(failed.code, 2, failed.out);
+  assert.is(failed.out, 'UserError: Unknown command "histroy". Did you mean "history"?\nSee the commands with: statecraft --help\n');
+  const far = await statecraft(['frobnicate']);
+  assert.is(far.code, 2, far.out);
+  assert.match(far.out, 'Unknown command "frobnicate".\nSee the commands with: statecraft --help');
+});
+
+test('history --from past the last record, or after --to, is an error naming the range, not an empty listing', async () => {
+  const past = await statecraft(['history', 'abcd0001', '--from', '50']);
+  assert.is(past.code, 2, past.out);
+  assert.match(past.out, 'Run "abcd0001-aaaa" has no record 50: expected a seq from 0 to 1');
+  assert.not.match(past.out, 'SEQ');
+  const reversed = await statecraft(['history', 'abcd0001', '--from', '1', '--to', '0']);
+  assert.is(reversed.code, 2, reversed.out);
+  assert.match(reversed.out, '--from 1 is after --to 0');
+  const lastOne = await statecraft(['history', 'abcd0001', '--from', '1']);
+  assert.is(lastOne.code, 0, lastOne.out);
+  assert.match(lastOne.out, /\n1 /);
+});
+
+test('import names a file it cannot read without creating a store, and points a run already stored to --as', async () => {
+  const fresh = join(dir, 'fresh.db');
+  const missing = await statecraft(['import', join(dir, 'does-not-exist.jsonl'), '--store', `sqlite:${fresh}`]);
+  assert.is(missing.code, 2, missing.out);
+  assert.match(missing.out, `UserError: Cannot import ${join(dir, 'does-not-exist.jsonl')}: there is no such file.`);
+  assert.not.ok(existsSync(fresh), 'no store was created');
+  const file = join(dir, 'abcd0001.jsonl');
+  assert.is((await statecraft(['export', 'abcd0001', '--out', file])).code, 0);
+  const again = await statecraft(['import', file]);
+  assert.is(again.code, 2, again.out);
+  assert.match(again.out, 'Run "abcd0001-aaaa" is already in the store');
+  assert.match(again.out, 'under a new id with --as RUN');
+  const copy = await statecraft(['import', file, '--as', 'abcd0001-copy']);
+  assert.is(copy.code, 0, copy.out);
+  assert.match(copy.out, 'Imported abcd0001-copy: 2 records');
+});
+
+test('a store with an unknown scheme is refused, saying how to name a file with a colon, and no file is created', async () => {
+  for (const url of ['mysql:foo', 'mysql://x/y']) {
+    const failed = await statecraft(['runs', '--store', url]);
+    assert.is(failed.code, 2, failed.out);
+    assert.match(failed.out, `Store URL "${url}" has an unknown scheme "mysql:"`);
+    assert.match(failed.out, '"memory:", "sqlite:<path>", a file path, or "postgres://…"');
+    assert.match(failed.out, `write "sqlite:${url}" or "./${url}"`);
+  }
+  assert.not.ok(existsSync(join(dir, 'mysql:foo')), 'no SQLite file named mysql:foo');
+  for (const url of ['./mysql:foo', 'sqlite:mysql:foo']) {
+    const file = await statecraft(['runs', '--store', url]);
+    assert.is(file.code, 0, `${url}: ${file.out}`);
+    assert.match(file.out, /No run store at \S*\/mysql:foo: /, 'taken as the SQLite file mysql:foo');
+  }
 });
 
 test.run();

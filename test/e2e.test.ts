@@ -179,7 +179,7 @@ test('a file the CLI cannot read is named, without a stack trace, and exits 2', 
     (error: { code: number; stderr: string }) => error,
   );
   assert.is(failed.code, 2, failed.stderr);
-  assert.match(failed.stderr, `ENOENT: no such file or directory, open '${missing}'`);
+  assert.match(failed.stderr, `Cannot import ${missing}: there is no such file.`);
   assert.not.match(failed.stderr, '    at ', 'no stack trace');
 });
 

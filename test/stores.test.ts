@@ -670,3 +670,24 @@ readOnly('the CLI reads a store in a folder this user cannot write, and refuses 
   }
 });
 readOnly.run();
+
+const colonNames = suite('openStore and names with a colon');
+colonNames('refuses a name that reads as an unknown scheme, saying how to name such a file, and creates nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'statecraft-colon-'));
+  const cwd = process.cwd();
+  try {
+    process.chdir(dir);
+    for (const url of ['mysql:foo', 'redis:', 'memory:extra', 'postgres:db']) {
+      assert.throws(() => openStore(url), (error: Error) => error.name === 'UserError' && error.message.includes(`Store URL "${url}"`) && error.message.includes(`"sqlite:${url}" or "./${url}"`), url);
+    }
+    assert.throws(() => openStore('mysql:foo'), /unknown scheme "mysql:": use "memory:", "sqlite:<path>", a file path, or "postgres:\/\/…"/);
+    assert.equal(readdirSync(dir), [], 'no file was created');
+    const stores = [openStore('./mysql:foo'), openStore('sqlite:mysql:bar')];
+    assert.equal(stores.map((store) => (store as SqliteStore).path), [join(process.cwd(), 'mysql:foo'), join(process.cwd(), 'mysql:bar')]);
+    for (const store of stores) await store.close();
+  } finally {
+    process.chdir(cwd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+colonNames.run();

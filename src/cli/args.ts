@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from '../errors.ts';
+import { closestName } from '../nearestName.ts';
 
 export interface Command {
   name: string;
@@ -11,13 +12,41 @@ export interface Command {
   run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
 }
 
-/** Parse a command's argv, turning parse failures into a usage error that names the command's help. */
+/**
+ * Parse a command's argv, turning parse failures into a usage error that names the command's help;
+ * an unknown option is named with the closest known one and the command's usage line.
+ */
 export function parseCommand(command: Command, argv: string[]) {
   try {
-    return parseArgs({ args: argv, options: command.options, allowPositionals: true, strict: true });
+    return parseArgs({ args: withNegativeValues(command, argv), options: command.options, allowPositionals: true, strict: true });
   } catch (error) {
+    const unknown = /^Unknown option '(-[^']*)'/.exec((error as Error).message)?.[1];
+    if ((error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== undefined) {
+      const near = closestName(unknown.replace(/^-+/, ''), Object.keys(command.options));
+      throw new UserError(
+        `Unknown option ${unknown} for "statecraft ${command.name}".${near ? ` Did you mean --${near}?` : ''}\nUsage: ${usageOf(command)}\nSee: statecraft ${command.name} --help`,
+      );
+    }
     throw new UserError(`${(error as Error).message}\nSee: statecraft ${command.name} --help`);
   }
+}
+
+/**
+ * `--at -1` joined into `--at=-1`: parseArgs refuses a value starting with a dash as ambiguous, which
+ * hides what is wrong; the option's own check then says what values it takes.
+ */
+function withNegativeValues(command: Command, argv: string[]): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return [...args, ...argv.slice(i)];
+    const next = argv[i + 1];
+    if (arg.startsWith('--') && command.options[arg.slice(2)]?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      args.push(`${arg}=${next}`);
+      i++;
+    } else args.push(arg);
+  }
+  return args;
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Message } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { intOption, nonNegativeIntOption, type Command } from './args.ts';
 import type { HistoryEntry, RunStore } from '../log/runStore.ts';
-import { CorruptRecordError, StoreNotFoundError, UnsupportedFormatError } from '../log/storageErrors.ts';
+import { CorruptRecordError, RecordNotFoundError, StoreNotFoundError, UnsupportedFormatError } from '../log/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
@@ -127,9 +127,15 @@ ${storeHelp}`,
     const last = intOption(values, 'last');
     if (last !== undefined && values.from !== undefined) throw new UserError('--last and --from both say where to start: give one of them.');
     const to = seqOption(values, 'to');
+    const given = seqOption(values, 'from');
+    if (given !== undefined && to !== undefined && given > to) {
+      throw new UserError(`--from ${given} is after --to ${to}: give --from at most --to (both are record numbers, see statecraft history).`);
+    }
     return withRun(values, runId, async (store, runId) => {
-      const from = last === undefined ? seqOption(values, 'from') : Math.max(0, (to ?? (await store.summary(runId)).lastSeq) - last + 1);
+      const from = last === undefined ? given : Math.max(0, (to ?? (await store.summary(runId)).lastSeq) - last + 1);
       const { entries, damaged } = await readableHistory(store, runId, from ?? 0, to);
+      // Nothing from a start past the last record is a mistake to name, as `show --at` does, not an empty listing.
+      if (!entries.length && given !== undefined) throw new RecordNotFoundError(runId, given, (await store.summary(runId)).lastSeq);
       if (values.json) {
         for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
       } else {

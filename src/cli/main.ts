@@ -1,5 +1,6 @@
 import { StatecraftError, StorageError, UserError } from '../errors.ts';
 import { RecordNotFoundError, RunNotFoundError } from '../log/storageErrors.ts';
+import { closestName } from '../nearestName.ts';
 import { parseCommand, usageOf, type Command } from './args.ts';
 import { exitCodes } from './exitCodes.ts';
 import { inspectCommand } from './inspectCommand.ts';
@@ -51,7 +52,10 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : exitCodes.usage;
   }
   const command = commands.find((candidate) => candidate.name === name);
-  if (!command) throw new UserError(`Unknown command "${name}".\n\n${overview()}`);
+  if (!command) {
+    const near = closestName(name, commands.map((candidate) => candidate.name));
+    throw new UserError(`Unknown command "${name}".${near ? ` Did you mean "${near}"?` : ''}\nSee the commands with: statecraft --help`);
+  }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(commandHelp(command));
     return 0;
@@ -76,6 +80,13 @@ function usageError(error: unknown): boolean {
   const fileError = typeof (error as NodeJS.ErrnoException)?.syscall === 'string' && typeof (error as NodeJS.ErrnoException).path === 'string';
   return error instanceof UserError || error instanceof RunNotFoundError || error instanceof RecordNotFoundError || unreachableStore(error) || fileError;
 }
+
+// A reader that stops early (`statecraft runs --json | head -1`) closes the pipe: stop quietly, as
+// `git log | head` does, rather than die on an unhandled EPIPE.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

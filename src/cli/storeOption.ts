@@ -26,7 +26,8 @@ const MIN_PREFIX = 4;
 
 /**
  * The run a command names: its whole id, or (as git takes commits) the start of the id of exactly
- * one run in the store. Several runs starting so are refused, listed; none is RunNotFoundError.
+ * one run in the store. Several runs starting so are refused, listed; none is RunNotFoundError; a start
+ * shorter than MIN_PREFIX is refused, saying so.
  */
 export async function resolveRunId(store: RunStore, given: string): Promise<string> {
   try {
@@ -35,7 +36,12 @@ export async function resolveRunId(store: RunStore, given: string): Promise<stri
   } catch (error) {
     // A run whose summary cannot be read is there: the command decides what it can do with it (repair rebuilds it).
     if (error instanceof CorruptRecordError && error.runId === given) return given;
-    if (!(error instanceof RunNotFoundError) || given.length < MIN_PREFIX) throw error;
+    if (!(error instanceof RunNotFoundError)) throw error;
+    if (given.length < MIN_PREFIX) {
+      throw new UserError(
+        `Run "${given}" was not found, and the start of a run id is looked up only from ${MIN_PREFIX} characters: give at least ${MIN_PREFIX} characters of the id (list runs with \`statecraft runs\`).`,
+      );
+    }
     const matches = (await store.listRuns()).map((run) => run.runId).filter((id) => id.startsWith(given));
     if (matches.length === 1) return matches[0]!;
     if (matches.length === 0) throw error;

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { exportRunText, importRun } from '../log/jsonl.ts';
+import { RunExistsError } from '../log/storageErrors.ts';
 import type { Operation } from '../log/record.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { replayRun } from '../runtime/replayRun.ts';
@@ -122,10 +123,29 @@ ${storeHelp}`,
   options: { as: { type: 'string' }, ...storeOptions },
   async run(values, [file]) {
     if (!file) throw new UserError('Missing the file. Usage: statecraft import <file> [--as RUN]');
+    // Read before the store is opened, so a wrong path creates no store.
+    const text = readExport(file);
     return withStore(values, async (store) => {
-      const summary = await importRun(store, readFileSync(file, 'utf8'), values.as ? { newRunId: values.as as string } : {});
+      const summary = await importRun(store, text, values.as ? { newRunId: values.as as string } : {}).catch((error: unknown) => {
+        if (!(error instanceof RunExistsError)) throw error;
+        throw new UserError(
+          `Run "${error.runId}" is already in the store, so ${file} was not imported: import it under a new id with --as RUN, or delete the stored run first (statecraft delete ${error.runId} --yes).`,
+          { cause: error },
+        );
+      });
       process.stdout.write(`Imported ${summary.runId}: ${summary.lastSeq + 1} records, status ${summary.status}.\n`);
       return 0;
     }, { create: true });
   },
 };
+
+/** The text of a file to import; one that cannot be read is the user's to fix, named with why. */
+function readExport(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    const why = code === 'ENOENT' ? 'there is no such file' : code === 'EISDIR' ? 'it is a folder' : (error as Error).message;
+    throw new UserError(`Cannot import ${file}: ${why}. Give the path of a run written by \`statecraft export <run> --out FILE\`.`, { cause: error });
+  }
+}
