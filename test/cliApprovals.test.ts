@@ -32,6 +32,19 @@ test('statecraft approve and reject name the invoked agent when two wait on the 
   assert.equal(trace(), ['publish by the editor'], 'the rejected call never ran');
 });
 
+test('approving one call at a time: each call the scripted model makes up in a resumed process has an id of its own', async () => {
+  const started = await statecraft(['run', 'test/fixtures/steps/agent.ts', '--approve', 'wait']);
+  assert.is(started.code, 4, started.out);
+  const runId = /Run (\S+) waits for approval/.exec(started.out)?.[1];
+  assert.match(started.out, /statecraft approve \S+ call_1 --hash/);
+  const first = await statecraft(['approve', runId!, 'call_1']);
+  assert.is(first.code, 4, first.out);
+  assert.match(first.out, /statecraft approve \S+ call_2 --hash [0-9a-f]+ +# publish\(\{"text":"summary"\}\)/, 'the next call is not given the id of the one just approved');
+  const second = await statecraft(['approve', runId!, 'call_2']);
+  assert.is(second.code, 0, second.out);
+  assert.equal(trace().filter((line) => line.startsWith('publish ')).slice(-2), ['publish draft', 'publish summary']);
+});
+
 test('--approve ask reads answers piped on stdin, and leaves the run waiting when they run out', async () => {
   const before = trace().length;
   const one = await statecraft(['run', 'test/fixtures/pair/agent.ts', '--approve', 'ask'], { input: 'y\n' });

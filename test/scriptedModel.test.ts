@@ -25,6 +25,12 @@ test('answers each call with the next step and records the requests', async () =
   model.assertDone();
 });
 
+test('firstCallId numbers generated ids after those a continued run already holds', async () => {
+  const model = scriptedModel([{ toolCalls: [{ name: 'add', arguments: {} }, { id: 'mine', name: 'add', arguments: {} }, { name: 'add', arguments: {} }] }], { firstCallId: 3 });
+  const { message } = await model.complete({ messages: user('add'), tools: [] });
+  assert.equal(message.toolCalls?.map((call) => call.id), ['call_3', 'mine', 'call_4']);
+});
+
 test('an explicit empty id stays empty so bad calls can be scripted', async () => {
   const model = scriptedModel([{ toolCalls: [{ id: '', name: 'nope', arguments: 'not json' }] }]);
   const { message } = await model.complete({ messages: user('x'), tools: [] });

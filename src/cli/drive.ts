@@ -1,6 +1,8 @@
 import { createInterface } from 'node:readline';
 import { UserError } from '../errors.ts';
 import { createOpenAIModel } from '../model/openaiModel.ts';
+import type { AgentContext } from '../protocol/agent.ts';
+import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Run } from '../runtime/Run.ts';
 import type { PendingCall, RunEvent } from '../runtime/runEvents.ts';
@@ -29,16 +31,22 @@ const hasEndpoint = () => Boolean(process.env.OPENAI_API_KEY || process.env.OPEN
 const skipSteps = (script: Script, done: number): Script =>
   typeof script === 'function' ? (index, request) => script(index + done, request) : script.slice(done);
 
+/** The first `call_<n>` a script may generate after the ids a run's messages already hold (a machine of the user's may keep none). */
+const nextCallId = (messages: readonly Message[] | undefined): number =>
+  1 + Math.max(0, ...(messages ?? []).flatMap((message) => (message.role === 'assistant' ? (message.toolCalls ?? []) : [])).map((call) => Number(/^call_(\d+)$/.exec(call.id)?.[1] ?? 0)));
+
 /**
  * The model for a CLI run: the configured endpoint, or the module's scripted model on a loopback
- * server when no endpoint is set (or `--scripted`), skipping the script steps a resumed run already used.
+ * server when no endpoint is set (or `--scripted`). For a resumed run (`resumed`, its context), the
+ * script skips the steps the run already used and numbers its calls after the run's.
  */
 export async function chooseModel(
   module: AgentModule,
-  options: { model?: string; scripted?: boolean; turnsDone?: number; quiet?: boolean },
+  options: { model?: string; scripted?: boolean; resumed?: AgentContext; quiet?: boolean },
 ): Promise<{ model: ModelPort | string | undefined; server?: ScriptedServer }> {
   if (!module.script || (!options.scripted && hasEndpoint())) return { model: options.model };
-  const server = await startScriptedServer(skipSteps(module.script, options.turnsDone ?? 0));
+  const { resumed } = options;
+  const server = await startScriptedServer(skipSteps(module.script, resumed?.step ?? 0), { firstCallId: resumed ? nextCallId(resumed.messages) : 1 });
   if (!options.quiet) process.stderr.write(`No OPENAI_API_KEY or OPENAI_BASE_URL: playing the module's scripted model at ${server.url}\n`);
   // The scripted server takes any key; this one differs from every model name, which the key's redaction would hide.
   const model = createOpenAIModel({ baseURL: server.url, apiKey: 'scripted-server-needs-no-key', model: options.model ?? module.scriptModel ?? 'scripted' });

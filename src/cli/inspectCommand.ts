@@ -34,7 +34,7 @@ class LocalRuns {
     const module = await loadAgent(path);
     const { lastSeq } = await this.store.summary(runId);
     const { context } = (await stateAt(this.store, runId, lastSeq)) as unknown as { context: AgentContext };
-    const { model, server } = await chooseModel(module, { turnsDone: context.step, quiet: true });
+    const { model, server } = await chooseModel(module, { resumed: context, quiet: true });
     let run: Run;
     try {
       run = await resumeRun(module.agent, runId, { store: this.store, model });

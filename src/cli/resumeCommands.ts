@@ -69,7 +69,7 @@ async function resumeAndDrive(values: Record<string, unknown>, runId: string, ap
     const { model, server } = await chooseModel(module, {
       model: values.model as string | undefined,
       scripted: values.scripted === true,
-      turnsDone: context.step,
+      resumed: context,
       quiet: values.json === true,
     });
     let run: Run;

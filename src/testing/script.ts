@@ -56,6 +56,11 @@ export type Script = readonly ScriptStep[] | ((callIndex: number, request: Scrip
 export interface ScriptOptions {
   /** For a function script: how many calls `assertDone()` expects. */
   expectedCalls?: number;
+  /**
+   * The number of the first generated call id (`call_<n>`, default 1): a script that continues a run
+   * starts after the ids the run already holds, so that no two of its calls share an id.
+   */
+  firstCallId?: number;
 }
 
 export interface ResolvedReply {
@@ -112,6 +117,7 @@ export class ScriptCursor {
   constructor(script: Script, options: ScriptOptions = {}) {
     this.#script = script;
     this.#expectedCalls = options.expectedCalls;
+    this.#nextCallId = options.firstCallId ?? 1;
   }
 
   get consumed(): number {
