@@ -1,13 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createProgress } from '../src/cli/progress.ts';
-import { runAgent, startRun } from '../src/index.ts';
-import { scriptedModel, startScriptedServer } from '../src/testing/index.ts';
+import { createOpenAIModel, history, MemoryStore, runAgent, startRun } from '../src/index.ts';
+import type { Agent, RunEvent, RunStore } from '../src/index.ts';
+import { scriptedModel, startScriptedServer, type Script } from '../src/testing/index.ts';
 import * as compose from '../examples/compose/agent.ts';
 import * as demo from '../examples/demo/agent.ts';
 import * as extend from '../examples/extend/agent.ts';
@@ -76,6 +77,31 @@ test('an extended machine adds a state: the uncited answer is sent back once', a
   model.assertDone();
 });
 
+/** A module's run as `statecraft run` shows it: its script played on the scripted server, progress as text. */
+async function runAsCli(module: { agent: Agent; input: string; script: Script; scriptModel: string }, store?: RunStore) {
+  const server = await startScriptedServer(module.script);
+  try {
+    const model = createOpenAIModel({ baseURL: server.url, apiKey: 'scripted', model: module.scriptModel });
+    const run = startRun(module.agent, { input: module.input, model, ...(store ? { store } : {}) });
+    let out = '';
+    run.on(createProgress((text) => (out += text), false));
+    const result = await run.result;
+    return { out, result, runId: run.runId };
+  } finally {
+    await server.close();
+  }
+}
+
+test('the extended machine\'s nudge state is in the run\'s history and its progress, each model turn on its own line', async () => {
+  const store = new MemoryStore();
+  const { out, result, runId } = await runAsCli(extend, store);
+  assert.is(result.status, 'done');
+  assert.equal((await history(store, runId)).map((entry) => entry.state), ['infer', 'nudge', 'done']);
+  assert.match(out, /^step 0 · infer · .*\n  model: Delayed transitions are not kept in a persisted snapshot\.\nstep 1 · nudge · [1-9][\d,]* tokens · \$0\.0000\n  model: Delayed/);
+  assert.match(out, /done · final_answer · 2 steps · [\d,]+ tokens · \$0\.0000\n/, 'the scripted model is priced at zero');
+  assert.not.match(out, /unknown|no price known/);
+});
+
 test('a machine of your own invokes two agents as children and the runtime runs it', async () => {
   const model = scriptedModel(compose.script);
   const result = await runAgent(compose.agent, compose.input, { model });
@@ -84,6 +110,16 @@ test('a machine of your own invokes two agents as children and the runtime runs 
   assert.is(result.steps, 3, 'two researcher turns and one writer turn');
   assert.is(model.calls[2]!.messages.filter((m) => m.role === 'system').length, 1);
   model.assertDone();
+});
+
+test('the composed run\'s progress counts the invoked agents\' turns and tokens as they are spent, at no cost', async () => {
+  const { out, result } = await runAsCli(compose);
+  assert.is(result.status, 'done');
+  const total = (result.usage.inputTokens + result.usage.outputTokens).toLocaleString('en-US');
+  assert.match(out, /^step 0 · research · 0 tokens · \$0\.0000\n/);
+  assert.match(out, /\n  model in researcher: XState v5 persists[^\n]*\n[^\n]*\nstep 2 · write · [1-9][\d,]* tokens · \$0\.0000\n  model in writer: In short/);
+  assert.match(out, `step 3 · done · ${total} tokens · $0.0000\ndone · final_answer · 3 steps · ${total} tokens · $0.0000\n`);
+  assert.not.match(out, /unknown|no price known/);
 });
 
 test('the filesystem agent fixes the scratch workspace, with approvals, the sandbox and the tests as fitness', async () => {
@@ -118,6 +154,51 @@ test('the filesystem agent fixes the scratch workspace, with approvals, the sand
     model.assertDone();
   } finally {
     rmSync(workspace, { recursive: true, force: true });
+  }
+});
+
+/** `statecraft <args> --json` in `cwd`, as a user would run it with no model endpoint: its exit code and events. */
+async function statecraft(cwd: string, args: string[]) {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...noEndpoint };
+  delete env.WORKSPACE;
+  const { stdout, code } = await execute(process.execPath, [resolve(root, 'bin/statecraft.js'), ...args, '--json'], { cwd, env, timeout: 60_000 }).then(
+    (done) => ({ ...done, code: 0 }),
+    (error: { stdout: string; code?: unknown }) => {
+      if (typeof error.code !== 'number') throw error;
+      return { stdout: error.stdout, code: error.code };
+    },
+  );
+  return { code, events: stdout.trim().split('\n').map((line) => JSON.parse(line) as RunEvent) };
+}
+
+test('the filesystem agent approved step by step keeps its fix across processes, and a new run starts on a fresh copy', async () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'statecraft-fs-cli-'));
+  const module = resolve(root, 'examples/filesystem-agent/agent.ts');
+  try {
+    const started = await statecraft(cwd, ['run', module, '--approve', 'wait']);
+    assert.is(started.code, 4, 'waits for approval of the first command');
+    const asked = started.events.find((event) => event.type === 'approval.requested');
+    assert.ok(asked?.type === 'approval.requested');
+    const [call] = asked.calls;
+    // Each decision runs in a process of its own, which loads the agent module again.
+    const decisions = [
+      await statecraft(cwd, ['approve', asked.runId, call!.id, '--hash', call!.argsHash!]),
+      await statecraft(cwd, ['approve', asked.runId]),
+      await statecraft(cwd, ['approve', asked.runId]),
+    ];
+    assert.equal(decisions.map((decision) => decision.code), [4, 4, 0]);
+    const end = decisions.at(-1)!.events.at(-1);
+    assert.ok(end?.type === 'end');
+    assert.is(end.result.status, 'done');
+    assert.match(end.result.output ?? '', /Both tests pass/);
+    assert.match(readFileSync(join(cwd, '.statecraft/workspaces/filesystem-agent/src/slugify.js'), 'utf8'), /\[\^a-z0-9\]\+/, 'the fix stays');
+
+    const again = await statecraft(cwd, ['run', module, '--approve', 'all']);
+    assert.is(again.code, 0);
+    const edits = again.events.filter((event) => event.type === 'tool.end' && event.tool === 'edit_file');
+    assert.equal(edits.map((event) => event.type === 'tool.end' && event.isError), [false], 'the edit applies: the new run works on a fresh copy of the template');
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
   }
 });
 

@@ -47,4 +47,33 @@ test('an unpriced model shows cost unknown, a priced one its cost', () => {
   assert.not.match(priced, 'unknown');
 });
 
+test('each model turn streams on its own line: a new step or another agent starts one', () => {
+  const answer = (step: number, actor?: string): RunEvent => ({ type: 'model.answer', runId, step, model: 'm', usage, costUsd: 0, ...(actor ? { actor } : {}) });
+  const out = play([
+    { type: 'state', runId, state: 'infer', tags: [], step: 0, usage: { inputTokens: 0, outputTokens: 0 }, costUsd: 0 },
+    { type: 'delta', runId, step: 0, text: 'First.' },
+    answer(0),
+    // The machine went back to the same state for the next turn: the step tells the turns apart.
+    { type: 'state', runId, state: 'infer', tags: [], step: 1, usage, costUsd: 0 },
+    { type: 'delta', runId, step: 1, text: 'Second.' },
+    answer(1),
+    { type: 'delta', runId, step: 0, text: 'Third.', actor: 'writer' },
+  ]);
+  assert.is(out, 'step 0 · infer · 0 tokens · $0.0000\n  model: First.\nstep 1 · infer · 15 tokens · $0.0000\n  model: Second.\n  model in writer: Third.');
+});
+
+test('tokens and turns of invoked agents count as they are spent, never twice', () => {
+  const zero = { inputTokens: 0, outputTokens: 0 };
+  const host = (state: string, tokens = zero): RunEvent => ({ type: 'state', runId, state, tags: [], step: 0, usage: tokens, costUsd: 0 });
+  const out = play([
+    host('research'),
+    { type: 'model.answer', runId, step: 0, model: 'm', usage, costUsd: 0.0002, actor: 'researcher' },
+    host('write'),
+    // A host that folds its children's usage into its own context shows it once.
+    host('done', usage),
+  ]);
+  assert.is(out, 'step 0 · research · 0 tokens · $0.0000\nstep 1 · write · 15 tokens · $0.0002\nstep 1 · done · 15 tokens · $0.0002\n');
+  assert.match(play([host('infer', { inputTokens: 100, outputTokens: 20 })]), '120 tokens', 'a resumed run\'s context counts the turns before it');
+});
+
 test.run();

@@ -21,9 +21,14 @@ const lookUp = defineTool({
   execute: ({ topic }) => notes[topic.toLowerCase()] ?? `No note on "${topic}". Known topics: ${Object.keys(notes).join(', ')}.`,
 });
 
-const researcher = defineAgent({ name: 'researcher', instructions: 'Collect facts with look_up.', tools: [lookUp] });
+/** The model `statecraft run` plays the script as when no endpoint is set; it costs nothing. */
+export const scriptModel = 'scripted';
+// An invoked agent prices its model turns from its own table, so each agent that calls the model has it.
+const prices = { [scriptModel]: { inputPerMTok: 0, outputPerMTok: 0 } };
+
+const researcher = defineAgent({ name: 'researcher', instructions: 'Collect facts with look_up.', tools: [lookUp], prices });
 // One model turn is all the writer needs: its own limit holds even though the host passes a looser one.
-const writer = defineAgent({ name: 'writer', instructions: 'Write one clear paragraph from the notes.', limits: { maxSteps: 2 } });
+const writer = defineAgent({ name: 'writer', instructions: 'Write one clear paragraph from the notes.', limits: { maxSteps: 2 }, prices });
 
 const sum = (a: AgentOutput['usage'], b: AgentOutput['usage']) => ({
   inputTokens: a.inputTokens + b.inputTokens,

@@ -1,6 +1,7 @@
 // Extending the agent statechart: this agent may only finish with an answer that cites a source
 // like [1]. A new guard and action are added with `agentSetup.extend`, and a new `nudge` state
-// sends the model back with a reminder. Run it: statecraft run examples/extend/agent.ts
+// asks the model again with a reminder. Run it: statecraft run examples/extend/agent.ts, and
+// `statecraft history <run>` shows the run going infer -> nudge -> done.
 import { and, assign, not } from 'xstate';
 import { agentConfig, agentSetup, defineAgent } from '../../src/index.ts';
 import type { AgentContext } from '../../src/index.ts';
@@ -36,15 +37,22 @@ export const citingMachine = agentSetup
           ...[states!.checkTermination!.always!].flat(),
         ],
       },
-      nudge: { entry: 'askForCitation', always: 'assemble' },
+      // A state the run rests in while the model is asked again, so progress and history show it: one
+      // that only passes control on (`always: 'assemble'`) is left within the same transition and is
+      // never recorded. It is `infer` (the model call, its outcomes) with the reminder added on entry.
+      nudge: { ...states!.infer, entry: 'askForCitation' },
     },
   });
+
+/** The model `statecraft run` plays the script as when no endpoint is set; it costs nothing. */
+export const scriptModel = 'scripted';
 
 export const agent = defineAgent({
   name: 'citing-agent',
   instructions: 'Answer questions about XState. Cite sources as [n].',
   machine: citingMachine,
   limits: { maxSteps: 4 },
+  prices: { [scriptModel]: { inputPerMTok: 0, outputPerMTok: 0 } },
 });
 
 export const input = 'What does XState do with delayed transitions on restore?';

@@ -5,23 +5,40 @@
 //   statecraft run examples/filesystem-agent/agent.ts --approve all      # scratch workspace, scripted model
 //   WORKSPACE=~/code/my-project TEST_COMMAND="npm test" OPENAI_API_KEY=sk-... \
 //     statecraft run examples/filesystem-agent/agent.ts --input "Fix the failing test"
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defineAgent, defineFitness, filesystemTools, runSandboxed } from '../../src/index.ts';
+import { defineAgent, defineFitness, defineTool, filesystemTools, runSandboxed } from '../../src/index.ts';
 import type { Script, ScriptRequest } from '../../src/testing/index.ts';
 
 const scratch = resolve('.statecraft', 'workspaces', 'filesystem-agent');
+// The run the scratch copy belongs to, kept beside it rather than in it, where the agent would see it.
+const owner = `${scratch}.run`;
 
-/** The folder the agent works in: WORKSPACE, or a fresh copy of the template project. */
-export function workspace(): string {
-  if (process.env.WORKSPACE) return resolve(process.env.WORKSPACE);
-  rmSync(scratch, { recursive: true, force: true });
-  mkdirSync(scratch, { recursive: true });
-  cpSync(resolve(import.meta.dirname, 'template'), scratch, { recursive: true });
-  return scratch;
+/** The folder the agent works in: WORKSPACE, or a scratch copy of the template project. */
+export const root = process.env.WORKSPACE ? resolve(process.env.WORKSPACE) : scratch;
+// The tools need the folder to exist when they are made; a run fills it on its first tool call.
+if (root === scratch) mkdirSync(scratch, { recursive: true });
+
+let claimedBy: string | undefined;
+
+/**
+ * Gives a run that has not worked in the scratch copy yet a fresh one. Not done on load: the CLI loads
+ * this module again for every `approve` and `resume` (and replay, the inspector), and a run going on
+ * in a new process must find its own edits. A run resumed after another run took the copy gets a
+ * fresh one too: there is one scratch copy, and the latest run to use it owns it.
+ */
+function claimScratch(runId: string) {
+  if (root !== scratch || claimedBy === runId) return;
+  if (!existsSync(owner) || readFileSync(owner, 'utf8') !== runId) {
+    // The owner is removed first and written last, so that a copy a crash cut short is made again.
+    rmSync(owner, { force: true });
+    rmSync(scratch, { recursive: true, force: true });
+    cpSync(resolve(import.meta.dirname, 'template'), scratch, { recursive: true });
+    writeFileSync(owner, runId);
+  }
+  claimedBy = runId;
 }
 
-export const root = workspace();
 const testCommand = process.env.TEST_COMMAND ?? 'node --test';
 
 /** The workspace's tests pass: measured in the same sandbox the agent's commands run in. */
@@ -30,7 +47,8 @@ const testsPass = defineFitness({
   description: `\`${testCommand}\` exits 0 in the workspace`,
   after: ['write_file', 'edit_file'],
   onBreach: process.env.ON_TEST_FAILURE === 'halt' ? 'halt' : 'tell-model',
-  measure: async ({ signal }) => {
+  measure: async ({ runId, signal }) => {
+    claimScratch(runId);
     const result = await runSandboxed({ command: testCommand, cwd: root, workspaceRoot: root, signal, timeoutMs: 120_000 });
     const failing = /# fail (\d+)/.exec(result.stdout)?.[1];
     return { value: result.exitCode === 0, detail: result.exitCode === 0 ? 'tests pass' : `\`${testCommand}\` exited ${result.exitCode}${failing ? ` with ${failing} failing test(s)` : ''}` };
@@ -43,7 +61,9 @@ export const agent = defineAgent({
   instructions:
     'You are a careful engineer working in a project folder. Look before you change anything, make the ' +
     'smallest precise edit that solves the task, and run the tests to confirm. Paths are relative to the project root.',
-  tools: filesystemTools({ root, allowCommands: true }),
+  tools: filesystemTools({ root, allowCommands: true }).map((tool) =>
+    defineTool({ ...tool, execute: (args, ctx) => (claimScratch(ctx.runId), tool.execute(args, ctx)) }),
+  ),
   grants: ['read', 'write', 'command'],
   fitness: [testsPass],
   limits: { maxSteps: 30, maxCostUsd: 1 },

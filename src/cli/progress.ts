@@ -14,35 +14,50 @@ export function createProgress(write: (text: string) => void, color: boolean) {
   // Models that answered without a price: their tokens cost an unknown amount, so a sum is no total.
   const unpriced = new Set<string>();
   const cost = (usd: number) => (unpriced.size === 0 ? `$${usd.toFixed(4)}` : usd > 0 ? `$${usd.toFixed(4)} + cost unknown` : 'cost unknown');
-  let lastState = '';
-  let streaming = false;
+  // State events carry the run's own context, which holds nothing invoked agents spend until (and unless)
+  // the machine folds in their output. Every agent's answers are counted here as they come, and the
+  // larger of the two is shown: nothing counts twice, and a resumed run's context keeps its earlier turns.
+  const seen = { steps: 0, tokens: 0, costUsd: 0 };
+  let lastLine = '';
+  // The model turn whose text is being streamed (agent and step): another turn's text starts a new line.
+  let streaming: string | null = null;
   let ended = false;
   const endStream = () => {
-    if (streaming) write('\n');
-    streaming = false;
+    if (streaming !== null) write('\n');
+    streaming = null;
   };
   return (event: RunEvent) => {
     if (ended) return;
     switch (event.type) {
       case 'state': {
         const state = typeof event.state === 'string' ? event.state : JSON.stringify(event.state);
-        if (state === lastState) return;
-        lastState = state;
+        const step = Math.max(event.step, seen.steps);
+        // Within one state and step (tools starting and finishing, decisions) nothing new is worth a line.
+        if (`${step} ${state}` === lastLine) return;
+        lastLine = `${step} ${state}`;
         endStream();
-        const tokens = event.usage.inputTokens + event.usage.outputTokens;
-        write(dim(`step ${event.step} · ${state} · ${format(tokens)} tokens · ${cost(event.costUsd)}\n`));
+        const tokens = Math.max(event.usage.inputTokens + event.usage.outputTokens, seen.tokens);
+        write(dim(`step ${step} · ${state} · ${format(tokens)} tokens · ${cost(Math.max(event.costUsd, seen.costUsd))}\n`));
         return;
       }
-      case 'delta':
-        if (!streaming) write(dim('  model: '));
-        streaming = true;
+      case 'delta': {
+        const turn = `${event.actor ?? ''} ${event.step}`;
+        if (streaming !== turn) {
+          endStream();
+          write(dim(`  model${inAgent(event)}: `));
+        }
+        streaming = turn;
         write(event.text);
         return;
+      }
       case 'model.answer':
         if (event.costUsd === null) unpriced.add(event.model);
+        seen.steps += 1;
+        seen.tokens += event.usage.inputTokens + event.usage.outputTokens;
+        seen.costUsd += event.costUsd ?? 0;
         return;
       case 'model.retry': {
-        const discarded = streaming ? '; the text so far is discarded' : '';
+        const discarded = streaming !== null ? '; the text so far is discarded' : '';
         endStream();
         write(`  ↻ model call${inAgent(event)} retried (attempt ${event.attempt}) in ${seconds(event.delayMs)}: ${event.reason}${discarded}\n`);
         return;
