@@ -320,7 +320,7 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
     await page.waitForSelector('.step[data-seq="1"]');
     await page.locator('button.fork').click();
     // The page moves to the fork by its hash, which is no navigation that waitForURL sees.
-    await page.waitForFunction((parent) => location.hash.startsWith('#/runs/') && !location.hash.includes(parent), done.runId);
+    await page.waitForFunction(`location.hash.startsWith('#/runs/') && !location.hash.includes(${JSON.stringify(done.runId)})`);
     await page.locator('.run-head', { hasText: 'fork of' }).waitFor();
     assert.equal(calls.at(-1), ['fork', done.runId, 1, undefined]);
   });
