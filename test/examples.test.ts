@@ -6,9 +6,9 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createProgress } from '../src/cli/progress.ts';
-import { createOpenAIModel, history, MemoryStore, runAgent, startRun } from '../src/index.ts';
+import { createOpenAIModel, forkRun, history, MemoryStore, resumeRun, runAgent, startRun } from '../src/index.ts';
 import type { Agent, RunEvent, RunStore } from '../src/index.ts';
-import { scriptedModel, startScriptedServer, type Script } from '../src/testing/index.ts';
+import { scriptedModel, startScriptedServer, type Script, type ScriptStep } from '../src/testing/index.ts';
 import * as compose from '../examples/compose/agent.ts';
 import * as demo from '../examples/demo/agent.ts';
 import * as extend from '../examples/extend/agent.ts';
@@ -100,6 +100,19 @@ test('the extended machine\'s nudge state is in the run\'s history and its progr
   assert.match(out, /^step 0 · infer · .*\n  model: Delayed transitions are not kept in a persisted snapshot\.\nstep 1 · nudge · [1-9][\d,]* tokens · \$0\.0000\n  model: Delayed/);
   assert.match(out, /done · final_answer · 2 steps · [\d,]+ tokens · \$0\.0000\n/, 'the scripted model is priced at zero');
   assert.not.match(out, /unknown|no price known/);
+});
+
+test('a run resumed while a state of the user\'s own calls the model records that the call is asked again', async () => {
+  const store = new MemoryStore();
+  const first = await runAgent(extend.agent, extend.input, { model: scriptedModel(extend.script), store });
+  const nudged = (await history(store, first.runId)).find((entry) => entry.state === 'nudge')!;
+  const forkId = await forkRun(store, first.runId, nudged.seq);
+  const model = scriptedModel([(extend.script as readonly ScriptStep[])[1]!]);
+  const resumed = await (await resumeRun(extend.agent, forkId, { store, model })).result;
+  assert.is(resumed.status, 'done');
+  const note = (await store.read(forkId)).find((record) => record.event.type === 'statecraft.resumed');
+  assert.equal(note?.event.repeats, { modelCallOfStep: 2 }, 'the second model call, made in nudge, is asked again');
+  model.assertDone();
 });
 
 test('a machine of your own invokes two agents as children and the runtime runs it', async () => {

@@ -56,9 +56,11 @@ function holdsActorRef(value: unknown): boolean {
  * each tool declares).
  */
 function inFlight(state: unknown): { repeats?: { modelCallOfStep?: number; toolCalls?: string[] } } {
-  const { value, context } = (state ?? {}) as { value?: unknown; context?: Partial<AgentContext> };
+  const { children, context } = (state ?? {}) as { children?: Record<string, { src?: unknown } | undefined>; context?: Partial<AgentContext> };
   const repeats: { modelCallOfStep?: number; toolCalls?: string[] } = {};
-  if (value === 'infer' && typeof context?.step === 'number') repeats.modelCallOfStep = context.step + 1;
+  // The model call is the invoked callModel actor, in whichever state invokes it (infer, or a state a user added).
+  const calling = Object.values(children ?? {}).some((child) => child?.src === 'callModel');
+  if (calling && typeof context?.step === 'number') repeats.modelCallOfStep = context.step + 1;
   const running = (context?.turn?.calls ?? []).filter((call) => call.status === 'running').map((call) => call.id);
   if (running.length) repeats.toolCalls = running;
   return Object.keys(repeats).length ? { repeats } : {};
