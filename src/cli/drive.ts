@@ -32,8 +32,10 @@ const skipSteps = (script: Script, done: number): Script =>
   typeof script === 'function' ? (index, request) => script(index + done, request) : script.slice(done);
 
 /** The first `call_<n>` a script may generate after the ids a run's messages already hold (a machine of the user's may keep none). */
-const nextCallId = (messages: readonly Message[] | undefined): number =>
-  1 + Math.max(0, ...(messages ?? []).flatMap((message) => (message.role === 'assistant' ? (message.toolCalls ?? []) : [])).map((call) => Number(/^call_(\d+)$/.exec(call.id)?.[1] ?? 0)));
+const nextCallId = (messages: readonly Message[] | undefined): number => {
+  const calls = (messages ?? []).flatMap((message) => (message.role === 'assistant' ? (message.toolCalls ?? []) : []));
+  return 1 + Math.max(0, ...calls.map((call) => Number(/^call_(\d+)$/.exec(call.id)?.[1] ?? 0)));
+};
 
 /**
  * The model for a CLI run: the configured endpoint, or the module's scripted model on a loopback

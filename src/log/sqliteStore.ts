@@ -30,6 +30,35 @@ import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts'
 /** SQLite's answers to opening for writing a file (or folder) that this user may only read. */
 const notWritable = (error: unknown): boolean => /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(String((error as { code?: unknown }).code));
 
+/**
+ * Opens for reading a store file this user cannot write. SQLite reads a file in WAL mode beside its
+ * shared-memory file, which it cannot make in a folder this user may not write: with no write-ahead
+ * log there, the file alone is the whole store and nobody is writing it, so a copy of it is read.
+ */
+function openWithoutWriting(path: string, cannotOpen: (error: unknown) => Error): { db: Database.Database; copy?: string } {
+  try {
+    return { db: openSqlite(path, { readOnly: true }) };
+  } catch (error) {
+    if (!notWritable(error)) throw cannotOpen(error);
+    if (existsSync(`${path}-wal`)) {
+      throw new StorageError(
+        `Could not read the SQLite store at ${path}: it has a write-ahead log beside it (${basename(path)}-wal, from a process that has it open or did not close it), ` +
+          `which SQLite reads only with write access to the folder, and this user has none. Run this as a user who can write the folder, ` +
+          `or copy ${basename(path)} and ${basename(path)}-wal together somewhere writable and name the copy with --store.`,
+        { cause: error },
+      );
+    }
+  }
+  const copy = mkdtempSync(join(tmpdir(), 'statecraft-read-'));
+  try {
+    copyFileSync(path, join(copy, 'runs.db'));
+    return { db: openSqlite(join(copy, 'runs.db'), { readOnly: true }), copy };
+  } catch (error) {
+    rmSync(copy, { recursive: true, force: true });
+    throw cannotOpen(error);
+  }
+}
+
 /** The SQLite file used when no path is given, relative to the working directory. */
 export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
 
@@ -89,30 +118,7 @@ export class SqliteStore implements RunStore {
       // attached to a bug report): read it without writing, rather than not at all.
       if (readOnly || this.path === ':memory:' || !existsSync(this.path) || !notWritable(error)) throw cannotOpen(error);
       readOnly = true;
-      try {
-        db = openSqlite(this.path, { readOnly });
-      } catch (again) {
-        // SQLite reads a file in WAL mode beside its shared-memory file, which it cannot make in a
-        // folder this user may not write. With no write-ahead log there, the file alone is the whole
-        // store and nobody is writing it: a copy of it is read instead.
-        if (!notWritable(again)) throw cannotOpen(again);
-        if (existsSync(`${this.path}-wal`)) {
-          throw new StorageError(
-            `Could not read the SQLite store at ${this.path}: it has a write-ahead log beside it (${basename(this.path)}-wal, from a process that has it open or did not close it), ` +
-              `which SQLite reads only with write access to the folder, and this user has none. Run this as a user who can write the folder, ` +
-              `or copy ${basename(this.path)} and ${basename(this.path)}-wal together somewhere writable and name the copy with --store.`,
-            { cause: again },
-          );
-        }
-        this.#copy = mkdtempSync(join(tmpdir(), 'statecraft-read-'));
-        try {
-          copyFileSync(this.path, join(this.#copy, 'runs.db'));
-          db = openSqlite(join(this.#copy, 'runs.db'), { readOnly });
-        } catch (third) {
-          rmSync(this.#copy, { recursive: true, force: true });
-          throw cannotOpen(third);
-        }
-      }
+      ({ db, copy: this.#copy } = openWithoutWriting(this.path, cannotOpen));
     }
     this.#db = db;
     if (readOnly) this.#readOnlyBecause = options.readOnly ? 'as asked' : 'this user cannot write the file or its folder';

@@ -29,30 +29,22 @@ export interface SqliteBatch {
  */
 export function openSqlite(path: string, options: { readOnly?: boolean } = {}): Database.Database {
   const binding = NATIVE_BINDING ? { nativeBinding: NATIVE_BINDING } : {};
-  if (options.readOnly) {
-    const db = new Database(path, { ...binding, readonly: true, fileMustExist: true });
-    try {
-      db.pragma('busy_timeout = 5000');
-      const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((row) => row.name);
-      const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('records')").all();
-      if (!tables.includes('runs') || !columns.some((column) => column.name === 'patch')) {
-        throw new Error('the file is not a run store of this version (its tables are missing or older), and a file open read-only cannot be upgraded');
-      }
-      return db;
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-  }
-  const db = new Database(path, binding);
+  const db = new Database(path, options.readOnly ? { ...binding, readonly: true, fileMustExist: true } : binding);
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
-    db.exec(SCHEMA);
+    if (!options.readOnly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+    }
     // Files made before patches had their own column get it; their old rows keep the patch in the body.
     const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('records')").all();
-    if (!columns.some((column) => column.name === 'patch')) db.exec('ALTER TABLE records ADD COLUMN patch BLOB');
+    if (!columns.some((column) => column.name === 'patch')) {
+      if (options.readOnly) {
+        throw new Error('the file is not a run store of this version (its tables are missing or older), and a file open read-only cannot be upgraded');
+      }
+      db.exec('ALTER TABLE records ADD COLUMN patch BLOB');
+    }
     return db;
   } catch (error) {
     db.close();
