@@ -64,7 +64,7 @@ export function accessRules(options: AccessOptions): AccessRules {
   const tokenRequired = !loopbackOnly || options.tokenGiven;
   const tokenBytes = Buffer.from(token);
   const bound = options.boundAddress.includes(':') ? `[${options.boundAddress}]` : options.boundAddress;
-  const loopbackHosts = new Set<string | undefined>([...LOOPBACK_NAMES, ...options.names, bound].flatMap((name) => normalHost(`${name}:${port}`) ?? []));
+  const loopbackHosts = new Set([...LOOPBACK_NAMES, ...options.names, bound].flatMap((name) => normalHost(`${name}:${port}`) ?? []));
 
   const hasToken = (req: IncomingMessage) => {
     const given = req.headers[TOKEN_HEADER];
@@ -73,8 +73,9 @@ export function accessRules(options: AccessOptions): AccessRules {
     return bytes.length === tokenBytes.length && timingSafeEqual(bytes, tokenBytes);
   };
 
-  // The page's own origins: on loopback, any loopback name with this port (the Host check already
-  // bars other names); elsewhere, the name the client reached us by, which a page on another site cannot send as its Origin.
+  // The page's own origins: on loopback, any loopback name with this port (the Host check bars other
+  // names); elsewhere, the name the client reached us by, which a page on another site cannot send as
+  // its Origin (a DNS-rebound page can, but has no token: it lives in the real origin's storage).
   const isOwnOrigin = (req: IncomingMessage, origin: string) => {
     let originHost: string | undefined;
     try {
@@ -92,14 +93,14 @@ export function accessRules(options: AccessOptions): AccessRules {
     if (from === undefined) return;
     throw new HttpStatusError(
       403,
-      `Refused a cross-origin ${what} from ${from}: the inspector takes approve, reject and fork only from its own page. Open ${url} and act there.`,
+      `Refused a cross-origin ${what} from ${from}: the inspector's API answers its own page only. Open ${url} and act there.`,
     );
   };
 
   function check(req: IncomingMessage, api: boolean): void {
     const method = req.method ?? 'GET';
     const what = `${method} ${(req.url ?? '/').split('?')[0]}`;
-    if (loopbackOnly && !loopbackHosts.has(normalHost(req.headers.host ?? ''))) {
+    if (loopbackOnly && !loopbackHosts.has(normalHost(req.headers.host ?? '') ?? '')) {
       throw new HttpStatusError(403, `Host "${req.headers.host ?? ''}" is not allowed: the inspector answers loopback names only (localhost, 127.0.0.1, [::1]); open ${url}.`);
     }
     const changes = method !== 'GET' && method !== 'HEAD';
