@@ -67,9 +67,9 @@ test('a guessable --token and an address not of this machine are refused before 
   const weak = await statecraft(['inspect', '--token', 'hunter2']);
   assert.is(weak.code, 2, weak.out);
   assert.match(weak.out, /--token must be at least 16 characters .*found 7/);
-  const elsewhere = await statecraft(['inspect', '--host', '192.0.2.254', '--port', '0']);
+  const elsewhere = await statecraft(['inspect', '--host', '203.0.113.7', '--port', '0']);
   assert.is(elsewhere.code, 2, elsewhere.out);
-  assert.match(elsewhere.out, /could not listen on 192\.0\.2\.254 \(EADDRNOTAVAIL\): give an address of this machine/);
+  assert.match(elsewhere.out, /could not listen on 203\.0\.113\.7 \(EADDRNOTAVAIL\): give an address of this machine/);
 });
 
 test.run();
