@@ -58,18 +58,31 @@ class LocalRuns {
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'open the local inspector: runs, statechart, time travel, approvals, forks',
-  usage: 'statecraft inspect [run] [--port N] [--store URL]',
-  help: `Serves the inspector on http://127.0.0.1:<port>/ (loopback only; nothing is loaded from the internet).
+  usage: 'statecraft inspect [run] [--port N] [--host ADDRESS] [--store URL]',
+  help: `Serves the inspector on http://127.0.0.1:<port>/ (loopback by default; nothing is loaded from the internet).
 It lists runs, draws the agent's statechart with the current state, scrubs through every record,
 follows live runs, and approves, rejects or forks from the step on screen. Approving a run that no
 process is running resumes it here.
 
+On loopback the inspector trusts this machine: any program on it may read runs and act as the page
+does, while requests from other web sites are refused. On any other address (--host 0.0.0.0, a LAN
+address) every request for data or action needs a token: the printed link carries it in its
+#fragment, and anyone who has it can read every run and approve, reject or fork. The inspector speaks plain HTTP: off loopback, prefer an SSH tunnel
+(ssh -L 4777:127.0.0.1:4777 host) or a network you trust.
+
 Options:
   --port N           port to listen on (default 4777; 0 picks a free one)
+  --host ADDRESS     address to listen on (default 127.0.0.1); not loopback, a token is required
+  --token TOKEN      the token, at least 16 characters from A-Z a-z 0-9 . _ ~ - (default: a new
+                     one each start, or STATECRAFT_INSPECTOR_TOKEN, which keeps it out of the
+                     process list); given, it is required on loopback too
 ${storeHelp}`,
-  options: { port: { type: 'string' }, ...storeOptions },
+  options: { port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' }, ...storeOptions },
   async run(values, [runId]) {
     const { startInspector } = await import('../inspector/startInspector.ts');
+    const { checkTokenShape } = await import('../inspector/accessRules.ts');
+    const token = (values.token as string | undefined) ?? (process.env.STATECRAFT_INSPECTOR_TOKEN || undefined);
+    if (token !== undefined) checkTokenShape(token, values.token === undefined ? 'STATECRAFT_INSPECTOR_TOKEN' : '--token');
     const store = openStore(values.store as string | undefined);
     const shown = runId === undefined ? undefined : await resolveRunId(store, runId).catch(async (error: unknown) => {
       await store.close();
@@ -78,6 +91,8 @@ ${storeHelp}`,
     const local = new LocalRuns(store);
     const port = values.port === '0' ? 0 : (intOption(values, 'port') ?? 4777);
     const inspector = await startInspector({
+      ...(values.host === undefined ? {} : { host: values.host as string }),
+      ...(token === undefined ? {} : { token }),
       store,
       port,
       live: { subscribe: local.subscribe },
@@ -89,7 +104,15 @@ ${storeHelp}`,
         fork: (id, seq, edit) => forkRun(store, id, seq, edit ? { edit } : {}),
       },
     });
-    process.stdout.write(`Statecraft inspector: ${inspector.url}${shown ? `#/runs/${shown}` : ''}\nPress Ctrl-C to stop.\n`);
+    process.stdout.write(`Statecraft inspector: ${inspector.link(shown)}\n`);
+    if (!inspector.loopbackOnly) {
+      const { port } = new URL(inspector.url);
+      process.stdout.write(
+        `Listening on ${values.host}:${port}, which is not loopback only: anyone who has this token can read every run and approve, reject or fork.\n` +
+          `From another machine, put this machine's address in the link. The token and the runs travel as plain HTTP: use a network you trust, or an SSH tunnel.\n`,
+      );
+    } else if (inspector.tokenRequired) process.stdout.write('Anyone who has this token can read every run and approve, reject or fork.\n');
+    process.stdout.write('Press Ctrl-C to stop.\n');
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     await inspector.close();
     await store.close();

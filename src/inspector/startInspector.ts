@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +8,7 @@ import type { AnyStateMachine } from 'xstate';
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import type { RunStore } from '../log/runStore.ts';
+import { accessRules, checkTokenShape, type AccessRules } from './accessRules.ts';
 import { createApi, type InspectorActions } from './inspectorApi.ts';
 import type { LiveEvents } from './runStream.ts';
 
@@ -16,8 +17,16 @@ import { HttpStatusError, sendBody, sendError } from './sendJson.ts';
 
 export interface InspectorOptions {
   store: RunStore;
-  /** Address to listen on; loopback by default. */
+  /**
+   * Address to listen on; 127.0.0.1 by default. On any address that is not loopback-only (0.0.0.0, a
+   * LAN address) every API request needs the token.
+   */
   host?: string;
+  /**
+   * The token API requests carry (header `x-statecraft-token`): at least 16 characters from A-Z a-z 0-9 . _ ~ -.
+   * Given, it is required on every listener, loopback too; omitted, a random one is made for this process.
+   */
+  token?: string;
   /** 0 (the default) picks any free port. */
   port?: number;
   /** Machines to draw, by machine id; the agent machine by default. */
@@ -29,7 +38,19 @@ export interface InspectorOptions {
 }
 
 export interface Inspector {
+  /** The page's address, without the token. */
   url: string;
+  /** The token; with `tokenRequired`, every API request needs it, else only approve, reject and fork. */
+  token: string;
+  /** False only on a loopback-only listener started without a token. */
+  tokenRequired: boolean;
+  /** Whether the bound address takes connections from this machine only (127.0.0.0/8, ::1). */
+  loopbackOnly: boolean;
+  /**
+   * The page's address opening on `runId` if given; when a token is required it rides in the fragment
+   * (`#token=…`), which browsers never send to a server or in a Referer.
+   */
+  link(runId?: string): string;
   close(): Promise<void>;
 }
 
@@ -41,7 +62,6 @@ const CONTENT_TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
 
 function loadPage(token: string): Map<string, { type: string; body: string }> {
@@ -55,11 +75,11 @@ function loadPage(token: string): Map<string, { type: string; body: string }> {
   return assets;
 }
 
-const hostName = (header: string) => (header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.split(':')[0]!).toLowerCase();
 const urlHost = (host: string) => (WILDCARD_HOSTS.has(host) ? '127.0.0.1' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
 
 /**
- * Serves the run inspector (runs list, statechart, timeline, approvals, fork) and its JSON API on loopback.
+ * Serves the run inspector (runs list, statechart, timeline, approvals, fork) and its JSON API, on loopback
+ * unless `host` says otherwise; see `accessRules` for who may read and act.
  * @example
  * const inspector = await startInspector({ store: openStore(), port: 4777 });
  * console.log(`Inspector at ${inspector.url}`);
@@ -70,29 +90,19 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UserError(`startInspector expected a port from 0 to 65535, found ${port}: pass a free port, or 0 for any.`);
   }
+  if (options.token !== undefined) checkTokenShape(options.token, 'The token given to startInspector');
   const machines = options.machines ?? { [agentMachine.id]: agentMachine };
-  const token = randomBytes(24).toString('base64url');
-  const tokenBytes = Buffer.from(token);
-  const assets = loadPage(token);
+  const token = options.token ?? randomBytes(24).toString('base64url');
   const api = createApi({ store: options.store, machines, ...(options.actions ? { actions: options.actions } : {}), ...(options.live ? { live: options.live } : {}) });
-  const allowedHosts = new Set(LOOPBACK_HOSTS);
-  if (!WILDCARD_HOSTS.has(host)) allowedHosts.add(urlHost(host).toLowerCase());
-
-  const hasToken = (req: IncomingMessage) => {
-    const given = req.headers['x-statecraft-token'];
-    if (typeof given !== 'string') return false;
-    const bytes = Buffer.from(given);
-    return bytes.length === tokenBytes.length && timingSafeEqual(bytes, tokenBytes);
-  };
+  // Set once the address is bound; until then nothing is answered.
+  let rules: AccessRules | undefined;
+  let assets = new Map<string, { type: string; body: string }>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    // DNS-rebinding guard: a page on another origin that resolves to 127.0.0.1 still sends its own Host.
-    const hostHeader = req.headers.host ?? '';
-    if (!allowedHosts.has(hostName(hostHeader))) {
-      throw new HttpStatusError(403, `Host "${hostHeader}" is not allowed: the inspector answers loopback names only (localhost, 127.0.0.1, [::1]); open ${inspectorUrl}.`);
-    }
+    if (!rules) throw new HttpStatusError(503, 'The inspector is still starting: retry in a moment.');
     const url = new URL(req.url ?? '/', 'http://inspector.invalid');
     const apiPath = url.pathname.startsWith('/api/') ? url.pathname.slice(5) : undefined;
+    rules.check(req, apiPath !== undefined);
     let parts: string[] = [];
     try {
       parts = (apiPath ?? '').split('/').filter(Boolean).map(decodeURIComponent);
@@ -110,9 +120,6 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       return;
     }
     if (req.method === 'POST' && apiPath !== undefined) {
-      if (!hasToken(req)) {
-        throw new HttpStatusError(403, 'POST requests need this inspector\'s token in the x-statecraft-token header; reload the inspector page to get it.');
-      }
       if (!(await api.post(req, res, parts))) throw new HttpStatusError(404, `No API route POST ${url.pathname}: use /api/runs/<id>/approve, /reject or /fork.`);
       return;
     }
@@ -127,7 +134,9 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       reject(
         error.code === 'EADDRINUSE' || error.code === 'EACCES'
           ? new UserError(`The inspector could not listen on ${host}:${port} (${error.code}): pick another port, or 0 for any free one.`, { cause: error })
-          : error,
+          : error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+            ? new UserError(`The inspector could not listen on ${host} (${error.code}): give an address of this machine, such as 127.0.0.1 or 0.0.0.0 for every interface.`, { cause: error })
+            : error,
       ),
     );
     server.listen(port, host, () => {
@@ -135,11 +144,30 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       resolve();
     });
   });
-  const { port: bound } = server.address() as AddressInfo;
-  const inspectorUrl = `http://${urlHost(host)}:${bound}/`;
+  const bound = server.address() as AddressInfo;
+  const inspectorUrl = `http://${urlHost(host)}:${bound.port}/`;
+  rules = accessRules({
+    boundAddress: bound.address,
+    port: bound.port,
+    names: WILDCARD_HOSTS.has(host) ? [] : [urlHost(host)],
+    token,
+    tokenGiven: options.token !== undefined,
+    url: inspectorUrl,
+  });
+  const { tokenRequired, loopbackOnly } = rules;
+  // A page that requires the token gets it from the link's fragment, never from the server.
+  assets = loadPage(tokenRequired ? '' : token);
 
   return {
     url: inspectorUrl,
+    token,
+    tokenRequired,
+    loopbackOnly,
+    link: (runId) => {
+      const route = runId === undefined ? '' : `/runs/${encodeURIComponent(runId)}`;
+      if (!tokenRequired) return route ? `${inspectorUrl}#${route}` : inspectorUrl;
+      return `${inspectorUrl}#${route ? `${route}?` : ''}token=${token}`;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         api.closeStreams();

@@ -1,4 +1,4 @@
-import { getJson, getText, runPath } from './api.js';
+import { getJson, getText, openEvents, runPath } from './api.js';
 import { activeStateIds, el, formatCost, formatTokens, shortId, stateLabel, statusBadge } from './render.js';
 import { approvalsPanel, forkPanel, messagesPanel, recordPanels, stepHeading } from './stepPanels.js';
 
@@ -158,7 +158,7 @@ export function openRunView(app, crumbs, runId) {
   document.addEventListener('keydown', onKey);
 
   function listen() {
-    source = new EventSource(`${runPath(runId)}/stream?after=${latest()}`);
+    source = openEvents(`${runPath(runId)}/stream?after=${latest()}`);
     source.addEventListener('record', (message) => {
       const entry = JSON.parse(message.data);
       const wasFollowing = s.following;
