@@ -136,6 +136,10 @@ test('search_files finds literal and regex matches, filters by glob, never throu
   const bad = await use('search_files', { pattern: '(', regex: true, path: null, glob: null, case_sensitive: null, max_results: null });
   assert.is(bad.isError, true);
   assert.match(bad.content, 'not a valid regular expression');
+  const backreference = await use('search_files', { pattern: '(needle) \\1', regex: true, path: null, glob: null, case_sensitive: null, max_results: null });
+  assert.is(backreference.isError, true);
+  assert.match(backreference.content, 'backreference');
+  assert.match(backreference.content, 'not supported');
 });
 
 test('edit_file applies a unique match and refuses missing or ambiguous ones', async () => {

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.ts';
-import type { ResourceLimits, SandboxMode } from './runSandboxed.ts';
+import { checkEnv, checkLimits, type ResourceLimits, type SandboxMode } from './runSandboxed.ts';
 
 /** How commands run: a mode, or settings. `mode: 'off'` runs commands unconfined on the host and is unsafe. */
 export type SandboxOptions =
@@ -14,8 +14,9 @@ export type SandboxOptions =
       maxTimeoutMs?: number;
       /** stdout and stderr together; 64 KiB. */
       maxOutputBytes?: number;
+      /** Per-command limits (processes, memory, CPU, file size, /tmp size, workspace growth); see `ResourceLimits`. */
       limits?: ResourceLimits;
-      /** Variables granted to commands on top of PATH, HOME, LANG and TERM. */
+      /** Variables granted to commands on top of PATH, HOME, LANG and TERM; passed to bubblewrap through a file descriptor, never on a command line. */
       env?: Readonly<Record<string, string>>;
       bwrapPath?: string;
     };
@@ -47,9 +48,8 @@ export function normaliseSandboxOptions(options: SandboxOptions | undefined): Sa
   }
   const timeoutMs = positive(o.timeoutMs, 120_000, 'timeoutMs');
   const maxTimeoutMs = positive(o.maxTimeoutMs, Math.max(600_000, timeoutMs), 'maxTimeoutMs');
-  for (const key of Object.keys(o.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UserError(`sandbox.env: "${key}" is not a valid variable name.`);
-  }
+  checkEnv(o.env);
+  checkLimits(o.limits);
   return {
     mode,
     network: o.network ?? false,

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { constants, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, opendir, readlink, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../../errors.ts';
-import { changedDuringOpen, notAFile, outside, refuse, tooLarge } from './WorkspaceError.ts';
+import { asRefusal, changedDuringOpen, notAFile, outside, refuse, tooLarge } from './WorkspaceError.ts';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
 const MAX_LINK_HOPS = 40;
@@ -51,6 +51,14 @@ const kindOf = (st: Stats): string =>
     : st.isFIFO() ? 'FIFO (named pipe)' : st.isSocket() ? 'socket'
       : st.isCharacterDevice() ? 'character device' : st.isBlockDevice() ? 'block device' : 'special file';
 
+async function guard<T>(input: string, display: string, operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    throw asRefusal(error, input, display);
+  }
+}
+
 const codeOf = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | null)?.code;
 
 /**
@@ -91,7 +99,11 @@ export class Workspace {
   }
 
   /** Opens a regular file for reading after every confinement check; the caller closes the handle. */
-  async openFile(input: string): Promise<OpenedFile> {
+  openFile(input: string): Promise<OpenedFile> {
+    return guard(input, input, () => this.#openFile(input));
+  }
+
+  async #openFile(input: string): Promise<OpenedFile> {
     const r = await this.#resolve(input, 'read');
     try {
       if (r.name === null || r.stats === null) throw notAFile(input, r.dirPath.join('/') || '.');
@@ -104,11 +116,15 @@ export class Workspace {
     }
   }
 
-  /** Reads a file as UTF-8 text, refusing files over `maxReadBytes`. */
-  async readText(input: string): Promise<{ path: string; text: string; bytes: number }> {
-    const file = await this.openFile(input);
+  /** Reads a file as UTF-8 text, refusing files over `maxReadBytes`; `signal` stops a long read. */
+  readText(input: string, signal?: AbortSignal): Promise<{ path: string; text: string; bytes: number }> {
+    return guard(input, input, () => this.#readText(input, signal));
+  }
+
+  async #readText(input: string, signal: AbortSignal | undefined): Promise<{ path: string; text: string; bytes: number }> {
+    const file = await this.#openFile(input);
     try {
-      const buffer = await this.readOpened(file.handle, file.path, input);
+      const buffer = await this.#readOpened(file.handle, file.path, input, signal);
       return { path: file.path, text: buffer.toString('utf8'), bytes: buffer.length };
     } finally {
       await file.handle.close();
@@ -116,7 +132,11 @@ export class Workspace {
   }
 
   /** Writes text atomically (temp file and rename in the same folder), creating parent folders inside the root. */
-  async writeText(input: string, content: string): Promise<{ path: string; bytes: number; created: boolean }> {
+  writeText(input: string, content: string): Promise<{ path: string; bytes: number; created: boolean }> {
+    return guard(input, input, () => this.#writeText(input, content));
+  }
+
+  async #writeText(input: string, content: string): Promise<{ path: string; bytes: number; created: boolean }> {
     const r = await this.#resolve(input, 'write');
     try {
       if (r.name === null) throw notAFile(input, r.dirPath.join('/') || '.');
@@ -152,7 +172,11 @@ export class Workspace {
   }
 
   /** Opens a folder inside the workspace; `path` is relative to the root ("." for the root). */
-  async openDirectory(input: string): Promise<{ handle: FileHandle; path: string; realPath: string }> {
+  openDirectory(input: string): Promise<{ handle: FileHandle; path: string; realPath: string }> {
+    return guard(input, input, () => this.#openDirectory(input));
+  }
+
+  async #openDirectory(input: string): Promise<{ handle: FileHandle; path: string; realPath: string }> {
     const r = await this.#resolve(input, 'directory');
     if (r.name === null) {
       const display = r.dirPath.join('/') || '.';
@@ -180,9 +204,25 @@ export class Workspace {
     }
   }
 
-  /** Lists a held folder's entries without following anything. */
-  async entries(dir: FileHandle): Promise<Dirent[]> {
-    return readdir(`/proc/self/fd/${dir.fd}`, { withFileTypes: true });
+  /**
+   * Lists up to `max` entries of a held folder (in the order the file system gives them) without
+   * following anything; `input` is the path the caller asked for, `display` the folder's own.
+   */
+  entries(dir: FileHandle, input: string, display: string, options: { max: number; signal?: AbortSignal }): Promise<{ entries: Dirent[]; cut: boolean }> {
+    return guard(input, display, async () => {
+      const entries: Dirent[] = [];
+      const stream = await opendir(`/proc/self/fd/${dir.fd}`, { bufferSize: 256 });
+      try {
+        for (let entry = await stream.read(); entry !== null; entry = await stream.read()) {
+          if (entries.length >= options.max) return { entries, cut: true };
+          if (entries.length % 256 === 0) options.signal?.throwIfAborted();
+          entries.push(entry);
+        }
+      } finally {
+        await stream.close().catch(() => {});
+      }
+      return { entries, cut: false };
+    });
   }
 
   /** Opens a child folder of a held folder, or returns null when it is not a plain folder (symlinks are skipped). */
@@ -191,22 +231,29 @@ export class Workspace {
   }
 
   /** Reads a child file of a held folder with every file check; throws `WorkspaceError` when it is refused. */
-  async readChild(dir: FileHandle, name: string, display: string): Promise<Buffer> {
-    const st = await lstat(at(dir, name));
-    this.#checkFile(st, display, display, 'read');
-    const file = await this.#openFileAt(dir, name, display, display);
-    try {
-      return await this.readOpened(file.handle, display, display);
-    } finally {
-      await file.handle.close();
-    }
+  readChild(dir: FileHandle, name: string, display: string, signal?: AbortSignal): Promise<Buffer> {
+    return guard(display, display, async () => {
+      const st = await lstat(at(dir, name));
+      this.#checkFile(st, display, display, 'read');
+      const file = await this.#openFileAt(dir, name, display, display);
+      try {
+        return await this.#readOpened(file.handle, display, display, signal);
+      } finally {
+        await file.handle.close();
+      }
+    });
   }
 
   /** Reads an opened file to its end, refusing it when it grows past `maxReadBytes`. */
-  async readOpened(handle: FileHandle, display: string, input: string): Promise<Buffer> {
+  readOpened(handle: FileHandle, display: string, input: string, signal?: AbortSignal): Promise<Buffer> {
+    return guard(input, display, () => this.#readOpened(handle, display, input, signal));
+  }
+
+  async #readOpened(handle: FileHandle, display: string, input: string, signal: AbortSignal | undefined): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let total = 0;
     for (;;) {
+      signal?.throwIfAborted();
       const chunk = Buffer.alloc(64 * 1024);
       const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
@@ -245,7 +292,8 @@ export class Workspace {
           await mkdir(at(dir, name)).catch((error: unknown) => {
             if (codeOf(error) !== 'EEXIST') throw error;
           });
-          st = (await this.#lstat(dir, name))!;
+          st = await this.#lstat(dir, name);
+          if (st === null) throw changedDuringOpen(input, here, 'disappeared right after it was created');
         }
         if (st.isSymbolicLink()) {
           if (++hops > MAX_LINK_HOPS) {

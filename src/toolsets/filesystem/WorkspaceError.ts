@@ -12,7 +12,8 @@ export type WorkspaceRefusal =
   | 'special_file'
   | 'hard_link'
   | 'too_large'
-  | 'changed_during_open';
+  | 'changed_during_open'
+  | 'io_error';
 
 /** A path the model asked for was refused; `path` is what it sent, `reason` a stable code. */
 export class WorkspaceError extends ToolError {
@@ -47,3 +48,31 @@ export const outside = (input: string, viaLink: boolean): WorkspaceError =>
 
 export const changedDuringOpen = (input: string, display: string, what: string): WorkspaceError =>
   refuse('changed_during_open', input, `"${display}" ${what} while it was being opened; nothing was read or written. Try again.`);
+
+// A file system error's own message names the path the kernel saw (a /proc/self/fd/N magic link or a
+// host path), never what the model sent: only its code is kept.
+const RACE_CODES = new Set(['ELOOP', 'ENOTDIR', 'ENOENT', 'EMLINK', 'EINVAL', 'EISDIR', 'ENOTEMPTY', 'EEXIST', 'ENXIO', 'ESTALE']);
+const CODE_TEXT: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files',
+  ENAMETOOLONG: 'a name in the path is too long',
+  EIO: 'input/output error',
+  EFBIG: 'file too large',
+};
+
+/**
+ * Turns any error met while working on `input` into a refusal naming `input` (and `display`, the
+ * workspace-relative path reached); errors that carry no system error code are returned unchanged.
+ */
+export function asRefusal(error: unknown, input: string, display: string = input): unknown {
+  if (error instanceof WorkspaceError) return error;
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (typeof code !== 'string') return error;
+  if (RACE_CODES.has(code)) return changedDuringOpen(input, display, `changed (${code})`);
+  return refuse('io_error', input, `"${display}" could not be used: ${CODE_TEXT[code] ?? 'the system refused'} (${code}).`);
+}

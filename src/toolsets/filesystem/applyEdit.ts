@@ -1,12 +1,20 @@
 import { ToolError } from '../../errors.ts';
 
 const MAX_SIMILAR = 3;
+const MAX_LISTED_LINES = 20;
+// Similar lines are scored on their first characters only: every line of a large file is compared.
+const MAX_COMPARED_CHARS = 300;
 
-/** The text after a precise replacement, with how many places changed and at which lines (1-based). */
+/** The text after a precise replacement, with how many places changed and the first lines (1-based) they are at. */
 export interface EditOutcome {
   text: string;
   count: number;
   lines: number[];
+}
+
+/** "1, 4, 9" or, past the lines listed, "1, 4, 9, … and 120 more". */
+export function listLines(lines: readonly number[], count: number): string {
+  return lines.join(', ') + (count > lines.length ? `, … and ${count - lines.length} more` : '');
 }
 
 /**
@@ -20,11 +28,11 @@ export function applyEdit(text: string, oldText: string, newText: string, replac
   if (oldText === newText) throw new ToolError(`edit_file on "${file}": old_text and new_text are identical, so nothing would change.`);
   const offsets: number[] = [];
   for (let at = text.indexOf(oldText); at !== -1; at = text.indexOf(oldText, at + oldText.length)) offsets.push(at);
-  const lines = offsets.map((offset) => lineAt(text, offset));
+  const lines = linesOf(text, offsets.slice(0, MAX_LISTED_LINES));
   if (offsets.length === 0) throw new ToolError(notFound(text, oldText, file));
   if (offsets.length > 1 && !replaceAll) {
     throw new ToolError(
-      `edit_file on "${file}": old_text occurs ${offsets.length} times (at lines ${lines.join(', ')}); nothing was changed. ` +
+      `edit_file on "${file}": old_text occurs ${offsets.length} times (at lines ${listLines(lines, offsets.length)}); nothing was changed. ` +
         `Include more surrounding lines in old_text to make it unique, or set replace_all to true to replace all ${offsets.length}.`,
     );
   }
@@ -34,18 +42,28 @@ export function applyEdit(text: string, oldText: string, newText: string, replac
   return { text: edited, count: replaceAll ? offsets.length : 1, lines: replaceAll ? lines : lines.slice(0, 1) };
 }
 
-function lineAt(text: string, offset: number): number {
+/** The line of each offset, for offsets in increasing order, in one pass over the text. */
+function linesOf(text: string, offsets: readonly number[]): number[] {
+  const lines: number[] = [];
   let line = 1;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line += 1;
-  return line;
+  let newline = text.indexOf('\n');
+  for (const offset of offsets) {
+    while (newline !== -1 && newline < offset) {
+      line += 1;
+      newline = text.indexOf('\n', newline + 1);
+    }
+    lines.push(line);
+  }
+  return lines;
 }
 
 function notFound(text: string, oldText: string, file: string): string {
   const head = `edit_file on "${file}": old_text was not found; nothing was changed.`;
-  const probe = oldText.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';
-  const fileLines = text.split('\n');
-  const scored = fileLines
-    .map((line, i) => ({ line, n: i + 1, score: similarity(probe, line.trim()) }))
+  const probe = (oldText.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '').slice(0, MAX_COMPARED_CHARS);
+  const score = similarityTo(probe);
+  const scored = text
+    .split('\n')
+    .map((line, i) => ({ line, n: i + 1, score: score(line.trim().slice(0, MAX_COMPARED_CHARS)) }))
     .filter((x) => x.score > 0.3)
     .sort((a, b) => b.score - a.score || a.n - b.n)
     .slice(0, MAX_SIMILAR);
@@ -61,22 +79,27 @@ function notFound(text: string, oldText: string, file: string): string {
   return `${head} Copy old_text exactly (including whitespace and indentation) from the file. ${hints.join('\n')}`;
 }
 
-/** Dice coefficient over character bigrams: cheap enough for every line of a large file. */
-function similarity(a: string, b: string): number {
-  if (a === b) return a === '' ? 0 : 1;
-  if (a.length < 2 || b.length < 2) return 0;
-  const grams = new Map<string, number>();
+/** Dice coefficient over character bigrams against `a`, whose bigrams are counted once for every line. */
+function similarityTo(a: string): (b: string) => number {
+  const counted = new Map<string, number>();
   for (let i = 0; i < a.length - 1; i++) {
     const g = a.slice(i, i + 2);
-    grams.set(g, (grams.get(g) ?? 0) + 1);
+    counted.set(g, (counted.get(g) ?? 0) + 1);
   }
+  return (b) => similarity(a, b, counted);
+}
+
+function similarity(a: string, b: string, counted: ReadonlyMap<string, number>): number {
+  if (a === b) return a === '' ? 0 : 1;
+  if (a.length < 2 || b.length < 2) return 0;
+  const used = new Map<string, number>();
   let shared = 0;
   for (let i = 0; i < b.length - 1; i++) {
     const g = b.slice(i, i + 2);
-    const left = grams.get(g) ?? 0;
-    if (left > 0) {
+    const taken = used.get(g) ?? 0;
+    if (taken < (counted.get(g) ?? 0)) {
       shared += 1;
-      grams.set(g, left - 1);
+      used.set(g, taken + 1);
     }
   }
   return (2 * shared) / (a.length - 1 + b.length - 1);

@@ -2,10 +2,13 @@ import { z } from 'zod';
 import { ToolError, UserError } from '../../errors.ts';
 import { normaliseSandboxOptions, type SandboxOptions } from '../../sandbox/sandboxOptions.ts';
 import { defineTool, type Tool } from '../../tools/defineTool.ts';
-import { applyEdit } from './applyEdit.ts';
+import { applyEdit, listLines } from './applyEdit.ts';
 import { runCommandTool } from './runCommandTool.ts';
-import { describeEntry, globMatcher, IGNORED_FOLDERS, readTextInWalk, walkTree } from './walkTree.ts';
+import { compileLinePattern, globMatcher, MAX_PATTERN_CHARS } from './linearPattern.ts';
+import { pacer } from './pacer.ts';
+import { describeEntry, IGNORED_FOLDERS, MAX_FOLDER_ENTRIES, readTextInWalk, walkTree } from './walkTree.ts';
 import { Workspace } from './Workspace.ts';
+import { asRefusal } from './WorkspaceError.ts';
 
 export interface FilesystemToolsOptions {
   /** The workspace folder; every path is confined to it (resolved with realpath once, here). */
@@ -58,8 +61,8 @@ function readFile(ws: Workspace): Tool {
     }),
     idempotent: true,
     scopes: ['read'],
-    async execute({ path, offset, limit }) {
-      const file = await ws.readText(path);
+    execute: ({ path, offset, limit }, ctx) => confined(path, async () => {
+      const file = await ws.readText(path, ctx.signal);
       if (file.text.slice(0, 8192).includes('\0')) throw new ToolError(`"${file.path}" looks like a binary file (it contains NUL bytes); read_file only returns text.`);
       const lines = file.text.split('\n');
       if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
@@ -76,7 +79,7 @@ function readFile(ws: Workspace): Tool {
       if (file.text === '') return `(${file.path} is empty)`;
       const partial = first > 1 || last < lines.length;
       return partial ? `${body}\n(lines ${first}-${last} of ${lines.length} in ${file.path}; use offset and limit to read more)` : body;
-    },
+    }),
   });
 }
 
@@ -92,7 +95,7 @@ function listFiles(ws: Workspace): Tool {
     }),
     idempotent: true,
     scopes: ['read'],
-    async execute({ path, recursive, max_depth, include_ignored }, ctx) {
+    execute: ({ path, recursive, max_depth, include_ignored }, ctx) => confined(path, async () => {
       const lines: string[] = [];
       const ignored = (name: string): boolean => !include_ignored && IGNORED_FOLDERS.has(name);
       const walked = await walkTree(
@@ -106,19 +109,22 @@ function listFiles(ws: Workspace): Tool {
           return true;
         },
       );
-      if (lines.length === 0) return `(${walked.path} is empty)`;
+      const partly = walked.cut.length > 0 ? `\n(${cutNote(walked.cut)})` : '';
+      if (lines.length === 0) return `(${walked.path} is empty)${partly}`;
       const more = walked.stopped ? `\n(listing stopped at ${MAX_LIST_ENTRIES} entries; list a subfolder to see more)` : '';
-      return lines.join('\n') + more;
-    },
+      return lines.join('\n') + more + partly;
+    }),
   });
 }
 
 function searchFiles(ws: Workspace): Tool {
   return defineTool({
     name: 'search_files',
-    description: 'Search the text files of the workspace for a literal string or a regular expression. Returns "path:line: text" lines. Symbolic links, binary files and files over the read limit are skipped.',
+    description:
+      'Search the text files of the workspace for a literal string or a regular expression (RE2 syntax: like JavaScript, ' +
+      'without backreferences or lookaround). Returns "path:line: text" lines. Symbolic links, binary files and files over the read limit are skipped.',
     parameters: z.object({
-      pattern: z.string().min(1).describe('The text to find (or a JavaScript regular expression when regex is true).'),
+      pattern: z.string().min(1).describe(`The text to find (or a regular expression in RE2 syntax when regex is true); at most ${MAX_PATTERN_CHARS} characters.`),
       regex: z.boolean().optional().describe('Treat pattern as a regular expression. Default false.'),
       path: pathParam('Folder to search in').optional(),
       glob: z.string().optional().describe('Only files whose path matches, e.g. "*.ts" or "src/**/*.test.ts".'),
@@ -127,25 +133,24 @@ function searchFiles(ws: Workspace): Tool {
     }),
     idempotent: true,
     scopes: ['read'],
-    async execute({ pattern, regex, path, glob, case_sensitive, max_results }, ctx) {
-      const flags = case_sensitive === false ? 'i' : '';
-      let matcher: RegExp;
-      try {
-        matcher = new RegExp(regex ? pattern : pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), flags);
-      } catch (error) {
-        throw new ToolError(`The pattern is not a valid regular expression (${(error as Error).message}); fix it or set regex to false.`);
-      }
+    execute: ({ pattern, regex, path, glob, case_sensitive, max_results }, ctx) => confined(path, async () => {
+      const matcher = compileLinePattern(pattern, { regex: regex ?? false, caseSensitive: case_sensitive !== false });
       const wanted = glob ? globMatcher(glob) : () => true;
       const cap = max_results ?? 100;
       const hits: string[] = [];
       let capped = false;
-      await walkTree(ws, path ?? '.', { maxDepth: MAX_SEARCH_DEPTH, enter: (item) => !IGNORED_FOLDERS.has(item.entry.name), signal: ctx.signal }, async (item) => {
+      const pace = pacer(ctx.signal);
+      const walked = await walkTree(ws, path ?? '.', { maxDepth: MAX_SEARCH_DEPTH, enter: (item) => !IGNORED_FOLDERS.has(item.entry.name), signal: ctx.signal }, async (item) => {
+        if (pace.due(64)) await pace.turn();
         if (!item.entry.isFile() || !wanted(item.path)) return true;
-        const text = await readTextInWalk(ws, item);
+        const text = await readTextInWalk(ws, item, ctx.signal);
         if (text === null) return true;
+        if (pace.due(text.length)) await pace.turn();
+        if (!matcher.mayMatch(text)) return true;
         const lines = text.split('\n');
         for (let i = 0; i < lines.length; i++) {
-          if (!matcher.test(lines[i]!)) continue;
+          if (pace.due(lines[i]!.length + 64)) await pace.turn();
+          if (!matcher.lineMatches(lines[i]!)) continue;
           if (hits.length >= cap) {
             capped = true;
             return false;
@@ -154,11 +159,15 @@ function searchFiles(ws: Workspace): Tool {
         }
         return true;
       });
-      if (hits.length === 0) return `No matches for ${JSON.stringify(pattern)}${glob ? ` in files matching ${glob}` : ''}.`;
-      return hits.join('\n') + (capped ? `\n(stopped at ${cap} matches; narrow the search with path or glob)` : '');
-    },
+      const partly = walked.cut.length > 0 ? `\n(${cutNote(walked.cut)})` : '';
+      if (hits.length === 0) return `No matches for ${JSON.stringify(pattern)}${glob ? ` in files matching ${glob}` : ''}.${partly}`;
+      return hits.join('\n') + (capped ? `\n(stopped at ${cap} matches; narrow the search with path or glob)` : '') + partly;
+    }),
   });
 }
+
+const cutNote = (folders: string[]): string =>
+  `only the first ${MAX_FOLDER_ENTRIES} entries of ${folders.slice(0, 3).map((f) => JSON.stringify(f)).join(', ')}${folders.length > 3 ? ` and ${folders.length - 3} more folders` : ''} were read`;
 
 function writeFile(ws: Workspace, needsApproval: boolean): Tool {
   return defineTool({
@@ -168,10 +177,10 @@ function writeFile(ws: Workspace, needsApproval: boolean): Tool {
     needsApproval,
     idempotent: true,
     scopes: ['write'],
-    async execute({ path, content }) {
+    execute: ({ path, content }) => confined(path, async () => {
       const written = await ws.writeText(path, content);
       return `${written.created ? 'Created' : 'Replaced'} ${written.path} (${written.bytes} bytes).`;
-    },
+    }),
   });
 }
 
@@ -188,12 +197,21 @@ function editFile(ws: Workspace, needsApproval: boolean): Tool {
     needsApproval,
     onResume: 'ask',
     scopes: ['write'],
-    async execute({ path, old_text, new_text, replace_all }) {
-      const file = await ws.readText(path);
+    execute: ({ path, old_text, new_text, replace_all }, ctx) => confined(path, async () => {
+      const file = await ws.readText(path, ctx.signal);
       const edit = applyEdit(file.text, old_text, new_text, replace_all ?? false, file.path);
       await ws.writeText(file.path, edit.text);
-      const where = edit.lines.length === 1 ? `line ${edit.lines[0]}` : `lines ${edit.lines.join(', ')}`;
+      const where = edit.lines.length === 1 ? `line ${edit.lines[0]}` : `lines ${listLines(edit.lines, edit.count)}`;
       return `Edited ${file.path}: replaced ${edit.count} occurrence${edit.count === 1 ? '' : 's'} at ${where}.`;
-    },
+    }),
   });
+}
+
+/** Whatever system error escapes a tool becomes a refusal naming the path the model sent, never an internal one. */
+async function confined<T>(path: string | null | undefined, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw asRefusal(error, path ?? '.');
+  }
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ToolError } from '../../errors.ts';
-import { runSandboxed, type SandboxResult } from '../../sandbox/runSandboxed.ts';
+import { DEFAULT_LIMITS, runSandboxed, type SandboxResult } from '../../sandbox/runSandboxed.ts';
 import type { SandboxSettings } from '../../sandbox/sandboxOptions.ts';
 import { defineTool, type Tool } from '../../tools/defineTool.ts';
 import type { Workspace } from './Workspace.ts';
@@ -15,10 +15,12 @@ const parameters = z.object({
 export function runCommandTool(ws: Workspace, settings: SandboxSettings, needsApproval: boolean): Tool<typeof parameters> {
   const where = settings.mode === 'off' ? 'on the host WITHOUT a sandbox' : 'in a sandbox';
   const network = settings.network ? 'with network access' : 'without network access';
+  const tmpBytes = settings.limits.tmpBytes ?? DEFAULT_LIMITS.tmpBytes;
   return defineTool({
     name: 'run_command',
     description:
-      `Run a shell command ${where}, ${network}. Only the workspace folder is writable; /tmp is private and empty. ` +
+      `Run a shell command ${where}, ${network}. Only the workspace folder is writable; /tmp is private and empty` +
+      (tmpBytes > 0 && settings.mode === 'required' ? ` and holds ${tmpBytes} bytes. ` : '. ') +
       `Returns the exit code, stdout and stderr (capped at ${settings.maxOutputBytes} bytes). ` +
       `Default timeout ${settings.timeoutMs} ms.`,
     parameters,
@@ -52,7 +54,9 @@ export function runCommandTool(ws: Workspace, settings: SandboxSettings, needsAp
 }
 
 function formatResult(r: SandboxResult, cwd: string, timeoutMs: number): string {
-  const status = r.timedOut
+  const status = r.stoppedBy
+    ? `stopped: ${r.stoppedBy}; the command and its child processes were killed`
+    : r.timedOut
     ? `timed out after ${timeoutMs} ms; the command and its child processes were killed`
     : r.aborted
       ? 'cancelled; the command and its child processes were killed'

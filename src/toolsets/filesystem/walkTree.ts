@@ -7,6 +7,8 @@ import { WorkspaceError } from './WorkspaceError.ts';
 
 /** Folders skipped unless asked for. */
 export const IGNORED_FOLDERS: ReadonlySet<string> = new Set(['.git', 'node_modules']);
+/** The most entries read from one folder: a folder holding more is walked in part, and the walk says which. */
+export const MAX_FOLDER_ENTRIES = 20_000;
 
 /** What `walkTree` reports for one entry; `path` is relative to the workspace root. */
 export interface TreeEntry {
@@ -18,18 +20,22 @@ export interface TreeEntry {
 
 /**
  * Visits a folder's entries depth-first in name order without following symlinks; `visit` returns
- * false to stop the walk, and folders are entered only when `enter` says so.
+ * false to stop the walk, and folders are entered only when `enter` says so. `cut` lists the folders
+ * that held more than `MAX_FOLDER_ENTRIES` entries, of which only that many were visited.
  */
 export async function walkTree(
   ws: Workspace,
   start: string,
   options: { maxDepth: number; enter: (entry: TreeEntry) => boolean; signal?: AbortSignal },
   visit: (entry: TreeEntry) => Promise<boolean> | boolean,
-): Promise<{ path: string; stopped: boolean }> {
+): Promise<{ path: string; stopped: boolean; cut: string[] }> {
   const opened = await ws.openDirectory(start);
   let stopped = false;
+  const cut: string[] = [];
   const walk = async (dir: FileHandle, rel: string, depth: number): Promise<void> => {
-    const entries = (await ws.entries(dir)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const listed = await ws.entries(dir, start, rel, { max: MAX_FOLDER_ENTRIES, ...(options.signal ? { signal: options.signal } : {}) });
+    if (listed.cut) cut.push(rel);
+    const entries = listed.entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       if (stopped) return;
       if (options.signal?.aborted) throw new ToolError('The walk was cancelled.');
@@ -54,7 +60,7 @@ export async function walkTree(
   } finally {
     await opened.handle.close();
   }
-  return { path: opened.path, stopped };
+  return { path: opened.path, stopped, cut };
 }
 
 /** Describes an entry for a listing: folders end in "/", links show their target and are not followed. */
@@ -70,31 +76,11 @@ export async function describeEntry(item: TreeEntry): Promise<string> {
   return `${path} (${kind}, not readable)`;
 }
 
-/** Turns a glob ("*.ts", "src/**\/*.test.ts", "{a,b}.md") into a test on a relative path. */
-export function globMatcher(glob: string): (path: string) => boolean {
-  let source = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*' && glob[i + 1] === '*') {
-      const slash = glob[i + 2] === '/';
-      source += slash ? '(?:.*/)?' : '.*';
-      i += slash ? 2 : 1;
-    } else if (c === '*') source += '[^/]*';
-    else if (c === '?') source += '[^/]';
-    else if (c === '{') source += '(?:';
-    else if (c === '}') source += ')';
-    else if (c === ',' && glob.lastIndexOf('{', i) > glob.lastIndexOf('}', i)) source += '|';
-    else source += c.replace(/[.+^$()|[\]\\]/g, '\\$&');
-  }
-  const regex = new RegExp(`^${source}$`);
-  const onName = !glob.includes('/');
-  return (path) => regex.test(onName ? path.slice(path.lastIndexOf('/') + 1) : path);
-}
-
 /** Reads a file met during a walk, or returns null when it is refused, binary or unreadable. */
-export async function readTextInWalk(ws: Workspace, item: TreeEntry): Promise<string | null> {
+export async function readTextInWalk(ws: Workspace, item: TreeEntry, signal?: AbortSignal): Promise<string | null> {
+  signal?.throwIfAborted();
   try {
-    const buffer = await ws.readChild(item.dir, item.entry.name, item.path);
+    const buffer = await ws.readChild(item.dir, item.entry.name, item.path, signal);
     if (buffer.subarray(0, 8192).includes(0)) return null;
     return buffer.toString('utf8');
   } catch (error) {
