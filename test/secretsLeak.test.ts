@@ -196,4 +196,33 @@ test('a secret cut into pieces, streamed across chunks, cut by truncation or ech
   }
 });
 
+test('a run that fails on a provider error naming pieces of a secret shows them redacted wherever it is shown', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'statecraft-secrets-'));
+  const { agent, input } = await import('./fixtures/secrets/agent.ts');
+  let server: Awaited<ReturnType<typeof startScriptedServer>> | undefined;
+  try {
+    server = await startScriptedServer([
+      { toolCalls: [{ name: 'leak', arguments: { how: 'first' } }] },
+      { error: { status: 400, message: `invalid request: ${CANARY.slice(0, 15)} ${CANARY.slice(15)}` } },
+    ]);
+    const dbPath = join(dir, 'runs.db');
+    const store = new SqliteStore({ path: dbPath });
+    const events: RunEvent[] = [];
+    const model = createOpenAIModel({ baseURL: server.url, apiKey: 'test', model: 'm' });
+    const run = startRun(agent, { input, model, store, onEvent: (event) => events.push(event) });
+    const result = await run.result;
+    assert.is(result.status, 'failed');
+    assert.match(JSON.stringify(result.error), /invalid request: \S*redacted\S* \[redacted:deploy_token\]/);
+    assertClean('run result', JSON.stringify(result));
+    assertClean('run events', JSON.stringify(events));
+    assertClean('the summary of a failed run', JSON.stringify(await store.summary(run.runId)));
+    await store.close();
+    for (const text of storedTexts(dbPath)) assertClean('a stored text', text);
+    for (const args of [['show', run.runId], ['runs', '--json']]) assertClean(`statecraft ${args.join(' ')}`, await statecraft(args, dbPath));
+  } finally {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();
