@@ -134,19 +134,78 @@ test('redactError redacts message, stack, cause and extra properties', () => {
   assert.is(r.redactError(`thrown string ${TOKEN}`).message, 'thrown string [redacted:github_token]');
 });
 
-test('redactingWriter redacts a secret split across writes and flushes held text', () => {
+test('a stream redacts a secret split across writes and releases held text at its end', () => {
   const r = redactor();
+  const stream = r.stream();
   const written: string[] = [];
-  const writer = r.redactingWriter((text) => written.push(text));
-  writer.write('hello ');
-  writer.write(`token=${TOKEN.slice(0, 10)}`);
-  writer.write(`${TOKEN.slice(10)} done\n`);
-  writer.write('tail ghp_');
-  writer.flush();
+  written.push(stream.write('hello '));
+  written.push(stream.write(`token=${TOKEN.slice(0, 10)}`));
+  written.push(stream.write(`${TOKEN.slice(10)} done\n`));
+  written.push(stream.write('tail ghp_'));
+  written.push(stream.end());
   const all = written.join('');
   assert.is(all, 'hello token=[redacted:github_token] done\ntail ghp_');
   assert.ok(written.every((chunk) => !chunk.includes(TOKEN.slice(0, 10))));
-  assert.is(written[0], 'hello ');
+  // The space is held back: it could begin a piece of the db_password (" with/sl...").
+  assert.is(written[0], 'hello');
+});
+
+const LIVE = 'sk-live-1234567890';
+
+/** Every way a tool might hand a piece of text on: as is, and in each encoding the redactor knows. */
+const encodings: Record<string, (text: string) => string> = {
+  raw: (text) => text,
+  json: (text) => JSON.stringify(text).slice(1, -1),
+  url: encodeURIComponent,
+  hex: (text) => Buffer.from(text).toString('hex'),
+  HEX: (text) => Buffer.from(text).toString('hex').toUpperCase(),
+  base64: (text) => Buffer.from(text).toString('base64'),
+  base64url: (text) => Buffer.from(text).toString('base64url'),
+};
+
+test('a secret cut in two is redacted piece by piece: two fields, two array items, two results', () => {
+  const r = new Redactor();
+  r.register(LIVE, 'stripe_key');
+  const fields = r.redactString(JSON.stringify({ a: 'sk-live-12', b: '34567890' }));
+  assert.is(fields, '{"a":"[redacted:stripe_key]","b":"[redacted:stripe_key]"}');
+  const items = r.redactJson({ items: [LIVE.slice(0, 9), LIVE.slice(9)] });
+  assert.equal(items, { items: ['[redacted:stripe_key]', '[redacted:stripe_key]'] });
+  assert.is(r.redactString(`first result ends ${LIVE.slice(0, 8)}`), 'first result ends [redacted:stripe_key]');
+  assert.is(r.redactString(`${LIVE.slice(8)} starts the second`), '[redacted:stripe_key] starts the second');
+});
+
+test('every piece of 8 or more characters is redacted, raw and in every encoding, at any offset', () => {
+  const r = new Redactor();
+  r.register(CANARY, 'x');
+  for (const [name, encode] of Object.entries(encodings)) {
+    for (let start = 0; start + 8 <= CANARY.length; start++) {
+      const piece = CANARY.slice(start, start + 8);
+      // Base64 of 8 bytes starting anywhere in a longer value: "u:" + piece puts it at every byte offset.
+      for (const lead of name.startsWith('base64') ? ['', 'u', 'u:'] : ['']) {
+        const encoded = encode(lead + piece);
+        const out = r.redactString(`<${encoded}>`);
+        assert.ok(out.includes('[redacted:x]'), `${name} of "${lead}${piece}" was not redacted: ${out}`);
+        if (lead === '') assert.not.ok(out.includes(encoded.slice(0, 6)), `${name}: part of the piece is left: ${out}`);
+      }
+    }
+  }
+});
+
+test('pieces shorter than 8 characters pass: the limit of the rule', () => {
+  const r = new Redactor();
+  r.register(LIVE, 'stripe_key');
+  const sevens = JSON.stringify({ a: 'sk-live', b: '-123456', c: '7890' });
+  assert.is(r.redactString(sevens), sevens);
+  assert.is(r.redactString('plain prose, sk-live keys, 1234567 and 890'), 'plain prose, sk-live keys, 1234567 and 890');
+});
+
+test('a secret shorter than 8 characters is redacted whole only', () => {
+  const r = new Redactor();
+  r.register('hunter2', 'password');
+  assert.is(r.redactString('pw=hunter2;'), 'pw=[redacted:password];');
+  assert.is(r.redactString('hunter is not hunter2x'), 'hunter is not [redacted:password]x');
+  assert.is(r.redactString(Buffer.from('hunter2').toString('hex')), '[redacted:password]');
+  assert.is(r.redactString('hunte'), 'hunte');
 });
 
 test('canary: no helper output contains a registered canary', () => {
@@ -166,9 +225,9 @@ test('canary: no helper output contains a registered canary', () => {
     outputs.push(JSON.stringify(r.redactJson({ [form]: [form, { nested: form }] })));
     const error = r.redactError(new Error(form, { cause: new Error(form) }));
     outputs.push(error.message, error.stack ?? '', (error.cause as Error).message);
-    const writer = r.redactingWriter((text) => outputs.push(text));
-    for (const char of form) writer.write(char);
-    writer.flush();
+    const stream = r.stream();
+    for (const char of form) outputs.push(stream.write(char));
+    outputs.push(stream.end());
   }
   const decoded = outputs.flatMap((o) => [o, Buffer.from(o, 'base64').toString('latin1'), Buffer.from(o, 'hex').toString('latin1')]);
   for (const text of decoded) {

@@ -161,6 +161,25 @@ test('long output is cut to the cap with a note saying how much was dropped', as
   assert.ok(output.startsWith(result.content.slice(0, kept)));
 });
 
+test('output is redacted before it is cut: a cut inside a secret leaves no part of it', async () => {
+  const secret = 'sk-live-0123456789abcdef';
+  const redact = (text: string) => text.replaceAll(secret, '[redacted:key]');
+  // The note takes 133 of the 300 characters of a 1,000-character output: 167 are kept, so every
+  // offset below puts the cut inside the secret.
+  for (let inside = 1; inside < secret.length; inside++) {
+    const head = 'x'.repeat(167 - inside) + secret;
+    const output = head + 'y'.repeat(1000 - head.length);
+    const result = await runTool(makeTool(() => output), { n: 1 }, options({ maxOutputChars: 300, redact }));
+    assert.is(result.truncated, true);
+    const kept = result.content.slice(0, result.content.indexOf('\n\n[Output cut'));
+    assert.not.ok(kept.endsWith(secret.slice(0, inside)), `cut ${inside} characters into the secret: ${kept.slice(-30)}`);
+    assert.ok(`${'x'.repeat(167 - inside)}[redacted:key]${'y'.repeat(1000)}`.startsWith(kept), kept.slice(-30));
+  }
+  const failed = await runTool(makeTool(() => { throw new Error(`denied for ${secret}`); }), { n: 1 }, options({ redact }));
+  assert.match(failed.content, 'denied for [redacted:key]');
+  assert.equal(failed.error, { kind: 'thrown', message: 'denied for [redacted:key]' });
+});
+
 test('the tool cap wins over the caller default, and the 20000 default applies', async () => {
   const capped = await runTool(makeTool(() => 'x'.repeat(500), { maxOutputChars: 200 }), { n: 1 }, options({ maxOutputChars: 10_000 }));
   assert.ok(capped.truncated && capped.content.length <= 200);

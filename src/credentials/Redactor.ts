@@ -1,3 +1,5 @@
+import { PieceIndex } from './PieceIndex.ts';
+import { RedactingStream, render } from './RedactingStream.ts';
 import { MIN_SECRET_LENGTH, secretEncodings } from './secretEncodings.ts';
 
 /** Options of a `Redactor`. */
@@ -14,12 +16,6 @@ export interface RedactorOptions {
   stringCacheChars?: number;
 }
 
-/** A redacting text sink; `flush` writes what was held back in case it began a secret. */
-export interface RedactingWriter {
-  write(text: string): void;
-  flush(): void;
-}
-
 /** The error-like copy returned by `redactError`. */
 export interface RedactedError extends Error {
   cause?: unknown;
@@ -29,24 +25,21 @@ const MAX_CAUSE_DEPTH = 5;
 const CACHED_STRING_MIN_LENGTH = 64;
 
 /**
- * Replaces every known secret value, and its common encodings, with `[redacted:<name>]`.
+ * Replaces every known secret value, and every piece of it at least `MIN_PIECE` (8) characters long, raw
+ * or in one of its common encodings, with `[redacted:<name>]`.
  * @example
  * const redactor = new Redactor();
  * redactor.register(process.env.TOKEN ?? '', 'token');
  * console.log(redactor.redactString(`Authorization: Bearer ${process.env.TOKEN}`));
  */
 export class Redactor {
-  readonly #labels = new Map<string, string>();
+  readonly #forms = new Set<string>();
+  readonly #index = new PieceIndex();
   readonly #cacheCleanObjects: boolean;
   readonly #stringCacheChars: number;
   readonly #strings = new Map<string, string>();
   #cachedChars = 0;
   #clean = new WeakSet<object>();
-  #forms: string[] = [];
-  #test: RegExp | undefined;
-  #replace: RegExp | undefined;
-  #shortest = Number.POSITIVE_INFINITY;
-  #longest = 0;
 
   constructor(options: RedactorOptions = {}) {
     this.#cacheCleanObjects = options.cacheCleanObjects ?? false;
@@ -56,29 +49,24 @@ export class Redactor {
   /** Starts redacting `value` (ignored when shorter than 4 characters); returns whether it is tracked. */
   register(value: string, name = 'secret'): boolean {
     if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) return false;
-    let added = false;
-    for (const form of secretEncodings(value)) {
-      if (this.#labels.has(form)) continue;
-      this.#labels.set(form, `[redacted:${name}]`);
-      added = true;
-    }
-    if (added) this.#rebuild();
+    const forms = secretEncodings(value).filter((form) => !this.#forms.has(form.text));
+    if (forms.length === 0) return true;
+    for (const form of forms) this.#forms.add(form.text);
+    this.#index.add(forms, `[redacted:${name}]`);
+    this.#clean = new WeakSet();
+    this.#strings.clear();
+    this.#cachedChars = 0;
     return true;
   }
 
   /** Number of registered forms (values times their encodings); never the values themselves. */
   get size(): number {
-    return this.#labels.size;
+    return this.#forms.size;
   }
 
-  /** Length of the longest registered form; streaming helpers hold back this many characters at most. */
-  get longestForm(): number {
-    return this.#longest;
-  }
-
-  /** Returns `text` with every registered value, in any tracked encoding, replaced by its label. */
+  /** Returns `text` with every registered value and piece, in any tracked encoding, replaced by its label. */
   redactString(text: string): string {
-    if (this.#test === undefined || text.length < this.#shortest) return text;
+    if (text.length < this.#index.shortest) return text;
     if (text.length < CACHED_STRING_MIN_LENGTH || this.#stringCacheChars === 0) return this.#scan(text);
     const cached = this.#strings.get(text);
     if (cached !== undefined) return cached;
@@ -95,18 +83,18 @@ export class Redactor {
   }
 
   #scan(text: string): string {
-    if (this.#test === undefined || text.length < this.#shortest || !this.#test.test(text)) return text;
-    return text.replace(this.#replace as RegExp, (found) => this.#labels.get(found) ?? '[redacted]');
+    const spans = this.#index.spans(text);
+    return spans.length === 0 ? text : render(text, spans, 0, text.length);
   }
 
-  /** True when `text` contains a registered value in any tracked encoding. */
+  /** True when `text` contains a registered value or piece in any tracked encoding. */
   contains(text: string): boolean {
-    return this.#test !== undefined && text.length >= this.#shortest && this.#test.test(text);
+    return text.length >= this.#index.shortest && this.#index.spans(text).length > 0;
   }
 
   /** Deep-redacts plain JSON (keys and string values); returns the same reference when nothing changed. */
   redactJson<T>(value: T): T {
-    if (this.#test === undefined) return value;
+    if (this.#index.empty) return value;
     return this.#walk(value) as T;
   }
 
@@ -115,51 +103,12 @@ export class Redactor {
     return this.#redactError(error, 0);
   }
 
-  /** Wraps a text sink so that what reaches it is redacted, even when a secret spans two writes. */
-  redactingWriter(write: (text: string) => void): RedactingWriter {
-    let pending = '';
-    return {
-      write: (text) => {
-        const redacted = this.#scan(pending + text);
-        const held = this.#unfinishedSuffix(redacted);
-        pending = redacted.slice(redacted.length - held);
-        if (held < redacted.length) write(redacted.slice(0, redacted.length - held));
-      },
-      flush: () => {
-        if (pending !== '') write(this.#scan(pending));
-        pending = '';
-      },
-    };
-  }
-
-  /** Length of the longest suffix of `text` that is the start (not the whole) of a registered form. */
-  #unfinishedSuffix(text: string): number {
-    let held = 0;
-    for (const form of this.#forms) {
-      const first = form[0] as string;
-      let at = text.indexOf(first, Math.max(0, text.length - form.length + 1));
-      while (at !== -1 && text.length - at > held) {
-        if (form.startsWith(text.slice(at))) {
-          held = text.length - at;
-          break;
-        }
-        at = text.indexOf(first, at + 1);
-      }
-    }
-    return held;
-  }
-
-  #rebuild(): void {
-    const forms = [...this.#labels.keys()].sort((a, b) => b.length - a.length);
-    this.#forms = forms;
-    const source = forms.map(escapeRegExp).join('|');
-    this.#test = new RegExp(source);
-    this.#replace = new RegExp(source, 'g');
-    this.#shortest = forms.reduce((min, form) => Math.min(min, form.length), Number.POSITIVE_INFINITY);
-    this.#longest = forms[0]?.length ?? 0;
-    this.#clean = new WeakSet();
-    this.#strings.clear();
-    this.#cachedChars = 0;
+  /**
+   * A stream redacted as its whole text would be, for text that arrives in chunks (a model's streamed
+   * answer): see `RedactingStream`. Secrets registered later apply from the next chunk on.
+   */
+  stream(): RedactingStream {
+    return new RedactingStream(this.#index);
   }
 
   #walk(value: unknown): unknown {
@@ -237,10 +186,6 @@ export class Redactor {
     }
     return copy;
   }
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 }
 
 function safeStringify(value: unknown): string {

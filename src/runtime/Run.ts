@@ -107,7 +107,9 @@ export class Run {
 
   /** Tool calls waiting for a human decision, in the run's agent and in the agents it invokes. */
   get pendingApprovals(): PendingCall[] {
-    return waitingCalls(this.actor, this.agent).map(({ call, path, requested }) => ({ ...call, arguments: requested, ...(path === undefined ? {} : { actor: path }) }));
+    const calls = waitingCalls(this.actor, this.agent).map(({ call, path, requested }) => ({ ...call, arguments: requested, ...(path === undefined ? {} : { actor: path }) }));
+    // Redacted like every event: `argsHash` still binds a decision to the arguments as sent.
+    return this.redactor.size ? this.redactor.redactJson(calls) : calls;
   }
 
   /** The persisted snapshot of the run now, as the log stores it. */

@@ -23,8 +23,9 @@ const runnable = (call: CallState) => call.status === 'ready' || call.status ===
  */
 export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyActorRef, context: AgentContext, signal: AbortSignal): Promise<void> {
   const calls = new Map(lastAssistant(context).toolCalls?.map((call) => [call.id, call]));
+  const redact = (text: string) => hooks.redactor.redactString(text);
   const finish = (callId: string, content: string, isError: boolean, extra: object = {}) =>
-    parent.send({ type: 'TOOL_FINISHED', callId, outcome: { content: hooks.redactor.redactString(content), isError, ...extra } });
+    parent.send({ type: 'TOOL_FINISHED', callId, outcome: { content, isError, ...extra } });
 
   await mapWithConcurrency(
     (context.turn?.calls ?? []).filter(runnable),
@@ -32,7 +33,7 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
     async (state: CallState) => {
       const call = calls.get(state.id);
       const checked = call && agent.toolbox.validateCall(state.arguments === undefined ? call : { ...call, arguments: state.arguments });
-      if (!checked || !checked.ok) return finish(state.id, checked?.message ?? `No tool call ${state.id} in this turn.`, true);
+      if (!checked || !checked.ok) return finish(state.id, redact(checked?.message ?? `No tool call ${state.id} in this turn.`), true);
       if (state.status === 'running' && checked.tool.onResume !== 'rerun') {
         const what =
           `Tool call ${state.id} (${state.name}) of run ${hooks.runId} started before the process stopped and never finished; ` +
@@ -61,6 +62,8 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
         signal,
         defaultTimeoutMs: agent.toolTimeoutMs,
         maxOutputChars: agent.maxToolOutputChars,
+        // Redacted before it is cut: a cut inside a secret would leave a part the redactor cannot recognise.
+        redact,
       });
       if (signal.aborted) return;
       hooks.emit({ type: 'tool.end', runId: hooks.runId, callId: state.id, tool: state.name, isError: result.isError, durationMs: result.durationMs });

@@ -151,13 +151,30 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         // with an invoked agent's input, which no start could see.
         if (context.limits.maxCostUsd !== undefined && !requested) throw unpricedBudget(agent.name, context.limits.maxCostUsd, model.info.model);
         const started = performance.now();
-        const response = await model.complete({
-          messages: assembleMessages(context.messages, agent.maxContextTokens),
-          tools,
-          signal,
-          onDelta: (text) => hooks.emit({ type: 'delta', runId: hooks.runId, step, text }),
-          onRetry: (retry) => hooks.emit({ type: 'model.retry', runId: hooks.runId, step, ...retry }),
-        });
+        // Chunks are redacted as the whole answer would be: a secret cut between two chunks is still found.
+        const stream = hooks.redactor.stream();
+        const delta = (text: string) => {
+          if (text !== '') hooks.emit({ type: 'delta', runId: hooks.runId, step, text });
+        };
+        let response;
+        try {
+          response = await model.complete({
+            messages: assembleMessages(context.messages, agent.maxContextTokens),
+            tools,
+            signal,
+            onDelta: (text) => delta(stream.write(text)),
+            onRetry: (retry) => {
+              delta(stream.abandon());
+              hooks.emit({ type: 'model.retry', runId: hooks.runId, step, ...retry });
+            },
+          });
+        } catch (error) {
+          // Cancelled, the run may have ended already: what was held back is dropped unseen.
+          const settled = stream.abandon();
+          if (!signal.aborted) delta(settled);
+          throw error;
+        }
+        delta(stream.end());
         const { message, problems } = normalizeCalls(response.message, step);
         // The model that answered may differ from the one asked for (a dated snapshot, or a gateway's
         // 'openai/gpt-4o-mini'): priced as the one that answered when the table knows it, else as the one asked for.

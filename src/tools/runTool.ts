@@ -21,6 +21,11 @@ export interface RunToolOptions {
   defaultTimeoutMs?: number;
   /** Used when the tool sets no `maxOutputChars`; 20000 by default. */
   maxOutputChars?: number;
+  /**
+   * Applied to the output and error messages before the output is cut to `maxOutputChars`, so that a
+   * cut inside a secret leaves no part of it (a run passes its redactor's).
+   */
+  redact?: (text: string) => string;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -51,10 +56,11 @@ export async function runTool<S extends z.ZodObject>(
   const cap = tool.maxOutputChars ?? options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS;
   const maxAttempts = tool.retries.max + 1;
   const outer = options.signal;
+  const redact = options.redact ?? ((text: string) => text);
   let attempts = 0;
 
   const finish = (content: string, error?: ToolResult['error']): ToolResult => {
-    const cut = truncate(content, cap);
+    const cut = truncate(redact(content), cap);
     const result: ToolResult = {
       content: cut.text,
       isError: error !== undefined,
@@ -62,7 +68,7 @@ export async function runTool<S extends z.ZodObject>(
       attempts,
       durationMs: performance.now() - started,
     };
-    if (error) result.error = error;
+    if (error) result.error = { kind: error.kind, message: redact(error.message) };
     return result;
   };
   const cancelled = (message: string): ToolResult =>
