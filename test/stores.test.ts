@@ -308,6 +308,28 @@ function conformance(name: string, harness: Harness): void {
     await rejects(store.append('r1', [], { expectedSeq: 1, summary: { owner: { host: 'h', pid: 0, id: 'x' } } }), (e) => /owner/.test(String(e)), 'invalid owner');
   });
 
+  it('keeps the agent module a run was created or trusted with, through appends and truncation, and never derives it from the header', async (context) => {
+    const backing = use(context);
+    const { store } = backing;
+    await newRun(store, 'mine', 3, { agentModule: '/home/me/agent.ts' }, { labels: { module: '/home/me/agent.ts' } });
+    await store.append('mine', [], { expectedSeq: 3, summary: { status: 'waiting', steps: 1, updatedAt: at(20) } });
+    assert.is((await store.summary('mine')).agentModule, '/home/me/agent.ts', 'an update that leaves it out keeps it');
+    await store.truncate('mine', 1, { status: 'running' });
+    assert.is((await backing.second().summary('mine')).agentModule, '/home/me/agent.ts', 'truncation keeps it');
+    assert.is((await store.listRuns()).find((run) => run.runId === 'mine')?.agentModule, '/home/me/agent.ts');
+
+    await newRun(store, 'theirs', 2, { updatedAt: at(7) }, { labels: { module: '/elsewhere/agent.ts' } });
+    assert.is((await store.summary('theirs')).agentModule, undefined, "a header's module label is not the store's module");
+    await store.append('theirs', [], { expectedSeq: 2, summary: { agentModule: '/home/me/copy.ts', updatedAt: at(7) } });
+    const trusted = await store.summary('theirs');
+    assert.equal([trusted.agentModule, trusted.lastSeq, trusted.updatedAt], ['/home/me/copy.ts', 1, at(7)], 'set by an update without records');
+    await rejects(store.append('theirs', [], { expectedSeq: 2, summary: { agentModule: '' } }), (e) => /agentModule/.test(String(e)), 'an empty module');
+
+    await backing.damageSummary('theirs', '{"runId": "theirs", "sta');
+    await store.truncate('theirs', 1, { status: 'running' });
+    assert.is((await store.summary('theirs')).agentModule, undefined, 'a summary rebuilt from the header holds no module');
+  });
+
   it('lists runs newest first, filtered by status, agent, parent, time and limit', async (context) => {
     const { store } = use(context);
     await newRun(store, 'a', 1, { status: 'done', updatedAt: at(10) });

@@ -8,7 +8,8 @@ import type { Run } from '../runtime/Run.ts';
 import type { RunEvent } from '../runtime/runEvents.ts';
 import { intOption, type Command } from './args.ts';
 import { chooseModel } from './drive.ts';
-import { loadAgent } from './loadAgent.ts';
+import { agentForRun, retryHere, type AgentChoice } from './agentForRun.ts';
+import { loadAgent, type AgentModule } from './loadAgent.ts';
 import { resolveRunId, storeHelp, storeOptions } from './storeOption.ts';
 import { openStore } from '../log/openStore.ts';
 
@@ -17,7 +18,10 @@ class LocalRuns {
   private readonly runs = new Map<string, Run>();
   private readonly listeners = new Set<(event: RunEvent) => void>();
 
-  constructor(private readonly store: RunStore) {}
+  constructor(
+    private readonly store: RunStore,
+    private readonly choice: AgentChoice,
+  ) {}
 
   subscribe = (listener: (event: RunEvent) => void) => {
     this.listeners.add(listener);
@@ -28,10 +32,7 @@ class LocalRuns {
   async get(runId: string): Promise<Run> {
     const live = this.runs.get(runId);
     if (live) return live;
-    const header = await this.store.header(runId);
-    const path = header.labels?.module;
-    if (!path) throw new UserError(`Run ${runId} does not record its agent module, so the inspector cannot resume it: use statecraft approve --agent <module>.`);
-    const module = await loadAgent(path);
+    const module = await agentForRun(this.store, runId, this.choice);
     const { lastSeq } = await this.store.summary(runId);
     const { context } = (await stateAt(this.store, runId, lastSeq)) as unknown as { context: AgentContext };
     const { model, server } = await chooseModel(module, { resumed: context, quiet: true });
@@ -55,14 +56,28 @@ class LocalRuns {
   }
 }
 
+/** The modules named with --agent, loaded now; two that define one agent are refused, as neither could be told from the other. */
+async function namedAgents(paths: string[]): Promise<AgentModule[]> {
+  const modules: AgentModule[] = [];
+  for (const path of paths) {
+    const module = await loadAgent(path);
+    const same = modules.find((other) => other.agent.name === module.agent.name);
+    if (same) throw new UserError(`--agent ${path} and --agent ${same.path} both define agent "${module.agent.name}": name one module per agent.`);
+    modules.push(module);
+  }
+  return modules;
+}
+
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'open the local inspector: runs, statechart, time travel, approvals, forks',
-  usage: 'statecraft inspect [run] [--port N] [--host ADDRESS] [--store URL]',
+  usage: 'statecraft inspect [run] [--port N] [--host ADDRESS] [--agent MODULE ...] [--store URL]',
   help: `Serves the inspector on http://127.0.0.1:<port>/ (loopback by default; nothing is loaded from the internet).
 It lists runs, draws the agent's statechart with the current state, scrubs through every record,
 follows live runs, and approves, rejects or forks from the step on screen. Approving a run that no
-process is running resumes it here.
+process is running resumes it here, with its agent's code: from a module named with --agent, else
+from the one this store recorded when the run was started here (or named with statecraft trust).
+The module an imported run's log names is never loaded: its Approve says how to name one.
 
 On loopback the inspector trusts this machine: any program on it may read runs and act as the page
 does, while requests from other web sites are refused. On any other address (--host 0.0.0.0, a LAN
@@ -76,19 +91,22 @@ Options:
   --token TOKEN      the token, at least 16 characters from A-Z a-z 0-9 . _ ~ - (default: a new
                      one each start, or STATECRAFT_INSPECTOR_TOKEN, which keeps it out of the
                      process list); given, it is required on loopback too
+  --agent MODULE     an agent module to resume runs of its agent with (repeat for several agents);
+                     it is loaded when the inspector starts
 ${storeHelp}`,
-  options: { port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' }, ...storeOptions },
+  options: { port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' }, agent: { type: 'string', multiple: true }, ...storeOptions },
   async run(values, [runId]) {
     const { startInspector } = await import('../inspector/startInspector.ts');
     const { checkTokenShape } = await import('../inspector/accessRules.ts');
     const token = (values.token as string | undefined) ?? (process.env.STATECRAFT_INSPECTOR_TOKEN || undefined);
     if (token !== undefined) checkTokenShape(token, values.token === undefined ? 'STATECRAFT_INSPECTOR_TOKEN' : '--token');
+    const agents = await namedAgents((values.agent as unknown as string[] | undefined) ?? []);
     const store = openStore(values.store as string | undefined);
     const shown = runId === undefined ? undefined : await resolveRunId(store, runId).catch(async (error: unknown) => {
       await store.close();
       throw error;
     });
-    const local = new LocalRuns(store);
+    const local = new LocalRuns(store, { agents, retry: retryHere(values) });
     const port = values.port === '0' ? 0 : (intOption(values, 'port') ?? 4777);
     const inspector = await startInspector({
       ...(values.host === undefined ? {} : { host: values.host as string }),

@@ -9,6 +9,7 @@ import { approveCommand, rejectCommand, resumeCommand } from './resumeCommands.t
 import { runCommand } from './runCommand.ts';
 import { repairCommand } from './repairCommand.ts';
 import { exportCommand, forkCommand, importCommand, replayCommand } from './timeTravelCommands.ts';
+import { trustCommand } from './trustCommand.ts';
 import { visualizeCommand } from './visualizeCommand.ts';
 
 const commands: Command[] = [
@@ -24,6 +25,7 @@ const commands: Command[] = [
   repairCommand,
   exportCommand,
   importCommand,
+  trustCommand,
   deleteCommand,
   inspectCommand,
   visualizeCommand,

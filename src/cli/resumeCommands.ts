@@ -1,5 +1,4 @@
 import { UserError } from '../errors.ts';
-import type { RunStore } from '../log/runStore.ts';
 import { stateAt } from '../log/reads.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
@@ -7,23 +6,14 @@ import { decisionTarget } from '../runtime/waitingCalls.ts';
 import type { Run } from '../runtime/Run.ts';
 import type { Command } from './args.ts';
 import { approveHelp, approveMode, chooseModel, drive, type ApproveMode } from './drive.ts';
-import { loadAgent, type AgentModule } from './loadAgent.ts';
+import { agentForRun, agentOptionHelp, retryHere } from './agentForRun.ts';
 import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 
-const agentHelp = `  --agent MODULE     the agent's module (default: the one the run was started from)
+const agentHelp = `${agentOptionHelp}
   --take-over        continue the run even though another process still claims it (it is running
                      and was heard from within 30 s): for a process that is gone or frozen
   --model NAME       model name for the rest of the run (as statecraft run --model)
   --scripted         play the module's script even when an endpoint is configured`;
-
-async function agentFor(store: RunStore, runId: string, override: unknown): Promise<AgentModule> {
-  const header = await store.header(runId);
-  const path = (override as string | undefined) ?? header.labels?.module;
-  if (!path) {
-    throw new UserError(`Run ${runId} does not record the module of agent "${header.agent.id}": pass it with --agent <module>.`);
-  }
-  return loadAgent(path);
-}
 
 /** --approve for the calls a run waits on after a decision: it defaults to wait, even on a terminal. */
 const laterApproveHelp = approveHelp.replace(/default when interactive;\s+answers /, 'answers\n                     ').replace('wait (default otherwise:', 'wait (default:');
@@ -64,7 +54,7 @@ async function resumeAndDrive(values: Record<string, unknown>, runId: string, ap
       if (!waiting.length) throw new UserError(`Run ${runId} has no tool call waiting for approval (its status is ${status}), so nothing was decided.`);
       decision.check(waiting, runId);
     }
-    const module = await agentFor(store, runId, values.agent);
+    const module = await agentForRun(store, runId, { agent: values.agent as string | undefined, retry: retryHere(values) });
     const { context } = (await stateAt(store, runId, lastSeq)) as unknown as { context: AgentContext };
     const { model, server } = await chooseModel(module, {
       model: values.model as string | undefined,

@@ -6,7 +6,7 @@ import type { Operation } from '../log/record.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { replayRun } from '../runtime/replayRun.ts';
 import { nonNegativeIntOption, type Command } from './args.ts';
-import { loadAgent } from './loadAgent.ts';
+import { agentForRun, agentOptionHelp, retryHere } from './agentForRun.ts';
 import { storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const parseEdit = (text: string, source: string): Operation[] => {
@@ -63,17 +63,14 @@ state, so a change to the agent's instructions or limits is not replayed: it is 
 as is a change of the agent's name or machine.
 
 Options:
-  --agent MODULE     the agent's module (default: the one the run was started from)
+${agentOptionHelp}
   --json             print the report as JSON
 ${storeHelp}`,
   options: { agent: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft replay <run>');
     return withRun(values, runId, async (store, runId) => {
-      const header = await store.header(runId);
-      const path = (values.agent as string | undefined) ?? header.labels?.module;
-      if (!path) throw new UserError(`Run ${runId} does not record its agent module: pass it with --agent <module>.`);
-      const { agent } = await loadAgent(path);
+      const { agent } = await agentForRun(store, runId, { agent: values.agent as string | undefined, retry: retryHere(values) });
       const report = await replayRun(agent, runId, { store });
       if (!values.json) for (const warning of report.warnings) process.stderr.write(`warning: ${warning}\n`);
       if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -116,6 +113,9 @@ export const importCommand: Command = {
   summary: 'load a run exported as JSON Lines, checking every record',
   usage: 'statecraft import <file> [--as RUN] [--store URL]',
   help: `Validates every line (format version, checksums, order) and stores the run.
+
+No code is loaded for an imported run from the module its log names: resume, approve, reject, replay
+and the inspector need --agent MODULE, or statecraft trust <run> --agent MODULE once.
 
 Options:
   --as RUN           store it under a new run id

@@ -93,6 +93,12 @@ export const RunSummarySchema = z.object({
   /** While the run is running: the process it runs in, which renews `updatedAt` at least every few seconds. */
   owner: RunOwnerSchema.optional(),
   /**
+   * The agent module this store loads the run's code from: recorded by the store's own writer when the
+   * run is started here (or forked from such a run), or set by `statecraft trust`; never taken from
+   * a log, so an imported run has none until a user names one.
+   */
+  agentModule: z.string().min(1).optional(),
+  /**
    * Set by `listRuns` only, never stored: the run's stored summary cannot be read (this says why and
    * what to do), so its listing holds what the store indexes (status, agent, times) and zero counts.
    */

@@ -173,6 +173,7 @@ const SUMMARY_FIELDS: readonly [key: keyof RunSummary, optional: boolean, parse:
   ['reason', true, (value) => (isString(value) ? value : undefined)],
   ['truncations', true, (value) => (isCount(value) ? value : undefined)],
   ['owner', true, runOwner],
+  ['agentModule', true, (value) => (isText(value) ? value : undefined)],
 ];
 
 /**

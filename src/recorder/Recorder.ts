@@ -119,9 +119,14 @@ export class Recorder {
     this.renewTimer = undefined;
   }
 
-  /** Create the run in the store; the first transition recorded (the initial state) is a keyframe. */
+  /**
+   * Create the run in the store; the first transition recorded (the initial state) is a keyframe. The
+   * module the run is started from (`labels.module`) is recorded as the store's own fact, which is what
+   * lets a later process load that module for the run: the header's copy travels with exports.
+   */
   async begin(header: RunHeader): Promise<void> {
-    await this.store.createRun(header, newRunSummary(header));
+    const module = header.labels?.module;
+    await this.store.createRun(header, { ...newRunSummary(header), ...(module ? { agentModule: module } : {}) });
   }
 
   /** Continue an existing run after its last record (resume and fork). */

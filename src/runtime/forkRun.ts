@@ -9,6 +9,7 @@ import { AgentContextSchema } from '../protocol/agentContext.ts';
 import type { CallState } from '../protocol/agent.ts';
 import { persistedAgents } from '../log/persistedAgents.ts';
 import { summarize } from '../log/summarize.ts';
+import { CorruptRecordError } from '../log/storageErrors.ts';
 
 export interface ForkOptions {
   /** A JSON patch applied to the context at that point; paths are relative to the context, e.g. `/messages/3/content`. */
@@ -115,6 +116,20 @@ async function refuseRunningCall(store: RunStore, runId: string, seq: number, sn
 }
 
 /**
+ * The module the store loads the parent's code from, which the fork keeps: a fork of a run started
+ * here is started here, and a fork of an imported run is as untrusted as its parent. A parent whose
+ * summary cannot be read (one reason to fork) passes on none.
+ */
+async function moduleOf(store: RunStore, runId: string): Promise<string | undefined> {
+  try {
+    return (await store.summary(runId)).agentModule;
+  } catch (error) {
+    if (error instanceof CorruptRecordError) return undefined;
+    throw error;
+  }
+}
+
+/**
  * Start a new run whose history begins at record `seq` of another, optionally with its context
  * edited ("what if the tool had returned this"). The parent is not touched; continue the fork with `resumeRun`.
  * Everything is checked before the fork is created, and a fork whose first record cannot be written is removed.
@@ -126,6 +141,7 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
   const where = `run ${runId} at record ${seq}`;
   const edit = options.edit === undefined ? [] : parseEdit(options.edit, where);
   const header = await store.header(runId);
+  const agentModule = await moduleOf(store, runId);
   const state = (await stateAt(store, runId, seq)) as Snapshot;
   if (!state.context || typeof state.context !== 'object') {
     throw new UserError(`Run ${runId} record ${seq} has no context to fork from.`);
@@ -145,7 +161,7 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
     keyframe: true,
   });
   const summary = { ...summarize(snapshot as never), lastSeq: 0 };
-  await store.createRun(forkHeader, newRunSummary(forkHeader));
+  await store.createRun(forkHeader, { ...newRunSummary(forkHeader), ...(agentModule ? { agentModule } : {}) });
   try {
     await store.append(forkId, [record], { expectedSeq: 0, summary });
   } catch (error) {
