@@ -30,9 +30,10 @@ export interface RunOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   /**
    * With a store: each record is written within this many milliseconds of its transition (default
-   * 20), so that the records of one step share a commit; at once when something waits for it (a tool
-   * about to start, the run waiting or ending). A crash loses at most this window of records, which
-   * resume repeats. 0 writes on the next turn of the event loop.
+   * 20), so that records close together share a commit; at once when something waits for it (a model
+   * request or a tool about to start, the run waiting or ending). A crash loses at most this window of
+   * records, none of which an effect depended on, and resume repeats them. 0 writes on the next turn of
+   * the event loop.
    */
   writeWithinMs?: number;
   /** With a store: which records also hold the run's full snapshot; see `KeyframeOptions`. */
