@@ -42,10 +42,11 @@ export interface RecorderOptions {
   renewEveryMs?: number;
   /**
    * A record is written within this many milliseconds (default 20), and at once when something waits
-   * for it: a side effect about to start (`durable()`), a checkpoint (waiting for people, or final).
-   * Records of transitions close together then share one commit: a step's model answer and tool start
-   * are written with the previous step's tool result. A crash loses at most this window of records,
-   * none of which a side effect depended on; resume repeats them.
+   * for it: an effect about to start (a model request or a tool, through `durable()`), a checkpoint
+   * (waiting for people, or final). Records of transitions close together then share one commit: a
+   * tool's result with the steps up to the next model request, the model's answer with the tool starts
+   * it asks for. A crash loses at most this window of records, none of which an effect depended on;
+   * resume repeats them.
    */
   writeWithinMs?: number;
 }
@@ -162,7 +163,8 @@ export class Recorder {
 
   /**
    * Resolves once every record so far is in the store; rejects if a write failed. With `sync`, the
-   * records are also forced to disk (a side effect is about to start and must never be forgotten).
+   * records are also forced to disk (a side effect is about to start, or one that may not run twice
+   * has finished, and must never be forgotten); a later `durable()` waits for that too.
    */
   durable(options: { sync?: boolean } = {}): Promise<void> {
     // Asked from inside a transition (XState starts a state's invoked actors before it reports the
@@ -171,7 +173,9 @@ export class Recorder {
     return Promise.resolve().then(() => {
       if (options.sync) {
         if (this.queue.length) this.syncNext = true;
-        else if (!this.synced) this.writing = this.writing.then(() => this.syncNow());
+        // With nothing queued, the records may be in a write still under way, which may not sync:
+        // whether they reached the disk is known once it ends.
+        else this.writing = this.writing.then(() => this.syncNow());
       }
       this.writeSoon();
       return this.writing.then(() => {

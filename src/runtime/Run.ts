@@ -10,6 +10,7 @@ import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import { newOwner } from '../recorder/owner.ts';
 import type { Agent } from './defineAgent.ts';
+import { inspectObserver, notifyListeners } from './inspectObserver.ts';
 import { provideAgent } from './provideAgent.ts';
 import { anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import { Deadlines } from './deadlines.ts';
@@ -71,12 +72,13 @@ export class Run {
       redactor: this.redactor,
       secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
     });
-    const extra = options.inspect;
-    const forward = typeof extra === 'function' ? extra : extra ? (event: InspectionEvent) => extra.next?.(event) : undefined;
-    const inspect = (event: InspectionEvent) => {
-      this.onInspect(event);
-      forward?.(event);
-    };
+    const observe = inspectObserver(runId, options.inspect, this.redactor);
+    const inspect = observe
+      ? (event: InspectionEvent) => {
+          this.onInspect(event);
+          observe(event);
+        }
+      : (event: InspectionEvent) => this.onInspect(event);
     this.skipInit = start.kind === 'restore';
     this.actor =
       start.kind === 'new'
@@ -224,14 +226,7 @@ export class Run {
 
   private emit(event: RunEvent) {
     const safe = this.redactor.size ? (this.redactor.redactJson(event) as RunEvent) : event;
-    for (const listener of this.listeners) {
-      // A listener's bug is the watcher's, not the run's: it is reported and the run goes on.
-      try {
-        listener(safe);
-      } catch (error) {
-        process.emitWarning(`A listener of run ${this.runId} threw on its '${safe.type}' event: ${(error as Error)?.message ?? String(error)}. The run goes on; fix the listener.`, 'StatecraftListenerWarning');
-      }
-    }
+    notifyListeners(this.runId, this.listeners, safe);
   }
 
   private onInspect(event: InspectionEvent) {

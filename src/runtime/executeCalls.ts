@@ -18,8 +18,8 @@ const runnable = (call: CallState) => call.status === 'ready' || call.status ===
 
 /**
  * Run the turn's approved calls, at most `toolConcurrency` at once. Each call's start is recorded and
- * durable before its side effect begins; a call found `running` (it started before a crash) follows
- * its tool's `onResume`: run again, wait for a human, or fail the run.
+ * durable (with every record before it) before its side effect begins; a call found `running` (it
+ * started before a crash) follows its tool's `onResume`: run again, wait for a human, or fail the run.
  */
 export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyActorRef, context: AgentContext, signal: AbortSignal): Promise<void> {
   const calls = new Map(lastAssistant(context).toolCalls?.map((call) => [call.id, call]));
@@ -72,10 +72,11 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
         attempts: result.attempts,
         durationMs: result.durationMs,
       });
-      // Written at once rather than within the recorder's window: after a crash, a call of a tool that
-      // may not run twice, found started and not finished, would stop the run for a human decision.
-      // (A failed write fails the run where its end waits for its records.)
-      if (!checked.tool.idempotent) hooks.durable().catch(() => {});
+      // Written and synced at once rather than within the recorder's window: after a crash, a call of a
+      // tool that may not run twice, found started and not finished, would stop the run for a human
+      // decision. The next effect (a model request carrying this result, another tool) waits for it;
+      // a failed write fails the run there.
+      if (!checked.tool.idempotent) hooks.durable({ sync: true }).catch(() => {});
     },
     signal,
   );

@@ -18,7 +18,10 @@ export interface RunHooks {
   runId: string;
   model: ModelPort;
   emit(event: RunEvent): void;
-  /** Resolves once everything recorded so far is durable; a tool's side effect starts after it. */
+  /**
+   * Resolves once everything recorded so far is durable. Every effect (a model request, a tool, a
+   * fitness measure) starts after it: nothing outside the run sees a step the log could lose.
+   */
   durable(options?: { sync?: boolean }): Promise<void>;
   secrets: Secrets;
   redactor: Redactor;
@@ -150,6 +153,10 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         // than run on at $0 a turn. Runs check this when they start; this catches a budget that comes
         // with an invoked agent's input, which no start could see.
         if (context.limits.maxCostUsd !== undefined && !requested) throw unpricedBudget(agent.name, context.limits.maxCostUsd, model.info.model);
+        // The request carries the results of earlier tools: a tool that may not run twice must be on
+        // record as finished before the model can see what it did, and a crash from here on leaves
+        // the log saying this call was asked, so that resume records asking it again.
+        await hooks.durable();
         const started = performance.now();
         // Chunks are redacted as the whole answer would be: a secret cut between two chunks is still found.
         const stream = hooks.redactor.stream();
@@ -199,6 +206,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const context = contextOf(self._parent);
         const toolsRun = toolsRunIn(context);
         const due = dueTargets(agent.fitness, toolsRun);
+        await hooks.durable();
         const results = await Promise.all(due.map((target) => evaluateTarget(target, { runId: hooks.runId, step: context.step, signal, context, toolsRun })));
         hooks.emit({ type: 'fitness', runId: hooks.runId, results });
         return results;

@@ -19,7 +19,7 @@ export interface ResumeOptions {
   model?: ModelPort | string;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
-  /** Also send XState's inspection events here (for example `@statelyai/inspect`). */
+  /** Also send XState's inspection events here, redacted as the log is; see `RunOptions.inspect`. */
   inspect?: RunOptions['inspect'];
   /**
    * Continue the run even though another process still claims it (its status is running and it

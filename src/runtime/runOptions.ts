@@ -1,10 +1,10 @@
-import type { InspectionEvent, Observer } from 'xstate';
 import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/record.ts';
 import type { RunStore } from '../log/runStore.ts';
 import type { AgentInput } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
+import type { InspectOption } from './inspectObserver.ts';
 import type { RunEvent } from './runEvents.ts';
 
 /** How a run is started (`startRun`, `runAgent`, `resumeRun`). */
@@ -24,15 +24,18 @@ export interface RunOptions {
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
   /**
-   * Also send XState's inspection events here, e.g. `createBrowserInspector().inspect` or
-   * `createSkyInspector().inspect` from `@statelyai/inspect` to watch the run in Stately's inspector.
+   * Also send XState's inspection events here, as copies in which the secrets the run's tools read are
+   * redacted as in the log. An observer that throws is reported once (a `StatecraftObserverWarning`)
+   * and the run goes on. `createSkyInspector().inspect` from `@statelyai/inspect` sends every event,
+   * with the conversation in it, to Stately's hosted service; see the README's "Inspector and diagrams".
    */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  inspect?: InspectOption;
   /**
    * With a store: each record is written within this many milliseconds of its transition (default
-   * 20), so that the records of one step share a commit; at once when something waits for it (a tool
-   * about to start, the run waiting or ending). A crash loses at most this window of records, which
-   * resume repeats. 0 writes on the next turn of the event loop.
+   * 20), so that records close together share a commit; at once when something waits for it (a model
+   * request or a tool about to start, the run waiting or ending). A crash loses at most this window of
+   * records, none of which an effect depended on, and resume repeats them. 0 writes on the next turn of
+   * the event loop.
    */
   writeWithinMs?: number;
   /** With a store: which records also hold the run's full snapshot; see `KeyframeOptions`. */
