@@ -11,6 +11,7 @@ import { startScriptedServer, type ScriptedServer } from '../testing/scriptedSer
 import { exitCodeOf } from './exitCodes.ts';
 import type { AgentModule } from './loadAgent.ts';
 import { createProgress } from './progress.ts';
+import { interruptedBy, onInterrupt, signalExitCode } from './shutdown.ts';
 
 export type ApproveMode = 'ask' | 'all' | 'none' | 'wait';
 
@@ -172,14 +173,15 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
     // Decided after the current step, on what still waits then: decisions may already be queued.
     setImmediate(consider);
   });
-  const onSigint = () => run.cancel('Interrupted (SIGINT).');
-  process.once('SIGINT', onSigint);
+  // Ctrl-C or SIGTERM cancels the run, which is recorded as cancelled; a second one exits at once.
+  const release = onInterrupt((signal) => run.cancel(`Interrupted (${signal}).`));
   try {
     const result = await run.result;
-    return exitCodeOf(result.status);
+    const signal = interruptedBy();
+    return result.status === 'cancelled' && signal ? signalExitCode(signal) : exitCodeOf(result.status);
   } finally {
     ended = true;
-    process.off('SIGINT', onSigint);
+    release();
     terminal?.close();
     await options.server?.close();
   }

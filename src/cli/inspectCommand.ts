@@ -9,6 +9,7 @@ import type { RunEvent } from '../runtime/runEvents.ts';
 import { intOption, type Command } from './args.ts';
 import { chooseModel } from './drive.ts';
 import { loadAgent } from './loadAgent.ts';
+import { onInterrupt } from './shutdown.ts';
 import { resolveRunId, storeHelp, storeOptions } from './storeOption.ts';
 import { openStore } from '../log/openStore.ts';
 
@@ -53,6 +54,13 @@ class LocalRuns {
     });
     return run;
   }
+
+  /** Cancels every run this process holds and waits until each has recorded its end. */
+  async cancelAll(reason: string): Promise<void> {
+    const held = [...this.runs.values()];
+    for (const run of held) run.cancel(reason);
+    await Promise.allSettled(held.map((run) => run.result));
+  }
 }
 
 export const inspectCommand: Command = {
@@ -62,7 +70,8 @@ export const inspectCommand: Command = {
   help: `Serves the inspector on http://127.0.0.1:<port>/ (loopback only; nothing is loaded from the internet).
 It lists runs, draws the agent's statechart with the current state, scrubs through every record,
 follows live runs, and approves, rejects or forks from the step on screen. Approving a run that no
-process is running resumes it here.
+process is running resumes it here. Ctrl-C (or SIGTERM) stops the inspector: a run it resumed and
+is still running is cancelled, then it exits 0 (a second Ctrl-C exits at once).
 
 Options:
   --port N           port to listen on (default 4777; 0 picks a free one)
@@ -90,7 +99,9 @@ ${storeHelp}`,
       },
     });
     process.stdout.write(`Statecraft inspector: ${inspector.url}${shown ? `#/runs/${shown}` : ''}\nPress Ctrl-C to stop.\n`);
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    const signal = await new Promise<NodeJS.Signals>((resolve) => onInterrupt(resolve));
+    // Runs resumed here (by the Approve button) are cancelled and recorded so, as `statecraft run` does on Ctrl-C.
+    await local.cancelAll(`Interrupted (${signal}): the inspector that ran it stopped.`);
     await inspector.close();
     await store.close();
     return 0;

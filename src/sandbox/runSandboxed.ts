@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { ToolError, UserError } from '../errors.ts';
+import { registerResource } from '../openResources.ts';
 import { bwrapArgs } from './bwrapArgs.ts';
 import { DEFAULT_BWRAP_PATH, probeSandbox } from './probeSandbox.ts';
 
@@ -168,6 +169,16 @@ function spawnGroup(file: string, args: string[], s: SpawnSettings): Promise<San
       kept += Math.max(room, 0);
       dropped += chunk.length - Math.max(room, 0);
     };
+    // Until it has exited, the command is an open resource of this process: it must not outlive it.
+    const closed = new Promise<void>((settle) => child.once('close', () => settle()));
+    const release = registerResource({
+      label: `sandboxed command (pid ${child.pid})`,
+      close: () => {
+        stop();
+        return closed;
+      },
+      kill: () => killGroup('SIGKILL'),
+    });
     child.stdout.on('data', collect('stdout'));
     child.stderr.on('data', collect('stderr'));
     const timer = setTimeout(() => {
@@ -198,6 +209,7 @@ function spawnGroup(file: string, args: string[], s: SpawnSettings): Promise<San
       reject(new ToolError(`The command could not be started (${file}): ${error.message}`, { cause: error }));
     });
     const cleanup = (): void => {
+      release();
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       if (drainTimer) clearTimeout(drainTimer);
