@@ -21,6 +21,14 @@ export const approveHelp = `  --approve MODE     tool calls that need approval: 
                      waiting and exit 4; decide later with statecraft approve / reject), all (approve
                      every call), none (reject every call)`;
 
+export const exitHelp = `Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 halted (step limit, budget,
+deadline), 4 waiting for approval, 130 cancelled by Ctrl-C (SIGINT), 143 cancelled by SIGTERM.
+
+Ctrl-C or SIGTERM cancels the run (aborting the calls in flight) and records it cancelled; a second
+one exits at once. The CLI exits once the run ends, waits or is cancelled, whatever the agent module
+opened: it calls the module's exported dispose() once (waiting at most 5 s), and ends the MCP servers
+and sandboxed commands the runtime started, and what they started (SIGTERM, then SIGKILL).`;
+
 export function approveMode(value: unknown): ApproveMode {
   const mode = (value as string | undefined) ?? (process.stdin.isTTY ? 'ask' : 'wait');
   if (!['ask', 'all', 'none', 'wait'].includes(mode)) throw new UserError(`--approve must be ask, wait, all or none, found "${mode}".`);

@@ -279,7 +279,9 @@ export class Recorder {
       this.syncNext = false;
       try {
         // The listing facts are read off the batch's last snapshot only: one summary per write.
-        const summary: Partial<RunSummary> = { ...summarize(batch.at(-1)!.snapshot as never), ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq };
+        const listed: Partial<RunSummary> = { ...summarize(batch.at(-1)!.snapshot as never), ...batch.at(-1)!.summary, lastSeq: batch.at(-1)!.record.seq };
+        // Read off the snapshot before redaction: its reason quotes errors, its calls their arguments.
+        const summary = this.redactor?.size ? (this.redactor.redactJson(listed) as Partial<RunSummary>) : listed;
         const running = summary.status === 'running' && this.owner !== undefined;
         // The claim changes only when the run starts or stops running; renewals keep it between.
         if (this.owner && running !== this.claimed) summary.owner = running ? this.owner : undefined;
