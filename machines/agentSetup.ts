@@ -32,6 +32,24 @@ const setStop = (reason: StopReason, detail: (context: AgentContext) => string) 
     stop: ({ context }) => ({ reason, detail: detail(context) }),
   });
 
+/** An error as the context keeps it (JSON): its name and message. */
+const errorOf = (error: unknown): { name: string; message: string } =>
+  typeof error === 'object' && error !== null && 'message' in error
+    ? { name: String((error as { name?: unknown }).name ?? 'Error'), message: String(error.message) }
+    : { name: 'Error', message: String(error) };
+
+/**
+ * Why the run failed, in the words of the error: the runtime's model and tool actors throw errors that
+ * say what failed (the provider's status and message, the call that never finished); any other
+ * actor's error is named after the actor.
+ */
+const failureDetail = (actor: string | undefined, message: string): string => {
+  const text = message.trim();
+  if (actor === 'callModel' || actor === 'executeTools') return text || `The ${actor === 'callModel' ? 'model call' : 'tool run'} failed without a message.`;
+  const what = actor === 'evaluateFitness' ? 'Evaluating fitness targets' : actor ? `Actor "${actor}"` : 'The agent';
+  return `${what} failed: ${text || 'no message given'}`;
+};
+
 const updateCall = (context: AgentContext, callId: string, patch: Partial<CallState>): AgentContext['turn'] =>
   context.turn && {
     ...context.turn,
@@ -199,17 +217,10 @@ export const agentSetup = setup({
         detail: event.type === 'CANCEL' && event.reason ? event.reason : 'Cancelled from outside.',
       }),
     }),
-    setError: assign({
-      error: ({ event }) => {
-        const error = (event as { error?: unknown }).error;
-        return typeof error === 'object' && error !== null && 'message' in error
-          ? { name: String((error as { name?: unknown }).name ?? 'Error'), message: String(error.message) }
-          : { name: 'Error', message: String(error) };
-      },
-      stop: ({ event }) => ({
-        reason: 'error' as const,
-        detail: event.type.startsWith('xstate.error.actor.') ? `Actor ${event.type.slice(19)} failed.` : 'Failed.',
-      }),
+    setError: assign(({ event }) => {
+      const error = errorOf((event as { error?: unknown }).error);
+      const actor = event.type.startsWith('xstate.error.actor.') ? event.type.slice('xstate.error.actor.'.length) : undefined;
+      return { error, stop: { reason: 'error' as const, detail: failureDetail(actor, error.message) } };
     }),
   },
   guards: {

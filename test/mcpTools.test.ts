@@ -11,7 +11,7 @@ import { connectMcp, type McpConnection } from '../src/mcp/connectMcp.ts';
 import { mcpInputSchema } from '../src/mcp/mcpInputSchema.ts';
 import { mcpResultText } from '../src/mcp/mcpResultText.ts';
 import { mcpToolName } from '../src/mcp/mcpToolName.ts';
-import { isAlive } from '../src/mcp/watchChild.ts';
+import { isAlive } from '../src/childProcess.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 import { runTool } from '../src/tools/runTool.ts';
 import type { Tool } from '../src/tools/defineTool.ts';

@@ -76,4 +76,36 @@ test('tokens and turns of invoked agents count as they are spent, never twice', 
   assert.match(play([host('infer', { inputTokens: 100, outputTokens: 20 })]), '120 tokens', 'a resumed run\'s context counts the turns before it');
 });
 
+test('a failed tool is printed with its error; one that worked without', () => {
+  const out = play([
+    { type: 'tool.end', runId, callId: 'call_1', tool: 'send_email', isError: true, durationMs: 1.2, error: 'SMTP refused: mailbox full' },
+    { type: 'tool.end', runId, callId: 'call_2', tool: 'lookup', isError: false, durationMs: 3 },
+  ]);
+  assert.is(out, '  ✗ send_email call_1 1 ms: SMTP refused: mailbox full\n  ✓ lookup call_2 3 ms\n');
+});
+
+test('every decision is printed: allowed by a policy, approved, rejected with its reason, in an invoked agent', () => {
+  const out = play([
+    { type: 'tool.decided', runId, callId: 'c1', tool: 'lookup', decision: 'allowed', by: 'always approved in this run' },
+    { type: 'tool.decided', runId, callId: 'c2', tool: 'publish', decision: 'approved', by: 'ana', actor: 'writer' },
+    { type: 'tool.decided', runId, callId: 'c3', tool: 'purge', decision: 'rejected', by: 'approval deadline', reason: 'No one approved it in time.' },
+  ]);
+  assert.is(
+    out,
+    '  ✓ lookup c1 allowed by policy (always approved in this run)\n' +
+      '  ✓ publish c2 in writer approved by ana\n' +
+      '  ✗ purge c3 rejected by approval deadline: No one approved it in time.\n',
+  );
+});
+
+test('a failure whose detail quotes its error says it once', () => {
+  const failed = (detail: string): RunEvent => ({
+    type: 'end',
+    runId,
+    result: { runId, status: 'failed', reason: 'error', detail, steps: 0, usage, costUsd: 0, output: null, error: { name: 'ModelCallError', message: 'HTTP 500 after 5 attempts' } },
+  });
+  assert.is(play([failed('HTTP 500 after 5 attempts')]).match(/HTTP 500/g)?.length, 1);
+  assert.match(play([failed('The agent machine stopped.')]), /The agent machine stopped\.\n  ModelCallError: HTTP 500 after 5 attempts\n/);
+});
+
 test.run();

@@ -11,6 +11,7 @@ import { startScriptedServer, type ScriptedServer } from '../testing/scriptedSer
 import { exitCodeOf } from './exitCodes.ts';
 import type { AgentModule } from './loadAgent.ts';
 import { createProgress } from './progress.ts';
+import { interruptedBy, onInterrupt, signalExitCode } from './shutdown.ts';
 
 export type ApproveMode = 'ask' | 'all' | 'none' | 'wait';
 
@@ -19,6 +20,14 @@ export const approveHelp = `  --approve MODE     tool calls that need approval: 
                      wait (default otherwise: once no agent of the run is still working, record it as
                      waiting and exit 4; decide later with statecraft approve / reject), all (approve
                      every call), none (reject every call)`;
+
+export const exitHelp = `Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 halted (step limit, budget,
+deadline), 4 waiting for approval, 130 cancelled by Ctrl-C (SIGINT), 143 cancelled by SIGTERM.
+
+Ctrl-C or SIGTERM cancels the run (aborting the calls in flight) and records it cancelled; a second
+one exits at once. The CLI exits once the run ends, waits or is cancelled, whatever the agent module
+opened: it calls the module's exported dispose() once (waiting at most 5 s), and ends the MCP servers
+and sandboxed commands the runtime started, and what they started (SIGTERM, then SIGKILL).`;
 
 export function approveMode(value: unknown): ApproveMode {
   const mode = (value as string | undefined) ?? (process.stdin.isTTY ? 'ask' : 'wait');
@@ -172,14 +181,15 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
     // Decided after the current step, on what still waits then: decisions may already be queued.
     setImmediate(consider);
   });
-  const onSigint = () => run.cancel('Interrupted (SIGINT).');
-  process.once('SIGINT', onSigint);
+  // Ctrl-C or SIGTERM cancels the run, which is recorded as cancelled; a second one exits at once.
+  const release = onInterrupt((signal) => run.cancel(`Interrupted (${signal}).`));
   try {
     const result = await run.result;
-    return exitCodeOf(result.status);
+    const signal = interruptedBy();
+    return result.status === 'cancelled' && signal ? signalExitCode(signal) : exitCodeOf(result.status);
   } finally {
     ended = true;
-    process.off('SIGINT', onSigint);
+    release();
     terminal?.close();
     await options.server?.close();
   }

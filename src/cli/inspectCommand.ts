@@ -10,6 +10,7 @@ import { intOption, type Command } from './args.ts';
 import { chooseModel } from './drive.ts';
 import { agentForRun, retryHere, type AgentChoice } from './agentForRun.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
+import { onInterrupt } from './shutdown.ts';
 import { resolveRunId, storeHelp, storeOptions } from './storeOption.ts';
 import { openStore } from '../log/openStore.ts';
 
@@ -54,6 +55,13 @@ class LocalRuns {
     });
     return run;
   }
+
+  /** Cancels every run this process holds and waits until each has recorded its end. */
+  async cancelAll(reason: string): Promise<void> {
+    const held = [...this.runs.values()];
+    for (const run of held) run.cancel(reason);
+    await Promise.allSettled(held.map((run) => run.result));
+  }
 }
 
 /** The modules named with --agent, loaded now; two that define one agent are refused, as neither could be told from the other. */
@@ -84,6 +92,9 @@ does, while requests from other web sites are refused. On any other address (--h
 address) every request for data or action needs a token: the printed link carries it in its
 #fragment, and anyone who has it can read every run and approve, reject or fork. The inspector speaks plain HTTP: off loopback, prefer an SSH tunnel
 (ssh -L 4777:127.0.0.1:4777 host) or a network you trust.
+
+Ctrl-C (or SIGTERM) stops the inspector: a run it resumed and is still running is cancelled, then
+it exits 0 (a second Ctrl-C exits at once).
 
 Options:
   --port N           port to listen on (default 4777; 0 picks a free one)
@@ -131,7 +142,9 @@ ${storeHelp}`,
       );
     } else if (inspector.tokenRequired) process.stdout.write('Anyone who has this token can read every run and approve, reject or fork.\n');
     process.stdout.write('Press Ctrl-C to stop.\n');
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    const signal = await new Promise<NodeJS.Signals>((resolve) => onInterrupt(resolve));
+    // Runs resumed here (by the Approve button) are cancelled and recorded so, as `statecraft run` does on Ctrl-C.
+    await local.cancelAll(`Interrupted (${signal}): the inspector that ran it stopped.`);
     await inspector.close();
     await store.close();
     return 0;

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { UserError } from '../errors.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
 import type { Script } from '../testing/script.ts';
+import { disposeOnExit } from './shutdown.ts';
 
 export interface AgentModule {
   agent: Agent;
@@ -19,7 +20,10 @@ export interface AgentModule {
 const isAgent = (value: unknown): value is Agent =>
   typeof value === 'object' && value !== null && 'toolbox' in value && 'machine' in value && 'name' in value;
 
-/** Import an agent module: its default export or an export named `agent`, plus an optional `script`. */
+/**
+ * Import an agent module: its default export or an export named `agent`, plus an optional `script`.
+ * Its `dispose` export, if any, is called once when the CLI stops, to close what the module opened.
+ */
 export async function loadAgent(path: string): Promise<AgentModule> {
   const file = resolve(path);
   if (!existsSync(file)) {
@@ -42,6 +46,12 @@ export async function loadAgent(path: string): Promise<AgentModule> {
     // Whatever else stops the import (the module throws, a syntax error, a folder or a file that is not
     // code) is the module's to fix: its message is kept, and the stack stays on the cause.
     throw new UserError(`Could not load agent module ${file}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  }
+  if (module.dispose !== undefined) {
+    if (typeof module.dispose !== 'function') {
+      throw new UserError(`${path} exports "dispose" that is not a function: export async function dispose() { ... } to close what the module opened.`);
+    }
+    disposeOnExit(file, module.dispose as () => unknown);
   }
   const agent = [module.default, module.agent].find(isAgent);
   if (!agent) {

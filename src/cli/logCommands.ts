@@ -5,6 +5,7 @@ import type { RunSummary } from '../log/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
+import { oneLine } from '../runtime/decisionEvents.ts';
 import { intOption, nonNegativeIntOption, type Command } from './args.ts';
 import type { HistoryEntry, RunStore } from '../log/runStore.ts';
 import { CorruptRecordError, RecordNotFoundError, StoreNotFoundError, UnsupportedFormatError } from '../log/storageErrors.ts';
@@ -47,9 +48,10 @@ function processNote(run: RunSummary): string {
 
 export const runsCommand: Command = {
   name: 'runs',
-  summary: 'list recorded runs: status, agent, steps, tokens, cost, what they wait on',
+  summary: 'list recorded runs: status, agent, steps, tokens, cost, what they wait on or why they ended',
   usage: 'statecraft runs [--status LIST] [--agent NAME] [--parent RUN] [--since TIME] [--limit N] [--json] [--store URL]',
-  help: `Lists runs, newest first.
+  help: `Lists runs, newest first. The note says what a run waits on, which process runs it, or why it
+ended (its reason: a failure in the error's own words, naming an invoked agent that failed or halted).
 
 Options:
   --status LIST      only these statuses, comma-separated: ${STATUSES.join(', ')}
@@ -90,8 +92,9 @@ ${storeHelp}`,
           rows.push([run.runId, run.status, run.agentId, '?', '?', '?', run.updatedAt.replace('T', ' ').slice(0, 19), `summary cannot be read: statecraft repair ${run.runId}`]);
           continue;
         }
-        const note = waiting || [processNote(run), fork].filter(Boolean).join(' · ') || (run.reason ?? '');
-        rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note.slice(0, 160)]);
+        // Why a run ended is what its row is read for: kept on one line, and cut only when very long.
+        const note = (waiting || [processNote(run), fork].filter(Boolean).join(' · ')).slice(0, 160) || oneLine(run.reason ?? '', 400);
+        rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note]);
       }
       process.stdout.write(`${table(rows)}\n`);
       return 0;
@@ -236,7 +239,8 @@ export const showCommand: Command = {
   summary: "show a run at any step: state, context, messages, that step's event and patch",
   usage: 'statecraft show <run> [--at SEQ] [--json] [--store URL]',
   help: `Shows the run as it was after record SEQ (default: the last one), rebuilt from the nearest
-indexed state (or keyframe) and the patches after it.
+indexed state (or keyframe) and the patches after it. At the last record it also gives the run's
+status and why it ended, as statecraft runs lists them.
 
 Options:
   --at SEQ           the record to show (see statecraft history)
@@ -259,6 +263,8 @@ ${storeHelp}`,
       const shown = 20;
       const lines = [
         `run ${runId} · record ${at} of ${summary.lastSeq} · ${record!.time}`,
+        // At its last record, the run as `statecraft runs` lists it: how it ended, and why.
+        ...(at === summary.lastSeq ? [`status: ${summary.status}${summary.reason ? ` · ${summary.reason}` : ''}`] : []),
         `state: ${stateText(snapshot.value)}`,
         `event: ${clip(JSON.stringify(record!.event), 400)}`,
         `patch: ${record!.patch.length} op(s)`,

@@ -7,6 +7,7 @@ import { inspectCommand } from './inspectCommand.ts';
 import { deleteCommand, historyCommand, runsCommand, showCommand } from './logCommands.ts';
 import { approveCommand, rejectCommand, resumeCommand } from './resumeCommands.ts';
 import { runCommand } from './runCommand.ts';
+import { exitCleanly, handleSignals } from './shutdown.ts';
 import { repairCommand } from './repairCommand.ts';
 import { exportCommand, forkCommand, importCommand, replayCommand } from './timeTravelCommands.ts';
 import { trustCommand } from './trustCommand.ts';
@@ -90,10 +91,11 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(0);
 });
 
+// The CLI exits once its command is done, whatever an agent module left open (a connection, a timer):
+// the modules' dispose hooks are called and what the runtime opened is closed first.
+handleSignals();
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => exitCleanly(code),
   (error: unknown) => {
     const usage = usageError(error);
     // Errors the user can act on print their message alone (a stack trace would only bury it), unless
@@ -103,6 +105,6 @@ main(process.argv.slice(2)).then(
     const text = known && !debug ? `${(error as Error).name}: ${(error as Error).message}` : ((error as Error)?.stack ?? String(error));
     const cause = debug && (error as Error)?.cause ? `\nCaused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}` : '';
     process.stderr.write(`${text}${cause}\n`);
-    process.exitCode = usage ? exitCodes.usage : 1;
+    return exitCleanly(usage ? exitCodes.usage : 1);
   },
 );

@@ -71,8 +71,15 @@ export function createProgress(write: (text: string) => void, color: boolean) {
         write(`  → ${event.tool} ${dim(event.callId)}${inAgent(event)}\n`);
         return;
       case 'tool.end':
-        write(`  ${event.isError ? '✗' : '✓'} ${event.tool}${inAgent(event)} ${dim(`${Math.round(event.durationMs)} ms`)}\n`);
+        endStream();
+        write(`  ${event.isError ? '✗' : '✓'} ${event.tool} ${dim(event.callId)}${inAgent(event)} ${dim(`${Math.round(event.durationMs)} ms`)}${event.error ? `: ${event.error}` : ''}\n`);
         return;
+      case 'tool.decided': {
+        endStream();
+        const how = event.decision === 'allowed' ? `allowed by policy (${event.by})` : `${event.decision} by ${event.by}${event.reason ? `: ${event.reason}` : ''}`;
+        write(`  ${event.decision === 'rejected' ? '✗' : '✓'} ${event.tool} ${dim(event.callId)}${inAgent(event)} ${how}\n`);
+        return;
+      }
       case 'fitness':
         endStream();
         for (const result of event.results) write(`  ${result.ok ? '♥' : '✗'} fitness ${result.name}: ${result.detail}${result.ok ? '' : ` (${result.onBreach})`}\n`);
@@ -91,7 +98,8 @@ export function createProgress(write: (text: string) => void, color: boolean) {
         );
         if (unpriced.size > 0) write(dim(`  no price known for model ${[...unpriced].join(', ')}: give the agent prices to count its cost\n`));
         if (result.status !== 'done') write(`  ${result.detail}\n`);
-        if (result.error) write(`  ${result.error.name}: ${result.error.message}\n`);
+        // The detail quotes the error when it is the runtime's own (a model or tool failure): said once.
+        if (result.error && !result.detail.includes(result.error.message)) write(`  ${result.error.name}: ${result.error.message}\n`);
         if (result.output) write(`\n${result.output}\n`);
         return;
       }

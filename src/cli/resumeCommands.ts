@@ -5,7 +5,7 @@ import { resumeRun } from '../runtime/resumeRun.ts';
 import { decisionTarget } from '../runtime/waitingCalls.ts';
 import type { Run } from '../runtime/Run.ts';
 import type { Command } from './args.ts';
-import { approveHelp, approveMode, chooseModel, drive, type ApproveMode } from './drive.ts';
+import { approveHelp, approveMode, chooseModel, drive, exitHelp, type ApproveMode } from './drive.ts';
 import { agentForRun, agentOptionHelp, retryHere } from './agentForRun.ts';
 import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 
@@ -107,7 +107,9 @@ Options:
 ${approveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
-${storeHelp}`,
+${storeHelp}
+
+${exitHelp}`,
   options: { ...shared, approve: { type: 'string' } },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft resume <run>; list runs with statecraft runs.');
@@ -134,7 +136,9 @@ Options:
 ${laterApproveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
-${storeHelp}`,
+${storeHelp}
+
+${exitHelp}`,
   options: { ...shared, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' }, actor: { type: 'string' } },
   async run(values, [runId, ...calls]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft approve <run> [call ...]');
@@ -177,7 +181,9 @@ Options:
 ${laterApproveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
-${storeHelp}`,
+${storeHelp}
+
+${exitHelp}`,
   options: { ...shared, by: { type: 'string' }, reason: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, actor: { type: 'string' } },
   async run(values, [runId, callId]) {
     if (!runId || !callId) throw new UserError('Usage: statecraft reject <run> <call> --reason TEXT');

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.ts';
 import { startRun } from '../runtime/startRun.ts';
 import { intOption, type Command } from './args.ts';
-import { approveHelp, approveMode, chooseModel, drive } from './drive.ts';
+import { approveHelp, approveMode, chooseModel, drive, exitHelp } from './drive.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
 import { storeHelp, storeOptions, withStore } from './storeOption.ts';
 
@@ -41,6 +41,7 @@ Options:
                      required; --input '' runs an agent that has instructions on them alone, with no
                      user message
   --json             print one JSON object per line for every run event instead of progress text
+                     (tool.end carries a failed call's error; tool.decided each decision)
   --model NAME       model name for this run (overrides the agent's and STATECRAFT_MODEL, which
                      the agent module then sees set to NAME)
   --max-steps N      stop after N model turns (overrides the agent's limit)
@@ -48,8 +49,10 @@ ${approveHelp}
   --scripted         play the module's script even when an endpoint is configured
 ${storeHelp}
 
-Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 halted (step limit, budget,
-deadline), 4 waiting for approval, 130 cancelled (Ctrl-C cancels the run and aborts calls in flight).`,
+Progress shows each state, the streamed text, each tool call's start and end (a failed one with its
+error), and every decision on a call: allowed by a policy, approved or rejected (by whom, and why).
+
+${exitHelp}`,
   options: {
     input: { type: 'string' },
     json: { type: 'boolean' },

@@ -8,6 +8,15 @@ interface PersistedAgentSnapshot {
   value: unknown;
   context: Partial<AgentContext>;
   output?: AgentOutput;
+  /** Of a machine that stopped with an error: the error, as the recorder keeps it. */
+  error?: { name?: unknown; message?: unknown };
+}
+
+/** Why a machine that stopped with an error (an actor's error it does not handle) failed. */
+export function machineErrorDetail(error: { name?: unknown; message?: unknown } | undefined): string {
+  const name = typeof error?.name === 'string' && error.name !== 'Error' ? `${error.name}: ` : '';
+  const message = typeof error?.message === 'string' && error.message.trim() ? error.message.trim() : 'no message was recorded';
+  return `The agent machine stopped with an error: ${name}${message}`;
 }
 
 /** The calls waiting for a decision in an agent and in the agents it invokes, naming the invoked ones. */
@@ -53,5 +62,6 @@ export function summarize(snapshot: PersistedAgentSnapshot): Partial<RunSummary>
     updatedAt: new Date().toISOString(),
     ...(waitingOn.length > 0 ? { waitingOn } : { waitingOn: undefined }),
     ...(snapshot.status === 'done' && snapshot.output ? { reason: `${snapshot.output.reason}: ${snapshot.output.detail}` } : {}),
+    ...(snapshot.status === 'error' ? { reason: `error: ${machineErrorDetail(snapshot.error)}` } : {}),
   };
 }

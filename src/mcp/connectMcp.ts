@@ -1,13 +1,13 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ToolError, UserError } from '../errors.ts';
 import { defineTool, type Tool } from '../tools/defineTool.ts';
 import { mcpInputSchema } from './mcpInputSchema.ts';
 import { mcpResultText } from './mcpResultText.ts';
 import { mcpToolName } from './mcpToolName.ts';
-import { watchChild } from './watchChild.ts';
+import { ProcessGroupTransport } from './ProcessGroupTransport.ts';
+import { registerResource } from '../openResources.ts';
 
 /** How to reach an MCP server: a child process over stdio, or a streamable HTTP endpoint. */
 export type McpTransportOptions =
@@ -27,6 +27,11 @@ export interface McpOptions {
   /** Per-attempt timeout of every tool, also sent to the MCP request. */
   timeoutMs?: number;
   scopes?: string[];
+  /**
+   * How long a stdio server has to exit once its input ends, and again after SIGTERM, before it and
+   * the processes it started are killed (default 2000 ms).
+   */
+  closeGraceMs?: number;
 }
 
 /** A server tool that was not turned into a `Tool`, and why. */
@@ -41,11 +46,16 @@ export interface McpConnection {
   server: { name: string; version: string };
   /** Process id of the stdio server, undefined for HTTP. */
   pid: number | undefined;
-  /** Ends the session and, for stdio, waits until the server process has exited. */
+  /**
+   * Ends the session and, for stdio, the server and every process it started: its input is closed,
+   * then SIGTERM, then SIGKILL, each after `closeGraceMs`. Settles once they have exited. The CLI
+   * closes every open connection before it exits; a program of your own should call it.
+   */
   close(): Promise<void>;
 }
 
 const PREFIX_PATTERN = /^[a-zA-Z0-9_-]{1,30}$/;
+const CLOSE_GRACE_MS = 2_000;
 const MAX_TIMEOUT_MS = 2_147_483_647;
 const STDERR_TAIL_CHARS = 2_000;
 
@@ -68,18 +78,19 @@ export async function connectMcp(options: McpOptions): Promise<McpConnection> {
   validateOptions(options);
   const label = `MCP server "${options.name}"`;
   const stderr = { tail: '' };
-  const transport = createTransport(options.transport, stderr);
+  const transport = createTransport(options, label, stderr);
   const client = new Client({ name: 'statecraft', version: '0.1.0' }, { capabilities: {} });
-  let unwatch: (() => void) | undefined;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => {});
       await client.close().catch(() => {});
-      await unwatch?.();
+      release();
     })();
     return closing;
   };
+  // Until closed, the connection is an open resource of this process: the CLI closes it before exiting.
+  const release = registerResource({ label, close, kill: () => (transport instanceof ProcessGroupTransport ? transport.kill() : undefined) });
   try {
     await client.connect(transport);
   } catch (error) {
@@ -92,7 +103,6 @@ export async function connectMcp(options: McpOptions): Promise<McpConnection> {
       { cause: error },
     );
   }
-  if (transport instanceof StdioClientTransport && transport.pid !== null) unwatch = watchChild(transport.pid);
   try {
     const version = client.getServerVersion();
     const { tools, skipped } = await listTools(client, options, label);
@@ -100,7 +110,7 @@ export async function connectMcp(options: McpOptions): Promise<McpConnection> {
       tools,
       skipped,
       server: { name: version?.name ?? 'unknown', version: version?.version ?? 'unknown' },
-      pid: transport instanceof StdioClientTransport ? (transport.pid ?? undefined) : undefined,
+      pid: transport instanceof StreamableHTTPClientTransport ? undefined : (transport.pid ?? undefined),
       close,
     };
   } catch (error) {
@@ -133,17 +143,17 @@ function validateOptions(options: McpOptions): void {
   }
 }
 
-function createTransport(options: McpTransportOptions, stderr: { tail: string }): Transport {
-  if (options.type === 'http') {
-    return new StreamableHTTPClientTransport(new URL(options.url), { requestInit: { headers: options.headers ?? {} } });
+function createTransport(options: McpOptions, label: string, stderr: { tail: string }): StreamableHTTPClientTransport | ProcessGroupTransport | StdioClientTransport {
+  const given = options.transport;
+  if (given.type === 'http') {
+    return new StreamableHTTPClientTransport(new URL(given.url), { requestInit: { headers: given.headers ?? {} } });
   }
-  const transport = new StdioClientTransport({
-    command: options.command,
-    args: options.args ?? [],
-    ...(options.env ? { env: options.env } : {}),
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-    stderr: 'pipe',
-  });
+  const server = { command: given.command, args: given.args ?? [], ...(given.env ? { env: given.env } : {}), ...(given.cwd ? { cwd: given.cwd } : {}) };
+  // Windows has no process groups to end, and needs the SDK's spawn to start `npx` and other .cmd launchers.
+  const transport =
+    process.platform === 'win32'
+      ? new StdioClientTransport({ ...server, stderr: 'pipe' })
+      : new ProcessGroupTransport({ ...server, label, graceMs: options.closeGraceMs ?? CLOSE_GRACE_MS });
   transport.stderr?.on('data', (chunk: Buffer) => {
     stderr.tail = (stderr.tail + chunk.toString('utf8')).slice(-STDERR_TAIL_CHARS);
   });

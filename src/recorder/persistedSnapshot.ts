@@ -10,5 +10,8 @@ export function persistedSnapshot(actor: AnyActor): Record<string, unknown> {
   const snapshot = actor.getSnapshot() as { context?: unknown };
   const persisted = actor.logic.getPersistedSnapshot!({ ...snapshot, context: undefined } as never) as Record<string, unknown>;
   persisted.context = snapshot.context;
+  // A machine stopped by an error keeps the Error itself, whose JSON form is {}: the log keeps what it says.
+  const { error } = persisted;
+  if (error instanceof Error) persisted.error = { name: error.name, message: error.message };
   return persisted;
 }

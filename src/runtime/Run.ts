@@ -6,6 +6,7 @@ import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
 import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
 import { zeroUsage } from '../protocol/messages.ts';
+import { machineErrorDetail } from '../log/summarize.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import { newOwner } from '../recorder/owner.ts';
@@ -13,6 +14,7 @@ import type { Agent } from './defineAgent.ts';
 import { inspectObserver, notifyListeners } from './inspectObserver.ts';
 import { provideAgent } from './provideAgent.ts';
 import { anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
+import { decisionEvents } from './decisionEvents.ts';
 import { Deadlines } from './deadlines.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 import { keyframeSettings, type ApproveOptions, type RunOptions, type RunStart } from './runOptions.ts';
@@ -36,6 +38,8 @@ export class Run {
   private fail!: (error: unknown) => void;
   private finished = false;
   private skipInit: boolean;
+  /** Decisions already told to listeners (`tool.decided`), so each is told once. */
+  private readonly decided = new Set<string>();
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
   constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes'>) {
@@ -237,6 +241,7 @@ export class Run {
       if (path && event.event.type !== 'xstate.init') this.recorder?.record(this.actor, event.event as { type: string }, { actor: path });
       // An invoked agent that starts waiting makes the whole run wait for the same decision.
       const child = event.snapshot as Snapshot;
+      if (path && this.listeners.size) for (const decided of decisionEvents(this.runId, event.event, child.context, this.decided, path)) this.emit(decided);
       if (path) this.deadlines.arm(event.actorRef as AnyActorRef, child.context?.limits?.deadlineAt);
       if (path && child.tags?.has('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
         const calls = this.pendingApprovals.filter((call) => call.actor === path);
@@ -256,6 +261,7 @@ export class Run {
     }
     if (this.listeners.size === 0 && !snapshot.tags?.has('waiting')) return;
     const { context } = snapshot;
+    for (const decided of decisionEvents(this.runId, event.event, context, this.decided)) this.emit(decided);
     const tags = [...(snapshot.tags ?? [])];
     this.emit({
       type: 'state',
@@ -296,12 +302,13 @@ export class Run {
     this.deadlines.cancel();
     this.approvalTimer?.cancel();
     const snapshot = this.snapshot();
+    const failure = { name: error instanceof Error ? error.name : 'Error', message: String((error as Error)?.message ?? error) };
     const output: AgentOutput = snapshot.output ?? {
       status: 'failed',
       reason: 'error',
-      detail: 'The agent machine stopped with an error.',
+      detail: machineErrorDetail(failure),
       output: null,
-      error: { name: error instanceof Error ? error.name : 'Error', message: String((error as Error)?.message ?? error) },
+      error: failure,
       steps: snapshot.context.step ?? 0,
       usage: snapshot.context.usage ?? zeroUsage(),
       costUsd: snapshot.context.costUsd ?? 0,

@@ -3,6 +3,7 @@ import { ToolError } from '../errors.ts';
 import type { AgentContext, CallState } from '../protocol/agent.ts';
 import { mapWithConcurrency } from '../tools/limitConcurrency.ts';
 import { runTool } from '../tools/runTool.ts';
+import { oneLine } from './decisionEvents.ts';
 import type { Agent } from './defineAgent.ts';
 import { lastAssistant } from './dispatchCalls.ts';
 import type { RunHooks } from './provideAgent.ts';
@@ -66,7 +67,8 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
         redact,
       });
       if (signal.aborted) return;
-      hooks.emit({ type: 'tool.end', runId: hooks.runId, callId: state.id, tool: state.name, isError: result.isError, durationMs: result.durationMs });
+      const error = result.error ? { error: oneLine(hooks.redactor.redactString(result.error.message)) } : {};
+      hooks.emit({ type: 'tool.end', runId: hooks.runId, callId: state.id, tool: state.name, isError: result.isError, durationMs: result.durationMs, ...error });
       finish(state.id, result.content, result.isError, {
         truncated: result.truncated,
         attempts: result.attempts,

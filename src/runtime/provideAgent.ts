@@ -122,13 +122,28 @@ function invokedHooks(hooks: RunHooks, sub: Agent, name: string): RunHooks {
   };
 }
 
-/** An invoked agent's machine, whose context starts from its input with the agent's own settings applied. */
-function invocable(agent: Agent, machine: AnyStateMachine): AnyStateMachine {
-  const context = (machine.config as { context?: unknown }).context;
-  if (typeof context !== 'function') return machine;
-  const own = (args: { input?: unknown }) =>
-    context({ ...args, input: typeof args.input === 'object' && args.input !== null ? withOwnSettings(agent, args.input as AgentInput) : args.input });
-  return createMachine({ ...machine.config, context: own } as never, machine.implementations as never) as unknown as AnyStateMachine;
+/** Names the invoked agent in the detail of an output that is not `done`, so the run that passes it on says whose it is. */
+const naming = (name: string, output: unknown) => (args: unknown) => {
+  const out = (output as (args: unknown) => unknown)(args) as { status?: unknown; detail?: unknown } | undefined;
+  if (typeof out !== 'object' || out === null || out.status === 'done' || typeof out.detail !== 'string') return out;
+  return { ...out, detail: `Agent "${name}": ${out.detail}` };
+};
+
+/**
+ * An invoked agent's machine, whose context starts from its input with the agent's own settings
+ * applied, and whose output, when it did not finish its job, names it (`name` in `agents`).
+ */
+function invocable(agent: Agent, machine: AnyStateMachine, name: string): AnyStateMachine {
+  const config = machine.config as { context?: unknown; output?: unknown };
+  const { context, output } = config;
+  if (typeof context !== 'function' && typeof output !== 'function') return machine;
+  const own =
+    typeof context === 'function'
+      ? (args: { input?: unknown }) =>
+          context({ ...args, input: typeof args.input === 'object' && args.input !== null ? withOwnSettings(agent, args.input as AgentInput) : args.input })
+      : context;
+  const named = typeof output === 'function' ? naming(name, output) : output;
+  return createMachine({ ...machine.config, context: own, output: named } as never, machine.implementations as never) as unknown as AnyStateMachine;
 }
 
 /** The agent's machine with the runtime's implementations of its named actors, actions and guards. */
@@ -138,7 +153,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const subAgents = Object.fromEntries(
     Object.entries(agent.agents).map(([name, sub]) => [
       name,
-      invocable(sub, provideAgent(sub, invokedHooks(hooks, sub, name))),
+      invocable(sub, provideAgent(sub, invokedHooks(hooks, sub, name)), name),
     ]),
   );
   const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
@@ -219,6 +234,10 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         // Entered once per turn and never on restore; a replay (inert) tells no listener.
         if (!hooks.inert) {
           for (const call of decided.turn?.calls ?? []) {
+            // A call no policy covers ('default') runs without a decision; one a policy allowed is told as decided.
+            if (call.status === 'ready' && call.policy?.decision === 'allow' && call.policy.source !== 'default') {
+              hooks.emit({ type: 'tool.decided', runId: hooks.runId, callId: call.id, tool: call.name, decision: 'allowed', by: call.policy.source });
+            }
             if (call.status !== 'invalid' && call.status !== 'denied') continue;
             hooks.emit({ type: 'tool.refused', runId: hooks.runId, callId: call.id, tool: call.name, status: call.status, reason: hooks.redactor.redactString(call.note ?? call.status) });
           }

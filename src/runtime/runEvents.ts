@@ -16,7 +16,14 @@ export type RunEvent = (
   | { type: 'tool.start'; runId: string; callId: string; tool: string }
   /** A call that will not run: invalid (unknown tool, bad id or arguments) or denied by scopes or policy; `reason` is what the model is told. */
   | { type: 'tool.refused'; runId: string; callId: string; tool: string; status: 'invalid' | 'denied'; reason: string }
-  | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number }
+  /** A call ended; a failed one (`isError`) says why in `error`, on one line, cut short. */
+  | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number; error?: string }
+  /**
+   * A call was decided: `allowed` by a policy (`by` names it, as `tool send_email` or `always approved
+   * in this run`), or `approved` or `rejected` by someone (`by`, as the decision names them; a
+   * rejection's `reason` is what the model is told). Calls no policy covers run without one.
+   */
+  | { type: 'tool.decided'; runId: string; callId: string; tool: string; decision: 'allowed' | 'approved' | 'rejected'; by: string; reason?: string }
   | { type: 'approval.requested'; runId: string; calls: PendingCall[] }
   | { type: 'fitness'; runId: string; results: FitnessResult[] }
   | { type: 'end'; runId: string; result: RunResult }

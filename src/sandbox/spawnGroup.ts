@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { ToolError } from '../errors.ts';
+import { registerResource } from '../openResources.ts';
 
 /** How one command ended, with what it printed. */
 export interface GroupResult {
@@ -83,6 +84,16 @@ export function spawnGroup(file: string, args: readonly string[], s: GroupSettin
       kept += Math.max(room, 0);
       dropped += chunk.length - Math.max(room, 0);
     };
+    // Until it has exited, the command is an open resource of this process: it must not outlive it.
+    const closed = new Promise<void>((settle) => child.once('close', () => settle()));
+    const release = registerResource({
+      label: `sandboxed command (pid ${child.pid})`,
+      close: () => {
+        stop();
+        return closed;
+      },
+      kill: () => killGroup('SIGKILL'),
+    });
     child.stdout!.on('data', collect('stdout'));
     child.stderr!.on('data', collect('stderr'));
     const timer = setTimeout(() => {
@@ -119,6 +130,7 @@ export function spawnGroup(file: string, args: readonly string[], s: GroupSettin
       reject(new ToolError(`The command could not be started (${file}): ${error.message}`, { cause: error }));
     });
     const cleanup = (): void => {
+      release();
       clearTimeout(timer);
       if (killTimer) clearTimeout(killTimer);
       if (drainTimer) clearTimeout(drainTimer);

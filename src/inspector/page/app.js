@@ -36,7 +36,7 @@ function runRow({ run, depth }) {
     : '';
   return el('tr', { class: 'run-row', dataset: { runId: run.runId } },
     el('td', {}, el('div', { class: 'lineage', style: `padding-left:${depth * 1.25}rem` }, depth > 0 ? el('span', { class: 'fork-mark' }, '↳ ') : '', link)),
-    el('td', {}, statusBadge(run.status)),
+    el('td', run.reason ? { title: run.reason } : {}, statusBadge(run.status)),
     el('td', {}, run.agentId),
     el('td', { class: 'num' }, String(run.steps)),
     el('td', { class: 'num', title: `${run.inputTokens} in / ${run.outputTokens} out` }, `${formatTokens(run.inputTokens)} / ${formatTokens(run.outputTokens)}`),
