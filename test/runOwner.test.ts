@@ -177,12 +177,15 @@ test('statecraft resume of a run another process is running exits 2 with what to
   assert.is(result.code, 2, result.out);
   assert.match(result.out, `is running in another process (pid ${process.pid}`);
   assert.match(result.out, '--take-over');
-  // A second run, whose process is gone: its claim names a pid that no longer exists.
-  const { model: second } = heldModel();
-  const orphan = startRun(agent, { input: 'go', model: second, store });
-  const claimed = await summaryWhen(store, orphan.runId, (summary) => summary.owner !== undefined);
+  // A second run, whose process is gone: its claim names a pid that no longer exists. It is recorded
+  // here with no renewal, as a Run of this process would renew its claim under the forged one.
   const gone = spawnSync(process.execPath, ['-e', '']).pid!;
-  await store.append(orphan.runId, [], { expectedSeq: claimed.lastSeq + 1, summary: { owner: { ...claimed.owner!, pid: gone } } });
+  const orphan = { runId: 'orphaned-run' };
+  const recorder = new Recorder({ store, runId: orphan.runId, owner: { host: hostname(), pid: gone, id: 'gone' }, renewEveryMs: 3_600_000 });
+  await recorder.begin({ ...(await store.header(run.runId)), runId: orphan.runId, createdAt: new Date().toISOString() });
+  const held = createActor(createMachine({ id: 'm', initial: 'a', states: { a: {} } })).start();
+  recorder.record(held, { type: 'xstate.init' });
+  await recorder.durable();
   const listing = await statecraft(['runs']);
   assert.is(listing.code, 0, listing.out);
   const line = (runId: string) => listing.out.split('\n').find((row) => row.startsWith(runId)) ?? '';
@@ -193,10 +196,10 @@ test('statecraft resume of a run another process is running exits 2 with what to
   assert.is(taken.code, 0, taken.out);
   assert.match(taken.out, 'finished by the process that took over');
   assert.is((await store.summary(run.runId)).status, 'done');
-  for (const each of [run, orphan]) {
-    each.cancel('test');
-    await each.result.catch(() => undefined);
-  }
+  run.cancel('test');
+  await run.result.catch(() => undefined);
+  recorder.close();
+  held.stop();
   await store.close();
 });
 
