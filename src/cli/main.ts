@@ -9,6 +9,7 @@ import { approveCommand, rejectCommand, resumeCommand } from './resumeCommands.t
 import { runCommand } from './runCommand.ts';
 import { repairCommand } from './repairCommand.ts';
 import { exportCommand, forkCommand, importCommand, replayCommand } from './timeTravelCommands.ts';
+import { verifyCommand } from './verifyCommand.ts';
 import { visualizeCommand } from './visualizeCommand.ts';
 
 const commands: Command[] = [
@@ -22,6 +23,7 @@ const commands: Command[] = [
   forkCommand,
   replayCommand,
   repairCommand,
+  verifyCommand,
   exportCommand,
   importCommand,
   deleteCommand,

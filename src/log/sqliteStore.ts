@@ -16,7 +16,6 @@ import {
   joinRecord,
   listedSummary,
   patchEntry,
-  splitRecord,
   summaryFromText,
   summaryToTruncate,
   truncatedSummary,
@@ -217,7 +216,7 @@ export class SqliteStore implements RunStore {
     (this.#write ??= batchWriter(this.#db))({
       runId,
       expectedSeq: options.expectedSeq,
-      records: records.map(splitRecord),
+      records,
       points: (options.points ?? []).map((point) => ({
         seq: point.seq,
         root: encodeText(point.root),
