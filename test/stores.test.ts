@@ -547,15 +547,16 @@ function conformance(name: string, harness: Harness): void {
       assert.is(checksum, chainedChecksum(previous, content), `record ${record.seq}`);
       previous = checksum;
     }
-    // Another handle continues the chain; this one, having written before, continues it after a cut made elsewhere.
+    // Another handle cuts back the record this one wrote last and writes another in its place; this
+    // one then continues the chain from the record stored, not the one it wrote.
     const other = backing.second();
-    await other.append('c1', records('c1', 4, 2), { expectedSeq: 4 });
-    await other.truncate('c1', 4);
-    await other.append('c1', records('c1', 5, 1, { writer: 'other' }), { expectedSeq: 5 });
-    await store.append('c1', records('c1', 6, 2), { expectedSeq: 6 });
+    await other.truncate('c1', 2);
+    await other.append('c1', records('c1', 3, 1, { writer: 'other' }), { expectedSeq: 3 });
+    await store.append('c1', records('c1', 4, 2), { expectedSeq: 4 });
+    await other.append('c1', records('c1', 6, 2), { expectedSeq: 6 });
     const verified = await verifyRun(backing.second(), 'c1');
     assert.equal([verified.chained, verified.records, verified.problems], [true, 8, []]);
-    assert.equal((await store.read('c1')).map((record) => record.event.writer), ['w', 'w', 'w', 'w', 'w', 'other', 'w', 'w']);
+    assert.equal((await store.read('c1')).map((record) => record.event.writer), ['w', 'w', 'w', 'other', 'w', 'w', 'w', 'w']);
   });
 
   it('verify names the first record changed in storage, and the header of a chained run cannot lose its checksum', async (context) => {
