@@ -193,8 +193,9 @@ export interface ImportOptions extends ReadExportOptions {
  * const { runId } = await importRun(store, text, { newRunId: 'copy-1' });
  */
 export async function importRun(store: RunStore, text: string, options: ImportOptions = {}): Promise<RunSummary> {
-  let { file, summary } = checkExport(text, options);
-  let { header, records } = file;
+  const checked = checkExport(text, options);
+  let { summary } = checked;
+  let { header, records } = checked.file;
   const runId = options.newRunId ?? header.runId;
   if (runId !== header.runId) {
     header = { ...header, runId };
