@@ -55,7 +55,9 @@ export { PostgresStore } from './log/postgresStore.ts';
 export type { RunStore, ListRunsFilter, HistoryEntry } from './log/runStore.ts';
 export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/record.ts';
 export { stateAt, history } from './log/reads.ts';
-export { exportRun, importRun } from './log/jsonl.ts';
+export { exportRun, importRun, type ExportOptions, type ImportOptions } from './log/jsonl.ts';
+export { signingKey, verifyingKey } from './log/exportTrailer.ts';
+export { verifyExport, verifyRun, type Verification } from './log/verifyRun.ts';
 export {
   CorruptRecordError,
   RunNotFoundError,

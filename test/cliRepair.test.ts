@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -117,14 +118,23 @@ test('a record of a newer format version is not damage: repair says to upgrade a
   assert.equal(seqs('newer001'), before);
 });
 
+/** Rewrites the stored bytes of a record's body through `edit`. */
+function editBytes(runId: string, seq: number, edit: (bytes: Buffer) => Buffer): void {
+  withDb((db) => {
+    const row = db.prepare<[string, number], { body: Uint8Array }>('SELECT body FROM records WHERE run_id = ? AND seq = ?').get(runId, seq);
+    db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(edit(Buffer.from(row!.body)), runId, seq);
+  });
+}
+
 test('a record in an encoding this build does not know is reported as such, not as damage', async () => {
   await recordRun('codec001', 1);
   const last = lastSeqOf('codec001');
-  withDb((db) => {
-    const row = db.prepare<[string, number], { body: Uint8Array }>('SELECT body FROM records WHERE run_id = ? AND seq = ?').get('codec001', last);
-    const bytes = Buffer.from(row!.body);
-    bytes[0] = 0x03;
-    db.prepare('UPDATE records SET body = ? WHERE run_id = ? AND seq = ?').run(bytes, 'codec001', last);
+  // As a later codec writes it: its first byte, then a CRC-32 over that byte and the data.
+  editBytes('codec001', last, (bytes) => {
+    const payload = Buffer.from(decodeText(bytes));
+    const later = Buffer.concat([Buffer.from([0x03, 0, 0, 0, 0]), payload]);
+    later.writeUInt32BE(crc32(payload, crc32(later.subarray(0, 1))), 1);
+    return later;
   });
   const before = seqs('codec001');
   const repair = await statecraft(['repair', 'codec001', '--yes']);
@@ -133,6 +143,28 @@ test('a record in an encoding this build does not know is reported as such, not 
   assert.match(repair.out, 'upgrade Statecraft');
   assert.not.match(repair.out, /cut short|torn/);
   assert.equal(seqs('codec001'), before);
+});
+
+test('a damaged first byte of the last record is damage: history lists the others and names it, repair --yes cuts it', async () => {
+  await recordRun('byte0001', 1);
+  const last = lastSeqOf('byte0001');
+  editBytes('byte0001', last, (bytes) => {
+    bytes[0]! ^= 0x40;
+    return bytes;
+  });
+  const history = await statecraft(['history', 'byte0001']);
+  assert.is(history.code, 1, history.out);
+  assert.match(history.out, `record ${last} cannot be read`);
+  assert.not.match(history.out, /upgrade Statecraft|newer format/);
+  assert.match(history.out, 'statecraft repair byte0001');
+  const exported = await statecraft(['export', 'byte0001']);
+  assert.is(exported.code, 1, exported.out);
+  assert.match(exported.out, `record ${last}`);
+  assert.not.match(exported.out, 'upgrade Statecraft');
+  const repair = await statecraft(['repair', 'byte0001', '--yes']);
+  assert.is(repair.code, 0, repair.out);
+  assert.match(repair.out, `Removed 1 record(s) from byte0001; it now ends at record ${last - 1}`);
+  assert.equal(seqs('byte0001'), Array.from({ length: last }, (_, seq) => seq));
 });
 
 test('a torn tail is cut, and the summary then describes the state the run ends in, so it resumes', async () => {

@@ -1,10 +1,15 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defineAgent, startRun } from '../src/index.ts';
+import { z } from 'zod';
+import { defineAgent, defineTool, startRun } from '../src/index.ts';
+import { chainedChecksum } from '../src/log/chain.ts';
+import { linesDigest } from '../src/log/exportTrailer.ts';
+import { verifyExport } from '../src/log/verifyRun.ts';
 import { sealRecord, type RunRecord } from '../src/log/record.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
 import { scriptedModel } from '../src/testing/index.ts';
@@ -51,9 +56,10 @@ test('export then import reproduces the run byte for byte', async () => {
   await importRun(store, fixture('good.jsonl'));
   const text = await exportRunText(store, 'fixture-run-1');
   // The fixture was written before headers carried a checksum: the store seals its header, nothing else changes.
-  const [head, ...rest] = text.split('\n');
-  const [fixtureHead, ...fixtureRest] = fixture('good.jsonl').split('\n');
-  assert.equal(rest, fixtureRest);
+  const [head, ...rest] = text.trimEnd().split('\n');
+  const [fixtureHead, ...fixtureRest] = fixture('good.jsonl').trimEnd().split('\n');
+  assert.equal(rest.slice(0, -1), fixtureRest, 'the records and the summary, then the trailer');
+  assert.match(rest.at(-1)!, /^\{"trailer":\{"records":5,"sha256":"[0-9a-f]{64}"\}\}$/);
   const { checksum, ...fields } = JSON.parse(head!) as Record<string, unknown>;
   assert.equal(fields, JSON.parse(fixtureHead!));
   assert.type(checksum, 'string');
@@ -62,7 +68,7 @@ test('export then import reproduces the run byte for byte', async () => {
   assert.is(await exportRunText(again, 'fixture-run-1'), text);
   const lines: string[] = [];
   for await (const line of exportRun(store, 'fixture-run-1')) lines.push(line);
-  assert.is(lines.length, 7);
+  assert.is(lines.length, 8);
   await importRun(store, fixture('good.jsonl')).then(
     () => assert.unreachable('same id twice'),
     (error: unknown) => assert.instance(error, RunExistsError),
@@ -213,10 +219,11 @@ test('an agent run imported without its summary line gets the steps, tokens, cos
   const original = await store.summary(run.runId);
   const lines = (await exportRunText(store, run.runId)).trimEnd().split('\n');
   const copy = new SqliteStore({ path: dbPath() });
-  const imported = await importRun(copy, lines.slice(0, -1).join('\n'));
+  // Without its summary line (and the trailer, which covers it), the file is imported as cut short.
+  const imported = await importRun(copy, lines.slice(0, -2).join('\n'), { partial: true });
   const facts = (summary: typeof original) => [summary.status, summary.steps, summary.inputTokens, summary.outputTokens, summary.costUsd, summary.lastSeq];
   assert.equal(facts(imported), facts(original));
-  assert.equal(facts(imported), ['done', 1, 7, 5, original.costUsd, lines.length - 3]);
+  assert.equal(facts(imported), ['done', 1, 7, 5, original.costUsd, lines.length - 4]);
   await store.close();
   await copy.close();
 });
@@ -238,10 +245,10 @@ test('a re-sealed record whose patch does not apply is refused at its line and s
 test('import errors speak of the file: its line, run and seq, and what to do with it', async () => {
   const torn = await refusal(fixture('torn-tail.jsonl'));
   assert.match(torn.message, 'Import refused at line 6 (run "fixture-run-1" record 4): the line is not valid JSON');
-  assert.match(torn.message, 'remove that line to import records 0 to 3, or export the run again');
+  assert.match(torn.message, 'remove that line to import records 0 to 3 (with --partial), or export the run again');
   const flipped = await refusal(fixture('flipped-byte.jsonl'));
   assert.not.match(flipped.message, 'statecraft repair', 'the run is not in the store to repair');
-  assert.match(flipped.message, 'export the run again from its store, or remove line 4 and every line after it');
+  assert.match(flipped.message, 'export the run again from its store, or remove line 4 and every line after it to import the records before it (with --partial)');
 });
 
 test('an import whose records cannot be written leaves no run behind', async () => {
@@ -263,6 +270,100 @@ test('a header line altered in an exported file is refused by its checksum', asy
   altered.agent.id = 'someone-else';
   const error = await importRun(new MemoryStore(), [JSON.stringify(altered), ...rest].join('\n')).then(() => undefined, (caught: unknown) => caught);
   assert.ok(error instanceof Error && /header fails its checksum/.test(error.message), String(error));
+});
+
+/** A run of an agent whose one call was approved by "ana", exported (signed with `signingKey` when given), as lines. */
+async function approvedExport(options: { signingKey?: ReturnType<typeof generateKeyPairSync>['privateKey'] } = {}): Promise<string[]> {
+  const store = new MemoryStore();
+  const send = defineTool({ name: 'send', description: 'Send.', parameters: z.object({ to: z.string() }), needsApproval: true, execute: ({ to }) => `sent to ${to}` });
+  const agent = defineAgent({ name: 'approved', tools: [send] });
+  const model = scriptedModel([{ toolCalls: [{ id: 'c1', name: 'send', arguments: { to: 'ana@example.org' } }] }, { content: 'sent' }]);
+  const run = startRun(agent, { input: 'go', model, store });
+  run.on((event) => event.type === 'approval.requested' && run.approve('c1', { by: 'ana' }));
+  assert.is((await run.result).status, 'done');
+  return (await exportRunText(store, run.runId, options)).trimEnd().split('\n');
+}
+
+/** The lines with a trailer worked out again over them, as anyone who can run Statecraft could. */
+const retrailed = (lines: string[]): string => {
+  const body = lines.slice(0, -1);
+  const records = body.filter((line) => line.startsWith('{"v"')).length;
+  return [...body, JSON.stringify({ trailer: { records, sha256: linesDigest(body) } })].join('\n');
+};
+
+test('an export cut at a line boundary is refused as cut short; --partial imports the records it holds', async () => {
+  const lines = await approvedExport();
+  for (const cut of [lines.length - 1, lines.length - 2, 5]) {
+    const error = await refusal(lines.slice(0, cut).join('\n'));
+    assert.instance(error, CorruptRecordError);
+    assert.match(error.message, `ends at line ${cut} without the trailer`);
+    assert.match(error.message, 'cut short');
+    assert.match(error.message, '--partial');
+  }
+  const store = new MemoryStore();
+  const partial = await importRun(store, lines.slice(0, 5).join('\n'), { partial: true });
+  assert.is(partial.lastSeq, 3, 'the four records the file holds');
+});
+
+test('an import beginning with a UTF-8 byte-order mark is read as the same file without it', async () => {
+  const store = new MemoryStore();
+  const summary = await importRun(store, `\uFEFF${fixture('good.jsonl')}`);
+  assert.equal([summary.runId, summary.status, summary.lastSeq], ['fixture-run-1', 'done', 4]);
+  const lines = await approvedExport();
+  assert.is((await importRun(new MemoryStore(), `\uFEFF${lines.join('\r\n')}\r\n`)).status, 'done', 'and CRLF line ends');
+});
+
+test('an approval rewritten in an export and sealed again is refused by the chain, even with a trailer worked out again', async () => {
+  const lines = await approvedExport();
+  const at = lines.findIndex((line) => line.includes('"type":"APPROVE"'));
+  assert.ok(at > 0);
+  const { checksum: _checksum, ...record } = JSON.parse(lines[at]!) as RunRecord;
+  const forged = sealRecord({ ...record, event: { ...record.event, by: 'mallory' } });
+  const edited = [...lines];
+  edited[at] = JSON.stringify(forged);
+  const error = await refusal(retrailed(edited));
+  assert.instance(error, CorruptRecordError);
+  assert.match(error.message, `Import refused at line ${at + 1}: Run "${record.runId}" record ${record.seq} does not hold the checksum it was written with`);
+  // Every later checksum worked out again too: no longer told without a key (what verify proves is said in the README).
+  let previous = (JSON.parse(lines[at - 1]!) as RunRecord).checksum;
+  for (let i = at; i < lines.length && lines[i]!.startsWith('{"v"'); i++) {
+    const { checksum: _old, ...content } = JSON.parse(edited[i]!) as RunRecord;
+    const resealed = { ...content, checksum: chainedChecksum(previous, content) };
+    edited[i] = JSON.stringify(resealed);
+    previous = resealed.checksum;
+  }
+  assert.equal(verifyExport(retrailed(edited)).problems, []);
+});
+
+test('a signed export checks out with its key only, and not once a line or the trailer is changed', async () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const other = generateKeyPairSync('ed25519').publicKey;
+  const lines = await approvedExport({ signingKey: privateKey });
+  const text = lines.join('\n');
+  const signed = verifyExport(text, { verifyKey: publicKey });
+  assert.equal([signed.problems, signed.trailer?.signatureChecked], [[], true]);
+  const wrongKey = verifyExport(text, { verifyKey: other });
+  assert.match(wrongKey.problems[0]!.detail, 'the signature does not hold for the key given: it was signed with key');
+  // A forged record whose chain and trailer are worked out again still fails the signature.
+  const edited = [...lines];
+  edited[2] = edited[2]!.replace('"go"', '"gone"');
+  const forged = JSON.parse(retrailed(edited).split('\n').at(-1)!) as { trailer: Record<string, unknown> };
+  forged.trailer.signature = (JSON.parse(lines.at(-1)!) as { trailer: { signature: unknown } }).trailer.signature;
+  const resigned = [...retrailed(edited).split('\n').slice(0, -1), JSON.stringify(forged)].join('\n');
+  assert.match(verifyExport(resigned, { verifyKey: publicKey }).problems[0]?.detail ?? '', /does not hold|signature/);
+  const unsigned = (await approvedExport()).join('\n');
+  const refusedUnsigned = await importRun(new MemoryStore(), unsigned, { verifyKey: publicKey }).then(() => undefined, (error: Error) => error);
+  assert.match(refusedUnsigned?.message ?? '', 'the export is not signed');
+  assert.is((await importRun(new MemoryStore(), text, { verifyKey: publicKey })).status, 'done');
+});
+
+test('a header of format 3 whose checksum was removed is refused on import', async () => {
+  const lines = await approvedExport();
+  const { checksum: _removed, ...header } = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.is(header.format, 3);
+  const error = await refusal(retrailed([JSON.stringify(header), ...lines.slice(1)]));
+  assert.match(error.message, 'Import refused at line 1: Run');
+  assert.match(error.message, 'header has no checksum, which every header of format 3 carries');
 });
 
 test.run();

@@ -65,7 +65,7 @@ test('an unknown format version is refused with found and supported versions', (
     assert.match((error as Error).message, 'format version 2');
     assert.match((error as Error).message, 'reads format version 1 only: upgrade Statecraft');
   }
-  assert.throws(() => parseHeader({ format: 3, runId: 'r9' }), (error: unknown) => error instanceof UnsupportedFormatError && /Run "r9" header has format version 3/.test(String(error)));
+  assert.throws(() => parseHeader({ format: 2, runId: 'r9' }), (error: unknown) => error instanceof UnsupportedFormatError && /Run "r9" header has format version 2/.test(String(error)));
 });
 
 test('patch paths through __proto__, constructor or prototype are refused even with a valid checksum', () => {

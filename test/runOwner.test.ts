@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createActor, createMachine } from 'xstate';
-import { RunInUseError, startRun, type ModelPort, type RunSummary } from '../src/index.ts';
+import { z } from 'zod';
+import { ConflictError, defineAgent, defineTool, RunInUseError, startRun, type ModelPort, type RunSummary } from '../src/index.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
 import { Recorder } from '../src/recorder/Recorder.ts';
 import { liveOwner, newOwner, OWNER_EXPIRES_MS, releaseOwner } from '../src/recorder/owner.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';
+import { Run } from '../src/runtime/Run.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 import { delay } from '../src/delay.ts';
 import { cliIn } from './fixtures/cli.ts';
@@ -200,6 +202,89 @@ test('statecraft resume of a run another process is running exits 2 with what to
   await run.result.catch(() => undefined);
   recorder.close();
   held.stop();
+  await store.close();
+});
+
+/** An agent whose one tool waits for approval, and a run of it waiting for that decision in `store`. */
+async function waitingRun(store: SqliteStore, ran: string[]) {
+  const send = defineTool({ name: 'send', description: 'Send.', parameters: z.object({ to: z.string() }), needsApproval: true, execute: ({ to }) => (ran.push(to), `sent to ${to}`) });
+  const approving = defineAgent({ name: 'approval-race', tools: [send] });
+  const run = startRun(approving, { input: 'go', model: scriptedModel([{ toolCalls: [{ id: 'c1', name: 'send', arguments: { to: 'ana' } }] }]), store });
+  await new Promise<void>((resolve) => run.on((event) => event.type === 'approval.requested' && resolve()));
+  await run.detach();
+  // The model a process continuing the run answers with, once the call is decided.
+  return { agent: approving, runId: run.runId, model: () => scriptedModel([{ content: 'sent' }]) };
+}
+
+test('a waiting run resumed by one process is refused to a second, which writes nothing: one resume, one decision in the log', async () => {
+  const path = join(dir, `race-${n++}.db`);
+  const first = new SqliteStore({ path });
+  const second = new SqliteStore({ path });
+  const ran: string[] = [];
+  const { agent: approving, runId, model } = await waitingRun(first, ran);
+  const waitedAt = (await first.summary(runId)).lastSeq;
+  // One process resumes the run to approve its call; its resume is written before it decides.
+  const deciding = await resumeRun(approving, runId, { store: first, model: model() });
+  await deciding.durable();
+  // A second process, resuming the same run now, must neither write nor continue it.
+  const late: unknown = await resumeRun(approving, runId, { store: second, model: model() }).then(
+    (run) => run,
+    (error: unknown) => error,
+  );
+  if (late instanceof Run) {
+    late.approve('c1', { by: 'bo' });
+    await late.result.catch(() => undefined);
+  }
+  deciding.approve('c1', { by: 'ana' });
+  const outcome = await deciding.result.then((result) => result.status, (error: unknown) => error);
+  const after = (await first.readHistory(runId)).filter((entry) => entry.seq > waitedAt);
+  assert.equal(after.filter((entry) => entry.eventType === 'statecraft.resumed').length, 1, 'one resume is recorded');
+  assert.equal(after.filter((entry) => entry.eventType === 'APPROVE').map((entry) => entry.event.by), ['ana'], 'one decision, by the first');
+  assert.instance(late, RunInUseError, 'the second process is refused, naming the one that holds the run');
+  assert.is(outcome, 'done');
+  assert.equal(ran, ['ana'], 'the tool ran once');
+  await first.close();
+  await second.close();
+});
+
+test('of two processes resuming a waiting run at once, the loser has written nothing when it fails', async () => {
+  const path = join(dir, `race-${n++}.db`);
+  const stores = [new SqliteStore({ path }), new SqliteStore({ path })];
+  const ran: string[] = [];
+  const { agent: approving, runId, model } = await waitingRun(stores[0]!, ran);
+  const waitedAt = (await stores[0]!.summary(runId)).lastSeq;
+  const outcomes = await Promise.all(
+    stores.map(async (store, i) => {
+      try {
+        const run = await resumeRun(approving, runId, { store, model: model() });
+        run.approve('c1', { by: `p${i}` });
+        return (await run.result).status;
+      } catch (error) {
+        return error;
+      }
+    }),
+  );
+  const after = (await stores[0]!.readHistory(runId)).filter((entry) => entry.seq > waitedAt);
+  const winners = outcomes.filter((outcome) => outcome === 'done');
+  assert.is(winners.length, 1, String(outcomes));
+  const loser = outcomes.find((outcome) => outcome !== 'done');
+  assert.ok(loser instanceof RunInUseError || loser instanceof ConflictError, String(loser));
+  assert.is(after.filter((entry) => entry.eventType === 'statecraft.resumed').length, 1, 'the loser recorded no resume');
+  assert.is(after.filter((entry) => entry.eventType === 'APPROVE').length, 1);
+  assert.is(ran.length, 1);
+  for (const store of stores) await store.close();
+});
+
+test('a resumed run that waits again at once gives up its claim: it is listed waiting, in no process', async () => {
+  const store = freshStore();
+  const { agent: approving, runId, model } = await waitingRun(store, []);
+  const resumed = await resumeRun(approving, runId, { store, model: model() });
+  await resumed.durable();
+  assert.is((await store.summary(runId)).status, 'running', 'claimed while this process holds it');
+  await resumed.detach();
+  const summary = await store.summary(runId);
+  assert.equal([summary.status, summary.owner], ['waiting', undefined]);
+  assert.equal((summary.waitingOn as { callId: string }[]).map((call) => call.callId), ['c1']);
   await store.close();
 });
 

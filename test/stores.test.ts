@@ -8,7 +8,10 @@ import pg from 'pg';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConflictError, StorageError } from '../src/errors.ts';
-import { encodeText } from '../src/log/codec.ts';
+import { crc32 } from 'node:zlib';
+import { decodeText, encodeText } from '../src/log/codec.ts';
+import { chainedChecksum } from '../src/log/chain.ts';
+import { verifyRun } from '../src/log/verifyRun.ts';
 import { makeRecord } from '../src/log/makeRecord.ts';
 import { MemoryStore } from '../src/log/memoryStore.ts';
 import { openStore } from '../src/log/openStore.ts';
@@ -22,7 +25,7 @@ import type { RunHeader, RunRecord, RunSummary } from '../src/log/record.ts';
 import { sealHeader } from '../src/log/record.ts';
 import type { RunStore } from '../src/log/runStore.ts';
 import { SqliteStore } from '../src/log/sqliteStore.ts';
-import { CorruptRecordError, RunExistsError, RunNotFoundError } from '../src/log/storageErrors.ts';
+import { CorruptRecordError, RunExistsError, RunNotFoundError, UnsupportedFormatError } from '../src/log/storageErrors.ts';
 import { cli, root } from './fixtures/cli.ts';
 
 const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -530,6 +533,88 @@ function conformance(name: string, harness: Harness): void {
     await rejects(backing.store.read('r1'), (e) => e instanceof CorruptRecordError && /Run "r1" record 2 \w* ?cannot be read \(incorrect data check\)/.test(String(e)), 'flip');
     assert.is(await backing.store.truncate('r1', 1), 2);
     assert.equal((await backing.store.read('r1')).map((r) => r.seq), [0, 1]);
+  });
+
+  it('a damaged first byte of a stored record is damage named by its seq, not a newer format; a later codec is told apart', async (context) => {
+    const backing = use(context);
+    await newRun(backing.store, 'r1', 6);
+    await backing.damage('r1', 5, (bytes) => {
+      const copy = Buffer.from(bytes);
+      copy[0]! ^= 0x40;
+      return copy;
+    });
+    const damaged = (e: unknown): boolean => e instanceof CorruptRecordError && !(e instanceof UnsupportedFormatError) && /Run "r1" record 5/.test(String(e)) && /statecraft repair r1/.test(String(e));
+    await rejects(backing.store.read('r1'), damaged, 'read');
+    await rejects(backing.store.readHistory('r1', { from: 5 }), damaged, 'history');
+    assert.is((await backing.store.readHistory('r1', { to: 4 })).length, 5);
+    // A codec added later keeps the envelope: its first byte and a CRC-32 over it and the data.
+    await backing.damage('r1', 4, (bytes) => {
+      const payload = Buffer.from(decodeText(bytes));
+      const later = Buffer.concat([Buffer.from([0x09, 0, 0, 0, 0]), payload]);
+      later.writeUInt32BE(crc32(payload, crc32(later.subarray(0, 1))), 1);
+      return later;
+    });
+    await rejects(backing.store.read('r1', { from: 4, to: 4 }), (e) => e instanceof UnsupportedFormatError && /encoding 0x9/.test(String(e)) && /upgrade Statecraft/.test(String(e)), 'later codec');
+  });
+
+  it('records of a run of format 3 are chained from its header when written, across handles and after a cut', async (context) => {
+    const backing = use(context);
+    const { store } = backing;
+    await newRun(store, 'c1', 4, {}, { format: 3 });
+    const head = await store.header('c1');
+    const read = await store.read('c1');
+    let previous = head.checksum!;
+    for (const record of read) {
+      const { checksum, ...content } = record;
+      assert.is(checksum, chainedChecksum(previous, content), `record ${record.seq}`);
+      previous = checksum;
+    }
+    // Another handle cuts back the record this one wrote last and writes another in its place; this
+    // one then continues the chain from the record stored, not the one it wrote.
+    const other = backing.second();
+    await other.truncate('c1', 2);
+    await other.append('c1', records('c1', 3, 1, { writer: 'other' }), { expectedSeq: 3 });
+    await store.append('c1', records('c1', 4, 2), { expectedSeq: 4 });
+    await other.append('c1', records('c1', 6, 2), { expectedSeq: 6 });
+    const verified = await verifyRun(backing.second(), 'c1');
+    assert.equal([verified.chained, verified.records, verified.problems], [true, 8, []]);
+    assert.equal((await store.read('c1')).map((record) => record.event.writer), ['w', 'w', 'w', 'other', 'w', 'w', 'w', 'w']);
+  });
+
+  it('verify names the first record changed in storage, and the header of a chained run cannot lose its checksum', async (context) => {
+    const backing = use(context);
+    await newRun(backing.store, 'c2', 6, {}, { format: 3 });
+    const rewrite = (change: (body: Record<string, unknown>) => void) => (bytes: Buffer) => {
+      const body = JSON.parse(decodeText(bytes)) as Record<string, unknown>;
+      change(body);
+      return encodeText(JSON.stringify(body));
+    };
+    // Changed with its stored checksum left as it was: found at that record.
+    await backing.damage('c2', 2, rewrite((body) => ((body.event as Record<string, unknown>).writer = 'mallory')));
+    const first = await verifyRun(backing.second(), 'c2');
+    assert.equal(first.problems.map((problem) => [problem.seq, problem.problem]), [[2, 'altered']]);
+    assert.match(first.problems[0]!.detail, 'record 2 does not hold the checksum it was written with');
+    // Sealed again over the change: the next record, chained to the old checksum, gives it away.
+    const [one, two] = await backing.second().read('c2', { from: 1, to: 2 });
+    const { checksum: _old, ...content } = two!;
+    await backing.damage('c2', 2, rewrite((body) => (body.checksum = chainedChecksum(one!.checksum, content))));
+    const second = await verifyRun(backing.second(), 'c2');
+    assert.equal(second.problems.map((problem) => [problem.seq, problem.problem]), [[3, 'altered']]);
+    await backing.damageHeader('c2', (text) => {
+      const { checksum: _removed, ...rest } = JSON.parse(text) as RunHeader;
+      return JSON.stringify(rest);
+    });
+    await rejects(backing.second().header('c2'), (e) => e instanceof CorruptRecordError && /Run "c2" header has no checksum/.test(String(e)), 'checksum removed');
+    await rejects(verifyRun(backing.second(), 'c2').then((report) => {
+      if (report.problems[0]?.problem === 'header') throw new CorruptRecordError(report.problems[0].detail);
+    }), (e) => /has no checksum/.test(String(e)), 'verify names the header');
+    // A header of format 1 written without a checksum still reads.
+    await newRun(backing.store, 'old', 1);
+    await backing.damageHeader('old', (text) => {
+      const { checksum: _none, ...rest } = JSON.parse(text) as RunHeader;
+      return JSON.stringify(rest);
+    });
+    assert.is((await backing.second().header('old')).checksum, undefined);
   });
 
   it.run();

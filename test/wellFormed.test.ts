@@ -42,6 +42,7 @@ const headers = [
     labels: { module: 'agent.ts' },
   },
   { format: 1, runId: 'r1', agent: { id: 'a', version: '0' }, machine: { id: 'agent', hash: 'h' }, model: { provider: 'p', model: 'm', params: {} }, createdAt: time },
+  { format: 3, runId: 'r1', agent: { id: 'a', version: '0' }, machine: { id: 'agent', hash: 'h' }, model: { provider: 'p', model: 'm', params: {} }, createdAt: time, checksum: '0123456789abcdef' },
 ];
 
 const summaries = [

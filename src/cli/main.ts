@@ -11,6 +11,7 @@ import { exitCleanly, handleSignals } from './shutdown.ts';
 import { repairCommand } from './repairCommand.ts';
 import { exportCommand, forkCommand, importCommand, replayCommand } from './timeTravelCommands.ts';
 import { trustCommand } from './trustCommand.ts';
+import { verifyCommand } from './verifyCommand.ts';
 import { visualizeCommand } from './visualizeCommand.ts';
 
 const commands: Command[] = [
@@ -24,6 +25,7 @@ const commands: Command[] = [
   forkCommand,
   replayCommand,
   repairCommand,
+  verifyCommand,
   exportCommand,
   importCommand,
   trustCommand,

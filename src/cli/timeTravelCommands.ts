@@ -7,6 +7,8 @@ import { forkRun } from '../runtime/forkRun.ts';
 import { replayRun } from '../runtime/replayRun.ts';
 import { nonNegativeIntOption, type Command } from './args.ts';
 import { agentForRun, agentOptionHelp, retryHere } from './agentForRun.ts';
+import { signingKey } from '../log/exportTrailer.ts';
+import { keyOption, readNamedFile } from './verifyCommand.ts';
 import { storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const parseEdit = (text: string, source: string): Operation[] => {
@@ -90,17 +92,25 @@ ${storeHelp}`,
 export const exportCommand: Command = {
   name: 'export',
   summary: 'write a run as JSON Lines (to move it between stores or attach it to a bug report)',
-  usage: 'statecraft export <run> [--out FILE] [--store URL]',
-  help: `Writes the run's header, every record and its summary, one JSON object per line.
+  usage: 'statecraft export <run> [--out FILE] [--sign-key KEY] [--store URL]',
+  help: `Writes the run's header, every record and its summary, one JSON object per line, then a trailer
+with the record count and the SHA-256 of every line before it, so that import refuses a file cut short
+or changed. Each record's checksum is checked first: an altered run is not exported.
 
 Options:
   --out FILE         write to FILE instead of standard output
+  --sign-key KEY     sign the trailer with this Ed25519 private key (PEM; make one with
+                     openssl genpkey -algorithm ed25519 -out KEY), so that whoever holds its public
+                     key can check the file with statecraft verify --file FILE --verify-key PUB
 ${storeHelp}`,
-  options: { out: { type: 'string' }, ...storeOptions },
+  options: { out: { type: 'string' }, 'sign-key': { type: 'string' }, ...storeOptions },
   async run(values, [runId]) {
     if (!runId) throw new UserError('Missing the run id. Usage: statecraft export <run> [--out FILE]');
+    const key = values['sign-key'] as string | undefined;
+    // Read before the store is opened: a wrong key path writes nothing.
+    const signing = key === undefined ? {} : { signingKey: signingKey(readNamedFile(key, 'an Ed25519 private key in PEM'), key) };
     return withRun(values, runId, async (store, runId) => {
-      const text = await exportRunText(store, runId);
+      const text = await exportRunText(store, runId, signing);
       if (values.out) writeFileSync(values.out as string, text);
       else process.stdout.write(text);
       return 0;
@@ -111,22 +121,28 @@ ${storeHelp}`,
 export const importCommand: Command = {
   name: 'import',
   summary: 'load a run exported as JSON Lines, checking every record',
-  usage: 'statecraft import <file> [--as RUN] [--store URL]',
-  help: `Validates every line (format version, checksums, order) and stores the run.
+  usage: 'statecraft import <file> [--as RUN] [--verify-key KEY] [--partial] [--store URL]',
+  help: `Validates every line (format version, checksums and their chain, order, that each patch applies)
+and the trailer (the record count and the checksum of every line), then stores the run. A file that
+ends without its trailer was cut short and is refused, unless --partial.
 
 No code is loaded for an imported run from the module its log names: resume, approve, reject, replay
 and the inspector need --agent MODULE, or statecraft trust <run> --agent MODULE once.
 
 Options:
   --as RUN           store it under a new run id
+  --verify-key KEY   refuse the file unless it is signed with this Ed25519 key (its public key, PEM)
+  --partial          import the records of a file cut short (no trailer), as a run ending at the last of them
 ${storeHelp}`,
-  options: { as: { type: 'string' }, ...storeOptions },
+  options: { as: { type: 'string' }, 'verify-key': { type: 'string' }, partial: { type: 'boolean' }, ...storeOptions },
   async run(values, [file]) {
     if (!file) throw new UserError('Missing the file. Usage: statecraft import <file> [--as RUN]');
     // Read before the store is opened, so a wrong path creates no store.
     const text = readExport(file);
+    const verifyKey = keyOption(values);
+    const options = { ...(values.as ? { newRunId: values.as as string } : {}), ...(verifyKey ? { verifyKey } : {}), ...(values.partial ? { partial: true } : {}) };
     return withStore(values, async (store) => {
-      const summary = await importRun(store, text, values.as ? { newRunId: values.as as string } : {}).catch((error: unknown) => {
+      const summary = await importRun(store, text, options).catch((error: unknown) => {
         if (!(error instanceof RunExistsError)) throw error;
         throw new UserError(
           `Run "${error.runId}" is already in the store, so ${file} was not imported: import it under a new id with --as RUN, or delete the stored run first (statecraft delete ${error.runId} --yes).`,
@@ -140,12 +156,4 @@ ${storeHelp}`,
 };
 
 /** The text of a file to import; one that cannot be read is the user's to fix, named with why. */
-function readExport(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    const { code } = error as NodeJS.ErrnoException;
-    const why = code === 'ENOENT' ? 'there is no such file' : code === 'EISDIR' ? 'it is a folder' : (error as Error).message;
-    throw new UserError(`Cannot import ${file}: ${why}. Give the path of a run written by \`statecraft export <run> --out FILE\`.`, { cause: error });
-  }
-}
+const readExport = (file: string): string => readNamedFile(file, 'a run written by `statecraft export <run> --out FILE`', 'import');

@@ -60,10 +60,28 @@ export function canonicalJson(value: unknown): string {
   return out.join('');
 }
 
-/** The canonical text, or undefined when a value is not plain JSON; no path bookkeeping on the hot path. */
+/** `"key":` for object keys seen before: records repeat a few dozen keys (type, op, path, value...) thousands of times. */
+const keyTexts = new Map<string, string>();
+const MAX_KEY_TEXTS = 4096;
+
+function keyText(key: string): string {
+  let text = keyTexts.get(key);
+  if (text === undefined) {
+    text = `${JSON.stringify(key)}:`;
+    if (keyTexts.size < MAX_KEY_TEXTS) keyTexts.set(key, text);
+  }
+  return text;
+}
+
+/**
+ * The canonical text, or undefined when a value is not plain JSON; no path bookkeeping on the hot path
+ * (every record a chained run writes passes here).
+ */
 function canonicalFast(value: unknown): string | undefined {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') return Number.isFinite(value) ? JSON.stringify(value) : undefined;
+  if (value === null) return 'null';
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (Array.isArray(value)) {
     let text = '[';
     for (let i = 0; i < value.length; i++) {
@@ -74,14 +92,17 @@ function canonicalFast(value: unknown): string | undefined {
     return `${text}]`;
   }
   if (typeof value !== 'object' || !isPlainObject(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length > 1) keys.sort();
   let text = '{';
   let first = true;
-  for (const key of Object.keys(value).sort()) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
     const raw = (value as Record<string, unknown>)[key];
     if (raw === undefined) continue;
     const item = canonicalFast(raw);
     if (item === undefined) return undefined;
-    text += `${first ? '' : ','}${JSON.stringify(key)}:${item}`;
+    text += first ? keyText(key) + item : `,${keyText(key)}${item}`;
     first = false;
   }
   return `${text}}`;

@@ -96,10 +96,20 @@ export class UnknownEncodingError extends Error {
   }
 }
 
+/**
+ * Codecs after these two keep one envelope, so that a reader that does not know one can tell it from
+ * a damaged first byte: byte 0 names the codec and bytes 1 to 4 hold the CRC-32 of byte 0 and of
+ * everything after byte 4. Unknown bytes whose envelope does not check out are damage.
+ */
+function isEnvelopeIntact(bytes: Buffer): boolean {
+  if (bytes.length < 5) return false;
+  return crc32(bytes.subarray(5), crc32(bytes.subarray(0, 1))) === bytes.readUInt32BE(1);
+}
+
 /** True when stored data went through a codec whose integrity check the decoder applies. */
 export const isChecked = (stored: string | Uint8Array) => typeof stored !== 'string';
 
-/** Decode what `encodeText` wrote; plain text passes through. Throws on any damaged byte. */
+/** Decode what `encodeText` wrote; plain text passes through. Throws on any damaged byte, the first included. */
 export function decodeText(stored: string | Uint8Array): string {
   if (typeof stored === 'string') return stored;
   const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
@@ -108,6 +118,7 @@ export function decodeText(stored: string | Uint8Array): string {
     if (bytes.length < 5 || crc32(body) !== bytes.readUInt32BE(1)) throw new Error('incorrect data check');
     return body.toString('utf8');
   }
-  if (bytes[0] !== ZLIB_V1) throw new UnknownEncodingError(bytes[0] ?? 0);
-  return inflateSync(bytes.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
+  if (bytes[0] === ZLIB_V1) return inflateSync(bytes.subarray(1), { dictionary: DICTIONARY_V1 }).toString('utf8');
+  if (bytes.length > 0 && isEnvelopeIntact(bytes)) throw new UnknownEncodingError(bytes[0]!);
+  throw new Error(`incorrect data check: the first byte (0x${(bytes[0] ?? 0).toString(16)}) names no codec and the data does not check out as a later one`);
 }

@@ -1,8 +1,11 @@
-import { StatecraftError } from '../errors.ts';
+import type { KeyObject } from 'node:crypto';
 import { summarize } from './summarize.ts';
 import { applyPatchShared } from './applyPatch.ts';
-import { parseHeader, parseRecord, parseSummary, RUN_STATUSES, sealRecord } from './record.ts';
-import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
+import { alteredDetail, ChainWalk } from './chain.ts';
+import { fileHint, lineOf, readExport, type ExportFile, type ReadExportOptions } from './exportFile.ts';
+import { TrailerWriter } from './exportTrailer.ts';
+import { RUN_STATUSES, sealRecord } from './record.ts';
+import type { Json, RunRecord, RunSummary } from './record.ts';
 import type { RunStore } from './runStore.ts';
 import { indexRecords } from './stateIndex.ts';
 import { CorruptRecordError, InvalidPatchError } from './storageErrors.ts';
@@ -18,102 +21,57 @@ function missingRecord(runId: string, seq: number, lastSeq: number): CorruptReco
   );
 }
 
+/** What a stored record that does not hold its checksum means for an export. */
+function alteredRecord(runId: string, seq: number, chained: boolean): CorruptRecordError {
+  return new CorruptRecordError(
+    `Export of run "${runId}" stopped: ${alteredDetail(seq, chained)}, so the file would not import. See what else changed with \`statecraft verify ${runId}\`, and restore the run from a backup.`,
+    { runId, seq },
+  );
+}
+
+/** Options of `exportRun`. */
+export interface ExportOptions {
+  /** Sign the trailer with this Ed25519 private key (see `signingKey`), so that `importRun` and `statecraft verify` can check who wrote the file. */
+  signingKey?: KeyObject;
+}
+
 /**
- * Yields a run as JSON Lines: the header, each record in seq order, then a `{"summary": …}` line.
+ * Yields a run as JSON Lines: the header, each record in seq order, a `{"summary": …}` line, then a
+ * `{"trailer": …}` line with the record count and the SHA-256 of every line before it (signed when
+ * `signingKey` is given). Each record's checksum is checked on the way: an altered run is not exported.
  * The summary is read first and the records up to its last seq follow, so a run being appended to exports as it was then.
  * @example
  * for await (const line of exportRun(store, runId)) process.stdout.write(line);
  */
-export async function* exportRun(store: RunStore, runId: string): AsyncIterable<string> {
+export async function* exportRun(store: RunStore, runId: string, options: ExportOptions = {}): AsyncIterable<string> {
   const header = await store.header(runId);
   const summary = await store.summary(runId);
-  yield `${JSON.stringify(header)}\n`;
+  const trailer = new TrailerWriter();
+  const chain = new ChainWalk(header);
+  const line = (text: string, record = false): string => {
+    trailer.add(text, record);
+    return text;
+  };
+  yield line(`${JSON.stringify(header)}\n`);
   let next = 0;
   for (let from = 0; from <= summary.lastSeq; from += PAGE) {
     for (const record of await store.read(runId, { from, to: Math.min(summary.lastSeq, from + PAGE - 1) })) {
       if (record.seq !== next) throw missingRecord(runId, next, summary.lastSeq);
-      yield `${JSON.stringify(record)}\n`;
+      if (!chain.holds(record)) throw alteredRecord(runId, record.seq, chain.chained);
+      yield line(`${JSON.stringify(record)}\n`, true);
       next++;
     }
   }
   if (next !== summary.lastSeq + 1) throw missingRecord(runId, next, summary.lastSeq);
-  yield `${JSON.stringify({ summary })}\n`;
+  yield line(`${JSON.stringify({ summary })}\n`);
+  yield trailer.line(options.signingKey);
 }
 
 /** Collects `exportRun` into one string. */
-export async function exportRunText(store: RunStore, runId: string): Promise<string> {
+export async function exportRunText(store: RunStore, runId: string, options: ExportOptions = {}): Promise<string> {
   let text = '';
-  for await (const line of exportRun(store, runId)) text += line;
+  for await (const line of exportRun(store, runId, options)) text += line;
   return text;
-}
-
-/** A parsed export: record seq N is on line N + 2, after the header. */
-interface ExportFile {
-  header: RunHeader;
-  records: RunRecord[];
-  summary?: { value: RunSummary; line: number };
-}
-
-const lineOf = (seq: number): number => seq + 2;
-
-/** What to do with a file refused at a record's line. */
-const fileHint = (line: number): string =>
-  `the file was altered or damaged: export the run again from its store, or remove line ${line} and every line after it to import the records before it`;
-
-/** The header's run and the record a line holds, for messages about the file. */
-function lineLabel(line: number, runId: string | undefined): string {
-  if (runId === undefined) return '';
-  return line === 1 ? ` (header of run "${runId}")` : ` (run "${runId}" record ${line - 2})`;
-}
-
-function atLine<T>(line: number, runId: string | undefined, read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof StatecraftError) {
-      error.message = `Import refused at line ${line}: ${error.message}`;
-      throw error;
-    }
-    const before = line > 2 ? ` to import records 0 to ${line - 3}` : '';
-    throw new CorruptRecordError(
-      `Import refused at line ${line}${lineLabel(line, runId)}: the line is not valid JSON (${(error as Error).message}); ` +
-        `if it is the last line, the file was cut short: remove that line${before}, or export the run again.`,
-      { ...(runId === undefined ? {} : { runId }), ...(line > 1 ? { seq: line - 2 } : {}) },
-    );
-  }
-}
-
-function summaryLine(json: { summary: unknown }, line: number, count: number, runId: string): RunSummary {
-  if (line !== count) throw new CorruptRecordError(`a summary line must be the last line, found one before ${count - line} more lines.`, { runId });
-  try {
-    return parseSummary(json.summary, { runId });
-  } catch (error) {
-    (error as Error).message += ` Remove the summary line to import the run with a summary worked out from its records.`;
-    throw error;
-  }
-}
-
-function parseFile(text: string): ExportFile {
-  const lines = text.split('\n').map((line) => line.replace(/\r$/, ''));
-  while (lines.length > 0 && lines.at(-1) === '') lines.pop();
-  if (lines.length === 0) throw new CorruptRecordError('Import refused: the text is empty; expected a header line, then records.');
-  const file: ExportFile = { header: atLine(1, undefined, () => parseHeader(JSON.parse(lines[0] as string))), records: [] };
-  const runId = file.header.runId;
-  lines.slice(1).forEach((text, i) => {
-    const line = i + 2;
-    atLine(line, runId, () => {
-      const json: unknown = JSON.parse(text);
-      if (typeof json === 'object' && json !== null && 'summary' in json && !('v' in json)) {
-        file.summary = { value: summaryLine(json, line, lines.length, runId), line };
-        return;
-      }
-      file.records.push(parseRecord(json, { runId, seq: file.records.length }, { hint: fileHint(line) }));
-    });
-  });
-  if (file.records.length === 0) {
-    throw new CorruptRecordError(`Import refused: the file holds run "${runId}"'s header but no records; a run starts with a keyframe record 0: export the run again.`, { runId });
-  }
-  return file;
 }
 
 /** The state after the last record: each patch applied in order from the keyframes, refusing the first that does not apply. */
@@ -192,7 +150,7 @@ function checkSummaryLine(file: ExportFile, derived: RunSummary): void {
   if (disagreement === undefined) return;
   throw new CorruptRecordError(
     `Import refused at line ${line} (summary of run "${runId}"): the summary line ${disagreement}; the file was cut or edited. ` +
-      'Export the run again, or remove the summary line to import the run with a summary worked out from its records.',
+      'Export the run again, or remove the summary line (and the trailer) to import the run with a summary worked out from its records (with --partial).',
     { runId },
   );
 }
@@ -213,21 +171,35 @@ function importedSummary(file: ExportFile): RunSummary {
   };
 }
 
+/** Reads an export as `importRun` does (every line, the trailer, that each patch applies, the summary line), storing nothing. */
+export function checkExport(text: string, options: ReadExportOptions = {}): { file: ExportFile; summary: RunSummary } {
+  const file = readExport(text, options);
+  const summary = importedSummary(file);
+  checkSummaryLine(file, summary);
+  return { file, summary };
+}
+
+/** Options of `importRun`: a new id for the run, and how the file is read (`ReadExportOptions`). */
+export interface ImportOptions extends ReadExportOptions {
+  newRunId?: string;
+}
+
 /**
- * Validates every line of an exported run (format, checksums, seq order, that each patch applies) and
+ * Validates every line of an exported run (format, checksums and their chain, seq order, that each
+ * patch applies, the trailer's count and checksum, and its signature when `verifyKey` is given) and
  * stores it, optionally under a new id. The summary is worked out from the records; a summary line
  * that disagrees with them on the last seq or the status is refused. A refused import stores nothing.
  * @example
  * const { runId } = await importRun(store, text, { newRunId: 'copy-1' });
  */
-export async function importRun(store: RunStore, text: string, options: { newRunId?: string } = {}): Promise<RunSummary> {
-  const file = parseFile(text);
-  let summary = importedSummary(file);
-  checkSummaryLine(file, summary);
-  let { header, records } = file;
+export async function importRun(store: RunStore, text: string, options: ImportOptions = {}): Promise<RunSummary> {
+  const checked = checkExport(text, options);
+  let { summary } = checked;
+  let { header, records } = checked.file;
   const runId = options.newRunId ?? header.runId;
   if (runId !== header.runId) {
     header = { ...header, runId };
+    // Sealed again for the new id (the store chains the records of a chained run as it writes them).
     records = records.map(({ checksum: _old, ...record }) => sealRecord({ ...record, runId }));
     summary = { ...summary, runId };
   }

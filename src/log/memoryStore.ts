@@ -2,6 +2,7 @@ import { StorageError } from '../errors.ts';
 import { parseHeader } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { encodeText } from './codec.ts';
+import { chainStart, sealChain } from './chain.ts';
 import { StateIndexReader } from './stateIndex.ts';
 import {
   checkBatch,
@@ -78,7 +79,9 @@ export class MemoryStore implements RunStore {
     checkPoints(runId, options.points, options.expectedSeq, records.length);
     const current = summaryFromText(run.summary, runId);
     const summary = mergeSummary(current, options.summary, options.expectedSeq + records.length - 1);
-    const stored = records.map(splitRecord);
+    const start = records.length === 0 ? { chained: false } : chainStart(runId, options.expectedSeq, JSON.parse(run.header) as { format: unknown; checksum: unknown }, run.records[options.expectedSeq - 1]?.body);
+    if (start.chained) sealChain(start.previous!, records);
+    const stored = records.map((record) => splitRecord(record, start.chained));
     run.records.push(...stored);
     for (const point of options.points ?? []) {
       for (const chunk of point.chunks) if (!(run.chunks ??= new Map()).has(chunk.id)) run.chunks.set(chunk.id, encodeText(chunk.text));

@@ -1,6 +1,8 @@
 /** SQLSTATEs raised by append_records. */
 export const NO_SUCH_RUN = 'SC404';
 export const UNEXPECTED_SEQ = 'SC409';
+/** The record a batch was chained from is not the one stored before it (the store's cache of the run's last record is stale). */
+export const STALE_CHAIN = 'SC412';
 
 /**
  * An append in one statement: one round trip, where a transaction of separate statements takes five
@@ -9,11 +11,14 @@ export const UNEXPECTED_SEQ = 'SC409';
  * a crash of this process loses nothing, and a crash of the database server loses at most its last
  * few commits, which resume treats like any interrupted step. The summary is merged as SQLite's
  * json_patch does on the top level: the patch's fields replace the stored ones and its nulls remove them.
+ * A batch of a chained run was sealed from the record before it as the client last saw it: the SHA-256
+ * of that record's stored body (`p_previous`) must match the one stored, or the batch is refused as stale.
  */
 const appendFunction = (s: string) => `
 CREATE OR REPLACE FUNCTION ${s}.append_records(
   p_run text, p_expected integer, p_bodies bytea[], p_patches bytea[], p_snapshots bytea[],
-  p_chunk_ids text[], p_chunk_data bytea[], p_point_seqs integer[], p_point_roots bytea[], p_summary text, p_sync boolean
+  p_chunk_ids text[], p_chunk_data bytea[], p_point_seqs integer[], p_point_roots bytea[], p_summary text, p_sync boolean,
+  p_previous bytea
 ) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
   last_seq integer;
@@ -25,6 +30,10 @@ BEGIN
   SELECT coalesce(max(seq), -1) INTO last_seq FROM ${s}.records WHERE run_id = p_run;
   IF last_seq <> p_expected - 1 THEN
     RAISE EXCEPTION 'run % expected seq %, last is %', p_run, p_expected, last_seq USING ERRCODE = '${UNEXPECTED_SEQ}', DETAIL = last_seq::text;
+  END IF;
+  IF p_previous IS NOT NULL THEN
+    PERFORM 1 FROM ${s}.records WHERE run_id = p_run AND seq = p_expected - 1 AND sha256(body) = p_previous;
+    IF NOT FOUND THEN RAISE EXCEPTION 'run % record % changed since it was read', p_run, p_expected - 1 USING ERRCODE = '${STALE_CHAIN}'; END IF;
   END IF;
   INSERT INTO ${s}.records (run_id, seq, body, patch, snapshot)
     SELECT p_run, p_expected + (t.n - 1)::integer, t.body, t.patch, t.snapshot

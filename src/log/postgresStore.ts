@@ -3,6 +3,8 @@ import { ConflictError, StorageError, UserError } from '../errors.ts';
 import { parseHeader } from './record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
 import { encodeText } from './codec.ts';
+import { sealChain } from './chain.ts';
+import { ChainHeads, type ChainHeadRow } from './chainHeads.ts';
 import { StateIndexReader } from './stateIndex.ts';
 import {
   checkBatch,
@@ -22,7 +24,7 @@ import {
 } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
-import { NO_SUCH_RUN, schemaStatements, UNEXPECTED_SEQ } from './postgresSchema.ts';
+import { NO_SUCH_RUN, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
 export interface PostgresStoreOptions {
@@ -48,6 +50,7 @@ export class PostgresStore implements RunStore {
   readonly #where: string;
   #ready: Promise<void> | undefined;
   readonly #mustExistSchema: boolean;
+  readonly #heads = new ChainHeads();
 
   constructor(options: PostgresStoreOptions = {}) {
     const connectionString = options.connectionString ?? process.env.STATECRAFT_DATABASE_URL ?? process.env.DATABASE_URL;
@@ -138,6 +141,7 @@ export class PostgresStore implements RunStore {
   async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
     const stored = headerToStore(header);
     const initial = checkNewRun(stored, summary);
+    this.#heads.forget(header.runId);
     try {
       await this.#transaction((client) =>
         client.query(
@@ -149,50 +153,80 @@ export class PostgresStore implements RunStore {
       if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new RunExistsError(header.runId);
       throw error;
     }
+    this.#heads.created(header.runId, stored);
+  }
+
+  /** What sealing a batch from `expectedSeq` needs to read when this store has not written the run's last record. */
+  async #chainHead(runId: string, expectedSeq: number): Promise<ChainHeadRow> {
+    const { rows } = await this.#query<ChainHeadRow>(
+      `SELECT header::jsonb->'format' AS format, header::jsonb->>'checksum' AS checksum,
+         (SELECT body FROM ${this.#s}.records WHERE run_id = $1 AND seq = $2) AS body,
+         (SELECT max(seq) FROM ${this.#s}.records WHERE run_id = $1) AS last
+       FROM ${this.#s}.runs WHERE run_id = $1`,
+      [runId, expectedSeq - 1],
+    );
+    if (!rows[0]) throw new RunNotFoundError(runId);
+    return rows[0];
   }
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
     checkBatch(runId, records, options.expectedSeq);
     checkPoints(runId, options.points, options.expectedSeq, records.length);
-    const stored = records.map(splitRecord);
     const points = options.points ?? [];
     const chunks = points.flatMap((point) => point.chunks);
     const patch = summaryPatch(runId, options.summary, options.expectedSeq + records.length - 1);
     await this.#whenReady();
-    try {
-      // One round trip: the function locks the run, checks the expected seq, inserts and merges the
-      // summary in one statement's transaction (see appendFunction).
-      await this.#pool.query({
-        name: `statecraft_append_${this.schema}`,
-        text: `SELECT ${this.#s}.append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        values: [
-          runId,
-          options.expectedSeq,
-          stored.map((record) => record.body),
-          stored.map((record) => record.patch),
-          stored.map((record) => record.snapshot),
-          chunks.map((chunk) => chunk.id),
-          chunks.map((chunk) => encodeText(chunk.text)),
-          points.map((point) => point.seq),
-          points.map((point) => encodeText(point.root)),
-          JSON.stringify(patch),
-          options.sync === true,
-        ],
-      });
-    } catch (error) {
-      const { code, detail } = error as { code?: string; detail?: string };
-      if (code === NO_SUCH_RUN) throw new RunNotFoundError(runId);
-      if (code === UNEXPECTED_SEQ) checkExpectedSeq(runId, options.expectedSeq, Number(detail));
-      if (code === UNIQUE_VIOLATION) {
-        throw new ConflictError(
-          `Run "${runId}": a record from seq ${options.expectedSeq} on already exists; another writer appended first: reload the run and retry after its last seq.`,
-          { cause: error },
-        );
+    for (let fresh = false; ; fresh = true) {
+      const { start, previous } =
+        records.length === 0 ? { start: { chained: false }, previous: null } : await this.#heads.start(runId, options.expectedSeq, fresh, () => this.#chainHead(runId, options.expectedSeq));
+      if (start.chained) sealChain(start.previous!, records);
+      const stored = records.map((record) => splitRecord(record, start.chained));
+      try {
+        // One round trip: the function locks the run, checks the expected seq, inserts and merges the
+        // summary in one statement's transaction (see appendFunction).
+        await this.#pool.query({
+          name: `statecraft_append_${this.schema}`,
+          text: `SELECT ${this.#s}.append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          values: [
+            runId,
+            options.expectedSeq,
+            stored.map((record) => record.body),
+            stored.map((record) => record.patch),
+            stored.map((record) => record.snapshot),
+            chunks.map((chunk) => chunk.id),
+            chunks.map((chunk) => encodeText(chunk.text)),
+            points.map((point) => point.seq),
+            points.map((point) => encodeText(point.root)),
+            JSON.stringify(patch),
+            options.sync === true,
+            previous,
+          ],
+        });
+      } catch (error) {
+        this.#heads.forget(runId);
+        // Another process cut the run back and wrote it again since this store last wrote it: sealed again from what is stored.
+        if ((error as { code?: string }).code === STALE_CHAIN && !fresh) continue;
+        throw this.#appendError(runId, options.expectedSeq, error);
       }
-      throw new StorageError(`PostgreSQL at ${this.#where} failed to append to run "${runId}": ${(error as Error).message}. Check that the server runs and the connection string.`, {
-        cause: error,
-      });
+      if (start.chained && stored.length > 0) this.#heads.written(runId, records.at(-1)!.seq, records.at(-1)!.checksum, stored.at(-1)!.body as Uint8Array);
+      return;
     }
+  }
+
+  /** The error an append failed with, in the store's words. */
+  #appendError(runId: string, expectedSeq: number, error: unknown): Error {
+    const { code, detail } = error as { code?: string; detail?: string };
+    if (code === NO_SUCH_RUN) return new RunNotFoundError(runId);
+    if (code === UNEXPECTED_SEQ) checkExpectedSeq(runId, expectedSeq, Number(detail));
+    if (code === UNIQUE_VIOLATION) {
+      return new ConflictError(
+        `Run "${runId}": a record from seq ${expectedSeq} on already exists; another writer appended first: reload the run and retry after its last seq.`,
+        { cause: error },
+      );
+    }
+    return new StorageError(`PostgreSQL at ${this.#where} failed to append to run "${runId}": ${(error as Error).message}. Check that the server runs and the connection string.`, {
+      cause: error,
+    });
   }
 
   // Reads of one statement go without a transaction: one round trip instead of three.
@@ -299,6 +333,7 @@ export class PostgresStore implements RunStore {
   }
 
   async deleteRun(runId: string): Promise<void> {
+    this.#heads.forget(runId);
     await this.#transaction(async (client) => {
       const { rowCount } = await client.query(`DELETE FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
       if (!rowCount) throw new RunNotFoundError(runId);
@@ -306,6 +341,7 @@ export class PostgresStore implements RunStore {
   }
 
   async truncate(runId: string, afterSeq: number, update?: Partial<RunSummary>): Promise<number> {
+    this.#heads.forget(runId);
     return this.#transaction(async (client) => {
       const { rows } = await client.query<{ header: string; summary: string }>(`SELECT header, summary FROM ${this.#s}.runs WHERE run_id = $1 FOR UPDATE`, [runId]);
       if (!rows[0]) throw new RunNotFoundError(runId);

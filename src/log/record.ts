@@ -6,8 +6,19 @@ import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './
 import { IsoTime, wellFormedHeader, wellFormedRecord, wellFormedSummary } from './wellFormed.ts';
 import { canonicalJson, describeValue, NonJsonError } from './canonicalJson.ts';
 
-/** The log format version this build writes and reads. */
+/** The record format version (`v`) this build writes and reads. */
 export const FORMAT_VERSION = 1;
+
+/**
+ * The run format (a header's `format`) from which records are chained and a header always carries its
+ * checksum (see chain.ts). Format 2 was never written: a frozen fixture
+ * (test/fixtures/logs/unknown-version.jsonl) stands under that number for a version this build does not know.
+ */
+export const CHAINED_FORMAT = 3;
+/** The run format this build writes. Runs of format 1 (records checksummed one by one) are still read and continued. */
+export const RUN_FORMAT = CHAINED_FORMAT;
+/** The run formats this build reads. */
+export const RUN_FORMATS: readonly number[] = [1, CHAINED_FORMAT];
 
 /** A JSON value, as stored in the log. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -33,7 +44,7 @@ const RunOwnerSchema = z.object({ host: z.string().min(1), pid: z.number().int()
 export type RunOwner = z.infer<typeof RunOwnerSchema>;
 
 export const RunHeaderSchema = z.object({
-  format: z.literal(FORMAT_VERSION),
+  format: z.union([z.literal(1), z.literal(CHAINED_FORMAT)]),
   runId: z.string().min(1),
   agent: z.object({ id: z.string(), version: z.string() }),
   machine: z.object({ id: z.string(), hash: z.string() }),
@@ -42,7 +53,7 @@ export const RunHeaderSchema = z.object({
   createdAt: IsoTime,
   input: z.unknown().optional(),
   labels: z.record(z.string(), z.string()).optional(),
-  /** Over every other field, added by the store that creates the run (`sealHeader`); runs made before it have none. */
+  /** Over every other field, added by the store that creates the run (`sealHeader`); always there from format 3, absent in some runs of format 1. */
   checksum: z.string().min(1).optional(),
 });
 /** What a run is: agent, machine and model fingerprints, parent link; written once at creation. */
@@ -130,6 +141,9 @@ function label(where: RecordLocation, found?: { runId?: unknown; seq?: unknown }
 export const repairHint = (runId: string | undefined): string =>
   `see what can be recovered with \`statecraft repair ${runId ?? '<run>'}\`, or restore the run from a backup`;
 
+/** The checksum of a record of a run of format 1: over its content alone. */
+export const contentChecksum = (record: UnsealedRecord): string => plainChecksumOf(record);
+
 /** Adds the checksum to a record; throws UserError when the record holds a non-JSON value. */
 export function sealRecord(record: UnsealedRecord): RunRecord {
   return { ...record, checksum: plainChecksumOf(record) };
@@ -166,6 +180,9 @@ export function sealLazily<T extends UnsealedRecord>(record: T): T & RunRecord {
   lazilySealed.add(record);
   return record as T & RunRecord;
 }
+
+/** Whether a record's checksum is worked out from its content when read (`sealLazily`), not stored with it. */
+export const isLazilySealed = (record: RunRecord): boolean => lazilySealed.has(record);
 
 /** Whether a record is sealed, without working out a lazily sealed record's checksum. */
 export const isSealed = (record: RunRecord): boolean => lazilySealed.has(record) || (typeof record.checksum === 'string' && record.checksum !== '');
@@ -250,17 +267,17 @@ export function sealHeader(header: RunHeader): RunHeader {
   return { ...rest, checksum: checksumOf(rest as unknown as UnsealedRecord) };
 }
 
-/** Validates a stored run header (format version and shape). */
-export function parseHeader(json: unknown, where: RecordLocation = {}): RunHeader {
+/** Validates a stored run header (format version, shape and checksum); `unsealed` checks a header about to be sealed, which has none yet. */
+export function parseHeader(json: unknown, where: RecordLocation = {}, options: { unsealed?: boolean } = {}): RunHeader {
   const raw = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
   const runId = where.runId ?? (typeof raw.runId === 'string' ? raw.runId : '?');
-  if (raw.format !== FORMAT_VERSION) {
+  if (!RUN_FORMATS.includes(raw.format as number)) {
     const found = raw.format === undefined ? 'no format version' : `format version ${JSON.stringify(raw.format)}`;
     throw new UnsupportedFormatError(
-      `Run "${runId}" header has ${found}, but this build of Statecraft reads format version ${FORMAT_VERSION} only: upgrade Statecraft to read this run.`,
+      `Run "${runId}" header has ${found}, but this build of Statecraft reads format versions ${RUN_FORMATS.join(' and ')} only: upgrade Statecraft to read this run.`,
       { runId },
       raw.format,
-      FORMAT_VERSION,
+      RUN_FORMAT,
     );
   }
   const header =
@@ -268,6 +285,12 @@ export function parseHeader(json: unknown, where: RecordLocation = {}): RunHeade
     zodParse(RunHeaderSchema, json, (error) =>
       new CorruptRecordError(`Run "${runId}" header does not match the header format (${formatIssues(error)}): restore the run from a backup.`, { runId }),
     );
+  if (header.checksum === undefined && header.format >= CHAINED_FORMAT && !options.unsealed) {
+    throw new CorruptRecordError(
+      `Run "${runId}" header has no checksum, which every header of format ${header.format} carries: the field was removed or the header damaged, so the run cannot be trusted to resume or replay as recorded. Restore the run from a backup, or export it and check the header line by hand.`,
+      { runId },
+    );
+  }
   if (header.checksum !== undefined && header.checksum !== checksumOf(header as unknown as UnsealedRecord)) {
     throw new CorruptRecordError(
       `Run "${runId}" header fails its checksum: its agent, machine, model or lineage were altered or damaged, so the run cannot be trusted to resume or replay as recorded. Restore the run from a backup, or export it and check the header line by hand.`,

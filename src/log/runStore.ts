@@ -247,7 +247,7 @@ export function listedSummary(row: ListedRow): RunSummary {
 /** The header a store writes for a new run: checked, and sealed with a checksum over its fields (any it held is worked out again). */
 export function headerToStore(header: RunHeader): RunHeader {
   const { checksum: _given, ...fields } = header;
-  return sealHeader(parseHeader(fields));
+  return sealHeader(parseHeader(fields, {}, { unsealed: true }));
 }
 
 /** Checks a header and its initial summary agree before a run is created. */

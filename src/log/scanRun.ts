@@ -3,10 +3,13 @@ import type { Json, RunRecord } from './record.ts';
 import type { RunStore } from './runStore.ts';
 import { CorruptRecordError, InvalidPatchError, UnsupportedFormatError } from './storageErrors.ts';
 
-/** One damaged record: it cannot be read, it is missing (a gap in the seqs), or its patch does not apply to the state before it. */
+/**
+ * One damaged record: it cannot be read, it is missing (a gap in the seqs), its patch does not apply
+ * to the state before it, or (when a scan is given a `check`) it does not hold its checksum.
+ */
 export interface RecordDamage {
   seq: number;
-  problem: 'unreadable' | 'missing' | 'patch';
+  problem: 'unreadable' | 'missing' | 'patch' | 'altered';
   /** What is wrong, beginning "record N". */
   detail: string;
 }
@@ -25,6 +28,11 @@ export interface RunScan {
 
 const PAGE = 500;
 
+/** Options of `scanRun`: `check` is asked of each readable record in seq order, and says what is wrong with it, if anything. */
+export interface ScanOptions {
+  check?: (record: RunRecord) => RecordDamage | undefined;
+}
+
 type Entry = RunRecord | RecordDamage;
 
 /**
@@ -32,7 +40,7 @@ type Entry = RunRecord | RecordDamage;
  * records `stateAt` would refuse. A record in a format this build does not read is not damage: the
  * UnsupportedFormatError is thrown.
  */
-export async function scanRun(store: RunStore, runId: string): Promise<RunScan> {
+export async function scanRun(store: RunStore, runId: string, options: ScanOptions = {}): Promise<RunScan> {
   let summaryError: CorruptRecordError | undefined;
   let lastSeq = -1;
   try {
@@ -41,7 +49,7 @@ export async function scanRun(store: RunStore, runId: string): Promise<RunScan> 
     if (!(error instanceof CorruptRecordError)) throw error;
     summaryError = error;
   }
-  const walk = new Walk();
+  const walk = new Walk(options.check);
   for (let from = 0; ; from += PAGE) {
     const entries = await readPage(store, runId, from, from + PAGE - 1);
     // Past the summary's last seq, an empty page is the end (a gap as long as a page is not told from it).
@@ -82,12 +90,19 @@ class Walk {
   expected = 0;
   /** The state after the last record, while every patch since a keyframe applied. */
   #state: Json | undefined;
+  readonly #check: ScanOptions['check'];
+
+  constructor(check?: ScanOptions['check']) {
+    this.#check = check;
+  }
 
   step(entry: Entry): void {
     this.missingUpTo(entry.seq - 1);
     this.expected = entry.seq + 1;
     if ('problem' in entry) return this.#damaged(entry);
     const record = entry as RunRecord;
+    const wrong = this.#check?.(record);
+    if (wrong) return this.#damaged(wrong);
     if (record.snapshot !== undefined) this.#state = record.snapshot;
     else if (this.#state !== undefined) {
       try {

@@ -16,7 +16,6 @@ import {
   joinRecord,
   listedSummary,
   patchEntry,
-  splitRecord,
   summaryFromText,
   summaryToTruncate,
   truncatedSummary,
@@ -26,6 +25,7 @@ import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageE
 import { lazily } from './lazily.ts';
 import { encodeText } from './codec.ts';
 import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts';
+import { damagedFile, reportDamage } from './sqliteDamage.ts';
 
 /** SQLite's answers to opening for writing a file (or folder) that this user may only read. */
 const notWritable = (error: unknown): boolean => /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(String((error as { code?: unknown }).code));
@@ -107,8 +107,11 @@ export class SqliteStore implements RunStore {
     }
     if (options.readOnly && this.path === ':memory:') throw new StorageError('A SQLite store in memory cannot be opened read-only: it starts empty.');
     if (this.path !== ':memory:' && !options.readOnly) mkdirSync(dirname(this.path), { recursive: true });
-    const cannotOpen = (error: unknown) =>
-      new StorageError(`Could not open the SQLite store at ${this.path}${options.readOnly ? ' read-only' : ''}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
+    const cannotOpen = (error: unknown) => {
+      const damaged = damagedFile(this.path, error);
+      if (damaged !== error) return damaged as StorageError;
+      return new StorageError(`Could not open the SQLite store at ${this.path}${options.readOnly ? ' read-only' : ''}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
+    };
     let db: Database.Database;
     let readOnly = options.readOnly === true;
     try {
@@ -213,7 +216,7 @@ export class SqliteStore implements RunStore {
     (this.#write ??= batchWriter(this.#db))({
       runId,
       expectedSeq: options.expectedSeq,
-      records: records.map(splitRecord),
+      records,
       points: (options.points ?? []).map((point) => ({
         seq: point.seq,
         root: encodeText(point.root),
@@ -327,3 +330,5 @@ export class SqliteStore implements RunStore {
     if (this.#copy) rmSync(this.#copy, { recursive: true, force: true });
   }
 }
+
+reportDamage(SqliteStore);

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { ConflictError } from '../errors.ts';
-import type { RunSummary } from './record.ts';
-import { checkExpectedSeq, type StoredRecord } from './runStore.ts';
+import type { RunRecord, RunSummary } from './record.ts';
+import { chainStart, sealChain } from './chain.ts';
+import { checkExpectedSeq, splitRecord } from './runStore.ts';
 import { RunNotFoundError } from './storageErrors.ts';
 import { NATIVE_BINDING, SCHEMA } from './sqliteSchema.ts';
 
@@ -12,11 +13,11 @@ export interface EncodedPoint {
   chunks: { id: string; data: Buffer }[];
 }
 
-/** One append, checked and encoded. */
+/** One append, checked; the records are encoded in the transaction, once their place in the run's chain is known. */
 export interface SqliteBatch {
   runId: string;
   expectedSeq: number;
-  records: StoredRecord[];
+  records: RunRecord[];
   points: EncodedPoint[];
   summary: Partial<RunSummary> & { updatedAt: string };
   /** Force the commit to disk (fsync): a side effect is about to start. */
@@ -61,6 +62,13 @@ export const LAST_SEQ_SQL = 'SELECT max(seq) AS last FROM records WHERE run_id =
 export function batchWriter(db: Database.Database): (batch: SqliteBatch) => void {
   const lastSeq = db.prepare<[string], { last: number | null }>(LAST_SEQ_SQL);
   const insertRecord = db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)');
+  // What a batch continues the run's chain from; the header is read by SQLite, not parsed whole (it holds the run's input).
+  const chainHead = db.prepare<[{ run: string; seq: number }], { format: unknown; checksum: unknown; body: Uint8Array | string | null }>(
+    `SELECT CASE WHEN json_valid(header) THEN json_extract(header, '$.format') END AS format,
+       CASE WHEN json_valid(header) THEN json_extract(header, '$.checksum') END AS checksum,
+       (SELECT body FROM records WHERE run_id = @run AND seq = @seq) AS body
+     FROM runs WHERE run_id = @run`,
+  );
   const insertChunk = db.prepare('INSERT OR IGNORE INTO state_chunks (run_id, id, data) VALUES (?, ?, ?)');
   const insertPoint = db.prepare('INSERT OR REPLACE INTO state_index (run_id, seq, root) VALUES (?, ?, ?)');
   // Merges the changed summary fields in SQL (RFC 7396: null removes a field), without reading it first.
@@ -71,7 +79,16 @@ export function batchWriter(db: Database.Database): (batch: SqliteBatch) => void
   const write = db.transaction((batch: SqliteBatch) => {
     const { runId, expectedSeq } = batch;
     checkExpectedSeq(runId, expectedSeq, lastSeq.get(runId)?.last ?? -1);
-    batch.records.forEach((record, i) => {
+    let chained = false;
+    if (batch.records.length > 0) {
+      const head = chainHead.get({ run: runId, seq: expectedSeq - 1 });
+      if (!head) throw new RunNotFoundError(runId);
+      const start = chainStart(runId, expectedSeq, head, head.body);
+      if (start.chained) sealChain(start.previous!, batch.records);
+      chained = start.chained;
+    }
+    batch.records.forEach((unencoded, i) => {
+      const record = splitRecord(unencoded, chained);
       try {
         insertRecord.run(runId, expectedSeq + i, record.body, record.patch, record.snapshot);
       } catch (error) {

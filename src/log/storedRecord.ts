@@ -9,9 +9,9 @@ import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './
  * A record as stores keep it, in three encoded texts: the body (everything a history line needs), the
  * patch, and the snapshot if it is a keyframe. History listings read bodies only and state
  * reconstruction reads patches only. Rows written before the split keep the patch inside the body
- * and `patch` null. The record's checksum is not stored: each text carries its codec's check, and a
- * record read back works its checksum out from its content when asked (rows written before this keep
- * theirs in the body).
+ * and `patch` null. Each text carries its codec's check. A record of a chained run (format 3 on) keeps
+ * its checksum in the body; any other record's is not stored, and a record read back works it out
+ * from its content when asked (rows written before the split keep theirs in the body).
  */
 export interface StoredRecord {
   body: string | Uint8Array;
@@ -25,11 +25,16 @@ export interface PatchEntry {
   patch: Operation[];
 }
 
-/** Splits a record into the encoded texts a store writes; the run id is the row's key, so the body leaves it out. */
-export function splitRecord(record: RunRecord): StoredRecord {
+/**
+ * Splits a record into the encoded texts a store writes; the run id is the row's key, so the body
+ * leaves it out. A record of a chained run keeps its checksum in the body (`chained`): it was worked
+ * out from the record before it when written, and cannot be worked out from the record alone.
+ */
+export function splitRecord(record: RunRecord, chained = false): StoredRecord {
   // Named one by one: reading `checksum` would work out a lazily sealed record's checksum for nothing.
   const { v, seq, time, event, state, meta, snapshot, patch } = record;
-  const body = meta === undefined ? { v, seq, time, event, state } : { v, seq, time, event, state, meta };
+  const body: Record<string, unknown> = meta === undefined ? { v, seq, time, event, state } : { v, seq, time, event, state, meta };
+  if (chained) body.checksum = record.checksum;
   const snapshotText = snapshot === undefined ? undefined : ((typeof snapshot === 'object' && snapshot !== null && jsonTextOf.get(snapshot)) || JSON.stringify(snapshot));
   return {
     body: encodeText(JSON.stringify(body)),

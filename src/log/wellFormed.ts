@@ -121,7 +121,7 @@ export function wellFormedRecord(json: unknown): RunRecord | undefined {
 
 /** `RunHeaderSchema.parse(json)` for a plainly well-formed header, else undefined. */
 export function wellFormedHeader(json: unknown): RunHeader | undefined {
-  if (!isPlain(json) || json.format !== 1) return undefined;
+  if (!isPlain(json) || (json.format !== 1 && json.format !== 3)) return undefined;
   const { runId, agent, machine, model, createdAt } = json;
   if (!isText(runId) || !isPlain(agent) || !isString(agent.id) || !isString(agent.version)) return undefined;
   if (!isPlain(machine) || !isString(machine.id) || !isString(machine.hash)) return undefined;

@@ -271,6 +271,26 @@ export class Recorder {
     this.renewTimer.unref();
   }
 
+  /**
+   * Gives up the run's claim when nothing was written since it was made (a resumed run that waits
+   * again at once): the summary says what the last state says (waiting), naming no process.
+   */
+  async release(): Promise<void> {
+    await this.durable();
+    if (!this.claimed) return;
+    this.stopRenewing();
+    this.writing = this.writing.then(async () => {
+      if (this.failure || !this.claimed) return;
+      try {
+        await this.store.append(this.runId, [], { expectedSeq: this.written, summary: { ...summarize(this.previous as never), owner: undefined } });
+        this.claimed = false;
+      } catch (error) {
+        this.failure = error instanceof ConflictError ? this.overtaken(this.written, error) : error;
+      }
+    });
+    await this.durable();
+  }
+
   private async renew(): Promise<void> {
     if (this.failure || this.queue.length > 0 || !this.renewTimer) return;
     try {

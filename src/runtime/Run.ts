@@ -175,6 +175,7 @@ export class Run {
     const listed = waiting.map((call) => `${call.id} (${call.name}${call.actor === undefined ? '' : ` in ${call.actor}`})`).join(', ');
     const result = this.finishedAs('waiting', 'awaiting_approval', `Waiting for approval of ${listed}.`);
     await this.durable();
+    await this.recorder?.release();
     this.actor.stop();
     this.emit({ type: 'end', runId: this.runId, result });
     this.settle(result);
@@ -212,7 +213,11 @@ export class Run {
         await this.recorder.begin(start.header);
       } else {
         this.recorder.continueFrom(start.lastSeq, start.snapshot);
-        for (const note of start.notes) this.recorder.note(note);
+        // Written, and the run claimed by this process, before anything else happens: even a run that
+        // waits for a decision, which belongs to no process. Another process resuming it after this
+        // write is refused (RunInUseError); one that read the run before it fails at its own first
+        // write, having written nothing.
+        for (const note of start.notes) this.recorder.note(note, { status: 'running' });
         await this.recorder.durable();
       }
     }

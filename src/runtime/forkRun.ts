@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { UserError } from '../errors.ts';
 import { makeRecord } from '../log/makeRecord.ts';
 import { applyPatchSafe } from '../log/applyPatch.ts';
-import { OperationSchema, type Json, type Operation } from '../log/record.ts';
+import { OperationSchema, RUN_FORMAT, type Json, type Operation, type RunHeader } from '../log/record.ts';
 import { stateAt } from '../log/reads.ts';
 import { newRunSummary, type HistoryEntry, type RunStore } from '../log/runStore.ts';
 import { AgentContextSchema } from '../protocol/agentContext.ts';
@@ -151,7 +151,9 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
   const context = { ...state.context, runId: forkId };
   const snapshot = { ...state, context: edit.length ? editedContext(context, edit, where) : context } as Json;
   const now = new Date().toISOString();
-  const forkHeader = { ...header, runId: forkId, parent: { runId, seq }, createdAt: now };
+  // A fork is a new run: written in this build's format whatever its parent's (the store seals its header).
+  const { checksum: _parentChecksum, ...inherited } = header;
+  const forkHeader: RunHeader = { ...inherited, format: RUN_FORMAT, runId: forkId, parent: { runId, seq }, createdAt: now };
   const record = makeRecord({
     runId: forkId,
     seq: 0,

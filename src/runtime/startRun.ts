@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RunHeader } from '../log/record.ts';
+import { RUN_FORMAT, type RunHeader } from '../log/record.ts';
 import type { AgentInput } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { assertPriced, type Agent } from './defineAgent.ts';
@@ -12,7 +12,7 @@ import type { RunResult } from './runEvents.ts';
 /** The header a new recorded run starts with. */
 export function runHeader(agent: Agent, model: ModelPort, runId: string, input: AgentInput, extra: Partial<RunHeader> = {}): RunHeader {
   return {
-    format: 1,
+    format: RUN_FORMAT,
     runId,
     agent: { id: agent.name, version: agent.version },
     machine: { id: agent.machine.id, hash: machineHash(agent.machine) },
