@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { importRun, openStore, runAgent, startRun, stateAt } from '../src/index.ts';
-import { exportRunText } from '../src/log/jsonl.ts';
+import { exportRunText } from '../src/log/exchange/jsonl.ts';
 import { agent } from './logBenchAgent.ts';
 import type { RunStore } from '../src/index.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';

@@ -48,16 +48,16 @@ export { Workspace } from './toolsets/filesystem/Workspace.ts';
 export { WorkspaceError } from './toolsets/filesystem/WorkspaceError.ts';
 export { probeSandbox } from './sandbox/probeSandbox.ts';
 export { runSandboxed } from './sandbox/runSandboxed.ts';
-export { openStore } from './log/openStore.ts';
-export { MemoryStore } from './log/memoryStore.ts';
-export { SqliteStore } from './log/sqliteStore.ts';
-export { PostgresStore } from './log/postgresStore.ts';
-export type { RunStore, ListRunsFilter, HistoryEntry } from './log/runStore.ts';
-export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/record.ts';
-export { stateAt, history } from './log/reads.ts';
-export { exportRun, importRun, type ExportOptions, type ImportOptions } from './log/jsonl.ts';
-export { signingKey, verifyingKey } from './log/exportTrailer.ts';
-export { verifyExport, verifyRun, type Verification } from './log/verifyRun.ts';
+export { openStore } from './log/stores/openStore.ts';
+export { MemoryStore } from './log/stores/memoryStore.ts';
+export { SqliteStore } from './log/stores/sqlite/sqliteStore.ts';
+export { PostgresStore } from './log/stores/postgres/postgresStore.ts';
+export type { RunStore, ListRunsFilter, HistoryEntry } from './log/stores/runStore.ts';
+export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/format/record.ts';
+export { stateAt, history } from './log/reads/reads.ts';
+export { exportRun, importRun, type ExportOptions, type ImportOptions } from './log/exchange/jsonl.ts';
+export { signingKey, verifyingKey } from './log/exchange/exportTrailer.ts';
+export { verifyExport, verifyRun, type Verification } from './log/reads/verifyRun.ts';
 export {
   CorruptRecordError,
   RunNotFoundError,
@@ -65,7 +65,7 @@ export {
   RecordNotFoundError,
   UnsafePatchError,
   UnsupportedFormatError,
-} from './log/storageErrors.ts';
+} from './log/format/storageErrors.ts';
 export { resumeRun, type ResumeOptions } from './runtime/resumeRun.ts';
 export { RunInUseError } from './recorder/owner.ts';
 export { forkRun, type ForkOptions } from './runtime/forkRun.ts';

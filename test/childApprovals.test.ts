@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { agentMachine, defineAgent, defineTool, SqliteStore, startRun } from '../src/index.ts';
 import type { AgentInput, AgentOutput, PendingCall } from '../src/index.ts';
 import { replayRun } from '../src/runtime/replayRun.ts';
-import { stateAt } from '../src/log/reads.ts';
+import { stateAt } from '../src/log/reads/reads.ts';
 import { stepView } from '../src/inspector/stateCache.ts';
 import { waitingNote } from '../src/cli/logCommands.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { defineAgent, defineTool, resumeRun, runAgent, SqliteStore } from '../src/index.ts';
-import { decodeText, encodeText } from '../src/log/codec.ts';
+import { decodeText, encodeText } from '../src/log/format/codec.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 import { cliIn } from './fixtures/cli.ts';
 

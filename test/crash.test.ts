@@ -115,7 +115,7 @@ test.before(async () => {
   const model = createOpenAIModel({ baseURL: server.url, apiKey: 'test', model: 'scripted' });
   const result = await runAgent(agent, 'go', { model, store, runId: 'reference' });
   const last = (await store.read('reference')).at(-1)!;
-  const { stateAt } = await import('../src/log/reads.ts');
+  const { stateAt } = await import('../src/log/reads/reads.ts');
   const snapshot = (await stateAt(store, 'reference', last.seq)) as unknown as { context: { messages: Message[] } };
   reference = { result, messages: snapshot.context.messages, ending: ending(snapshot) };
   await server.close();
@@ -123,7 +123,7 @@ test.before(async () => {
 });
 
 const finalState = async (c: Crash) => {
-  const { stateAt } = await import('../src/log/reads.ts');
+  const { stateAt } = await import('../src/log/reads/reads.ts');
   const { lastSeq } = await c.store.summary(c.runId);
   return ending(await stateAt(c.store, c.runId, lastSeq));
 };

@@ -10,7 +10,7 @@ import { fromPromise, setup } from 'xstate';
 import { z } from 'zod';
 import { defineAgent, defineTool, startRun, type RunEvent } from '../src/index.ts';
 import { startInspector } from '../src/inspector/startInspector.ts';
-import { openStore } from '../src/log/openStore.ts';
+import { openStore } from '../src/log/stores/openStore.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 import { cli, cliIn, root } from './fixtures/cli.ts';
 import { pairAgent } from './fixtures/pair/agent.ts';

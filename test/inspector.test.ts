@@ -9,8 +9,8 @@ import { ConflictError } from '../src/errors.ts';
 import { defineAgent, defineTool, startRun, type Run, type RunEvent } from '../src/index.ts';
 import { startInspector, type Inspector } from '../src/inspector/startInspector.ts';
 import type { InspectorActions } from '../src/inspector/inspectorApi.ts';
-import { stateAt } from '../src/log/reads.ts';
-import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { stateAt } from '../src/log/reads/reads.ts';
+import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
 import { forkRun } from '../src/runtime/forkRun.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
 

@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import jsonPatch from 'fast-json-patch';
-import { applyPatchSafe, applyPatchShared } from '../src/log/applyPatch.ts';
-import { diff, findUnsafePath, normalize, plainJson } from '../src/log/patch.ts';
-import type { Json, Operation } from '../src/log/record.ts';
-import { InvalidPatchError, UnsafePatchError } from '../src/log/storageErrors.ts';
+import { applyPatchSafe, applyPatchShared } from '../src/log/format/applyPatch.ts';
+import { diff, findUnsafePath, normalize, plainJson } from '../src/log/format/patch.ts';
+import type { Json, Operation } from '../src/log/format/record.ts';
+import { InvalidPatchError, UnsafePatchError } from '../src/log/format/storageErrors.ts';
 
 function replay(snapshots: unknown[]): void {
   let doc = normalize(snapshots[0]);

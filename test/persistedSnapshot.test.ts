@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { normalize } from '../src/log/patch.ts';
+import { normalize } from '../src/log/format/patch.ts';
 import { persistedSnapshot } from '../src/recorder/persistedSnapshot.ts';
 import { startRun } from '../src/index.ts';
 import { scriptedModel } from '../src/testing/index.ts';

@@ -1,13 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../src/errors.ts';
-import { makeRecord } from '../src/log/makeRecord.ts';
-import { canonicalJson } from '../src/log/canonicalJson.ts';
-import { parseHeader, parseRecord, sealLazily, sealRecord } from '../src/log/record.ts';
-import { decodeText } from '../src/log/codec.ts';
-import { checkBatch, joinRecord, splitRecord } from '../src/log/runStore.ts';
-import type { RunRecord } from '../src/log/record.ts';
-import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from '../src/log/storageErrors.ts';
+import { makeRecord } from '../src/log/format/makeRecord.ts';
+import { canonicalJson } from '../src/log/format/canonicalJson.ts';
+import { parseHeader, parseRecord, sealLazily, sealRecord } from '../src/log/format/record.ts';
+import { decodeText } from '../src/log/format/codec.ts';
+import { checkBatch, joinRecord, splitRecord } from '../src/log/stores/runStore.ts';
+import type { RunRecord } from '../src/log/format/record.ts';
+import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from '../src/log/format/storageErrors.ts';
 
 const time = '2025-01-01T00:00:00.000Z';
 const first = (): RunRecord =>

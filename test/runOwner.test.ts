@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { createActor, createMachine } from 'xstate';
 import { z } from 'zod';
 import { ConflictError, defineAgent, defineTool, RunInUseError, startRun, type ModelPort, type RunSummary } from '../src/index.ts';
-import { SqliteStore } from '../src/log/sqliteStore.ts';
+import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
 import { Recorder } from '../src/recorder/Recorder.ts';
 import { liveOwner, newOwner, OWNER_EXPIRES_MS, releaseOwner } from '../src/recorder/owner.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';

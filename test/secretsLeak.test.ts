@@ -10,7 +10,7 @@ import { createOpenAIModel, defineAgent, defineTool, exportRun, SqliteStore, sta
 import type { PendingCall, RunEvent } from '../src/index.ts';
 import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
 import { startScriptedServer } from '../src/testing/index.ts';
-import { decodeText } from '../src/log/codec.ts';
+import { decodeText } from '../src/log/format/codec.ts';
 import Database from 'better-sqlite3';
 
 const exec = promisify(execFile);

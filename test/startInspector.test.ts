@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { UserError } from '../src/errors.ts';
 import { defineAgent, defineTool, startRun } from '../src/index.ts';
 import { startInspector, type Inspector, type InspectorActions, type InspectorOptions } from '../src/inspector/startInspector.ts';
-import { MemoryStore } from '../src/log/memoryStore.ts';
+import { MemoryStore } from '../src/log/stores/memoryStore.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 
 const store = new MemoryStore();

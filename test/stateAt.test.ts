@@ -1,16 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assign, createActor, setup } from 'xstate';
-import { makeRecord } from '../src/log/makeRecord.ts';
-import { MemoryStore } from '../src/log/memoryStore.ts';
-import { normalize } from '../src/log/patch.ts';
-import { history, stateAt } from '../src/log/reads.ts';
-import { sealRecord } from '../src/log/record.ts';
-import type { RunRecord } from '../src/log/record.ts';
-import type { RunStore } from '../src/log/runStore.ts';
-import { CorruptRecordError, RecordNotFoundError, RunNotFoundError } from '../src/log/storageErrors.ts';
-import { decodeText } from '../src/log/codec.ts';
-import { splitRecord } from '../src/log/runStore.ts';
+import { makeRecord } from '../src/log/format/makeRecord.ts';
+import { MemoryStore } from '../src/log/stores/memoryStore.ts';
+import { normalize } from '../src/log/format/patch.ts';
+import { history, stateAt } from '../src/log/reads/reads.ts';
+import { sealRecord } from '../src/log/format/record.ts';
+import type { RunRecord } from '../src/log/format/record.ts';
+import type { RunStore } from '../src/log/stores/runStore.ts';
+import { CorruptRecordError, RecordNotFoundError, RunNotFoundError } from '../src/log/format/storageErrors.ts';
+import { decodeText } from '../src/log/format/codec.ts';
+import { splitRecord } from '../src/log/stores/runStore.ts';
 
 const time = '2025-01-01T00:00:00.000Z';
 

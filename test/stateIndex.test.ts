@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { encodeText } from '../src/log/codec.ts';
-import { normalize } from '../src/log/patch.ts';
-import { STATE_CHUNK, StateIndexReader, StateIndexWriter, type StatePoint } from '../src/log/stateIndex.ts';
+import { encodeText } from '../src/log/format/codec.ts';
+import { normalize } from '../src/log/format/patch.ts';
+import { STATE_CHUNK, StateIndexReader, StateIndexWriter, type StatePoint } from '../src/log/reads/stateIndex.ts';
 
 /** Decodes points as a store would: chunks kept by name, encoded like every stored text. */
 function storeOf() {

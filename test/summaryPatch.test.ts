@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RunSummarySchema } from '../src/log/record.ts';
-import { summaryPatch } from '../src/log/runStore.ts';
+import { RunSummarySchema } from '../src/log/format/record.ts';
+import { summaryPatch } from '../src/log/stores/runStore.ts';
 
 const updatedAt = '2025-01-01T00:00:00.000Z';
 

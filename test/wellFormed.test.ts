@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { z } from 'zod';
-import { RunHeaderSchema, RunRecordSchema, RunSummarySchema } from '../src/log/record.ts';
-import { wellFormedHeader, wellFormedRecord, wellFormedSummary } from '../src/log/wellFormed.ts';
+import { RunHeaderSchema, RunRecordSchema, RunSummarySchema } from '../src/log/format/record.ts';
+import { wellFormedHeader, wellFormedRecord, wellFormedSummary } from '../src/log/format/wellFormed.ts';
 
 const time = '2025-01-01T00:00:00.000Z';
 

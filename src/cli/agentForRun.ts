@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { UserError } from '../errors.ts';
-import type { RunStore } from '../log/runStore.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
 
 /** Help for the --agent option of the commands that load a run's code. */

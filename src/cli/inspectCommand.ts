@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
-import { stateAt } from '../log/reads.ts';
-import type { RunStore } from '../log/runStore.ts';
+import { stateAt } from '../log/reads/reads.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
@@ -12,7 +12,7 @@ import { agentForRun, retryHere, type AgentChoice } from './agentForRun.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
 import { onInterrupt } from './shutdown.ts';
 import { resolveRunId, storeHelp, storeOptions } from './storeOption.ts';
-import { openStore } from '../log/openStore.ts';
+import { openStore } from '../log/stores/openStore.ts';
 
 /** Runs this process resumed on behalf of the page, so decisions on them go straight to the live run. */
 class LocalRuns {

@@ -1,14 +1,14 @@
 import { hostname } from 'node:os';
 import { UserError } from '../errors.ts';
-import { stateAt } from '../log/reads.ts';
-import type { RunSummary } from '../log/record.ts';
+import { stateAt } from '../log/reads/reads.ts';
+import type { RunSummary } from '../log/format/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { oneLine } from '../runtime/decisionEvents.ts';
 import { intOption, nonNegativeIntOption, type Command } from './args.ts';
-import type { HistoryEntry, RunStore } from '../log/runStore.ts';
-import { CorruptRecordError, RecordNotFoundError, StoreNotFoundError, UnsupportedFormatError } from '../log/storageErrors.ts';
+import type { HistoryEntry, RunStore } from '../log/stores/runStore.ts';
+import { CorruptRecordError, RecordNotFoundError, StoreNotFoundError, UnsupportedFormatError } from '../log/format/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 
 const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;

@@ -1,5 +1,5 @@
 import { StatecraftError, StorageError, UserError } from '../errors.ts';
-import { RecordNotFoundError, RunNotFoundError } from '../log/storageErrors.ts';
+import { RecordNotFoundError, RunNotFoundError } from '../log/format/storageErrors.ts';
 import { closestName } from '../nearestName.ts';
 import { parseCommand, usageOf, type Command } from './args.ts';
 import { exitCodes } from './exitCodes.ts';

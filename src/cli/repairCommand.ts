@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
-import type { RecordDamage } from '../log/scanRun.ts';
-import { UnsupportedFormatError } from '../log/storageErrors.ts';
+import type { RecordDamage } from '../log/reads/scanRun.ts';
+import { UnsupportedFormatError } from '../log/format/storageErrors.ts';
 import { planRepair, repairRun, type RepairPlan } from '../runtime/repairRun.ts';
 import type { Command } from './args.ts';
 import { storeHelp, storeOptions, withRun } from './storeOption.ts';

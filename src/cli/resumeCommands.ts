@@ -1,5 +1,5 @@
 import { UserError } from '../errors.ts';
-import { stateAt } from '../log/reads.ts';
+import { stateAt } from '../log/reads/reads.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
 import { decisionTarget } from '../runtime/waitingCalls.ts';

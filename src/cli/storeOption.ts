@@ -1,7 +1,7 @@
 import { UserError } from '../errors.ts';
-import { openStore } from '../log/openStore.ts';
-import type { RunStore } from '../log/runStore.ts';
-import { CorruptRecordError, RunNotFoundError } from '../log/storageErrors.ts';
+import { openStore } from '../log/stores/openStore.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
+import { CorruptRecordError, RunNotFoundError } from '../log/format/storageErrors.ts';
 
 export const storeHelp = `  --store URL        where runs are recorded: a SQLite file (default .statecraft/runs.db, or
                      STATECRAFT_STORE), sqlite:<path>, postgres://… (?schema=name), or memory:`;

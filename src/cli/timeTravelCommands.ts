@@ -1,13 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { exportRunText, importRun } from '../log/jsonl.ts';
-import { RunExistsError } from '../log/storageErrors.ts';
-import type { Operation } from '../log/record.ts';
+import { exportRunText, importRun } from '../log/exchange/jsonl.ts';
+import { RunExistsError } from '../log/format/storageErrors.ts';
+import type { Operation } from '../log/format/record.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { replayRun } from '../runtime/replayRun.ts';
 import { nonNegativeIntOption, type Command } from './args.ts';
 import { agentForRun, agentOptionHelp, retryHere } from './agentForRun.ts';
-import { signingKey } from '../log/exportTrailer.ts';
+import { signingKey } from '../log/exchange/exportTrailer.ts';
 import { keyOption, readNamedFile } from './verifyCommand.ts';
 import { storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
 

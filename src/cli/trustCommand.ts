@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConflictError, UserError } from '../errors.ts';
-import type { RunStore } from '../log/runStore.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import type { Command } from './args.ts';
 import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 

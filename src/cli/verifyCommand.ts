@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
-import { verifyingKey } from '../log/exportTrailer.ts';
-import { verifyExport, verifyRun, type Problem, type Verification } from '../log/verifyRun.ts';
+import { verifyingKey } from '../log/exchange/exportTrailer.ts';
+import { verifyExport, verifyRun, type Problem, type Verification } from '../log/reads/verifyRun.ts';
 import type { Command } from './args.ts';
 import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AnyStateMachine } from 'xstate';
 import { z } from 'zod';
-import { OperationSchema, RUN_STATUSES } from '../log/record.ts';
-import type { Operation } from '../log/record.ts';
-import type { ListRunsFilter, RunStore } from '../log/runStore.ts';
+import { OperationSchema, RUN_STATUSES } from '../log/format/record.ts';
+import type { Operation } from '../log/format/record.ts';
+import type { ListRunsFilter, RunStore } from '../log/stores/runStore.ts';
 import { machineGraph } from '../visualize/machineGraph.ts';
 import { toDot } from '../visualize/toDot.ts';
 import { toSvg } from '../visualize/toSvg.ts';

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { RunStore } from '../log/runStore.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import type { RunEvent } from '../runtime/runEvents.ts';
 
 /** Live events of runs in this process, as `startInspector` takes them. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConflictError, StatecraftError, UserError } from '../errors.ts';
-import { RecordNotFoundError, RunNotFoundError } from '../log/storageErrors.ts';
+import { RecordNotFoundError, RunNotFoundError } from '../log/format/storageErrors.ts';
 
 /** An HTTP failure the inspector answers with a given status. */
 export class HttpStatusError extends StatecraftError {

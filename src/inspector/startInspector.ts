@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { AnyStateMachine } from 'xstate';
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
-import type { RunStore } from '../log/runStore.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import { accessRules, checkTokenShape, type AccessRules } from './accessRules.ts';
 import { createApi, type InspectorActions } from './inspectorApi.ts';
 import type { LiveEvents } from './runStream.ts';

@@ -1,7 +1,7 @@
-import type { Json, RunRecord } from '../log/record.ts';
-import { stateAt } from '../log/reads.ts';
-import type { RunStore } from '../log/runStore.ts';
-import { persistedAgents } from '../log/persistedAgents.ts';
+import type { Json, RunRecord } from '../log/format/record.ts';
+import { stateAt } from '../log/reads/reads.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
+import { persistedAgents } from '../log/stores/persistedAgents.ts';
 
 /** A tool call waiting for a human, with the arguments the model gave it. */
 export interface PendingCall {

@@ -1,15 +1,15 @@
 import type { AnyActor } from 'xstate';
 import { ConflictError, StorageError } from '../errors.ts';
-import { unsealedRecord } from '../log/makeRecord.ts';
+import { unsealedRecord } from '../log/format/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
-import { sealLazily, type RunHeader, type RunRecord, type RunSummary } from '../log/record.ts';
-import { newRunSummary, type RunStore } from '../log/runStore.ts';
-import { jsonTextOf } from '../log/patch.ts';
+import { sealLazily, type RunHeader, type RunRecord, type RunSummary } from '../log/format/record.ts';
+import { newRunSummary, type RunStore } from '../log/stores/runStore.ts';
+import { jsonTextOf } from '../log/format/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
-import { STATE_INDEX_EVERY, StateIndexWriter, type StatePoint } from '../log/stateIndex.ts';
-import { summarize } from '../log/summarize.ts';
+import { STATE_INDEX_EVERY, StateIndexWriter, type StatePoint } from '../log/reads/stateIndex.ts';
+import { summarize } from '../log/stores/summarize.ts';
 import { OWNER_RENEW_MS, releaseOwner } from './owner.ts';
-import type { RunOwner } from '../log/record.ts';
+import type { RunOwner } from '../log/format/record.ts';
 import { metaOf } from './recordMeta.ts';
 
 export interface RecorderOptions {

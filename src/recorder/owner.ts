@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { UserError } from '../errors.ts';
-import type { RunOwner, RunSummary } from '../log/record.ts';
+import type { RunOwner, RunSummary } from '../log/format/record.ts';
 
 /**
  * A running run names the process it runs in (`RunSummary.owner`) and renews the claim by writing at

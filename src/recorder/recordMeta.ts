@@ -1,4 +1,4 @@
-import type { RunRecord } from '../log/record.ts';
+import type { RunRecord } from '../log/format/record.ts';
 import type { ModelTurn } from '../protocol/agent.ts';
 
 type Event = { type: string } & Record<string, unknown>;

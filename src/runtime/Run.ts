@@ -6,7 +6,7 @@ import { Redactor } from '../credentials/Redactor.ts';
 import { Secrets } from '../credentials/Secrets.ts';
 import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
 import { zeroUsage } from '../protocol/messages.ts';
-import { machineErrorDetail } from '../log/summarize.ts';
+import { machineErrorDetail } from '../log/stores/summarize.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { Recorder } from '../recorder/Recorder.ts';
 import { newOwner } from '../recorder/owner.ts';

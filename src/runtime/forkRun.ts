@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { UserError } from '../errors.ts';
-import { makeRecord } from '../log/makeRecord.ts';
-import { applyPatchSafe } from '../log/applyPatch.ts';
-import { OperationSchema, RUN_FORMAT, type Json, type Operation, type RunHeader } from '../log/record.ts';
-import { stateAt } from '../log/reads.ts';
-import { newRunSummary, type HistoryEntry, type RunStore } from '../log/runStore.ts';
+import { makeRecord } from '../log/format/makeRecord.ts';
+import { applyPatchSafe } from '../log/format/applyPatch.ts';
+import { OperationSchema, RUN_FORMAT, type Json, type Operation, type RunHeader } from '../log/format/record.ts';
+import { stateAt } from '../log/reads/reads.ts';
+import { newRunSummary, type HistoryEntry, type RunStore } from '../log/stores/runStore.ts';
 import { AgentContextSchema } from '../protocol/agentContext.ts';
 import type { CallState } from '../protocol/agent.ts';
-import { persistedAgents } from '../log/persistedAgents.ts';
-import { summarize } from '../log/summarize.ts';
-import { CorruptRecordError } from '../log/storageErrors.ts';
+import { persistedAgents } from '../log/stores/persistedAgents.ts';
+import { summarize } from '../log/stores/summarize.ts';
+import { CorruptRecordError } from '../log/format/storageErrors.ts';
 
 export interface ForkOptions {
   /** A JSON patch applied to the context at that point; paths are relative to the context, e.g. `/messages/3/content`. */

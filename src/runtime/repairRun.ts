@@ -1,9 +1,9 @@
-import type { Json, RunSummary } from '../log/record.ts';
-import type { RunStore } from '../log/runStore.ts';
-import { CorruptRecordError } from '../log/storageErrors.ts';
-import { scanRun, type RecordDamage } from '../log/scanRun.ts';
+import type { Json, RunSummary } from '../log/format/record.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
+import { CorruptRecordError } from '../log/format/storageErrors.ts';
+import { scanRun, type RecordDamage } from '../log/reads/scanRun.ts';
 import { assertNotInUse } from '../recorder/owner.ts';
-import { summarize } from '../log/summarize.ts';
+import { summarize } from '../log/stores/summarize.ts';
 import { forkableAt } from './forkRun.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
-import { stateAt } from '../log/reads.ts';
-import type { RunStore } from '../log/runStore.ts';
+import { stateAt } from '../log/reads/reads.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.ts';
-import type { RunHeader } from '../log/record.ts';
-import type { RunStore } from '../log/runStore.ts';
+import type { RunHeader } from '../log/format/record.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import type { AgentInput } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { RUN_FORMAT, type RunHeader } from '../log/record.ts';
+import { RUN_FORMAT, type RunHeader } from '../log/format/record.ts';
 import type { AgentInput } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { assertPriced, type Agent } from './defineAgent.ts';

@@ -1,7 +1,7 @@
-import { applyPatchShared } from './applyPatch.ts';
-import type { Json, RunRecord } from './record.ts';
-import type { RunStore } from './runStore.ts';
-import { CorruptRecordError, InvalidPatchError, UnsupportedFormatError } from './storageErrors.ts';
+import { applyPatchShared } from '../format/applyPatch.ts';
+import type { Json, RunRecord } from '../format/record.ts';
+import type { RunStore } from '../stores/runStore.ts';
+import { CorruptRecordError, InvalidPatchError, UnsupportedFormatError } from '../format/storageErrors.ts';
 
 /**
  * One damaged record: it cannot be read, it is missing (a gap in the seqs), its patch does not apply

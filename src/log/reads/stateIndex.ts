@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { decodeText } from './codec.ts';
-import { applyPatchShared } from './applyPatch.ts';
-import type { Json, RunRecord } from './record.ts';
+import { decodeText } from '../format/codec.ts';
+import { applyPatchShared } from '../format/applyPatch.ts';
+import type { Json, RunRecord } from '../format/record.ts';
 
 /**
  * The state index: full states of a run at every `STATE_INDEX_EVERY`th seq, kept beside the log so that

@@ -1,11 +1,11 @@
-import { ConflictError, UserError } from '../errors.ts';
-import { isSealed, parseHeader, parseSummary, RunSummarySchema, sealHeader } from './record.ts';
-import { CorruptRecordError } from './storageErrors.ts';
-import { wellFormedSummary } from './wellFormed.ts';
-import { findUnsafePath } from './patch.ts';
-import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
-import type { StatePoint } from './stateIndex.ts';
-import type { PatchEntry } from './storedRecord.ts';
+import { ConflictError, UserError } from '../../errors.ts';
+import { isSealed, parseHeader, parseSummary, RunSummarySchema, sealHeader } from '../format/record.ts';
+import { CorruptRecordError } from '../format/storageErrors.ts';
+import { wellFormedSummary } from '../format/wellFormed.ts';
+import { findUnsafePath } from '../format/patch.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from '../format/record.ts';
+import type { StatePoint } from '../reads/stateIndex.ts';
+import type { PatchEntry } from '../format/storedRecord.ts';
 
 /** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
 export interface ListRunsFilter {
@@ -281,4 +281,4 @@ export function compareNewestFirst(a: RunSummary, b: RunSummary): number {
   return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
 }
 
-export { historyEntry, joinRecord, patchEntry, splitRecord, type PatchEntry, type StoredRecord } from './storedRecord.ts';
+export { historyEntry, joinRecord, patchEntry, splitRecord, type PatchEntry, type StoredRecord } from '../format/storedRecord.ts';

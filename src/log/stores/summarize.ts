@@ -1,6 +1,6 @@
-import type { RunSummary } from './record.ts';
-import type { AgentContext, AgentOutput, CallState } from '../protocol/agent.ts';
-import { requestedArguments } from '../protocol/messages.ts';
+import type { RunSummary } from '../format/record.ts';
+import type { AgentContext, AgentOutput, CallState } from '../../protocol/agent.ts';
+import { requestedArguments } from '../../protocol/messages.ts';
 import { persistedAgents } from './persistedAgents.ts';
 
 interface PersistedAgentSnapshot {

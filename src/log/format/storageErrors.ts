@@ -1,4 +1,4 @@
-import { StorageError, UserError } from '../errors.ts';
+import { StorageError, UserError } from '../../errors.ts';
 
 /** No run with this id exists in the store. */
 export class RunNotFoundError extends StorageError {

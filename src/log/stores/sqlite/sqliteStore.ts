@@ -2,10 +2,10 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import { StorageError } from '../errors.ts';
-import { parseHeader } from './record.ts';
-import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
-import { StateIndexReader } from './stateIndex.ts';
+import { StorageError } from '../../../errors.ts';
+import { parseHeader } from '../../format/record.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from '../../format/record.ts';
+import { StateIndexReader } from '../../reads/stateIndex.ts';
 import {
   summaryPatch,
   checkBatch,
@@ -19,11 +19,11 @@ import {
   summaryFromText,
   summaryToTruncate,
   truncatedSummary,
-} from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
-import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
-import { lazily } from './lazily.ts';
-import { encodeText } from './codec.ts';
+} from '../runStore.ts';
+import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
+import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
+import { lazily } from '../../format/lazily.ts';
+import { encodeText } from '../../format/codec.ts';
 import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts';
 import { damagedFile, reportDamage } from './sqliteDamage.ts';
 

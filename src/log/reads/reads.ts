@@ -1,7 +1,7 @@
-import { applyPatchShared } from './applyPatch.ts';
-import { repairHint, type Json } from './record.ts';
-import type { HistoryEntry, RunStore } from './runStore.ts';
-import { CorruptRecordError, InvalidPatchError, RecordNotFoundError } from './storageErrors.ts';
+import { applyPatchShared } from '../format/applyPatch.ts';
+import { repairHint, type Json } from '../format/record.ts';
+import type { HistoryEntry, RunStore } from '../stores/runStore.ts';
+import { CorruptRecordError, InvalidPatchError, RecordNotFoundError } from '../format/storageErrors.ts';
 
 /** While stepping forward, the state after every record whose seq is a multiple of this is kept. */
 const ANCHOR_EVERY = 64;

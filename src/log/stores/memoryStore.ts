@@ -1,9 +1,9 @@
-import { StorageError } from '../errors.ts';
-import { parseHeader } from './record.ts';
-import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
-import { encodeText } from './codec.ts';
-import { chainStart, sealChain } from './chain.ts';
-import { StateIndexReader } from './stateIndex.ts';
+import { StorageError } from '../../errors.ts';
+import { parseHeader } from '../format/record.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from '../format/record.ts';
+import { encodeText } from '../format/codec.ts';
+import { chainStart, sealChain } from '../format/chain.ts';
+import { StateIndexReader } from '../reads/stateIndex.ts';
 import {
   checkBatch,
   checkExpectedSeq,
@@ -23,7 +23,7 @@ import {
   truncatedSummary,
 } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
-import { RunExistsError, RunNotFoundError } from './storageErrors.ts';
+import { RunExistsError, RunNotFoundError } from '../format/storageErrors.ts';
 
 /** One run as the memory store keeps it: JSON text only, so nothing but JSON survives a write. */
 export interface MemoryRun {

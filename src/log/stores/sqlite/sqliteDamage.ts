@@ -1,4 +1,4 @@
-import { StorageError } from '../errors.ts';
+import { StorageError } from '../../../errors.ts';
 
 /**
  * The error for what SQLite says of a file whose pages are damaged, or that is no database at all;

@@ -1,14 +1,14 @@
 import type { KeyObject } from 'node:crypto';
-import { summarize } from './summarize.ts';
-import { applyPatchShared } from './applyPatch.ts';
-import { alteredDetail, ChainWalk } from './chain.ts';
+import { summarize } from '../stores/summarize.ts';
+import { applyPatchShared } from '../format/applyPatch.ts';
+import { alteredDetail, ChainWalk } from '../format/chain.ts';
 import { fileHint, lineOf, readExport, type ExportFile, type ReadExportOptions } from './exportFile.ts';
 import { TrailerWriter } from './exportTrailer.ts';
-import { RUN_STATUSES, sealRecord } from './record.ts';
-import type { Json, RunRecord, RunSummary } from './record.ts';
-import type { RunStore } from './runStore.ts';
-import { indexRecords } from './stateIndex.ts';
-import { CorruptRecordError, InvalidPatchError } from './storageErrors.ts';
+import { RUN_STATUSES, sealRecord } from '../format/record.ts';
+import type { Json, RunRecord, RunSummary } from '../format/record.ts';
+import type { RunStore } from '../stores/runStore.ts';
+import { indexRecords } from '../reads/stateIndex.ts';
+import { CorruptRecordError, InvalidPatchError } from '../format/storageErrors.ts';
 
 const PAGE = 500;
 

@@ -1,8 +1,8 @@
-import { UserError } from '../errors.ts';
+import { UserError } from '../../errors.ts';
 import { MemoryStore } from './memoryStore.ts';
-import { PostgresStore } from './postgresStore.ts';
+import { PostgresStore } from './postgres/postgresStore.ts';
 import type { RunStore } from './runStore.ts';
-import { DEFAULT_SQLITE_PATH, SqliteStore } from './sqliteStore.ts';
+import { DEFAULT_SQLITE_PATH, SqliteStore } from './sqlite/sqliteStore.ts';
 
 /**
  * Opens a store from a URL: `memory:`, `sqlite:<path>` or a file path, `postgres://…` (schema via `?schema=`);

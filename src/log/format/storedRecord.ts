@@ -2,7 +2,7 @@ import { decodeText, encodeText, isChecked, UnknownEncodingError } from './codec
 import { findUnsafePath, jsonTextOf } from './patch.ts';
 import { FORMAT_VERSION, parseRecord, repairHint, sealLazily } from './record.ts';
 import type { Json, Operation, RunRecord } from './record.ts';
-import type { HistoryEntry } from './runStore.ts';
+import type { HistoryEntry } from '../stores/runStore.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
 
 /**

@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
-import { StatecraftError } from '../errors.ts';
-import { alteredDetail, ChainWalk, isChained } from './chain.ts';
+import { StatecraftError } from '../../errors.ts';
+import { alteredDetail, ChainWalk, isChained } from '../format/chain.ts';
 import { isTrailerLine, keyFingerprint, linesDigest, signatureHolds, trailerOf, type Trailer } from './exportTrailer.ts';
-import { parseHeader, parseRecord, parseSummary } from './record.ts';
-import type { RunHeader, RunRecord, RunSummary } from './record.ts';
-import { CorruptRecordError } from './storageErrors.ts';
+import { parseHeader, parseRecord, parseSummary } from '../format/record.ts';
+import type { RunHeader, RunRecord, RunSummary } from '../format/record.ts';
+import { CorruptRecordError } from '../format/storageErrors.ts';
 
 /** A parsed export: record seq N is on line N + 2, after the header. */
 export interface ExportFile {

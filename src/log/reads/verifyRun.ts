@@ -1,10 +1,10 @@
-import { alteredDetail, ChainWalk } from './chain.ts';
-import type { ReadExportOptions } from './exportFile.ts';
-import { checkExport } from './jsonl.ts';
-import type { RunStore } from './runStore.ts';
+import { alteredDetail, ChainWalk } from '../format/chain.ts';
+import type { ReadExportOptions } from '../exchange/exportFile.ts';
+import { checkExport } from '../exchange/jsonl.ts';
+import type { RunStore } from '../stores/runStore.ts';
 import { scanRun, type RecordDamage } from './scanRun.ts';
-import { CorruptRecordError, UnsupportedFormatError } from './storageErrors.ts';
-import type { Trailer } from './exportTrailer.ts';
+import { CorruptRecordError, UnsupportedFormatError } from '../format/storageErrors.ts';
+import type { Trailer } from '../exchange/exportTrailer.ts';
 
 /** What `verifyRun` found: `problems` is empty when the run is intact. */
 export interface Verification {

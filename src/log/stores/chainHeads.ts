@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chainStart, isChained, type ChainStart } from './chain.ts';
+import { chainStart, isChained, type ChainStart } from '../format/chain.ts';
 import { checkExpectedSeq } from './runStore.ts';
 
 /** What a store read of a run to seal a batch: its header's format and checksum, the body of the record before the batch, and its last seq. */

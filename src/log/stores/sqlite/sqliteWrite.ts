@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
-import { ConflictError } from '../errors.ts';
-import type { RunRecord, RunSummary } from './record.ts';
-import { chainStart, sealChain } from './chain.ts';
-import { checkExpectedSeq, splitRecord } from './runStore.ts';
-import { RunNotFoundError } from './storageErrors.ts';
+import { ConflictError } from '../../../errors.ts';
+import type { RunRecord, RunSummary } from '../../format/record.ts';
+import { chainStart, sealChain } from '../../format/chain.ts';
+import { checkExpectedSeq, splitRecord } from '../runStore.ts';
+import { RunNotFoundError } from '../../format/storageErrors.ts';
 import { NATIVE_BINDING, SCHEMA } from './sqliteSchema.ts';
 
 /** An indexed state with its texts encoded, as one append writes it. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { UserError } from '../errors.ts';
+import { UserError } from '../../errors.ts';
 import { findUnsafePath } from './patch.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
 import { IsoTime, wellFormedHeader, wellFormedRecord, wellFormedSummary } from './wellFormed.ts';

@@ -1,11 +1,11 @@
 import pg from 'pg';
-import { ConflictError, StorageError, UserError } from '../errors.ts';
-import { parseHeader } from './record.ts';
-import type { Json, RunHeader, RunRecord, RunSummary } from './record.ts';
-import { encodeText } from './codec.ts';
-import { sealChain } from './chain.ts';
-import { ChainHeads, type ChainHeadRow } from './chainHeads.ts';
-import { StateIndexReader } from './stateIndex.ts';
+import { ConflictError, StorageError, UserError } from '../../../errors.ts';
+import { parseHeader } from '../../format/record.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from '../../format/record.ts';
+import { encodeText } from '../../format/codec.ts';
+import { sealChain } from '../../format/chain.ts';
+import { ChainHeads, type ChainHeadRow } from '../chainHeads.ts';
+import { StateIndexReader } from '../../reads/stateIndex.ts';
 import {
   checkBatch,
   checkExpectedSeq,
@@ -21,9 +21,9 @@ import {
   summaryPatch,
   summaryToTruncate,
   truncatedSummary,
-} from './runStore.ts';
-import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from './runStore.ts';
-import { RunExistsError, RunNotFoundError, StoreNotFoundError } from './storageErrors.ts';
+} from '../runStore.ts';
+import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
+import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
 import { NO_SUCH_RUN, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */

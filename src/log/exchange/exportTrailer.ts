@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type Hash, type KeyObject } from 'node:crypto';
-import { UserError } from '../errors.ts';
-import { canonicalJson } from './canonicalJson.ts';
+import { UserError } from '../../errors.ts';
+import { canonicalJson } from '../format/canonicalJson.ts';
 
 /**
  * The last line of an export, `{"trailer": …}`: how many records the file holds and the SHA-256 of

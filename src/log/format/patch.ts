@@ -1,4 +1,4 @@
-import { UserError } from '../errors.ts';
+import { UserError } from '../../errors.ts';
 import type { Json, Operation } from './record.ts';
 
 const UNSAFE_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
