@@ -5,6 +5,7 @@ import { UserError } from '../errors.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
 import type { Script } from '../testing/script.ts';
 import { disposeOnExit } from './shutdown.ts';
+import { loadTypeScriptSupport } from '../loadTypeScript.ts';
 
 export interface AgentModule {
   agent: Agent;
@@ -29,6 +30,7 @@ export async function loadAgent(path: string): Promise<AgentModule> {
   if (!existsSync(file)) {
     throw new UserError(`Agent module not found: ${file}. Pass the path of a .ts or .js file that exports an agent.`);
   }
+  await loadTypeScriptSupport(file);
   let module: Record<string, unknown>;
   try {
     module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;

@@ -1,3 +1,4 @@
+import { loadTypeScriptSupport } from '../loadTypeScript.ts';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
@@ -70,6 +71,7 @@ async function machinesIn(machinesDir: string): Promise<Array<{ entry: Omit<Diag
     const sourceFile = `${dirLabel}/${file}`;
     let module: Record<string, unknown>;
     try {
+      await loadTypeScriptSupport(join(machinesDir, file));
       module = (await import(pathToFileURL(join(machinesDir, file)).href)) as Record<string, unknown>;
     } catch (error) {
       throw new UserError(
