@@ -1,3 +1,6 @@
+// Statecraft's types use Node's (Buffer, node:crypto keys, node:http): a TypeScript project that
+// imports it gets them from @types/node, whatever its tsconfig's `types` says.
+/// <reference types="node" preserve="true" />
 export { agentConfig, agentMachine, agentSetup, type AgentEvent, type AgentMachineConfig } from '../machines/agentMachine.ts';
 export {
   CancelledError,

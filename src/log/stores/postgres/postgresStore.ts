@@ -24,13 +24,14 @@ import {
 } from '../runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
+import type { PostgresPoolSettings } from './poolSettings.ts';
 import { NO_SUCH_RUN, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
 export interface PostgresStoreOptions {
   connectionString?: string;
   schema?: string;
-  pool?: Omit<pg.PoolConfig, 'connectionString'>;
+  pool?: PostgresPoolSettings;
   /** Refuse a schema that does not exist yet instead of creating it (commands that only read or change recorded runs). */
   mustExist?: boolean;
 }
