@@ -55,20 +55,21 @@ export interface KeyframeOptions {
   sizeRatio?: number;
 }
 
+// `| undefined` on each: a decision is often built from a PendingCall, whose argsHash and actor may be absent.
 export interface ApproveOptions {
   /** Who decides; recorded with the decision. */
-  by?: string;
+  by?: string | undefined;
   /** Hash of the arguments the approver saw (`CallState.argsHash`); a mismatch refuses the decision. */
-  argsHash?: string;
+  argsHash?: string | undefined;
   /** Replacement arguments, validated against the tool's schema before the decision is recorded. */
-  arguments?: string | Record<string, unknown>;
+  arguments?: string | Record<string, unknown> | undefined;
   /** Approve this tool for the rest of the run. */
-  always?: boolean;
+  always?: boolean | undefined;
   /**
    * Which agent holds the call, as `pendingApprovals` lists it (`actor: 'researcher'`; '' for the run's
    * own agent). Needed only when agents the run invokes wait on calls with the same id.
    */
-  actor?: string;
+  actor?: string | undefined;
 }
 
 /** How a run begins: fresh from input, or restored from a recorded snapshot. */

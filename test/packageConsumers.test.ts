@@ -1,0 +1,214 @@
+// The package as a user gets it: `npm pack`, installed from the tarball into new projects outside the
+// repository, each running an agent against the scripted server on loopback.
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
+import { startScriptedServer, type Script } from '../src/testing/index.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const work = mkdtempSync(join(tmpdir(), 'statecraft-consumers-'));
+const jsProject = join(work, 'js');
+const tsProject = join(work, 'ts');
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// npm hands its scripts npm_* variables (the repository's prefix among them) that would steer the
+// projects' own npm, and the model variables of the machine must not reach the scripted runs.
+const cleanEnv = (): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(npm_|OPENAI_|STATECRAFT_)/i.test(name)));
+
+function sh(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, timeout = 300_000): Promise<Outcome> {
+  return new Promise((done) => {
+    execFile(command, args, { cwd, env: { ...cleanEnv(), NO_COLOR: '1', ...env }, timeout, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+const must = async (what: string, outcome: Promise<Outcome>): Promise<Outcome> => {
+  const result = await outcome;
+  if (result.code !== 0) throw new Error(`${what} exited ${result.code}:\n${result.stdout}\n${result.stderr}`);
+  return result;
+};
+
+const npm = (cwd: string, ...args: string[]) => sh('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], cwd);
+
+/** The README's code blocks that an HTML comment `<!-- sample: NAME -->` names, by file name. */
+function readmeSamples(): Map<string, string> {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const samples = new Map<string, string>();
+  for (const match of readme.matchAll(/<!-- sample: (\S+) -->\n```\w+\n([\s\S]*?)\n```/g)) samples.set(match[1]!, match[2]!);
+  return samples;
+}
+
+// The README leaves these to the reader in its samples; they are declared here with the types it implies.
+const readmeDeclarations = `declare function fetchWeather(city: string, unit: 'C' | 'F', signal: AbortSignal): Promise<{ temperature: number }>;
+declare function send(message: { to: string; body: string }, password: string): Promise<void>;
+`;
+
+// Each check fails to compile if the type it relies on resolved to any.
+const typesResolve = `import { z } from 'zod';
+import { defineTool, openStore, type RunResult, type RunStore } from 'statecraft';
+import { startScriptedServer, type Script } from 'statecraft/testing';
+
+defineTool({
+  name: 'echo',
+  description: 'Echo the text.',
+  parameters: z.object({ text: z.string() }),
+  execute: async ({ text }) => {
+    // @ts-expect-error the argument is a string, from the schema
+    const wrong: number = text;
+    return wrong;
+  },
+});
+export const store: RunStore = openStore('memory:');
+// @ts-expect-error a status is one of a few names
+export const status: RunResult['status'] = 'finished';
+export const script: Script = [{ content: 'Hello.' }];
+export const server = startScriptedServer(script);
+`;
+
+const calculatorScript = (): Script => [
+  { toolCalls: [{ name: 'add', arguments: { a: 2, b: 3 } }], usage: { inputTokens: 40, outputTokens: 8 } },
+  {
+    content: 'The sum is 5.',
+    usage: { inputTokens: 60, outputTokens: 6 },
+    expect: ({ messages }) => assert.equal(messages.filter((m) => m.role === 'tool').map((m) => m.content), ['{"sum":5}']),
+  },
+];
+
+async function recordedRuns(project: string) {
+  const store = new SqliteStore({ path: join(project, '.statecraft/runs.db'), mustExist: true });
+  try {
+    return await store.listRuns();
+  } finally {
+    await store.close();
+  }
+}
+
+test.before(async () => {
+  if (!existsSync(join(root, 'dist/src/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test builds before it runs).');
+  // `npm test` has just built dist/ (pretest), so the pack skips prepack's second build of it.
+  const packed = await must('npm pack', sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], root));
+  const tarball = join(work, (JSON.parse(packed.stdout) as Array<{ filename: string }>)[0]!.filename);
+  await offerSqliteBinary();
+  for (const [project, type] of [[jsProject, 'module'], [tsProject, 'module']] as const) {
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }, null, 2));
+  }
+  await Promise.all([
+    must('npm install in the JavaScript project', npm(jsProject, 'install', tarball, 'zod')),
+    must('npm install in the TypeScript project', npm(tsProject, 'install', tarball, 'zod'))
+      .then(() => must('npm install --save-dev in the TypeScript project', npm(tsProject, 'install', '--save-dev', 'typescript', 'tsx', '@types/node')))
+      .then(() => must('tsc --init', sh('npx', ['tsc', '--init'], tsProject))),
+  ]);
+});
+
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+/**
+ * better-sqlite3 downloads a prebuilt binary when it installs, or compiles SQLite for minutes when it
+ * cannot. Its installer takes a local prebuild from a folder named in `.prebuild-installrc`, found from
+ * the projects' folders upwards: the binary this repository's install built or fetched, for the same
+ * version and Node ABI (another version misses it and builds its own).
+ */
+async function offerSqliteBinary(): Promise<void> {
+  const binary = join(root, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node');
+  if (!existsSync(binary)) return;
+  const { version } = JSON.parse(readFileSync(join(root, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { version: string };
+  const staging = join(work, 'prebuild');
+  mkdirSync(join(staging, 'build/Release'), { recursive: true });
+  copyFileSync(binary, join(staging, 'build/Release/better_sqlite3.node'));
+  const prebuilds = join(work, 'prebuilds');
+  mkdirSync(prebuilds);
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  await must('tar', sh('tar', ['-czf', join(prebuilds, name), '-C', staging, 'build'], work));
+  writeFileSync(join(work, '.prebuild-installrc'), `local-prebuilds=${prebuilds}\n`);
+}
+
+test('the tarball ships the build, the CLI, the sources its maps point at, README and LICENSE, and no tests', async () => {
+  const { stdout } = await must('npm pack --dry-run', sh('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], root));
+  const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((file) => file.path);
+  for (const path of ['bin/statecraft.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/require.cjs', 'dist/src/cli/main.js', 'dist/src/inspector/page/index.html', 'LICENSE', 'README.md']) {
+    assert.ok(files.includes(path), `the tarball holds ${path}`);
+  }
+  assert.equal(files.filter((path) => /^(test|bench|examples|scripts)\/|\.test\./.test(path)), []);
+  assert.equal(files.filter((path) => path.startsWith('src/inspector/page/')), [], 'the page ships once, in dist/');
+});
+
+test('a JavaScript ES module project runs the README program and records the run in SQLite, without tsx', async () => {
+  // Statecraft must not need tsx to run: whether or not it came with the install, it is taken away.
+  rmSync(join(jsProject, 'node_modules/tsx'), { recursive: true, force: true });
+  const app = readmeSamples().get('app.js');
+  assert.ok(app, 'the README has the app.js sample');
+  writeFileSync(join(jsProject, 'app.js'), app);
+  const server = await startScriptedServer(calculatorScript());
+  try {
+    const { stdout } = await must('node app.js', sh(process.execPath, ['app.js'], jsProject, { OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'test' }, 60_000));
+    assert.is(stdout.trim(), 'done The sum is 5.');
+    server.assertDone();
+  } finally {
+    await server.close();
+  }
+  const runs = await recordedRuns(jsProject);
+  assert.equal(runs.map((run) => [run.agentId, run.status]), [['calculator', 'done']]);
+  const listed = await must('statecraft runs', sh(join(jsProject, 'node_modules/.bin/statecraft'), ['runs'], jsProject));
+  assert.match(listed.stdout, 'calculator');
+});
+
+test("CommonJS require('statecraft') loads it on this Node, and where require cannot load ES modules says what to do", async () => {
+  writeFileSync(join(jsProject, 'load.cjs'), "const { defineAgent, startRun } = require('statecraft');\nconsole.log(typeof defineAgent, typeof startRun);\n");
+  if (process.features.require_module) {
+    const { stdout } = await must('node load.cjs', sh(process.execPath, ['load.cjs'], jsProject));
+    assert.is(stdout.trim(), 'function function');
+  }
+  // Node.js 20.15 to 20.18 cannot require an ES module; later versions behave so with this flag.
+  const older = process.features.require_module ? ['--no-experimental-require-module'] : [];
+  const refused = await sh(process.execPath, [...older, 'load.cjs'], jsProject);
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, "statecraft is an ES module, and this Node.js");
+  assert.match(refused.stderr, "await import('statecraft')");
+  assert.match(refused.stderr, 'Node.js 20.19 or later');
+});
+
+test('a TypeScript project made by tsc --init compiles the README samples with no error', async () => {
+  const samples = [...readmeSamples()].filter(([name]) => name.endsWith('.ts'));
+  assert.ok(samples.length >= 2, 'the README marks its TypeScript samples');
+  for (const [name, code] of samples) writeFileSync(join(tsProject, name), code);
+  writeFileSync(join(tsProject, 'readmeDeclarations.d.ts'), readmeDeclarations);
+  writeFileSync(join(tsProject, 'typesResolve.ts'), typesResolve);
+  const checked = await sh('npx', ['tsc', '--noEmit'], tsProject);
+  assert.is(`${checked.stdout}${checked.stderr}`.trim(), '', 'tsc reports no error');
+  assert.is(checked.code, 0);
+  // Its defaults skip checking declaration files; Statecraft's own must hold up without that.
+  const libraries = await sh('npx', ['tsc', '--noEmit', '--skipLibCheck', 'false'], tsProject);
+  const ours = libraries.stdout.split('\n').filter((line) => line.startsWith('node_modules/statecraft/'));
+  assert.equal(ours, [], "Statecraft's declarations check clean");
+});
+
+test('npx statecraft run agent.ts runs the README agent through tsx and records it', async () => {
+  const server = await startScriptedServer(calculatorScript());
+  try {
+    const { stdout } = await must(
+      'npx statecraft run agent.ts',
+      sh('npx', ['statecraft', 'run', 'agent.ts', '--input', 'What is 2 + 3?'], tsProject, { OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'test' }, 60_000),
+    );
+    assert.match(stdout, 'The sum is 5.');
+    server.assertDone();
+  } finally {
+    await server.close();
+  }
+  const runs = await recordedRuns(tsProject);
+  assert.equal(runs.map((run) => [run.agentId, run.status, run.steps > 0]), [['calculator', 'done', true]]);
+});
+
+test.run();
