@@ -1,7 +1,7 @@
 // The package as a user gets it: `npm pack`, installed from the tarball into new projects outside the
 // repository, each running an agent against the scripted server on loopback.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
@@ -193,6 +193,13 @@ test('a TypeScript project made by tsc --init compiles the README samples with n
   const libraries = await sh('npx', ['tsc', '--noEmit', '--skipLibCheck', 'false'], tsProject);
   const ours = libraries.stdout.split('\n').filter((line) => line.startsWith('node_modules/statecraft/'));
   assert.equal(ours, [], "Statecraft's declarations check clean");
+  // A declaration that imports `./x.ts` names a file that is not there to a consumer's tsc.
+  const declarations = readdirSync(join(tsProject, 'node_modules/statecraft/dist'), { recursive: true, encoding: 'utf8' }).filter((path) => path.endsWith('.d.ts'));
+  assert.ok(declarations.length > 50, 'the declarations are installed');
+  const tsImports = declarations.filter((path) =>
+    /(?:from|import)\s*\(?\s*['"]\.{1,2}\/[^'"]*\.m?ts['"]/.test(readFileSync(join(tsProject, 'node_modules/statecraft/dist', path), 'utf8')),
+  );
+  assert.equal(tsImports, [], 'declarations import .js paths');
 });
 
 test('npx statecraft run agent.ts runs the README agent through tsx and records it', async () => {
