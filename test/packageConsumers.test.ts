@@ -95,19 +95,30 @@ async function recordedRuns(project: string) {
   }
 }
 
+interface PackReport {
+  filename: string;
+  files: Array<{ path: string }>;
+}
+let packedFiles: string[] = [];
+
 test.before(async () => {
   if (!existsSync(join(root, 'dist/src/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm test builds before it runs).');
   // `npm test` has just built dist/ (pretest), so the pack skips prepack's second build of it.
   const packed = await must('npm pack', sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], root));
-  const tarball = join(work, (JSON.parse(packed.stdout) as Array<{ filename: string }>)[0]!.filename);
+  const pack = (JSON.parse(packed.stdout) as PackReport[])[0]!;
+  packedFiles = pack.files.map((file) => file.path);
+  const tarball = join(work, pack.filename);
   await offerSqliteBinary();
-  for (const [project, type] of [[jsProject, 'module'], [tsProject, 'module']] as const) {
+  // The steps the README's install section gives, in the same order.
+  const setUp = async (project: string) => {
     mkdirSync(project);
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }, null, 2));
-  }
+    await must('npm init -y', sh('npm', ['init', '-y'], project));
+    await must('npm pkg set type=module', sh('npm', ['pkg', 'set', 'type=module'], project));
+    await must(`npm install in ${project}`, npm(project, 'install', tarball, 'zod'));
+  };
   await Promise.all([
-    must('npm install in the JavaScript project', npm(jsProject, 'install', tarball, 'zod')),
-    must('npm install in the TypeScript project', npm(tsProject, 'install', tarball, 'zod'))
+    setUp(jsProject),
+    setUp(tsProject)
       .then(() => must('npm install --save-dev in the TypeScript project', npm(tsProject, 'install', '--save-dev', 'typescript', 'tsx', '@types/node')))
       .then(() => must('tsc --init', sh('npx', ['tsc', '--init'], tsProject))),
   ]);
@@ -135,9 +146,8 @@ async function offerSqliteBinary(): Promise<void> {
   writeFileSync(join(work, '.prebuild-installrc'), `local-prebuilds=${prebuilds}\n`);
 }
 
-test('the tarball ships the build, the CLI, the sources its maps point at, README and LICENSE, and no tests', async () => {
-  const { stdout } = await must('npm pack --dry-run', sh('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], root));
-  const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((file) => file.path);
+test('the tarball ships the build, the CLI, the sources its maps point at, README and LICENSE, and no tests', () => {
+  const files = packedFiles;
   for (const path of ['bin/statecraft.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/require.cjs', 'dist/src/cli/main.js', 'dist/src/inspector/page/index.html', 'LICENSE', 'README.md']) {
     assert.ok(files.includes(path), `the tarball holds ${path}`);
   }
@@ -161,8 +171,15 @@ test('a JavaScript ES module project runs the README program and records the run
   }
   const runs = await recordedRuns(jsProject);
   assert.equal(runs.map((run) => [run.agentId, run.status]), [['calculator', 'done']]);
-  const listed = await must('statecraft runs', sh(join(jsProject, 'node_modules/.bin/statecraft'), ['runs'], jsProject));
+  const listed = await must('npx statecraft runs', sh('npx', ['statecraft', 'runs'], jsProject));
   assert.match(listed.stdout, 'calculator');
+});
+
+test('the README command that allows better-sqlite3 its install script is one npm takes', async () => {
+  if ((await sh('npm', ['install-scripts', '--help'], jsProject)).code !== 0) return; // an npm before allowScripts
+  await must('npm install-scripts approve better-sqlite3', sh('npm', ['install-scripts', 'approve', 'better-sqlite3'], jsProject));
+  const { allowScripts } = JSON.parse(readFileSync(join(jsProject, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+  assert.ok(Object.entries(allowScripts ?? {}).some(([name, allowed]) => name.startsWith('better-sqlite3') && allowed));
 });
 
 test("CommonJS require('statecraft') loads it on this Node, and where require cannot load ES modules says what to do", async () => {
