@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
@@ -153,6 +153,15 @@ test('the tarball ships the build, the CLI, the sources its maps point at, READM
   }
   assert.equal(files.filter((path) => /^(test|bench|examples|scripts)\/|\.test\./.test(path)), []);
   assert.equal(files.filter((path) => path.startsWith('src/inspector/page/')), [], 'the page ships once, in dist/');
+  // Source and declaration maps lead a debugger and an editor's "go to definition" to shipped sources.
+  const maps = files.filter((path) => path.endsWith('.map'));
+  assert.ok(maps.length > 100, 'the build has source maps');
+  const shipped = new Set(files);
+  const missing = maps.flatMap((map) => {
+    const { sources } = JSON.parse(readFileSync(join(root, map), 'utf8')) as { sources: string[] };
+    return sources.map((source) => relative(root, resolve(root, dirname(map), source))).filter((source) => !shipped.has(source));
+  });
+  assert.equal(missing, []);
 });
 
 test('a JavaScript ES module project runs the README program and records the run in SQLite, without tsx', async () => {
