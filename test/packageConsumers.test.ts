@@ -197,7 +197,7 @@ test("CommonJS require('statecraft') loads it on this Node, and where require ca
     const { stdout } = await must('node load.cjs', sh(process.execPath, ['load.cjs'], jsProject));
     assert.is(stdout.trim(), 'function function');
   }
-  // Node.js 20.15 to 20.18 cannot require an ES module; later versions behave so with this flag.
+  // Node.js 20.15 to 20.18 cannot require an ES module; later versions refuse so with this flag.
   const older = process.features.require_module ? ['--no-experimental-require-module'] : [];
   const refused = await sh(process.execPath, [...older, 'load.cjs'], jsProject);
   assert.is(refused.code, 1);
