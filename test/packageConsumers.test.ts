@@ -184,6 +184,26 @@ test('a JavaScript ES module project runs the README program and records the run
   assert.match(listed.stdout, 'calculator');
 });
 
+test('the CLI runs a JavaScript agent without tsx, and for a TypeScript one says to install it', async () => {
+  // The README's agent.ts has no type annotations: as agent.js it is the same agent in JavaScript.
+  const agent = readmeSamples().get('agent.ts')!;
+  writeFileSync(join(jsProject, 'agent.js'), agent);
+  writeFileSync(join(jsProject, 'agent.ts'), agent);
+  const server = await startScriptedServer(calculatorScript());
+  try {
+    const env = { OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'test' };
+    const { stdout } = await must('npx statecraft run agent.js', sh('npx', ['statecraft', 'run', 'agent.js', '--input', 'What is 2 + 3?'], jsProject, env, 60_000));
+    assert.match(stdout, 'The sum is 5.');
+    server.assertDone();
+    const refused = await sh('npx', ['statecraft', 'run', 'agent.ts', '--input', 'What is 2 + 3?'], jsProject, env, 60_000);
+    assert.is(refused.code, 2);
+    assert.match(refused.stderr, 'npm install --save-dev tsx');
+    assert.is(server.requests.length, 2, 'the refused agent called no model');
+  } finally {
+    await server.close();
+  }
+});
+
 test('the README command that allows better-sqlite3 its install script is one npm takes', async () => {
   if ((await sh('npm', ['install-scripts', '--help'], jsProject)).code !== 0) return; // an npm before allowScripts
   await must('npm install-scripts approve better-sqlite3', sh('npm', ['install-scripts', 'approve', 'better-sqlite3'], jsProject));
