@@ -3,6 +3,7 @@ import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import { checkAgentConfig } from './checkAgentConfig.ts';
 import { priceFor } from '../model/modelFacts.ts';
+import { envPriceFile } from '../model/priceFile.ts';
 import type { PriceTable } from '../model/pricing.ts';
 import { envCredentials, type CredentialsProvider } from '../credentials/credentialsProvider.ts';
 import type { FitnessTarget } from '../fitness/defineFitness.ts';
@@ -172,6 +173,8 @@ export function permittedTools(agent: Agent) {
  * those of the agents it invokes, each priced for the model it will call (its own port or model name, else the run's).
  */
 export function assertPriced(agent: Agent, model: string): void {
+  // A price file that cannot be used is refused before the run starts, budget or not, rather than at its first answer.
+  envPriceFile();
   assertOwnPriced(agent, model);
   for (const sub of Object.values(agent.agents)) assertPriced(sub, typeof sub.model === 'object' ? sub.model.info.model : (sub.model ?? model));
 }

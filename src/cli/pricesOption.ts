@@ -1,0 +1,17 @@
+import { resolve } from 'node:path';
+import { PRICE_FILE_ENV, readPriceFile } from '../model/priceFile.ts';
+
+export const pricesOptions = { prices: { type: 'string' } } as const;
+
+export const pricesHelp = `  --prices FILE      a JSON price file, { "models": { "NAME": { "inputPerMTok": 2, "outputPerMTok": 8 } } };
+                     its prices override the bundled catalogue's (default: STATECRAFT_PRICES)`;
+
+/**
+ * Check the price file `--prices` names, before anything runs, and make it the process's
+ * (STATECRAFT_PRICES), so that the agent module and the run price with it.
+ */
+export function usePriceFile(values: Record<string, unknown>): void {
+  if (typeof values['prices'] !== 'string') return;
+  readPriceFile(values['prices'], '--prices');
+  process.env[PRICE_FILE_ENV] = resolve(values['prices']);
+}
