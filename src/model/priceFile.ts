@@ -32,7 +32,8 @@ export function readPriceFile(path: string, from = 'the price file'): Readonly<R
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${(error as Error).message})`;
-    throw new UserError(`Price file ${full} (${from}) ${why}. Give the path of a JSON file of prices, such as ${example}, or unset ${from === PRICE_FILE_ENV ? PRICE_FILE_ENV : 'it'}.`, { cause: error });
+    const undo = from === PRICE_FILE_ENV ? `, or unset ${PRICE_FILE_ENV}` : from === '--prices' ? ', or leave out --prices' : '';
+    throw new UserError(`Price file ${full} (${from}) ${why}. Give the path of a JSON file of prices, such as ${example}${undo}.`, { cause: error });
   }
   let json: unknown;
   try {
