@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { PRICE_FILE_ENV, readPriceFile } from '../model/priceFile.ts';
 
 export const pricesOptions = { prices: { type: 'string' } } as const;
 
@@ -10,8 +9,10 @@ export const pricesHelp = `  --prices FILE      a JSON price file, { "models": {
  * Check the price file `--prices` names, before anything runs, and make it the process's
  * (STATECRAFT_PRICES), so that the agent module and the run price with it.
  */
-export function usePriceFile(values: Record<string, unknown>): void {
+export async function usePriceFile(values: Record<string, unknown>): Promise<void> {
   if (typeof values['prices'] !== 'string') return;
+  // Loaded here, not with the CLI: only the commands given --prices read a price file this way.
+  const { PRICE_FILE_ENV, readPriceFile } = await import('../model/priceFile.ts');
   readPriceFile(values['prices'], '--prices');
   process.env[PRICE_FILE_ENV] = resolve(values['prices']);
 }

@@ -48,7 +48,7 @@ interface Decision {
 
 /** Resume a run from the store and drive it from the terminal; a `decision` is checked first and sent once the run is restored. */
 async function resumeAndDrive(values: Record<string, unknown>, runId: string, approve: ApproveMode, decision?: Decision): Promise<number> {
-  usePriceFile(values);
+  await usePriceFile(values);
   return withRun(values, runId, async (store, runId) => {
     const { lastSeq, status, waitingOn } = await store.summary(runId);
     if (decision) {

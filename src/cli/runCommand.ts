@@ -71,7 +71,7 @@ ${exitHelp}`,
     // Set before the module loads, so that code in it that reads the model's name (to price it, say)
     // sees the one this run will call.
     if (typeof values.model === 'string' && values.model !== '') process.env['STATECRAFT_MODEL'] = values.model;
-    usePriceFile(values);
+    await usePriceFile(values);
     const module = await loadAgent(path);
     const input = userMessage(module, values.input as string | undefined);
     const approve = approveMode(values.approve);
