@@ -139,6 +139,7 @@ Options:
 ${laterApproveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
+${pricesHelp}
 ${storeHelp}
 
 ${exitHelp}`,
@@ -184,6 +185,7 @@ Options:
 ${laterApproveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
+${pricesHelp}
 ${storeHelp}
 
 ${exitHelp}`,
