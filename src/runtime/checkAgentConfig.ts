@@ -12,7 +12,6 @@ const agentKeys: Record<keyof AgentConfig, true> = {
 const limitKeys: Record<keyof AgentLimits, true> = { maxSteps: true, maxTokens: true, maxCostUsd: true, timeoutMs: true };
 const approvalKeys: Record<keyof NonNullable<AgentConfig['approval']>, true> = { timeoutMs: true, onTimeout: true };
 
-
 /** Refuse settings that would be ignored or would break the run later: unknown keys, bad counts, malformed prices. */
 export function checkAgentConfig(config: AgentConfig): void {
   const agent = config.name;
