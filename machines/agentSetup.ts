@@ -1,5 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { AgentContext, AgentInput, AgentOutput, CallState, FitnessResult, ModelTurn, StopReason, ToolOutcome } from '../src/protocol/agent.ts';
+import type { Usage } from '../src/protocol/messages.ts';
 
 /** Events the agent machine accepts from outside and from the runtime's actors. */
 export type AgentEvent =
@@ -18,6 +19,18 @@ const lastAssistant = (context: AgentContext) => {
     if (message.role === 'assistant') return message;
   }
   return undefined;
+};
+
+/**
+ * Two usages added up. Cached and reasoning counts appear once a turn reports some: a run whose
+ * turns report none (every run recorded before they were counted) keeps the usage, and the patches,
+ * it always had, so that replay still reproduces it.
+ */
+const addUsage = (total: Usage, turn: Usage): Usage => {
+  const sum: Usage = { inputTokens: total.inputTokens + turn.inputTokens, outputTokens: total.outputTokens + turn.outputTokens };
+  if (total.cachedInputTokens !== undefined || turn.cachedInputTokens !== undefined) sum.cachedInputTokens = (total.cachedInputTokens ?? 0) + (turn.cachedInputTokens ?? 0);
+  if (total.reasoningTokens !== undefined || turn.reasoningTokens !== undefined) sum.reasoningTokens = (total.reasoningTokens ?? 0) + (turn.reasoningTokens ?? 0);
+  return sum;
 };
 
 const hasToolCalls = (context: AgentContext) => (context.turn?.calls.length ?? 0) > 0;
@@ -100,10 +113,7 @@ export const agentSetup = setup({
       return {
         messages: [...context.messages, turn.message],
         step: context.step + 1,
-        usage: {
-          inputTokens: context.usage.inputTokens + turn.usage.inputTokens,
-          outputTokens: context.usage.outputTokens + turn.usage.outputTokens,
-        },
+        usage: addUsage(context.usage, turn.usage),
         costUsd: context.costUsd + turn.costUsd,
         turn: {
           step: context.step + 1,

@@ -13,7 +13,9 @@ export {
   UserError,
 } from './errors.ts';
 export { createOpenAIModel, type OpenAIModelOptions } from './model/openaiModel.ts';
-export { costOf, defaultPrices, priceFor, type Price, type PriceTable } from './model/pricing.ts';
+export { costOf, type Price, type PriceTable, type PriceTier } from './model/pricing.ts';
+export { modelFacts, priceFor, type ModelFacts, type PriceSources } from './model/modelFacts.ts';
+export { PRICE_FILE_ENV, readPriceFile, type PriceFileEntry } from './model/priceFile.ts';
 export type {
   AgentContext,
   AgentInput,

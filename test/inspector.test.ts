@@ -34,7 +34,10 @@ const makeAgent = (approval: boolean) =>
   });
 
 const script: Script = [
-  { toolCalls: [{ id: 'a', name: 'note', arguments: { text: 'one' } }, { id: 'b', name: 'note', arguments: { text: 'two' } }] },
+  {
+    toolCalls: [{ id: 'a', name: 'note', arguments: { text: 'one' } }, { id: 'b', name: 'note', arguments: { text: 'two' } }],
+    usage: { inputTokens: 120, cachedInputTokens: 100, outputTokens: 40, reasoningTokens: 30 },
+  },
   { toolCalls: [{ id: 'c', name: 'note', arguments: { text: 'three' } }] },
   { content: 'all noted' },
 ];
@@ -311,6 +314,10 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
     assert.is.not(early.value, 'done');
     assert.is(await page.locator('.messages .message').count(), early.context.messages.length);
     assert.ok(early.context.messages.length < last.context.messages.length, 'fewer messages at an earlier step');
+    // Record 1 is the first model answer: its tokens, cached and reasoning ones included, and the run's so far.
+    const head = await page.locator('.step[data-seq="1"] .step-head').innerText();
+    assert.match(head, '120 in (100 cached) / 40 out (30 reasoning)');
+    assert.match(head, /run so far\s*120 in \(100 cached\) \/ 40 out \(30 reasoning\) · \$0\.0000/);
 
     await page.locator('body').press('ArrowRight');
     await page.waitForSelector('.step[data-seq="2"]');

@@ -23,6 +23,21 @@ const history: Message[] = [
 for (const stream of [true, false]) {
   const mode = stream ? 'streaming' : 'non-streaming';
 
+  test(`${mode}: cached and reasoning tokens are read from the usage details, and a zero is left out`, async () => {
+    const steps: Script = [
+      { content: 'a', usage: { inputTokens: 120, cachedInputTokens: 64, outputTokens: 40, reasoningTokens: 32 } },
+      // OpenAI sends the details on every answer, zeros included.
+      { content: 'b', usage: { inputTokens: 120, cachedInputTokens: 0, outputTokens: 40, reasoningTokens: 0 } },
+    ];
+    await withServer(steps, async (url) => {
+      const model = createOpenAIModel({ baseURL: url, apiKey: KEY, model: 'gpt-test', stream });
+      const first = await model.complete({ messages: history, tools: [] });
+      assert.equal(first.usage, { inputTokens: 120, outputTokens: 40, cachedInputTokens: 64, reasoningTokens: 32 });
+      const second = await model.complete({ messages: history, tools: [] });
+      assert.equal(second.usage, { inputTokens: 120, outputTokens: 40 });
+    });
+  });
+
   test(`${mode}: text reply, usage and the model that answered`, async () => {
     await withServer([{ content: 'It rains in Oslo, the sun shines in Paris.', usage: { inputTokens: 120, outputTokens: 14 } }], async (url, server) => {
       const model = createOpenAIModel({ baseURL: url, apiKey: KEY, model: 'gpt-test', stream });

@@ -1,60 +1,58 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { costOf, defaultPrices, priceFor } from '../src/model/pricing.ts';
-import type { PriceTable } from '../src/model/pricing.ts';
+import { costOf, entryFor } from '../src/model/pricing.ts';
+import type { Price, PriceTable } from '../src/model/pricing.ts';
+
+const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-12, `expected ${expected}, got ${actual}`);
 
 test('an exact name wins', () => {
-  assert.equal(priceFor('gpt-4o-mini'), { inputPerMTok: 0.15, outputPerMTok: 0.6 });
+  assert.equal(entryFor({ local: 1, 'local-2025-01-31': 2 }, 'local-2025-01-31'), 2);
 });
 
-test('a dated snapshot is priced as its model', () => {
-  assert.equal(priceFor('gpt-4o-2024-08-06'), defaultPrices['gpt-4o']);
-  assert.equal(priceFor('gpt-4o-mini-2024-07-18'), defaultPrices['gpt-4o-mini']);
-  assert.equal(priceFor('gpt-4.1-nano-2025-04-14'), defaultPrices['gpt-4.1-nano']);
-});
-
-test('unknown models and bare-prefix lookalikes have no price', () => {
-  assert.is(priceFor('llama-3-70b'), undefined);
-  assert.is(priceFor('gpt-4oo'), undefined);
-  assert.is(priceFor('constructor'), undefined);
-});
-
-test('a custom table replaces the defaults', () => {
+test('a dated snapshot is found under its model, and nothing else is', () => {
   const table: PriceTable = { local: { inputPerMTok: 1, outputPerMTok: 2 } };
-  assert.equal(priceFor('local', table), { inputPerMTok: 1, outputPerMTok: 2 });
-  assert.equal(priceFor('local-2025-01-31', table), { inputPerMTok: 1, outputPerMTok: 2 });
-  assert.is(priceFor('gpt-4o', table), undefined);
+  assert.equal(entryFor(table, 'local-2025-01-31'), { inputPerMTok: 1, outputPerMTok: 2 });
+  assert.is(entryFor(table, 'local-7b'), undefined);
+  assert.is(entryFor(table, 'local-2025-1-31'), undefined);
+  assert.is(entryFor(table, 'constructor'), undefined);
 });
 
-test('a listed name followed by anything but a date is another model, with no price', () => {
-  assert.is(priceFor('o3-pro'), undefined);
-  assert.is(priceFor('o1-pro'), undefined);
-  assert.is(priceFor('gpt-5-pro'), undefined);
-  assert.is(priceFor('o3-pro-2025-06-10'), undefined);
-  assert.is(priceFor('gpt-4o-audio-preview'), undefined);
-  assert.is(priceFor('local-7b', { local: { inputPerMTok: 1, outputPerMTok: 2 } }), undefined);
-  assert.is(priceFor('gpt-4o-2024-8-6'), undefined);
-});
-
-test('a snapshot the table lists by its own name keeps its own price', () => {
-  assert.equal(priceFor('gpt-4o-2024-05-13'), { inputPerMTok: 5, outputPerMTok: 15 });
-  assert.equal(priceFor('o3-2025-04-16'), defaultPrices.o3);
-});
-
-test("a gateway's openai/ name is priced as the OpenAI model it names", () => {
-  assert.equal(priceFor('openai/gpt-4o-mini'), defaultPrices['gpt-4o-mini']);
-  assert.equal(priceFor('openai/gpt-4o-2024-08-06'), defaultPrices['gpt-4o']);
-  // Other providers' models are not OpenAI's, whatever they are called; and a table entry for the full name wins.
-  assert.is(priceFor('azure-eu/gpt-4o'), undefined);
-  assert.is(priceFor('openai/o3-pro'), undefined);
-  assert.is(priceFor('openai/'), undefined);
-  assert.equal(priceFor('openai/gpt-4o', { 'openai/gpt-4o': { inputPerMTok: 3, outputPerMTok: 11 }, 'gpt-4o': { inputPerMTok: 2.5, outputPerMTok: 10 } }), { inputPerMTok: 3, outputPerMTok: 11 });
+test("a gateway's openai/ name is found under the name it gives", () => {
+  const table: PriceTable = { 'gpt-4o': { inputPerMTok: 2.5, outputPerMTok: 10 } };
+  assert.equal(entryFor(table, 'openai/gpt-4o-2024-08-06'), table['gpt-4o']);
+  assert.is(entryFor(table, 'azure-eu/gpt-4o'), undefined);
+  assert.is(entryFor(table, 'openai/'), undefined);
 });
 
 test('cost is tokens times price per million', () => {
-  const cost = costOf({ inputTokens: 2_000_000, outputTokens: 500_000 }, { inputPerMTok: 2.5, outputPerMTok: 10 });
-  assert.ok(Math.abs(cost - 10) < 1e-9, `expected 10, got ${cost}`);
+  close(costOf({ inputTokens: 2_000_000, outputTokens: 500_000 }, { inputPerMTok: 2.5, outputPerMTok: 10 }), 10);
   assert.is(costOf({ inputTokens: 0, outputTokens: 0 }, { inputPerMTok: 2.5, outputPerMTok: 10 }), 0);
+});
+
+test('cached input tokens cost the cached rate, the rest of the input the input rate', () => {
+  const price: Price = { inputPerMTok: 2.5, outputPerMTok: 10, cachedInputPerMTok: 1.25 };
+  // 600,000 uncached at 2.5 + 400,000 cached at 1.25 + 100,000 out at 10.
+  close(costOf({ inputTokens: 1_000_000, cachedInputTokens: 400_000, outputTokens: 100_000 }, price), 1.5 + 0.5 + 1);
+  // No cached rate: cached tokens cost what input costs.
+  close(costOf({ inputTokens: 1_000_000, cachedInputTokens: 400_000, outputTokens: 0 }, { inputPerMTok: 2, outputPerMTok: 8 }), 2);
+  // A count above the input (a confused server) never makes the input cheaper than all cached.
+  close(costOf({ inputTokens: 1_000_000, cachedInputTokens: 5_000_000, outputTokens: 0 }, price), 1.25);
+});
+
+test('reasoning tokens are part of the output and are not counted twice', () => {
+  const price: Price = { inputPerMTok: 2, outputPerMTok: 8 };
+  const withReasoning = costOf({ inputTokens: 0, outputTokens: 1_000_000, reasoningTokens: 700_000 }, price);
+  close(withReasoning, 8);
+  close(withReasoning, costOf({ inputTokens: 0, outputTokens: 1_000_000 }, price));
+});
+
+test('a long-context tier prices the whole request once its input is above the tier', () => {
+  const price: Price = {
+    inputPerMTok: 2.5, outputPerMTok: 15, cachedInputPerMTok: 0.25,
+    tiers: [{ aboveInputTokens: 272_000, inputPerMTok: 5, outputPerMTok: 22.5, cachedInputPerMTok: 0.5 }],
+  };
+  close(costOf({ inputTokens: 272_000, outputTokens: 0 }, price), 0.68);
+  close(costOf({ inputTokens: 300_000, cachedInputTokens: 100_000, outputTokens: 1_000 }, price), (200_000 * 5 + 100_000 * 0.5 + 1_000 * 22.5) / 1e6);
 });
 
 test.run();

@@ -27,6 +27,18 @@ test('serves a JSON completion on 127.0.0.1 under /v1', async () => {
   }
 });
 
+test("reports cached and reasoning tokens in OpenAI's usage details when the step gives them", async () => {
+  const server = await startScriptedServer([{ content: 'hello', usage: { inputTokens: 30, cachedInputTokens: 20, outputTokens: 10, reasoningTokens: 4 } }]);
+  try {
+    const body = (await (await post(server.url, ask())).json()) as { usage: { prompt_tokens_details: unknown; completion_tokens_details: { reasoning_tokens: number } } };
+    assert.equal(body.usage.prompt_tokens_details, { cached_tokens: 20, audio_tokens: 0 });
+    assert.is(body.usage.completion_tokens_details.reasoning_tokens, 4);
+    server.assertDone();
+  } finally {
+    await server.close();
+  }
+});
+
 test('streams SSE chunks with split tool-call arguments, a usage chunk and [DONE]', async () => {
   const server = await startScriptedServer([{ toolCalls: [{ id: 'x', name: 'f', arguments: { long: 'argument text' } }] }]);
   try {

@@ -4,7 +4,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
-import { defaultPrices, defineAgent, defineTool, priceFor } from '../../src/index.ts';
+import { defineAgent, defineTool, priceFor } from '../../src/index.ts';
 import type { Script, ScriptRequest } from '../../src/testing/index.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -47,7 +47,7 @@ const prices = { [scriptModel]: { inputPerMTok: 0.15, outputPerMTok: 0.6 } };
 // (`statecraft run --model NAME` sets STATECRAFT_MODEL before this module loads.)
 const endpoint = Boolean(process.env.OPENAI_API_KEY || process.env.OPENAI_BASE_URL);
 const model = endpoint ? process.env.STATECRAFT_MODEL || 'gpt-4o-mini' : scriptModel;
-const budget = priceFor(model, { ...defaultPrices, ...prices }) ? { maxCostUsd: 0.05 } : {};
+const budget = priceFor(model, prices) ? { maxCostUsd: 0.05 } : {};
 
 export const agent = defineAgent({
   name: 'project-guide',

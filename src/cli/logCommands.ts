@@ -3,10 +3,11 @@ import { UserError } from '../errors.ts';
 import { stateAt } from '../log/reads/reads.ts';
 import type { RunSummary } from '../log/format/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
-import type { Message } from '../protocol/messages.ts';
+import type { Message, Usage } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { oneLine } from '../runtime/decisionEvents.ts';
 import { intOption, nonNegativeIntOption, type Command } from './args.ts';
+import { tokenParts, tokensText } from './tokensText.ts';
 import type { HistoryEntry, RunStore } from '../log/stores/runStore.ts';
 import { CorruptRecordError, RecordNotFoundError, StoreNotFoundError, UnsupportedFormatError } from '../log/format/storageErrors.ts';
 import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
@@ -194,9 +195,9 @@ export function describeEvent(event: { type: string } & Record<string, unknown>)
     case 'TOOL_FINISHED':
       return `${e.callId}${(e.outcome as { isError?: boolean } | undefined)?.isError ? ' (error)' : ''}`;
     case 'xstate.done.actor.callModel': {
-      const output = e.output as { message?: { content?: string | null; toolCalls?: { name: string }[] }; usage?: { inputTokens: number; outputTokens: number } };
+      const output = e.output as { message?: { content?: string | null; toolCalls?: { name: string }[] }; usage?: Usage };
       const calls = output?.message?.toolCalls ?? [];
-      const usage = output?.usage ? ` · ${output.usage.inputTokens}+${output.usage.outputTokens} tokens` : '';
+      const usage = output?.usage ? ` · ${output.usage.inputTokens}+${output.usage.outputTokens} tokens${tokenParts(output.usage)}` : '';
       return (calls.length ? `calls ${calls.map((c) => c.name).join(', ')}` : `answers: ${output?.message?.content ?? ''}`) + usage;
     }
     case 'CANCEL':
@@ -272,8 +273,7 @@ ${storeHelp}`,
         ...(record!.patch.length > shown ? [`  … ${record!.patch.length - shown} more op(s): see them all with --json`] : []),
       ];
       if (context?.messages) {
-        const tokensUsed = context.usage.inputTokens + context.usage.outputTokens;
-        lines.push(`step ${context.step} of ${context.limits.maxSteps} · ${tokensUsed.toLocaleString('en-US')} tokens · $${context.costUsd.toFixed(4)}`);
+        lines.push(`step ${context.step} of ${context.limits.maxSteps} · ${tokensText(context.usage)} · $${context.costUsd.toFixed(4)}`);
         if (context.stop) lines.push(`stopped: ${context.stop.reason} · ${context.stop.detail}`);
         for (const call of context.turn?.calls ?? []) lines.push(`call ${call.id} ${call.name}: ${call.status}${call.note ? ` · ${call.note.slice(0, 100)}` : ''}`);
         lines.push('', 'messages:', ...context.messages.map(renderMessage));

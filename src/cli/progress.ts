@@ -1,4 +1,5 @@
 import type { RunEvent } from '../runtime/runEvents.ts';
+import { tokensText } from './tokensText.ts';
 
 const format = (n: number) => n.toLocaleString('en-US');
 
@@ -92,11 +93,8 @@ export function createProgress(write: (text: string) => void, color: boolean) {
         endStream();
         ended = true;
         const { result } = event;
-        const tokens = result.usage.inputTokens + result.usage.outputTokens;
-        write(
-          `${bold(result.status)} · ${result.reason} · ${result.steps} steps · ${format(tokens)} tokens · ${cost(result.costUsd)}\n`,
-        );
-        if (unpriced.size > 0) write(dim(`  no price known for model ${[...unpriced].join(', ')}: give the agent prices to count its cost\n`));
+        write(`${bold(result.status)} · ${result.reason} · ${result.steps} steps · ${tokensText(result.usage)} · ${cost(result.costUsd)}\n`);
+        if (unpriced.size > 0) write(dim(`  no price known for model ${[...unpriced].join(', ')}: give the agent prices, or a price file (STATECRAFT_PRICES), to count its cost\n`));
         if (result.status !== 'done') write(`  ${result.detail}\n`);
         // The detail quotes the error when it is the runtime's own (a model or tool failure): said once.
         if (result.error && !result.detail.includes(result.error.message)) write(`  ${result.error.name}: ${result.error.message}\n`);

@@ -7,6 +7,7 @@ import type { Run } from '../runtime/Run.ts';
 import type { Command } from './args.ts';
 import { approveHelp, approveMode, chooseModel, drive, exitHelp, type ApproveMode } from './drive.ts';
 import { agentForRun, agentOptionHelp, retryHere } from './agentForRun.ts';
+import { pricesHelp, pricesOptions, usePriceFile } from './pricesOption.ts';
 import { storeHelp, storeOptions, withRun } from './storeOption.ts';
 
 const agentHelp = `${agentOptionHelp}
@@ -47,6 +48,7 @@ interface Decision {
 
 /** Resume a run from the store and drive it from the terminal; a `decision` is checked first and sent once the run is restored. */
 async function resumeAndDrive(values: Record<string, unknown>, runId: string, approve: ApproveMode, decision?: Decision): Promise<number> {
+  await usePriceFile(values);
   return withRun(values, runId, async (store, runId) => {
     const { lastSeq, status, waitingOn } = await store.summary(runId);
     if (decision) {
@@ -89,7 +91,7 @@ async function resumeAndDrive(values: Record<string, unknown>, runId: string, ap
 const hashOf = (run: Run, callId: string, actor?: string) =>
   run.pendingApprovals.find((call) => call.id === callId && (actor === undefined || (call.actor ?? '') === actor))?.argsHash;
 
-const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, 'take-over': { type: 'boolean' }, ...storeOptions } as const;
+const shared = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, 'take-over': { type: 'boolean' }, ...pricesOptions, ...storeOptions } as const;
 
 export const resumeCommand: Command = {
   name: 'resume',
@@ -107,6 +109,7 @@ Options:
 ${approveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
+${pricesHelp}
 ${storeHelp}
 
 ${exitHelp}`,
@@ -136,6 +139,7 @@ Options:
 ${laterApproveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
+${pricesHelp}
 ${storeHelp}
 
 ${exitHelp}`,
@@ -181,6 +185,7 @@ Options:
 ${laterApproveHelp}
 ${agentHelp}
   --json             print one JSON object per line for every run event
+${pricesHelp}
 ${storeHelp}
 
 ${exitHelp}`,

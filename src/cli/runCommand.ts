@@ -3,6 +3,7 @@ import { startRun } from '../runtime/startRun.ts';
 import { intOption, type Command } from './args.ts';
 import { approveHelp, approveMode, chooseModel, drive, exitHelp } from './drive.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
+import { pricesHelp, pricesOptions, usePriceFile } from './pricesOption.ts';
 import { storeHelp, storeOptions, withStore } from './storeOption.ts';
 
 /**
@@ -47,6 +48,7 @@ Options:
   --max-steps N      stop after N model turns (overrides the agent's limit)
 ${approveHelp}
   --scripted         play the module's script even when an endpoint is configured
+${pricesHelp}
 ${storeHelp}
 
 Progress shows each state, the streamed text, each tool call's start and end (a failed one with its
@@ -60,6 +62,7 @@ ${exitHelp}`,
     'max-steps': { type: 'string' },
     approve: { type: 'string' },
     scripted: { type: 'boolean' },
+    ...pricesOptions,
     ...storeOptions,
   },
   async run(values, positionals) {
@@ -68,6 +71,7 @@ ${exitHelp}`,
     // Set before the module loads, so that code in it that reads the model's name (to price it, say)
     // sees the one this run will call.
     if (typeof values.model === 'string' && values.model !== '') process.env['STATECRAFT_MODEL'] = values.model;
+    await usePriceFile(values);
     const module = await loadAgent(path);
     const input = userMessage(module, values.input as string | undefined);
     const approve = approveMode(values.approve);

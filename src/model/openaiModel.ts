@@ -94,10 +94,27 @@ const toApiTool = (tool: ToolSpec): ChatCompletionFunctionTool => ({
   function: { name: tool.name, description: tool.description, parameters: tool.parameters, strict: true },
 });
 
-const toUsage = (usage: { prompt_tokens?: number; completion_tokens?: number } | null | undefined): Usage => ({
-  inputTokens: usage?.prompt_tokens ?? 0,
-  outputTokens: usage?.completion_tokens ?? 0,
-});
+type ApiUsage = {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  completion_tokens_details?: { reasoning_tokens?: number | null } | null;
+};
+
+const count = (value: unknown) => (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : 0);
+
+/**
+ * Our usage from the API's. Cached and reasoning tokens are parts of the prompt and completion
+ * counts, kept only when there are some: a usage without them is the same as before they were read.
+ */
+const toUsage = (usage: ApiUsage | null | undefined): Usage => {
+  const out: Usage = { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: usage?.completion_tokens ?? 0 };
+  const cached = count(usage?.prompt_tokens_details?.cached_tokens);
+  const reasoning = count(usage?.completion_tokens_details?.reasoning_tokens);
+  if (cached > 0) out.cachedInputTokens = cached;
+  if (reasoning > 0) out.reasoningTokens = reasoning;
+  return out;
+};
 
 const assistantMessage = (content: string | null, toolCalls: ToolCall[]): AssistantMessage =>
   toolCalls.length > 0 ? { role: 'assistant', content, toolCalls } : { role: 'assistant', content };

@@ -34,9 +34,16 @@ export type AssistantMessage = z.infer<typeof AssistantMessageSchema>;
 export type ToolMessage = z.infer<typeof ToolMessageSchema>;
 export type Message = z.infer<typeof MessageSchema>;
 
+/**
+ * Tokens of one or more model calls. `cachedInputTokens` are part of `inputTokens` (read from the
+ * provider's prompt cache, billed at a lower rate) and `reasoningTokens` part of `outputTokens`; each
+ * is absent when the provider reported none, as in runs recorded before they were counted.
+ */
 export const UsageSchema = z.object({
   inputTokens: z.number().int().nonnegative(),
   outputTokens: z.number().int().nonnegative(),
+  cachedInputTokens: z.number().int().nonnegative().optional(),
+  reasoningTokens: z.number().int().nonnegative().optional(),
 });
 export type Usage = z.infer<typeof UsageSchema>;
 

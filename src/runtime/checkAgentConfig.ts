@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { closestName } from '../nearestName.ts';
+import { PriceSchema, priceProblems } from '../model/priceSchema.ts';
 import type { AgentConfig, AgentLimits } from './defineAgent.ts';
 
 // Records rather than lists, so that tsc fails here when AgentConfig gains a setting not named below.
@@ -11,9 +11,6 @@ const agentKeys: Record<keyof AgentConfig, true> = {
 };
 const limitKeys: Record<keyof AgentLimits, true> = { maxSteps: true, maxTokens: true, maxCostUsd: true, timeoutMs: true };
 const approvalKeys: Record<keyof NonNullable<AgentConfig['approval']>, true> = { timeoutMs: true, onTimeout: true };
-
-const perMTok = z.number().nonnegative(); // zod 4 refuses NaN and ±Infinity
-const priceSchema = z.strictObject({ inputPerMTok: perMTok, outputPerMTok: perMTok });
 
 /** Refuse settings that would be ignored or would break the run later: unknown keys, bad counts, malformed prices. */
 export function checkAgentConfig(config: AgentConfig): void {
@@ -64,22 +61,9 @@ function checkPrices(agent: string, prices: AgentConfig['prices']) {
     throw new UserError(`Agent "${agent}": prices must be an object of prices by model name, found ${JSON.stringify(prices)}. Write ${example('my-model')}.`);
   }
   for (const [model, price] of Object.entries(prices)) {
-    const parsed = priceSchema.safeParse(price);
+    const parsed = PriceSchema.safeParse(price);
     if (parsed.success) continue;
-    const problems = parsed.error.issues.map((issue) => {
-      if (issue.code === 'unrecognized_keys') {
-        return issue.keys.map((key) => `unknown field "${key}"${hintFor(key, ['inputPerMTok', 'outputPerMTok'])}`).join(', ');
-      }
-      const field = issue.path.join('.');
-      if (!field) return `expected an object, found ${JSON.stringify(price)}`;
-      const found = (price as unknown as Record<string, unknown>)[field];
-      return found === undefined ? `${field} is missing` : `${field} must be a finite number >= 0, found ${typeof found === 'string' ? JSON.stringify(found) : String(found)}`;
-    });
+    const problems = priceProblems(parsed.error, price, 'price');
     throw new UserError(`Agent "${agent}": the price for model ${JSON.stringify(model)} is not usable: ${problems.join('; ')}. Write ${example(model)}.`, { cause: parsed.error });
   }
 }
-
-const hintFor = (key: string, names: string[]) => {
-  const suggestion = closestName(key, names);
-  return suggestion === undefined ? '' : ` (did you mean "${suggestion}"?)`;
-};

@@ -2,7 +2,9 @@ import type { AnyStateMachine } from 'xstate';
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import { checkAgentConfig } from './checkAgentConfig.ts';
-import { defaultPrices, priceFor, type PriceTable } from '../model/pricing.ts';
+import { priceFor } from '../model/modelFacts.ts';
+import { envPriceFile } from '../model/priceFile.ts';
+import type { PriceTable } from '../model/pricing.ts';
 import { envCredentials, type CredentialsProvider } from '../credentials/credentialsProvider.ts';
 import type { FitnessTarget } from '../fitness/defineFitness.ts';
 import { missingScopes, type Policy } from '../policy/policy.ts';
@@ -16,7 +18,7 @@ export interface AgentLimits {
   maxSteps?: number;
   /** Input plus output tokens over the whole run. */
   maxTokens?: number;
-  /** Spend in USD, priced from the agent's price table; refused for a model with no known price. */
+  /** Spend in USD, priced as `modelFacts` says (the agent's prices, a price file, the catalogue); refused for a model with no known price. */
   maxCostUsd?: number;
   /** Wall-clock limit for the run in milliseconds, turned into a deadline when the run starts. */
   timeoutMs?: number;
@@ -34,7 +36,7 @@ export interface AgentConfig {
    */
   model?: ModelPort | string;
   limits?: AgentLimits;
-  /** Prices per model, merged over the built-in table. */
+  /** Prices per model; they override a price file (STATECRAFT_PRICES) and the bundled catalogue. */
   prices?: PriceTable;
   /** Ends the run as done when it returns true after a turn's tools have run. */
   stopWhen?: (context: Readonly<AgentContext>) => boolean;
@@ -113,7 +115,7 @@ export function defineAgent(config: AgentConfig): Agent {
       throw new UserError(`Agent "${config.name}": the policy for "${tool}" must be 'allow', 'ask', 'deny' or a function, found ${JSON.stringify(policy)}.`);
     }
   }
-  const prices = { ...defaultPrices, ...config.prices };
+  const prices = { ...config.prices };
   const agent: Agent = Object.freeze({
     name: config.name,
     version: config.version ?? '0',
@@ -171,6 +173,8 @@ export function permittedTools(agent: Agent) {
  * those of the agents it invokes, each priced for the model it will call (its own port or model name, else the run's).
  */
 export function assertPriced(agent: Agent, model: string): void {
+  // A price file that cannot be used is refused before the run starts, budget or not, rather than at its first answer.
+  envPriceFile();
   assertOwnPriced(agent, model);
   for (const sub of Object.values(agent.agents)) assertPriced(sub, typeof sub.model === 'object' ? sub.model.info.model : (sub.model ?? model));
 }
@@ -185,6 +189,7 @@ export function unpricedBudget(agent: string, maxCostUsd: number, model: string)
   return new UserError(
     `Agent "${agent}" has a cost budget of $${maxCostUsd} but model "${model}" has no known price, ` +
       `so the budget could not be enforced. Add it to the agent's prices, e.g. prices: { "${model}": { inputPerMTok: 0.5, outputPerMTok: 1.5 } }, ` +
+      `or to a price file named by STATECRAFT_PRICES ({ "models": { "${model}": { "inputPerMTok": 0.5, "outputPerMTok": 1.5 } } }), ` +
       'or remove the cost budget (limits.maxCostUsd).',
   );
 }

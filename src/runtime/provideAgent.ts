@@ -2,7 +2,8 @@ import { assign, createMachine, fromPromise, type AnyActorRef, type AnyStateMach
 import type { Redactor } from '../credentials/Redactor.ts';
 import { UserError } from '../errors.ts';
 import type { Secrets } from '../credentials/Secrets.ts';
-import { costOf, priceFor } from '../model/pricing.ts';
+import { priceFor } from '../model/modelFacts.ts';
+import { costOf } from '../model/pricing.ts';
 import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
 import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn } from '../protocol/agent.ts';
 import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';

@@ -11,7 +11,7 @@ export type RunEvent = (
   | { type: 'delta'; runId: string; step: number; text: string }
   /** The model call failed and is tried again (attempt from 2) after `delayMs`; text streamed so far is discarded. */
   | { type: 'model.retry'; runId: string; step: number; attempt: number; delayMs: number; reason: string }
-  /** A model answered: who answered, its usage, and its cost, null when the model has no price (see the agent's `prices`). */
+  /** A model answered: who answered, its usage (cached and reasoning tokens included when reported), and its cost, null when no source knows the model's price (see `modelFacts`). */
   | { type: 'model.answer'; runId: string; step: number; model: string; usage: Usage; costUsd: number | null }
   | { type: 'tool.start'; runId: string; callId: string; tool: string }
   /** A call that will not run: invalid (unknown tool, bad id or arguments) or denied by scopes or policy; `reason` is what the model is told. */

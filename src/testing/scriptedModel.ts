@@ -76,6 +76,8 @@ export function scriptedModel(script: Script, options: ScriptedModelOptions = {}
       usage: {
         inputTokens: step.usage?.inputTokens ?? estimateTokens(inputChars(request.messages)),
         outputTokens: step.usage?.outputTokens ?? estimateTokens(outputChars),
+        ...(step.usage?.cachedInputTokens ? { cachedInputTokens: step.usage.cachedInputTokens } : {}),
+        ...(step.usage?.reasoningTokens ? { reasoningTokens: step.usage.reasoningTokens } : {}),
       },
       finishReason: step.finishReason,
       model: modelName,

@@ -100,7 +100,13 @@ function replyBodies(step: ResolvedReply, model: string, id: string, requestChar
   const outputChars = (step.content?.length ?? 0) + step.toolCalls.reduce((n, c) => n + c.name.length + c.arguments.length, 0);
   const prompt = step.usage?.inputTokens ?? estimateTokens(requestChars);
   const completion = step.usage?.outputTokens ?? estimateTokens(outputChars);
-  const usage = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  const usage: Record<string, unknown> = { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+  // OpenAI's breakdown, sent when the step gives one (many compatible servers send none): cached tokens
+  // are part of the prompt's, reasoning tokens part of the completion's.
+  if (step.usage?.cachedInputTokens !== undefined || step.usage?.reasoningTokens !== undefined) {
+    usage['prompt_tokens_details'] = { cached_tokens: step.usage.cachedInputTokens ?? 0, audio_tokens: 0 };
+    usage['completion_tokens_details'] = { reasoning_tokens: step.usage.reasoningTokens ?? 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 };
+  }
   const created = Math.floor(Date.now() / 1000);
   // A call scripted without a name is sent without one, as a model that forgot it would.
   const fn = (name: string, args: string) => (name === '' ? { arguments: args } : { name, arguments: args });

@@ -12,6 +12,16 @@ const freshMessageIndices = (patch) => {
 
 const chip = (label, value) => el('span', { class: 'chip' }, el('span', { class: 'muted' }, `${label} `), value);
 
+/**
+ * A usage as `120 in (100 cached) / 40 out (30 reasoning)`: the parts come from the turn's own usage
+ * (the record's meta keeps only the totals), shown when the model reported some.
+ */
+function turnTokens(usage, detail) {
+  const cached = detail?.cachedInputTokens ? ` (${detail.cachedInputTokens} cached)` : '';
+  const reasoning = detail?.reasoningTokens ? ` (${detail.reasoningTokens} reasoning)` : '';
+  return `${usage.inputTokens} in${cached} / ${usage.outputTokens} out${reasoning}`;
+}
+
 /** The heading of a step: record number, event, time, state and the record's meta. */
 export function stepHeading(view, lastSeq) {
   const meta = view.meta ?? {};
@@ -22,7 +32,8 @@ export function stepHeading(view, lastSeq) {
       chip('state', el('code', { class: 'state-name' }, stateLabel(view.value))),
       chip('at', formatTime(view.time)),
       meta.model ? chip('model', meta.model) : '',
-      meta.usage ? chip('tokens', `${meta.usage.inputTokens} in / ${meta.usage.outputTokens} out`) : '',
+      meta.usage ? chip('tokens', turnTokens(meta.usage, view.event.output?.usage)) : '',
+      view.context?.usage ? chip('run so far', `${turnTokens(view.context.usage, view.context.usage)}${typeof view.context.costUsd === 'number' ? ` · $${view.context.costUsd.toFixed(4)}` : ''}`) : '',
       meta.durationMs !== undefined ? chip('took', `${Math.round(meta.durationMs)} ms`) : '',
       view.keyframe ? chip('', 'keyframe') : ''));
 }
