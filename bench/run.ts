@@ -1,8 +1,10 @@
 // `npm run bench`: each configuration runs in a fresh process, runs are interleaved, and the table
 // reports medians. "added" is the runtime's time per step minus the hand-rolled loop's (and the bare XState loop's).
+// `npm run bench -- cli` runs only the CLI start-up part, `npm run bench -- loop` only the loop.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { cliStartup } from './cliStartup.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
 
@@ -17,55 +19,68 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-const samples: Sample[] = [];
-for (let rep = 0; rep < reps; rep++) {
-  for (const steps of sizes) {
-    for (const mode of rep % 2 ? [...modes].reverse() : modes) {
-      const out = execFileSync(process.execPath, ['--import', 'tsx', resolve(here, 'loop.ts'), mode, String(steps)], {
-        cwd: resolve(here, '..'),
-        encoding: 'utf8',
-        env: { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' },
-      });
-      const sample = { ...(JSON.parse(out.trim().split('\n').at(-1)!) as Sample), rep };
-      samples.push(sample);
-      process.stderr.write(`rep ${rep + 1}/${reps} ${mode} N=${steps}: ${sample.msPerStep.toFixed(3)} ms/step\n`);
+const parts = process.argv.slice(2);
+const unknown = parts.filter((part) => part !== 'loop' && part !== 'cli');
+if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name loop, cli or none (both).`);
+const wanted = (part: string) => parts.length === 0 || parts.includes(part);
+
+function loopTable(): string {
+  const samples: Sample[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    for (const steps of sizes) {
+      for (const mode of rep % 2 ? [...modes].reverse() : modes) {
+        const out = execFileSync(process.execPath, ['--import', 'tsx', resolve(here, 'loop.ts'), mode, String(steps)], {
+          cwd: resolve(here, '..'),
+          encoding: 'utf8',
+          env: { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '' },
+        });
+        const sample = { ...(JSON.parse(out.trim().split('\n').at(-1)!) as Sample), rep };
+        samples.push(sample);
+        process.stderr.write(`rep ${rep + 1}/${reps} ${mode} N=${steps}: ${sample.msPerStep.toFixed(3)} ms/step\n`);
+      }
     }
+  }
+
+  const rows: string[] = [];
+  rows.push(
+    `Median of ${reps} runs each, fresh process per run, interleaved. Node ${process.version}. Modes: hand = a hand-rolled`,
+    'loop on the openai client; xstate = the same work as the smallest XState loop (two states, each invoking a promise), for',
+    'scale; runtime = Statecraft, no store; sqlite / postgres = Statecraft recording every transition.',
+    '"Added" is the median, over the reps, of the difference from the hand-rolled (or bare XState) run of the same rep.',
+    '',
+  );
+  rows.push(
+    '| mode | N | ms/step | added over hand-rolled, ms/step | added over bare XState, ms/step | peak RSS MB | stored |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const steps of sizes) {
+    // Each rep runs every mode back to back, so a machine that drifts over minutes moves both sides of
+    // a pair alike: an added time is the median of the per-rep differences.
+    const addedOver = (mine: Sample[], baseMode: string) => {
+      const base = (rep: number) => samples.find((s) => s.mode === baseMode && s.steps === steps && s.rep === rep);
+      const pairs = mine.flatMap((s) => (base(s.rep) ? [s.msPerStep - base(s.rep)!.msPerStep] : []));
+      return pairs.length && mine[0]?.mode !== baseMode ? median(pairs).toFixed(3) : '-';
+    };
+    for (const mode of modes) {
+      const mine = samples.filter((s) => s.mode === mode && s.steps === steps);
+      const perStep = median(mine.map((s) => s.msPerStep));
+      const overXState = mode === 'hand' ? '-' : addedOver(mine, 'xstate');
+      const stored = mine[0]?.storedBytes === undefined ? '-' : `${(median(mine.map((s) => s.storedBytes!)) / 1e6).toFixed(2)} MB`;
+      rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${addedOver(mine, 'hand')} | ${overXState} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} | ${stored} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+if (wanted('loop')) {
+  const table = loopTable();
+  console.log(table);
+  if (process.env.BENCH_WRITE) {
+    // Only the table between the markers is replaced; the notes around it are kept.
+    const file = resolve(here, 'RESULTS.md');
+    const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\n<!-- table -->\n<!-- /table -->\n';
+    writeFileSync(file, current.replace(/<!-- table -->[\s\S]*<!-- \/table -->/, `<!-- table -->\n${table}\n<!-- /table -->`));
   }
 }
 
-const rows: string[] = [];
-rows.push(
-  `Median of ${reps} runs each, fresh process per run, interleaved. Node ${process.version}. Modes: hand = a hand-rolled`,
-  'loop on the openai client; xstate = the same work as the smallest XState loop (two states, each invoking a promise), for',
-  'scale; runtime = Statecraft, no store; sqlite / postgres = Statecraft recording every transition.',
-  '"Added" is the median, over the reps, of the difference from the hand-rolled (or bare XState) run of the same rep.',
-  '',
-);
-rows.push(
-  '| mode | N | ms/step | added over hand-rolled, ms/step | added over bare XState, ms/step | peak RSS MB | stored |',
-  '|---|---|---|---|---|---|---|',
-);
-for (const steps of sizes) {
-  // Each rep runs every mode back to back, so a machine that drifts over minutes moves both sides of
-  // a pair alike: an added time is the median of the per-rep differences.
-  const addedOver = (mine: Sample[], baseMode: string) => {
-    const base = (rep: number) => samples.find((s) => s.mode === baseMode && s.steps === steps && s.rep === rep);
-    const pairs = mine.flatMap((s) => (base(s.rep) ? [s.msPerStep - base(s.rep)!.msPerStep] : []));
-    return pairs.length && mine[0]?.mode !== baseMode ? median(pairs).toFixed(3) : '-';
-  };
-  for (const mode of modes) {
-    const mine = samples.filter((s) => s.mode === mode && s.steps === steps);
-    const perStep = median(mine.map((s) => s.msPerStep));
-    const overXState = mode === 'hand' ? '-' : addedOver(mine, 'xstate');
-    const stored = mine[0]?.storedBytes === undefined ? '-' : `${(median(mine.map((s) => s.storedBytes!)) / 1e6).toFixed(2)} MB`;
-    rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${addedOver(mine, 'hand')} | ${overXState} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} | ${stored} |`);
-  }
-}
-const table = rows.join('\n');
-console.log(table);
-if (process.env.BENCH_WRITE) {
-  // Only the table between the markers is replaced; the notes around it are kept.
-  const file = resolve(here, 'RESULTS.md');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n\n<!-- table -->\n<!-- /table -->\n';
-  writeFileSync(file, current.replace(/<!-- table -->[\s\S]*<!-- \/table -->/, `<!-- table -->\n${table}\n<!-- /table -->`));
-}
+if (wanted('cli')) console.log(`\n${await cliStartup()}`);

@@ -93,7 +93,7 @@ test('statecraft trust names the module for an imported run once: later commands
   const trusted = await statecraft(['trust', runId, '--agent', AGENT]);
   assert.is(trusted.code, 0, trusted.out);
   assert.match(trusted.out, resolve(root, AGENT));
-  const listed = (await statecraft(['runs', '--json'])).stdout.trim().split('\n').map((line) => JSON.parse(line) as { runId: string; agentModule?: string });
+  const listed = JSON.parse((await statecraft(['runs', '--json'])).stdout) as { runId: string; agentModule?: string }[];
   assert.is(listed.find((run) => run.runId === runId)?.agentModule, resolve(root, AGENT));
   const fork = await statecraft(['fork', runId, '--at', '0']);
   const forkId = fork.stdout.trim().split('\n')[0]!;

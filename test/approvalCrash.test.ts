@@ -30,7 +30,7 @@ test('parallel calls under allow, ask, deny, ask survive a kill while waiting; d
   child.kill('SIGKILL');
   await new Promise((done) => child.on('exit', done));
 
-  const listed = JSON.parse((await statecraft(['runs', '--json'])).stdout.trim().split('\n')[0]!) as {
+  const listed = (JSON.parse((await statecraft(['runs', '--json'])).stdout) as unknown[])[0] as {
     status: string;
     waitingOn: { callId: string; tool: string; arguments: string; policy: { decision: string; source: string } }[];
   };

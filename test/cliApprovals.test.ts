@@ -14,8 +14,8 @@ test('statecraft approve and reject name the invoked agent when two wait on the 
   assert.is(started.code, 4, started.out);
   const runId = /Run (\S+) waits for approval/.exec(started.out)?.[1];
   assert.ok(runId, started.out);
-  assert.match(started.out, /statecraft approve \S+ p1 --actor editor --hash [0-9a-f]+ +# publish\(\{"text":"by the editor"\}\) in editor/);
-  assert.match(started.out, /statecraft approve \S+ p1 --actor writer --hash [0-9a-f]+ +# publish\(\{"text":"by the writer"\}\) in writer/);
+  assert.match(started.out, /statecraft approve \S+ p1 --actor editor --hash [0-9a-f]+ --store \S+ +# publish\(\{"text":"by the editor"\}\) in editor/);
+  assert.match(started.out, /statecraft approve \S+ p1 --actor writer --hash [0-9a-f]+ --store \S+ +# publish\(\{"text":"by the writer"\}\) in writer/);
   assert.match(started.out, /\? publish\(\{"text":"by the writer"\}\) p1 in writer waits for approval/, 'progress names the call, its arguments and its agent');
   assert.match(started.out, /Waiting for approval of p1 \(publish in (writer|editor)\), p1 \(publish in (writer|editor)\)\./);
 
@@ -39,7 +39,7 @@ test('approving one call at a time: each call the scripted model makes up in a r
   assert.match(started.out, /statecraft approve \S+ call_1 --hash/);
   const first = await statecraft(['approve', runId!, 'call_1']);
   assert.is(first.code, 4, first.out);
-  assert.match(first.out, /statecraft approve \S+ call_2 --hash [0-9a-f]+ +# publish\(\{"text":"summary"\}\)/, 'the next call is not given the id of the one just approved');
+  assert.match(first.out, /statecraft approve \S+ call_2 --hash [0-9a-f]+ --store \S+ +# publish\(\{"text":"summary"\}\)/, 'the next call is not given the id of the one just approved');
   const second = await statecraft(['approve', runId!, 'call_2']);
   assert.is(second.code, 0, second.out);
   assert.equal(trace().filter((line) => line.startsWith('publish ')).slice(-2), ['publish draft', 'publish summary']);
@@ -68,7 +68,7 @@ test('a refused approve or reject changes nothing: no resume, no record, exit 2 
   const runId = /Run (\S+) waits for approval/.exec(started.out)?.[1];
   const hash = /statecraft approve \S+ c_write --hash ([0-9a-f]+)/.exec(started.out)?.[1];
   assert.ok(runId && hash, started.out);
-  const records = async () => (await statecraft(['history', runId!, '--json'])).stdout.trim().split('\n').length;
+  const records = async () => (JSON.parse((await statecraft(['history', runId!, '--json'])).stdout) as unknown[]).length;
   const before = await records();
   const ran = trace().length;
   const attempts: [string[], string][] = [

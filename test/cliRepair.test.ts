@@ -182,7 +182,7 @@ test('a torn tail is cut, and the summary then describes the state the run ends 
   assert.match(repair.out, `it now ends at record ${last - 2}`);
   assert.equal(seqs('tail0001'), Array.from({ length: last - 1 }, (_, i) => i));
   const runs = await statecraft(['runs', '--json']);
-  const summary = runs.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((run) => run.runId === 'tail0001');
+  const summary = (JSON.parse(runs.stdout) as Record<string, unknown>[]).find((run) => run.runId === 'tail0001')!;
   assert.is(summary.lastSeq, last - 2);
   assert.is(summary.status, 'running', 'the run no longer claims to be done');
   assert.is(summary.reason, undefined);
@@ -250,8 +250,8 @@ test('a damaged summary is flagged by runs, which lists the others, and repair r
   assert.is(runs.code, 0, runs.out);
   assert.not.match(runs.out, 'SyntaxError');
   assert.match(runs.out, 'summary3');
-  assert.match(runs.out, /summary1 .*summary cannot be read: statecraft repair summary1/);
-  assert.match(runs.out, /summary2 .*summary cannot be read: statecraft repair summary2/);
+  assert.match(runs.out, /summary1 .*summary cannot be read: npx statecraft repair summary1/);
+  assert.match(runs.out, /summary2 .*summary cannot be read: npx statecraft repair summary2/);
   const show = await statecraft(['show', 'summary1']);
   assert.match(show.out, /CorruptRecordError: Run "summary1" summary cannot be read .*statecraft repair summary1/);
   const history = await statecraft(['history', 'summary1']);
@@ -260,7 +260,7 @@ test('a damaged summary is flagged by runs, which lists the others, and repair r
   assert.is(repair.code, 0, repair.out);
   assert.match(repair.out, 'summary');
   const after = await statecraft(['runs', '--json']);
-  const rebuilt = after.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((run) => run.runId === 'summary1');
+  const rebuilt = (JSON.parse(after.stdout) as Record<string, unknown>[]).find((run) => run.runId === 'summary1')!;
   assert.is(rebuilt.status, 'done');
   assert.is(rebuilt.lastSeq, lastSeqOf('summary1'));
   assert.is(rebuilt.steps, 2);

@@ -51,7 +51,7 @@ test('the start of several run ids is refused with the runs it could mean; a sta
 test('runs --since takes an ISO time or an age, and says when no run matches', async () => {
   const recent = await statecraft(['runs', '--since', '1h', '--json']);
   assert.is(recent.code, 0, recent.out);
-  assert.equal(recent.stdout.trim().split('\n').map((line) => JSON.parse(line).runId).sort(), ['beef0001-aaaa', 'beef0002-bbbb']);
+  assert.equal((JSON.parse(recent.stdout) as { runId: string }[]).map((run) => run.runId).sort(), ['beef0001-aaaa', 'beef0002-bbbb']);
   const later = await statecraft(['runs', '--since', new Date(Date.now() + 60_000).toISOString()]);
   assert.match(later.out, 'No runs match these filters.');
   const bad = await statecraft(['runs', '--since', 'yesterday']);

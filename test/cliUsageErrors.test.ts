@@ -147,10 +147,10 @@ test('a negative record number or count is refused as not a whole number, not as
 test('a misspelt command is named with the closest one and a pointer to the help, not the whole help: exit 2', async () => {
   const failed = await statecraft(['histroy', 'abcd0001']);
   assert.is(failed.code, 2, failed.out);
-  assert.is(failed.out, 'UserError: Unknown command "histroy". Did you mean "history"?\nSee the commands with: statecraft --help\n');
+  assert.is(failed.out, 'UserError: Unknown command "histroy". Did you mean "history"?\nSee the commands with: npx statecraft --help\n');
   const far = await statecraft(['frobnicate']);
   assert.is(far.code, 2, far.out);
-  assert.match(far.out, 'Unknown command "frobnicate".\nSee the commands with: statecraft --help');
+  assert.match(far.out, 'Unknown command "frobnicate".\nSee the commands with: npx statecraft --help');
 });
 
 test('history --from past the last record, or after --to, is an error naming the range, not an empty listing', async () => {

@@ -85,7 +85,7 @@ test('statecraft run plays the demo on the scripted server and exits 0', async (
 test('statecraft resume of a run that already ended says so and exits, starting no model server', async () => {
   const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_STORE: storeUrl };
   const { stdout } = await run(process.execPath, [cli, 'runs', '--json'], { cwd: root, env });
-  const ended = stdout.trim().split('\n').map((line) => JSON.parse(line) as { runId: string; status: string }).find((r) => r.status === 'done');
+  const ended = (JSON.parse(stdout) as { runId: string; status: string }[]).find((r) => r.status === 'done');
   assert.ok(ended, 'a finished run from the test before');
   // A process that hung (a server left listening) is killed by the timeout and fails the test.
   const resumed = await run(process.execPath, [cli, 'resume', ended!.runId], { cwd: root, env, timeout: 30_000 }).then(

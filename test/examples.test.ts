@@ -98,7 +98,7 @@ test('the extended machine\'s nudge state is in the run\'s history and its progr
   assert.is(result.status, 'done');
   assert.equal((await history(store, runId)).map((entry) => entry.state), ['infer', 'nudge', 'done']);
   assert.match(out, /^step 0 · infer · .*\n  model: Delayed transitions are not kept in a persisted snapshot\.\nstep 1 · nudge · [1-9][\d,]* tokens · \$0\.0000\n  model: Delayed/);
-  assert.match(out, /done · final_answer · 2 steps · [\d,]+ tokens · \$0\.0000\n/, 'the scripted model is priced at zero');
+  assert.match(out, /done · final_answer · 2 steps · [\d,]+ tokens · \$0\.0000 · \d+\.\d s\n/, 'the scripted model is priced at zero');
   assert.not.match(out, /unknown|no price known/);
 });
 
@@ -131,7 +131,7 @@ test('the composed run\'s progress counts the invoked agents\' turns and tokens 
   const total = (result.usage.inputTokens + result.usage.outputTokens).toLocaleString('en-US');
   assert.match(out, /^step 0 · research · 0 tokens · \$0\.0000\n/);
   assert.match(out, /\n  model in researcher: XState v5 persists[^\n]*\n[^\n]*\nstep 2 · write · [1-9][\d,]* tokens · \$0\.0000\n  model in writer: In short/);
-  assert.match(out, `step 3 · done · ${total} tokens · $0.0000\ndone · final_answer · 3 steps · ${total} tokens · $0.0000\n`);
+  assert.match(out, `step 3 · done · ${total} tokens · $0.0000\ndone · final_answer · 3 steps · ${total} tokens · $0.0000 · `);
   assert.not.match(out, /unknown|no price known/);
 });
 

@@ -37,7 +37,7 @@ const runIdOf = (out: string) => /run ([0-9a-f-]{36}) · agent/.exec(out)?.[1] ?
 /** The reason of a run as `runs`, `runs --json`, `show` and the inspector give it. */
 async function views(runId: string) {
   const table = (await statecraft(['runs'], '')).stdout.split('\n').find((line) => line.startsWith(runId)) ?? '';
-  const json = (await statecraft(['runs', '--json'], '')).stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((run) => run.runId === runId);
+  const json = (JSON.parse((await statecraft(['runs', '--json'], '')).stdout) as { runId: string; reason?: string }[]).find((run) => run.runId === runId);
   const show = (await statecraft(['show', runId], '')).stdout;
   const store = openStore(storeUrl);
   const inspector = await startInspector({ store });

@@ -12,9 +12,15 @@ const end = (costUsd: number): RunEvent => ({
   result: { runId, status: 'done', reason: 'final_answer', steps: 1, usage, costUsd, output: 'ok' } as unknown as RunResult,
 });
 
+/** A clock that moves on 1.5 s each time it is read: the summary shows the time since the progress began. */
+const clock = () => {
+  let ms = 0;
+  return () => (ms += 1500) - 1500;
+};
+
 const play = (events: RunEvent[]) => {
   let out = '';
-  const progress = createProgress((text) => (out += text), false);
+  const progress = createProgress((text) => (out += text), false, clock());
   for (const event of events) progress(event);
   return out;
 };
@@ -39,11 +45,11 @@ test('a refused call is printed with its reason', () => {
 test('an unpriced model shows cost unknown, a priced one its cost', () => {
   const unpriced = play([{ type: 'model.answer', runId, step: 0, model: 'llama3', usage, costUsd: null }, state(1, 0), end(0)]);
   assert.match(unpriced, 'step 1 · infer · 15 tokens · cost unknown\n');
-  assert.match(unpriced, 'done · final_answer · 1 steps · 15 tokens · cost unknown\n');
+  assert.match(unpriced, 'done · final_answer · 1 steps · 15 tokens · cost unknown · 1.5 s\n');
   assert.match(unpriced, 'no price known for model llama3');
   assert.not.match(unpriced, '$0.0000');
   const priced = play([{ type: 'model.answer', runId, step: 0, model: 'gpt-4o', usage, costUsd: 0.0001 }, state(1, 0.0001), end(0.0001)]);
-  assert.match(priced, '15 tokens · $0.0001\n');
+  assert.match(priced, '15 tokens · $0.0001 · 1.5 s\n');
   assert.not.match(priced, 'unknown');
 });
 
@@ -109,3 +115,22 @@ test('a failure whose detail quotes its error says it once', () => {
 });
 
 test.run();
+
+test('the summary at the end gives the time the run took, in minutes past one', () => {
+  let ms = 0;
+  const times = [0, 187_400];
+  let out = '';
+  const progress = createProgress((text) => (out += text), false, () => times[ms++]!);
+  progress(end(0));
+  assert.match(out, 'done · final_answer · 1 steps · 15 tokens · $0.0000 · 3 min 07 s\n');
+});
+
+test('colour codes are written only when asked for', () => {
+  for (const color of [true, false]) {
+    let out = '';
+    const progress = createProgress((text) => (out += text), color, clock());
+    progress(state(1, 0));
+    progress(end(0));
+    assert.is(out.includes('\x1b['), color);
+  }
+});

@@ -192,7 +192,7 @@ test('statecraft resume of a run another process is running exits 2 with what to
   assert.is(listing.code, 0, listing.out);
   const line = (runId: string) => listing.out.split('\n').find((row) => row.startsWith(runId)) ?? '';
   assert.match(line(run.runId), `in pid ${process.pid}`);
-  assert.match(line(orphan.runId), `no process runs it (its process stopped: it crashed or was killed): statecraft resume ${orphan.runId.slice(0, 8)}`);
+  assert.match(line(orphan.runId), `no process runs it (its process stopped: it crashed or was killed): npx statecraft resume ${orphan.runId.slice(0, 8)}`);
   // --take-over continues the run in the CLI's process; this one, when it next writes, finds it continued.
   const taken = await statecraft(['resume', run.runId, '--take-over']);
   assert.is(taken.code, 0, taken.out);

@@ -141,7 +141,7 @@ const clearTrace = () => rmSync(traceFile, { force: true });
 
 const statusOf = async (runId: string) => {
   const listed = await statecraft(['runs', '--json']);
-  return (listed.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)) as { runId: string; status: string; reason?: string }[]).find(
+  return (JSON.parse(listed.stdout) as { runId: string; status: string; reason?: string }[]).find(
     (run) => run.runId === runId,
   );
 };

@@ -178,7 +178,7 @@ test('writeVisualizations reports missing files, writes them, then reports chang
   assert.equal(before.stale.map((entry) => entry.file).sort(), expectedNames.map((name) => join(outDir, name)).sort());
   assert.ok(before.stale.every((entry) => entry.reason === 'missing'));
   assert.equal(before.written, []);
-  assert.match(staleMessage(before.stale), /npm run visualize/);
+  assert.match(staleMessage(before.stale), /npx statecraft visualize/);
   assert.match(staleMessage(before.stale), /orderMachine\.svg \(missing\)/);
 
   const written = await writeVisualizations({ machinesDir: fixturesDir, outDir });

@@ -4,14 +4,9 @@ import { UserError } from '../errors.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
 
-/** Help for the --agent option of the commands that load a run's code. */
-export const agentOptionHelp = `  --agent MODULE     the agent's module (default: the one this store recorded when the run was
-                     started here, or named with statecraft trust; an imported run has none, and
-                     its log's module is never loaded: name one here or with statecraft trust)`;
-
 /** How a refusal tells the user to go on: the command they ran (to repeat with --agent) and its store. */
 export interface Retry {
-  /** The command line as typed, `statecraft` first. */
+  /** The command line as typed, `npx statecraft` first. */
   command: string[];
   store?: string;
 }
@@ -63,7 +58,7 @@ async function storedModule(store: RunStore, runId: string, retry: Retry, unmatc
   const suggested = agentModule ?? offered;
   const module = (suggested === undefined ? undefined : shellWord(suggested)) ?? '<module>';
   const again = `${commandLine(retry.command)} --agent ${module}`;
-  const trust = `${commandLine(['statecraft', 'trust', runId, ...(retry.store === undefined ? [] : ['--store', retry.store])])} --agent ${module}`;
+  const trust = `${commandLine(['npx', 'statecraft', 'trust', runId, ...(retry.store === undefined ? [] : ['--store', retry.store])])} --agent ${module}`;
   const why =
     agentModule !== undefined
       ? `Run ${runId} was started in this store with the relative module path ${shown(agentModule)}, which names another file in each folder, so it is not loaded.`
@@ -100,6 +95,6 @@ function commandLine(words: string[]): string {
 
 /** How a refusal in this process tells the user to go on: the command line it was started with, and its --store. */
 export const retryHere = (values: Record<string, unknown>): Retry => ({
-  command: ['statecraft', ...process.argv.slice(2)],
+  command: ['npx', 'statecraft', ...process.argv.slice(2)],
   ...(typeof values.store === 'string' ? { store: values.store } : {}),
 });

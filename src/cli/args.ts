@@ -2,6 +2,16 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UserError } from '../errors.ts';
 import { closestName } from '../nearestName.ts';
 
+/** A command's options as parsed. */
+export type CommandValues = Record<string, string | boolean | undefined>;
+
+/** What a command does, given its parsed options and arguments; resolves to the exit code. */
+export type CommandAction = (values: CommandValues, positionals: string[]) => Promise<number>;
+
+/**
+ * A command as `--help` and the parser know it: metadata only, so that listing or parsing commands
+ * loads none of their code. `load` imports the command's implementation when it is run.
+ */
 export interface Command {
   name: string;
   summary: string;
@@ -9,7 +19,7 @@ export interface Command {
   usage: string;
   help: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+  load(): Promise<CommandAction>;
 }
 
 /**
@@ -24,10 +34,10 @@ export function parseCommand(command: Command, argv: string[]) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== undefined) {
       const near = closestName(unknown.replace(/^-+/, ''), Object.keys(command.options));
       throw new UserError(
-        `Unknown option ${unknown} for "statecraft ${command.name}".${near ? ` Did you mean --${near}?` : ''}\nUsage: ${usageOf(command)}\nSee: statecraft ${command.name} --help`,
+        `Unknown option ${unknown} for "statecraft ${command.name}".${near ? ` Did you mean --${near}?` : ''}\nUsage: ${usageOf(command)}\nSee: npx statecraft ${command.name} --help`,
       );
     }
-    throw new UserError(`${(error as Error).message}\nSee: statecraft ${command.name} --help`);
+    throw new UserError(`${(error as Error).message}\nSee: npx statecraft ${command.name} --help`);
   }
 }
 

@@ -10,24 +10,13 @@ import type { Script } from '../testing/script.ts';
 import { startScriptedServer, type ScriptedServer } from '../testing/scriptedServer.ts';
 import { exitCodeOf } from './exitCodes.ts';
 import type { AgentModule } from './loadAgent.ts';
+import { useColor } from './color.ts';
 import { createProgress } from './progress.ts';
+import { shellQuote, withStoreOption } from './suggestedCommands.ts';
+import { oneLine } from '../runtime/decisionEvents.ts';
 import { interruptedBy, onInterrupt, signalExitCode } from './shutdown.ts';
 
 export type ApproveMode = 'ask' | 'all' | 'none' | 'wait';
-
-export const approveHelp = `  --approve MODE     tool calls that need approval: ask on the terminal (default when interactive;
-                     answers may be piped, one per line, and when they run out the run waits),
-                     wait (default otherwise: once no agent of the run is still working, record it as
-                     waiting and exit 4; decide later with statecraft approve / reject), all (approve
-                     every call), none (reject every call)`;
-
-export const exitHelp = `Exit codes: 0 done, 1 failed, 2 usage or configuration error, 3 halted (step limit, budget,
-deadline), 4 waiting for approval, 130 cancelled by Ctrl-C (SIGINT), 143 cancelled by SIGTERM.
-
-Ctrl-C or SIGTERM cancels the run (aborting the calls in flight) and records it cancelled; a second
-one exits at once. The CLI exits once the run ends, waits or is cancelled, whatever the agent module
-opened: it calls the module's exported dispose() once (waiting at most 5 s), and ends the MCP servers
-and sandboxed commands the runtime started, and what they started (SIGTERM, then SIGKILL).`;
 
 export function approveMode(value: unknown): ApproveMode {
   const mode = (value as string | undefined) ?? (process.stdin.isTTY ? 'ask' : 'wait');
@@ -106,16 +95,19 @@ class Answers {
 /** What `decide` did: sent decisions, let the run go (`detached`), or found no one to ask (`no-input`). */
 type Decided = 'sent' | 'detached' | 'no-input';
 
-async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: (text: string) => void, answers: () => Answers): Promise<Decided> {
+async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: (text: string) => void, answers: () => Answers, store: string | undefined): Promise<Decided> {
   if (mode === 'wait') {
     // Said before the run is let go: once it is, the run has ended and nothing more is printed.
     const detached = run.detach();
     print(`Run ${run.runId} waits for approval. Decide with:\n`);
+    // Each line runs as printed; what the call asks is a shell comment, kept to one line.
+    const target = (call: PendingCall) =>
+      `${run.runId} ${shellQuote(call.id)}${call.actor === undefined ? '' : ` --actor ${shellQuote(call.actor)}`}${call.argsHash ? ` --hash ${call.argsHash}` : ''}`;
     for (const call of calls) {
-      const where = call.actor === undefined ? '' : ` --actor ${call.actor}`;
-      print(`  statecraft approve ${run.runId} ${call.id}${where} --hash ${call.argsHash}    # ${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}\n`);
+      const what = oneLine(`${call.name}(${call.arguments})${call.actor === undefined ? '' : ` in ${call.actor}`}`, 120);
+      print(withStoreOption(`  npx statecraft approve ${target(call)}    # ${what}\n`, store));
     }
-    print(`  statecraft reject ${run.runId} <call> --reason "..."\n`);
+    print(withStoreOption(`or reject one, with what the model is told instead:\n  npx statecraft reject ${target(calls[0]!)} --reason 'Not now.'\n`, store));
     await detached;
     return 'detached';
   }
@@ -137,10 +129,10 @@ async function decide(mode: ApproveMode, calls: PendingCall[], run: Run, print: 
 }
 
 /** Show a run's progress (or JSON lines), answer its approvals as `mode` says, and return the exit code. */
-export async function drive(run: Run, options: { json: boolean; approve: ApproveMode; server?: ScriptedServer }): Promise<number> {
+export async function drive(run: Run, options: { json: boolean; approve: ApproveMode; server?: ScriptedServer; store?: string }): Promise<number> {
   const out = (text: string) => process.stdout.write(text);
   const err = (text: string) => process.stderr.write(text);
-  run.on(options.json ? (event: RunEvent) => out(`${JSON.stringify(event)}\n`) : createProgress(out, process.stdout.isTTY === true));
+  run.on(options.json ? (event: RunEvent) => out(`${JSON.stringify(event)}\n`) : createProgress(out, useColor(process.stdout)));
   if (!options.json) err(`run ${run.runId} · agent ${run.agent.name} · model ${run.model.info.model}\n`);
   let detaching = false;
   // Once the run has ended (a Ctrl-C while a question was open), a question left open says nothing more.
@@ -160,7 +152,7 @@ export async function drive(run: Run, options: { json: boolean; approve: Approve
       if (run.busy) return;
       detaching = true;
     }
-    void decide(mode, calls, run, options.json ? () => {} : say, answers).then(
+    void decide(mode, calls, run, options.json ? () => {} : say, answers, options.store).then(
       (decided) => {
         if (decided !== 'no-input') return;
         mode = 'wait';

@@ -6,12 +6,12 @@ import { forkRun } from '../runtime/forkRun.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
 import type { Run } from '../runtime/Run.ts';
 import type { RunEvent } from '../runtime/runEvents.ts';
-import { intOption, type Command } from './args.ts';
+import { intOption, type CommandValues } from './args.ts';
 import { chooseModel } from './drive.ts';
 import { agentForRun, retryHere, type AgentChoice } from './agentForRun.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
 import { onInterrupt } from './shutdown.ts';
-import { resolveRunId, storeHelp, storeOptions } from './storeOption.ts';
+import { resolveRunId } from './storeOption.ts';
 import { openStore } from '../log/stores/openStore.ts';
 
 /** Runs this process resumed on behalf of the page, so decisions on them go straight to the live run. */
@@ -76,77 +76,46 @@ async function namedAgents(paths: string[]): Promise<AgentModule[]> {
   return modules;
 }
 
-export const inspectCommand: Command = {
-  name: 'inspect',
-  summary: 'open the local inspector: runs, statechart, time travel, approvals, forks',
-  usage: 'statecraft inspect [run] [--port N] [--host ADDRESS] [--agent MODULE ...] [--store URL]',
-  help: `Serves the inspector on http://127.0.0.1:<port>/ (loopback by default; nothing is loaded from the internet).
-It lists runs, draws the agent's statechart with the current state, scrubs through every record,
-follows live runs, and approves, rejects or forks from the step on screen. Approving a run that no
-process is running resumes it here, with its agent's code: from a module named with --agent, else
-from the one this store recorded when the run was started here (or named with statecraft trust).
-The module an imported run's log names is never loaded: its Approve says how to name one.
-
-On loopback the inspector trusts this machine: any program on it may read runs and act as the page
-does, while requests from other web sites are refused. On any other address (--host 0.0.0.0, a LAN
-address) every request for data or action needs a token: the printed link carries it in its
-#fragment, and anyone who has it can read every run and approve, reject or fork. The inspector speaks plain HTTP: off loopback, prefer an SSH tunnel
-(ssh -L 4777:127.0.0.1:4777 host) or a network you trust.
-
-Ctrl-C (or SIGTERM) stops the inspector: a run it resumed and is still running is cancelled, then
-it exits 0 (a second Ctrl-C exits at once).
-
-Options:
-  --port N           port to listen on (default 4777; 0 picks a free one)
-  --host ADDRESS     address to listen on (default 127.0.0.1); not loopback, a token is required
-  --token TOKEN      the token, at least 16 characters from A-Z a-z 0-9 . _ ~ - (default: a new
-                     one each start, or STATECRAFT_INSPECTOR_TOKEN, which keeps it out of the
-                     process list); given, it is required on loopback too
-  --agent MODULE     an agent module to resume runs of its agent with (repeat for several agents);
-                     it is loaded when the inspector starts
-${storeHelp}`,
-  options: { port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' }, agent: { type: 'string', multiple: true }, ...storeOptions },
-  async run(values, [runId]) {
-    const { startInspector } = await import('../inspector/startInspector.ts');
-    const { checkTokenShape } = await import('../inspector/accessRules.ts');
-    const token = (values.token as string | undefined) ?? (process.env.STATECRAFT_INSPECTOR_TOKEN || undefined);
-    if (token !== undefined) checkTokenShape(token, values.token === undefined ? 'STATECRAFT_INSPECTOR_TOKEN' : '--token');
-    const agents = await namedAgents((values.agent as unknown as string[] | undefined) ?? []);
-    const store = openStore(values.store as string | undefined);
-    const shown = runId === undefined ? undefined : await resolveRunId(store, runId).catch(async (error: unknown) => {
-      await store.close();
-      throw error;
-    });
-    const local = new LocalRuns(store, { agents, retry: retryHere(values) });
-    const port = values.port === '0' ? 0 : (intOption(values, 'port') ?? 4777);
-    const inspector = await startInspector({
-      ...(values.host === undefined ? {} : { host: values.host as string }),
-      ...(token === undefined ? {} : { token }),
-      store,
-      port,
-      live: { subscribe: local.subscribe },
-      actions: {
-        approve: async (id, callId, by, argsHash, actor) =>
-          (await local.get(id)).approve(callId, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
-        reject: async (id, callId, reason, by, argsHash, actor) =>
-          (await local.get(id)).reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
-        fork: (id, seq, edit) => forkRun(store, id, seq, edit ? { edit } : {}),
-      },
-    });
-    process.stdout.write(`Statecraft inspector: ${inspector.link(shown)}\n`);
-    if (!inspector.loopbackOnly) {
-      const { port } = new URL(inspector.url);
-      process.stdout.write(
-        `Listening on ${values.host}:${port}, which is not loopback only: anyone who has this token can read every run and approve, reject or fork.\n` +
-          `From another machine, put this machine's address in the link. The token and the runs travel as plain HTTP: use a network you trust, or an SSH tunnel.\n`,
-      );
-    } else if (inspector.tokenRequired) process.stdout.write('Anyone who has this token can read every run and approve, reject or fork.\n');
-    process.stdout.write('Press Ctrl-C to stop.\n');
-    const signal = await new Promise<NodeJS.Signals>((resolve) => onInterrupt(resolve));
-    // Runs resumed here (by the Approve button) are cancelled and recorded so, as `statecraft run` does on Ctrl-C.
-    await local.cancelAll(`Interrupted (${signal}): the inspector that ran it stopped.`);
-    await inspector.close();
+export async function inspect(values: CommandValues, [runId]: string[]): Promise<number> {
+  const { startInspector } = await import('../inspector/startInspector.ts');
+  const { checkTokenShape } = await import('../inspector/accessRules.ts');
+  const token = (values.token as string | undefined) ?? (process.env.STATECRAFT_INSPECTOR_TOKEN || undefined);
+  if (token !== undefined) checkTokenShape(token, values.token === undefined ? 'STATECRAFT_INSPECTOR_TOKEN' : '--token');
+  const agents = await namedAgents((values.agent as unknown as string[] | undefined) ?? []);
+  const store = openStore(values.store as string | undefined);
+  const shown = runId === undefined ? undefined : await resolveRunId(store, runId).catch(async (error: unknown) => {
     await store.close();
-    return 0;
-  },
-};
+    throw error;
+  });
+  const local = new LocalRuns(store, { agents, retry: retryHere(values) });
+  const port = values.port === '0' ? 0 : (intOption(values, 'port') ?? 4777);
+  const inspector = await startInspector({
+    ...(values.host === undefined ? {} : { host: values.host as string }),
+    ...(token === undefined ? {} : { token }),
+    store,
+    port,
+    live: { subscribe: local.subscribe },
+    actions: {
+      approve: async (id, callId, by, argsHash, actor) =>
+        (await local.get(id)).approve(callId, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
+      reject: async (id, callId, reason, by, argsHash, actor) =>
+        (await local.get(id)).reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
+      fork: (id, seq, edit) => forkRun(store, id, seq, edit ? { edit } : {}),
+    },
+  });
+  process.stdout.write(`Statecraft inspector: ${inspector.link(shown)}\n`);
+  if (!inspector.loopbackOnly) {
+    const { port } = new URL(inspector.url);
+    process.stdout.write(
+      `Listening on ${values.host}:${port}, which is not loopback only: anyone who has this token can read every run and approve, reject or fork.\n` +
+        `From another machine, put this machine's address in the link. The token and the runs travel as plain HTTP: use a network you trust, or an SSH tunnel.\n`,
+    );
+  } else if (inspector.tokenRequired) process.stdout.write('Anyone who has this token can read every run and approve, reject or fork.\n');
+  process.stdout.write('Press Ctrl-C to stop.\n');
+  const signal = await new Promise<NodeJS.Signals>((resolve) => onInterrupt(resolve));
+  // Runs resumed here (by the Approve button) are cancelled and recorded so, as `statecraft run` does on Ctrl-C.
+  await local.cancelAll(`Interrupted (${signal}): the inspector that ran it stopped.`);
+  await inspector.close();
+  await store.close();
+  return 0;
+}

@@ -1,18 +1,19 @@
 import { hostname } from 'node:os';
 import { UserError } from '../errors.ts';
+import { RUN_STATUSES } from './commands/commonOptions.ts';
+import { thousands } from './thousands.ts';
+import { withStoreOption } from './suggestedCommands.ts';
 import { stateAt } from '../log/reads/reads.ts';
 import type { RunSummary } from '../log/format/record.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import type { Message, Usage } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { oneLine } from '../runtime/decisionEvents.ts';
-import { intOption, nonNegativeIntOption, type Command } from './args.ts';
+import { intOption, nonNegativeIntOption, type CommandValues } from './args.ts';
 import { tokenParts, tokensText } from './tokensText.ts';
 import type { HistoryEntry, RunStore } from '../log/stores/runStore.ts';
 import { CorruptRecordError, RecordNotFoundError, StoreNotFoundError, UnsupportedFormatError } from '../log/format/storageErrors.ts';
-import { resolveRunId, storeHelp, storeOptions, withRun, withStore } from './storeOption.ts';
-
-const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
+import { resolveRunId, withRun, withStore } from './storeOption.ts';
 
 const table = (rows: string[][]) => {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
@@ -23,7 +24,7 @@ const table = (rows: string[][]) => {
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters; --json shows all)`);
 
 const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
-const tokens = (summary: RunSummary) => (summary.inputTokens + summary.outputTokens).toLocaleString('en-US');
+const tokens = (summary: RunSummary) => thousands(summary.inputTokens + summary.outputTokens);
 
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
@@ -42,120 +43,89 @@ function processNote(run: RunSummary): string {
   if (!owner) {
     // A fork is created running and waits for its first resume; any other run was stopped, or its process died.
     const why = run.parent && !run.owner ? 'a fork not resumed yet, or its process stopped' : 'its process stopped: it crashed or was killed';
-    return `no process runs it (${why}): statecraft resume ${run.runId.slice(0, 8)}`;
+    return `no process runs it (${why}): npx statecraft resume ${run.runId.slice(0, 8)}`;
   }
   return `in pid ${owner.pid}${owner.host === hostname() ? '' : ` on ${owner.host}`}`;
 }
 
-export const runsCommand: Command = {
-  name: 'runs',
-  summary: 'list recorded runs: status, agent, steps, tokens, cost, what they wait on or why they ended',
-  usage: 'statecraft runs [--status LIST] [--agent NAME] [--parent RUN] [--since TIME] [--limit N] [--json] [--store URL]',
-  help: `Lists runs, newest first. The note says what a run waits on, which process runs it, or why it
-ended (its reason: a failure in the error's own words, naming an invoked agent that failed or halted).
-
-Options:
-  --status LIST      only these statuses, comma-separated: ${STATUSES.join(', ')}
-  --agent NAME       only runs of this agent
-  --parent RUN       only forks of this run
-  --since TIME       only runs updated after TIME: an ISO time (2026-11-30T09:00Z) or an age (30m, 2h, 7d)
-  --limit N          at most N runs (default 50)
-  --json             one JSON summary per line
-${storeHelp}`,
-  options: { status: { type: 'string' }, agent: { type: 'string' }, parent: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
-  async run(values) {
-    const status = (values.status as string | undefined)?.split(',').map((s) => s.trim());
-    const unknown = status?.filter((s) => !(STATUSES as readonly string[]).includes(s));
-    if (unknown?.length) throw new UserError(`Unknown status ${unknown.join(', ')}; use ${STATUSES.join(', ')}.`);
-    const since = values.since === undefined ? undefined : sinceTime(values.since as string);
-    return withStore(values, async (store) => {
-      const runs = await store.listRuns({
-        ...(status ? { status: status as RunSummary['status'][] } : {}),
-        ...(values.agent ? { agentId: values.agent as string } : {}),
-        ...(values.parent ? { parentRunId: values.parent as string } : {}),
-        ...(since ? { updatedAfter: since } : {}),
-        limit: intOption(values, 'limit') ?? 50,
-      });
-      if (values.json) {
-        for (const run of runs) process.stdout.write(`${JSON.stringify(run)}\n`);
-        return 0;
-      }
-      if (!runs.length) {
-        const filtered = status || values.agent || values.parent || since;
-        process.stdout.write(filtered ? 'No runs match these filters.\n' : 'No runs recorded yet. Start one with: statecraft run <agent module>\n');
-        return 0;
-      }
-      const rows = [['RUN', 'STATUS', 'AGENT', 'STEPS', 'TOKENS', 'COST', 'UPDATED', 'NOTE']];
-      for (const run of runs) {
-        const waiting = waitingNote(run.waitingOn);
-        const fork = run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : '';
-        if (run.damaged) {
-          rows.push([run.runId, run.status, run.agentId, '?', '?', '?', run.updatedAt.replace('T', ' ').slice(0, 19), `summary cannot be read: statecraft repair ${run.runId}`]);
-          continue;
-        }
-        // Why a run ended is what its row is read for: kept on one line, and cut only when very long.
-        const note = (waiting || [processNote(run), fork].filter(Boolean).join(' · ')).slice(0, 160) || oneLine(run.reason ?? '', 400);
-        rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note]);
-      }
-      process.stdout.write(`${table(rows)}\n`);
-      return 0;
-    }).catch((error: unknown) => {
-      // No store yet is an empty listing, said on stderr so --json output stays JSON lines.
-      if (!(error instanceof StoreNotFoundError)) throw error;
-      process.stderr.write(`${error.message}\n`);
-      return 0;
+export async function listRuns(values: CommandValues): Promise<number> {
+  const status = (values.status as string | undefined)?.split(',').map((s) => s.trim());
+  const unknown = status?.filter((s) => !(RUN_STATUSES as readonly string[]).includes(s));
+  if (unknown?.length) throw new UserError(`Unknown status ${unknown.join(', ')}; use ${RUN_STATUSES.join(', ')}.`);
+  const since = values.since === undefined ? undefined : sinceTime(values.since as string);
+  return withStore(values, async (store) => {
+    const runs = await store.listRuns({
+      ...(status ? { status: status as RunSummary['status'][] } : {}),
+      ...(values.agent ? { agentId: values.agent as string } : {}),
+      ...(values.parent ? { parentRunId: values.parent as string } : {}),
+      ...(since ? { updatedAfter: since } : {}),
+      limit: intOption(values, 'limit') ?? 50,
     });
-  },
-};
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+      return 0;
+    }
+    if (!runs.length) {
+      const filtered = status || values.agent || values.parent || since;
+      process.stdout.write(filtered ? 'No runs match these filters.\n' : 'No runs recorded yet: start one by running an agent module with npx statecraft run.\n');
+      return 0;
+    }
+    const rows = [['RUN', 'STATUS', 'AGENT', 'STEPS', 'TOKENS', 'COST', 'UPDATED', 'NOTE']];
+    for (const run of runs) {
+      const waiting = waitingNote(run.waitingOn);
+      const fork = run.parent ? `fork of ${run.parent.runId}@${run.parent.seq}` : '';
+      if (run.damaged) {
+        rows.push([run.runId, run.status, run.agentId, '?', '?', '?', run.updatedAt.replace('T', ' ').slice(0, 19), `summary cannot be read: npx statecraft repair ${run.runId}`]);
+        continue;
+      }
+      // Why a run ended is what its row is read for: kept on one line, and cut only when very long.
+      const note = (waiting || [processNote(run), fork].filter(Boolean).join(' · ')).slice(0, 160) || oneLine(run.reason ?? '', 400);
+      rows.push([run.runId, run.status, run.agentId, String(run.steps), tokens(run), `$${run.costUsd.toFixed(4)}`, run.updatedAt.replace('T', ' ').slice(0, 19), note]);
+    }
+    process.stdout.write(withStoreOption(`${table(rows)}\n`, values.store as string | undefined));
+    return 0;
+  }).catch((error: unknown) => {
+    // No store yet is an empty listing, said on stderr so that --json still prints its one document.
+    if (!(error instanceof StoreNotFoundError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    if (values.json) process.stdout.write('[]\n');
+    return 0;
+  });
+}
 
 /** A record number option: a whole number, 0 or more. */
 const seqOption = (values: Record<string, unknown>, name: string) =>
-  nonNegativeIntOption(values, name, 'a record number (0 or more; see statecraft history)');
+  nonNegativeIntOption(values, name, 'a record number, 0 or more');
 
-export const historyCommand: Command = {
-  name: 'history',
-  summary: 'list every record of a run: seq, time, event, state',
-  usage: 'statecraft history <run> [--from SEQ] [--to SEQ] [--last N] [--json] [--store URL]',
-  help: `Lists a run's records without loading snapshots: the cheap way to find the step to show or fork.
-A record that cannot be read is listed as damaged and the others still are; the command then exits 1.
-
-Options:
-  --from SEQ         start at this record (default 0)
-  --to SEQ           end at this record (default the last)
-  --last N           only the last N records
-  --json             one JSON object per record
-${storeHelp}`,
-  options: { from: { type: 'string' }, to: { type: 'string' }, last: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
-  async run(values, [runId]) {
-    if (!runId) throw new UserError('Missing the run id. Usage: statecraft history <run>');
-    const last = intOption(values, 'last');
-    if (last !== undefined && values.from !== undefined) throw new UserError('--last and --from both say where to start: give one of them.');
-    const to = seqOption(values, 'to');
-    const given = seqOption(values, 'from');
-    if (given !== undefined && to !== undefined && given > to) {
-      throw new UserError(`--from ${given} is after --to ${to}: give --from at most --to (both are record numbers, see statecraft history).`);
-    }
-    return withRun(values, runId, async (store, runId) => {
-      const from = last === undefined ? given : Math.max(0, (to ?? (await store.summary(runId)).lastSeq) - last + 1);
-      const { entries, damaged } = await readableHistory(store, runId, from ?? 0, to);
-      // Nothing from a start past the last record is a mistake to name, as `show --at` does, not an empty listing.
-      if (!entries.length && given !== undefined) throw new RecordNotFoundError(runId, given, (await store.summary(runId)).lastSeq);
-      if (values.json) {
-        for (const entry of entries) process.stdout.write(`${JSON.stringify(entry)}\n`);
-      } else {
-        const rows = [['SEQ', 'TIME', 'EVENT', 'STATE', 'DETAIL']];
-        for (const entry of entries) {
-          const detail = 'damaged' in entry ? entry.damaged : describeEvent(entry.event).replace(/\s+/g, ' ').slice(0, 160);
-          rows.push('damaged' in entry ? [String(entry.seq), '-', '(damaged)', '-', detail] : [String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state), detail]);
-        }
-        process.stdout.write(`${table(rows)}\n`);
+export async function listHistory(values: CommandValues, [runId]: string[]): Promise<number> {
+  if (!runId) throw new UserError('Missing the run id. Usage: statecraft history <run>');
+  const last = intOption(values, 'last');
+  if (last !== undefined && values.from !== undefined) throw new UserError('--last and --from both say where to start: give one of them.');
+  const to = seqOption(values, 'to');
+  const given = seqOption(values, 'from');
+  if (given !== undefined && to !== undefined && given > to) {
+    throw new UserError(`--from ${given} is after --to ${to}: give --from at most --to (both are record numbers).`);
+  }
+  return withRun(values, runId, async (store, runId) => {
+    const from = last === undefined ? given : Math.max(0, (to ?? (await store.summary(runId)).lastSeq) - last + 1);
+    const { entries, damaged } = await readableHistory(store, runId, from ?? 0, to);
+    // Nothing from a start past the last record is a mistake to name, as `show --at` does, not an empty listing.
+    if (!entries.length && given !== undefined) throw new RecordNotFoundError(runId, given, (await store.summary(runId)).lastSeq);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+    } else {
+      const rows = [['SEQ', 'TIME', 'EVENT', 'STATE', 'DETAIL']];
+      for (const entry of entries) {
+        const detail = 'damaged' in entry ? entry.damaged : describeEvent(entry.event).replace(/\s+/g, ' ').slice(0, 160);
+        rows.push('damaged' in entry ? [String(entry.seq), '-', '(damaged)', '-', detail] : [String(entry.seq), entry.time.slice(11, 23), entry.eventType, stateText(entry.state), detail]);
       }
-      if (damaged.length === 0) return 0;
-      process.stderr.write(`Run ${runId}: record${damaged.length === 1 ? '' : 's'} ${damaged.join(', ')} cannot be read; the others are listed. See what can be recovered with \`statecraft repair ${runId}\`.\n`);
-      return 1;
-    });
-  },
-};
+      process.stdout.write(`${table(rows)}\n`);
+    }
+    if (damaged.length === 0) return 0;
+    process.stderr.write(withStoreOption(`Run ${runId}: record${damaged.length === 1 ? '' : 's'} ${damaged.join(', ')} cannot be read; the others are listed. See what can be recovered with \`npx statecraft repair ${runId}\`.\n`, values.store as string | undefined));
+    return 1;
+  });
+}
 
 /**
  * The history lines of a run from `from` to `to`, going on past records that cannot be read (each
@@ -235,56 +205,42 @@ export function waitingNote(waitingOn: unknown): string {
     .join(', ')}`;
 }
 
-export const showCommand: Command = {
-  name: 'show',
-  summary: "show a run at any step: state, context, messages, that step's event and patch",
-  usage: 'statecraft show <run> [--at SEQ] [--json] [--store URL]',
-  help: `Shows the run as it was after record SEQ (default: the last one), rebuilt from the nearest
-indexed state (or keyframe) and the patches after it. At the last record it also gives the run's
-status and why it ended, as statecraft runs lists them.
-
-Options:
-  --at SEQ           the record to show (see statecraft history)
-  --json             print { record, snapshot } as JSON
-${storeHelp}`,
-  options: { at: { type: 'string' }, json: { type: 'boolean' }, ...storeOptions },
-  async run(values, [runId]) {
-    if (!runId) throw new UserError('Missing the run id. Usage: statecraft show <run> [--at SEQ]');
-    return withRun(values, runId, async (store, runId) => {
-      const summary = await store.summary(runId);
-      if (summary.lastSeq < 0) throw new UserError(`Run ${runId} has no records yet: there is nothing to show.`);
-      const at = nonNegativeIntOption(values, 'at', `a record number from 0 to ${summary.lastSeq}`) ?? summary.lastSeq;
-      const snapshot = (await stateAt(store, runId, at)) as unknown as { value: unknown; context: AgentContext };
-      const [record] = await store.read(runId, { from: at, to: at });
-      if (values.json) {
-        process.stdout.write(`${JSON.stringify({ record: { ...record, snapshot: undefined }, snapshot }, null, 2)}\n`);
-        return 0;
-      }
-      const { context } = snapshot;
-      const shown = 20;
-      const lines = [
-        `run ${runId} · record ${at} of ${summary.lastSeq} · ${record!.time}`,
-        // At its last record, the run as `statecraft runs` lists it: how it ended, and why.
-        ...(at === summary.lastSeq ? [`status: ${summary.status}${summary.reason ? ` · ${summary.reason}` : ''}`] : []),
-        `state: ${stateText(snapshot.value)}`,
-        `event: ${clip(JSON.stringify(record!.event), 400)}`,
-        `patch: ${record!.patch.length} op(s)`,
-        ...record!.patch.slice(0, shown).map((op) => `  ${op.op} ${op.path}${'value' in op ? ` ${clip(JSON.stringify(op.value), 120)}` : ''}`),
-        ...(record!.patch.length > shown ? [`  … ${record!.patch.length - shown} more op(s): see them all with --json`] : []),
-      ];
-      if (context?.messages) {
-        lines.push(`step ${context.step} of ${context.limits.maxSteps} · ${tokensText(context.usage)} · $${context.costUsd.toFixed(4)}`);
-        if (context.stop) lines.push(`stopped: ${context.stop.reason} · ${context.stop.detail}`);
-        for (const call of context.turn?.calls ?? []) lines.push(`call ${call.id} ${call.name}: ${call.status}${call.note ? ` · ${call.note.slice(0, 100)}` : ''}`);
-        lines.push('', 'messages:', ...context.messages.map(renderMessage));
-      } else {
-        lines.push('', `context: ${JSON.stringify((snapshot as { context?: unknown }).context, null, 2)}`);
-      }
-      process.stdout.write(`${lines.join('\n')}\n`);
+export async function showRun(values: CommandValues, [runId]: string[]): Promise<number> {
+  if (!runId) throw new UserError('Missing the run id. Usage: statecraft show <run> [--at SEQ]');
+  return withRun(values, runId, async (store, runId) => {
+    const summary = await store.summary(runId);
+    if (summary.lastSeq < 0) throw new UserError(`Run ${runId} has no records yet: there is nothing to show.`);
+    const at = nonNegativeIntOption(values, 'at', `a record number from 0 to ${summary.lastSeq}`) ?? summary.lastSeq;
+    const snapshot = (await stateAt(store, runId, at)) as unknown as { value: unknown; context: AgentContext };
+    const [record] = await store.read(runId, { from: at, to: at });
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ record: { ...record, snapshot: undefined }, snapshot }, null, 2)}\n`);
       return 0;
-    });
-  },
-};
+    }
+    const { context } = snapshot;
+    const shown = 20;
+    const lines = [
+      `run ${runId} · record ${at} of ${summary.lastSeq} · ${record!.time}`,
+      // At its last record, the run as `statecraft runs` lists it: how it ended, and why.
+      ...(at === summary.lastSeq ? [`status: ${summary.status}${summary.reason ? ` · ${summary.reason}` : ''}`] : []),
+      `state: ${stateText(snapshot.value)}`,
+      `event: ${clip(JSON.stringify(record!.event), 400)}`,
+      `patch: ${record!.patch.length} op(s)`,
+      ...record!.patch.slice(0, shown).map((op) => `  ${op.op} ${op.path}${'value' in op ? ` ${clip(JSON.stringify(op.value), 120)}` : ''}`),
+      ...(record!.patch.length > shown ? [`  … ${record!.patch.length - shown} more op(s): see them all with --json`] : []),
+    ];
+    if (context?.messages) {
+      lines.push(`step ${context.step} of ${context.limits.maxSteps} · ${tokensText(context.usage)} · $${context.costUsd.toFixed(4)}`);
+      if (context.stop) lines.push(`stopped: ${context.stop.reason} · ${context.stop.detail}`);
+      for (const call of context.turn?.calls ?? []) lines.push(`call ${call.id} ${call.name}: ${call.status}${call.note ? ` · ${call.note.slice(0, 100)}` : ''}`);
+      lines.push('', 'messages:', ...context.messages.map(renderMessage));
+    } else {
+      lines.push('', `context: ${JSON.stringify((snapshot as { context?: unknown }).context, null, 2)}`);
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  });
+}
 
 /** A run's summary, or, when it cannot be read, the run id and why (a damaged run can still be deleted). */
 async function summaryOrDamage(store: RunStore, runId: string): Promise<RunSummary | { runId: string; damaged: string }> {
@@ -296,34 +252,22 @@ async function summaryOrDamage(store: RunStore, runId: string): Promise<RunSumma
   }
 }
 
-export const deleteCommand: Command = {
-  name: 'delete',
-  summary: 'delete runs and all their records',
-  usage: 'statecraft delete <run> [<run> ...] [--yes] [--store URL]',
-  help: `Deletes runs from the store: their records, indexed states and summaries. Forks of a deleted run
-keep their own records and still name it as their parent. Without --yes, only says what would go.
-
-Options:
-  --yes              delete (without it, nothing is changed)
-${storeHelp}`,
-  options: { yes: { type: 'boolean' }, ...storeOptions },
-  async run(values, given) {
-    if (!given.length) throw new UserError('Missing the run id. Usage: statecraft delete <run> [<run> ...] [--yes]');
-    return withStore(values, async (store) => {
-      // Every id is found before anything is deleted, so a mistyped one deletes nothing.
-      const runs: Array<RunSummary | { runId: string; damaged: string }> = [];
-      for (const text of given) runs.push(await summaryOrDamage(store, await resolveRunId(store, text)));
-      for (const run of runs) {
-        const what = 'status' in run ? `${run.runId} (${run.agentId}, ${run.status}, ${run.lastSeq + 1} records)` : `${run.runId} (its summary cannot be read)`;
-        if (!values.yes) {
-          process.stdout.write(`Would delete ${what}${'status' in run && run.status === 'running' ? '; its status is running: make sure no process is running it' : ''}.\n`);
-          continue;
-        }
-        await store.deleteRun(run.runId);
-        process.stdout.write(`Deleted ${what}.\n`);
+export async function deleteRuns(values: CommandValues, given: string[]): Promise<number> {
+  if (!given.length) throw new UserError('Missing the run id. Usage: statecraft delete <run> [<run> ...] [--yes]');
+  return withStore(values, async (store) => {
+    // Every id is found before anything is deleted, so a mistyped one deletes nothing.
+    const runs: Array<RunSummary | { runId: string; damaged: string }> = [];
+    for (const text of given) runs.push(await summaryOrDamage(store, await resolveRunId(store, text)));
+    for (const run of runs) {
+      const what = 'status' in run ? `${run.runId} (${run.agentId}, ${run.status}, ${run.lastSeq + 1} records)` : `${run.runId} (its summary cannot be read)`;
+      if (!values.yes) {
+        process.stdout.write(`Would delete ${what}${'status' in run && run.status === 'running' ? '; its status is running: make sure no process is running it' : ''}.\n`);
+        continue;
       }
-      if (!values.yes) process.stdout.write('Nothing was deleted: run the command again with --yes to delete.\n');
-      return 0;
-    });
-  },
-};
+      await store.deleteRun(run.runId);
+      process.stdout.write(`Deleted ${what}.\n`);
+    }
+    if (!values.yes) process.stdout.write('Nothing was deleted: run the command again with --yes to delete.\n');
+    return 0;
+  });
+}

@@ -2,18 +2,30 @@ import { StatecraftError, StorageError, UserError } from '../errors.ts';
 import { RecordNotFoundError, RunNotFoundError } from '../log/format/storageErrors.ts';
 import { closestName } from '../nearestName.ts';
 import { parseCommand, usageOf, type Command } from './args.ts';
+import { approveCommand } from './commands/approve.ts';
+import { deleteCommand } from './commands/delete.ts';
+import { exportCommand } from './commands/export.ts';
+import { forkCommand } from './commands/fork.ts';
+import { historyCommand } from './commands/history.ts';
+import { importCommand } from './commands/import.ts';
+import { inspectCommand } from './commands/inspect.ts';
+import { rejectCommand } from './commands/reject.ts';
+import { repairCommand } from './commands/repair.ts';
+import { replayCommand } from './commands/replay.ts';
+import { resumeCommand } from './commands/resume.ts';
+import { runCommand } from './commands/run.ts';
+import { runsCommand } from './commands/runs.ts';
+import { showCommand } from './commands/show.ts';
+import { trustCommand } from './commands/trust.ts';
+import { verifyCommand } from './commands/verify.ts';
+import { visualizeCommand } from './commands/visualize.ts';
 import { exitCodes } from './exitCodes.ts';
-import { inspectCommand } from './inspectCommand.ts';
-import { deleteCommand, historyCommand, runsCommand, showCommand } from './logCommands.ts';
-import { approveCommand, rejectCommand, resumeCommand } from './resumeCommands.ts';
-import { runCommand } from './runCommand.ts';
 import { exitCleanly, handleSignals } from './shutdown.ts';
-import { repairCommand } from './repairCommand.ts';
-import { exportCommand, forkCommand, importCommand, replayCommand } from './timeTravelCommands.ts';
-import { trustCommand } from './trustCommand.ts';
-import { verifyCommand } from './verifyCommand.ts';
-import { visualizeCommand } from './visualizeCommand.ts';
+import { packageVersion } from './packageVersion.ts';
+import { withStoreOption } from './suggestedCommands.ts';
 
+// Each command is metadata here; its code is imported only when it runs (`load`), so that --help,
+// --version and a listing load no more than they use.
 const commands: Command[] = [
   runCommand,
   runsCommand,
@@ -43,14 +55,26 @@ Commands:
 ${commands.map((command) => `  ${command.name.padEnd(12)}${command.summary}`).join('\n')}
 
 A <run> is a run id as \`statecraft runs\` lists it, or its start when that names one run (4 characters or more).
+In a project that depends on Statecraft, run it as npx statecraft <command>: the commands it suggests are
+printed so. statecraft --version (or -v) prints its version.
+
+--json: commands that follow a run (run, resume, approve, reject) print JSON Lines, one event per line;
+the others print one JSON document (runs and history an array).
 
 Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE, STATECRAFT_DEBUG (print
-errors with their stack traces).`;
+errors with their stack traces), NO_COLOR (no colour), FORCE_COLOR (colour even on a pipe; NO_COLOR wins).`;
 
 const commandHelp = (command: Command) => `Usage: ${usageOf(command)}\n\n${command.help}\n`;
 
+/** The --store of the command being run: the commands an error suggests name it too. */
+let storeGiven: string | undefined;
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   if (name === 'help' && rest[0] !== undefined) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${overview()}\n`);
@@ -59,14 +83,16 @@ async function main(argv: string[]): Promise<number> {
   const command = commands.find((candidate) => candidate.name === name);
   if (!command) {
     const near = closestName(name, commands.map((candidate) => candidate.name));
-    throw new UserError(`Unknown command "${name}".${near ? ` Did you mean "${near}"?` : ''}\nSee the commands with: statecraft --help`);
+    throw new UserError(`Unknown command "${name}".${near ? ` Did you mean "${near}"?` : ''}\nSee the commands with: npx statecraft --help`);
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(commandHelp(command));
     return 0;
   }
   const { values, positionals } = parseCommand(command, rest);
-  return command.run(values as Record<string, string | boolean | undefined>, positionals);
+  if (typeof values.store === 'string') storeGiven = values.store;
+  const run = await command.load();
+  return run(values as Record<string, string | boolean | undefined>, positionals);
 }
 
 /** Codes of a network connection that could not be made, and PostgreSQL's for a login or database refused. */
@@ -106,7 +132,7 @@ main(process.argv.slice(2)).then(
     const debug = Boolean(process.env.STATECRAFT_DEBUG);
     const text = known && !debug ? `${(error as Error).name}: ${(error as Error).message}` : ((error as Error)?.stack ?? String(error));
     const cause = debug && (error as Error)?.cause ? `\nCaused by: ${((error as Error).cause as Error)?.stack ?? String((error as Error).cause)}` : '';
-    process.stderr.write(`${text}${cause}\n`);
+    process.stderr.write(`${withStoreOption(text, storeGiven)}${cause}\n`);
     return exitCleanly(usage ? exitCodes.usage : 1);
   },
 );

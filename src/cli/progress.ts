@@ -1,15 +1,23 @@
 import type { RunEvent } from '../runtime/runEvents.ts';
+import { thousands } from './thousands.ts';
 import { tokensText } from './tokensText.ts';
 
-const format = (n: number) => n.toLocaleString('en-US');
+const format = thousands;
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Time taken, as a person reads it: 4.2 s, 3 min 07 s. */
+const elapsed = (ms: number) => (ms < 60_000 ? seconds(ms) : `${Math.floor(ms / 60_000)} min ${String(Math.floor((ms % 60_000) / 1000)).padStart(2, '0')} s`);
 
 /** Which invoked agent an event comes from, when not the run's own. */
 const inAgent = (event: RunEvent) => (event.actor === undefined ? '' : ` in ${event.actor}`);
 
-/** Human-readable progress for a terminal: one line per state change, streamed text as it arrives. */
-export function createProgress(write: (text: string) => void, color: boolean) {
+/**
+ * Human-readable progress for a terminal: one line per state change, streamed text as it arrives, and
+ * a summary at the end with the time since the progress was created (`now` gives the time in ms).
+ */
+export function createProgress(write: (text: string) => void, color: boolean, now: () => number = () => performance.now()) {
+  const started = now();
   const dim = (text: string) => (color ? `\x1b[2m${text}\x1b[22m` : text);
   const bold = (text: string) => (color ? `\x1b[1m${text}\x1b[22m` : text);
   // Models that answered without a price: their tokens cost an unknown amount, so a sum is no total.
@@ -93,7 +101,7 @@ export function createProgress(write: (text: string) => void, color: boolean) {
         endStream();
         ended = true;
         const { result } = event;
-        write(`${bold(result.status)} · ${result.reason} · ${result.steps} steps · ${tokensText(result.usage)} · ${cost(result.costUsd)}\n`);
+        write(`${bold(result.status)} · ${result.reason} · ${result.steps} steps · ${tokensText(result.usage)} · ${cost(result.costUsd)} · ${elapsed(now() - started)}\n`);
         if (unpriced.size > 0) write(dim(`  no price known for model ${[...unpriced].join(', ')}: give the agent prices, or a price file (STATECRAFT_PRICES), to count its cost\n`));
         if (result.status !== 'done') write(`  ${result.detail}\n`);
         // The detail quotes the error when it is the runtime's own (a model or tool failure): said once.

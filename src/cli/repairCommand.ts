@@ -2,8 +2,9 @@ import { UserError } from '../errors.ts';
 import type { RecordDamage } from '../log/reads/scanRun.ts';
 import { UnsupportedFormatError } from '../log/format/storageErrors.ts';
 import { planRepair, repairRun, type RepairPlan } from '../runtime/repairRun.ts';
-import type { Command } from './args.ts';
-import { storeHelp, storeOptions, withRun } from './storeOption.ts';
+import type { CommandValues } from './args.ts';
+import { withRun } from './storeOption.ts';
+import { withStoreOption } from './suggestedCommands.ts';
 
 /** Seqs as a reader counts them: "record 7", "records 8 to 21", "records 3, 5 and 9 to 12". */
 export function recordsText(seqs: readonly number[]): string {
@@ -50,7 +51,7 @@ function report(runId: string, plan: RepairPlan): string[] {
       return [
         `Run ${runId}: ${damagedText(plan.damage)}, record 0 (the run's first state) among them, so the run cannot be recovered from its own log; repair changes nothing.`,
         ...details(plan.damage),
-        `Delete the run with \`statecraft delete ${runId}\` if it is not wanted, or restore it from a backup.`,
+        `Delete the run with \`npx statecraft delete ${runId}\` if it is not wanted, or restore it from a backup.`,
       ];
     case 'intactFollow':
       return [
@@ -59,7 +60,7 @@ function report(runId: string, plan: RepairPlan): string[] {
           `so repair removes nothing (it cuts only a damaged tail; cutting back to record ${plan.lastGood} would delete intact records).`,
         ...details(plan.damage),
         `To go on from before the damage, fork a new run from ${plan.forkFrom === plan.lastGood ? 'the last good record' : `record ${plan.forkFrom}, before the tool call running at the last good record (${plan.lastGood})`}: ` +
-          `statecraft fork ${runId} --at ${plan.forkFrom}, then statecraft resume <new run>.`,
+          `npx statecraft fork ${runId} --at ${plan.forkFrom}, then resume the run it prints.`,
         'To keep the whole run, restore it from a backup.',
       ];
   }
@@ -69,48 +70,25 @@ function report(runId: string, plan: RepairPlan): string[] {
 function done(runId: string, plan: RepairPlan, removed: number): string {
   if (plan.kind === 'summary') return `Rebuilt the summary of ${runId} from the state after record ${plan.lastSeq}.`;
   if (plan.kind !== 'tail') return report(runId, plan).join('\n');
-  return `Removed ${removed} record(s) from ${runId}; it now ends at record ${plan.keep} (state ${plan.state}) and its summary was rebuilt from that state. Continue it with: statecraft resume ${runId}`;
+  return `Removed ${removed} record(s) from ${runId}; it now ends at record ${plan.keep} (state ${plan.state}) and its summary was rebuilt from that state. Continue it with: npx statecraft resume ${runId}`;
 }
 
-export const repairCommand: Command = {
-  name: 'repair',
-  summary: 'check every record of a run; cut a torn tail back to the last good record',
-  usage: 'statecraft repair <run> [--yes] [--store URL]',
-  help: `Reads every record of the run and rebuilds every state from its keyframes and patches, reporting
-records that cannot be read, are missing, or whose patch does not apply. Without --yes it changes nothing.
-
-With --yes it does one of two things, and nothing else:
-  - a torn tail (damaged or missing records with no intact record after them) is removed, and the
-    run's summary is rebuilt from the state it now ends in, so it can be resumed or forked;
-  - a summary that cannot be read is rebuilt from the last record's state.
-
-It never removes an intact record. When intact records follow a damaged one, it removes nothing and
-says which record to fork from; when record 0 is damaged, nothing can be recovered from the run's own
-log (delete the run or restore a backup). A record in a newer format is not damage: upgrade Statecraft.
-
-Exit status: 0 when the run is intact or was repaired, 1 when something is wrong and was not changed.
-
-Options:
-  --yes              carry out the repair (without it, only report)
-${storeHelp}`,
-  options: { yes: { type: 'boolean' }, ...storeOptions },
-  async run(values, [runId]) {
-    if (!runId) throw new UserError('Missing the run id. Usage: statecraft repair <run> [--yes]');
-    return withRun(values, runId, async (store, runId) => {
-      try {
-        if (values.yes) {
-          const { plan, removed } = await repairRun(store, runId);
-          process.stdout.write(`${done(runId, plan, removed)}\n`);
-          return plan.kind === 'intact' || plan.kind === 'tail' || plan.kind === 'summary' ? 0 : 1;
-        }
-        const plan = await planRepair(store, runId);
-        process.stdout.write(`${report(runId, plan).join('\n')}\n`);
-        return plan.kind === 'intact' ? 0 : 1;
-      } catch (error) {
-        if (!(error instanceof UnsupportedFormatError)) throw error;
-        process.stdout.write(`${error.message}\nRepair changes nothing: a newer format is not damage.\n`);
-        return 1;
+export async function repair(values: CommandValues, [runId]: string[]): Promise<number> {
+  if (!runId) throw new UserError('Missing the run id. Usage: statecraft repair <run> [--yes]');
+  return withRun(values, runId, async (store, runId) => {
+    try {
+      if (values.yes) {
+        const { plan, removed } = await repairRun(store, runId);
+        process.stdout.write(withStoreOption(`${done(runId, plan, removed)}\n`, values.store as string | undefined));
+        return plan.kind === 'intact' || plan.kind === 'tail' || plan.kind === 'summary' ? 0 : 1;
       }
-    });
-  },
-};
+      const plan = await planRepair(store, runId);
+      process.stdout.write(withStoreOption(`${report(runId, plan).join('\n')}\n`, values.store as string | undefined));
+      return plan.kind === 'intact' ? 0 : 1;
+    } catch (error) {
+      if (!(error instanceof UnsupportedFormatError)) throw error;
+      process.stdout.write(`${error.message}\nRepair changes nothing: a newer format is not damage.\n`);
+      return 1;
+    }
+  });
+}

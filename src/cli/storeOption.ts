@@ -3,11 +3,6 @@ import { openStore } from '../log/stores/openStore.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import { CorruptRecordError, RunNotFoundError } from '../log/format/storageErrors.ts';
 
-export const storeHelp = `  --store URL        where runs are recorded: a SQLite file (default .statecraft/runs.db, or
-                     STATECRAFT_STORE), sqlite:<path>, postgres://… (?schema=name), or memory:`;
-
-export const storeOptions = { store: { type: 'string' } } as const;
-
 /**
  * Open the store named by --store or STATECRAFT_STORE, and close it after `use`. Only commands that
  * record new runs (`create`) make a SQLite file that is not there: the others say it is missing.
@@ -20,6 +15,9 @@ export async function withStore<T>(values: Record<string, unknown>, use: (store:
     await store.close();
   }
 }
+
+/** The --store the user gave, to name in the commands a hint suggests. */
+export const storeOf = (values: Record<string, unknown>): { store?: string } => (typeof values.store === 'string' ? { store: values.store } : {});
 
 /** A run id shorter than this is never taken as the start of one: it would match too much by chance. */
 const MIN_PREFIX = 4;
@@ -39,7 +37,7 @@ export async function resolveRunId(store: RunStore, given: string): Promise<stri
     if (!(error instanceof RunNotFoundError)) throw error;
     if (given.length < MIN_PREFIX) {
       throw new UserError(
-        `Run "${given}" was not found, and the start of a run id is looked up only from ${MIN_PREFIX} characters: give at least ${MIN_PREFIX} characters of the id (list runs with \`statecraft runs\`).`,
+        `Run "${given}" was not found, and the start of a run id is looked up only from ${MIN_PREFIX} characters: give at least ${MIN_PREFIX} characters of the id (list runs with \`npx statecraft runs\`).`,
       );
     }
     const matches = (await store.listRuns()).map((run) => run.runId).filter((id) => id.startsWith(given));

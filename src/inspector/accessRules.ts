@@ -111,7 +111,7 @@ export function accessRules(options: AccessOptions): AccessRules {
     if (tokenRequired) {
       throw new HttpStatusError(
         403,
-        `This inspector requires its token (${what}): open the link \`statecraft inspect\` printed, which ends in #token=…, or send the token in the ${TOKEN_HEADER} header.`,
+        `This inspector requires its token (${what}): open the link \`npx statecraft inspect\` printed, which ends in #token=…, or send the token in the ${TOKEN_HEADER} header.`,
       );
     }
     if (changes) {

@@ -97,7 +97,7 @@ export function createApi(options: ApiOptions) {
 
   const requireActions = (): InspectorActions => {
     if (actions) return actions;
-    throw new HttpStatusError(501, 'This inspector was started without actions, so it cannot approve, reject or fork; start it from `statecraft inspect`, or pass `actions` to startInspector.');
+    throw new HttpStatusError(501, 'This inspector was started without actions, so it cannot approve, reject or fork; start it from `npx statecraft inspect`, or pass `actions` to startInspector.');
   };
 
   async function get(res: ServerResponse, parts: string[], query: URLSearchParams, req: IncomingMessage): Promise<boolean> {

@@ -252,7 +252,7 @@ export class Recorder {
   private overtaken(seq: number, error: ConflictError): ConflictError {
     return new ConflictError(
       `Run ${this.runId} was continued by another process (or another handle) at the same time, which recorded first; ` +
-        `nothing this one did from record ${seq} on was stored. See where the run stands with: statecraft history ${this.runId} --last 10`,
+        `nothing this one did from record ${seq} on was stored. See where the run stands with: npx statecraft history ${this.runId} --last 10`,
       { cause: error },
     );
   }

@@ -20,7 +20,7 @@ export class RunInUseError extends UserError {
     super(
       `Run ${runId} is running in another process (pid ${owner.pid} on ${owner.host}, last heard from ${Math.max(0, Math.round(heardMsAgo / 1000))} s ago), ` +
         `and two processes cannot continue one run. Wait for it to end, or stop it there (Ctrl-C, or run.cancel()). ` +
-        `If that process is gone, continue the run here with: statecraft resume ${runId} --take-over (takeOver: true in code).`,
+        `If that process is gone, continue the run here with: npx statecraft resume ${runId} --take-over (takeOver: true in code).`,
     );
     this.runId = runId;
     this.owner = owner;

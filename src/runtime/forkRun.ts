@@ -39,14 +39,14 @@ function parseEdit(edit: unknown, where: string): Operation[] {
 }
 
 /** The context with the edit applied; an agent's context must keep the shape the runtime relies on. */
-function editedContext(context: Record<string, Json>, edit: Operation[], where: string): Json {
+function editedContext(context: Record<string, Json>, edit: Operation[], where: string, show: string): Json {
   let edited: Json;
   try {
     edited = applyPatchSafe(context, edit);
   } catch (error) {
     throw new UserError(
       `The edit for the fork of ${where} does not apply to its context: ${(error as Error).message.replace(/\.$/, '')}. ` +
-        'Paths are relative to the context, for example /messages/2/content; see `statecraft show` for the context at that record.',
+        `Paths are relative to the context, for example /messages/2/content; see \`${show}\` for the context at that record.`,
       { cause: error },
     );
   }
@@ -56,7 +56,7 @@ function editedContext(context: Record<string, Json>, edit: Operation[], where: 
   const issue = checked.error.issues[0]!;
   throw new UserError(
     `The edit for the fork of ${where} leaves the agent's context unusable: /${issue.path.join('/')}: ${issue.message} ` +
-      `(found ${describeAt(edited, issue.path)}). Change the edit so that field keeps its type; see \`statecraft show\` for the context at that record.`,
+      `(found ${describeAt(edited, issue.path)}). Change the edit so that field keeps its type; see \`${show}\` for the context at that record.`,
   );
 }
 
@@ -149,7 +149,7 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
   await refuseRunningCall(store, runId, seq, state);
   const forkId = options.runId ?? randomUUID();
   const context = { ...state.context, runId: forkId };
-  const snapshot = { ...state, context: edit.length ? editedContext(context, edit, where) : context } as Json;
+  const snapshot = { ...state, context: edit.length ? editedContext(context, edit, where, `npx statecraft show ${runId} --at ${seq} --json`) : context } as Json;
   const now = new Date().toISOString();
   // A fork is a new run: written in this build's format whatever its parent's (the store seals its header).
   const { checksum: _parentChecksum, ...inherited } = header;

@@ -85,7 +85,8 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
   if (FINAL.has(summary.status)) {
     throw new UserError(
       `Run ${runId} already ended (${summary.status}${summary.reason ? `: ${summary.reason}` : ''}); there is nothing to resume. ` +
-        `Fork it to continue from an earlier step: statecraft fork ${runId} --at <seq>.`,
+        `Fork it to continue from an earlier step, the one before its end for instance: \`npx statecraft fork ${runId} --at ${Math.max(0, summary.lastSeq - 1)}\` ` +
+          `(\`npx statecraft history ${runId}\` lists its records).`,
     );
   }
   assertNotInUse(summary, options.takeOver);

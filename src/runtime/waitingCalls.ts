@@ -116,7 +116,7 @@ export function decisionTarget<T>(
     if (hash !== undefined && hash !== target.argsHash) {
       throw new UserError(
         `Run ${runId}: the decision for ${callId} (${target.name}) names arguments hash ${hash}, but the call's arguments hash is ${target.argsHash}: ` +
-          'the decision was made for other arguments, so nothing was decided. Look at the call again (statecraft show) and decide on what it really asks.',
+          `the decision was made for other arguments, so nothing was decided. Look at the call again (\`npx statecraft show ${runId}\`) and decide on what it really asks.`,
       );
     }
     return found;

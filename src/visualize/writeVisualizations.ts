@@ -75,7 +75,7 @@ async function machinesIn(machinesDir: string): Promise<Array<{ entry: Omit<Diag
       module = (await import(pathToFileURL(join(machinesDir, file)).href)) as Record<string, unknown>;
     } catch (error) {
       throw new UserError(
-        `Expected ${sourceFile} to load on its own; importing it failed: ${error instanceof Error ? error.message : String(error)}. Fix the file, then run \`npm run visualize\` again.`,
+        `Expected ${sourceFile} to load on its own; importing it failed: ${error instanceof Error ? error.message : String(error)}. Fix the file, then run \`npx statecraft visualize\` again.`,
         { cause: error },
       );
     }
@@ -106,7 +106,7 @@ function indexMarkdown(diagrams: DiagramEntry[], machinesLabel: string): string 
   const lines = [
     '# Statecharts',
     '',
-    `Generated from the machine definitions in \`${machinesLabel}/\` by \`npm run visualize\`. Do not edit by hand: a test fails when these files are stale.`,
+    `Generated from the machine definitions in \`${machinesLabel}/\` by \`npx statecraft visualize\`. Do not edit by hand: a test fails when these files are stale.`,
     '',
   ];
   if (diagrams.length === 0) lines.push(`No machines were found in \`${machinesLabel}/\`.`, '');
@@ -179,8 +179,8 @@ export async function writeVisualizations(options: WriteVisualizationsOptions = 
   return { diagrams, files: [...expected.keys()].map((file) => join(outDir, file)), stale: check ? stale : [], written, removed };
 }
 
-/** The message a check prints when diagrams are stale: which files, why, and the command that fixes it. */
-export function staleMessage(stale: readonly StaleFile[]): string {
+/** The message a check prints when diagrams are stale: which files, why, and the command that fixes it (`fix`). */
+export function staleMessage(stale: readonly StaleFile[], fix = 'npx statecraft visualize'): string {
   const lines = stale.map(({ file, reason }) => `  ${relative(process.cwd(), file) || file} (${reason})`);
-  return `Expected the diagrams to match the machine definitions; ${stale.length} file(s) are out of date:\n${lines.join('\n')}\nRun \`npm run visualize\` to regenerate them, then commit the result.`;
+  return `Expected the diagrams to match the machine definitions; ${stale.length} file(s) are out of date:\n${lines.join('\n')}\nRun \`${fix}\` to regenerate them, then commit the result.`;
 }

@@ -72,7 +72,7 @@ function showRunsList() {
       const runs = await getJson(`/api/runs?${query}`);
       if (!alive) return;
       tbody.replaceChildren(...orderWithLineage(runs).map(runRow));
-      note.textContent = runs.length === 0 ? 'No runs in this store yet. Start one with `statecraft run`.' : '';
+      note.textContent = runs.length === 0 ? 'No runs in this store yet. Start one with `npx statecraft run`.' : '';
     } catch (error) {
       if (alive) note.textContent = `Could not list runs: ${error.message}`;
     }

@@ -81,7 +81,7 @@ export function approvalsPanel(runId, view, canAct) {
   });
   return el('section', { class: 'panel approvals' },
     el('h3', {}, `Waiting for approval (${view.pending.length})`),
-    canAct ? '' : el('p', { class: 'muted small' }, 'This inspector was started without actions: approve from `statecraft inspect` or the CLI.'),
+    canAct ? '' : el('p', { class: 'muted small' }, 'This inspector was started without actions: approve from `npx statecraft inspect` or the CLI.'),
     cards);
 }
 

@@ -13,7 +13,7 @@ import { CorruptRecordError, InvalidPatchError } from '../format/storageErrors.t
 const PAGE = 500;
 
 function missingRecord(runId: string, seq: number, lastSeq: number): CorruptRecordError {
-  const fork = seq > 0 ? `, or fork it from the record before the gap (\`statecraft fork ${runId} --at ${seq - 1}\`) and export the fork` : '';
+  const fork = seq > 0 ? `, or fork it from the record before the gap (\`npx statecraft fork ${runId} --at ${seq - 1}\`) and export the fork` : '';
   return new CorruptRecordError(
     `Export of run "${runId}" stopped: record ${seq} is missing (the run's records should go from 0 to ${lastSeq}), so the file would not import. ` +
       `Restore the run from a backup${fork}.`,
@@ -24,7 +24,7 @@ function missingRecord(runId: string, seq: number, lastSeq: number): CorruptReco
 /** What a stored record that does not hold its checksum means for an export. */
 function alteredRecord(runId: string, seq: number, chained: boolean): CorruptRecordError {
   return new CorruptRecordError(
-    `Export of run "${runId}" stopped: ${alteredDetail(seq, chained)}, so the file would not import. See what else changed with \`statecraft verify ${runId}\`, and restore the run from a backup.`,
+    `Export of run "${runId}" stopped: ${alteredDetail(seq, chained)}, so the file would not import. See what else changed with \`npx statecraft verify ${runId}\`, and restore the run from a backup.`,
     { runId, seq },
   );
 }

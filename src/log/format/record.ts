@@ -139,7 +139,7 @@ function label(where: RecordLocation, found?: { runId?: unknown; seq?: unknown }
 
 /** What a message about a damaged record tells the user to do: repair says whether the run can be cut back, and to which record. */
 export const repairHint = (runId: string | undefined): string =>
-  `see what can be recovered with \`statecraft repair ${runId ?? '<run>'}\`, or restore the run from a backup`;
+  `see what can be recovered with \`npx statecraft repair ${runId ?? '<run>'}\`, or restore the run from a backup`;
 
 /** The checksum of a record of a run of format 1: over its content alone. */
 export const contentChecksum = (record: UnsealedRecord): string => plainChecksumOf(record);

@@ -4,7 +4,7 @@ import { StorageError, UserError } from '../../errors.ts';
 export class RunNotFoundError extends StorageError {
   readonly runId: string;
   constructor(runId: string) {
-    super(`Run "${runId}" was not found in the store: check the id (list runs with \`statecraft runs\`) or the store location.`);
+    super(`Run "${runId}" was not found in the store: check the id (list runs with \`npx statecraft runs\`) or the store location.`);
     this.runId = runId;
   }
 }

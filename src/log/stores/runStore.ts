@@ -183,7 +183,7 @@ export function summaryFromText(text: string, runId: string): RunSummary {
     if (!(error instanceof SyntaxError || error instanceof CorruptRecordError)) throw error;
     const why = error instanceof SyntaxError ? `it is not JSON: ${error.message}` : (error as Error).message.replace(/^Run "[^"]*" summary /, '').replace(/\.$/, '');
     throw new CorruptRecordError(
-      `Run "${runId}" summary cannot be read (${why}): rebuild it from the run's records with \`statecraft repair ${runId}\`.`,
+      `Run "${runId}" summary cannot be read (${why}): rebuild it from the run's records with \`npx statecraft repair ${runId}\`.`,
       { runId },
       { cause: error },
     );

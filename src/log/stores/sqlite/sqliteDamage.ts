@@ -16,7 +16,7 @@ export function damagedFile(path: string, error: unknown): unknown {
   if (!code.startsWith('SQLITE_CORRUPT')) return error;
   return new StorageError(
     `The SQLite store at ${path} is damaged (SQLite says: ${said}), so its runs cannot be read or written. Restore the file from a backup, ` +
-      `or save what can still be read with the sqlite3 tool (sqlite3 ${path} .recover | sqlite3 recovered.db) and check each run with: statecraft verify <run> --store recovered.db`,
+      `or save what can still be read with the sqlite3 tool (sqlite3 ${path} .recover | sqlite3 recovered.db) and list the runs it holds with: npx statecraft runs --store recovered.db (then check each with verify)`,
     { cause: error },
   );
 }

@@ -1,0 +1,46 @@
+// The CLI loads what a command needs and no more: --version and --help no package at all, a listing
+// of runs none of the model client, the statechart library, the inspector, Graphviz or MCP.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cli, cliIn, root } from './fixtures/cli.ts';
+
+const exec = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-cli-lazy-'));
+const { statecraft, storeUrl, env } = cliIn(dir);
+const register = resolve(root, 'test/fixtures/loaded/register.mjs');
+
+/** The modules `statecraft <args>` loads, as URLs. */
+async function loadedBy(args: string[]): Promise<string[]> {
+  const file = join(dir, 'loaded.txt');
+  writeFileSync(file, '');
+  await exec(process.execPath, ['--import', register, cli, ...args], { cwd: root, env: { ...env, LOADED_MODULES_FILE: file } });
+  return readFileSync(file, 'utf8').trim().split('\n').filter((url) => !url.endsWith('/test/fixtures/loaded/hooks.mjs'));
+}
+
+const packages = (urls: string[]) => new Set(urls.flatMap((url) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []));
+
+test('--version and --help load no package and no command\'s code', async () => {
+  for (const args of [['--version'], ['--help'], ['runs', '--help']]) {
+    const loaded = await loadedBy(args);
+    assert.equal([...packages(loaded)], [], args.join(' '));
+    assert.ok(loaded.length < 60, `${args.join(' ')} loads ${loaded.length} modules`);
+    assert.not.ok(loaded.some((url) => /\/cli\/(logCommands|runCommand|drive)\.js$/.test(url)), `${args.join(' ')} loads a command's code`);
+  }
+});
+
+test('runs loads neither the model client, xstate, the inspector, Graphviz nor the MCP SDK', async () => {
+  const started = await statecraft(['run', 'examples/demo/agent.ts']);
+  assert.is(started.code, 0, started.out);
+  const loaded = await loadedBy(['runs', '--store', storeUrl]);
+  assert.ok(loaded.some((url) => url.endsWith('/cli/logCommands.js')), 'the listing ran');
+  const found = packages(loaded);
+  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
+  assert.not.ok(loaded.some((url) => url.includes('/src/inspector/')), 'runs loads the inspector');
+});
+
+test.run();
