@@ -87,9 +87,9 @@ test('statecraft run prints cached and reasoning tokens, priced from --prices, a
   const store = `sqlite:${join(tmp, 'runs.db')}`;
   const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', NO_COLOR: '1', STATECRAFT_PRICES: '' };
   const { stdout } = await run(process.execPath, [cli, 'run', agentFile, '--input', 'What is 2+3?', '--prices', prices, '--store', store], { cwd: root, env });
-  assert.match(stdout, 'done · final_answer · 2 steps · 2,800 tokens (800 cached, 300 reasoning) · $0.0045\n');
+  assert.match(stdout, /done · final_answer · 2 steps · 2,800 tokens \(800 cached, 300 reasoning\) · \$0\.0045 · [\d.]+ s\n/);
   const runs = await run(process.execPath, [cli, 'runs', '--json', '--store', store], { cwd: root, env });
-  const { runId, costUsd } = JSON.parse(runs.stdout.trim().split('\n')[0]!) as { runId: string; costUsd: number };
+  const { runId, costUsd } = (JSON.parse(runs.stdout) as Array<{ runId: string; costUsd: number }>)[0]!;
   close(costUsd, 0.0045);
   const shown = await run(process.execPath, [cli, 'show', runId, '--store', store], { cwd: root, env });
   assert.match(shown.stdout, 'step 2 of 20 · 2,800 tokens (800 cached, 300 reasoning) · $0.0045');

@@ -327,7 +327,14 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
     await page.waitForSelector('.step[data-seq="1"]');
     await page.locator('button.fork').click();
     // The page moves to the fork by its hash, which is no navigation that waitForURL sees.
-    await page.waitForFunction(`location.hash.startsWith('#/runs/') && !location.hash.includes(${JSON.stringify(done.runId)})`);
+    // A function, not a string: the page's Content-Security-Policy forbids eval, which a string predicate needs.
+    await page.waitForFunction(
+      (from: string) => {
+        const hash = (globalThis as unknown as { location: { hash: string } }).location.hash;
+        return hash.startsWith('#/runs/') && !hash.includes(from);
+      },
+      done.runId,
+    );
     await page.locator('.run-head', { hasText: 'fork of' }).waitFor();
     assert.equal(calls.at(-1), ['fork', done.runId, 1, undefined]);
   });
