@@ -142,7 +142,7 @@ test('records out of order or a summary that disagrees are refused', async () =>
   assert.match((await refusal(swapped)).message, 'line 3');
   const noSummary = lines.slice(0, 4).join('\n');
   const store = new MemoryStore();
-  const summary = await importRun(store, noSummary);
+  const summary = await importRun(store, noSummary, { partial: true });
   assert.equal([summary.status, summary.lastSeq, summary.steps, summary.inputTokens], ['running', 2, 2, 30], 'an active machine after two model turns');
   assert.match((await refusal([...lines.slice(0, 4), lines.at(-1)].join('\n'))).message, 'last seq is 4');
 });
@@ -303,6 +303,22 @@ test('an export cut at a line boundary is refused as cut short; --partial import
   const store = new MemoryStore();
   const partial = await importRun(store, lines.slice(0, 5).join('\n'), { partial: true });
   assert.is(partial.lastSeq, 3, 'the four records the file holds');
+});
+
+test('an export from before trailers, cut at a line boundary, is refused as cut short: every export ends with its summary line', async () => {
+  // good.jsonl is an export of a format that wrote no trailer: its summary line is what ends it.
+  const lines = fixture('good.jsonl').trimEnd().split('\n');
+  assert.ok(lines.at(-1)!.startsWith('{"summary"'));
+  for (const cut of [lines.length - 1, lines.length - 2, 3]) {
+    const error = await refusal(lines.slice(0, cut).join('\n'));
+    assert.instance(error, CorruptRecordError);
+    assert.match(error.message, `ends at line ${cut} without the summary line`);
+    assert.match(error.message, 'cut short');
+    assert.match(error.message, '--partial');
+  }
+  const partial = await importRun(new MemoryStore(), lines.slice(0, 4).join('\n'), { partial: true });
+  assert.is(partial.lastSeq, 2, 'the three records the file holds');
+  assert.is((await importRun(new MemoryStore(), lines.join('\n'))).status, 'done', 'the whole file imports');
 });
 
 test('an import beginning with a UTF-8 byte-order mark is read as the same file without it', async () => {

@@ -89,7 +89,16 @@ function checkTrailer(file: ExportFile, lines: readonly string[], options: ReadE
     if (options.verifyKey) {
       throw new CorruptRecordError(`Import refused: the export of run "${runId}" ends at line ${lines.length} without a trailer, so it carries no signature to check with the key given: it was cut short, or written before exports were signed. Export the run again with --sign-key.`, { runId });
     }
-    if (!isChained(header) || options.partial) return;
+    if (options.partial) return;
+    if (!isChained(header)) {
+      // Exports of formats before trailers end with their summary line: without it, the file was cut.
+      if (file.summary) return;
+      throw new CorruptRecordError(
+        `Import refused: the export of run "${runId}" ends at line ${lines.length} without the summary line every export ends with, ` +
+          `so it was cut short, perhaps at a line boundary. Export the run again, or import the ${file.records.length} records it holds with --partial.`,
+        { runId },
+      );
+    }
     throw new CorruptRecordError(
       `Import refused: the export of run "${runId}" ends at line ${lines.length} without the trailer every export of its format ends with (its record count and checksum), ` +
         `so it was cut short, perhaps at a line boundary. Export the run again, or import the ${file.records.length} records it holds with --partial.`,
