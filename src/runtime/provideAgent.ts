@@ -204,14 +204,26 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const answeredBy = response.model || model.info.model;
         const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? requested;
         const costUsd = price ? costOf(response.usage, price) : null;
-        hooks.emit({ type: 'model.answer', runId: hooks.runId, step, model: answeredBy, usage: response.usage, costUsd });
+        const durationMs = Math.round(performance.now() - started);
+        hooks.emit({
+          type: 'model.answer',
+          runId: hooks.runId,
+          step,
+          model: answeredBy,
+          requestModel: model.info.model,
+          provider: model.info.provider,
+          usage: response.usage,
+          costUsd,
+          finishReason: response.finishReason,
+          durationMs,
+        });
         return {
           message,
           usage: response.usage,
           costUsd: costUsd ?? 0,
           model: response.model,
           at: Date.now(),
-          durationMs: Math.round(performance.now() - started),
+          durationMs,
           ...(Object.keys(problems).length ? { problems } : {}),
         };
       }),
