@@ -1,0 +1,137 @@
+// A run's OpenTelemetry spans as an application's own SDK receives them, in process.
+import { trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { z } from 'zod';
+import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
+import { defineAgent, defineTool, MemoryStore, replayRun, runAgent } from '../src/index.ts';
+import { RunTelemetry } from '../src/telemetry/RunTelemetry.ts';
+import { scriptedModel } from '../src/testing/index.ts';
+
+const CANARY = 'sk-canary-7Q2v9XfLmN4pR8tW1zK3';
+
+const ran: string[] = [];
+const add = defineTool({
+  name: 'add',
+  description: 'Add two numbers.',
+  parameters: z.object({ a: z.number(), b: z.number() }),
+  execute: ({ a, b }) => {
+    ran.push(`add ${a} ${b}`);
+    return { sum: a + b };
+  },
+});
+const token = defineTool({
+  name: 'token',
+  description: 'Reads the deploy token.',
+  parameters: z.object({}),
+  secrets: ['deploy_token'],
+  execute: async (_args, ctx) => `read ${(await ctx.secrets.get('deploy_token')).length} characters`,
+});
+
+const calculator = () =>
+  defineAgent({
+    name: 'calculator',
+    tools: [add],
+    model: scriptedModel([{ content: 'Adding.', toolCalls: [{ id: 'c1', name: 'add', arguments: { a: 2, b: 3 } }] }, { content: 'It is 5.' }]),
+  });
+
+/** Spans of `body`, exported by a provider of the application's own, registered globally when `global`. */
+async function traced(body: (provider: BasicTracerProvider) => Promise<unknown>, { global = false } = {}): Promise<ReadableSpan[]> {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  if (global) trace.setGlobalTracerProvider(provider);
+  try {
+    await body(provider);
+    await provider.forceFlush();
+    return exporter.getFinishedSpans();
+  } finally {
+    if (global) trace.disable();
+    await provider.shutdown();
+  }
+}
+
+const names = (spans: ReadableSpan[]) => spans.map((span) => span.name).sort();
+
+test('a tracer provider the application registers receives a run\'s spans with no Statecraft setup, and the run records its trace context', async () => {
+  ran.length = 0;
+  const store = new MemoryStore();
+  let runId = '';
+  const spans = await traced(
+    async () => {
+      const result = await runAgent(calculator(), 'What is 2 + 3?', { store });
+      runId = result.runId;
+    },
+    { global: true },
+  );
+  assert.equal(names(spans), ['chat scripted', 'chat scripted', 'execute_tool add', 'invoke_agent calculator']);
+  const run = spans.find((span) => span.name === 'invoke_agent calculator')!;
+  assert.ok(spans.every((span) => span === run || span.parentSpanContext?.spanId === run.spanContext().spanId), 'every span is a child of the run');
+  const { traceId, spanId } = run.spanContext();
+  assert.is((await store.header(runId)).traceparent, `00-${traceId}-${spanId}-01`);
+  assert.equal(ran, ['add 2 3']);
+});
+
+test('with no SDK registered a run opens no telemetry and records no trace context', async () => {
+  assert.is(RunTelemetry.open({ runId: 'r', agent: { name: 'a', version: '1' }, model: { provider: 'p', model: 'm', params: {} } }, undefined), undefined);
+  const store = new MemoryStore();
+  const result = await runAgent(calculator(), 'What is 2 + 3?', { store });
+  assert.is(result.status, 'done');
+  assert.is((await store.header(result.runId)).traceparent, undefined);
+});
+
+test('telemetry: false reports nothing to a registered provider', async () => {
+  const spans = await traced(() => runAgent(calculator(), 'What is 2 + 3?', { telemetry: false }), { global: true });
+  assert.equal(spans, []);
+});
+
+test('a replay reports no model call and no tool as executed', async () => {
+  ran.length = 0;
+  const store = new MemoryStore();
+  const agent = calculator();
+  const recorded = await traced((tracerProvider) => runAgent(agent, 'What is 2 + 3?', { store, telemetry: { tracerProvider } }));
+  assert.is(recorded.length, 4);
+  const replayed = await traced(async () => {
+    const runId = (await store.listRuns())[0]!.runId;
+    assert.ok((await replayRun(agent, runId, { store })).ok);
+  }, { global: true });
+  assert.equal(replayed, []);
+  assert.equal(ran, ['add 2 3'], 'the tool ran once');
+});
+
+test('message content is sent only on opting in, with the run\'s secrets redacted', async () => {
+  const agent = () =>
+    defineAgent({
+      name: 'leaky',
+      tools: [token],
+      secrets: ['deploy_token'],
+      credentials: mapCredentials({ deploy_token: CANARY }),
+      model: scriptedModel([{ toolCalls: [{ id: 't1', name: 'token', arguments: {} }] }, { content: `The token is ${CANARY}.` }]),
+    });
+  const withContent = await traced((tracerProvider) => runAgent(agent(), 'Read it.', { telemetry: { tracerProvider, content: true } }));
+  const answer = withContent.filter((span) => span.name === 'chat scripted').at(-1)!;
+  const output = JSON.parse(String(answer.attributes['gen_ai.output.messages'])) as { role: string; parts: { type: string; content: string }[]; finish_reason: string }[];
+  assert.equal(output, [{ role: 'assistant', parts: [{ type: 'text', content: 'The token is [redacted:deploy_token].' }], finish_reason: 'stop' }]);
+  assert.not.ok(JSON.stringify(withContent.map((span) => [span.attributes, span.events])).includes(CANARY.slice(0, 8)), 'no piece of the secret');
+  const without = await traced((tracerProvider) => runAgent(agent(), 'Read it.', { telemetry: { tracerProvider } }));
+  assert.ok(without.every((span) => span.attributes['gen_ai.output.messages'] === undefined));
+});
+
+test('patches are sent on state changes only on opting in, as the log records them', async () => {
+  const store = new MemoryStore();
+  const spans = await traced((tracerProvider) => runAgent(calculator(), 'What is 2 + 3?', { store, telemetry: { tracerProvider, patches: true } }));
+  const run = spans.find((span) => span.name === 'invoke_agent calculator')!;
+  const changes = run.events.filter((event) => event.name === 'gen_ai.execution.state.changed');
+  const runId = String(run.attributes['gen_ai.conversation.id']);
+  const records = await store.read(runId);
+  const recorded = changes.filter((event) => event.attributes?.['statecraft.record.seq'] !== undefined);
+  assert.ok(recorded.length > 3, `${recorded.length} recorded changes`);
+  for (const change of recorded) {
+    const record = records[Number(change.attributes!['statecraft.record.seq'])]!;
+    assert.equal(JSON.parse(String(change.attributes!['statecraft.patch'])), record.patch);
+    assert.is(change.attributes!['statecraft.patch.operations'], record.patch.length);
+    assert.equal(change.attributes!['statecraft.state'], typeof record.state === 'string' ? record.state : JSON.stringify(record.state));
+  }
+});
+
+test.run();
