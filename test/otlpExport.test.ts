@@ -149,6 +149,8 @@ test('a run approved in another process continues its trace there and reports no
   assert.match(answer[0]!.parts[0]!.content, /c_lookup=lookup did inventory/);
   assert.equal(trace().sort(), ['email boss@elsewhere.org', 'lookup inventory', 'write report.md'], 'each tool ran once');
   assert.equal(named(spans, 'execute_tool lookup').map((span) => span.attributes['gen_ai.tool.call.id']), ['c_lookup']);
+  const waits = receiver.metrics.filter((metric) => metric.name === 'statecraft.approval.wait').flatMap((metric) => metric.points);
+  assert.equal(waits.map((point) => [point.attributes['gen_ai.tool.name'], point.attributes['statecraft.approval.decision'], point.count]).sort(), [['email', 'approved', 1], ['write', 'approved', 1]]);
 });
 
 test.after(() => receiver.close());

@@ -5,7 +5,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
-import { defineAgent, defineTool, MemoryStore, replayRun, runAgent } from '../src/index.ts';
+import { assign, setup } from 'xstate';
+import { agentMachine, defineAgent, defineTool, MemoryStore, replayRun, runAgent, startRun } from '../src/index.ts';
+import type { AgentInput, AgentOutput } from '../src/index.ts';
 import { RunTelemetry } from '../src/telemetry/RunTelemetry.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 
@@ -132,6 +134,66 @@ test('patches are sent on state changes only on opting in, as the log records th
     assert.is(change.attributes!['statecraft.patch.operations'], record.patch.length);
     assert.equal(change.attributes!['statecraft.state'], typeof record.state === 'string' ? record.state : JSON.stringify(record.state));
   }
+});
+
+test('an invoked agent\'s model calls, tools and approval waits are spans under its own invoke_agent span', async () => {
+  const published: string[] = [];
+  const publish = defineTool({
+    name: 'publish',
+    description: 'Publish a text.',
+    parameters: z.object({ text: z.string() }),
+    needsApproval: true,
+    execute: ({ text }) => {
+      published.push(text);
+      return 'published';
+    },
+  });
+  const writer = defineAgent({ name: 'writer', tools: [publish] });
+  const machine = setup({
+    types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput },
+    actors: { writer: agentMachine },
+  }).createMachine({
+    id: 'desk',
+    context: ({ input }) => ({ input, draft: null }),
+    initial: 'writing',
+    states: {
+      writing: {
+        invoke: {
+          id: 'writer',
+          src: 'writer',
+          input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer` }),
+          onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) },
+        },
+      },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => context.draft!,
+  });
+  const desk = defineAgent({ name: 'desk', machine, agents: { writer } });
+  const model = scriptedModel([{ toolCalls: [{ id: 'p1', name: 'publish', arguments: { text: 'hello' } }] }, { content: 'Published.' }]);
+  const spans = await traced(async (tracerProvider) => {
+    const run = startRun(desk, { input: 'go', model, telemetry: { tracerProvider } });
+    run.on((event) => {
+      if (event.type === 'approval.requested') for (const call of event.calls) run.approve(call.id, { by: 'ana', actor: call.actor, argsHash: call.argsHash });
+    });
+    assert.is((await run.result).status, 'done');
+  });
+  const host = spans.find((span) => span.name === 'invoke_agent desk')!;
+  const invoked = spans.find((span) => span.name === 'invoke_agent writer')!;
+  assert.is(invoked.parentSpanContext?.spanId, host.spanContext().spanId);
+  assert.equal(invoked.attributes['statecraft.actor'], 'writer');
+  assert.equal(invoked.attributes['statecraft.run.status'], 'done');
+  const under = spans.filter((span) => span.parentSpanContext?.spanId === invoked.spanContext().spanId);
+  assert.equal(names(under), ['await_approval publish', 'chat scripted', 'chat scripted', 'execute_tool publish']);
+  const waited = under.find((span) => span.name === 'await_approval publish')!;
+  assert.equal(waited.attributes, {
+    'gen_ai.tool.name': 'publish',
+    'gen_ai.tool.call.id': 'p1',
+    'statecraft.actor': 'writer',
+    'statecraft.approval.decision': 'approved',
+    'statecraft.approval.by': 'ana',
+  });
+  assert.equal(published, ['hello']);
 });
 
 test.run();
