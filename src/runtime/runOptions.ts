@@ -6,7 +6,8 @@ import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { InspectOption } from './inspectObserver.ts';
 import type { RunEvent } from './runEvents.ts';
-import type { RunTelemetry, TelemetryOptions } from '../telemetry/RunTelemetry.ts';
+import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
+import type { TelemetryOptions } from '../telemetry/telemetryOptions.ts';
 
 /** How a run is started (`startRun`, `runAgent`, `resumeRun`). */
 export interface RunOptions {

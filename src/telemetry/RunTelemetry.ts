@@ -6,69 +6,17 @@ import {
   trace,
   type Attributes,
   type Context,
-  type MeterProvider,
   type Span,
   type Tracer,
-  type TracerProvider,
 } from '@opentelemetry/api';
 import type { Operation } from '../log/format/record.ts';
-import type { ModelInfo } from '../protocol/model.ts';
 import type { RunEvent } from '../runtime/runEvents.ts';
 import * as A from './genAi.ts';
+import { providerName, serverOf } from './genAi.ts';
+import { optedIn, type RunIdentity, type TelemetryOptions } from './telemetryOptions.ts';
 import { runMetrics, type RunMetrics } from './runMetrics.ts';
 import { contextOf, traceparentOf } from './traceparent.ts';
 import { isNoopMeterProvider, isNoopTracerProvider } from './noopProviders.ts';
-
-/**
- * How a run reports to OpenTelemetry. By default spans and metrics go to the providers registered
- * with `@opentelemetry/api` (your SDK setup); with none registered, a run reports nothing and pays
- * next to nothing. `telemetry: false` in the run options turns it off.
- */
-export interface TelemetryOptions {
-  /**
-   * Also send content: the model's answer text on each `chat` span (`gen_ai.output.messages`) and the
-   * arguments of each call that waits for approval, with the run's secrets redacted as in the log.
-   * Default: the environment variable `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
-   */
-  content?: boolean;
-  /**
-   * Also send each transition's JSON patch (redacted as in the log) on its
-   * `gen_ai.execution.state.changed` event. Default: `STATECRAFT_OTEL_CAPTURE_PATCHES=true`.
-   */
-  patches?: boolean;
-  /** Where spans go instead of the global tracer provider. */
-  tracerProvider?: TracerProvider;
-  /** Where metrics go instead of the global meter provider. */
-  meterProvider?: MeterProvider;
-}
-
-/** What a run's telemetry needs to know about the run when it opens. */
-export interface RunIdentity {
-  runId: string;
-  agent: { name: string; version: string };
-  model: ModelInfo;
-  /** A resumed run: its spans continue the trace this W3C `traceparent` (from the run's header) names. */
-  resumedFrom?: { traceparent: string | undefined };
-}
-
-const VERSION = '0.1.0';
-
-const flag = (name: string) => /^(1|true|yes)$/i.test(process.env[name] ?? '');
-
-/**
- * The provider as the GenAI conventions name it: an OpenAI-compatible server speaks OpenAI's API, the
- * flavour the attribute tells apart (`server.address` says which server it was).
- */
-const providerName = (provider: string) => (provider === 'openai-compatible' ? 'openai' : provider);
-
-/** `server.address` and `server.port` of the endpoint a model port names in its parameters, when it names one. */
-function serverOf(model: ModelInfo): Attributes {
-  const endpoint = model.params['endpoint'];
-  if (typeof endpoint !== 'string' || !URL.canParse(endpoint)) return {};
-  const url = new URL(endpoint);
-  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
-  return { 'server.address': url.hostname, 'server.port': port };
-}
 
 const stateText = (state: unknown) => (typeof state === 'string' ? state : JSON.stringify(state));
 
@@ -97,7 +45,7 @@ export class RunTelemetry {
   private readonly server: Attributes;
   private readonly agents = new Map<string, Open & { name: string }>();
   private readonly tools = new Map<string, Span>();
-  private readonly approvals = new Map<string, { span: Span; since: number; tool: string }>();
+  private readonly approvals = new Map<string, { span: Span; since: number }>();
   private readonly answers = new Map<string, string>();
   private notedPatch: { seq: number; patch: readonly Operation[] } | undefined;
   private ended = false;
@@ -113,14 +61,13 @@ export class RunTelemetry {
     const tracing = !isNoopTracerProvider(tracerProvider);
     const metering = !isNoopMeterProvider(meterProvider);
     if (!tracing && !metering) return undefined;
-    return new RunTelemetry(run, options ?? {}, tracerProvider.getTracer(A.INSTRUMENTATION, VERSION), metering ? runMetrics(meterProvider.getMeter(A.INSTRUMENTATION, VERSION)) : undefined);
+    return new RunTelemetry(run, options ?? {}, tracerProvider.getTracer(A.INSTRUMENTATION), metering ? runMetrics(meterProvider.getMeter(A.INSTRUMENTATION)) : undefined);
   }
 
   private constructor(run: RunIdentity, options: TelemetryOptions, tracer: Tracer, metrics: RunMetrics | undefined) {
     this.tracer = tracer;
     this.metrics = metrics;
-    this.content = options.content ?? flag('OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT');
-    this.patches = options.patches ?? flag('STATECRAFT_OTEL_CAPTURE_PATCHES');
+    ({ content: this.content, patches: this.patches } = optedIn(options));
     this.runId = run.runId;
     this.agentName = run.agent.name;
     this.provider = providerName(run.model.provider);
@@ -155,7 +102,7 @@ export class RunTelemetry {
     this.notedPatch = { seq, patch };
   }
 
-  /** Reports one run event; never throws, never waits. */
+  /** Reports one run event, at once: spans are ended and measurements recorded, and the SDK sends them later. */
   readonly listener = (event: RunEvent): void => {
     if (this.ended) return;
     switch (event.type) {
@@ -309,7 +256,7 @@ export class RunTelemetry {
         ...(this.content ? { [A.TOOL_ARGUMENTS]: call.arguments } : {}),
       };
       const span = this.tracer.startSpan(`await_approval ${call.name}`, { kind: SpanKind.INTERNAL, attributes }, this.parentOf(call.actor).context);
-      this.approvals.set(key, { span, since: event.since ?? Date.now(), tool: call.name });
+      this.approvals.set(key, { span, since: event.since ?? Date.now() });
     }
   }
 

@@ -1,5 +1,7 @@
 // Names from OpenTelemetry's semantic conventions for generative AI (development status), and
-// Statecraft's own for what those conventions do not name.
+// Statecraft's own for what those conventions do not name; how a model port's facts map to them.
+import type { Attributes } from '@opentelemetry/api';
+import type { ModelInfo } from '../protocol/model.ts';
 
 export const OPERATION = 'gen_ai.operation.name';
 export const PROVIDER = 'gen_ai.provider.name';
@@ -41,3 +43,19 @@ export const APPROVAL_DECISION = 'statecraft.approval.decision';
 export const APPROVAL_BY = 'statecraft.approval.by';
 
 export const INSTRUMENTATION = 'statecraft';
+
+/**
+ * The provider as the GenAI conventions name it: an OpenAI-compatible server speaks OpenAI's API, the
+ * flavour the attribute tells apart (`server.address` says which server it was).
+ */
+export const providerName = (provider: string) => (provider === 'openai-compatible' ? 'openai' : provider);
+
+/** `server.address` and `server.port` of the endpoint a model port names in its parameters, when it names one. */
+export function serverOf(model: ModelInfo): Attributes {
+  const endpoint = model.params['endpoint'];
+  if (typeof endpoint !== 'string' || !URL.canParse(endpoint)) return {};
+  const url = new URL(endpoint);
+  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+  return { 'server.address': url.hostname, 'server.port': port };
+}
+
