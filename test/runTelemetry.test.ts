@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
 import { assign, setup } from 'xstate';
-import { agentMachine, defineAgent, defineTool, MemoryStore, replayRun, runAgent, startRun } from '../src/index.ts';
+import { agentMachine, defineAgent, defineTool, MemoryStore, replayRun, resumeRun, runAgent, startRun } from '../src/index.ts';
 import type { AgentInput, AgentOutput } from '../src/index.ts';
 import { RunTelemetry } from '../src/telemetry/RunTelemetry.ts';
 import { scriptedModel } from '../src/testing/index.ts';
@@ -136,8 +136,8 @@ test('patches are sent on state changes only on opting in, as the log records th
   }
 });
 
-test('an invoked agent\'s model calls, tools and approval waits are spans under its own invoke_agent span', async () => {
-  const published: string[] = [];
+/** A machine of the user's own that invokes a writer agent whose tool needs a person's approval. */
+function deskAgent(published: string[]) {
   const publish = defineTool({
     name: 'publish',
     description: 'Publish a text.',
@@ -169,10 +169,17 @@ test('an invoked agent\'s model calls, tools and approval waits are spans under 
     },
     output: ({ context }) => context.draft!,
   });
-  const desk = defineAgent({ name: 'desk', machine, agents: { writer } });
-  const model = scriptedModel([{ toolCalls: [{ id: 'p1', name: 'publish', arguments: { text: 'hello' } }] }, { content: 'Published.' }]);
+  return defineAgent({ name: 'desk', machine, agents: { writer } });
+}
+
+const deskScript = () => scriptedModel([{ toolCalls: [{ id: 'p1', name: 'publish', arguments: { text: 'hello' } }] }, { content: 'Published.' }]);
+
+const childOf = (spans: ReadableSpan[], parent: ReadableSpan) => spans.filter((span) => span.parentSpanContext?.spanId === parent.spanContext().spanId);
+
+test('an invoked agent\'s model calls, tools and approval waits are spans under its own invoke_agent span', async () => {
+  const published: string[] = [];
   const spans = await traced(async (tracerProvider) => {
-    const run = startRun(desk, { input: 'go', model, telemetry: { tracerProvider } });
+    const run = startRun(deskAgent(published), { input: 'go', model: deskScript(), telemetry: { tracerProvider } });
     run.on((event) => {
       if (event.type === 'approval.requested') for (const call of event.calls) run.approve(call.id, { by: 'ana', actor: call.actor, argsHash: call.argsHash });
     });
@@ -183,7 +190,7 @@ test('an invoked agent\'s model calls, tools and approval waits are spans under 
   assert.is(invoked.parentSpanContext?.spanId, host.spanContext().spanId);
   assert.equal(invoked.attributes['statecraft.actor'], 'writer');
   assert.equal(invoked.attributes['statecraft.run.status'], 'done');
-  const under = spans.filter((span) => span.parentSpanContext?.spanId === invoked.spanContext().spanId);
+  const under = childOf(spans, invoked);
   assert.equal(names(under), ['await_approval publish', 'chat scripted', 'chat scripted', 'execute_tool publish']);
   const waited = under.find((span) => span.name === 'await_approval publish')!;
   assert.equal(waited.attributes, {
@@ -193,6 +200,31 @@ test('an invoked agent\'s model calls, tools and approval waits are spans under 
     'statecraft.approval.decision': 'approved',
     'statecraft.approval.by': 'ana',
   });
+  assert.equal(published, ['hello']);
+});
+
+test('a run resumed while an invoked agent waits continues the trace: the agent is spanned again in the new process, its recorded model call is not', async () => {
+  const published: string[] = [];
+  const store = new MemoryStore();
+  const model = deskScript();
+  const spans = await traced(async (tracerProvider) => {
+    const first = startRun(deskAgent(published), { input: 'go', model, store, telemetry: { tracerProvider } });
+    first.on((event) => event.type === 'approval.requested' && void first.detach());
+    assert.is((await first.result).status, 'waiting');
+    const resumed = await resumeRun(deskAgent(published), first.runId, { store, model, telemetry: { tracerProvider } });
+    resumed.approve('p1', { by: 'ana', actor: 'writer' });
+    assert.is((await resumed.result).status, 'done');
+  });
+  const [before, after] = spans.filter((span) => span.name === 'invoke_agent desk').sort((a, b) => Number(a.attributes['statecraft.run.resumed']) - Number(b.attributes['statecraft.run.resumed']));
+  assert.is(after!.parentSpanContext?.spanId, before!.spanContext().spanId);
+  assert.ok(spans.every((span) => span.spanContext().traceId === before!.spanContext().traceId), 'one trace');
+  const [writerBefore] = childOf(spans, before!);
+  const [writerAfter] = childOf(spans, after!);
+  assert.equal([writerBefore!.name, writerAfter!.name], ['invoke_agent writer', 'invoke_agent writer']);
+  assert.equal(names(childOf(spans, writerBefore!)), ['await_approval publish', 'chat scripted']);
+  assert.equal(childOf(spans, writerBefore!).find((span) => span.name === 'await_approval publish')!.attributes['statecraft.approval.decision'], 'pending');
+  assert.equal(names(childOf(spans, writerAfter!)), ['await_approval publish', 'chat scripted', 'execute_tool publish']);
+  assert.equal(childOf(spans, writerAfter!).find((span) => span.name === 'chat scripted')!.attributes['statecraft.step'], 1);
   assert.equal(published, ['hello']);
 });
 
