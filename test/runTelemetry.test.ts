@@ -55,6 +55,19 @@ async function traced(body: (provider: BasicTracerProvider) => Promise<unknown>,
 
 const names = (spans: ReadableSpan[]) => spans.map((span) => span.name).sort();
 
+test('a model call that fails is a chat span with error status and error.type, and the run\'s span says why it failed', async () => {
+  const model = scriptedModel([{ error: { status: 400, message: 'context length exceeded' } }]);
+  const spans = await traced((tracerProvider) => runAgent(defineAgent({ name: 'a', model }), 'hi', { telemetry: { tracerProvider } }));
+  assert.equal(names(spans), ['chat scripted', 'invoke_agent a']);
+  const chat = spans.find((span) => span.name === 'chat scripted')!;
+  assert.is(chat.status.code, 2, 'error');
+  assert.match(String(chat.status.message), 'context length exceeded');
+  assert.equal(chat.attributes['error.type'], 'ModelCallError');
+  const run = spans.find((span) => span.name === 'invoke_agent a')!;
+  assert.is(run.status.code, 2);
+  assert.equal(run.attributes['statecraft.run.status'], 'failed');
+});
+
 test('a tracer provider the application registers receives a run\'s spans with no Statecraft setup, and the run records its trace context', async () => {
   ran.length = 0;
   const store = new MemoryStore();

@@ -22,6 +22,8 @@ export type RunEvent = (
    * retries included.
    */
   | { type: 'model.answer'; runId: string; step: number; model: string; requestModel: string; provider: string; usage: Usage; costUsd: number | null; finishReason: string; durationMs: number }
+  /** A model call failed for good (retries spent, or an error not worth retrying); `errorType` names the error's kind, `error` says it on one line. */
+  | { type: 'model.failed'; runId: string; step: number; requestModel: string; provider: string; durationMs: number; errorType: string; error: string }
   | { type: 'tool.start'; runId: string; callId: string; tool: string }
   /** A call that will not run: invalid (unknown tool, bad id or arguments) or denied by scopes or policy; `reason` is what the model is told. */
   | { type: 'tool.refused'; runId: string; callId: string; tool: string; status: 'invalid' | 'denied'; reason: string }

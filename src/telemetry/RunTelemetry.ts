@@ -117,6 +117,8 @@ export class RunTelemetry {
         return;
       case 'model.answer':
         return this.chat(event);
+      case 'model.failed':
+        return this.chatFailed(event);
       case 'tool.start':
         return this.toolStarted(event);
       case 'tool.end':
@@ -210,6 +212,30 @@ export class RunTelemetry {
     const agent = { [A.AGENT_NAME]: this.nameOf(event.actor) };
     this.metrics.steps.add(1, agent);
     if (event.costUsd !== null) this.metrics.cost.add(event.costUsd, { ...agent, [A.RESPONSE_MODEL]: event.model });
+  }
+
+  private chatFailed(event: Extract<RunEvent, { type: 'model.failed' }>) {
+    const now = Date.now();
+    const attributes: Attributes = {
+      [A.OPERATION]: 'chat',
+      [A.PROVIDER]: providerName(event.provider),
+      [A.REQUEST_MODEL]: event.requestModel,
+      ...this.server,
+      [A.CONVERSATION_ID]: this.runId,
+      [A.STEP]: event.step,
+      [A.ERROR_TYPE]: event.errorType,
+      ...(event.actor === undefined ? {} : { [A.ACTOR]: event.actor, [A.AGENT_NAME]: this.nameOf(event.actor) }),
+    };
+    this.answers.delete(this.key(event.actor, String(event.step)));
+    const span = this.tracer.startSpan(`chat ${event.requestModel}`, { kind: SpanKind.CLIENT, attributes, startTime: now - event.durationMs }, this.parentOf(event.actor).context);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: event.error });
+    span.end(now);
+    this.metrics?.modelDuration.record(event.durationMs / 1000, {
+      [A.OPERATION]: 'chat',
+      [A.PROVIDER]: providerName(event.provider),
+      [A.REQUEST_MODEL]: event.requestModel,
+      [A.ERROR_TYPE]: event.errorType,
+    });
   }
 
   private toolStarted(event: Extract<RunEvent, { type: 'tool.start' }>) {
