@@ -204,13 +204,12 @@ export class Recorder {
     const state = (snapshot as { value: unknown }).value;
     const unsealed = unsealedRecord({ runId: this.runId, seq, event, state, previous: this.previous, snapshot, meta, keyframe });
     const record = sealLazily(this.redactor?.size ? (this.redactor.redactJson(unsealed) as typeof unsealed) : unsealed);
-    let patchBytes: number;
+    let patchBytes: number | undefined;
     if (record.snapshot) {
       this.snapshotBytes = jsonTextOf.get(record.snapshot as object)?.length ?? JSON.stringify(record.snapshot).length;
       this.unmeasured = undefined;
       this.patchBytes = 0;
       this.patchesSinceKeyframe = 0;
-      patchBytes = JSON.stringify(record.patch).length;
     } else {
       const patchText = JSON.stringify(record.patch);
       // The store writes this text rather than serializing the patch again.
@@ -225,7 +224,14 @@ export class Recorder {
     this.queue.push({ record, snapshot, point, summary });
     if (forceKeyframe) this.writeSoon();
     else if (!this.writeTimer && !this.writeChained) this.writeTimer = setTimeout(() => this.writeSoon(), this.writeWithinMs);
-    return { seq, patch: record.patch, patchBytes };
+    // A keyframe's patch is measured only when asked: nothing else serializes it on the way to the store.
+    return {
+      seq,
+      patch: record.patch,
+      get patchBytes() {
+        return (patchBytes ??= JSON.stringify(record.patch).length);
+      },
+    };
   }
 
   /**
