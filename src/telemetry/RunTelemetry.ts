@@ -108,12 +108,16 @@ export class RunTelemetry {
     switch (event.type) {
       case 'state':
         return this.stateChanged(event);
-      case 'delta':
-        if (this.content) this.answers.set(this.key(event.actor, String(event.step)), (this.answers.get(this.key(event.actor, String(event.step))) ?? '') + event.text);
+      case 'delta': {
+        if (!this.content) return;
+        const key = this.key(event.actor, String(event.step));
+        this.answers.set(key, (this.answers.get(key) ?? '') + event.text);
         return;
+      }
       case 'model.retry':
+        // The text streamed so far is discarded: the next attempt streams its answer anew.
         this.answers.delete(this.key(event.actor, String(event.step)));
-        this.parentOf(event.actor).span.addEvent('statecraft.model.retry', { 'statecraft.attempt': event.attempt, 'statecraft.delay_ms': event.delayMs, [A.ERROR_TYPE]: event.reason.slice(0, 200) });
+        this.parentOf(event.actor).span.addEvent('statecraft.model.retry', { 'statecraft.attempt': event.attempt, 'statecraft.delay_ms': event.delayMs, 'statecraft.reason': event.reason });
         return;
       case 'model.answer':
         return this.chat(event);
