@@ -6,10 +6,10 @@ import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
 import { assign, setup } from 'xstate';
-import { agentMachine, defineAgent, defineTool, MemoryStore, replayRun, resumeRun, runAgent, startRun } from '../src/index.ts';
+import { agentMachine, createOpenAIModel, defineAgent, defineTool, MemoryStore, replayRun, resumeRun, runAgent, startRun } from '../src/index.ts';
 import type { AgentInput, AgentOutput } from '../src/index.ts';
 import { RunTelemetry } from '../src/telemetry/RunTelemetry.ts';
-import { scriptedModel } from '../src/testing/index.ts';
+import { scriptedModel, startScriptedServer } from '../src/testing/index.ts';
 
 const CANARY = 'sk-canary-7Q2v9XfLmN4pR8tW1zK3';
 
@@ -66,6 +66,25 @@ test('a model call that fails is a chat span with error status and error.type, a
   const run = spans.find((span) => span.name === 'invoke_agent a')!;
   assert.is(run.status.code, 2);
   assert.equal(run.attributes['statecraft.run.status'], 'failed');
+});
+
+test('a model call retried after a 429 is one chat span, and the retry an event on the run\'s span', async () => {
+  const server = await startScriptedServer([{ error: { status: 429, message: 'Rate limit reached', headers: { 'retry-after-ms': '5' } } }, { content: 'ok' }]);
+  try {
+    const model = createOpenAIModel({ baseURL: server.url, apiKey: 'test-key', model: 'gpt-4o-mini' });
+    const spans = await traced((tracerProvider) => runAgent(defineAgent({ name: 'a', model }), 'hi', { telemetry: { tracerProvider } }));
+    assert.equal(names(spans), ['chat gpt-4o-mini', 'invoke_agent a']);
+    const chat = spans.find((span) => span.name === 'chat gpt-4o-mini')!;
+    assert.is(chat.status.code, 0, 'unset: the call answered');
+    assert.equal(chat.attributes['server.port'], Number(new URL(server.url).port));
+    const run = spans.find((span) => span.name === 'invoke_agent a')!;
+    assert.equal(
+      run.events.filter((event) => event.name === 'statecraft.model.retry').map((event) => event.attributes),
+      [{ 'statecraft.attempt': 2, 'statecraft.delay_ms': 5, 'statecraft.reason': 'HTTP 429: Rate limit reached' }],
+    );
+  } finally {
+    await server.close();
+  }
 });
 
 test('a tracer provider the application registers receives a run\'s spans with no Statecraft setup, and the run records its trace context', async () => {
