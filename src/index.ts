@@ -45,6 +45,7 @@ export { Run } from './runtime/Run.ts';
 export type { ApproveOptions, KeyframeOptions, RunOptions } from './runtime/runOptions.ts';
 export { runAgent, startRun } from './runtime/startRun.ts';
 export type { PendingCall, RunEvent, RunResult } from './runtime/runEvents.ts';
+export type { TelemetryOptions } from './telemetry/telemetryOptions.ts';
 export { defineTool, type Tool, type ToolContext, type ToolDefinition } from './tools/defineTool.ts';
 export { createToolbox, type Toolbox } from './tools/toolbox.ts';
 export { connectMcp, type McpConnection, type McpOptions, type McpSkippedTool, type McpTransportOptions } from './mcp/index.ts';

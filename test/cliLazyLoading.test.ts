@@ -15,10 +15,10 @@ const { statecraft, storeUrl, env } = cliIn(dir);
 const register = resolve(root, 'test/fixtures/loaded/register.mjs');
 
 /** The modules `statecraft <args>` loads, as URLs. */
-async function loadedBy(args: string[]): Promise<string[]> {
+async function loadedBy(args: string[], extraEnv: Record<string, string> = {}): Promise<string[]> {
   const file = join(dir, 'loaded.txt');
   writeFileSync(file, '');
-  await exec(process.execPath, ['--import', register, cli, ...args], { cwd: root, env: { ...env, LOADED_MODULES_FILE: file } });
+  await exec(process.execPath, ['--import', register, cli, ...args], { cwd: root, env: { ...env, ...extraEnv, LOADED_MODULES_FILE: file } });
   return readFileSync(file, 'utf8').trim().split('\n').filter((url) => !url.endsWith('/test/fixtures/loaded/hooks.mjs'));
 }
 
@@ -41,6 +41,16 @@ test('runs loads neither the model client, xstate, the inspector, Graphviz nor t
   const found = packages(loaded);
   for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
   assert.not.ok(loaded.some((url) => url.includes('/src/inspector/')), 'runs loads the inspector');
+});
+
+test('run loads OpenTelemetry\'s SDK and exporters only when OTEL_EXPORTER_OTLP_ENDPOINT is set', async () => {
+  const sdk = (found: Set<string>) => [...found].filter((name) => name.startsWith('@opentelemetry/') && name !== '@opentelemetry/api');
+  const plain = packages(await loadedBy(['run', 'examples/demo/agent.ts', '--store', storeUrl]));
+  assert.ok(plain.has('openai'), 'the run ran');
+  assert.equal(sdk(plain), []);
+  // Nothing listens there: the exporters' failure to send changes nothing in how the run ends.
+  const exporting = packages(await loadedBy(['run', 'examples/demo/agent.ts', '--store', storeUrl], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }));
+  for (const name of ['@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-trace-otlp-http']) assert.ok(exporting.has(name), `${name} loaded`);
 });
 
 test.run();

@@ -8,6 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
 import { startScriptedServer, type Script } from '../src/testing/index.ts';
+import { OTLP_PACKAGES } from '../src/cli/otlpExport.ts';
+import { startOtlpReceiver } from './fixtures/otlpReceiver.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'statecraft-consumers-'));
@@ -201,6 +203,27 @@ test('the CLI runs a JavaScript agent without tsx, and for a TypeScript one says
     assert.is(server.requests.length, 2, 'the refused agent called no model');
   } finally {
     await server.close();
+  }
+});
+
+test('with OTEL_EXPORTER_OTLP_ENDPOINT set the CLI names the OpenTelemetry packages to install, and once they are, exports the run there', async () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8').replace(/\\\n\s*/g, '');
+  assert.ok(readme.includes(`npm install ${OTLP_PACKAGES.join(' ')}`), 'the README gives the same install');
+  writeFileSync(join(jsProject, 'agent.js'), readmeSamples().get('agent.ts')!);
+  const server = await startScriptedServer(calculatorScript());
+  const receiver = await startOtlpReceiver();
+  try {
+    const env = { OPENAI_BASE_URL: server.url, OPENAI_API_KEY: 'test', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url };
+    const refused = await sh('npx', ['statecraft', 'run', 'agent.js', '--input', 'What is 2 + 3?'], jsProject, env, 60_000);
+    assert.is(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, `npm install ${OTLP_PACKAGES.join(' ')}`);
+    assert.is(server.requests.length, 0, 'no model was called');
+    await must('npm install the OpenTelemetry SDK', npm(jsProject, 'install', ...OTLP_PACKAGES));
+    await must('npx statecraft run agent.js, exporting', sh('npx', ['statecraft', 'run', 'agent.js', '--input', 'What is 2 + 3?'], jsProject, env, 60_000));
+    assert.equal(receiver.spans.map((span) => span.name).sort(), ['chat gpt-4o-mini', 'chat gpt-4o-mini', 'execute_tool add', 'invoke_agent calculator']);
+    server.assertDone();
+  } finally {
+    await Promise.all([server.close(), receiver.close()]);
   }
 });
 

@@ -43,18 +43,18 @@ test('a refused call is printed with its reason', () => {
 });
 
 test('an unpriced model shows cost unknown, a priced one its cost', () => {
-  const unpriced = play([{ type: 'model.answer', runId, step: 0, model: 'llama3', usage, costUsd: null }, state(1, 0), end(0)]);
+  const unpriced = play([{ type: 'model.answer', runId, step: 0, model: 'llama3', requestModel: 'llama3', provider: 'openai', usage, costUsd: null, finishReason: 'stop', durationMs: 900 }, state(1, 0), end(0)]);
   assert.match(unpriced, 'step 1 · infer · 15 tokens · cost unknown\n');
   assert.match(unpriced, 'done · final_answer · 1 steps · 15 tokens · cost unknown · 1.5 s\n');
   assert.match(unpriced, 'no price known for model llama3');
   assert.not.match(unpriced, '$0.0000');
-  const priced = play([{ type: 'model.answer', runId, step: 0, model: 'gpt-4o', usage, costUsd: 0.0001 }, state(1, 0.0001), end(0.0001)]);
+  const priced = play([{ type: 'model.answer', runId, step: 0, model: 'gpt-4o', requestModel: 'gpt-4o', provider: 'openai', usage, costUsd: 0.0001, finishReason: 'stop', durationMs: 900 }, state(1, 0.0001), end(0.0001)]);
   assert.match(priced, '15 tokens · $0.0001 · 1.5 s\n');
   assert.not.match(priced, 'unknown');
 });
 
 test('each model turn streams on its own line: a new step or another agent starts one', () => {
-  const answer = (step: number, actor?: string): RunEvent => ({ type: 'model.answer', runId, step, model: 'm', usage, costUsd: 0, ...(actor ? { actor } : {}) });
+  const answer = (step: number, actor?: string): RunEvent => ({ type: 'model.answer', runId, step, model: 'm', requestModel: 'm', provider: 'openai', usage, costUsd: 0, finishReason: 'stop', durationMs: 900, ...(actor ? { actor } : {}) });
   const out = play([
     { type: 'state', runId, state: 'infer', tags: [], step: 0, usage: { inputTokens: 0, outputTokens: 0 }, costUsd: 0 },
     { type: 'delta', runId, step: 0, text: 'First.' },
@@ -73,7 +73,7 @@ test('tokens and turns of invoked agents count as they are spent, never twice', 
   const host = (state: string, tokens = zero): RunEvent => ({ type: 'state', runId, state, tags: [], step: 0, usage: tokens, costUsd: 0 });
   const out = play([
     host('research'),
-    { type: 'model.answer', runId, step: 0, model: 'm', usage, costUsd: 0.0002, actor: 'researcher' },
+    { type: 'model.answer', runId, step: 0, model: 'm', requestModel: 'm', provider: 'openai', usage, costUsd: 0.0002, finishReason: 'stop', durationMs: 900, actor: 'researcher' },
     host('write'),
     // A host that folds its children's usage into its own context shows it once.
     host('done', usage),

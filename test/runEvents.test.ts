@@ -74,7 +74,21 @@ test('an answer from a model with no price says its cost is unknown', async () =
   const answers: RunEvent[] = [];
   run.on((event) => event.type === 'model.answer' && answers.push(event));
   await run.result;
-  assert.equal(answers, [{ type: 'model.answer', runId: run.runId, step: 0, model: 'my-local-model', usage: { inputTokens: 10, outputTokens: 2 }, costUsd: null }]);
+  const [answer] = answers as Extract<RunEvent, { type: 'model.answer' }>[];
+  assert.is(answers.length, 1);
+  const { durationMs, ...rest } = answer!;
+  assert.ok(Number.isInteger(durationMs) && durationMs >= 0, `durationMs ${durationMs}`);
+  assert.equal(rest, {
+    type: 'model.answer',
+    runId: run.runId,
+    step: 0,
+    model: 'my-local-model',
+    requestModel: 'my-local-model',
+    provider: model.info.provider,
+    usage: { inputTokens: 10, outputTokens: 2 },
+    costUsd: null,
+    finishReason: 'stop',
+  });
 });
 
 test('a reply withheld by the content filter fails the run with the reason, not an empty final answer', async () => {

@@ -62,7 +62,9 @@ printed so. statecraft --version (or -v) prints its version.
 the others print one JSON document (runs and history an array).
 
 Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE, STATECRAFT_DEBUG (print
-errors with their stack traces), NO_COLOR (no colour), FORCE_COLOR (colour even on a pipe; NO_COLOR wins).`;
+errors with their stack traces), NO_COLOR (no colour), FORCE_COLOR (colour even on a pipe; NO_COLOR wins),
+OTEL_EXPORTER_OTLP_ENDPOINT (send OpenTelemetry traces and metrics of run, resume, approve, reject and
+inspect there over OTLP/HTTP; needs the OpenTelemetry SDK packages the README names).`;
 
 const commandHelp = (command: Command) => `Usage: ${usageOf(command)}\n\n${command.help}\n`;
 
@@ -92,8 +94,18 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommand(command, rest);
   if (typeof values.store === 'string') storeGiven = values.store;
   const run = await command.load();
-  return run(values as Record<string, string | boolean | undefined>, positionals);
+  // Spans and metrics of the runs a command drives go over OTLP when an endpoint is named: the SDK
+  // is loaded then, and only then, and what it holds is sent before the command returns.
+  const stopExport = process.env.OTEL_EXPORTER_OTLP_ENDPOINT && RUNS_AGENTS.has(command.name) ? await (await import('./otlpExport.ts')).startOtlpExport() : undefined;
+  try {
+    return await run(values as Record<string, string | boolean | undefined>, positionals);
+  } finally {
+    await stopExport?.();
+  }
 }
+
+/** The commands that run an agent's steps, whose spans and metrics are exported. */
+const RUNS_AGENTS = new Set(['run', 'resume', 'approve', 'reject', 'inspect']);
 
 /** Codes of a network connection that could not be made, and PostgreSQL's for a login or database refused. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', '28000', '28P01', '3D000']);

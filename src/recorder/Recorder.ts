@@ -2,7 +2,7 @@ import type { AnyActor } from 'xstate';
 import { ConflictError, StorageError } from '../errors.ts';
 import { unsealedRecord } from '../log/format/makeRecord.ts';
 import type { Redactor } from '../credentials/Redactor.ts';
-import { sealLazily, type RunHeader, type RunRecord, type RunSummary } from '../log/format/record.ts';
+import { sealLazily, type Operation, type RunHeader, type RunRecord, type RunSummary } from '../log/format/record.ts';
 import { newRunSummary, type RunStore } from '../log/stores/runStore.ts';
 import { jsonTextOf } from '../log/format/patch.ts';
 import { persistedSnapshot } from './persistedSnapshot.ts';
@@ -52,6 +52,13 @@ export interface RecorderOptions {
 }
 
 type Event = { type: string } & Record<string, unknown>;
+
+/** What `record` wrote: the record's number and its patch (redacted as stored), with the size of the patch's JSON. */
+export interface RecordedPatch {
+  seq: number;
+  patch: readonly Operation[];
+  patchBytes: number;
+}
 
 /** See `RecorderOptions.writeWithinMs`. */
 const WRITE_WITHIN_MS = 20;
@@ -143,13 +150,13 @@ export class Recorder {
 
   /** Record one transition of the root actor; called synchronously from the inspection stream. */
   /** `keyframe` forces a full snapshot: at a checkpoint (waiting for people, or final) a run is likely to be read or resumed. */
-  record(actor: AnyActor, event: Event, meta?: RunRecord['meta'], options: { keyframe?: boolean } = {}): void {
-    if (this.failure) return;
+  record(actor: AnyActor, event: Event, meta?: RunRecord['meta'], options: { keyframe?: boolean } = {}): RecordedPatch | undefined {
+    if (this.failure) return undefined;
     // Errors carry their message in non-enumerable properties, which JSON would drop.
     const error = event.error;
     const recorded = error instanceof Error ? { ...event, error: { name: error.name, message: error.message } } : event;
     const about = metaOf(event);
-    this.enqueue(recorded, persistedSnapshot(actor), options.keyframe ?? false, about && meta ? { ...about, ...meta } : (about ?? meta));
+    return this.enqueue(recorded, persistedSnapshot(actor), options.keyframe ?? false, about && meta ? { ...about, ...meta } : (about ?? meta));
   }
 
   /**
@@ -184,7 +191,7 @@ export class Recorder {
     });
   }
 
-  private enqueue(event: Event, snapshot: unknown, forceKeyframe: boolean, meta?: RunRecord['meta'], summary?: Partial<RunSummary>) {
+  private enqueue(event: Event, snapshot: unknown, forceKeyframe: boolean, meta?: RunRecord['meta'], summary?: Partial<RunSummary>): RecordedPatch {
     const seq = this.nextSeq++;
     if (this.unmeasured !== undefined && this.patchBytes >= this.keyframeRatio * UNMEASURED_BELOW) {
       this.snapshotBytes = JSON.stringify(this.unmeasured).length;
@@ -197,6 +204,7 @@ export class Recorder {
     const state = (snapshot as { value: unknown }).value;
     const unsealed = unsealedRecord({ runId: this.runId, seq, event, state, previous: this.previous, snapshot, meta, keyframe });
     const record = sealLazily(this.redactor?.size ? (this.redactor.redactJson(unsealed) as typeof unsealed) : unsealed);
+    let patchBytes: number | undefined;
     if (record.snapshot) {
       this.snapshotBytes = jsonTextOf.get(record.snapshot as object)?.length ?? JSON.stringify(record.snapshot).length;
       this.unmeasured = undefined;
@@ -208,6 +216,7 @@ export class Recorder {
       jsonTextOf.set(record.patch, patchText);
       this.patchBytes += patchText.length;
       this.patchesSinceKeyframe++;
+      patchBytes = patchText.length;
     }
     this.previous = snapshot;
     const indexed = this.stateIndexEvery > 0 && seq > 0 && seq % this.stateIndexEvery === 0;
@@ -215,6 +224,14 @@ export class Recorder {
     this.queue.push({ record, snapshot, point, summary });
     if (forceKeyframe) this.writeSoon();
     else if (!this.writeTimer && !this.writeChained) this.writeTimer = setTimeout(() => this.writeSoon(), this.writeWithinMs);
+    // A keyframe's patch is measured only when asked: nothing else serializes it on the way to the store.
+    return {
+      seq,
+      patch: record.patch,
+      get patchBytes() {
+        return (patchBytes ??= JSON.stringify(record.patch).length);
+      },
+    };
   }
 
   /**

@@ -8,16 +8,21 @@ import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
 import { zeroUsage } from '../protocol/messages.ts';
 import { machineErrorDetail } from '../log/stores/summarize.ts';
 import type { ModelPort } from '../protocol/model.ts';
-import { Recorder } from '../recorder/Recorder.ts';
+import { Recorder, type RecordedPatch } from '../recorder/Recorder.ts';
 import { newOwner } from '../recorder/owner.ts';
 import type { Agent } from './defineAgent.ts';
 import { inspectObserver, notifyListeners } from './inspectObserver.ts';
 import { provideAgent } from './provideAgent.ts';
 import { anyBusy, approval, awaitingCall, childPath, waitingCalls } from './waitingCalls.ts';
 import { decisionEvents } from './decisionEvents.ts';
+import { agentEvents } from './agentEvents.ts';
+import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import { Deadlines } from './deadlines.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 import { keyframeSettings, type ApproveOptions, type RunOptions, type RunStart } from './runOptions.ts';
+
+/** When the calls a waiting agent holds were asked for: its turn's start, the model's answer. */
+const since = (context: AgentContext | undefined) => (context?.turn?.startedAt === undefined ? {} : { since: context.turn.startedAt });
 
 type Snapshot = XSnapshot<unknown> & { context: AgentContext; value: unknown; tags: Set<string>; output?: AgentOutput };
 
@@ -40,12 +45,15 @@ export class Run {
   private skipInit: boolean;
   /** Decisions already told to listeners (`tool.decided`), so each is told once. */
   private readonly decided = new Set<string>();
+  private readonly telemetry: RunTelemetry | undefined;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
   constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
+    this.telemetry = start.telemetry;
+    if (this.telemetry) this.listeners.add(this.telemetry.listener);
     if (options.onEvent) this.listeners.add(options.onEvent);
     this.result = new Promise((resolve, reject) => {
       this.settle = (result) => {
@@ -54,6 +62,7 @@ export class Run {
       };
       this.fail = (error) => {
         this.recorder?.close();
+        this.telemetry?.abort(error);
         reject(error);
       };
     });
@@ -246,23 +255,28 @@ export class Run {
       if (path && event.event.type !== 'xstate.init') this.recorder?.record(this.actor, event.event as { type: string }, { actor: path });
       // An invoked agent that starts waiting makes the whole run wait for the same decision.
       const child = event.snapshot as Snapshot;
-      if (path && this.listeners.size) for (const decided of decisionEvents(this.runId, event.event, child.context, this.decided, path)) this.emit(decided);
+      if (path && this.listeners.size) {
+        for (const decided of decisionEvents(this.runId, event.event, child.context, this.decided, path)) this.emit(decided);
+        for (const lifecycle of agentEvents(this.runId, this.agent, event.actorRef as AnyActorRef, path, event.event, child)) this.emit(lifecycle);
+      }
       if (path) this.deadlines.arm(event.actorRef as AnyActorRef, child.context?.limits?.deadlineAt);
       if (path && child.tags?.has('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
         const calls = this.pendingApprovals.filter((call) => call.actor === path);
         if (calls.length) {
-          this.emit({ type: 'approval.requested', runId: this.runId, calls });
+          this.emit({ type: 'approval.requested', runId: this.runId, calls, ...since(child.context) });
           this.armApprovalDeadline(child.context.turn?.approvalDeadlineAt, event.actorRef as AnyActorRef);
         }
       }
       return;
     }
     const snapshot = event.snapshot as Snapshot;
+    let recorded: RecordedPatch | undefined;
     if (this.skipInit && event.event.type === 'xstate.init') {
       this.skipInit = false;
     } else {
       const checkpoint = snapshot.status !== 'active' || (snapshot.tags?.has('checkpoint') ?? false);
-      this.recorder?.record(this.actor, event.event as { type: string }, undefined, { keyframe: checkpoint });
+      recorded = this.recorder?.record(this.actor, event.event as { type: string }, undefined, { keyframe: checkpoint });
+      if (recorded && this.telemetry?.patches) this.telemetry.notePatch(recorded.seq, recorded.patch);
     }
     if (this.listeners.size === 0 && !snapshot.tags?.has('waiting')) return;
     const { context } = snapshot;
@@ -276,9 +290,10 @@ export class Run {
       step: context.step ?? 0,
       usage: context.usage ?? zeroUsage(),
       costUsd: context.costUsd ?? 0,
+      ...(recorded ? { record: { seq: recorded.seq, patchOps: recorded.patch.length, patchBytes: recorded.patchBytes } } : {}),
     });
     if (tags.includes('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
-      this.emit({ type: 'approval.requested', runId: this.runId, calls: this.pendingApprovals.filter((call) => call.actor === undefined) });
+      this.emit({ type: 'approval.requested', runId: this.runId, calls: this.pendingApprovals.filter((call) => call.actor === undefined), ...since(context) });
       this.armApprovalDeadline(context.turn?.approvalDeadlineAt);
     }
   }

@@ -151,8 +151,9 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
   const context = { ...state.context, runId: forkId };
   const snapshot = { ...state, context: edit.length ? editedContext(context, edit, where, `npx statecraft show ${runId} --at ${seq} --json`) : context } as Json;
   const now = new Date().toISOString();
-  // A fork is a new run: written in this build's format whatever its parent's (the store seals its header).
-  const { checksum: _parentChecksum, ...inherited } = header;
+  // A fork is a new run: written in this build's format whatever its parent's (the store seals its header),
+  // and traced as a run of its own rather than as a part of its parent's trace.
+  const { checksum: _parentChecksum, traceparent: _parentTrace, ...inherited } = header;
   const forkHeader: RunHeader = { ...inherited, format: RUN_FORMAT, runId: forkId, parent: { runId, seq }, createdAt: now };
   const record = makeRecord({
     runId: forkId,

@@ -12,6 +12,7 @@ import { assembleMessages } from './assembleMessages.ts';
 import { permittedTools, unpricedBudget, type Agent } from './defineAgent.ts';
 import { dispatchCalls } from './dispatchCalls.ts';
 import { executeCalls } from './executeCalls.ts';
+import { oneLine } from './decisionEvents.ts';
 import type { RunEvent } from './runEvents.ts';
 
 /** What the machine's named actors and actions need from the run that hosts them. */
@@ -194,7 +195,19 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         } catch (error) {
           // Cancelled, the run may have ended already: what was held back is dropped unseen.
           const settled = stream.abandon();
-          if (!signal.aborted) delta(settled);
+          if (!signal.aborted) {
+            delta(settled);
+            hooks.emit({
+              type: 'model.failed',
+              runId: hooks.runId,
+              step,
+              requestModel: model.info.model,
+              provider: model.info.provider,
+              durationMs: Math.round(performance.now() - started),
+              errorType: error instanceof Error ? error.name : 'Error',
+              error: oneLine(hooks.redactor.redactString(error instanceof Error ? error.message : String(error))),
+            });
+          }
           throw error;
         }
         delta(stream.end());
@@ -204,14 +217,26 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const answeredBy = response.model || model.info.model;
         const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? requested;
         const costUsd = price ? costOf(response.usage, price) : null;
-        hooks.emit({ type: 'model.answer', runId: hooks.runId, step, model: answeredBy, usage: response.usage, costUsd });
+        const durationMs = Math.round(performance.now() - started);
+        hooks.emit({
+          type: 'model.answer',
+          runId: hooks.runId,
+          step,
+          model: answeredBy,
+          requestModel: model.info.model,
+          provider: model.info.provider,
+          usage: response.usage,
+          costUsd,
+          finishReason: response.finishReason,
+          durationMs,
+        });
         return {
           message,
           usage: response.usage,
           costUsd: costUsd ?? 0,
           model: response.model,
           at: Date.now(),
-          durationMs: Math.round(performance.now() - started),
+          durationMs,
           ...(Object.keys(problems).length ? { problems } : {}),
         };
       }),

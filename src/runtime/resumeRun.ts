@@ -10,6 +10,7 @@ import { machineHash } from './machineHash.ts';
 import { assertNotInUse } from '../recorder/owner.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
+import { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import type { RunOptions } from './runOptions.ts';
 import type { RunEvent } from './runEvents.ts';
 
@@ -33,6 +34,8 @@ export interface ResumeOptions {
   writeWithinMs?: number;
   /** See `RunOptions.keyframes`. */
   keyframes?: RunOptions['keyframes'];
+  /** See `RunOptions.telemetry`: the resumed run's spans continue the trace its start recorded. */
+  telemetry?: RunOptions['telemetry'];
 }
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
@@ -108,5 +111,6 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
   if (JSON.stringify(model.info) !== JSON.stringify(header.model)) {
     notes.push({ type: 'statecraft.model_swap', from: header.model, to: model.info });
   }
-  return new Run(agent, model, runId, { kind: 'restore', snapshot, lastSeq: summary.lastSeq, notes }, options);
+  const telemetry = RunTelemetry.open({ runId, agent: { name: agent.name, version: agent.version }, model: model.info, resumedFrom: { traceparent: header.traceparent } }, options.telemetry);
+  return new Run(agent, model, runId, { kind: 'restore', snapshot, lastSeq: summary.lastSeq, notes, telemetry }, options);
 }

@@ -7,12 +7,23 @@ import type { Usage } from '../protocol/messages.ts';
  * it, e.g. `researcher`; nested ones as `writer/editor`); the run's own agent's events have none.
  */
 export type RunEvent = (
-  | { type: 'state'; runId: string; state: unknown; tags: string[]; step: number; usage: Usage; costUsd: number }
+  /**
+   * The run's agent changed state. With a store, `record` says which record holds the transition and
+   * the size of its patch (operations, and bytes of its JSON).
+   */
+  | { type: 'state'; runId: string; state: unknown; tags: string[]; step: number; usage: Usage; costUsd: number; record?: { seq: number; patchOps: number; patchBytes: number } }
   | { type: 'delta'; runId: string; step: number; text: string }
   /** The model call failed and is tried again (attempt from 2) after `delayMs`; text streamed so far is discarded. */
   | { type: 'model.retry'; runId: string; step: number; attempt: number; delayMs: number; reason: string }
-  /** A model answered: who answered, its usage (cached and reasoning tokens included when reported), and its cost, null when no source knows the model's price (see `modelFacts`). */
-  | { type: 'model.answer'; runId: string; step: number; model: string; usage: Usage; costUsd: number | null }
+  /**
+   * A model answered: who answered (`model`) and who was asked (`requestModel`, on the port of
+   * `provider`), its usage (cached and reasoning tokens included when reported), its cost, null when
+   * no source knows the model's price (see `modelFacts`), why it stopped, and how long the call took,
+   * retries included.
+   */
+  | { type: 'model.answer'; runId: string; step: number; model: string; requestModel: string; provider: string; usage: Usage; costUsd: number | null; finishReason: string; durationMs: number }
+  /** A model call failed for good (retries spent, or an error not worth retrying); `errorType` names the error's kind, `error` says it on one line. */
+  | { type: 'model.failed'; runId: string; step: number; requestModel: string; provider: string; durationMs: number; errorType: string; error: string }
   | { type: 'tool.start'; runId: string; callId: string; tool: string }
   /** A call that will not run: invalid (unknown tool, bad id or arguments) or denied by scopes or policy; `reason` is what the model is told. */
   | { type: 'tool.refused'; runId: string; callId: string; tool: string; status: 'invalid' | 'denied'; reason: string }
@@ -24,7 +35,12 @@ export type RunEvent = (
    * rejection's `reason` is what the model is told). Calls no policy covers run without one.
    */
   | { type: 'tool.decided'; runId: string; callId: string; tool: string; decision: 'allowed' | 'approved' | 'rejected'; by: string; reason?: string }
-  | { type: 'approval.requested'; runId: string; calls: PendingCall[] }
+  /** Calls wait for a decision, since `since` (epoch ms: when the model asked for them) when known. */
+  | { type: 'approval.requested'; runId: string; calls: PendingCall[]; since?: number }
+  /** An agent the run invokes (`actor`, defined as `agent`) started, or continues in this process after a resume. */
+  | { type: 'agent.start'; runId: string; actor: string; agent: string }
+  /** An agent the run invokes ended: how, after how many steps, with what usage and cost. */
+  | { type: 'agent.end'; runId: string; actor: string; agent: string; status: string; steps: number; usage: Usage; costUsd: number }
   | { type: 'fitness'; runId: string; results: FitnessResult[] }
   | { type: 'end'; runId: string; result: RunResult }
 ) & { actor?: string };

@@ -6,6 +6,8 @@ import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { InspectOption } from './inspectObserver.ts';
 import type { RunEvent } from './runEvents.ts';
+import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
+import type { TelemetryOptions } from '../telemetry/telemetryOptions.ts';
 
 /** How a run is started (`startRun`, `runAgent`, `resumeRun`). */
 export interface RunOptions {
@@ -40,6 +42,11 @@ export interface RunOptions {
   writeWithinMs?: number;
   /** With a store: which records also hold the run's full snapshot; see `KeyframeOptions`. */
   keyframes?: KeyframeOptions;
+  /**
+   * OpenTelemetry spans and metrics of the run, sent to the providers registered with
+   * `@opentelemetry/api` (none registered: nothing is sent); `false` turns them off. See `TelemetryOptions`.
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 /**
@@ -73,9 +80,10 @@ export interface ApproveOptions {
 }
 
 /** How a run begins: fresh from input, or restored from a recorded snapshot. */
-export type RunStart =
+export type RunStart = (
   | { kind: 'new'; input: AgentInput; header?: RunHeader }
-  | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] };
+  | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] }
+) & { telemetry?: RunTelemetry };
 
 /** The recorder's keyframe settings from a run's options, refused when they are not positive numbers. */
 export function keyframeSettings(keyframes: KeyframeOptions | undefined): { maxPatchesPerKeyframe?: number; keyframeRatio?: number } {

@@ -6,6 +6,7 @@ import { assertPriced, type Agent } from './defineAgent.ts';
 import { machineHash } from './machineHash.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
+import { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import type { RunOptions } from './runOptions.ts';
 import type { RunResult } from './runEvents.ts';
 
@@ -47,8 +48,10 @@ export function startRun(agent: Agent, options: RunOptions = {}): Run {
     },
     approval: agent.approval,
   };
-  const header = options.store ? runHeader(agent, model, runId, input, options.labels ? { labels: options.labels } : {}) : undefined;
-  return new Run(agent, model, runId, { kind: 'new', input, header }, options);
+  const telemetry = RunTelemetry.open({ runId, agent: { name: agent.name, version: agent.version }, model: model.info }, options.telemetry);
+  const extra = { ...(options.labels ? { labels: options.labels } : {}), ...(telemetry?.traceparent ? { traceparent: telemetry.traceparent } : {}) };
+  const header = options.store ? runHeader(agent, model, runId, input, extra) : undefined;
+  return new Run(agent, model, runId, { kind: 'new', input, header, telemetry }, options);
 }
 
 /** Run an agent to its end and return how it ended. */

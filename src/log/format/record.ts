@@ -53,6 +53,8 @@ export const RunHeaderSchema = z.object({
   createdAt: IsoTime,
   input: z.unknown().optional(),
   labels: z.record(z.string(), z.string()).optional(),
+  /** The W3C trace context of the run's first span, so that a resumed run continues the same trace. */
+  traceparent: z.string().optional(),
   /** Over every other field, added by the store that creates the run (`sealHeader`); always there from format 3, absent in some runs of format 1. */
   checksum: z.string().min(1).optional(),
 });

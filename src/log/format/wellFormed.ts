@@ -147,6 +147,10 @@ export function wellFormedHeader(json: unknown): RunHeader | undefined {
     if (labels === undefined) return undefined;
     out.labels = labels;
   }
+  if ('traceparent' in json) {
+    if (!isString(json.traceparent)) return undefined;
+    out.traceparent = json.traceparent;
+  }
   if ('checksum' in json) {
     if (!isText(json.checksum)) return undefined;
     out.checksum = json.checksum;
