@@ -22,7 +22,6 @@ const worst = (values: number[]) => Math.max(...values);
 
 type Page = import('playwright-core').Page;
 type Doc = { querySelector(selector: string): unknown; getElementsByTagName(name: string): { length: number } };
-const doc = () => (globalThis as unknown as { document: Doc }).document;
 
 /** The page's own time when the record `seq`, its timeline row and its messages are drawn. */
 const paintedAt = async (page: Page, seq: number): Promise<number> => {
@@ -42,7 +41,7 @@ const paintedAt = async (page: Page, seq: number): Promise<number> => {
 const scrub = (page: Page, seq: number, key?: string): Promise<number> =>
   page.evaluate(
     ({ seq, key }) =>
-      new Promise<number>((resolve) => {
+      new Promise<number>((resolve, reject) => {
         const g = globalThis as unknown as {
           document: { body: unknown; dispatchEvent(event: unknown): void; querySelector(selector: string): { value: string; dispatchEvent(event: unknown): void } | null };
           performance: { now(): number };
@@ -52,10 +51,11 @@ const scrub = (page: Page, seq: number, key?: string): Promise<number> =>
           Event: new (type: string, init: unknown) => unknown;
         };
         const started = g.performance.now();
-        const drawn = () =>
-          g.document.querySelector(`.step[data-seq="${seq}"]`) && g.document.querySelector(`.timeline li.selected[data-seq="${seq}"]:not(.pending)`) && g.document.querySelector(`.messages[data-seq="${seq}"] .message:not(.pending)`);
+        setTimeout(() => reject(new Error(`record ${seq} was not drawn within 30 s`)), 30_000);
+        // No named functions in here: tsx would wrap them in a helper the page does not have.
         const observer = new g.MutationObserver(() => {
-          if (!drawn()) return;
+          const d = g.document;
+          if (!(d.querySelector(`.step[data-seq="${seq}"]`) && d.querySelector(`.timeline li.selected[data-seq="${seq}"]:not(.pending)`) && d.querySelector(`.messages[data-seq="${seq}"] .message:not(.pending)`))) return;
           observer.disconnect();
           // Drawn in the DOM: the time is taken at the next frame, as the user sees it.
           g.requestAnimationFrame(() => resolve(g.performance.now() - started));
@@ -71,7 +71,7 @@ const scrub = (page: Page, seq: number, key?: string): Promise<number> =>
     { seq, key },
   );
 
-const domNodes = (page: Page) => page.evaluate(() => doc().getElementsByTagName('*').length);
+const domNodes = (page: Page) => page.evaluate(() => (globalThis as unknown as { document: Doc }).document.getElementsByTagName('*').length);
 
 /** The inspector figures as a table, each beside its target. */
 export async function inspectorBench(): Promise<string> {
@@ -111,7 +111,9 @@ export async function inspectorBench(): Promise<string> {
       nodes.push(await domNodes(page));
     }
     const backSteps: number[] = [];
-    for (let i = 1; i <= SCRUBS; i++) backSteps.push(await scrub(page, Math.floor(lastSeq / 3) + i, 'ArrowRight'));
+    const third = Math.floor(lastSeq / 3);
+    await scrub(page, third);
+    for (let i = 1; i <= SCRUBS; i++) backSteps.push(await scrub(page, third + i, 'ArrowRight'));
     // Both lists scrolled by hand to their top and middle.
     for (const where of [0, 0.5]) {
       await page.$eval('.timeline', (list, at) => ((list as unknown as { scrollTop: number; scrollHeight: number }).scrollTop = at * (list as unknown as { scrollHeight: number }).scrollHeight), where);

@@ -142,6 +142,13 @@ test("the selected record's event, patch and context sit beside the timeline, in
     const context = await boxOf(page, '.col-record .panel:has(h3:text-matches("^Context", "i"))');
     assert.ok(context.x >= timeline.x + timeline.width && context.y < viewport.height && context.y + 20 > timeline.y, 'the context is beside the timeline');
     assert.equal(await boxOf(page, '.timeline-panel'), timeline, 'the timeline did not move');
+    // A card shows the start of its message; clicked, the whole message opens in the record's column.
+    const card = page.locator('.messages .message:not(.pending)').last();
+    const index = await card.getAttribute('data-index');
+    await card.click();
+    const opened = page.locator(`.col-record .open-message[data-index="${index}"]`);
+    await opened.waitFor();
+    assert.match(await opened.innerText(), /add\s+call_\d+|"sum"/);
     assert.match(await page.locator('.step .event-type').innerText(), 'xstate.done.actor.callModel');
     const scroll = await page.evaluate(() => {
       const root = (globalThis as unknown as { document: { scrollingElement: { scrollHeight: number; clientHeight: number } } }).document.scrollingElement;

@@ -185,8 +185,18 @@ export class RecordRows {
     const end = Math.min(to, summary.lastSeq);
     if (built?.version === versionOf(summary) && end < built.rows.length) return { lastSeq: summary.lastSeq, rows: built.rows.slice(from, end + 1) };
     if (from > end) return { lastSeq: summary.lastSeq, rows: [] };
+    let entries = await this.#store.readHistory(runId, { from, to: end });
+    // A call's events name the call only: the turn that named its tool is read too, when it is earlier.
+    const named = new Set<unknown>();
+    for (const entry of entries) {
+      const calls = (entry.event as { output?: { message?: { toolCalls?: { id?: unknown }[] } } }).output?.message?.toolCalls;
+      if (entry.eventType === 'xstate.done.actor.callModel' && Array.isArray(calls)) for (const call of calls) named.add(call?.id);
+      else if ('callId' in entry.event && !named.has(entry.event.callId) && from > 0) {
+        entries = [...(await this.#store.readHistory(runId, { from: Math.max(0, from - LOOKBACK), to: from - 1 })), ...entries];
+        break;
+      }
+    }
     const namer = new RowNamer();
-    const entries = await this.#store.readHistory(runId, { from: Math.max(0, from - LOOKBACK), to: end });
     const rows = entries.map((entry) => namer.row(entry)).filter((row) => row.seq >= from);
     return { lastSeq: summary.lastSeq, rows };
   }
