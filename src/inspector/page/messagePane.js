@@ -54,6 +54,7 @@ export function openMessagePane(runId, { onOpen }) {
       .then((answer) => {
         if (!alive || forSeq !== seq) return;
         answer.messages.forEach((message, i) => cache.set(answer.from + i, message));
+        list.invalidate();
         list.render();
       })
       .catch((error) => (title.textContent = `Messages: ${error.message}`))
@@ -85,6 +86,7 @@ export function openMessagePane(runId, { onOpen }) {
       total = view.messageCount;
       fresh = freshIndices;
       setCount();
+      list.invalidate();
       list.element.dataset.seq = String(seq);
       if (following) list.scrollToEnd();
       else list.render();
@@ -95,6 +97,7 @@ export function openMessagePane(runId, { onOpen }) {
       streaming = text;
       if (had !== Boolean(text)) setCount();
       const box = list.element.querySelector('.streaming .msg-content');
+      list.invalidate();
       if (box && text) box.textContent = text;
       else if (following) list.scrollToEnd();
       else list.render();

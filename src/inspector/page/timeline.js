@@ -50,7 +50,7 @@ export function openTimeline(runId, { onPick, selected }) {
   const kind = el('select', { class: 'kind-filter', 'aria-label': 'Kind' }, KINDS.map(([value, label]) => el('option', { value }, label)));
   const tool = el('select', { class: 'tool-filter', 'aria-label': 'Tool' }, el('option', { value: '' }, 'any tool'));
   const state = el('select', { class: 'state-filter', 'aria-label': 'State' }, el('option', { value: '' }, 'any state'));
-  const list = virtualList({ rowHeight: ROW_HEIGHT, tag: 'ol', className: 'timeline', renderRow, onWindow: load, overscan: 10 });
+  const list = virtualList({ rowHeight: ROW_HEIGHT, tag: 'ol', className: 'timeline', renderRow, updateRow, onWindow: load, overscan: 10 });
 
   let typing;
   text.addEventListener('input', () => {
@@ -83,6 +83,10 @@ export function openTimeline(runId, { onPick, selected }) {
         el('span', { class: 'ev' }, row ? row.label : '…'),
         el('span', { class: 'st' }, row ? row.state : '')));
     return item;
+  }
+
+  function updateRow(item, index) {
+    item.classList.toggle('selected', seqAt(index) === selected());
   }
 
   function setFacets(facets) {
@@ -125,6 +129,7 @@ export function openTimeline(runId, { onPick, selected }) {
       const answer = await getJson(`${runPath(runId)}/records?${params}`);
       if (!alive) return;
       take(answer);
+      list.invalidate();
       list.render();
     } catch (error) {
       count.textContent = `Could not read records: ${error.message}`;

@@ -6,13 +6,15 @@ import { el } from './render.js';
  * drawn are moved to where they belong. `renderRow(index)` draws one row; `onWindow(first, last)`
  * hears which rows are drawn after each render, so their data can be fetched.
  */
-export function virtualList({ rowHeight, renderRow, onWindow = () => {}, overscan = 6, tag = 'div', className = '' }) {
+export function virtualList({ rowHeight, renderRow, updateRow, onWindow = () => {}, overscan = 6, tag = 'div', className = '' }) {
   const rows = el(tag, { class: 'vlist-rows' });
   const spacer = el('div', { class: 'vlist-spacer' }, rows);
   const viewport = el('div', { class: `vlist ${className}` }, spacer);
   let count = 0;
   let frame = 0;
   let drawn = { first: 0, last: -1 };
+  /** The rows drawn may not show their data any more (it arrived, or changed). */
+  let stale = true;
 
   function render() {
     if (frame) cancelAnimationFrame(frame);
@@ -21,6 +23,12 @@ export function virtualList({ rowHeight, renderRow, onWindow = () => {}, oversca
     const top = Math.min(viewport.scrollTop, Math.max(0, count * rowHeight - height));
     const first = Math.max(0, Math.floor(top / rowHeight) - overscan);
     const last = Math.min(count - 1, Math.ceil((top + height) / rowHeight) + overscan);
+    // The same rows with the same data: only what `updateRow` changes (a selection) is redrawn.
+    if (!stale && updateRow && first === drawn.first && last === drawn.last) {
+      [...rows.children].forEach((node, i) => updateRow(node, first + i));
+      return;
+    }
+    stale = false;
     rows.style.transform = `translateY(${first * rowHeight}px)`;
     const nodes = [];
     for (let index = first; index <= last; index++) nodes.push(renderRow(index));
@@ -61,7 +69,12 @@ export function virtualList({ rowHeight, renderRow, onWindow = () => {}, oversca
       const first = Math.floor(viewport.scrollTop / rowHeight);
       return { first, last: Math.min(count - 1, Math.ceil((viewport.scrollTop + (viewport.clientHeight || 600)) / rowHeight) - 1) };
     },
+    /** The data behind the rows changed: the next render draws them again. */
+    invalidate() {
+      stale = true;
+    },
     setCount(n) {
+      stale = true;
       count = n;
       spacer.style.height = `${n * rowHeight}px`;
     },
