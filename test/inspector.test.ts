@@ -150,6 +150,56 @@ test('at/:seq equals stateAt for every seq, stepping forward, backward and jumpi
   assert.match(past.body.error.message, new RegExp(`expected a seq from 0 to ${lastSeq}`));
 });
 
+test('records: timeline rows in words by seq range, narrowed by kind, tool, state and text', async () => {
+  const { lastSeq } = await store.summary(done.runId);
+  const first = await getJson(`/api/runs/${done.runId}/records?from=0&to=3`);
+  assert.is(first.body.lastSeq, lastSeq);
+  assert.equal(first.body.rows.map((row: { seq: number }) => row.seq), [0, 1, 2, 3]);
+  assert.equal(first.body.rows.map((row: { kind: string }) => row.kind), ['start', 'model', 'tool', 'tool']);
+  assert.equal(first.body.rows.slice(0, 3).map((row: { label: string }) => row.label), ['Run started', 'Model asks for note · 120 in / 40 out', 'note started (a)']);
+  assert.is(first.body.rows[1].eventType, 'xstate.done.actor.callModel');
+  // A tool's finish names the tool the model asked for, though its event names only the call.
+  const all = (await getJson(`/api/runs/${done.runId}/records?from=0&to=${lastSeq}`)).body.rows as { seq: number; kind: string; tool?: string; status?: string; label: string; state: string }[];
+  assert.ok(all.some((row) => row.status === 'ok' && /^note finished in \d+ ms$/.test(row.label)), all.map((row) => row.label).join('\n'));
+  assert.match(all.at(-1)!.label, /^Model answers: all noted · \d+ in \/ \d+ out$/);
+
+  const tools = await getJson(`/api/runs/${done.runId}/records?kind=tool&from=0&to=${lastSeq}`);
+  assert.equal(tools.body.matches, all.filter((row) => row.kind === 'tool').map((row) => row.seq));
+  assert.equal(tools.body.rows.map((row: { seq: number }) => row.seq), tools.body.matches);
+  const later = await getJson(`/api/runs/${done.runId}/records?kind=tool&from=${tools.body.matches[2]}&to=${lastSeq}`);
+  assert.equal(later.body.rows.map((row: { seq: number }) => row.seq), tools.body.matches.slice(2), 'rows from a seq on, matches of the whole run');
+  const three = await getJson(`/api/runs/${done.runId}/records?text=THREE`);
+  assert.ok(three.body.matches.length > 0 && three.body.matches.length < all.length);
+  for (const seq of three.body.matches) assert.match(JSON.stringify((await store.readHistory(done.runId, { from: seq, to: seq }))[0]!.event), 'three');
+  const inDone = await getJson(`/api/runs/${done.runId}/records?state=done&tool=note`);
+  assert.equal(inDone.body.matches, []);
+  const ended = await getJson(`/api/runs/${done.runId}/records?state=done`);
+  assert.equal(ended.body.matches, [lastSeq]);
+  const facets = await getJson(`/api/runs/${done.runId}/facets`);
+  assert.equal(facets.body.tools, ['note']);
+  assert.ok(facets.body.states.includes('execute') && facets.body.states.includes('done'), facets.body.states);
+  const bad = await getJson(`/api/runs/${done.runId}/records?kind=dance`);
+  assert.is(bad.status, 400);
+  assert.match(bad.body.error.message, /Unknown record kind "dance"/);
+});
+
+test('at/:seq sends a window of the messages with their count; at/:seq/messages pages through them', async () => {
+  const { lastSeq } = await store.summary(done.runId);
+  const messages = ((await stateAt(store, done.runId, lastSeq)) as { context: { messages: unknown[] } }).context.messages;
+  const tail = await getJson(`/api/runs/${done.runId}/at/${lastSeq}?messages=-2`);
+  assert.is(tail.body.messageCount, messages.length);
+  assert.is(tail.body.messagesFrom, messages.length - 2);
+  assert.equal(tail.body.messages, messages.slice(-2));
+  assert.match(tail.body.row.label, /^Model answers: all noted/);
+  const middle = await getJson(`/api/runs/${done.runId}/at/${lastSeq}?messages=1-2`);
+  assert.equal([middle.body.messagesFrom, middle.body.messages], [1, messages.slice(1, 3)]);
+  const page = await getJson(`/api/runs/${done.runId}/at/${lastSeq}/messages?from=2&to=400`);
+  assert.equal([page.body.count, page.body.from, page.body.messages], [messages.length, 2, messages.slice(2)]);
+  const bad = await getJson(`/api/runs/${done.runId}/at/${lastSeq}?messages=some`);
+  assert.is(bad.status, 400);
+  assert.match(bad.body.error.message, /range of message indices/);
+});
+
 test('shows pending approvals with parsed arguments at the latest record of a waiting run', async () => {
   const { lastSeq } = await store.summary(pageWaiting.runId);
   const { body } = await getJson(`/api/runs/${pageWaiting.runId}/at/${lastSeq}`);
@@ -297,12 +347,18 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
     await row.waitFor();
     assert.match(await row.innerText(), /done/);
     await row.locator('a.run-link').click();
-    await page.waitForSelector('.step[data-seq] .messages');
+    const { lastSeq } = await store.summary(done.runId);
+    await page.waitForSelector(`.step[data-seq="${lastSeq}"]`);
     const current = page.locator('#diagram g.node.current');
     await current.waitFor();
     assert.is(await current.getAttribute('id'), 'state:agent.done');
-    const last = (await stateAt(store, done.runId, (await store.summary(done.runId)).lastSeq)) as { context: { messages: unknown[] } };
-    assert.is(await page.locator('.messages .message').count(), last.context.messages.length);
+    const last = (await stateAt(store, done.runId, lastSeq)) as { context: { messages: unknown[] } };
+    const loaded = (seq: number) => page.locator(`.messages[data-seq="${seq}"] .message:not(.pending)`);
+    await loaded(lastSeq).nth(last.context.messages.length - 1).waitFor();
+    assert.is(await loaded(lastSeq).count(), last.context.messages.length);
+    // The timeline says what happened in words; XState's own names are for the event's details.
+    assert.match(await page.locator(`.timeline li[data-seq="${lastSeq}"]`).innerText(), /Model answers: all noted/);
+    assert.match(await page.locator('.step .event-type').innerText(), 'xstate.done.actor.callModel');
 
     await page.$eval('#seq-slider', (input) => {
       (input as unknown as { value: string }).value = '1';
@@ -312,7 +368,9 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
     const early = (await stateAt(store, done.runId, 1)) as { value: string; context: { messages: unknown[] } };
     assert.is(await page.locator('#diagram g.node.current').getAttribute('id'), `state:agent.${early.value}`);
     assert.is.not(early.value, 'done');
-    assert.is(await page.locator('.messages .message').count(), early.context.messages.length);
+    await loaded(1).nth(early.context.messages.length - 1).waitFor();
+    assert.is(await loaded(1).count(), early.context.messages.length);
+    assert.match(await page.locator('.timeline li[data-seq="1"]').innerText(), /Model asks for note/);
     assert.ok(early.context.messages.length < last.context.messages.length, 'fewer messages at an earlier step');
     // Record 1 is the first model answer: its tokens, cached and reasoning ones included, and the run's so far.
     const head = await page.locator('.step[data-seq="1"] .step-head').innerText();
@@ -373,8 +431,10 @@ test('the run view follows a live run: new records append and the newest step is
     await liveWaiting.durable();
     const { lastSeq } = await store.summary(liveWaiting.runId);
     await page.waitForSelector(`.step[data-seq="${lastSeq}"]`);
+    await page.waitForSelector(`.timeline li[data-seq="${lastSeq}"]:not(.pending)`);
     assert.ok((await page.locator('.timeline li').count()) > before, 'new records were appended to the timeline');
     assert.is(await page.locator('.timeline li').count(), lastSeq + 1);
+    assert.match(await page.locator('.timeline-count').innerText(), `${lastSeq + 1} records`);
   });
 });
 

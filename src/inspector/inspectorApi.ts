@@ -9,7 +9,8 @@ import { toDot } from '../visualize/toDot.ts';
 import { toSvg } from '../visualize/toSvg.ts';
 import { streamRun, type LiveEvents } from './runStream.ts';
 import { HttpStatusError, readJsonBody, sendBody, sendJson } from './sendJson.ts';
-import { StateCache } from './stateCache.ts';
+import { isFiltering, matchesRow, RecordRows, ROW_KINDS, type RowFilter, type RowKind } from './recordRows.ts';
+import { StateCache, type MessageWindow } from './stateCache.ts';
 
 /** What the inspector's approve, reject and fork buttons do. */
 export interface InspectorActions {
@@ -74,10 +75,55 @@ function parseSeq(text: string, runId: string): number {
   return seq;
 }
 
+/** Rows a `records` request answers at most, and messages a window holds at most. */
+const MAX_ROWS = 1000;
+const MAX_MESSAGES = 500;
+
+function rowFilter(query: URLSearchParams): RowFilter {
+  const filter: RowFilter = {};
+  const kind = query.get('kind');
+  if (kind) {
+    const wanted = kind.split(',').filter(Boolean);
+    const unknown = wanted.filter((item) => !(ROW_KINDS as readonly string[]).includes(item));
+    if (unknown.length > 0) throw new HttpStatusError(400, `Unknown record kind "${unknown.join(', ')}": use one of ${ROW_KINDS.join(', ')}.`);
+    filter.kind = wanted as RowKind[];
+  }
+  for (const key of ['tool', 'state', 'text'] as const) {
+    const value = query.get(key);
+    if (value) filter[key] = value;
+  }
+  return filter;
+}
+
+/** An inclusive range from the query's `from` and `to` (each optional), at most `most` long. */
+function seqRange(query: URLSearchParams, last: number, most: number, what: string): { from: number; to: number } {
+  const read = (key: string, fallback: number) => {
+    const text = query.get(key);
+    if (text === null || text === '') return fallback;
+    if (!/^\d+$/.test(text)) throw new HttpStatusError(400, `Expected ${key} to be ${what} (0, 1, 2, ...), found "${text}".`);
+    return Number(text);
+  };
+  const from = read('from', 0);
+  const to = Math.min(read('to', from + most - 1), from + most - 1, last);
+  return { from, to };
+}
+
+/** `messages=<from>-<to>` or `messages=-<n>` (the last n) of a step view: which messages to send. */
+function messageWindow(text: string | null): MessageWindow | undefined {
+  if (text === null) return undefined;
+  const last = /^-(\d+)$/.exec(text);
+  if (last) return { last: Math.min(Number(last[1]), MAX_MESSAGES) };
+  const match = /^(\d+)-(\d+)$/.exec(text);
+  if (!match) throw new HttpStatusError(400, `Expected messages to be a range of message indices such as 0-49, or -50 for the last 50, found "${text}".`);
+  const from = Number(match[1]);
+  return { from, to: Math.min(Number(match[2]), from + MAX_MESSAGES - 1) };
+}
+
 /** Builds the JSON API handlers; `get` and `post` return false when the path is not one of their routes. */
 export function createApi(options: ApiOptions) {
   const { store, machines, actions, live } = options;
   const cache = new StateCache(store);
+  const rows = new RecordRows(store);
   const svgs = new Map<string, Promise<string>>();
   const streams = new Set<() => void>();
 
@@ -95,6 +141,9 @@ export function createApi(options: ApiOptions) {
     return svg;
   };
 
+  // Drawn ahead, so that the page opened later finds its diagram ready.
+  for (const id of Object.keys(machines)) machineSvg(id).catch(() => undefined);
+
   const requireActions = (): InspectorActions => {
     if (actions) return actions;
     throw new HttpStatusError(501, 'This inspector was started without actions, so it cannot approve, reject or fork; start it from `npx statecraft inspect`, or pass `actions` to startInspector.');
@@ -109,8 +158,18 @@ export function createApi(options: ApiOptions) {
       sendJson(res, 200, { header, summary });
     } else if (a === 'runs' && b !== undefined && c === 'history' && d === undefined) {
       sendJson(res, 200, await store.readHistory(b));
+    } else if (a === 'runs' && b !== undefined && c === 'records' && d === undefined) {
+      sendJson(res, 200, await recordsPage(b, query));
+    } else if (a === 'runs' && b !== undefined && c === 'facets' && d === undefined) {
+      sendJson(res, 200, await facets(b));
     } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts.length === 4) {
-      sendJson(res, 200, undefined, await cache.viewJson(b, parseSeq(d, b)));
+      const seq = parseSeq(d, b);
+      const window = messageWindow(query.get('messages'));
+      const [row] = (await rows.range(b, seq, seq)).rows;
+      sendJson(res, 200, undefined, await cache.viewJson(b, seq, window, row ? { row } : {}));
+    } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts[4] === 'messages' && parts.length === 5) {
+      const seq = parseSeq(d, b);
+      sendJson(res, 200, undefined, await cache.messagesJson(b, seq, seqRange(query, Number.MAX_SAFE_INTEGER, MAX_MESSAGES, 'a message index')));
     } else if (a === 'runs' && b !== undefined && c === 'stream' && d === undefined) {
       const summary = await store.summary(b);
       const afterText = query.get('after');
@@ -127,6 +186,33 @@ export function createApi(options: ApiOptions) {
       return false;
     }
     return true;
+  }
+
+  /**
+   * Timeline rows from `from` to `to`; with a filter (kind, tool, state, text), only the rows that
+   * match, and `matches`, the seqs of every matching record of the run.
+   */
+  async function recordsPage(runId: string, query: URLSearchParams) {
+    const filter = rowFilter(query);
+    if (!isFiltering(filter)) {
+      const { from, to } = seqRange(query, Number.MAX_SAFE_INTEGER, MAX_ROWS, 'a record number');
+      return rows.range(runId, from, to);
+    }
+    const run = await rows.all(runId);
+    const lastSeq = run.rows.length - 1;
+    const { from, to } = seqRange(query, lastSeq, Number.MAX_SAFE_INTEGER, 'a record number');
+    const matches: number[] = [];
+    run.rows.forEach((row, seq) => {
+      if (matchesRow(row, run.texts[seq]!, filter)) matches.push(seq);
+    });
+    const inRange = matches.filter((seq) => seq >= from && seq <= to).slice(0, MAX_ROWS);
+    return { lastSeq, matches, rows: inRange.map((seq) => run.rows[seq]!) };
+  }
+
+  /** The tools and states a run's records name, for the page's filters. */
+  async function facets(runId: string) {
+    const run = await rows.all(runId);
+    return { lastSeq: run.rows.length - 1, tools: [...run.tools].sort(), states: [...run.states].sort() };
   }
 
   async function post(req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<boolean> {

@@ -23,6 +23,9 @@ export interface StepView {
   value: Json;
   context: Json;
   messages: Json[];
+  /** How many messages the context holds; `messages` may be a window of them starting at `messagesFrom`. */
+  messageCount: number;
+  messagesFrom: number;
   event: RunRecord['event'];
   patch: RunRecord['patch'];
   meta: RunRecord['meta'] | null;
@@ -66,24 +69,47 @@ function pendingCalls(context: Obj | undefined): PendingCall[] {
   });
 }
 
+/** What a step view shows of its record. */
+export type StepRecord = Pick<RunRecord, 'seq' | 'time' | 'event' | 'patch' | 'meta'> & { snapshot?: unknown };
+
+/** Which messages of a step to send: indices `from` to `to` inclusive, or the `last` few; all when absent. */
+export type MessageWindow = { from: number; to: number } | { last: number };
+
+/** The first and last index (inclusive) a window takes of `count` messages. */
+export function windowRange(window: MessageWindow, count: number): { from: number; to: number } {
+  if ('last' in window) return { from: Math.max(0, count - window.last), to: count - 1 };
+  const from = Math.max(0, Math.min(window.from, count));
+  return { from, to: Math.min(count - 1, window.to) };
+}
+
+/** The messages of a persisted snapshot's context. */
+export function messagesOf(doc: Json): Json[] {
+  const messages = asObject(asObject(doc)?.context)?.messages;
+  return Array.isArray(messages) ? messages : [];
+}
+
 /** Splits a persisted snapshot and its record into what the inspector page shows. */
-export function stepView(doc: Json, record: RunRecord): StepView {
+export function stepView(doc: Json, record: StepRecord, window?: MessageWindow, keyframe = record.snapshot !== undefined): StepView {
   const snapshot = asObject(doc) ?? {};
-  const { messages, ...context } = asObject(snapshot.context) ?? {};
+  const { messages: _messages, ...context } = asObject(snapshot.context) ?? {};
+  const messages = messagesOf(doc);
+  const { from, to } = window ? windowRange(window, messages.length) : { from: 0, to: messages.length - 1 };
   return {
     seq: record.seq,
     time: record.time,
     status: snapshot.status ?? null,
     value: snapshot.value ?? null,
     context,
-    messages: Array.isArray(messages) ? messages : [],
+    messages: window ? messages.slice(from, Math.max(from, to + 1)) : messages,
+    messageCount: messages.length,
+    messagesFrom: from,
     event: record.event,
     patch: record.patch,
     meta: record.meta ?? null,
     pending: persistedAgents(snapshot).flatMap(({ snapshot: agent, path }) =>
       pendingCalls(asObject(agent.context as Json)).map((call) => (path === undefined ? call : { ...call, actor: path })),
     ),
-    keyframe: record.snapshot !== undefined,
+    keyframe,
   };
 }
 
@@ -99,10 +125,23 @@ export class StateCache {
     this.#store = store;
   }
 
-  /** Returns the JSON text of the step view at `seq`. */
-  viewJson(runId: string, seq: number): Promise<string> {
+  /** Returns the JSON text of the step view at `seq` and `extra`'s fields, with the messages in `window` or all of them. */
+  viewJson(runId: string, seq: number, window?: MessageWindow, extra: Record<string, unknown> = {}): Promise<string> {
+    return this.#queued(runId, () => this.#compute(runId, seq, window, extra));
+  }
+
+  /** Returns the JSON text of `{ count, from, messages }`: the messages at `seq` in `window`. */
+  messagesJson(runId: string, seq: number, window: MessageWindow): Promise<string> {
+    return this.#queued(runId, async () => {
+      const messages = messagesOf(await stateAt(this.#store, runId, seq));
+      const { from, to } = windowRange(window, messages.length);
+      return JSON.stringify({ seq, count: messages.length, from, messages: messages.slice(from, Math.max(from, to + 1)) });
+    });
+  }
+
+  #queued(runId: string, compute: () => Promise<string>): Promise<string> {
     const previous = this.#queues.get(runId) ?? Promise.resolve();
-    const job = previous.catch(() => undefined).then(() => this.#compute(runId, seq));
+    const job = previous.catch(() => undefined).then(compute);
     this.#queues.set(runId, job);
     void job.finally(() => {
       if (this.#queues.get(runId) === job) this.#queues.delete(runId);
@@ -110,10 +149,16 @@ export class StateCache {
     return job;
   }
 
-  async #compute(runId: string, seq: number): Promise<string> {
+  async #compute(runId: string, seq: number, window: MessageWindow | undefined, extra: Record<string, unknown>): Promise<string> {
     const doc = await stateAt(this.#store, runId, seq);
-    const [record] = await this.#store.read(runId, { from: seq, to: seq });
-    if (!record) throw new Error(`Run "${runId}" record ${seq} vanished while it was read; retry.`);
-    return JSON.stringify(stepView(doc, record));
+    // The record without its snapshot: a keyframe's would be read and checked again for nothing.
+    const [[entry], [patch], keyframeSeq] = await Promise.all([
+      this.#store.readHistory(runId, { from: seq, to: seq }),
+      this.#store.readPatches(runId, { from: seq, to: seq }),
+      this.#store.keyframeSeqAtOrBefore(runId, seq),
+    ]);
+    if (!entry || !patch) throw new Error(`Run "${runId}" record ${seq} vanished while it was read; retry.`);
+    const record = { seq, time: entry.time, event: entry.event, patch: patch.patch, ...(entry.meta ? { meta: entry.meta } : {}) };
+    return JSON.stringify({ ...stepView(doc, record, window, keyframeSeq === seq), ...extra });
   }
 }

@@ -94,20 +94,28 @@ export const pretty = (value) => {
   return JSON.stringify(value, null, 2);
 };
 
-/** Renders messages as a chat: tool calls and tool results as cards; indices in `fresh` are marked new. */
-export function messageList(messages, fresh = new Set()) {
-  return messages.map((message, index) => {
-    const role = message.role;
-    const parts = [el('div', { class: 'msg-role' }, role === 'tool' ? `tool result · ${message.name}` : role)];
-    if (message.content) parts.push(el('div', { class: 'msg-content' }, message.content));
-    for (const call of message.toolCalls ?? []) {
-      parts.push(
-        el('div', { class: 'tool-call' },
-          el('div', { class: 'tool-call-head' }, el('strong', {}, call.name), el('span', { class: 'muted' }, ` ${call.id}`)),
-          el('pre', {}, pretty(call.arguments))),
-      );
-    }
-    if (role === 'tool') parts.push(el('div', { class: 'muted small' }, `for call ${message.toolCallId}`));
-    return el('div', { class: `message msg-${role}${fresh.has(index) ? ' fresh' : ''}`, dataset: { index: String(index) } }, parts);
-  });
+const roleLabel = (message) => (message.role === 'tool' ? `tool result · ${message.name}` : message.role);
+const callText = (call) => `→ ${call.name}(${typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments)})`;
+
+/** A message as a fixed-height card: its role, and the start of its text and tool calls; `onOpen` shows it whole. */
+export function messageCard(message, index, fresh, onOpen) {
+  const text = [message.content ?? '', ...(message.toolCalls ?? []).map(callText)].filter(Boolean).join('\n');
+  return el('div', { class: `message msg-${message.role}${fresh ? ' fresh' : ''}`, dataset: { index: String(index) }, title: 'Show the whole message', onclick: onOpen },
+    el('div', { class: 'msg-role' }, `${index} · ${roleLabel(message)}`),
+    el('div', { class: 'msg-content' }, text.length > 400 ? `${text.slice(0, 400)}…` : text));
+}
+
+/** A message whole: its text, each tool call with its arguments, and the call a tool result answers. */
+export function messageFull(message) {
+  const parts = [el('div', { class: 'msg-role' }, roleLabel(message))];
+  if (message.content) parts.push(el('div', { class: 'msg-content' }, message.content));
+  for (const call of message.toolCalls ?? []) {
+    parts.push(
+      el('div', { class: 'tool-call' },
+        el('div', { class: 'tool-call-head' }, el('strong', {}, call.name), el('span', { class: 'muted' }, ` ${call.id}`)),
+        el('pre', {}, pretty(call.arguments))),
+    );
+  }
+  if (message.role === 'tool') parts.push(el('div', { class: 'muted small' }, `for call ${message.toolCallId}`));
+  return el('div', { class: `message whole msg-${message.role}` }, parts);
 }

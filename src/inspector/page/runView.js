@@ -1,6 +1,8 @@
 import { getJson, getText, openEvents, runPath } from './api.js';
-import { activeStateIds, el, formatCost, formatTokens, shortId, stateLabel, statusBadge } from './render.js';
-import { approvalsPanel, forkPanel, messagesPanel, recordPanels, stepHeading } from './stepPanels.js';
+import { activeStateIds, el, formatCost, formatTokens, shortId, statusBadge } from './render.js';
+import { openMessagePane } from './messagePane.js';
+import { approvalsPanel, forkPanel, freshMessageIndices, messagePanel, recordPanels, stepHeading } from './stepPanels.js';
+import { openTimeline } from './timeline.js';
 
 const ACTIVE_STATUSES = new Set(['running', 'waiting']);
 
@@ -12,9 +14,13 @@ function inlineSvg(text) {
   return svg;
 }
 
-/** Opens the view of one run in `app`; returns a function that tears it down. */
+/**
+ * Opens the view of one run in `app`; returns a function that tears it down. The page holds what is
+ * on screen only, whatever the run's length: the timeline and the conversation are virtualized lists
+ * fed a window at a time, and the selected record comes from the server with a window of its messages.
+ */
 export function openRunView(app, crumbs, runId) {
-  const s = { header: null, summary: null, history: [], items: [], view: null, loaded: null, wanted: null, busy: false, following: true, deltas: '', canAct: false };
+  const s = { header: null, summary: null, lastSeq: -1, view: null, loaded: null, wanted: null, busy: false, following: true, deltas: '', canAct: false, openMessage: null };
   const open = { event: new Set(), context: new Set() };
   let alive = true;
   let source;
@@ -25,58 +31,55 @@ export function openRunView(app, crumbs, runId) {
   const slider = el('input', { type: 'range', id: 'seq-slider', min: '0', max: '0', value: '0', 'aria-label': 'Record', oninput: () => goTo(Number(slider.value)) });
   const position = el('span', { class: 'position' });
   const follow = el('button', { class: 'follow', hidden: true, onclick: () => goTo(latest()) }, 'Follow latest');
-  const timeline = el('ol', { class: 'timeline' });
   const stepBox = el('div', { class: 'step' }, el('p', { class: 'muted' }, 'Loading…'));
+  const timeline = openTimeline(runId, { onPick: (seq) => goTo(seq), selected: () => s.wanted });
+  const messages = openMessagePane(runId, {
+    onOpen: (index, message) => {
+      s.openMessage = { index, message };
+      renderStep();
+    },
+  });
+  app.classList.add('run-page');
   app.replaceChildren(
     head,
     el('div', { class: 'run-grid' },
-      el('div', { class: 'left' },
-        el('section', { class: 'panel' }, el('h3', {}, 'Statechart'), diagram),
-        el('section', { class: 'panel' },
+      el('div', { class: 'col col-timeline' },
+        el('section', { class: 'panel scrub-panel' },
           el('div', { class: 'scrub' },
-            el('button', { class: 'step-btn', title: 'Previous record (←)', onclick: () => goTo((s.wanted ?? 0) - 1) }, '◀'),
+            el('button', { class: 'step-btn', title: 'Previous record (←)', onclick: () => goTo(timeline.step(s.wanted ?? 0, -1)) }, '◀'),
             slider,
-            el('button', { class: 'step-btn', title: 'Next record (→)', onclick: () => goTo((s.wanted ?? 0) + 1) }, '▶'),
-            position, follow),
-          timeline)),
-      el('div', { class: 'right' }, stepBox)),
+            el('button', { class: 'step-btn', title: 'Next record (→)', onclick: () => goTo(timeline.step(s.wanted ?? 0, 1)) }, '▶'),
+            position, follow)),
+        timeline.element),
+      el('div', { class: 'col col-record' }, stepBox),
+      el('div', { class: 'col col-chat' },
+        el('section', { class: 'panel diagram-panel' }, el('h3', {}, 'Statechart'), diagram),
+        messages.element)),
   );
 
-  const latest = () => s.history.length - 1;
+  const latest = () => s.lastSeq;
 
   function renderHead() {
     const { summary, header } = s;
     head.replaceChildren(
       el('div', { class: 'run-title' }, el('h1', { title: runId }, `Run ${shortId(runId)}`), statusBadge(summary.status),
-        ACTIVE_STATUSES.has(summary.status) ? el('span', { class: 'live-dot', title: 'following the run live' }, 'live') : ''),
-      el('div', { class: 'chips' },
-        el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'agent '), `${header.agent.id}@${header.agent.version}`),
-        el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'model '), `${header.model.provider}/${header.model.model}`),
-        el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'steps '), String(summary.steps)),
-        el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'tokens '), `${formatTokens(summary.inputTokens)} in / ${formatTokens(summary.outputTokens)} out`),
-        el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'cost '), formatCost(summary.costUsd)),
-        header.parent ? el('a', { class: 'chip', href: `#/runs/${encodeURIComponent(header.parent.runId)}` }, `fork of ${shortId(header.parent.runId)} @ record ${header.parent.seq}`) : ''),
-      summary.reason ? el('p', { class: 'muted small' }, summary.reason) : '',
+        ACTIVE_STATUSES.has(summary.status) ? el('span', { class: 'live-dot', title: 'following the run live' }, 'live') : '',
+        el('span', { class: 'chips' },
+          el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'agent '), `${header.agent.id}@${header.agent.version}`),
+          el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'model '), `${header.model.provider}/${header.model.model}`),
+          el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'steps '), String(summary.steps)),
+          el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'tokens '), `${formatTokens(summary.inputTokens)} in / ${formatTokens(summary.outputTokens)} out`),
+          el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'cost '), formatCost(summary.costUsd)),
+          header.parent ? el('a', { class: 'chip', href: `#/runs/${encodeURIComponent(header.parent.runId)}` }, `fork of ${shortId(header.parent.runId)} @ record ${header.parent.seq}`) : '')),
+      summary.reason ? el('p', { class: 'muted small reason-line', title: summary.reason }, summary.reason) : '',
     );
   }
 
-  function timelineItem(entry) {
-    return el('li', { dataset: { seq: String(entry.seq) } },
-      el('button', { onclick: () => goTo(entry.seq) },
-        el('span', { class: 'seq' }, String(entry.seq)),
-        el('span', { class: 'ev' }, entry.eventType),
-        el('span', { class: 'st' }, stateLabel(entry.state))));
-  }
-
-  function addEntries(entries) {
-    for (const entry of entries) {
-      if (entry.seq !== s.history.length) continue;
-      s.history.push(entry);
-      const item = timelineItem(entry);
-      s.items.push(item);
-      timeline.append(item);
-    }
-    slider.max = String(Math.max(0, latest()));
+  function setLast(seq) {
+    if (seq <= s.lastSeq) return;
+    s.lastSeq = seq;
+    slider.max = String(Math.max(0, seq));
+    timeline.setLast(seq, s.following);
   }
 
   function highlight(value) {
@@ -92,15 +95,17 @@ export function openRunView(app, crumbs, runId) {
     });
   }
 
+  const streamingNow = () => (s.view?.seq === latest() && ACTIVE_STATUSES.has(s.summary.status) ? s.deltas : '');
+
   function renderStep() {
     const view = s.view;
     if (!view) return;
     const isLatest = view.seq === latest();
-    const streaming = isLatest && ACTIVE_STATUSES.has(s.summary.status) ? s.deltas : '';
+    const opened = s.openMessage && s.openMessage.index < view.messageCount ? s.openMessage : null;
     stepBox.replaceChildren(
       el('section', { class: 'panel' }, stepHeading(view, latest()), forkPanel(runId, view.seq, s.canAct)),
       isLatest && view.pending.length > 0 ? approvalsPanel(runId, view, s.canAct) : '',
-      messagesPanel(view, streaming),
+      opened ? messagePanel(opened.index, opened.message, () => ((s.openMessage = null), renderStep())) : '',
       ...recordPanels(view, open),
     );
     stepBox.dataset.seq = String(view.seq);
@@ -111,17 +116,11 @@ export function openRunView(app, crumbs, runId) {
     slider.value = String(seq);
     position.textContent = `${seq} / ${latest()}`;
     follow.hidden = s.following || !ACTIVE_STATUSES.has(s.summary?.status);
-    s.items.forEach((item, i) => item.classList.toggle('selected', i === seq));
-    const item = s.items[seq];
-    if (item) {
-      const top = item.offsetTop;
-      if (top < timeline.scrollTop) timeline.scrollTop = top;
-      else if (top + item.offsetHeight > timeline.scrollTop + timeline.clientHeight) timeline.scrollTop = top + item.offsetHeight - timeline.clientHeight;
-    }
+    timeline.select(seq);
   }
 
   async function goTo(seq) {
-    if (!alive || s.history.length === 0) return;
+    if (!alive || latest() < 0) return;
     seq = Math.max(0, Math.min(latest(), seq));
     s.following = seq === latest();
     s.wanted = seq;
@@ -132,12 +131,18 @@ export function openRunView(app, crumbs, runId) {
       while (alive && s.wanted !== s.loaded) {
         const target = s.wanted;
         try {
-          s.view = await getJson(`${runPath(runId)}/at/${target}`);
+          const view = await getJson(`${runPath(runId)}/at/${target}?messages=${messages.wanted()}`);
+          s.loaded = target;
+          if (alive && s.wanted === target) {
+            s.view = view;
+            renderStep();
+            messages.show(view, freshMessageIndices(view.patch));
+            messages.stream(streamingNow());
+          }
         } catch (error) {
+          s.loaded = target;
           stepBox.replaceChildren(el('p', { class: 'error' }, `Could not load record ${target}: ${error.message}`));
         }
-        s.loaded = target;
-        if (alive && s.wanted === target) renderStep();
       }
     } finally {
       s.busy = false;
@@ -148,8 +153,8 @@ export function openRunView(app, crumbs, runId) {
     const target = event.target;
     if (target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement || (target instanceof HTMLInputElement && target.type !== 'range')) return;
     if (target === slider) return;
-    const moves = { ArrowLeft: -1, ArrowRight: 1 };
-    if (event.key in moves) goTo((s.wanted ?? 0) + moves[event.key]);
+    const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -1, ArrowDown: 1 };
+    if (event.key in moves) goTo(timeline.step(s.wanted ?? 0, moves[event.key]));
     else if (event.key === 'Home') goTo(0);
     else if (event.key === 'End') goTo(latest());
     else return;
@@ -161,36 +166,34 @@ export function openRunView(app, crumbs, runId) {
     source = openEvents(`${runPath(runId)}/stream?after=${latest()}`);
     source.addEventListener('record', (message) => {
       const entry = JSON.parse(message.data);
-      const wasFollowing = s.following;
       if (entry.eventType === 'xstate.done.actor.callModel') s.deltas = '';
-      addEntries([entry]);
-      if (wasFollowing) goTo(latest());
-      else {
-        updatePosition(s.wanted);
-        renderStep();
-      }
+      setLast(entry.seq);
+      if (s.following) goTo(latest());
+      else updatePosition(s.wanted);
     });
     source.addEventListener('summary', (message) => {
       s.summary = JSON.parse(message.data);
       renderHead();
+      setLast(s.summary.lastSeq);
       follow.hidden = s.following || !ACTIVE_STATUSES.has(s.summary.status);
     });
     source.addEventListener('delta', (message) => {
       s.deltas += JSON.parse(message.data).text;
-      const box = stepBox.querySelector('.streaming .msg-content');
-      if (box) box.textContent = s.deltas;
-      else if (s.following) renderStep();
+      if (s.following) messages.stream(streamingNow());
     });
   }
 
   (async () => {
     try {
-      const [{ header, summary }, history, config] = await Promise.all([getJson(runPath(runId)), getJson(`${runPath(runId)}/history`), getJson('/api/config')]);
+      const [{ header, summary }, config] = await Promise.all([getJson(runPath(runId)), getJson('/api/config')]);
       if (!alive) return;
       Object.assign(s, { header, summary, canAct: config.actions });
       renderHead();
-      addEntries(history);
+      setLast(summary.lastSeq);
       listen();
+      if (summary.lastSeq < 0) stepBox.replaceChildren(el('p', { class: 'muted' }, 'This run has no records yet.'));
+      else await goTo(latest());
+      // After the first paint: the diagram.
       getText(`/api/machines/${encodeURIComponent(header.machine.id)}.svg`)
         .then((text) => {
           if (!alive) return;
@@ -198,8 +201,6 @@ export function openRunView(app, crumbs, runId) {
           if (s.view) highlight(s.view.value);
         })
         .catch((error) => diagram.replaceChildren(el('p', { class: 'muted' }, `No diagram: ${error.message}`)));
-      if (history.length === 0) stepBox.replaceChildren(el('p', { class: 'muted' }, 'This run has no records yet.'));
-      else await goTo(latest());
     } catch (error) {
       if (alive) app.replaceChildren(el('p', { class: 'error' }, `Could not open run ${runId}: ${error.message}`));
     }
@@ -208,6 +209,9 @@ export function openRunView(app, crumbs, runId) {
   return () => {
     alive = false;
     source?.close();
+    timeline.close();
+    messages.close();
+    app.classList.remove('run-page');
     document.removeEventListener('keydown', onKey);
   };
 }

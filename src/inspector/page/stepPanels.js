@@ -1,7 +1,8 @@
 import { postJson, runPath } from './api.js';
-import { el, formatTime, jsonTree, messageList, pretty, stateLabel } from './render.js';
+import { el, formatTime, jsonTree, messageFull, pretty, stateLabel } from './render.js';
 
-const freshMessageIndices = (patch) => {
+/** The indices of the messages a record's patch adds or changes. */
+export const freshMessageIndices = (patch) => {
   const fresh = new Set();
   for (const op of patch) {
     const match = /^\/context\/messages\/(\d+)(\/|$)/.exec(op.path);
@@ -22,13 +23,14 @@ function turnTokens(usage, detail) {
   return `${usage.inputTokens} in${cached} / ${usage.outputTokens} out${reasoning}`;
 }
 
-/** The heading of a step: record number, event, time, state and the record's meta. */
+/** The heading of a step: record number, what happened in words, time, state and the record's meta. */
 export function stepHeading(view, lastSeq) {
   const meta = view.meta ?? {};
+  const row = view.row;
   return el('div', { class: 'step-head' },
     el('h2', {}, `Record ${view.seq}`, el('span', { class: 'muted' }, ` of ${lastSeq}`)),
+    el('p', { class: `step-label${row ? ` kind-${row.kind}${row.status ? ` status-${row.status}` : ''}` : ''}` }, row ? row.label : view.event.type),
     el('div', { class: 'chips' },
-      chip('event', el('code', {}, view.event.type)),
       chip('state', el('code', { class: 'state-name' }, stateLabel(view.value))),
       chip('at', formatTime(view.time)),
       meta.model ? chip('model', meta.model) : '',
@@ -38,12 +40,11 @@ export function stepHeading(view, lastSeq) {
       view.keyframe ? chip('', 'keyframe') : ''));
 }
 
-/** Messages of the step as a chat, with tokens streamed since the last model turn underneath. */
-export function messagesPanel(view, streaming) {
-  const list = el('div', { class: 'messages' }, messageList(view.messages, freshMessageIndices(view.patch)));
-  if (view.messages.length === 0) list.append(el('p', { class: 'muted' }, 'No messages yet.'));
-  if (streaming) list.append(el('div', { class: 'message msg-assistant streaming' }, el('div', { class: 'msg-role' }, 'assistant · streaming'), el('div', { class: 'msg-content' }, streaming)));
-  return el('section', { class: 'panel' }, el('h3', {}, `Messages (${view.messages.length})`), list);
+/** One message whole, opened from the conversation. */
+export function messagePanel(index, message, onClose) {
+  return el('section', { class: 'panel open-message', dataset: { index: String(index) } },
+    el('div', { class: 'panel-head' }, el('h3', {}, `Message ${index}`), el('button', { class: 'step-btn', title: 'Close', onclick: onClose }, '×')),
+    messageFull(message));
 }
 
 /** Pending approvals with approve and reject controls; shown only for the run's latest record. */
@@ -125,10 +126,10 @@ export function recordPanels(view, open) {
       op.from !== undefined ? el('span', { class: 'muted' }, ` from ${op.from}`) : '',
       'value' in op ? el('pre', { class: 'op-value' }, truncate(pretty(op.value))) : ''));
   return [
-    el('section', { class: 'panel' }, el('h3', {}, 'Event'), jsonTree(view.event, open.event)),
+    el('section', { class: 'panel' }, el('h3', {}, 'Event ', el('code', { class: 'event-type' }, view.event.type)), jsonTree(view.event, open.event)),
     el('section', { class: 'panel' }, el('h3', {}, `Patch (${view.patch.length} ops)`),
       view.patch.length ? el('ol', { class: 'patch' }, ops) : el('p', { class: 'muted' }, view.seq === 0 ? 'Record 0 is a keyframe: the initial snapshot.' : 'No change.')),
-    el('section', { class: 'panel' }, el('h3', {}, 'Context'), el('p', { class: 'muted small' }, 'messages are shown above'), jsonTree(view.context, open.context)),
+    el('section', { class: 'panel' }, el('h3', {}, 'Context'), el('p', { class: 'muted small' }, 'messages are shown in the conversation'), jsonTree(view.context, open.context)),
   ];
 }
 
