@@ -1,10 +1,12 @@
 // `npm run bench`: each configuration runs in a fresh process, runs are interleaved, and the table
 // reports medians. "added" is the runtime's time per step minus the hand-rolled loop's (and the bare XState loop's).
-// `npm run bench -- cli` runs only the CLI start-up part, `npm run bench -- loop` only the loop.
+// `npm run bench -- cli` runs only the CLI start-up part, `npm run bench -- loop` only the loop,
+// `npm run bench -- context` only the context update (an immer draft against today's assign and diff).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cliStartup } from './cliStartup.ts';
+import { contextUpdate } from './contextUpdate.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
 
@@ -20,8 +22,8 @@ const median = (values: number[]) => {
 };
 
 const parts = process.argv.slice(2);
-const unknown = parts.filter((part) => part !== 'loop' && part !== 'cli');
-if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name loop, cli or none (both).`);
+const unknown = parts.filter((part) => part !== 'loop' && part !== 'cli' && part !== 'context');
+if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name loop, cli, context or none (all).`);
 const wanted = (part: string) => parts.length === 0 || parts.includes(part);
 
 function loopTable(): string {
@@ -84,3 +86,5 @@ if (wanted('loop')) {
 }
 
 if (wanted('cli')) console.log(`\n${await cliStartup()}`);
+
+if (wanted('context')) console.log(`\n${contextUpdate()}`);
