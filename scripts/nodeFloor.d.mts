@@ -1,0 +1,4 @@
+/** The version `engines.node` starts from: ">=20.15" gives "20.15.0". */
+export function floorVersion(range?: string): string;
+/** The path of the floor's `node` binary, fetched with npm the first time. */
+export function floorNode(version?: string): string;
