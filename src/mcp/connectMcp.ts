@@ -77,7 +77,8 @@ async function loadSdk() {
 type Sdk = Awaited<ReturnType<typeof loadSdk>>;
 
 /**
- * Connects to an MCP server and offers its tools as Statecraft tools named `<name>__<tool>`.
+ * Connects to an MCP server and offers its tools as Statecraft tools named `<name>__<tool>`. It needs
+ * the MCP SDK (an optional peer dependency, `npm install @modelcontextprotocol/sdk`), loaded on the first call.
  * @example
  * const fs = await connectMcp({
  *   name: 'fs',

@@ -42,6 +42,7 @@ const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$
 
 /**
  * A RunStore in PostgreSQL tables under one schema, created on first use; many processes may share it.
+ * It needs the `pg` package (an optional peer dependency, `npm install pg`), loaded when it first connects.
  * @example
  * const store = new PostgresStore({ connectionString: 'postgres://localhost/app', schema: 'statecraft' });
  */
