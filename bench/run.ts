@@ -1,11 +1,13 @@
 // `npm run bench`: each configuration runs in a fresh process, runs are interleaved, and the table
 // reports medians. "added" is the runtime's time per step minus the hand-rolled loop's (and the bare XState loop's).
 // `npm run bench -- cli` runs only the CLI start-up part, `npm run bench -- loop` only the loop,
-// `npm run bench -- inspector` only the inspector page's figures in Chromium.
+// `npm run bench -- inspector` only the inspector page's figures in Chromium,
+// `npm run bench -- context` only the context update (an immer draft against today's assign and diff).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cliStartup } from './cliStartup.ts';
+import { contextUpdate } from './contextUpdate.ts';
 import { inspectorBench } from './inspectorBench.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
@@ -22,7 +24,7 @@ const median = (values: number[]) => {
 };
 
 const parts = process.argv.slice(2);
-const PARTS = ['loop', 'cli', 'inspector'];
+const PARTS = ['loop', 'cli', 'inspector', 'context'];
 const unknown = parts.filter((part) => !PARTS.includes(part));
 if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name ${PARTS.join(', ')}, or none (all).`);
 const wanted = (part: string) => parts.length === 0 || parts.includes(part);
@@ -88,3 +90,4 @@ if (wanted('loop')) {
 
 if (wanted('cli')) console.log(`\n${await cliStartup()}`);
 if (wanted('inspector')) console.log(`\n${await inspectorBench()}`);
+if (wanted('context')) console.log(`\n${contextUpdate()}`);

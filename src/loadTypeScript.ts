@@ -1,4 +1,4 @@
-import { UserError } from './errors.ts';
+import { importPeer } from './importPeer.ts';
 
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 let typeScriptLoaded = false;
@@ -9,17 +9,15 @@ let typeScriptLoaded = false;
  */
 export async function loadTypeScriptSupport(file: string): Promise<void> {
   if (!TYPESCRIPT.test(file) || typeScriptLoaded) return;
+  const needs = `${file} is TypeScript, and loading it needs`;
+  const install = 'npm install --save-dev tsx\nOr compile the module to JavaScript and pass the .js file.';
   typeScriptLoaded = true;
   let api: { register: () => unknown };
   try {
-    api = (await import('tsx/esm/api')) as { register: () => unknown };
+    api = (await importPeer(() => import('tsx/esm/api'), 'tsx', needs, install)) as { register: () => unknown };
   } catch (error) {
     typeScriptLoaded = false;
-    throw new UserError(
-      `${file} is TypeScript, and loading it needs tsx, which is not installed. Install it with: npm install --save-dev tsx\n` +
-        'Or compile the module to JavaScript and pass the .js file.',
-      { cause: error },
-    );
+    throw error;
   }
   api.register();
 }

@@ -1,5 +1,5 @@
 // The CLI loads what a command needs and no more: --version and --help no package at all, a listing
-// of runs none of the model client, the statechart library, the inspector, Graphviz or MCP.
+// of runs none of the model client, the statechart library, the inspector, Graphviz, MCP or PostgreSQL.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,13 +33,13 @@ test('--version and --help load no package and no command\'s code', async () => 
   }
 });
 
-test('runs loads neither the model client, xstate, the inspector, Graphviz nor the MCP SDK', async () => {
+test('runs on SQLite loads neither the model client, xstate, the inspector, Graphviz, the MCP SDK, tsx nor pg', async () => {
   const started = await statecraft(['run', 'examples/demo/agent.ts']);
   assert.is(started.code, 0, started.out);
   const loaded = await loadedBy(['runs', '--store', storeUrl]);
   assert.ok(loaded.some((url) => url.endsWith('/cli/logCommands.js')), 'the listing ran');
   const found = packages(loaded);
-  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
+  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx', 'pg']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
   assert.not.ok(loaded.some((url) => url.includes('/src/inspector/')), 'runs loads the inspector');
 });
 

@@ -186,6 +186,40 @@ test('a JavaScript ES module project runs the README program and records the run
   assert.match(listed.stdout, 'calculator');
 });
 
+// What the library and the CLI do when an optional peer is asked for and is not there.
+const withoutPeers = `import { connectMcp, openStore, UserError } from 'statecraft';
+
+const store = openStore('postgres://127.0.0.1:9/statecraft');
+const attempts = [() => store.listRuns(), () => connectMcp({ name: 'fs', transport: { type: 'stdio', command: 'true' } })];
+for (const attempt of attempts) {
+  try {
+    await attempt();
+    console.log('no error');
+  } catch (error) {
+    console.log(error instanceof UserError ? 'UserError' : 'other error', error.message);
+  }
+}
+await store.close();
+`;
+
+test('an install brings none of the optional peers: pg, the MCP SDK, tsx', () => {
+  for (const peer of ['pg', '@modelcontextprotocol/sdk', 'tsx']) {
+    assert.not.ok(existsSync(join(jsProject, 'node_modules', peer)), `${peer} came with the install`);
+  }
+});
+
+test('without pg, a postgres:// store says to install it, in the CLI and the library; without the MCP SDK, connectMcp does', async () => {
+  const listed = await sh('npx', ['statecraft', 'runs', '--store', 'postgres://127.0.0.1:9/statecraft'], jsProject);
+  assert.is(listed.code, 2, listed.stdout + listed.stderr);
+  assert.match(listed.stderr, 'PostgreSQL stores need the pg package, which is not installed. Install it with: npm install pg');
+  writeFileSync(join(jsProject, 'withoutPeers.js'), withoutPeers);
+  const { stdout } = await must('node withoutPeers.js', sh(process.execPath, ['withoutPeers.js'], jsProject));
+  assert.equal(stdout.trim().split('\n'), [
+    'UserError PostgreSQL stores need the pg package, which is not installed. Install it with: npm install pg',
+    'UserError MCP tools need the @modelcontextprotocol/sdk package, which is not installed. Install it with: npm install @modelcontextprotocol/sdk',
+  ]);
+});
+
 test('the CLI runs a JavaScript agent without tsx, and for a TypeScript one says to install it', async () => {
   // The README's agent.ts has no type annotations: as agent.js it is the same agent in JavaScript.
   const agent = readmeSamples().get('agent.ts')!;

@@ -37,8 +37,11 @@ export async function loadAgent(path: string): Promise<AgentModule> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     // A .ts file with no package.json of "type": "module" above it is loaded as CommonJS, and its
-    // imports then fail with an error about require() that does not say so.
-    if (code === 'ERR_REQUIRE_CYCLE_MODULE' || code === 'ERR_REQUIRE_ESM') {
+    // imports then fail with an error about require() that does not say so (or, on a Node.js that
+    // cannot require ES modules, before 20.19, with a SyntaxError at its first import or export).
+    const message = (error as Error)?.message ?? '';
+    const moduleSyntax = error instanceof SyntaxError && /^(Cannot use import statement outside a module|Unexpected token 'export')$/.test(message);
+    if (code === 'ERR_REQUIRE_CYCLE_MODULE' || code === 'ERR_REQUIRE_ESM' || moduleSyntax) {
       throw new UserError(
         `Could not load the agent module ${file}: Node loaded it as CommonJS, because no package.json with "type": "module" is in its folder or above. ` +
           `Name it with .mts, or add a package.json containing {"type": "module"} beside it.`,

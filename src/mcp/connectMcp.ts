@@ -1,12 +1,13 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolError, UserError } from '../errors.ts';
+import { importPeer } from '../importPeer.ts';
 import { defineTool, type Tool } from '../tools/defineTool.ts';
 import { mcpInputSchema } from './mcpInputSchema.ts';
 import { mcpResultText } from './mcpResultText.ts';
 import { mcpToolName } from './mcpToolName.ts';
-import { ProcessGroupTransport } from './ProcessGroupTransport.ts';
+import type { ProcessGroupTransport } from './ProcessGroupTransport.ts';
 import { registerResource } from '../openResources.ts';
 
 /** How to reach an MCP server: a child process over stdio, or a streamable HTTP endpoint. */
@@ -59,8 +60,25 @@ const CLOSE_GRACE_MS = 2_000;
 const MAX_TIMEOUT_MS = 2_147_483_647;
 const STDERR_TAIL_CHARS = 2_000;
 
+const SDK = '@modelcontextprotocol/sdk';
+const SDK_NEEDED = 'MCP tools need';
+
+/** The MCP SDK's client and transports, loaded when a server is first connected: the SDK is an optional peer dependency. */
+async function loadSdk() {
+  const [{ Client }, { StdioClientTransport }, { StreamableHTTPClientTransport }] = await Promise.all([
+    importPeer(() => import('@modelcontextprotocol/sdk/client/index.js'), SDK, SDK_NEEDED),
+    importPeer(() => import('@modelcontextprotocol/sdk/client/stdio.js'), SDK, SDK_NEEDED),
+    importPeer(() => import('@modelcontextprotocol/sdk/client/streamableHttp.js'), SDK, SDK_NEEDED),
+  ]);
+  const { ProcessGroupTransport } = await import('./ProcessGroupTransport.ts');
+  return { Client, StdioClientTransport, StreamableHTTPClientTransport, ProcessGroupTransport };
+}
+
+type Sdk = Awaited<ReturnType<typeof loadSdk>>;
+
 /**
- * Connects to an MCP server and offers its tools as Statecraft tools named `<name>__<tool>`.
+ * Connects to an MCP server and offers its tools as Statecraft tools named `<name>__<tool>`. It needs
+ * the MCP SDK (an optional peer dependency, `npm install @modelcontextprotocol/sdk`), loaded on the first call.
  * @example
  * const fs = await connectMcp({
  *   name: 'fs',
@@ -76,21 +94,22 @@ const STDERR_TAIL_CHARS = 2_000;
  */
 export async function connectMcp(options: McpOptions): Promise<McpConnection> {
   validateOptions(options);
+  const sdk = await loadSdk();
   const label = `MCP server "${options.name}"`;
   const stderr = { tail: '' };
-  const transport = createTransport(options, label, stderr);
-  const client = new Client({ name: 'statecraft', version: '0.1.0' }, { capabilities: {} });
+  const transport = createTransport(sdk, options, label, stderr);
+  const client = new sdk.Client({ name: 'statecraft', version: '0.1.0' }, { capabilities: {} });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession().catch(() => {});
+      if (transport instanceof sdk.StreamableHTTPClientTransport) await transport.terminateSession().catch(() => {});
       await client.close().catch(() => {});
       release();
     })();
     return closing;
   };
   // Until closed, the connection is an open resource of this process: the CLI closes it before exiting.
-  const release = registerResource({ label, close, kill: () => (transport instanceof ProcessGroupTransport ? transport.kill() : undefined) });
+  const release = registerResource({ label, close, kill: () => (transport instanceof sdk.ProcessGroupTransport ? transport.kill() : undefined) });
   try {
     await client.connect(transport);
   } catch (error) {
@@ -110,7 +129,7 @@ export async function connectMcp(options: McpOptions): Promise<McpConnection> {
       tools,
       skipped,
       server: { name: version?.name ?? 'unknown', version: version?.version ?? 'unknown' },
-      pid: transport instanceof StreamableHTTPClientTransport ? undefined : (transport.pid ?? undefined),
+      pid: transport instanceof sdk.StreamableHTTPClientTransport ? undefined : (transport.pid ?? undefined),
       close,
     };
   } catch (error) {
@@ -143,17 +162,22 @@ function validateOptions(options: McpOptions): void {
   }
 }
 
-function createTransport(options: McpOptions, label: string, stderr: { tail: string }): StreamableHTTPClientTransport | ProcessGroupTransport | StdioClientTransport {
+function createTransport(
+  sdk: Sdk,
+  options: McpOptions,
+  label: string,
+  stderr: { tail: string },
+): StreamableHTTPClientTransport | ProcessGroupTransport | StdioClientTransport {
   const given = options.transport;
   if (given.type === 'http') {
-    return new StreamableHTTPClientTransport(new URL(given.url), { requestInit: { headers: given.headers ?? {} } });
+    return new sdk.StreamableHTTPClientTransport(new URL(given.url), { requestInit: { headers: given.headers ?? {} } });
   }
   const server = { command: given.command, args: given.args ?? [], ...(given.env ? { env: given.env } : {}), ...(given.cwd ? { cwd: given.cwd } : {}) };
   // Windows has no process groups to end, and needs the SDK's spawn to start `npx` and other .cmd launchers.
   const transport =
     process.platform === 'win32'
-      ? new StdioClientTransport({ ...server, stderr: 'pipe' })
-      : new ProcessGroupTransport({ ...server, label, graceMs: options.closeGraceMs ?? CLOSE_GRACE_MS });
+      ? new sdk.StdioClientTransport({ ...server, stderr: 'pipe' })
+      : new sdk.ProcessGroupTransport({ ...server, label, graceMs: options.closeGraceMs ?? CLOSE_GRACE_MS });
   transport.stderr?.on('data', (chunk: Buffer) => {
     stderr.tail = (stderr.tail + chunk.toString('utf8')).slice(-STDERR_TAIL_CHARS);
   });

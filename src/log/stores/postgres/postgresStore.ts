@@ -1,5 +1,6 @@
-import pg from 'pg';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { ConflictError, StorageError, UserError } from '../../../errors.ts';
+import { importPeer } from '../../../importPeer.ts';
 import { parseHeader } from '../../format/record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from '../../format/record.ts';
 import { encodeText } from '../../format/codec.ts';
@@ -41,13 +42,15 @@ const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$
 
 /**
  * A RunStore in PostgreSQL tables under one schema, created on first use; many processes may share it.
+ * It needs the `pg` package (an optional peer dependency, `npm install pg`), loaded when it first connects.
  * @example
  * const store = new PostgresStore({ connectionString: 'postgres://localhost/app', schema: 'statecraft' });
  */
 export class PostgresStore implements RunStore {
   readonly schema: string;
   readonly #index = new StateIndexReader();
-  readonly #pool: pg.Pool;
+  readonly #poolSettings: PostgresPoolSettings & { connectionString: string };
+  #pool: Promise<Pool> | undefined;
   readonly #where: string;
   #ready: Promise<void> | undefined;
   readonly #mustExistSchema: boolean;
@@ -64,8 +67,23 @@ export class PostgresStore implements RunStore {
     }
     this.#where = redact(connectionString);
     this.#mustExistSchema = options.mustExist ?? false;
-    this.#pool = new pg.Pool({ ...options.pool, connectionString });
-    this.#pool.on('error', () => {});
+    this.#poolSettings = { ...options.pool, connectionString };
+  }
+
+  /** The connection pool, made on first use: pg, an optional peer dependency, is loaded then. */
+  #connections(): Promise<Pool> {
+    this.#pool ??= importPeer(() => import('pg'), 'pg', 'PostgreSQL stores need').then(
+      ({ default: pg }) => {
+        const pool = new pg.Pool(this.#poolSettings);
+        pool.on('error', () => {});
+        return pool;
+      },
+      (error: unknown) => {
+        this.#pool = undefined;
+        throw error;
+      },
+    );
+    return this.#pool;
   }
 
   get #s(): string {
@@ -93,20 +111,22 @@ export class PostgresStore implements RunStore {
   }
 
   /** One read statement outside a transaction, once the schema exists. */
-  async #query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+  async #query<R extends QueryResultRow>(sql: string, params: unknown[]): Promise<QueryResult<R>> {
     await this.#whenReady();
+    const pool = await this.#connections();
     try {
-      return await this.#pool.query<R>(sql, params);
+      return await pool.query<R>(sql, params);
     } catch (error) {
       throw new StorageError(`PostgreSQL at ${this.#where} failed a read: ${(error as Error).message}. Check that the server runs and the connection string.`, { cause: error });
     }
   }
 
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>, init = true): Promise<T> {
+  async #transaction<T>(work: (client: PoolClient) => Promise<T>, init = true): Promise<T> {
     if (init) await this.#whenReady();
-    let client: pg.PoolClient;
+    const pool = await this.#connections();
+    let client: PoolClient;
     try {
-      client = await this.#pool.connect();
+      client = await pool.connect();
     } catch (error) {
       throw new StorageError(`Could not connect to PostgreSQL at ${this.#where}: ${(error as Error).message}. Check that the server runs and the connection string.`, {
         cause: error,
@@ -125,12 +145,12 @@ export class PostgresStore implements RunStore {
     }
   }
 
-  async #lastSeq(client: pg.PoolClient, runId: string): Promise<number> {
+  async #lastSeq(client: PoolClient, runId: string): Promise<number> {
     const { rows } = await client.query<{ last: number | null }>(`SELECT max(seq) AS last FROM ${this.#s}.records WHERE run_id = $1`, [runId]);
     return rows[0]?.last ?? -1;
   }
 
-  async #writeSummary(client: pg.PoolClient, summary: RunSummary): Promise<void> {
+  async #writeSummary(client: PoolClient, summary: RunSummary): Promise<void> {
     await client.query(`UPDATE ${this.#s}.runs SET status = $1, updated_at = $2, summary = $3 WHERE run_id = $4`, [
       summary.status,
       summary.updatedAt,
@@ -177,6 +197,7 @@ export class PostgresStore implements RunStore {
     const chunks = points.flatMap((point) => point.chunks);
     const patch = summaryPatch(runId, options.summary, options.expectedSeq + records.length - 1);
     await this.#whenReady();
+    const pool = await this.#connections();
     for (let fresh = false; ; fresh = true) {
       const { start, previous } =
         records.length === 0 ? { start: { chained: false }, previous: null } : await this.#heads.start(runId, options.expectedSeq, fresh, () => this.#chainHead(runId, options.expectedSeq));
@@ -185,7 +206,7 @@ export class PostgresStore implements RunStore {
       try {
         // One round trip: the function locks the run, checks the expected seq, inserts and merges the
         // summary in one statement's transaction (see appendFunction).
-        await this.#pool.query({
+        await pool.query({
           name: `statecraft_append_${this.schema}`,
           text: `SELECT ${this.#s}.append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
           values: [
@@ -357,6 +378,7 @@ export class PostgresStore implements RunStore {
   }
 
   async close(): Promise<void> {
-    if (!this.#pool.ended && !this.#pool.ending) await this.#pool.end();
+    const pool = await this.#pool?.catch(() => undefined);
+    if (pool && !pool.ended && !pool.ending) await pool.end();
   }
 }
