@@ -66,10 +66,11 @@ test('a file that runs past --timeout is stopped with the processes it started, 
   const dir = mkdtempSync(join(tmpdir(), 'statecraft-runtests-'));
   try {
     const pidFile = join(dir, 'pid');
-    const args = [resolve(root, 'scripts/runTests.mjs'), '--dir', 'test/fixtures/runnerHang', '--timeout', '3'];
+    // Long enough for the file to start its process on a busy machine.
+    const args = [resolve(root, 'scripts/runTests.mjs'), '--dir', 'test/fixtures/runnerHang', '--timeout', '15'];
     const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, STATECRAFT_HANG_PID_FILE: pidFile } });
     assert.is(run.status, 1, run.stdout);
-    assert.match(run.stdout, 'FAIL test/fixtures/runnerHang/hangs.test.ts timed out after 3.0 s and was stopped');
+    assert.match(run.stdout, 'FAIL test/fixtures/runnerHang/hangs.test.ts timed out after 15.0 s and was stopped');
     assert.is(run.stdout.trimEnd().split('\n').at(-1), '0 passed, 1 failed');
     const pid = Number(readFileSync(pidFile, 'utf8'));
     assert.not.ok(alive(pid), 'the process the test started was ended too');
