@@ -14,9 +14,6 @@ import { parseArgs } from 'node:util';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const uvu = join(root, 'node_modules/uvu/bin.js');
 
-// Files that share something with every other file and must run with nothing beside them.
-const ALONE = new Set([]);
-
 const { values: options, positionals: wanted } = parseArgs({
   allowPositionals: true,
   options: {
@@ -68,10 +65,8 @@ await new Promise((done) => {
   const next = () => {
     if (stopping) return;
     if (queue.length === 0 && running.size === 0) return done();
-    while (queue.length > 0 && running.size < jobs && !holdsAlone()) {
-      const index = queue.findIndex((file) => !ALONE.has(file) || running.size === 0);
-      if (index < 0) break;
-      const [file] = queue.splice(index, 1);
+    while (queue.length > 0 && running.size < jobs) {
+      const file = queue.shift();
       start(file, (result) => {
         results.push(result);
         times[file] = result.ms;
@@ -188,10 +183,6 @@ function matches(file, want) {
   return file === path || file.includes(want);
 }
 
-function holdsAlone() {
-  return [...running.values()].some((file) => ALONE.has(file));
-}
-
 function killGroup(child, signal) {
   try {
     process.kill(-child.pid, signal);
@@ -219,8 +210,9 @@ function writeTimes(value) {
   }
 }
 
+// Two per core: most of a test file's time is spent waiting on the processes and servers it starts.
 function defaultJobs() {
-  return availableParallelism() + 1;
+  return 2 * availableParallelism();
 }
 
 function seconds(ms) {
