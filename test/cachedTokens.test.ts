@@ -98,7 +98,8 @@ test('statecraft run prints cached and reasoning tokens, priced from --prices, a
 });
 
 test('statecraft run refuses a price file that cannot be used, saying which and what to do', async () => {
-  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_PRICES: '' };
+  // A store of its own: the default one is in the working directory, the checkout, which other tests share.
+  const env = { ...process.env, OPENAI_API_KEY: '', OPENAI_BASE_URL: '', STATECRAFT_PRICES: '', STATECRAFT_STORE: `sqlite:${join(tmp, 'refused.db')}` };
   const attempt = (args: string[], extra: Record<string, string> = {}) =>
     run(process.execPath, [cli, 'run', 'examples/demo/agent.ts', ...args], { cwd: root, env: { ...env, ...extra }, timeout: 30_000 }).then(
       () => ({ code: 0 as number | null, stderr: '' }),

@@ -338,7 +338,7 @@ test('without actions, approve answers 501 with a message saying how to enable i
 
 test('the page lists runs, draws the statechart at the final state, and scrubs back', async () => {
   if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no browser at ${CHROMIUM}; apt-get install chromium)`);
+    console.log(`  (skipped: no browser at ${CHROMIUM}; apt-get install --no-install-recommends chromium)`);
     return;
   }
   await withPage(async (page) => {

@@ -114,8 +114,6 @@ test('a failure whose detail quotes its error says it once', () => {
   assert.match(play([failed('The agent machine stopped.')]), /The agent machine stopped\.\n  ModelCallError: HTTP 500 after 5 attempts\n/);
 });
 
-test.run();
-
 test('the summary at the end gives the time the run took, in minutes past one', () => {
   let ms = 0;
   const times = [0, 187_400];
@@ -134,3 +132,5 @@ test('colour codes are written only when asked for', () => {
     assert.is(out.includes('\x1b['), color);
   }
 });
+
+test.run();

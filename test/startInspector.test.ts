@@ -235,7 +235,7 @@ const CHROMIUM = '/usr/bin/chromium';
 
 test('the page opened from the #token= link lists, follows and approves a run on 0.0.0.0, and the token goes nowhere else', async () => {
   if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no browser at ${CHROMIUM}; apt-get install chromium)`);
+    console.log(`  (skipped: no browser at ${CHROMIUM}; apt-get install --no-install-recommends chromium)`);
     return;
   }
   const agent = defineAgent({

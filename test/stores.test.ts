@@ -740,6 +740,7 @@ readOnly('the CLI reads a store in a folder this user cannot write, and refuses 
   // Root may write anything: as root, the commands run as the unprivileged user "nobody".
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
   const dir = mkdtempSync(join(tmpdir(), 'statecraft-readonly-'));
+  const temp = mkdtempSync(join(tmpdir(), 'statecraft-readonly-tmp-'));
   const path = join(dir, 'runs.db');
   try {
     const writer = new SqliteStore({ path });
@@ -747,9 +748,10 @@ readOnly('the CLI reads a store in a folder this user cannot write, and refuses 
     await writer.close();
     chmodSync(path, 0o444);
     chmodSync(dir, 0o555);
-    const copiesBefore = readdirSync(tmpdir()).filter((name) => name.startsWith('statecraft-read-')).length;
+    // A temporary folder of its own, so that no other test's files count as copies left behind.
+    chmodSync(temp, 0o777);
     const statecraft = (...args: string[]) =>
-      spawnSync(process.execPath, [cli, ...args, '--store', path], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' }, ...asNobody });
+      spawnSync(process.execPath, [cli, ...args, '--store', path], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1', TMPDIR: temp }, ...asNobody });
     const probe = statecraft('--help');
     if (probe.status !== 0) {
       // The checkout itself is out of that user's reach (a private home folder): the API test above covers the store.
@@ -766,7 +768,7 @@ readOnly('the CLI reads a store in a folder this user cannot write, and refuses 
     assert.is.not(deleted.status, 0);
     assert.match(deleted.stderr, `${path} is open read-only (this user cannot write the file or its folder): it cannot delete run run-read-only`);
     assert.not.ok(existsSync(`${path}-wal`), 'no file was made beside the store');
-    assert.is(readdirSync(tmpdir()).filter((name) => name.startsWith('statecraft-read-')).length, copiesBefore, 'the copy read instead was removed');
+    assert.equal(readdirSync(temp), [], 'the copy read instead was removed');
     chmodSync(dir, 0o755);
     const check = new SqliteStore({ path, readOnly: true });
     assert.is((await check.read('run-read-only')).length, 3, 'the run is still there');
@@ -774,6 +776,7 @@ readOnly('the CLI reads a store in a folder this user cannot write, and refuses 
   } finally {
     chmodSync(dir, 0o755);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(temp, { recursive: true, force: true });
   }
 });
 readOnly.run();
