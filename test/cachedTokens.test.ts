@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -114,6 +114,9 @@ test('statecraft run refuses a price file that cannot be used, saying which and 
   const badField = await attempt([], { STATECRAFT_PRICES: bad });
   assert.is(badField.code, 2, badField.stderr);
   assert.match(badField.stderr, 'models.m.inputPerMTok must be a finite number >= 0, found "cheap"');
+  assert.match(badField.stderr, 'or unset STATECRAFT_PRICES');
+  // Refused before anything is written: neither way of naming a bad price file creates the store.
+  assert.not.ok(existsSync(join(tmp, 'refused.db')), 'the store was created before the price file was refused');
 });
 
 test.run();

@@ -26,27 +26,28 @@ export function readPriceFile(path: string, from = 'the price file'): Readonly<R
   const full = resolve(path);
   const known = read.get(full);
   if (known) return known;
+  // Every refusal names where the path came from and how to go on without the file.
+  const undo = from === PRICE_FILE_ENV ? `, or unset ${PRICE_FILE_ENV}` : from === '--prices' ? ', or leave out --prices' : '';
   let text: string;
   try {
     text = readFileSync(full, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder' : `cannot be read (${(error as Error).message})`;
-    const undo = from === PRICE_FILE_ENV ? `, or unset ${PRICE_FILE_ENV}` : from === '--prices' ? ', or leave out --prices' : '';
     throw new UserError(`Price file ${full} (${from}) ${why}. Give the path of a JSON file of prices, such as ${example}${undo}.`, { cause: error });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new UserError(`Price file ${full} is not valid JSON: ${(error as Error).message}. Fix it to the form ${example}.`, { cause: error });
+    throw new UserError(`Price file ${full} (${from}) is not valid JSON: ${(error as Error).message}. Fix it to the form ${example}${undo}.`, { cause: error });
   }
   const parsed = PriceFileSchema.safeParse(json);
   if (!parsed.success) {
     const problems = priceProblems(parsed.error, json, 'file');
     throw new UserError(
-      `Price file ${full} is not usable: ${problems.join('; ')}. Each model needs inputPerMTok and outputPerMTok (USD per million tokens, numbers >= 0); ` +
-        `cachedInputPerMTok, tiers, contextWindow and maxOutput are optional. Example: ${example}.`,
+      `Price file ${full} (${from}) is not usable: ${problems.join('; ')}. Each model needs inputPerMTok and outputPerMTok (USD per million tokens, numbers >= 0); ` +
+        `cachedInputPerMTok, tiers, contextWindow and maxOutput are optional. Example: ${example}${undo}.`,
       { cause: parsed.error },
     );
   }
