@@ -119,6 +119,29 @@ test('a 10,000-step run opens at its end with at most 5,000 DOM nodes, and stays
   });
 });
 
+test('the records next to the one shown are fetched ahead: an arrow key draws the next record without asking the server', async () => {
+  await withPage(async (page) => {
+    const asked: string[] = [];
+    page.on('request', (request) => {
+      const match = /\/at\/(\d+)\?/.exec(request.url());
+      if (match) asked.push(match[1]!);
+    });
+    await page.goto(`${inspector.url}#/runs/${encodeURIComponent(runId)}`);
+    await shown(page, lastSeq);
+    const third = Math.floor(lastSeq / 3);
+    // Both neighbours are asked for once the record is drawn.
+    const ahead = [third + 1, third - 1].map((seq) => page.waitForResponse((response) => response.url().includes(`/at/${seq}?`)));
+    await slideTo(page, third);
+    await shown(page, third);
+    await Promise.all(ahead);
+    assert.ok(asked.includes(String(third - 1)) && asked.includes(String(third + 1)), `asked for ${asked.join(', ')}`);
+    const before = asked.filter((seq) => seq === String(third + 1)).length;
+    await page.locator('body').press('ArrowRight');
+    await shown(page, third + 1);
+    assert.is(asked.filter((seq) => seq === String(third + 1)).length, before, 'the next record came from what was fetched ahead');
+  });
+});
+
 test("the selected record's event, patch and context sit beside the timeline, in view without scrolling the page", async () => {
   await withPage(async (page) => {
     await page.goto(`${inspector.url}#/runs/${encodeURIComponent(runId)}`);

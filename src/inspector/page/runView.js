@@ -119,6 +119,30 @@ export function openRunView(app, crumbs, runId) {
     timeline.select(seq);
   }
 
+  // Views of records before the latest, kept by their request, with the neighbours of the record
+  // shown fetched ahead: a record never changes once written, so a step to the next or the previous
+  // one is drawn without waiting for the server. The latest record's view is always asked afresh.
+  const views = new Map();
+  const VIEWS_KEPT = 64;
+  const viewPath = (seq) => `${runPath(runId)}/at/${seq}?messages=${messages.wanted()}`;
+  function fetchView(seq) {
+    const path = viewPath(seq);
+    const kept = views.get(path);
+    if (kept) return kept;
+    const asked = getJson(path);
+    if (seq < latest()) {
+      views.set(path, asked);
+      asked.catch(() => views.delete(path));
+      if (views.size > VIEWS_KEPT) views.delete(views.keys().next().value);
+    }
+    return asked;
+  }
+  function fetchAhead(seq) {
+    for (const next of [timeline.step(seq, 1), timeline.step(seq, -1)]) {
+      if (next !== seq && next >= 0 && next < latest()) fetchView(next).catch(() => {});
+    }
+  }
+
   async function goTo(seq) {
     if (!alive || latest() < 0) return;
     seq = Math.max(0, Math.min(latest(), seq));
@@ -131,13 +155,14 @@ export function openRunView(app, crumbs, runId) {
       while (alive && s.wanted !== s.loaded) {
         const target = s.wanted;
         try {
-          const view = await getJson(`${runPath(runId)}/at/${target}?messages=${messages.wanted()}`);
+          const view = await fetchView(target);
           s.loaded = target;
           if (alive && s.wanted === target) {
             s.view = view;
             renderStep();
             messages.show(view, freshMessageIndices(view.patch));
             messages.stream(streamingNow());
+            fetchAhead(target);
           }
         } catch (error) {
           s.loaded = target;
