@@ -1,6 +1,5 @@
 import type { Command } from '../args.ts';
-import { pricesHelp } from '../pricesOption.ts';
-import { storeHelp, exitHelp, agentHelp, laterApproveHelp, resumeOptions } from './commonOptions.ts';
+import { laterApproveHelp, resumeOptions, resumeOptionsHelp } from './commonOptions.ts';
 
 export const approveCommand: Command = {
   name: 'approve',
@@ -19,13 +18,7 @@ Options:
   --actor PATH       the invoked agent holding the call (as statecraft runs lists it; '' for the run's
                      own agent): needed only when agents wait on calls with the same id
 ${laterApproveHelp}
-${agentHelp}
-  --json             print every run event as JSON Lines (one JSON object per line, as it happens)
-                     instead of progress text
-${pricesHelp}
-${storeHelp}
-
-${exitHelp}`,
+${resumeOptionsHelp}`,
   options: { ...resumeOptions, by: { type: 'string' }, approve: { type: 'string' }, hash: { type: 'string' }, always: { type: 'boolean' }, actor: { type: 'string' } },
   load: async () => (await import('../resumeCommands.ts')).approve,
 };

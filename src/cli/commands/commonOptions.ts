@@ -1,4 +1,4 @@
-import { pricesOptions } from '../pricesOption.ts';
+import { pricesHelp, pricesOptions } from '../pricesOption.ts';
 // Options and help text shared by several commands: plain data, so that `--help` loads no command's code.
 
 export const storeHelp = `  --store URL        where runs are recorded: a SQLite file (default .statecraft/runs.db, or
@@ -35,6 +35,14 @@ export const agentHelp = `${agentOptionHelp}
 export const laterApproveHelp = approveHelp.replace(/default when interactive;\s+answers /, 'answers\n                     ').replace('wait (default otherwise:', 'wait (default:');
 
 /** The options of the commands that resume a run (resume, approve, reject). */
+/** The help of the options resume, approve and reject share (resumeOptions), then the exit codes. */
+export const resumeOptionsHelp = `${agentHelp}
+  --json             print every run event as JSON Lines (one JSON object per line, as it happens)
+                     instead of progress text
+${pricesHelp}
+${storeHelp}
+
+${exitHelp}`;
 export const resumeOptions = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, 'take-over': { type: 'boolean' }, ...pricesOptions, ...storeOptions } as const;
 
 export const RUN_STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;

@@ -1,6 +1,5 @@
 import type { Command } from '../args.ts';
-import { pricesHelp } from '../pricesOption.ts';
-import { storeHelp, approveHelp, exitHelp, agentHelp, resumeOptions } from './commonOptions.ts';
+import { approveHelp, resumeOptions, resumeOptionsHelp } from './commonOptions.ts';
 
 export const resumeCommand: Command = {
   name: 'resume',
@@ -16,13 +15,7 @@ process crashed on this machine can be resumed at once; one from another machine
 
 Options:
 ${approveHelp}
-${agentHelp}
-  --json             print every run event as JSON Lines (one JSON object per line, as it happens)
-                     instead of progress text
-${pricesHelp}
-${storeHelp}
-
-${exitHelp}`,
+${resumeOptionsHelp}`,
   options: { ...resumeOptions, approve: { type: 'string' } },
   load: async () => (await import('../resumeCommands.ts')).resume,
 };
