@@ -13,10 +13,10 @@ import { stateAt } from '../src/log/reads/reads.ts';
 import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
 import { forkRun } from '../src/runtime/forkRun.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
+import { CHROMIUM, withPage } from './fixtures/browser.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-inspector-'));
 const store = new SqliteStore({ path: join(dir, 'runs.db') });
-const CHROMIUM = '/usr/bin/chromium';
 
 const makeAgent = (approval: boolean) =>
   defineAgent({
@@ -437,24 +437,5 @@ test('the run view follows a live run: new records append and the newest step is
     assert.match(await page.locator('.timeline-count').innerText(), `${lastSeq + 1} records`);
   });
 });
-
-async function withPage(body: (page: import('playwright-core').Page) => Promise<void>) {
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(error.message));
-    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
-    await body(page);
-    assert.equal(problems, [], 'no errors in the page');
-  } finally {
-    await browser.close();
-  }
-}
 
 test.run();

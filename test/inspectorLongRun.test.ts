@@ -1,7 +1,7 @@
 // The inspector page on a 10,000-step run (40,000 records, 20,000 messages): the DOM holds what is on
 // screen only, the selected record sits beside the timeline, search and filters narrow the records, and
 // a live run keeps its latest message in view. Timing belongs to `npm run bench -- inspector`.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -11,9 +11,9 @@ import { defineAgent, defineTool, startRun } from '../src/index.ts';
 import { startInspector, type Inspector } from '../src/inspector/startInspector.ts';
 import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
 import { scriptedModel } from '../src/testing/index.ts';
+import { withPage as withBrowserPage } from './fixtures/browser.ts';
 import { writeLongRun } from './fixtures/longRun.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const STEPS = 10_000;
 const MAX_NODES = 5_000;
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-inspector-long-'));
@@ -36,25 +36,7 @@ test.after(async () => {
 
 type Page = import('playwright-core').Page;
 
-async function withPage(body: (page: Page) => Promise<void>) {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no browser at ${CHROMIUM}; apt-get install chromium)`);
-    return;
-  }
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'] });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    page.setDefaultTimeout(30_000);
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(error.message));
-    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
-    await body(page);
-    assert.equal(problems, [], 'no errors in the page');
-  } finally {
-    await browser.close();
-  }
-}
+const withPage = (body: (page: Page) => Promise<void>) => withBrowserPage(body, { timeout: 30_000 });
 
 // Functions, not strings: the page's Content-Security-Policy forbids eval, which a string needs.
 const domNodes = (page: Page) => page.evaluate(() => (globalThis as unknown as { document: { getElementsByTagName(name: string): { length: number } } }).document.getElementsByTagName('*').length);
