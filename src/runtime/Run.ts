@@ -290,7 +290,8 @@ export class Run {
       step: context.step ?? 0,
       usage: context.usage ?? zeroUsage(),
       costUsd: context.costUsd ?? 0,
-      ...(recorded ? { record: { seq: recorded.seq, patchOps: recorded.patch.length, patchBytes: recorded.patchBytes } } : {}),
+      // The patch's size is worked out only when a listener reads it (a keyframe's is not otherwise serialized here).
+      ...(recorded ? { record: { seq: recorded.seq, patchOps: recorded.patch.length, get patchBytes() { return recorded.patchBytes; } } } : {}),
     });
     if (tags.includes('waiting') && event.event.type !== 'APPROVE' && event.event.type !== 'REJECT') {
       this.emit({ type: 'approval.requested', runId: this.runId, calls: this.pendingApprovals.filter((call) => call.actor === undefined), ...since(context) });
