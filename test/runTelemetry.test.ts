@@ -151,6 +151,42 @@ test('message content is sent only on opting in, with the run\'s secrets redacte
   assert.ok(without.every((span) => span.attributes['gen_ai.output.messages'] === undefined));
 });
 
+test('with content opted in, chat spans carry the input messages and tool spans the arguments and result, redacted; without it, none', async () => {
+  const echo = defineTool({
+    name: 'echo_token',
+    description: 'Returns the deploy token (a tool that leaks).',
+    parameters: z.object({ label: z.string() }),
+    secrets: ['deploy_token'],
+    execute: async ({ label }, ctx) => `${label}: ${await ctx.secrets.get('deploy_token')}`,
+  });
+  const agent = () =>
+    defineAgent({
+      name: 'leaky',
+      tools: [echo],
+      secrets: ['deploy_token'],
+      credentials: mapCredentials({ deploy_token: CANARY }),
+      model: scriptedModel([{ content: 'Reading.', toolCalls: [{ id: 'e1', name: 'echo_token', arguments: { label: 'token' } }] }, { content: 'Done.' }]),
+    });
+  const spans = await traced((tracerProvider) => runAgent(agent(), 'Show it.', { telemetry: { tracerProvider, content: true } }));
+  const chats = spans.filter((span) => span.name === 'chat scripted');
+  assert.is(chats.length, 2);
+  const firstOut = JSON.parse(String(chats[0]!.attributes['gen_ai.output.messages']));
+  assert.equal(firstOut, [{ role: 'assistant', parts: [{ type: 'text', content: 'Reading.' }, { type: 'tool_call', id: 'e1', name: 'echo_token', arguments: { label: 'token' } }], finish_reason: 'tool_calls' }]);
+  const secondIn = JSON.parse(String(chats[1]!.attributes['gen_ai.input.messages'])) as { role: string; parts: Record<string, unknown>[] }[];
+  assert.equal(secondIn.map((message) => message.role), ['user', 'assistant', 'tool']);
+  assert.equal(secondIn[0]!.parts, [{ type: 'text', content: 'Show it.' }]);
+  assert.equal(secondIn[2]!.parts, [{ type: 'tool_call_response', id: 'e1', response: 'token: [redacted:deploy_token]' }]);
+  const tool = spans.find((span) => span.name === 'execute_tool echo_token')!;
+  assert.is(tool.attributes['gen_ai.tool.call.arguments'], '{"label":"token"}');
+  assert.is(tool.attributes['gen_ai.tool.call.result'], 'token: [redacted:deploy_token]');
+  assert.not.ok(JSON.stringify(spans.map((span) => [span.attributes, span.events])).includes(CANARY.slice(0, 8)), 'no piece of the secret');
+
+  const without = await traced((tracerProvider) => runAgent(agent(), 'Show it.', { telemetry: { tracerProvider } }));
+  for (const key of ['gen_ai.input.messages', 'gen_ai.output.messages', 'gen_ai.tool.call.arguments', 'gen_ai.tool.call.result']) {
+    assert.ok(without.every((span) => span.attributes[key] === undefined), `${key} is not sent`);
+  }
+});
+
 test('patches are sent on state changes only on opting in, as the log records them', async () => {
   const store = new MemoryStore();
   const spans = await traced((tracerProvider) => runAgent(calculator(), 'What is 2 + 3?', { store, telemetry: { tracerProvider, patches: true } }));

@@ -84,6 +84,7 @@ export class Run {
       durable: (options) => this.recorder?.durable(options) ?? Promise.resolve(),
       redactor: this.redactor,
       secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
+      content: this.telemetry?.content === true,
     });
     const observe = inspectObserver(runId, options.inspect, this.redactor);
     const inspect = observe

@@ -51,7 +51,7 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
       // A tool that may not run twice must never start before its start is on disk, even through a power
       // loss; an idempotent one may simply run again, so a crash-safe (not fsynced) record is enough.
       await hooks.durable({ sync: !checked.tool.idempotent });
-      hooks.emit({ type: 'tool.start', runId: hooks.runId, callId: state.id, tool: state.name });
+      hooks.emit({ type: 'tool.start', runId: hooks.runId, callId: state.id, tool: state.name, ...(hooks.content ? { arguments: state.arguments ?? call.arguments } : {}) });
       const result = await runTool(checked.tool, checked.args, {
         ctx: {
           runId: hooks.runId,
@@ -68,7 +68,16 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
       });
       if (signal.aborted) return;
       const error = result.error ? { error: oneLine(hooks.redactor.redactString(result.error.message)) } : {};
-      hooks.emit({ type: 'tool.end', runId: hooks.runId, callId: state.id, tool: state.name, isError: result.isError, durationMs: result.durationMs, ...error });
+      hooks.emit({
+        type: 'tool.end',
+        runId: hooks.runId,
+        callId: state.id,
+        tool: state.name,
+        isError: result.isError,
+        durationMs: result.durationMs,
+        ...error,
+        ...(hooks.content ? { result: result.content } : {}),
+      });
       finish(state.id, result.content, result.isError, {
         truncated: result.truncated,
         attempts: result.attempts,

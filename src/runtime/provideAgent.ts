@@ -31,6 +31,11 @@ export interface RunHooks {
   inert?: boolean;
   /** Names of the invoked agents between the run's agent and this one (none for the run's own). */
   scope?: readonly string[];
+  /**
+   * Events carry content: a model call's input and output messages, a tool call's arguments and
+   * result. Set only when a listener asked for it (telemetry that opted in to content).
+   */
+  content?: boolean;
 }
 
 const never = fromPromise<never, { step: number }>(() => new Promise<never>(() => {}));
@@ -180,10 +185,11 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const delta = (text: string) => {
           if (text !== '') hooks.emit({ type: 'delta', runId: hooks.runId, step, text });
         };
+        const messages = assembleMessages(context.messages, agent.maxContextTokens);
         let response;
         try {
           response = await model.complete({
-            messages: assembleMessages(context.messages, agent.maxContextTokens),
+            messages,
             tools,
             signal,
             onDelta: (text) => delta(stream.write(text)),
@@ -229,6 +235,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           costUsd,
           finishReason: response.finishReason,
           durationMs,
+          ...(hooks.content ? { input: messages, output: message } : {}),
         });
         return {
           message,

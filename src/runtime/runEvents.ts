@@ -1,5 +1,5 @@
 import type { AgentOutput, CallState, FitnessResult } from '../protocol/agent.ts';
-import type { Usage } from '../protocol/messages.ts';
+import type { AssistantMessage, Message, Usage } from '../protocol/messages.ts';
 
 /**
  * What a run reports to live listeners (progress output, inspector, tracing). Model and tool events
@@ -21,14 +21,29 @@ export type RunEvent = (
    * no source knows the model's price (see `modelFacts`), why it stopped, and how long the call took,
    * retries included.
    */
-  | { type: 'model.answer'; runId: string; step: number; model: string; requestModel: string; provider: string; usage: Usage; costUsd: number | null; finishReason: string; durationMs: number }
+  | {
+      type: 'model.answer';
+      runId: string;
+      step: number;
+      model: string;
+      requestModel: string;
+      provider: string;
+      usage: Usage;
+      costUsd: number | null;
+      finishReason: string;
+      durationMs: number;
+      /** The messages the model was sent, and its answer: only for a listener that asked for content (telemetry's `content`). */
+      input?: readonly Message[];
+      output?: AssistantMessage;
+    }
   /** A model call failed for good (retries spent, or an error not worth retrying); `errorType` names the error's kind, `error` says it on one line. */
   | { type: 'model.failed'; runId: string; step: number; requestModel: string; provider: string; durationMs: number; errorType: string; error: string }
-  | { type: 'tool.start'; runId: string; callId: string; tool: string }
+  /** `arguments` (JSON text, as the call runs with them) only for a listener that asked for content. */
+  | { type: 'tool.start'; runId: string; callId: string; tool: string; arguments?: string }
   /** A call that will not run: invalid (unknown tool, bad id or arguments) or denied by scopes or policy; `reason` is what the model is told. */
   | { type: 'tool.refused'; runId: string; callId: string; tool: string; status: 'invalid' | 'denied'; reason: string }
-  /** A call ended; a failed one (`isError`) says why in `error`, on one line, cut short. */
-  | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number; error?: string }
+  /** A call ended; a failed one (`isError`) says why in `error`, on one line, cut short. `result` (what the model is told) only for a listener that asked for content. */
+  | { type: 'tool.end'; runId: string; callId: string; tool: string; isError: boolean; durationMs: number; error?: string; result?: string }
   /**
    * A call was decided: `allowed` by a policy (`by` names it, as `tool send_email` or `always approved
    * in this run`), or `approved` or `rejected` by someone (`by`, as the decision names them; a

@@ -10,9 +10,10 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import type { Operation } from '../log/format/record.ts';
+import type { AssistantMessage } from '../protocol/messages.ts';
 import type { RunEvent } from '../runtime/runEvents.ts';
 import * as A from './genAi.ts';
-import { providerName, serverOf } from './genAi.ts';
+import { partsOf, providerName, serverOf } from './genAi.ts';
 import { optedIn, type RunIdentity, type TelemetryOptions } from './telemetryOptions.ts';
 import { runMetrics, type RunMetrics } from './runMetrics.ts';
 import { contextOf, traceparentOf } from './traceparent.ts';
@@ -35,7 +36,8 @@ export class RunTelemetry {
   /** The run's span as a W3C traceparent, for the run's header: a resume in another process continues this trace. */
   readonly traceparent: string | undefined;
   readonly patches: boolean;
-  private readonly content: boolean;
+  /** Message content, tool arguments and results go on spans (opted in): events must carry them. */
+  readonly content: boolean;
   private readonly tracer: Tracer;
   private readonly metrics: RunMetrics | undefined;
   private readonly root: Open;
@@ -202,8 +204,10 @@ export class RunTelemetry {
     };
     const answerKey = this.key(event.actor, String(event.step));
     if (this.content) {
-      const text = this.answers.get(answerKey) ?? '';
-      attributes[A.OUTPUT_MESSAGES] = JSON.stringify([{ role: 'assistant', parts: text ? [{ type: 'text', content: text }] : [], finish_reason: event.finishReason }]);
+      const streamed = this.answers.get(answerKey) ?? '';
+      const output: AssistantMessage = event.output ?? { role: 'assistant', content: streamed };
+      attributes[A.OUTPUT_MESSAGES] = JSON.stringify([{ ...partsOf(output), finish_reason: event.finishReason }]);
+      if (event.input) attributes[A.INPUT_MESSAGES] = JSON.stringify(event.input.map(partsOf));
     }
     this.answers.delete(answerKey);
     const span = this.tracer.startSpan(`chat ${event.requestModel}`, { kind: SpanKind.CLIENT, attributes, startTime: now - event.durationMs }, parent.context);
@@ -253,6 +257,7 @@ export class RunTelemetry {
           [A.TOOL_CALL_ID]: event.callId,
           [A.TOOL_TYPE]: 'function',
           ...(event.actor === undefined ? {} : { [A.ACTOR]: event.actor }),
+          ...(this.content && event.arguments !== undefined ? { [A.TOOL_ARGUMENTS]: event.arguments } : {}),
         },
       },
       this.parentOf(event.actor).context,
@@ -266,6 +271,7 @@ export class RunTelemetry {
     const span = this.tools.get(key);
     this.tools.delete(key);
     if (span) {
+      if (this.content && event.result !== undefined) span.setAttribute(A.TOOL_RESULT, event.result);
       if (event.isError) {
         span.setStatus({ code: SpanStatusCode.ERROR, ...(event.error ? { message: event.error } : {}) });
         span.setAttribute(A.ERROR_TYPE, 'tool_error');

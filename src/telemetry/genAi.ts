@@ -1,6 +1,7 @@
 // Names from OpenTelemetry's semantic conventions for generative AI (development status), and
 // Statecraft's own for what those conventions do not name; how a model port's facts map to them.
 import type { Attributes } from '@opentelemetry/api';
+import type { Message } from '../protocol/messages.ts';
 import type { ModelInfo } from '../protocol/model.ts';
 
 export const OPERATION = 'gen_ai.operation.name';
@@ -20,6 +21,8 @@ export const TOOL_CALL_ID = 'gen_ai.tool.call.id';
 export const TOOL_TYPE = 'gen_ai.tool.type';
 export const TOOL_ARGUMENTS = 'gen_ai.tool.call.arguments';
 export const OUTPUT_MESSAGES = 'gen_ai.output.messages';
+export const INPUT_MESSAGES = 'gen_ai.input.messages';
+export const TOOL_RESULT = 'gen_ai.tool.call.result';
 export const TOKEN_TYPE = 'gen_ai.token.type';
 export const ERROR_TYPE = 'error.type';
 
@@ -59,3 +62,29 @@ export function serverOf(model: ModelInfo): Attributes {
   return { 'server.address': url.hostname, 'server.port': port };
 }
 
+
+/** A message as the GenAI conventions' `gen_ai.input.messages` and `gen_ai.output.messages` hold it: a role and its parts. */
+export function partsOf(message: Message): { role: string; parts: object[] } {
+  switch (message.role) {
+    case 'tool':
+      return { role: 'tool', parts: [{ type: 'tool_call_response', id: message.toolCallId, response: message.content }] };
+    case 'assistant':
+      return {
+        role: 'assistant',
+        parts: [
+          ...(message.content ? [{ type: 'text', content: message.content }] : []),
+          ...(message.toolCalls ?? []).map((call) => ({ type: 'tool_call', id: call.id, name: call.name, arguments: parsedOrText(call.arguments) })),
+        ],
+      };
+    default:
+      return { role: message.role, parts: [{ type: 'text', content: message.content }] };
+  }
+}
+
+function parsedOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
