@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { z } from 'zod';
 import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
 import { assign, setup } from 'xstate';
-import { agentMachine, createOpenAIModel, defineAgent, defineTool, MemoryStore, replayRun, resumeRun, runAgent, startRun } from '../src/index.ts';
+import { agentMachine, createOpenAIModel, defineAgent, defineTool, forkRun, MemoryStore, replayRun, resumeRun, runAgent, startRun } from '../src/index.ts';
 import type { AgentInput, AgentOutput } from '../src/index.ts';
 import { RunTelemetry } from '../src/telemetry/RunTelemetry.ts';
 import { scriptedModel, startScriptedServer } from '../src/testing/index.ts';
@@ -294,6 +294,39 @@ test('a run resumed while an invoked agent waits continues the trace: the agent 
   assert.equal(names(childOf(spans, writerAfter!)), ['await_approval publish', 'chat scripted', 'execute_tool publish']);
   assert.equal(childOf(spans, writerAfter!).find((span) => span.name === 'chat scripted')!.attributes['statecraft.step'], 1);
   assert.equal(published, ['hello']);
+});
+
+test('a fork is a trace of its own, linked to its parent\'s, and a resume of the fork in any process continues it', async () => {
+  const store = new MemoryStore();
+  let parentRoot: ReadableSpan | undefined;
+  let forkId = '';
+  const spans = await traced(async (tracerProvider) => {
+    const parent = startRun(calculator(), { input: 'add', store, telemetry: { tracerProvider } });
+    assert.is((await parent.result).status, 'done');
+    forkId = await forkRun(store, parent.runId, 1, { telemetry: { tracerProvider } });
+    const resumed = await resumeRun(calculator(), forkId, { store, model: scriptedModel([{ content: 'Forked answer.' }]), telemetry: { tracerProvider } });
+    assert.is((await resumed.result).status, 'done');
+  });
+  parentRoot = spans.find((span) => span.name === 'invoke_agent calculator' && span.attributes['statecraft.run.resumed'] === false);
+  const fork = spans.find((span) => span.name === 'fork_run calculator')!;
+  assert.ok(fork, 'a fork_run span');
+  assert.is(fork.parentSpanContext, undefined, 'the root of its trace');
+  assert.is.not(fork.spanContext().traceId, parentRoot!.spanContext().traceId);
+  assert.equal(fork.links.map((link) => link.context.spanId), [parentRoot!.spanContext().spanId]);
+  assert.equal([fork.attributes['statecraft.fork.parent.run_id'], fork.attributes['statecraft.fork.parent.seq']], [parentRoot!.attributes['statecraft.run.id'], 1]);
+  const header = await store.header(forkId);
+  assert.is(header.traceparent, `00-${fork.spanContext().traceId}-${fork.spanContext().spanId}-01`);
+  const resumes = spans.filter((span) => span.attributes['statecraft.run.id'] === forkId && span.name === 'invoke_agent calculator');
+  assert.is(resumes.length, 1);
+  assert.is(resumes[0]!.parentSpanContext?.spanId, fork.spanContext().spanId, 'the resume continues the fork\'s trace');
+});
+
+test('a fork made with no SDK registered records no trace context', async () => {
+  const store = new MemoryStore();
+  const parent = startRun(calculator(), { input: 'add', store });
+  await parent.result;
+  const forkId = await forkRun(store, parent.runId, 1);
+  assert.is((await store.header(forkId)).traceparent, undefined);
 });
 
 test.run();

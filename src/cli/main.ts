@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** The commands that run an agent's steps, whose spans and metrics are exported. */
-const RUNS_AGENTS = new Set(['run', 'resume', 'approve', 'reject', 'inspect']);
+const RUNS_AGENTS = new Set(['run', 'resume', 'approve', 'reject', 'fork', 'inspect']);
 
 /** Codes of a network connection that could not be made, and PostgreSQL's for a login or database refused. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', '28000', '28P01', '3D000']);

@@ -10,11 +10,18 @@ import type { CallState } from '../protocol/agent.ts';
 import { persistedAgents } from '../log/stores/persistedAgents.ts';
 import { summarize } from '../log/stores/summarize.ts';
 import { CorruptRecordError } from '../log/format/storageErrors.ts';
+import { forkSpan } from '../telemetry/forkSpan.ts';
+import type { TelemetryOptions } from '../telemetry/telemetryOptions.ts';
 
 export interface ForkOptions {
   /** A JSON patch applied to the context at that point; paths are relative to the context, e.g. `/messages/3/content`. */
   edit?: Operation[];
   runId?: string;
+  /**
+   * Where the fork's first span goes (see `RunOptions.telemetry`): with an SDK registered, the fork is
+   * a trace of its own, linked to its parent's, which every resume of the fork continues.
+   */
+  telemetry?: TelemetryOptions | false;
 }
 
 type Snapshot = { context?: Record<string, Json> } & Record<string, Json>;
@@ -152,9 +159,10 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
   const snapshot = { ...state, context: edit.length ? editedContext(context, edit, where, `npx statecraft show ${runId} --at ${seq} --json`) : context } as Json;
   const now = new Date().toISOString();
   // A fork is a new run: written in this build's format whatever its parent's (the store seals its header),
-  // and traced as a run of its own rather than as a part of its parent's trace.
-  const { checksum: _parentChecksum, traceparent: _parentTrace, ...inherited } = header;
-  const forkHeader: RunHeader = { ...inherited, format: RUN_FORMAT, runId: forkId, parent: { runId, seq }, createdAt: now };
+  // and traced as a run of its own, linked to its parent's trace rather than a part of it.
+  const { checksum: _parentChecksum, traceparent: parentTrace, ...inherited } = header;
+  const traceparent = forkSpan({ forkId, agent: { name: header.agent.id, version: header.agent.version }, parent: { runId, seq, traceparent: parentTrace } }, options.telemetry);
+  const forkHeader: RunHeader = { ...inherited, format: RUN_FORMAT, runId: forkId, parent: { runId, seq }, createdAt: now, ...(traceparent ? { traceparent } : {}) };
   const record = makeRecord({
     runId: forkId,
     seq: 0,
