@@ -48,6 +48,7 @@ test('run loads OpenTelemetry\'s SDK and exporters only when OTEL_EXPORTER_OTLP_
   const plain = packages(await loadedBy(['run', 'examples/demo/agent.ts', '--store', storeUrl]));
   assert.ok(plain.has('openai'), 'the run ran');
   assert.equal(sdk(plain), []);
+  assert.not.ok(plain.has('gpt-tokenizer'), 'a conversation that surely fits its window is not tokenized');
   // Nothing listens there: the exporters' failure to send changes nothing in how the run ends.
   const exporting = packages(await loadedBy(['run', 'examples/demo/agent.ts', '--store', storeUrl], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }));
   for (const name of ['@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-trace-otlp-http']) assert.ok(exporting.has(name), `${name} loaded`);

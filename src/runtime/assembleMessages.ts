@@ -1,31 +1,22 @@
+import { estimatingCounter, type TokenCounter } from '../model/tokenCounter.ts';
 import type { Message } from '../protocol/messages.ts';
-
-const CHARS_PER_TOKEN = 4;
-
-const sizeOf = (message: Message) => {
-  let chars = message.content?.length ?? 0;
-  if (message.role === 'assistant') {
-    for (const call of message.toolCalls ?? []) chars += call.name.length + call.arguments.length + 16;
-  }
-  return Math.ceil(chars / CHARS_PER_TOKEN) + 4;
-};
 
 /**
  * The message window sent to the model: leading system messages and the first user message are
- * kept, then as many of the latest turns as fit `maxTokens`. A turn is cut only at a user or
- * assistant message, so a tool result never loses the assistant message that asked for it.
+ * kept, then as many of the latest turns as fit `maxTokens`, counted by `counter`. A turn is cut
+ * only at a user or assistant message, so a tool result never loses the assistant message that asked for it.
  */
-export function assembleMessages(messages: readonly Message[], maxTokens?: number): readonly Message[] {
+export function assembleMessages(messages: readonly Message[], maxTokens?: number, counter: TokenCounter = estimatingCounter()): readonly Message[] {
   if (maxTokens === undefined) return messages;
   let head = 0;
   while (head < messages.length && messages[head]!.role === 'system') head++;
   if (head < messages.length && messages[head]!.role === 'user') head++;
-  let budget = maxTokens;
-  for (let i = 0; i < head; i++) budget -= sizeOf(messages[i]!);
+  let budget = maxTokens - counter.request([]);
+  for (let i = 0; i < head; i++) budget -= counter.message(messages[i]!);
   let start = messages.length;
   let used = 0;
   for (let i = messages.length - 1; i >= head; i--) {
-    used += sizeOf(messages[i]!);
+    used += counter.message(messages[i]!);
     if (used > budget) break;
     if (messages[i]!.role !== 'tool') start = i;
   }

@@ -46,7 +46,11 @@ export interface AgentConfig {
   toolTimeoutMs?: number;
   /** Characters of tool output the model sees before it is cut (default 20,000). */
   maxToolOutputChars?: number;
-  /** Rough budget for the model's input window, in tokens (4 characters a token); oldest turns are dropped first. */
+  /**
+   * Input tokens a model request may hold; the oldest turns are left out first. Defaults to the model's
+   * context window less room for its answer, when a price file or the catalogue knows it. Counted
+   * exactly for OpenAI's models, by a calibrated estimate for others.
+   */
   maxContextTokens?: number;
   /**
    * The statechart to run; defaults to `agentMachine`. Either an agent machine built on `agentSetup`

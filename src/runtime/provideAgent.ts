@@ -8,7 +8,7 @@ import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
 import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn } from '../protocol/agent.ts';
 import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
-import { assembleMessages } from './assembleMessages.ts';
+import { ContextWindow } from './contextWindow.ts';
 import { permittedTools, unpricedBudget, type Agent } from './defineAgent.ts';
 import { dispatchCalls } from './dispatchCalls.ts';
 import { executeCalls } from './executeCalls.ts';
@@ -164,6 +164,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
     ]),
   );
   const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
+  const window = new ContextWindow(agent, model.info);
   return agent.machine.provide({
     actors: {
       ...subAgents,
@@ -185,7 +186,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const delta = (text: string) => {
           if (text !== '') hooks.emit({ type: 'delta', runId: hooks.runId, step, text });
         };
-        const messages = assembleMessages(context.messages, agent.maxContextTokens);
+        const messages = await window.fit(context.messages);
         let response;
         try {
           response = await model.complete({
@@ -217,6 +218,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           throw error;
         }
         delta(stream.end());
+        window.observe(messages, response.usage.inputTokens);
         const { message, problems } = normalizeCalls(response.message, step);
         // The model that answered may differ from the one asked for (a dated snapshot, or a gateway's
         // 'openai/gpt-4o-mini'): priced as the one that answered when the table knows it, else as the one asked for.
