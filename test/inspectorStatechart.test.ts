@@ -47,6 +47,8 @@ test.after(async () => {
 });
 
 type Page = import('playwright-core').Page;
+/** What the page functions below read of the document (the tests are compiled without the DOM's types). */
+type Doc = { querySelector(selector: string): { textContent: string | null } | null };
 const withPage = (body: (page: Page) => Promise<void>) => withBrowserPage(body, { timeout: 30_000 });
 
 const open = async (page: Page, runId: string, seq: number) => {
@@ -125,7 +127,7 @@ test('a click on a state narrows the timeline to the records spent in it; a clic
     await open(page, longRun, lastSeq);
     await page.locator('.zoom-fit').click();
     await stateNode(page, 'agent.infer').click();
-    await page.waitForFunction(() => /of \d+ records/.test((globalThis as unknown as { document: Document }).document.querySelector('.timeline-count')?.textContent ?? ''));
+    await page.waitForFunction(() => /of \d+ records/.test((globalThis as unknown as { document: Doc }).document.querySelector('.timeline-count')?.textContent ?? ''));
     const count = (await page.locator('.timeline-count').innerText()).trim();
     const infer = (await store.readHistory(longRun)).filter((entry) => entry.state === 'infer').length;
     assert.is(count, `${infer} of ${lastSeq + 1} records`);
@@ -135,7 +137,7 @@ test('a click on a state narrows the timeline to the records spent in it; a clic
     assert.ok(states.length > 0 && states.every((state) => state === 'infer'), `rows shown: ${states.slice(0, 5).join(', ')}`);
     // The root cluster's label is the machine's: a click there shows every record.
     await page.locator('#diagram [id="state:agent"] > text').first().click();
-    await page.waitForFunction((total) => (globalThis as unknown as { document: Document }).document.querySelector('.timeline-count')?.textContent === `${total} records`, lastSeq + 1);
+    await page.waitForFunction((total) => (globalThis as unknown as { document: Doc }).document.querySelector('.timeline-count')?.textContent === `${total} records`, lastSeq + 1);
   });
 });
 
@@ -166,7 +168,7 @@ test('a composed run lists its invoked agents as a tree, each with its own messa
     await page.waitForSelector(`.step[data-seq="${researching}"]`);
     await page.waitForSelector('.agent-entry[data-path="researcher"]:not(.idle)');
     await page.locator('.agent-entry[data-path="researcher"] button').click();
-    await page.waitForFunction(() => /^Messages of researcher \(\d+\)$/.test((globalThis as unknown as { document: Document }).document.querySelector('.messages-panel h3')?.textContent ?? ''));
+    await page.waitForFunction(() => /^Messages of researcher \(\d+\)$/.test((globalThis as unknown as { document: Doc }).document.querySelector('.messages-panel h3')?.textContent ?? ''));
     const title = await page.locator('.messages-panel h3').innerText();
     assert.ok(Number(/\((\d+)\)/.exec(title)![1]) >= 3, title);
     await page.waitForSelector('.messages .message[data-index="0"]');
@@ -177,7 +179,7 @@ test('a composed run lists its invoked agents as a tree, each with its own messa
     // Back to the run's own agent: the pipeline's messages and chart.
     await page.locator('.agent-entry[data-path=""] button').click();
     await page.waitForSelector('#diagram [id="state:pipeline.research"].current');
-    await page.waitForFunction(() => /^Messages \(\d+\)$/.test((globalThis as unknown as { document: Document }).document.querySelector('.messages-panel h3')?.textContent ?? ''));
+    await page.waitForFunction(() => /^Messages \(\d+\)$/.test((globalThis as unknown as { document: Doc }).document.querySelector('.messages-panel h3')?.textContent ?? ''));
   });
 });
 

@@ -91,7 +91,7 @@ test('the inspector draws a run from its recorded graph, an invoked agent\u2019s
     assert.is(child.headers.get('x-statecraft-diagram'), 'recorded agent');
     assert.match(await child.text(), 'id="state:agent.infer"');
     const history = await store.readHistory(composed);
-    const get = async (path: string) => (await fetch(`${inspector.url}api/runs/${composed}${path}`, { headers: { 'x-statecraft-token': inspector.token } })).json();
+    const get = async (path: string): Promise<any> => (await fetch(`${inspector.url}api/runs/${composed}${path}`, { headers: { 'x-statecraft-token': inspector.token } })).json();
     const researching = history.find((entry) => JSON.stringify(entry.state).includes('research'))!.seq;
     const view = await get(`/at/${researching}`);
     assert.equal(view.agents.map((agent: { path: string; agent: string }) => [agent.path, agent.agent]), [['researcher', 'researcher']]);
