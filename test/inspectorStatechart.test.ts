@@ -164,6 +164,7 @@ test('a composed run lists its invoked agents as a tree, each with its own messa
     await page.waitForSelector('.agents-panel:not([hidden])');
     assert.equal(await page.locator('.agent-entry .agent-name').allInnerTexts(), ['research-and-write', '↳ researcher', '↳ writer']);
     assert.match(await page.locator('.agent-entry[data-agent="writer"]').innerText(), 'not running');
+    assert.match(await page.locator('.messages-panel h3').innerText(), /Messages \(0\) · the agents it invokes keep their own/i);
     await slideTo(page, researching);
     await page.waitForSelector(`.step[data-seq="${researching}"]`);
     await page.waitForSelector('.agent-entry[data-path="researcher"]:not(.idle)');
@@ -179,7 +180,7 @@ test('a composed run lists its invoked agents as a tree, each with its own messa
     // Back to the run's own agent: the pipeline's messages and chart.
     await page.locator('.agent-entry[data-path=""] button').click();
     await page.waitForSelector('#diagram [id="state:pipeline.research"].current');
-    await page.waitForFunction(() => /^Messages \(\d+\)$/.test((globalThis as unknown as { document: Doc }).document.querySelector('.messages-panel h3')?.textContent ?? ''));
+    await page.waitForFunction(() => /^Messages \(0\) · the agents it invokes/.test((globalThis as unknown as { document: Doc }).document.querySelector('.messages-panel h3')?.textContent ?? ''));
   });
 });
 

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { agentMachine, startRun } from '../src/index.ts';
+import { z } from 'zod';
+import { agentMachine, defineAgent, defineTool, startRun } from '../src/index.ts';
+import { resumeRun } from '../src/runtime/resumeRun.ts';
 import { startInspector } from '../src/inspector/startInspector.ts';
 import { matchesRow } from '../src/inspector/recordRows.ts';
 import { exportRunText, importRun } from '../src/log/exchange/jsonl.ts';
@@ -128,6 +130,23 @@ test('a run recorded without graphs is drawn from a configured machine, else fro
   const none = await ask({ store: bare, machines: {} });
   assert.is(none.status, 404);
   assert.match(JSON.parse(none.body).error.message, /No diagram was recorded for run .*machine "citingAgent" version .*--agent <module>/);
+});
+
+test('resuming a run recorded without graphs, with the machine it was recorded with, keeps the graphs then', async () => {
+  const publish = defineTool({ name: 'publish', description: 'Publish.', parameters: z.object({ text: z.string() }), needsApproval: true, execute: () => 'published' });
+  const agent = defineAgent({ name: 'publisher', tools: [publish] });
+  const script = [{ toolCalls: [{ id: 'p1', name: 'publish', arguments: { text: 'hi' } }] }, { content: 'Done.' }];
+  const run = startRun(agent, { input: 'go', model: scriptedModel(script), store });
+  await new Promise<void>((resolve) => run.on((event) => event.type === 'approval.requested' && resolve()));
+  await run.detach();
+  const bare = new MemoryStore();
+  await importRun(bare, withoutGraphs(await exportRunText(store, run.runId)), { partial: true });
+  const { machine } = await bare.header(run.runId);
+  assert.is(await bare.machine(machine.id, machine.hash), undefined, 'imported without graphs');
+  const resumed = await resumeRun(agent, run.runId, { store: bare, model: scriptedModel(script.slice(1)) });
+  assert.ok(await bare.machine(machine.id, machine.hash), 'kept when the run was resumed');
+  resumed.approve('p1');
+  assert.is((await resumed.result).status, 'done');
 });
 
 test('a state filter matches the records spent in that state or within it', () => {

@@ -11,7 +11,7 @@ const AHEAD = 40;
  * the start of a long message; clicking it opens the whole message beside). While its end is in view,
  * the list stays at its end as messages arrive, tokens stream in or the record changes.
  */
-export function openMessagePane(runId, { onOpen, actor = '', name = '' }) {
+export function openMessagePane(runId, { onOpen, actor = '', name = '', emptyNote = '' }) {
   let seq = -1;
   let total = 0;
   let fresh = new Set();
@@ -64,7 +64,7 @@ export function openMessagePane(runId, { onOpen, actor = '', name = '' }) {
   let absent = false;
   const setCount = () => {
     list.setCount(total + (streaming ? 1 : 0));
-    title.textContent = absent ? `${name} is not running at record ${seq}` : `Messages${name ? ` of ${name}` : ''} (${total})`;
+    title.textContent = absent ? `${name} is not running at record ${seq}` : `Messages${name ? ` of ${name}` : ''} (${total})${total === 0 && emptyNote ? ` · ${emptyNote}` : ''}`;
   };
 
   return {

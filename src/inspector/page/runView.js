@@ -101,9 +101,12 @@ export function openRunView(app, crumbs, runId) {
       .catch((error) => charted === agent && chart.clear(`No diagram: ${error.message}`));
   }
 
+  /** What an empty conversation of a machine that invokes agents says: theirs are kept apart. */
+  const invokedNote = () => (s.header?.invoked ? 'the agents it invokes keep their own: pick one under Agents' : '');
+
   /** Shows an agent's messages and chart; the timeline stays the run's. */
   function showAgent(entry) {
-    const fresh = openMessagePane(runId, { onOpen: openMessage, actor: entry.path, name: entry.path ? entry.name : '' });
+    const fresh = openMessagePane(runId, { onOpen: openMessage, actor: entry.path, name: entry.path ? entry.name : '', emptyNote: entry.path ? '' : invokedNote() });
     messages.element.replaceWith(fresh.element);
     messages.close();
     messages = fresh;
@@ -233,6 +236,7 @@ export function openRunView(app, crumbs, runId) {
       const [{ header, summary }, config] = await Promise.all([getJson(runPath(runId)), getJson('/api/config')]);
       if (!alive) return;
       Object.assign(s, { header, summary, canAct: config.actions });
+      if (header.invoked) showAgent({ path: '', agent: '' });
       renderHead();
       setLast(summary.lastSeq);
       listen();
