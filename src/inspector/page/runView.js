@@ -105,12 +105,12 @@ export function openRunView(app, crumbs, runId) {
   const invokedNote = () => (s.header?.invoked ? 'the agents it invokes keep their own: pick one under Agents' : '');
 
   /** Shows an agent's messages and chart; the timeline stays the run's. */
-  function showAgent(entry) {
+  function showAgent(entry, draw = true) {
     const fresh = openMessagePane(runId, { onOpen: openMessage, actor: entry.path, name: entry.path ? entry.name : '', emptyNote: entry.path ? '' : invokedNote() });
     messages.element.replaceWith(fresh.element);
     messages.close();
     messages = fresh;
-    loadChart(entry);
+    if (draw) loadChart(entry);
     if (s.view) {
       messages.show(s.view, entry.path ? new Set() : freshMessageIndices(s.view.patch));
       messages.stream(streamingNow());
@@ -236,7 +236,7 @@ export function openRunView(app, crumbs, runId) {
       const [{ header, summary }, config] = await Promise.all([getJson(runPath(runId)), getJson('/api/config')]);
       if (!alive) return;
       Object.assign(s, { header, summary, canAct: config.actions });
-      if (header.invoked) showAgent({ path: '', agent: '' });
+      if (header.invoked) showAgent({ path: '', agent: '' }, false);
       renderHead();
       setLast(summary.lastSeq);
       listen();
