@@ -127,6 +127,9 @@ test('a run recorded without graphs is drawn from a configured machine, else fro
   const loaded = await ask({ store: bare, machines: {}, agentFor: async () => extend.agent });
   assert.equal([loaded.status, loaded.source], [200, 'agent citingAgent']);
   assert.match(loaded.body, 'id="state:citingAgent.nudge"');
+  // The stock agent machine under the run's machine id is another version: the agent's own code wins over it.
+  const stock = await ask({ store: bare, machines: { citingAgent: agentMachine }, agentFor: async () => extend.agent });
+  assert.equal([stock.status, stock.source], [200, 'agent citingAgent']);
   const none = await ask({ store: bare, machines: {} });
   assert.is(none.status, 404);
   assert.match(JSON.parse(none.body).error.message, /No diagram was recorded for run .*machine "citingAgent" version .*--agent <module>/);

@@ -2,6 +2,7 @@ import type { AnyStateMachine } from 'xstate';
 import type { MachineRef } from '../log/format/machineEntry.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
+import { machineHash } from '../runtime/machineHash.ts';
 import { machineGraph, type MachineGraph } from '../visualize/machineGraph.ts';
 import { toDot } from '../visualize/toDot.ts';
 import { toSvg } from '../visualize/toSvg.ts';
@@ -74,9 +75,10 @@ export class RunDiagrams {
       if (entry) return { svg: await this.#draw(`recorded ${ref.id} ${ref.hash}`, () => entry.graph as MachineGraph), source: 'recorded', machine: ref };
     }
     const configuredId = ref?.id ?? (agent === '' ? undefined : agent.split('/').at(-1));
-    if (configuredId !== undefined && machines[configuredId]) {
-      return { svg: await this.configured(configuredId), source: 'configured', machine: ref ?? { id: configuredId, hash: '' } };
-    }
+    const configured = configuredId === undefined ? undefined : machines[configuredId];
+    const drawConfigured = async (): Promise<RunDiagram> => ({ svg: await this.configured(configuredId!), source: 'configured', machine: ref ?? { id: configuredId!, hash: '' } });
+    // A configured machine of another version (an extension that kept the id) is drawn only when the agent's code cannot be.
+    if (configured && (!ref || !agentFor || machineHash(configured) === ref.hash)) return drawConfigured();
     let loaded: Agent | undefined;
     let why = '';
     if (agentFor) {
@@ -89,8 +91,9 @@ export class RunDiagrams {
     }
     if (loaded) {
       const machine = loaded.machine;
-      return { svg: await this.#draw(`agent ${runId} ${agent}`, () => machineGraph(machine)), source: 'agent', machine: { id: machine.id, hash: '' } };
+      return { svg: await this.#draw(`agent ${machine.id} ${machineHash(machine)}`, () => machineGraph(machine)), source: 'agent', machine: { id: machine.id, hash: machineHash(machine) } };
     }
+    if (configured) return drawConfigured();
     throw new HttpStatusError(
       404,
       `No diagram was recorded for ${what}${ref ? ` (machine "${ref.id}" version ${ref.hash})` : ''}: it was recorded before Statecraft kept machine graphs, or imported without them. ` +
