@@ -177,6 +177,14 @@ test('a composed run lists its invoked agents as a tree, each with its own messa
     // Its chart is the agent machine, with the researcher's state current.
     await page.waitForSelector('.diagram-label:text("of researcher")');
     await page.waitForSelector('#diagram [id="state:agent.infer"].current, #diagram [id="state:agent.execute"].current');
+    // An agent that is not running at the record shown is shown where it last ran.
+    await page.locator('body').press('End');
+    await page.waitForSelector(`.step[data-seq="${last}"]`);
+    await page.waitForSelector('.agent-entry.idle[data-path="researcher"]');
+    await page.locator('.agent-entry[data-path="researcher"] button').click();
+    await page.waitForSelector(`.step[data-seq="${researching}"]`);
+    await page.waitForSelector('.agent-entry.selected[data-path="researcher"]:not(.idle)');
+    await page.waitForFunction(() => /^Messages of researcher \(\d+\)$/.test((globalThis as unknown as { document: Doc }).document.querySelector('.messages-panel h3')?.textContent ?? ''));
     // Back to the run's own agent: the pipeline's messages and chart.
     await page.locator('.agent-entry[data-path=""] button').click();
     await page.waitForSelector('#diagram [id="state:pipeline.research"].current');

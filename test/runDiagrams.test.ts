@@ -101,6 +101,8 @@ test('the inspector draws a run from its recorded graph, an invoked agent\u2019s
     const messages = await get(`/at/${researching}/messages?actor=researcher&from=0&to=9`);
     assert.is(messages.count, view.agents[0].messageCount);
     assert.match(JSON.stringify(messages.messages[0]), 'Collect facts with look_up.');
+    const invokers = await (await fetch(`${inspector.url}api/runs/${composed}/invokers`, { headers: { 'x-statecraft-token': inspector.token } })).json();
+    assert.equal(invokers, { researcher: ['research'], writer: ['write'] }, 'the states of the pipeline that invoke each agent');
     const absent = await get(`/at/${researching}/messages?actor=writer&from=0&to=9`);
     assert.equal([absent.absent, absent.count], [true, 0], 'the writer is not running yet');
   } finally {

@@ -169,6 +169,8 @@ export function createApi(options: ApiOptions) {
     } else if (a === 'runs' && b !== undefined && c === 'diagram.svg' && d === undefined) {
       const diagram = await diagrams.run(b, query.get('agent') ?? '');
       sendBody(res, 200, 'image/svg+xml; charset=utf-8', diagram.svg, { 'x-statecraft-diagram': `${diagram.source} ${diagram.machine.id}` });
+    } else if (a === 'runs' && b !== undefined && c === 'invokers' && d === undefined) {
+      sendJson(res, 200, await diagrams.invokers(b));
     } else if (a === 'machines' && b !== undefined && b.endsWith('.svg') && c === undefined) {
       sendBody(res, 200, 'image/svg+xml; charset=utf-8', await diagrams.configured(b.slice(0, -4)));
     } else if (a === 'config' && b === undefined) {

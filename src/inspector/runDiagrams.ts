@@ -66,19 +66,43 @@ export class RunDiagrams {
 
   /** The diagram of run `runId`'s machine, or with `agent` (a path of actor names) of that invoked agent's. */
   async run(runId: string, agent = ''): Promise<RunDiagram> {
+    const found = await this.#graph(runId, agent);
+    return { svg: await this.#draw(found.key, found.graph), source: found.source, machine: found.machine };
+  }
+
+  /**
+   * The states of the run's machine that invoke each agent it invokes directly, by actor name, as
+   * paths below the machine's root (`{ writer: ['write'] }`): the records spent in them are those
+   * in which that agent runs.
+   */
+  async invokers(runId: string): Promise<Record<string, string[]>> {
+    const [header, found] = await Promise.all([this.#options.store.header(runId), this.#graph(runId, '')]);
+    const graph = found.graph();
+    const names = new Set(Object.keys(header.invoked ?? {}).filter((path) => !path.includes('/')));
+    const out: Record<string, string[]> = {};
+    for (const node of graph.nodes) {
+      for (const invoke of node.invokes) {
+        if (!names.has(invoke.src)) continue;
+        (out[invoke.src] ??= []).push(node.path.join('.'));
+      }
+    }
+    return out;
+  }
+
+  async #graph(runId: string, agent: string): Promise<{ key: string; graph: () => MachineGraph; source: DiagramSource; machine: MachineRef }> {
     const { store, machines, agentFor } = this.#options;
     const header = await store.header(runId);
     const ref = agent === '' ? header.machine : header.invoked?.[agent];
     const what = agent === '' ? `run ${runId}` : `agent "${agent}" of run ${runId}`;
     if (ref) {
       const entry = await store.machine?.(ref.id, ref.hash);
-      if (entry) return { svg: await this.#draw(`recorded ${ref.id} ${ref.hash}`, () => entry.graph as MachineGraph), source: 'recorded', machine: ref };
+      if (entry) return { key: `recorded ${ref.id} ${ref.hash}`, graph: () => entry.graph as MachineGraph, source: 'recorded', machine: ref };
     }
     const configuredId = ref?.id ?? (agent === '' ? undefined : agent.split('/').at(-1));
     const configured = configuredId === undefined ? undefined : machines[configuredId];
-    const drawConfigured = async (): Promise<RunDiagram> => ({ svg: await this.configured(configuredId!), source: 'configured', machine: ref ?? { id: configuredId!, hash: '' } });
+    const fromConfigured = () => ({ key: `configured ${configuredId}`, graph: () => machineGraph(configured!), source: 'configured' as const, machine: ref ?? { id: configuredId!, hash: '' } });
     // A configured machine of another version (an extension that kept the id) is drawn only when the agent's code cannot be.
-    if (configured && (!ref || !agentFor || machineHash(configured) === ref.hash)) return drawConfigured();
+    if (configured && (!ref || !agentFor || machineHash(configured) === ref.hash)) return fromConfigured();
     let loaded: Agent | undefined;
     let why = '';
     if (agentFor) {
@@ -91,14 +115,14 @@ export class RunDiagrams {
     }
     if (loaded) {
       const machine = loaded.machine;
-      return { svg: await this.#draw(`agent ${machine.id} ${machineHash(machine)}`, () => machineGraph(machine)), source: 'agent', machine: { id: machine.id, hash: machineHash(machine) } };
+      const hash = machineHash(machine);
+      return { key: `agent ${machine.id} ${hash}`, graph: () => machineGraph(machine), source: 'agent', machine: { id: machine.id, hash } };
     }
-    if (configured) return drawConfigured();
+    if (configured) return fromConfigured();
     throw new HttpStatusError(
       404,
       `No diagram was recorded for ${what}${ref ? ` (machine "${ref.id}" version ${ref.hash})` : ''}: it was recorded before Statecraft kept machine graphs, or imported without them. ` +
         `Pass the machine in startInspector's \`machines\` option, or name the agent's module with \`npx statecraft inspect --agent <module>\`.${why}`,
     );
   }
-
 }

@@ -101,6 +101,25 @@ export function openRunView(app, crumbs, runId) {
       .catch((error) => charted === agent && chart.clear(`No diagram: ${error.message}`));
   }
 
+  /**
+   * Shows the nearest record, at or before the one shown else after it, in which an agent that is not
+   * running now ran: one spent in a state of the run's machine that invokes it.
+   */
+  let invokers;
+  async function goToRunning(entry) {
+    try {
+      invokers ??= getJson(`${runPath(runId)}/invokers`);
+      const states = (await invokers)[entry.agent] ?? [];
+      const answers = await Promise.all(states.map((state) => getJson(`${runPath(runId)}/records?${new URLSearchParams({ state, from: '0', to: '0' })}`)));
+      const seqs = answers.flatMap((answer) => answer.matches).sort((a, b) => a - b);
+      const here = s.wanted ?? latest();
+      const target = seqs.filter((seq) => seq <= here).at(-1) ?? seqs.find((seq) => seq > here);
+      if (alive && target !== undefined && tree.selected() === entry.path) goTo(target);
+    } catch (error) {
+      console.warn(`Could not find where ${entry.agent} ran: ${error.message}`);
+    }
+  }
+
   /** What an empty conversation of a machine that invokes agents says: theirs are kept apart. */
   const invokedNote = () => (s.header?.invoked ? 'the agents it invokes keep their own: pick one under Agents' : '');
 
@@ -111,6 +130,7 @@ export function openRunView(app, crumbs, runId) {
     messages.close();
     messages = fresh;
     if (draw) loadChart(entry);
+    if (entry.running === false) void goToRunning(entry);
     if (s.view) {
       messages.show(s.view, entry.path ? new Set() : freshMessageIndices(s.view.patch));
       messages.stream(streamingNow());
