@@ -177,6 +177,10 @@ test('a composed run lists its invoked agents as a tree, each with its own messa
     // Its chart is the agent machine, with the researcher's state current.
     await page.waitForSelector('.diagram-label:text("of researcher")');
     await page.waitForSelector('#diagram [id="state:agent.infer"].current, #diagram [id="state:agent.execute"].current');
+    // The timeline holds the run's own states: a click on the agent's chart does not narrow it.
+    await page.locator('.zoom-fit').click();
+    await stateNode(page, 'agent.route').click();
+    assert.is(await page.locator('.state-filter').inputValue(), '');
     // An agent that is not running at the record shown is shown where it last ran.
     await page.locator('body').press('End');
     await page.waitForSelector(`.step[data-seq="${last}"]`);

@@ -116,15 +116,19 @@ export function openDiagram({ onPickState }) {
 
   function pick(target) {
     const node = target instanceof Element ? target.closest('[id^="state:"]') : null;
-    if (!node || !onPickState) return;
+    if (!node || !onPickState || !viewport.classList.contains('pickable')) return;
     const id = node.id.slice('state:'.length);
     onPickState(id === rootId ? '' : id.startsWith(`${rootId}.`) ? id.slice(rootId.length + 1) : id);
   }
 
   return {
     element,
-    /** Shows a Graphviz SVG (text), inline so that its states can be styled and clicked; `caption` names whose chart it is. */
-    load(text, caption = '') {
+    /**
+     * Shows a Graphviz SVG (text), inline so that its states can be styled and clicked; `caption` names
+     * whose chart it is, and `pickable` says whether a click on a state picks it.
+     */
+    load(text, caption = '', pickable = true) {
+      viewport.classList.toggle('pickable', pickable);
       const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
       const drawn = document.importNode(doc.documentElement, true);
       const [, , width, height] = (drawn.getAttribute('viewBox') ?? '0 0 0 0').split(/[\s,]+/).map(Number);

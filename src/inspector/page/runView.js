@@ -22,7 +22,7 @@ export function openRunView(app, crumbs, runId) {
   crumbs.replaceChildren(el('a', { href: '#/' }, 'Runs'), el('span', { class: 'sep' }, ' / '), el('span', { title: runId }, shortId(runId)));
   const head = el('section', { class: 'run-head' });
   // A click on a state of the run's own chart narrows the timeline to the records spent in it.
-  const chart = openDiagram({ onPickState: (path) => tree.selected() === '' && timeline.filterState(path) });
+  const chart = openDiagram({ onPickState: (path) => timeline.filterState(path) });
   const tree = openAgentTree({ onSelect: (entry) => showAgent(entry) });
   const slider = el('input', { type: 'range', id: 'seq-slider', min: '0', max: '0', value: '0', 'aria-label': 'Record', oninput: () => goTo(Number(slider.value)) });
   const position = el('span', { class: 'position' });
@@ -95,7 +95,8 @@ export function openRunView(app, crumbs, runId) {
     getText(`${runPath(runId)}/diagram.svg${query}`)
       .then((text) => {
         if (!alive || charted !== agent) return;
-        chart.load(text, agent ? `of ${agent}` : '');
+        // The timeline holds the run's own states: only its chart narrows it.
+        chart.load(text, agent ? `of ${agent}` : '', !agent);
         highlight();
       })
       .catch((error) => charted === agent && chart.clear(`No diagram: ${error.message}`));
