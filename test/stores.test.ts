@@ -628,7 +628,7 @@ function conformance(name: string, harness: Harness): void {
     const altered = { ...entry, graph: { ...entry.graph, edges: [] } };
     await store.saveMachines!([altered]);
     assert.is((await second().machine!(entry.id, entry.hash))!.graph.edges.length, entry.graph.edges.length, 'a version kept is not replaced');
-    await rejects(store.saveMachines!([{ ...entry, hash: 'v2', graph: { ...entry.graph, nodes: [] } }]), (e) => /does not match the machine graph format/.test(String(e)), 'a malformed graph');
+    await rejects(store.saveMachines!([{ ...entry, hash: 'v2', graph: { ...entry.graph, nodes: [] } }]), (e) => /saveMachines expected graphs in the machine graph format, found for machine "lamp" at graph.nodes/.test(String(e)), 'a malformed graph');
     assert.is(await store.machine!(entry.id, 'v2'), undefined, 'nothing of a refused batch is kept');
     const invoked = { writer: { id: entry.id, hash: entry.hash } };
     await store.createRun(header('inv', { format: 3, invoked }), summary('inv'));

@@ -1,14 +1,14 @@
 import { UserError } from '../../errors.ts';
 import { CorruptRecordError } from '../format/storageErrors.ts';
-import { parseMachineEntry, type MachineEntry } from '../format/machineEntry.ts';
+import { MachineEntrySchema, parseMachineEntry, type MachineEntry } from '../format/machineEntry.ts';
 
 /** The text a store keeps for a machine graph, checked before it is written. */
 export function machineText(entry: MachineEntry): string {
-  try {
-    return JSON.stringify(parseMachineEntry(entry, 'a graph about to be saved'));
-  } catch (error) {
-    throw new UserError(`saveMachines got a graph that does not match the machine graph format: ${(error as Error).message} Build it with machineEntry() from the machine.`, { cause: error });
-  }
+  const parsed = MachineEntrySchema.safeParse(entry);
+  if (parsed.success && parsed.data.graph.id === parsed.data.id) return JSON.stringify(parsed.data);
+  const issue = parsed.success ? undefined : parsed.error.issues[0];
+  const found = issue ? `at ${issue.path.join('.') || '(root)'}: ${issue.message}` : `the graph of machine "${parsed.data!.graph.id}"`;
+  throw new UserError(`saveMachines expected graphs in the machine graph format, found for machine "${String(entry?.id)}" ${found}: build each entry with machineEntry(machine).`);
 }
 
 /** A stored machine graph's text, parsed and checked; `where` names the store for messages. */
