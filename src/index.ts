@@ -60,6 +60,7 @@ export { SqliteStore } from './log/stores/sqlite/sqliteStore.ts';
 export { PostgresStore } from './log/stores/postgres/postgresStore.ts';
 export type { RunStore, ListRunsFilter, HistoryEntry } from './log/stores/runStore.ts';
 export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/format/record.ts';
+export type { MachineEntry, MachineRef } from './log/format/machineEntry.ts';
 export { stateAt, history } from './log/reads/reads.ts';
 export { exportRun, importRun, type ExportOptions, type ImportOptions } from './log/exchange/jsonl.ts';
 export { signingKey, verifyingKey } from './log/exchange/exportTrailer.ts';

@@ -27,6 +27,8 @@ import type { RunStore } from '../src/log/stores/runStore.ts';
 import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
 import { CorruptRecordError, RunExistsError, RunNotFoundError, UnsupportedFormatError } from '../src/log/format/storageErrors.ts';
 import { cli, root } from './fixtures/cli.ts';
+import { createMachine } from 'xstate';
+import { machineEntry } from '../src/runtime/runMachines.ts';
 
 const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -617,8 +619,26 @@ function conformance(name: string, harness: Harness): void {
     assert.is((await backing.second().header('old')).checksum, undefined);
   });
 
+  it('keeps each machine graph once per version, for any handle, and reads back a header naming invoked machines', async (context) => {
+    const { store, second } = use(context);
+    const entry = machineEntry(graphMachine);
+    await store.saveMachines!([entry]);
+    assert.equal(await second().machine!(entry.id, entry.hash), entry, 'read back by another handle');
+    assert.is(await store.machine!(entry.id, 'other-version'), undefined);
+    const altered = { ...entry, graph: { ...entry.graph, edges: [] } };
+    await store.saveMachines!([altered]);
+    assert.is((await second().machine!(entry.id, entry.hash))!.graph.edges.length, entry.graph.edges.length, 'a version kept is not replaced');
+    await rejects(store.saveMachines!([{ ...entry, hash: 'v2', graph: { ...entry.graph, nodes: [] } }]), (e) => /saveMachines expected graphs in the machine graph format, found for machine "lamp" at graph.nodes/.test(String(e)), 'a malformed graph');
+    assert.is(await store.machine!(entry.id, 'v2'), undefined, 'nothing of a refused batch is kept');
+    const invoked = { writer: { id: entry.id, hash: entry.hash } };
+    await store.createRun(header('inv', { format: 3, invoked }), summary('inv'));
+    assert.equal((await second().header('inv')).invoked, invoked);
+  });
+
   it.run();
 }
+
+const graphMachine = createMachine({ id: 'lamp', initial: 'off', states: { off: { on: { FLIP: 'on' } }, on: { on: { FLIP: 'off' } } } });
 
 conformance('memory', memory);
 conformance('sqlite', sqlite);

@@ -95,6 +95,7 @@ export async function inspect(values: CommandValues, [runId]: string[]): Promise
     store,
     port,
     live: { subscribe: local.subscribe },
+    agentFor: async (id) => (await agentForRun(store, id, { agents, retry: retryHere(values) })).agent,
     actions: {
       approve: async (id, callId, by, argsHash, actor) =>
         (await local.get(id)).approve(callId, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),

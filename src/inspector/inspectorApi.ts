@@ -4,9 +4,8 @@ import { z } from 'zod';
 import { OperationSchema, RUN_STATUSES } from '../log/format/record.ts';
 import type { Operation } from '../log/format/record.ts';
 import type { ListRunsFilter, RunStore } from '../log/stores/runStore.ts';
-import { machineGraph } from '../visualize/machineGraph.ts';
-import { toDot } from '../visualize/toDot.ts';
-import { toSvg } from '../visualize/toSvg.ts';
+import type { Agent } from '../runtime/defineAgent.ts';
+import { RunDiagrams } from './runDiagrams.ts';
 import { streamRun, type LiveEvents } from './runStream.ts';
 import { HttpStatusError, readJsonBody, sendBody, sendJson } from './sendJson.ts';
 import { isFiltering, matchesRow, RecordRows, ROW_KINDS, type RowFilter, type RowKind } from './recordRows.ts';
@@ -29,6 +28,8 @@ export interface ApiOptions {
   machines: Record<string, AnyStateMachine>;
   actions?: InspectorActions;
   live?: LiveEvents;
+  /** Loads a run's agent from a module the user trusts, to draw runs recorded without their machine graphs. */
+  agentFor?: (runId: string) => Promise<Agent>;
 }
 
 const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional(), argsHash: z.string().optional(), actor: z.string().optional() });
@@ -121,28 +122,14 @@ function messageWindow(text: string | null): MessageWindow | undefined {
 
 /** Builds the JSON API handlers; `get` and `post` return false when the path is not one of their routes. */
 export function createApi(options: ApiOptions) {
-  const { store, machines, actions, live } = options;
+  const { store, machines, actions, live, agentFor } = options;
   const cache = new StateCache(store);
   const rows = new RecordRows(store);
-  const svgs = new Map<string, Promise<string>>();
+  const diagrams = new RunDiagrams({ store, machines, ...(agentFor ? { agentFor } : {}) });
   const streams = new Set<() => void>();
 
-  const machineSvg = (id: string): Promise<string> => {
-    const machine = machines[id];
-    if (!machine) {
-      throw new HttpStatusError(404, `No machine "${id}" is configured in the inspector; known machines: ${Object.keys(machines).join(', ') || 'none'}. Pass it in startInspector's \`machines\` option.`);
-    }
-    let svg = svgs.get(id);
-    if (!svg) {
-      svg = toSvg(toDot(machineGraph(machine)));
-      svgs.set(id, svg);
-      svg.catch(() => svgs.delete(id));
-    }
-    return svg;
-  };
-
   // Drawn ahead, so that the page opened later finds its diagram ready.
-  for (const id of Object.keys(machines)) machineSvg(id).catch(() => undefined);
+  for (const id of Object.keys(machines)) diagrams.configured(id).catch(() => undefined);
 
   const requireActions = (): InspectorActions => {
     if (actions) return actions;
@@ -169,7 +156,8 @@ export function createApi(options: ApiOptions) {
       sendJson(res, 200, undefined, await cache.viewJson(b, seq, window, row ? { row } : {}));
     } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts[4] === 'messages' && parts.length === 5) {
       const seq = parseSeq(d, b);
-      sendJson(res, 200, undefined, await cache.messagesJson(b, seq, seqRange(query, Number.MAX_SAFE_INTEGER, MAX_MESSAGES, 'a message index')));
+      const range = seqRange(query, Number.MAX_SAFE_INTEGER, MAX_MESSAGES, 'a message index');
+      sendJson(res, 200, undefined, await cache.messagesJson(b, seq, range, query.get('actor') ?? ''));
     } else if (a === 'runs' && b !== undefined && c === 'stream' && d === undefined) {
       const summary = await store.summary(b);
       const afterText = query.get('after');
@@ -178,8 +166,13 @@ export function createApi(options: ApiOptions) {
       const stop = streamRun(res, { store, runId: b, after, ...(live ? { live } : {}) });
       streams.add(stop);
       req.on('close', () => streams.delete(stop));
+    } else if (a === 'runs' && b !== undefined && c === 'diagram.svg' && d === undefined) {
+      const diagram = await diagrams.run(b, query.get('agent') ?? '');
+      sendBody(res, 200, 'image/svg+xml; charset=utf-8', diagram.svg, { 'x-statecraft-diagram': `${diagram.source} ${diagram.machine.id}` });
+    } else if (a === 'runs' && b !== undefined && c === 'invokers' && d === undefined) {
+      sendJson(res, 200, await diagrams.invokers(b));
     } else if (a === 'machines' && b !== undefined && b.endsWith('.svg') && c === undefined) {
-      sendBody(res, 200, 'image/svg+xml; charset=utf-8', await machineSvg(b.slice(0, -4)));
+      sendBody(res, 200, 'image/svg+xml; charset=utf-8', await diagrams.configured(b.slice(0, -4)));
     } else if (a === 'config' && b === undefined) {
       sendJson(res, 200, { actions: actions !== undefined, live: live !== undefined, machines: Object.keys(machines) });
     } else {

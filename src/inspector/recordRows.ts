@@ -239,11 +239,14 @@ export class RecordRows {
   }
 }
 
+/** Whether a leaf state path (`a.b`) is the state a filter names, or lies within it (`a`); a bare name matches that leaf at any depth. */
+const inState = (leaf: string, state: string): boolean => leaf === state || leaf.startsWith(`${state}.`) || leaf.endsWith(`.${state}`);
+
 /** Whether a row passes a filter; `text` is the row's search text (lower-cased). */
 export function matchesRow(row: RecordRow, text: string, filter: RowFilter): boolean {
   if (filter.kind && !filter.kind.includes(row.kind)) return false;
   if (filter.tool !== undefined && row.tool !== filter.tool) return false;
-  if (filter.state !== undefined && !row.state.split(', ').some((leaf) => leaf === filter.state || leaf.endsWith(`.${filter.state}`))) return false;
+  if (filter.state !== undefined && !row.state.split(', ').some((leaf) => inState(leaf, filter.state!))) return false;
   if (filter.text !== undefined && !text.includes(filter.text.toLowerCase())) return false;
   return true;
 }

@@ -8,6 +8,7 @@ import type { AnyStateMachine } from 'xstate';
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
+import type { Agent } from '../runtime/defineAgent.ts';
 import { accessRules, checkTokenShape, type AccessRules } from './accessRules.ts';
 import { createApi, type InspectorActions } from './inspectorApi.ts';
 import type { LiveEvents } from './runStream.ts';
@@ -35,6 +36,8 @@ export interface InspectorOptions {
   actions?: InspectorActions;
   /** Token deltas and events of runs in this process, streamed to the page. */
   live?: LiveEvents;
+  /** Loads a run's agent from a module the user trusts, to draw runs recorded without their machine graphs. */
+  agentFor?: (runId: string) => Promise<Agent>;
 }
 
 export interface Inspector {
@@ -93,7 +96,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   if (options.token !== undefined) checkTokenShape(options.token, 'The token given to startInspector');
   const machines = options.machines ?? { [agentMachine.id]: agentMachine };
   const token = options.token ?? randomBytes(24).toString('base64url');
-  const api = createApi({ store: options.store, machines, ...(options.actions ? { actions: options.actions } : {}), ...(options.live ? { live: options.live } : {}) });
+  const api = createApi({ store: options.store, machines, ...(options.actions ? { actions: options.actions } : {}), ...(options.live ? { live: options.live } : {}), ...(options.agentFor ? { agentFor: options.agentFor } : {}) });
   // Set once the address is bound; until then nothing is answered.
   let rules: AccessRules | undefined;
   let assets = new Map<string, { type: string; body: string }>();

@@ -2,6 +2,7 @@ import type { Json, RunRecord } from '../log/format/record.ts';
 import { stateAt } from '../log/reads/reads.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import { persistedAgents } from '../log/stores/persistedAgents.ts';
+import { agentSnapshot, invokedAgents, type InvokedAgent } from './invokedAgents.ts';
 
 /** A tool call waiting for a human, with the arguments the model gave it. */
 export interface PendingCall {
@@ -31,6 +32,8 @@ export interface StepView {
   meta: RunRecord['meta'] | null;
   pending: PendingCall[];
   keyframe: boolean;
+  /** The agents the run's machine invokes that are running at this record. */
+  agents: InvokedAgent[];
 }
 
 type Obj = Record<string, Json>;
@@ -110,6 +113,7 @@ export function stepView(doc: Json, record: StepRecord, window?: MessageWindow, 
       pendingCalls(asObject(agent.context as Json)).map((call) => (path === undefined ? call : { ...call, actor: path })),
     ),
     keyframe,
+    agents: invokedAgents(doc),
   };
 }
 
@@ -130,10 +134,15 @@ export class StateCache {
     return this.#queued(runId, () => this.#compute(runId, seq, window, extra));
   }
 
-  /** Returns the JSON text of `{ count, from, messages }`: the messages at `seq` in `window`. */
-  messagesJson(runId: string, seq: number, window: MessageWindow): Promise<string> {
+  /**
+   * Returns the JSON text of `{ count, from, messages }`: the messages at `seq` in `window`, of the run's
+   * agent or of the invoked agent at `actor` (invoke ids, `writer`); `absent` when that one is not running then.
+   */
+  messagesJson(runId: string, seq: number, window: MessageWindow, actor = ''): Promise<string> {
     return this.#queued(runId, async () => {
-      const messages = messagesOf(await stateAt(this.#store, runId, seq));
+      const agent = agentSnapshot(await stateAt(this.#store, runId, seq), actor);
+      if (agent === undefined) return JSON.stringify({ seq, count: 0, from: 0, messages: [], absent: true });
+      const messages = messagesOf(agent);
       const { from, to } = windowRange(window, messages.length);
       return JSON.stringify({ seq, count: messages.length, from, messages: messages.slice(from, Math.max(from, to + 1)) });
     });

@@ -1,3 +1,5 @@
+import type { MachineEntry } from '../log/format/machineEntry.ts';
+import { keepMachines } from '../log/stores/machineGraphs.ts';
 import type { AnyActor } from 'xstate';
 import { ConflictError, StorageError } from '../errors.ts';
 import { unsealedRecord } from '../log/format/makeRecord.ts';
@@ -132,8 +134,10 @@ export class Recorder {
    * module the run is started from (`labels.module`) is recorded as the store's own fact, which is what
    * lets a later process load that module for the run: the header's copy travels with exports.
    */
-  async begin(header: RunHeader): Promise<void> {
+  async begin(header: RunHeader, machines: readonly MachineEntry[] = []): Promise<void> {
     const module = header.labels?.module;
+    // Kept before the run exists, so that a page drawing the run finds its statechart.
+    await keepMachines(this.store, machines);
     await this.store.createRun(header, { ...newRunSummary(header), ...(module ? { agentModule: module } : {}) });
   }
 

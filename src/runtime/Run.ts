@@ -220,7 +220,7 @@ export class Run {
     if (this.recorder) {
       if (start.kind === 'new') {
         if (!start.header) throw new Error('A recorded run needs a header.');
-        await this.recorder.begin(start.header);
+        await this.recorder.begin(start.header, start.machines);
       } else {
         this.recorder.continueFrom(start.lastSeq, start.snapshot);
         // Written, and the run claimed by this process, before anything else happens: even a run that

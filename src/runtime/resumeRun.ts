@@ -7,6 +7,8 @@ import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';
 import { assertPriced } from './defineAgent.ts';
 import { machineHash } from './machineHash.ts';
+import { runMachineEntries } from './runMachines.ts';
+import { keepMachines } from '../log/stores/machineGraphs.ts';
 import { assertNotInUse } from '../recorder/owner.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
@@ -107,6 +109,9 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
   const hash = machineHash(agent.machine);
   if (hash !== header.machine.hash) {
     notes.push({ type: 'statecraft.machine_changed', recorded: header.machine.hash, now: hash });
+  } else {
+    // A run recorded before machine graphs were kept gets them now, so that it can be drawn without its code.
+    await keepMachines(store, runMachineEntries(agent));
   }
   if (JSON.stringify(model.info) !== JSON.stringify(header.model)) {
     notes.push({ type: 'statecraft.model_swap', from: header.model, to: model.info });

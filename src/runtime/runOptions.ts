@@ -1,3 +1,4 @@
+import type { MachineEntry } from '../log/format/machineEntry.ts';
 import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/format/record.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
@@ -81,7 +82,7 @@ export interface ApproveOptions {
 
 /** How a run begins: fresh from input, or restored from a recorded snapshot. */
 export type RunStart = (
-  | { kind: 'new'; input: AgentInput; header?: RunHeader }
+  | { kind: 'new'; input: AgentInput; header?: RunHeader; machines?: MachineEntry[] }
   | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] }
 ) & { telemetry?: RunTelemetry };
 

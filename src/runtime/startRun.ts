@@ -4,6 +4,7 @@ import type { AgentInput } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { assertPriced, type Agent } from './defineAgent.ts';
 import { machineHash } from './machineHash.ts';
+import { invokedMachines, runMachineEntries } from './runMachines.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
 import { RunTelemetry } from '../telemetry/RunTelemetry.ts';
@@ -12,11 +13,13 @@ import type { RunResult } from './runEvents.ts';
 
 /** The header a new recorded run starts with. */
 export function runHeader(agent: Agent, model: ModelPort, runId: string, input: AgentInput, extra: Partial<RunHeader> = {}): RunHeader {
+  const invoked = invokedMachines(agent);
   return {
     format: RUN_FORMAT,
     runId,
     agent: { id: agent.name, version: agent.version },
     machine: { id: agent.machine.id, hash: machineHash(agent.machine) },
+    ...(invoked ? { invoked } : {}),
     model: model.info,
     createdAt: new Date().toISOString(),
     input: input.input,
@@ -51,7 +54,8 @@ export function startRun(agent: Agent, options: RunOptions = {}): Run {
   const telemetry = RunTelemetry.open({ runId, agent: { name: agent.name, version: agent.version }, model: model.info }, options.telemetry);
   const extra = { ...(options.labels ? { labels: options.labels } : {}), ...(telemetry?.traceparent ? { traceparent: telemetry.traceparent } : {}) };
   const header = options.store ? runHeader(agent, model, runId, input, extra) : undefined;
-  return new Run(agent, model, runId, { kind: 'new', input, header, telemetry }, options);
+  const machines = header ? runMachineEntries(agent) : undefined;
+  return new Run(agent, model, runId, { kind: 'new', input, header, telemetry, ...(machines ? { machines } : {}) }, options);
 }
 
 /** Run an agent to its end and return how it ended. */

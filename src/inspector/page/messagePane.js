@@ -11,7 +11,7 @@ const AHEAD = 40;
  * the start of a long message; clicking it opens the whole message beside). While its end is in view,
  * the list stays at its end as messages arrive, tokens stream in or the record changes.
  */
-export function openMessagePane(runId, { onOpen }) {
+export function openMessagePane(runId, { onOpen, actor = '', name = '', emptyNote = '' }) {
   let seq = -1;
   let total = 0;
   let fresh = new Set();
@@ -50,7 +50,7 @@ export function openMessagePane(runId, { onOpen }) {
     if (loading.has(key)) return;
     loading.add(key);
     const forSeq = seq;
-    getJson(`${runPath(runId)}/at/${forSeq}/messages?from=${from}&to=${to}`)
+    getJson(`${runPath(runId)}/at/${forSeq}/messages?from=${from}&to=${to}${actor ? `&actor=${encodeURIComponent(actor)}` : ''}`)
       .then((answer) => {
         if (!alive || forSeq !== seq) return;
         answer.messages.forEach((message, i) => cache.set(answer.from + i, message));
@@ -61,9 +61,10 @@ export function openMessagePane(runId, { onOpen }) {
       .finally(() => loading.delete(key));
   }
 
+  let absent = false;
   const setCount = () => {
     list.setCount(total + (streaming ? 1 : 0));
-    title.textContent = `Messages (${total})`;
+    title.textContent = absent ? `${name} is not running at record ${seq}` : `Messages${name ? ` of ${name}` : ''} (${total})${total === 0 && emptyNote ? ` · ${emptyNote}` : ''}`;
   };
 
   return {
@@ -82,9 +83,17 @@ export function openMessagePane(runId, { onOpen }) {
       const changed = view.seq !== seq;
       seq = view.seq;
       if (changed) cache = new Map();
-      view.messages.forEach((message, i) => cache.set(view.messagesFrom + i, message));
-      total = view.messageCount;
-      fresh = freshIndices;
+      if (actor) {
+        // An invoked agent's messages: the view counts them, and they are fetched as they come into view.
+        const agent = view.agents?.find((candidate) => candidate.path === actor);
+        absent = !agent;
+        total = agent?.messageCount ?? 0;
+        fresh = new Set();
+      } else {
+        view.messages.forEach((message, i) => cache.set(view.messagesFrom + i, message));
+        total = view.messageCount;
+        fresh = freshIndices;
+      }
       setCount();
       list.invalidate();
       list.element.dataset.seq = String(seq);

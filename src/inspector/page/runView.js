@@ -1,18 +1,12 @@
 import { getJson, getText, openEvents, runPath } from './api.js';
-import { activeStateIds, el, formatCost, formatTokens, shortId, statusBadge } from './render.js';
+import { el, formatCost, formatTokens, shortId, statusBadge } from './render.js';
+import { openAgentTree } from './agentTree.js';
+import { openDiagram } from './diagramView.js';
 import { openMessagePane } from './messagePane.js';
 import { approvalsPanel, forkPanel, freshMessageIndices, messagePanel, recordPanels, stepHeading } from './stepPanels.js';
 import { openTimeline } from './timeline.js';
 
 const ACTIVE_STATUSES = new Set(['running', 'waiting']);
-
-function inlineSvg(text) {
-  const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
-  const svg = document.importNode(doc.documentElement, true);
-  svg.removeAttribute('width');
-  svg.removeAttribute('height');
-  return svg;
-}
 
 /**
  * Opens the view of one run in `app`; returns a function that tears it down. The page holds what is
@@ -27,18 +21,19 @@ export function openRunView(app, crumbs, runId) {
 
   crumbs.replaceChildren(el('a', { href: '#/' }, 'Runs'), el('span', { class: 'sep' }, ' / '), el('span', { title: runId }, shortId(runId)));
   const head = el('section', { class: 'run-head' });
-  const diagram = el('div', { class: 'diagram', id: 'diagram' }, el('p', { class: 'muted' }, 'Drawing the statechart…'));
+  // A click on a state of the run's own chart narrows the timeline to the records spent in it.
+  const chart = openDiagram({ onPickState: (path) => timeline.filterState(path) });
+  const tree = openAgentTree({ onSelect: (entry) => showAgent(entry) });
   const slider = el('input', { type: 'range', id: 'seq-slider', min: '0', max: '0', value: '0', 'aria-label': 'Record', oninput: () => goTo(Number(slider.value)) });
   const position = el('span', { class: 'position' });
   const follow = el('button', { class: 'follow', hidden: true, onclick: () => goTo(latest()) }, 'Follow latest');
   const stepBox = el('div', { class: 'step' }, el('p', { class: 'muted' }, 'Loading…'));
   const timeline = openTimeline(runId, { onPick: (seq) => goTo(seq), selected: () => s.wanted });
-  const messages = openMessagePane(runId, {
-    onOpen: (index, message) => {
-      s.openMessage = { index, message };
-      renderStep();
-    },
-  });
+  const openMessage = (index, message) => {
+    s.openMessage = { index, message };
+    renderStep();
+  };
+  let messages = openMessagePane(runId, { onOpen: openMessage });
   app.classList.add('run-page');
   app.replaceChildren(
     head,
@@ -53,7 +48,8 @@ export function openRunView(app, crumbs, runId) {
         timeline.element),
       el('div', { class: 'col col-record' }, stepBox),
       el('div', { class: 'col col-chat' },
-        el('section', { class: 'panel diagram-panel' }, el('h3', {}, 'Statechart'), diagram),
+        chart.element,
+        tree.element,
         messages.element)),
   );
 
@@ -82,20 +78,67 @@ export function openRunView(app, crumbs, runId) {
     timeline.setLast(seq, s.following);
   }
 
-  function highlight(value) {
-    const svg = diagram.querySelector('svg');
-    if (!svg) return;
-    svg.querySelectorAll('.active, .current').forEach((node) => node.classList.remove('active', 'current'));
-    const ids = activeStateIds(s.header.machine.id, value);
-    ids.forEach((id, index) => {
-      const node = svg.querySelector(`[id="${CSS.escape(`state:${id}`)}"]`);
-      if (!node) return;
-      node.classList.add('active');
-      if (!ids.some((other, j) => j !== index && other.startsWith(`${id}.`))) node.classList.add('current');
-    });
+  /** Highlights the state of the agent shown in the chart (the run's own, or an invoked one) at the record shown. */
+  function highlight() {
+    const entry = tree.current();
+    if (entry?.running !== false) chart.highlight(entry && entry.path !== '' ? entry.value : s.view?.value);
+    else chart.highlight(null);
   }
 
-  const streamingNow = () => (s.view?.seq === latest() && ACTIVE_STATUSES.has(s.summary.status) ? s.deltas : '');
+  // The chart shown, by agent ('' for the run's own): drawn from the machine recorded with the run.
+  let charted = null;
+  function loadChart(entry) {
+    const agent = entry?.agent ?? '';
+    if (charted === agent) return;
+    charted = agent;
+    const query = agent ? `?agent=${encodeURIComponent(agent)}` : '';
+    getText(`${runPath(runId)}/diagram.svg${query}`)
+      .then((text) => {
+        if (!alive || charted !== agent) return;
+        // The timeline holds the run's own states: only its chart narrows it.
+        chart.load(text, agent ? `of ${agent}` : '', !agent);
+        highlight();
+      })
+      .catch((error) => charted === agent && chart.clear(`No diagram: ${error.message}`));
+  }
+
+  /**
+   * Shows the nearest record, at or before the one shown else after it, in which an agent that is not
+   * running now ran: one spent in a state of the run's machine that invokes it.
+   */
+  let invokers;
+  async function goToRunning(entry) {
+    try {
+      invokers ??= getJson(`${runPath(runId)}/invokers`);
+      const states = (await invokers)[entry.agent] ?? [];
+      const answers = await Promise.all(states.map((state) => getJson(`${runPath(runId)}/records?${new URLSearchParams({ state, from: '0', to: '0' })}`)));
+      const seqs = answers.flatMap((answer) => answer.matches).sort((a, b) => a - b);
+      const here = s.wanted ?? latest();
+      const target = seqs.filter((seq) => seq <= here).at(-1) ?? seqs.find((seq) => seq > here);
+      if (alive && target !== undefined && tree.selected() === entry.path) goTo(target);
+    } catch (error) {
+      console.warn(`Could not find where ${entry.agent} ran: ${error.message}`);
+    }
+  }
+
+  /** What an empty conversation of a machine that invokes agents says: theirs are kept apart. */
+  const invokedNote = () => (s.header?.invoked ? 'the agents it invokes keep their own: pick one under Agents' : '');
+
+  /** Shows an agent's messages and chart; the timeline stays the run's. */
+  function showAgent(entry, draw = true) {
+    const fresh = openMessagePane(runId, { onOpen: openMessage, actor: entry.path, name: entry.path ? entry.name : '', emptyNote: entry.path ? '' : invokedNote() });
+    messages.element.replaceWith(fresh.element);
+    messages.close();
+    messages = fresh;
+    if (draw) loadChart(entry);
+    if (entry.running === false) void goToRunning(entry);
+    if (s.view) {
+      messages.show(s.view, entry.path ? new Set() : freshMessageIndices(s.view.patch));
+      messages.stream(streamingNow());
+    }
+  }
+
+  const streamingNow = () => (tree.selected() === '' && s.view?.seq === latest() && ACTIVE_STATUSES.has(s.summary.status) ? s.deltas : '');
 
   function renderStep() {
     const view = s.view;
@@ -109,7 +152,8 @@ export function openRunView(app, crumbs, runId) {
       ...recordPanels(view, open),
     );
     stepBox.dataset.seq = String(view.seq);
-    highlight(view.value);
+    tree.show(s.header, view);
+    highlight();
   }
 
   function updatePosition(seq) {
@@ -213,19 +257,14 @@ export function openRunView(app, crumbs, runId) {
       const [{ header, summary }, config] = await Promise.all([getJson(runPath(runId)), getJson('/api/config')]);
       if (!alive) return;
       Object.assign(s, { header, summary, canAct: config.actions });
+      if (header.invoked) showAgent({ path: '', agent: '' }, false);
       renderHead();
       setLast(summary.lastSeq);
       listen();
       if (summary.lastSeq < 0) stepBox.replaceChildren(el('p', { class: 'muted' }, 'This run has no records yet.'));
       else await goTo(latest());
       // After the first paint: the diagram.
-      getText(`/api/machines/${encodeURIComponent(header.machine.id)}.svg`)
-        .then((text) => {
-          if (!alive) return;
-          diagram.replaceChildren(inlineSvg(text));
-          if (s.view) highlight(s.view.value);
-        })
-        .catch((error) => diagram.replaceChildren(el('p', { class: 'muted' }, `No diagram: ${error.message}`)));
+      loadChart(null);
     } catch (error) {
       if (alive) app.replaceChildren(el('p', { class: 'error' }, `Could not open run ${runId}: ${error.message}`));
     }

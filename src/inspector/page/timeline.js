@@ -225,6 +225,12 @@ export function openTimeline(runId, { onPick, selected }) {
       }
     },
     loadFacets,
+    /** Narrows the list to the records spent in a state (its path below the machine's root, `execute`); '' shows every state. */
+    filterState(path) {
+      if (path && ![...state.options].some((option) => option.value === path)) state.append(el('option', { value: path }, path));
+      state.value = path;
+      setFilter('state', path);
+    },
     /** Marks `seq` as selected and scrolls it into view. */
     select(seq) {
       revealSeq(seq);

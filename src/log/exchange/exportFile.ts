@@ -5,12 +5,15 @@ import { isTrailerLine, keyFingerprint, linesDigest, signatureHolds, trailerOf, 
 import { parseHeader, parseRecord, parseSummary } from '../format/record.ts';
 import type { RunHeader, RunRecord, RunSummary } from '../format/record.ts';
 import { CorruptRecordError } from '../format/storageErrors.ts';
+import { parseMachineEntry, type MachineEntry } from '../format/machineEntry.ts';
 
 /** A parsed export: record seq N is on line N + 2, after the header. */
 export interface ExportFile {
   header: RunHeader;
   records: RunRecord[];
   summary?: { value: RunSummary; line: number };
+  /** The graphs of the run's machines, from `{"machine": …}` lines after the records (none in exports written before they were). */
+  machines: MachineEntry[];
   /** The trailer, checked against the lines before it; absent from exports written before trailers were. */
   trailer?: Trailer;
 }
@@ -141,7 +144,7 @@ export function readExport(text: string, options: ReadExportOptions = {}): Expor
   const lines = text.replace(/^\uFEFF/, '').split('\n').map((line) => line.replace(/\r$/, ''));
   while (lines.length > 0 && lines.at(-1) === '') lines.pop();
   if (lines.length === 0) throw new CorruptRecordError('Import refused: the text is empty; expected a header line, then records.');
-  const file: ExportFile = { header: atLine(1, undefined, () => parseHeader(JSON.parse(lines[0] as string))), records: [] };
+  const file: ExportFile = { header: atLine(1, undefined, () => parseHeader(JSON.parse(lines[0] as string))), records: [], machines: [] };
   const runId = file.header.runId;
   const trailer = lines.length > 1 ? takeTrailer(lines, runId) : undefined;
   if (trailer) file.trailer = trailer;
@@ -153,6 +156,13 @@ export function readExport(text: string, options: ReadExportOptions = {}): Expor
       if (typeof json === 'object' && json !== null && 'summary' in json && !('v' in json)) {
         file.summary = { value: summaryLine(json, line, lines.length, runId), line };
         return;
+      }
+      if (typeof json === 'object' && json !== null && 'machine' in json && !('v' in json)) {
+        file.machines.push(parseMachineEntry(json.machine, `line ${line} of the export of run "${runId}"`));
+        return;
+      }
+      if (file.machines.length > 0) {
+        throw new CorruptRecordError(`a record follows a machine graph line, but graphs come after the last record: the file was edited; ${fileHint(line)}.`, { runId });
       }
       const record = parseRecord(json, { runId, seq: file.records.length }, { hint: fileHint(line), verifyChecksum: !chain.chained });
       if (chain.chained && !chain.holds(record)) {

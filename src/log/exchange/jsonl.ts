@@ -5,7 +5,9 @@ import { alteredDetail, ChainWalk } from '../format/chain.ts';
 import { fileHint, lineOf, readExport, type ExportFile, type ReadExportOptions } from './exportFile.ts';
 import { TrailerWriter } from './exportTrailer.ts';
 import { RUN_STATUSES, sealRecord } from '../format/record.ts';
-import type { Json, RunRecord, RunSummary } from '../format/record.ts';
+import type { Json, RunHeader, RunRecord, RunSummary } from '../format/record.ts';
+import type { MachineEntry } from '../format/machineEntry.ts';
+import { keepMachines } from '../stores/machineGraphs.ts';
 import type { RunStore } from '../stores/runStore.ts';
 import { indexRecords } from '../reads/stateIndex.ts';
 import { CorruptRecordError, InvalidPatchError } from '../format/storageErrors.ts';
@@ -36,7 +38,8 @@ export interface ExportOptions {
 }
 
 /**
- * Yields a run as JSON Lines: the header, each record in seq order, a `{"summary": …}` line, then a
+ * Yields a run as JSON Lines: the header, each record in seq order, a `{"machine": …}` line for each graph the store
+ * keeps of the run's machines, a `{"summary": …}` line, then a
  * `{"trailer": …}` line with the record count and the SHA-256 of every line before it (signed when
  * `signingKey` is given). Each record's checksum is checked on the way: an altered run is not exported.
  * The summary is read first and the records up to its last seq follow, so a run being appended to exports as it was then.
@@ -63,8 +66,17 @@ export async function* exportRun(store: RunStore, runId: string, options: Export
     }
   }
   if (next !== summary.lastSeq + 1) throw missingRecord(runId, next, summary.lastSeq);
+  for (const machine of await keptMachines(store, header)) yield line(`${JSON.stringify({ machine })}\n`);
   yield line(`${JSON.stringify({ summary })}\n`);
   yield trailer.line(options.signingKey);
+}
+
+/** The graphs the store keeps of the run's machine and of those of the agents it invokes, each version once. */
+async function keptMachines(store: RunStore, header: RunHeader): Promise<MachineEntry[]> {
+  if (!store.machine) return [];
+  const refs = new Map([header.machine, ...Object.values(header.invoked ?? {})].map((ref) => [`${ref.id} ${ref.hash}`, ref]));
+  const found = await Promise.all([...refs.values()].map((ref) => store.machine!(ref.id, ref.hash)));
+  return found.filter((entry) => entry !== undefined);
 }
 
 /** Collects `exportRun` into one string. */
@@ -203,6 +215,7 @@ export async function importRun(store: RunStore, text: string, options: ImportOp
     records = records.map(({ checksum: _old, ...record }) => sealRecord({ ...record, runId }));
     summary = { ...summary, runId };
   }
+  await keepMachines(store, checked.file.machines);
   await store.createRun(header, { ...summary, lastSeq: -1 });
   try {
     // The export leaves the state index out (it is derived): the importing store builds its own.

@@ -5,6 +5,7 @@ import { findUnsafePath } from './patch.ts';
 import { CorruptRecordError, UnsafePatchError, UnsupportedFormatError } from './storageErrors.ts';
 import { IsoTime, wellFormedHeader, wellFormedRecord, wellFormedSummary } from './wellFormed.ts';
 import { canonicalJson, describeValue, NonJsonError } from './canonicalJson.ts';
+import { MachineRefSchema } from './machineEntry.ts';
 
 /** The record format version (`v`) this build writes and reads. */
 export const FORMAT_VERSION = 1;
@@ -55,6 +56,11 @@ export const RunHeaderSchema = z.object({
   labels: z.record(z.string(), z.string()).optional(),
   /** The W3C trace context of the run's first span, so that a resumed run continues the same trace. */
   traceparent: z.string().optional(),
+  /**
+   * The machines of the agents the run's machine invokes, by the path of their actor names (`writer`,
+   * `writer/checker`): with `machine`, what the run's statecharts are drawn from (see machineEntry.ts).
+   */
+  invoked: z.record(z.string(), MachineRefSchema).optional(),
   /** Over every other field, added by the store that creates the run (`sealHeader`); always there from format 3, absent in some runs of format 1. */
   checksum: z.string().min(1).optional(),
 });

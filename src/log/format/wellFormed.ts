@@ -151,6 +151,11 @@ export function wellFormedHeader(json: unknown): RunHeader | undefined {
     if (!isString(json.traceparent)) return undefined;
     out.traceparent = json.traceparent;
   }
+  if ('invoked' in json) {
+    const invoked = record(json.invoked, (ref) => isPlain(ref) && isString(ref.id) && isString(ref.hash) && Object.keys(ref).length === 2);
+    if (invoked === undefined) return undefined;
+    out.invoked = Object.fromEntries(Object.entries(invoked).map(([path, ref]) => [path, { id: (ref as Fields).id, hash: (ref as Fields).hash }]));
+  }
   if ('checksum' in json) {
     if (!isText(json.checksum)) return undefined;
     out.checksum = json.checksum;

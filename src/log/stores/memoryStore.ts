@@ -24,6 +24,11 @@ import {
 } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from '../format/storageErrors.ts';
+import type { MachineEntry } from '../format/machineEntry.ts';
+import { machineFromText, machineText } from './machineGraphs.ts';
+
+/** Machine graphs by `id hash`, per shared data (two stores on one map see the same graphs). */
+const machineTexts = new WeakMap<MemoryStoreData, Map<string, string>>();
 
 /** One run as the memory store keeps it: JSON text only, so nothing but JSON survives a write. */
 export interface MemoryRun {
@@ -70,6 +75,24 @@ export class MemoryStore implements RunStore {
     const initial = checkNewRun(stored, summary);
     if (this.data.has(header.runId)) throw new RunExistsError(header.runId);
     this.data.set(header.runId, { header: JSON.stringify(stored), summary: JSON.stringify(initial), records: [] });
+  }
+
+  #machines(): Map<string, string> {
+    if (this.#closed) throw new StorageError('The memory store is closed; it cannot serve machine graphs: open a new store.');
+    let texts = machineTexts.get(this.data);
+    if (!texts) machineTexts.set(this.data, (texts = new Map()));
+    return texts;
+  }
+
+  async saveMachines(entries: MachineEntry[]): Promise<void> {
+    const texts = this.#machines();
+    const checked = entries.map((entry) => [`${entry.id} ${entry.hash}`, machineText(entry)] as const);
+    for (const [key, text] of checked) if (!texts.has(key)) texts.set(key, text);
+  }
+
+  async machine(id: string, hash: string): Promise<MachineEntry | undefined> {
+    const text = this.#machines().get(`${id} ${hash}`);
+    return text === undefined ? undefined : machineFromText(text, id, hash, 'the memory store');
   }
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {

@@ -6,6 +6,7 @@ import { findUnsafePath } from '../format/patch.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from '../format/record.ts';
 import type { StatePoint } from '../reads/stateIndex.ts';
 import type { PatchEntry } from '../format/storedRecord.ts';
+import type { MachineEntry } from '../format/machineEntry.ts';
 
 /** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
 export interface ListRunsFilter {
@@ -66,6 +67,10 @@ export interface RunStore {
   statePointAt?(runId: string, seq: number): Promise<Json | undefined>;
   /** Lists summaries; a run whose stored summary cannot be read is listed from its indexed columns with `damaged` set, not refused. */
   listRuns(filter?: ListRunsFilter): Promise<RunSummary[]>;
+  /** Keeps machine graphs once per version (id and hash), for drawing runs without their code; one already kept is left as it is. */
+  saveMachines?(entries: MachineEntry[]): Promise<void>;
+  /** The graph kept for a machine version, checked on read; undefined when none is. */
+  machine?(id: string, hash: string): Promise<MachineEntry | undefined>;
   deleteRun(runId: string): Promise<void>;
   /**
    * Drops records after `afterSeq` (repair of a torn tail) and returns how many were dropped. `summary`,

@@ -74,5 +74,6 @@ export const schemaStatements = (s: string): string[] => [
     run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL, root bytea NOT NULL, PRIMARY KEY (run_id, seq))`,
   `CREATE TABLE IF NOT EXISTS ${s}.state_chunks (
     run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, id text NOT NULL, data bytea NOT NULL, PRIMARY KEY (run_id, id))`,
+  `CREATE TABLE IF NOT EXISTS ${s}.machines (machine_id text NOT NULL, hash text NOT NULL, body text NOT NULL, PRIMARY KEY (machine_id, hash))`,
   appendFunction(s),
 ];

@@ -26,6 +26,8 @@ import {
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
 import type { PostgresPoolSettings } from './poolSettings.ts';
+import type { MachineEntry } from '../../format/machineEntry.ts';
+import { machineFromText, machineText } from '../machineGraphs.ts';
 import { NO_SUCH_RUN, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
@@ -352,6 +354,19 @@ export class PostgresStore implements RunStore {
     const sql = `SELECT run_id, agent_id, status, created_at, updated_at, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
     const { rows } = await this.#query<ListedRow>(sql, params);
     return rows.map(listedSummary);
+  }
+
+  async saveMachines(entries: MachineEntry[]): Promise<void> {
+    const rows = entries.map((entry) => [entry.id, entry.hash, machineText(entry)]);
+    if (rows.length === 0) return;
+    await this.#transaction(async (client) => {
+      for (const row of rows) await client.query(`INSERT INTO ${this.#s}.machines (machine_id, hash, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, row);
+    });
+  }
+
+  async machine(id: string, hash: string): Promise<MachineEntry | undefined> {
+    const { rows } = await this.#query<{ body: string }>(`SELECT body FROM ${this.#s}.machines WHERE machine_id = $1 AND hash = $2`, [id, hash]);
+    return rows[0] === undefined ? undefined : machineFromText(rows[0].body, id, hash, `the PostgreSQL store (schema "${this.schema}")`);
   }
 
   async deleteRun(runId: string): Promise<void> {

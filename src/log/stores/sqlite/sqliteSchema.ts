@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS state_chunks (
   data BLOB NOT NULL,
   PRIMARY KEY (run_id, id)
 );
+CREATE TABLE IF NOT EXISTS machines (
+  machine_id TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  body TEXT NOT NULL,
+  PRIMARY KEY (machine_id, hash)
+);
 `;
 
 /**

@@ -22,6 +22,8 @@ import {
 } from '../runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
+import type { MachineEntry } from '../../format/machineEntry.ts';
+import { machineFromText, machineText } from '../machineGraphs.ts';
 import { lazily } from '../../format/lazily.ts';
 import { encodeText } from '../../format/codec.ts';
 import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts';
@@ -297,6 +299,27 @@ export class SqliteStore implements RunStore {
       (filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`);
     const rows = this.#db.prepare<Array<string | number>, ListedRow>(sql).all(...params);
     return rows.map(listedSummary);
+  }
+
+  async saveMachines(entries: MachineEntry[]): Promise<void> {
+    this.#writable('keep the graphs of the machines a run uses');
+    const rows = entries.map((entry) => [entry.id, entry.hash, machineText(entry)] as const);
+    const insert = this.#db.prepare('INSERT OR IGNORE INTO machines (machine_id, hash, body) VALUES (?, ?, ?)');
+    this.#db.transaction(() => {
+      for (const row of rows) insert.run(...row);
+    }).immediate();
+  }
+
+  async machine(id: string, hash: string): Promise<MachineEntry | undefined> {
+    let row: { body: string } | undefined;
+    try {
+      row = this.#db.prepare<[string, string], { body: string }>('SELECT body FROM machines WHERE machine_id = ? AND hash = ?').get(id, hash);
+    } catch (error) {
+      // A file written before machine graphs were kept, opened read-only, has no table for them.
+      if (/no such table/.test((error as Error).message)) return undefined;
+      throw error;
+    }
+    return row === undefined ? undefined : machineFromText(row.body, id, hash, `the SQLite store at ${this.path}`);
   }
 
   async deleteRun(runId: string): Promise<void> {
