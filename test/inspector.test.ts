@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { stateAt } from '../src/log/reads/reads.ts';
 import { SqliteStore } from '../src/log/stores/sqlite/sqliteStore.ts';
 import { forkRun } from '../src/runtime/forkRun.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
-import { CHROMIUM, withPage } from './fixtures/browser.ts';
+import { withPage } from './fixtures/browser.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-inspector-'));
 const store = new SqliteStore({ path: join(dir, 'runs.db') });
@@ -337,10 +337,6 @@ test('without actions, approve answers 501 with a message saying how to enable i
 });
 
 test('the page lists runs, draws the statechart at the final state, and scrubs back', async () => {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no browser at ${CHROMIUM}; apt-get install --no-install-recommends chromium)`);
-    return;
-  }
   await withPage(async (page) => {
     await page.goto(inspector.url);
     const row = page.locator(`tr[data-run-id="${done.runId}"]`);
@@ -399,10 +395,6 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
 });
 
 test('a waiting run shows its pending approval, and Approve calls the action', async () => {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no browser at ${CHROMIUM})`);
-    return;
-  }
   await withPage(async (page) => {
     await page.goto(`${inspector.url}#/runs/${encodeURIComponent(pageWaiting.runId)}`);
     const card = page.locator('.approval[data-call-id="p1"]');
@@ -418,10 +410,6 @@ test('a waiting run shows its pending approval, and Approve calls the action', a
 });
 
 test('the run view follows a live run: new records append and the newest step is shown', async () => {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no browser at ${CHROMIUM})`);
-    return;
-  }
   await withPage(async (page) => {
     await page.goto(`${inspector.url}#/runs/${encodeURIComponent(liveWaiting.runId)}`);
     await page.locator('.approval[data-call-id="b"]').waitFor();

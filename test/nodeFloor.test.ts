@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { floorNode, floorVersion, NoFloorBuild } from '../scripts/nodeFloor.mjs';
+import { missing } from './fixtures/missing.ts';
 
 const exec = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
@@ -34,7 +35,7 @@ test.before(() => {
   } catch (error) {
     if (!(error instanceof NoFloorBuild)) throw error;
     unavailable = error.message;
-    console.warn(`${unavailable} The tests that run it are skipped.`);
+    missing(unavailable, 'the tests that run it need the npm registry');
   }
 });
 

@@ -1,5 +1,6 @@
 // Who may read and act through the inspector: tokens decided by the bound address, Origin checks on every change.
 import { existsSync } from 'node:fs';
+import { missing } from './fixtures/missing.ts';
 import { request } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { test } from 'uvu';
@@ -234,10 +235,7 @@ test('a token given to a loopback inspector is required there too; a guessable o
 const CHROMIUM = '/usr/bin/chromium';
 
 test('the page opened from the #token= link lists, follows and approves a run on 0.0.0.0, and the token goes nowhere else', async () => {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`  (skipped: no browser at ${CHROMIUM}; apt-get install --no-install-recommends chromium)`);
-    return;
-  }
+  if (!existsSync(CHROMIUM)) return missing(`no browser at ${CHROMIUM}`, 'apt-get install --no-install-recommends chromium');
   const agent = defineAgent({
     name: 'careful',
     instructions: 'Take notes.',

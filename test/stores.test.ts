@@ -1,3 +1,4 @@
+import { missing } from './fixtures/missing.ts';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -148,13 +149,14 @@ const postgres: Harness = async () => {
 };
 
 async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  // A machine busy with other tests can take seconds to accept a connection.
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 15_000 });
   try {
     await client.connect();
     await client.end();
     return true;
   } catch (error) {
-    console.log(`NOTICE: PostgreSQL store tests skipped: cannot connect to ${PG_URL} (${(error as Error).message}).`);
+    missing(`PostgreSQL store tests cannot connect to ${PG_URL} (${(error as Error).message})`, 'start PostgreSQL, or set STATECRAFT_TEST_DATABASE_URL');
     return false;
   }
 }
