@@ -11,6 +11,7 @@ import { streamRun, type LiveEvents } from './runStream.ts';
 import { HttpStatusError, readJsonBody, sendBody, sendJson } from './sendJson.ts';
 import { isFiltering, matchesRow, RecordRows, ROW_KINDS, type RowFilter, type RowKind } from './recordRows.ts';
 import { StateCache, type MessageWindow } from './stateCache.ts';
+import { timingAt } from './timingAt.ts';
 
 /** What the inspector's approve, reject and fork buttons do. */
 export interface InspectorActions {
@@ -170,6 +171,8 @@ export function createApi(options: ApiOptions) {
     } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts[4] === 'messages' && parts.length === 5) {
       const seq = parseSeq(d, b);
       sendJson(res, 200, undefined, await cache.messagesJson(b, seq, seqRange(query, Number.MAX_SAFE_INTEGER, MAX_MESSAGES, 'a message index')));
+    } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts[4] === 'timing' && parts.length === 5) {
+      sendJson(res, 200, await timingAt(store, b, parseSeq(d, b)));
     } else if (a === 'runs' && b !== undefined && c === 'stream' && d === undefined) {
       const summary = await store.summary(b);
       const afterText = query.get('after');
