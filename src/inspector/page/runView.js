@@ -3,6 +3,7 @@ import { activeStateIds, el, formatCost, formatTokens, shortId, statusBadge } fr
 import { openMessagePane } from './messagePane.js';
 import { approvalsPanel, forkPanel, freshMessageIndices, messagePanel, recordPanels, stepHeading } from './stepPanels.js';
 import { openTimeline } from './timeline.js';
+import { openTiming } from './timing.js';
 
 const ACTIVE_STATUSES = new Set(['running', 'waiting']);
 
@@ -33,6 +34,7 @@ export function openRunView(app, crumbs, runId) {
   const follow = el('button', { class: 'follow', hidden: true, onclick: () => goTo(latest()) }, 'Follow latest');
   const stepBox = el('div', { class: 'step' }, el('p', { class: 'muted' }, 'Loading…'));
   const timeline = openTimeline(runId, { onPick: (seq) => goTo(seq), selected: () => s.wanted });
+  const timing = openTiming(runId, { onPick: (seq) => goTo(seq) });
   const messages = openMessagePane(runId, {
     onOpen: (index, message) => {
       s.openMessage = { index, message };
@@ -106,7 +108,7 @@ export function openRunView(app, crumbs, runId) {
       el('section', { class: 'panel' }, stepHeading(view, latest()), forkPanel(runId, view.seq, s.canAct)),
       isLatest && view.pending.length > 0 ? approvalsPanel(runId, view, s.canAct) : '',
       opened ? messagePanel(opened.index, opened.message, () => ((s.openMessage = null), renderStep())) : '',
-      ...recordPanels(view, open),
+      ...recordPanels(view, open, timing.element),
     );
     stepBox.dataset.seq = String(view.seq);
     highlight(view.value);
@@ -163,6 +165,7 @@ export function openRunView(app, crumbs, runId) {
             messages.show(view, freshMessageIndices(view.patch));
             messages.stream(streamingNow());
             fetchAhead(target);
+            timing.show(target);
           }
         } catch (error) {
           s.loaded = target;
