@@ -358,7 +358,10 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
     assert.is(await loaded(lastSeq).count(), last.context.messages.length);
     // The timeline says what happened in words; XState's own names are for the event's details.
     assert.match(await page.locator(`.timeline li[data-seq="${lastSeq}"]`).innerText(), /Model answers: all noted/);
-    assert.match(await page.locator('.step .event-type').innerText(), 'xstate.done.actor.callModel');
+    // The event is said in words; its raw form, with XState's name, is folded away in the details.
+    assert.match(await page.locator('.step .event-words').innerText(), /^Model answers: all noted/);
+    assert.is(await page.locator('.step details.raw-event[open]').count(), 0);
+    assert.match((await page.locator('.step .event-type').textContent()) ?? '', 'xstate.done.actor.callModel');
 
     await page.$eval('#seq-slider', (input) => {
       (input as unknown as { value: string }).value = '1';

@@ -154,7 +154,10 @@ test("the selected record's event, patch and context sit beside the timeline, in
     const opened = page.locator(`.col-record .open-message[data-index="${index}"]`);
     await opened.waitFor();
     assert.match(await opened.innerText(), /add\s+call_\d+|"sum"/);
-    assert.match(await page.locator('.step .event-type').innerText(), 'xstate.done.actor.callModel');
+    // The event is said in words; its raw form, with XState's name, is folded away in the details.
+    assert.match(await page.locator('.step .event-words').innerText(), /^Model asks for add/);
+    assert.is(await page.locator('.step details.raw-event[open]').count(), 0);
+    assert.match((await page.locator('.step .event-type').textContent()) ?? '', 'xstate.done.actor.callModel');
     const scroll = await page.evaluate(() => {
       const root = (globalThis as unknown as { document: { scrollingElement: { scrollHeight: number; clientHeight: number } } }).document.scrollingElement;
       return { height: root.scrollHeight, client: root.clientHeight };

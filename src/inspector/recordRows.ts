@@ -158,8 +158,17 @@ interface RunRows {
 const SEARCH_CHARS = 4000;
 /** Records read from the store at a time while every row of a run is built; the event loop is let go between reads. */
 const READ_BATCH = 500;
-/** Records read before a range of rows, to find the model turns that named the tools of its calls. */
+/** Records read at most before a range of rows, to find the model turns that named the tools of its calls. */
 const LOOKBACK = 64;
+/** Records read at a time while looking back. */
+const LOOKBACK_STEP = 8;
+
+/** The ids of the tool calls a model turn asks for. */
+function callsNamed(entry: HistoryEntry): unknown[] {
+  if (entry.eventType !== 'xstate.done.actor.callModel') return [];
+  const calls = (entry.event as { output?: { message?: { toolCalls?: { id?: unknown }[] } } }).output?.message?.toolCalls;
+  return Array.isArray(calls) ? calls.map((call) => call?.id) : [];
+}
 
 const versionOf = (summary: { createdAt: string; truncations?: number }) => `${summary.createdAt}/${summary.truncations ?? 0}`;
 
@@ -186,15 +195,19 @@ export class RecordRows {
     if (built?.version === versionOf(summary) && end < built.rows.length) return { lastSeq: summary.lastSeq, rows: built.rows.slice(from, end + 1) };
     if (from > end) return { lastSeq: summary.lastSeq, rows: [] };
     let entries = await this.#store.readHistory(runId, { from, to: end });
-    // A call's events name the call only: the turn that named its tool is read too, when it is earlier.
+    // A call's events name the call only: the turns that named the tools are read too, when they are
+    // earlier, a few records at a time back from the range (a turn is usually a record or two back).
+    const unnamed = new Set<unknown>();
     const named = new Set<unknown>();
     for (const entry of entries) {
-      const calls = (entry.event as { output?: { message?: { toolCalls?: { id?: unknown }[] } } }).output?.message?.toolCalls;
-      if (entry.eventType === 'xstate.done.actor.callModel' && Array.isArray(calls)) for (const call of calls) named.add(call?.id);
-      else if ('callId' in entry.event && !named.has(entry.event.callId) && from > 0) {
-        entries = [...(await this.#store.readHistory(runId, { from: Math.max(0, from - LOOKBACK), to: from - 1 })), ...entries];
-        break;
-      }
+      for (const id of callsNamed(entry)) named.add(id);
+      if ('callId' in entry.event && !named.has(entry.event.callId)) unnamed.add(entry.event.callId);
+    }
+    for (let before = from; unnamed.size > 0 && before > 0 && from - before < LOOKBACK; ) {
+      const earlier = await this.#store.readHistory(runId, { from: Math.max(0, before - LOOKBACK_STEP), to: before - 1 });
+      before = Math.max(0, before - LOOKBACK_STEP);
+      entries = [...earlier, ...entries];
+      for (const entry of earlier) for (const id of callsNamed(entry)) unnamed.delete(id);
     }
     const namer = new RowNamer();
     const rows = entries.map((entry) => namer.row(entry)).filter((row) => row.seq >= from);

@@ -150,6 +150,8 @@ export function openRunView(app, crumbs, runId) {
     seq = Math.max(0, Math.min(latest(), seq));
     s.following = seq === latest();
     s.wanted = seq;
+    // Asked before the position is drawn, so that the server starts on the record first.
+    const asked = s.busy || seq === s.loaded ? undefined : fetchView(seq);
     updatePosition(seq);
     if (s.busy) return;
     s.busy = true;
@@ -157,10 +159,11 @@ export function openRunView(app, crumbs, runId) {
       while (alive && s.wanted !== s.loaded) {
         const target = s.wanted;
         try {
-          const view = await fetchView(target);
+          const view = await (target === seq && asked ? asked : fetchView(target));
           s.loaded = target;
           if (alive && s.wanted === target) {
             s.view = view;
+            timeline.put(view.row);
             renderStep();
             messages.show(view, freshMessageIndices(view.patch));
             messages.stream(streamingNow());
