@@ -101,6 +101,31 @@ test('a 10,000-step run opens at its end with at most 5,000 DOM nodes, and stays
   });
 });
 
+test("a step's timing view at 10,000 steps: the turn of a record far back, its failed call, and the DOM still bounded", async () => {
+  await withPage(async (page) => {
+    await page.goto(`${inspector.url}#/runs/${encodeURIComponent(runId)}`);
+    await shown(page, lastSeq);
+    // Step 5005 (turn 5004 from 0) is a lookup that fails: four records a step, its finish is record 4 * 5004 + 3.
+    const failed = 4 * 5004 + 3;
+    await slideTo(page, failed);
+    await shown(page, failed);
+    const panel = page.locator(`.timing-panel[data-from="${failed - 2}"]`);
+    await panel.waitFor();
+    assert.match((await panel.locator('h3').textContent()) ?? '', /^Step 5005 timing/);
+    const rows = panel.locator('.waterfall .span');
+    assert.equal(await rows.evaluateAll((items) => items.map((item) => `${(item as unknown as { dataset: { kind: string; status: string } }).dataset.kind}:${(item as unknown as { dataset: { status: string } }).dataset.status}`)), ['model:ok', 'tool:error']);
+    assert.match(await rows.nth(1).innerText(), /lookup[\s\S]*no entry for word5004/);
+    await assertBounded(page, 'with the timing view');
+    // Within the same step, the timing is not asked again.
+    const asked: string[] = [];
+    page.on('request', (request) => request.url().includes('/timing') && asked.push(request.url()));
+    await page.locator('body').press('ArrowLeft');
+    await shown(page, failed - 1);
+    await page.locator(`.timing-panel[data-from="${failed - 2}"]`).waitFor();
+    assert.equal(asked, []);
+  });
+});
+
 test('the records next to the one shown are fetched ahead: an arrow key draws the next record without asking the server', async () => {
   await withPage(async (page) => {
     const asked: string[] = [];
