@@ -152,6 +152,7 @@ export function openRunView(app, crumbs, runId) {
     s.wanted = seq;
     // Asked before the position is drawn, so that the server starts on the record first.
     const asked = s.busy || seq === s.loaded ? undefined : fetchView(seq);
+    if (asked) timing.prefetch(seq);
     updatePosition(seq);
     if (s.busy) return;
     s.busy = true;

@@ -64,13 +64,19 @@ export function openTiming(runId, { onPick }) {
   const keptFor = (seq) => kept.find((timing) => timing.complete && seq >= timing.fromSeq && seq <= timing.toSeq);
   const draw = (timing) => element.replaceChildren(timing && timing.spans.length ? timingPanel(timing, onPick) : '');
 
+  /** The timing asked for ahead of `show`, when a record is asked for. */
+  let early = null;
+  const ask = (seq) => getJson(`${runPath(runId)}/at/${seq}/timing`);
+
   async function show(seq) {
     wanted = seq;
     const known = keptFor(seq);
     if (known) return draw(known);
     element.classList.add('stale');
+    const asked = early?.seq === seq ? early.promise : ask(seq);
+    early = null;
     try {
-      const timing = await getJson(`${runPath(runId)}/at/${seq}/timing`);
+      const timing = await asked;
       if (timing?.complete && !keptFor(seq)) {
         kept.push(timing);
         if (kept.length > KEPT) kept.shift();
@@ -82,5 +88,15 @@ export function openTiming(runId, { onPick }) {
       if (wanted === seq) element.classList.remove('stale');
     }
   }
-  return { element, show };
+  return {
+    element,
+    show,
+    /** Asks for the timing of `seq`'s step alongside the record, unless it is kept. */
+    prefetch(seq) {
+      if (keptFor(seq) || early?.seq === seq) return;
+      const promise = ask(seq);
+      promise.catch(() => {});
+      early = { seq, promise };
+    },
+  };
 }
