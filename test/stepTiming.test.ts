@@ -1,7 +1,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { agentMachine, defineAgent, defineTool, MemoryStore, startRun } from '../src/index.ts';
+import type { AgentInput, AgentOutput } from '../src/index.ts';
 import { stepTiming, turnState, type TimingSpan } from '../src/inspector/stepTiming.ts';
+import { timingAt } from '../src/inspector/timingAt.ts';
 import type { HistoryEntry } from '../src/log/stores/runStore.ts';
+import { scriptedModel } from '../src/testing/index.ts';
 
 const T0 = Date.parse('2026-12-07T10:00:00.000Z');
 /** A record `ms` after T0. */
@@ -101,6 +107,38 @@ test('an expired approval, an interrupted call waiting again, and a failed model
 test("the turn's state gives its number and calls", () => {
   assert.equal(turnState({ step: 4, turn: { step: 4, calls: [{ id: 'x', name: 'add', status: 'awaiting', note: 'n' }] } }, false), { step: 4, calls: [{ id: 'x', name: 'add', status: 'awaiting' }] });
   assert.equal(turnState(undefined, false), { step: 0, calls: [] });
+});
+
+test("an invoked agent's turn is timed from its own records, and a run that failed at its first model call has one failed bar", async () => {
+  const store = new MemoryStore();
+  const note = defineTool({ name: 'note', description: 'Note.', parameters: z.object({ text: z.string() }), execute: ({ text }) => `noted ${text}` });
+  const writer = defineAgent({ name: 'writer', instructions: 'Write.', tools: [note] });
+  const machine = setup({ types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput }, actors: { writer: agentMachine } }).createMachine({
+    id: 'desk',
+    context: ({ input }) => ({ input, draft: null }),
+    initial: 'writing',
+    states: {
+      writing: { invoke: { id: 'writer', src: 'writer', input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer`, instructions: writer.instructions }), onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) } } },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => context.draft!,
+  });
+  const script = [{ toolCalls: [{ id: 'n1', name: 'note', arguments: { text: 'a' } }, { id: 'n2', name: 'note', arguments: { text: 'b' } }] }, { content: 'Written.' }];
+  const desk = startRun(defineAgent({ name: 'desk', machine, agents: { writer } }), { input: 'go', model: scriptedModel(script), store });
+  assert.is((await desk.result).status, 'done');
+  const history = await store.readHistory(desk.runId);
+  const finished = history.find((entry) => entry.eventType === 'TOOL_FINISHED')!;
+  const timing = (await timingAt(store, desk.runId, finished.seq))!;
+  assert.equal([timing.step, timing.actor, timing.complete], [1, 'writer', true]);
+  assert.equal(timing.spans.map((span) => [span.kind, span.callId ?? '', span.status]), [['model', '', 'ok'], ['tool', 'n1', 'ok'], ['tool', 'n2', 'ok']]);
+  // The run's own records (its start, the writer finishing) are not the writer's turns.
+  assert.is(await timingAt(store, desk.runId, history.find((entry) => entry.eventType === 'xstate.done.actor.writer')!.seq), null);
+
+  const down = startRun(defineAgent({ name: 'down' }), { input: 'go', model: scriptedModel(() => { throw new Error('HTTP 503'); }), store });
+  assert.is((await down.result).status, 'failed');
+  const failed = (await timingAt(store, down.runId, 1))!;
+  assert.equal([failed.step, failed.spans.map((span) => [span.kind, span.status, span.error])], [1, [['model', 'error', 'HTTP 503']]]);
+  assert.equal(await timingAt(store, down.runId, 0), failed, 'the start belongs to the first turn');
 });
 
 test.run();
