@@ -102,6 +102,16 @@ export function openTimeline(runId, { onPick, selected }) {
     fill(state, facets.states, 'any state');
   }
 
+  /** Draws the rows that were waiting for their data and now have it, in place; the others stay as drawn. */
+  function fillPending() {
+    for (const item of list.element.querySelectorAll('li.pending')) {
+      const seq = Number(item.dataset.seq);
+      if (!cache.has(seq)) continue;
+      const index = indexOf(seq);
+      if (index >= 0) item.replaceWith(renderRow(index));
+    }
+  }
+
   function take(answer) {
     for (const row of answer.rows) cache.set(row.seq, row);
   }
@@ -131,7 +141,7 @@ export function openTimeline(runId, { onPick, selected }) {
       const answer = await getJson(`${runPath(runId)}/records?${params}`);
       if (!alive) return;
       take(answer);
-      list.invalidate();
+      fillPending();
       list.render();
     } catch (error) {
       count.textContent = `Could not read records: ${error.message}`;
@@ -241,8 +251,7 @@ export function openTimeline(runId, { onPick, selected }) {
     put(row) {
       if (!row || cache.has(row.seq)) return;
       cache.set(row.seq, row);
-      list.invalidate();
-      list.render();
+      fillPending();
     },
     /** Marks `seq` as selected and scrolls it into view. */
     select(seq) {
