@@ -118,7 +118,7 @@ test("a step's timing view at 10,000 steps: the turn of a record far back, its f
     await assertBounded(page, 'with the timing view');
     // Within the same step, the timing is not asked again.
     const asked: string[] = [];
-    page.on('request', (request) => request.url().includes('/timing') && asked.push(request.url()));
+    page.on('request', (request) => /\/timing$|[?&]timing=1/.test(request.url()) && asked.push(request.url()));
     await page.locator('body').press('ArrowLeft');
     await shown(page, failed - 1);
     await page.locator(`.timing-panel[data-from="${failed - 2}"]`).waitFor();

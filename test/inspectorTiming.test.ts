@@ -87,12 +87,16 @@ test('the timing endpoint answers the spans of the step a record belongs to, the
   assert.equal(await ask(0), timing, 'the run start belongs to the first step');
   const second = await ask(timing.toSeq + 1);
   assert.equal([second.step, second.spans.map((span) => span.kind)], [2, ['model']]);
+  const view = (await (await fetch(new URL(`/api/runs/${runId}/at/${failedSeq}?messages=-5&timing=1`, inspector.url))).json()) as { seq: number; timing: StepTiming };
+  assert.equal([view.seq, view.timing], [failedSeq, timing], "a record's view brings its step's timing when asked");
   const missing = await fetch(new URL(`/api/runs/${runId}/at/999/timing`, inspector.url));
   assert.is(missing.status, 404);
 });
 
 test('a step shows a waterfall: the model call, the approval wait, then the three calls as overlapping bars, the failed one with its error', async () => {
   await withPage(async (page) => {
+    const timingRequests: string[] = [];
+    page.on('request', (request) => /\/timing$/.test(new URL(request.url()).pathname) && timingRequests.push(request.url()));
     await page.goto(`${inspector.url}#/runs/${encodeURIComponent(runId)}`);
     await page.locator('.timeline li[data-seq]:not(.pending)').first().waitFor();
     await page.$eval(
@@ -107,6 +111,7 @@ test('a step shows a waterfall: the model call, the approval wait, then the thre
     const panel = page.locator(`.timing-panel[data-from="${answerSeq}"]`);
     await panel.waitFor();
     assert.match((await panel.locator('h3').textContent()) ?? '', /^Step 1 timing/);
+    assert.equal(timingRequests, [], 'the timing came with the record');
     const rows = panel.locator('.waterfall .span');
     const read = await rows.evaluateAll((items) =>
       items.map((item) => {

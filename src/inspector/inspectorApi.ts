@@ -167,7 +167,9 @@ export function createApi(options: ApiOptions) {
       const seq = parseSeq(d, b);
       const window = messageWindow(query.get('messages'));
       const [row] = (await rows.range(b, seq, seq)).rows;
-      sendJson(res, 200, undefined, await cache.viewJson(b, seq, window, row ? { row } : {}));
+      // `timing=1`: the step's timing too, so that a jump draws it with the record.
+      const timing = query.get('timing') === '1' ? { timing: await timingAt(store, b, seq) } : {};
+      sendJson(res, 200, undefined, await cache.viewJson(b, seq, window, { ...(row ? { row } : {}), ...timing }));
     } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts[4] === 'messages' && parts.length === 5) {
       const seq = parseSeq(d, b);
       sendJson(res, 200, undefined, await cache.messagesJson(b, seq, seqRange(query, Number.MAX_SAFE_INTEGER, MAX_MESSAGES, 'a message index')));

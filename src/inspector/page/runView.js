@@ -131,7 +131,8 @@ export function openRunView(app, crumbs, runId) {
     const path = viewPath(seq);
     const kept = views.get(path);
     if (kept) return kept;
-    const asked = getJson(path);
+    // The step's timing comes with the record, unless the page has it.
+    const asked = getJson(timing.has(seq) ? path : `${path}&timing=1`);
     if (seq < latest()) {
       views.set(path, asked);
       asked.catch(() => views.delete(path));
@@ -152,7 +153,6 @@ export function openRunView(app, crumbs, runId) {
     s.wanted = seq;
     // Asked before the position is drawn, so that the server starts on the record first.
     const asked = s.busy || seq === s.loaded ? undefined : fetchView(seq);
-    if (asked) timing.prefetch(seq);
     updatePosition(seq);
     if (s.busy) return;
     s.busy = true;
@@ -169,7 +169,7 @@ export function openRunView(app, crumbs, runId) {
             messages.show(view, freshMessageIndices(view.patch));
             messages.stream(streamingNow());
             fetchAhead(target);
-            timing.show(target);
+            timing.show(target, view.timing);
           }
         } catch (error) {
           s.loaded = target;

@@ -64,19 +64,14 @@ export function openTiming(runId, { onPick }) {
   const keptFor = (seq) => kept.find((timing) => timing.complete && seq >= timing.fromSeq && seq <= timing.toSeq);
   const draw = (timing) => element.replaceChildren(timing && timing.spans.length ? timingPanel(timing, onPick) : '');
 
-  /** The timing asked for ahead of `show`, when a record is asked for. */
-  let early = null;
-  const ask = (seq) => getJson(`${runPath(runId)}/at/${seq}/timing`);
-
-  async function show(seq) {
+  /** Shows the timing of `seq`'s step: `given` when the record's view brought it, else kept or asked for. */
+  async function show(seq, given) {
     wanted = seq;
-    const known = keptFor(seq);
+    const known = given === undefined ? keptFor(seq) : undefined;
     if (known) return draw(known);
     element.classList.add('stale');
-    const asked = early?.seq === seq ? early.promise : ask(seq);
-    early = null;
     try {
-      const timing = await asked;
+      const timing = given === undefined ? await getJson(`${runPath(runId)}/at/${seq}/timing`) : given;
       if (timing?.complete && !keptFor(seq)) {
         kept.push(timing);
         if (kept.length > KEPT) kept.shift();
@@ -91,12 +86,7 @@ export function openTiming(runId, { onPick }) {
   return {
     element,
     show,
-    /** Asks for the timing of `seq`'s step alongside the record, unless it is kept. */
-    prefetch(seq) {
-      if (keptFor(seq) || early?.seq === seq) return;
-      const promise = ask(seq);
-      promise.catch(() => {});
-      early = { seq, promise };
-    },
+    /** True when the timing of `seq`'s step is kept: a record's view need not bring it. */
+    has: (seq) => keptFor(seq) !== undefined,
   };
 }
