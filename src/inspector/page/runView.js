@@ -168,8 +168,8 @@ export function openRunView(app, crumbs, runId) {
             renderStep();
             messages.show(view, freshMessageIndices(view.patch));
             messages.stream(streamingNow());
-            fetchAhead(target);
             timing.show(target, view.timing);
+            fetchAhead(target);
           }
         } catch (error) {
           s.loaded = target;
