@@ -149,7 +149,7 @@ test('every kind of record real runs produce is said in words, with no XState na
   const said = all.map((row) => row.label).join('\n');
   for (const words of [
     'Run started',
-    /^Model asks for slow, broken, publish/m,
+    /^Model asks for slow, broken, publish · \d+ in \/ \d+ out → waits for approval$/m,
     /^slow finished in \d+ ms$/m,
     /^broken failed in \d+ ms: .*disk full/m,
     'publish approved by ana (publish2)',

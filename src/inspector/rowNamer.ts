@@ -80,8 +80,11 @@ export class RowNamer {
     this.#actor = typeof entry.meta?.actor === 'string' ? entry.meta.actor : '';
     const described = this.#describe(entry.event as Obj & { type: string }, entry);
     const durationMs = described.durationMs ?? entry.meta?.durationMs;
+    // A model turn whose calls wait for a person says so: the wait has no record of its own.
+    const waits = described.kind === 'model' && base.state.split(', ').some((leaf) => /(^|\.)awaitingApproval$/.test(leaf));
+    const said = waits ? `${described.label} → waits for approval` : described.label;
     // An invoked agent's records say whose they are.
-    const label = this.#actor ? `${this.#actor}: ${described.label}` : described.label;
+    const label = this.#actor ? `${this.#actor}: ${said}` : said;
     return { ...base, ...described, label, ...(typeof durationMs === 'number' ? { durationMs: Math.round(durationMs) } : {}) };
   }
 
