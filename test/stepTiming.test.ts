@@ -77,6 +77,11 @@ test('an open turn: a wait still waiting and a call still running end at the las
   const open = stepTiming(previous, [answer], turn, false);
   assert.equal(bars(open.spans).slice(0, 2), [['model', '', 50, 300, 'ok'], ['approval', 'c', 302, 302, 'waiting']]);
   assert.is(open.complete, false);
+  // Asked while the run waits: the wait has lasted until now.
+  const now = stepTiming(previous, [answer], turn, false, T0 + 4000);
+  assert.equal(bars(now.spans)[1], ['approval', 'c', 302, 4000, 'waiting']);
+  assert.is(now.durationMs, 4000);
+  assert.is(stepTiming(previous, [answer], turn, true, T0 + 4000).durationMs, 302, 'a turn that is over ends at its last record');
   const running = stepTiming(previous, [answer, at(6, 1302, { type: 'REJECT', callId: 'c', by: 'bo', reason: 'no' }), at(7, 1310, { type: 'TOOL_STARTED', callId: 'a' }), at(8, 1320, { type: 'TOOL_STARTED', callId: 'b' })], turn, false);
   assert.equal(bars(running.spans).filter(([kind]) => kind !== 'model'), [
     ['approval', 'c', 302, 1302, 'rejected'],

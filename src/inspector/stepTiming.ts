@@ -63,9 +63,10 @@ export const isModelOutcome = (entry: HistoryEntry): boolean =>
  * The spans of one turn, from its records: `previous` is the record before the turn's model answer (the
  * one that entered the turn, whose time is the turn's start), `records` the model answer and the
  * records after it up to the next answer, all of the turn's actor; `turn` is the state right after the
- * model answer. `complete` says whether the run went on past the turn.
+ * model answer. `complete` says whether the run went on past the turn; an open turn's spans that are
+ * not over end at `now` (epoch ms) when given, else at its last record.
  */
-export function stepTiming(previous: HistoryEntry | undefined, records: HistoryEntry[], turn: TurnState, complete: boolean): StepTiming {
+export function stepTiming(previous: HistoryEntry | undefined, records: HistoryEntry[], turn: TurnState, complete: boolean, now?: number): StepTiming {
   const first = records[0]!;
   const last = records.at(-1)!;
   const event = first.event as Obj;
@@ -75,7 +76,8 @@ export function stepTiming(previous: HistoryEntry | undefined, records: HistoryE
   const failed = first.eventType.startsWith('xstate.error.');
   const origin = previous ? Date.parse(previous.time) : failed ? Date.parse(first.time) : answeredAt - modelMs;
   const at = (entry: HistoryEntry) => Date.parse(entry.time) - origin;
-  const end = Math.max(at(last), failed ? at(first) : answeredAt - origin);
+  // A turn still going on lasts until now: a wait or a call not yet over is as long as it has been.
+  const end = Math.max(at(last), failed ? at(first) : answeredAt - origin, !complete && now !== undefined ? now - origin : 0);
 
   const spans: TimingSpan[] = [];
   const model = typeof first.meta?.model === 'string' ? first.meta.model : 'model';

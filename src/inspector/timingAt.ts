@@ -82,5 +82,5 @@ export async function timingAt(store: RunStore, runId: string, seq: number): Pro
   const doc = await stateAt(store, runId, answer.seq);
   const agent = persistedAgents(doc as object).find((candidate) => (candidate.path ?? '') === actor);
   const turn = turnState(agent?.snapshot.context as Json | undefined, answer.eventType.startsWith('xstate.error.'));
-  return stepTiming(previous, records, turn, complete);
+  return stepTiming(previous, records, turn, complete, Date.now());
 }
