@@ -5,8 +5,8 @@ import type { Json } from '../log/format/record.ts';
 import type { HistoryEntry, RunStore } from '../log/stores/runStore.ts';
 import { actorOf, isModelOutcome, stepTiming, turnState, type StepTiming } from './stepTiming.ts';
 
-/** Records read at a time while looking for a turn's edges. */
-const WINDOW = 64;
+/** Records read at a time while looking for a turn's edges (a turn of one tool call is four records). */
+const WINDOW = 16;
 /** Records looked through at most on each side of a record for its turn's edges. */
 const MAX_SCAN = 4096;
 
@@ -16,7 +16,7 @@ const MAX_SCAN = 4096;
  * to the first turn. Null when no model answer is found near the record.
  */
 export async function timingAt(store: RunStore, runId: string, seq: number): Promise<StepTiming | null> {
-  const { lastSeq } = await store.summary(runId);
+  const { lastSeq, status } = await store.summary(runId);
   const read = (from: number, to: number) => store.readHistory(runId, { from: Math.max(0, from), to: Math.min(lastSeq, to) });
   if (seq > lastSeq) throw new RecordNotFoundError(runId, seq, lastSeq);
   const [selected] = await read(seq, seq);
@@ -76,7 +76,6 @@ export async function timingAt(store: RunStore, runId: string, seq: number): Pro
     next = Math.max(next, pending.at(-1)!.seq + 1);
     pending = [];
   }
-  const { status } = await store.summary(runId);
   if (!complete && !['running', 'waiting'].includes(status)) complete = true;
 
   const doc = await stateAt(store, runId, answer.seq);
