@@ -50,6 +50,7 @@ export function timingPanel(timing, onPick) {
     el('h3', {}, `Step ${timing.step} timing`,
       el('span', { class: 'muted' }, ` · ${duration(timing.durationMs)}${timing.complete ? '' : ' so far'} · records ${timing.fromSeq} to ${timing.toSeq}${timing.actor ? ` · in ${timing.actor}` : ''}`)),
     el('ol', { class: 'waterfall' }, rows),
+    el('div', { class: 'waterfall-axis muted small' }, el('span', {}), el('span', { class: 'axis-track' }, el('span', {}, '0'), el('span', {}, duration(timing.durationMs))), el('span', {})),
     timing.more ? el('p', { class: 'muted small' }, `and ${timing.more} more`) : '');
 }
 
