@@ -169,7 +169,8 @@ export function openRunView(app, crumbs, runId) {
             messages.show(view, freshMessageIndices(view.patch));
             messages.stream(streamingNow());
             timing.show(target, view.timing);
-            fetchAhead(target);
+            // After the record is drawn, and only if it is still the one wanted: a jump on drops its neighbours.
+            setTimeout(() => alive && s.wanted === target && fetchAhead(target), 0);
           }
         } catch (error) {
           s.loaded = target;
