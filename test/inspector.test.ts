@@ -161,7 +161,8 @@ test('records: timeline rows in words by seq range, narrowed by kind, tool, stat
   // A tool's finish names the tool the model asked for, though its event names only the call.
   const all = (await getJson(`/api/runs/${done.runId}/records?from=0&to=${lastSeq}`)).body.rows as { seq: number; kind: string; tool?: string; status?: string; label: string; state: string }[];
   assert.ok(all.some((row) => row.status === 'ok' && /^note finished in \d+ ms$/.test(row.label)), all.map((row) => row.label).join('\n'));
-  assert.match(all.at(-1)!.label, /^Model answers: all noted · \d+ in \/ \d+ out$/);
+  // The last record of a run that has ended says how it ended.
+  assert.match(all.at(-1)!.label, /^Model answers: all noted · \d+ in \/ \d+ out → run done$/);
 
   const tools = await getJson(`/api/runs/${done.runId}/records?kind=tool&from=0&to=${lastSeq}`);
   assert.equal(tools.body.matches, all.filter((row) => row.kind === 'tool').map((row) => row.seq));
@@ -354,7 +355,10 @@ test('the page lists runs, draws the statechart at the final state, and scrubs b
     assert.is(await loaded(lastSeq).count(), last.context.messages.length);
     // The timeline says what happened in words; XState's own names are for the event's details.
     assert.match(await page.locator(`.timeline li[data-seq="${lastSeq}"]`).innerText(), /Model answers: all noted/);
-    assert.match(await page.locator('.step .event-type').innerText(), 'xstate.done.actor.callModel');
+    // The event is said in words; its raw form, with XState's name, is folded away in the details.
+    assert.match(await page.locator('.step .event-words').innerText(), /^Model answers: all noted/);
+    assert.is(await page.locator('.step details.raw-event[open]').count(), 0);
+    assert.match((await page.locator('.step .event-type').textContent()) ?? '', 'xstate.done.actor.callModel');
 
     await page.$eval('#seq-slider', (input) => {
       (input as unknown as { value: string }).value = '1';

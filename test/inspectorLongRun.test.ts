@@ -101,6 +101,31 @@ test('a 10,000-step run opens at its end with at most 5,000 DOM nodes, and stays
   });
 });
 
+test("a step's timing view at 10,000 steps: the turn of a record far back, its failed call, and the DOM still bounded", async () => {
+  await withPage(async (page) => {
+    await page.goto(`${inspector.url}#/runs/${encodeURIComponent(runId)}`);
+    await shown(page, lastSeq);
+    // Step 5005 (turn 5004 from 0) is a lookup that fails: four records a step, its finish is record 4 * 5004 + 3.
+    const failed = 4 * 5004 + 3;
+    const asked: string[] = [];
+    page.on('request', (request) => /\/timing$|[?&]timing=1/.test(request.url()) && asked.push(new URL(request.url()).pathname));
+    await slideTo(page, failed);
+    await shown(page, failed);
+    const panel = page.locator(`.timing-panel[data-from="${failed - 2}"]`);
+    await panel.waitFor();
+    assert.match((await panel.locator('h3').textContent()) ?? '', /^Step 5005 timing/);
+    const rows = panel.locator('.waterfall .span');
+    assert.equal(await rows.evaluateAll((items) => items.map((item) => `${(item as unknown as { dataset: { kind: string; status: string } }).dataset.kind}:${(item as unknown as { dataset: { status: string } }).dataset.status}`)), ['model:ok', 'tool:error']);
+    assert.match(await rows.nth(1).innerText(), /lookup[\s\S]*no entry for word5004/);
+    await assertBounded(page, 'with the timing view');
+    // The timing came with the record; within the same step, it is not asked again.
+    await page.locator('body').press('ArrowLeft');
+    await shown(page, failed - 1);
+    await page.locator(`.timing-panel[data-from="${failed - 2}"]`).waitFor();
+    assert.equal(asked, [`/api/runs/${runId}/at/${failed}`]);
+  });
+});
+
 test('the records next to the one shown are fetched ahead: an arrow key draws the next record without asking the server', async () => {
   await withPage(async (page) => {
     const asked: string[] = [];
@@ -154,7 +179,10 @@ test("the selected record's event, patch and context sit beside the timeline, in
     const opened = page.locator(`.col-record .open-message[data-index="${index}"]`);
     await opened.waitFor();
     assert.match(await opened.innerText(), /add\s+call_\d+|"sum"/);
-    assert.match(await page.locator('.step .event-type').innerText(), 'xstate.done.actor.callModel');
+    // The event is said in words; its raw form, with XState's name, is folded away in the details.
+    assert.match(await page.locator('.step .event-words').innerText(), /^Model asks for add/);
+    assert.is(await page.locator('.step details.raw-event[open]').count(), 0);
+    assert.match((await page.locator('.step .event-type').textContent()) ?? '', 'xstate.done.actor.callModel');
     const scroll = await page.evaluate(() => {
       const root = (globalThis as unknown as { document: { scrollingElement: { scrollHeight: number; clientHeight: number } } }).document.scrollingElement;
       return { height: root.scrollHeight, client: root.clientHeight };

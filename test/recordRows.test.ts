@@ -1,7 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { matchesRow, RecordRows, stateText } from '../src/inspector/recordRows.ts';
+import { assign, setup } from 'xstate';
+import { z } from 'zod';
+import { agentMachine, defineAgent, defineFitness, defineTool, forkRun, MemoryStore, resumeRun, startRun } from '../src/index.ts';
+import type { AgentInput, AgentOutput, Run } from '../src/index.ts';
+import { matchesRow, RecordRows, stateText, type RecordRow } from '../src/inspector/recordRows.ts';
 import type { HistoryEntry, RunStore } from '../src/log/stores/runStore.ts';
+import { scriptedModel, type Script } from '../src/testing/index.ts';
 
 const time = '2026-12-07T10:00:00.000Z';
 const entries: HistoryEntry[] = [
@@ -55,6 +60,118 @@ test("a range's tool events are named from a turn before it, and every row is bu
   assert.equal(failed.map((row) => row.seq), [6]);
   assert.equal(all.rows.filter((row, seq) => matchesRow(row, all.texts[seq]!, { state: 'compact' })).map((row) => row.seq), [8]);
   assert.is(stateText({ a: { b: 'c' }, d: 'e' }), 'a.b.c, d.e');
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const waiting = (run: Run) => new Promise<void>((resolve) => (run.pendingApprovals.length ? resolve() : run.on((event) => event.type === 'approval.requested' && resolve())));
+
+test('every kind of record real runs produce is said in words, with no XState name in any row', async () => {
+  const store = new MemoryStore();
+  const slow = defineTool({ name: 'slow', description: 'Wait.', parameters: z.object({ ms: z.number() }), execute: async ({ ms }) => (await sleep(ms), 'waited') });
+  const broken = defineTool({ name: 'broken', description: 'Fail.', parameters: z.object({}), execute: () => { throw new Error('disk full'); } });
+  const publish = defineTool({ name: 'publish', description: 'Publish.', parameters: z.object({ text: z.string() }), needsApproval: true, execute: ({ text }) => `published ${text}` });
+  const charging: (() => void)[] = [];
+  const release = () => charging.splice(0).forEach((resolve) => resolve());
+  const hanging = defineTool({ name: 'charge', description: 'Charge a card.', parameters: z.object({}), onResume: 'ask', execute: () => new Promise<string>((resolve) => charging.push(() => resolve('charged'))) });
+  const fitness = [defineFitness({ name: 'tone', after: ['slow'], onBreach: 'record', measure: () => false })];
+  const calls = (...names: string[]) => names.map((name, i) => ({ id: `${name}${i}`, name, arguments: name === 'slow' ? { ms: 5 } : name === 'publish' ? { text: 'hi' } : {} }));
+  const runs: string[] = [];
+  const begin = (name: string, script: Script, extra: Partial<Parameters<typeof defineAgent>[0]> = {}) => {
+    const run = startRun(defineAgent({ name, tools: [slow, broken, publish, hanging], ...extra }), { input: 'go', model: scriptedModel(script), store });
+    runs.push(run.runId);
+    return run;
+  };
+
+  // Parallel calls, one failing, two waiting for people: one approved, one rejected; a fitness check.
+  const main = begin('main', [{ toolCalls: calls('slow', 'broken', 'publish', 'publish') }, { content: 'Done.' }], { fitness });
+  await waiting(main);
+  main.approve('publish2', { by: 'ana' });
+  main.reject('publish3', 'not this one', { by: 'bo' });
+  assert.is((await main.result).status, 'done');
+  // Cancelled while waiting; halted by a deadline, a token budget and the step limit; a model that fails.
+  const cancelled = begin('cancelled', [{ toolCalls: calls('publish') }]);
+  await waiting(cancelled);
+  cancelled.cancel('changed my mind');
+  await cancelled.result;
+  await begin('late', [{ toolCalls: [{ id: 's', name: 'slow', arguments: { ms: 300 } }] }, { content: 'x' }], { limits: { timeoutMs: 40 } }).result;
+  await begin('costly', [{ toolCalls: calls('slow'), usage: { inputTokens: 50, outputTokens: 50 } }], { limits: { maxTokens: 10 } }).result;
+  await begin('short', [{ toolCalls: calls('slow') }], { limits: { maxSteps: 1 } }).result;
+  await begin('down', () => { throw new Error('HTTP 503 from the provider'); }).result;
+  const expiring = begin('expiring', [{ toolCalls: calls('publish') }, { content: 'ok' }], { approval: { timeoutMs: 30, onTimeout: 'reject' } });
+  assert.is((await expiring.result).status, 'done');
+  // A process stops while a call runs; another takes the run over, with another model, and a person says to run the call again.
+  const agent = defineAgent({ name: 'charger', tools: [hanging] });
+  const first = startRun(agent, { input: 'go', model: scriptedModel([{ toolCalls: calls('charge') }]), store });
+  runs.push(first.runId);
+  // Taken over, the first handle can record nothing more: it ends with a conflict.
+  const overtaken = first.result.then(() => 'ended', (error: Error) => error.name);
+  while (!(await store.readHistory(first.runId).catch(() => [])).some((entry) => entry.eventType === 'TOOL_STARTED')) await sleep(5);
+  const other = scriptedModel([{ content: 'charged once' }]);
+  const resumed = await resumeRun(agent, first.runId, { store, takeOver: true, model: Object.assign(other, { info: { ...other.info, model: 'other-model' } }) });
+  await waiting(resumed);
+  resumed.approve('charge0', { by: 'cy' });
+  // Both the stopped call and the one run again are let go once the second has started.
+  while (charging.length < 2) await sleep(5);
+  release();
+  assert.is((await resumed.result).status, 'done');
+  assert.is(await overtaken, 'ConflictError');
+  runs.push(await forkRun(store, runs[0]!, 1));
+  // A machine of the user's own that invokes an agent.
+  const writer = defineAgent({ name: 'writer', instructions: 'Write.', tools: [slow] });
+  const machine = setup({ types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput }, actors: { writer: agentMachine } }).createMachine({
+    id: 'desk',
+    context: ({ input }) => ({ input, draft: null }),
+    initial: 'writing',
+    states: {
+      writing: { invoke: { id: 'writer', src: 'writer', input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer`, instructions: writer.instructions }), onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) } } },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => context.draft!,
+  });
+  const desk = startRun(defineAgent({ name: 'desk', machine, agents: { writer } }), { input: 'go', model: scriptedModel([{ toolCalls: calls('slow') }, { content: 'Written.' }]), store });
+  runs.push(desk.runId);
+  await desk.result;
+
+  const rows = new RecordRows(store);
+  const all: RecordRow[] = [];
+  for (const runId of runs) {
+    const ranged = (await rows.range(runId, 0, 999)).rows;
+    const built = (await rows.all(runId)).rows;
+    assert.equal(ranged.map((row) => row.label), built.map((row) => row.label), `a range and the whole run say the same for ${runId}`);
+    all.push(...ranged);
+  }
+  assert.ok(all.length > 40, `${all.length} rows`);
+  for (const row of all) {
+    assert.not.match(row.label, /xstate\./i, `record ${row.seq} (${row.eventType}) is said in words`);
+    assert.ok(row.label.length > 0);
+  }
+  assert.ok(all.some((row) => row.eventType.startsWith('xstate.')), 'XState names are still kept for the details view');
+  const said = all.map((row) => row.label).join('\n');
+  for (const words of [
+    'Run started',
+    /^Model asks for slow, broken, publish · \d+ in \/ \d+ out → waits for approval$/m,
+    /^slow finished in \d+ ms$/m,
+    /^broken failed in \d+ ms: .*disk full/m,
+    'publish approved by ana (publish2)',
+    'publish rejected by bo (publish3): not this one',
+    'Fitness check: tone breached',
+    'Run cancelled: changed my mind',
+    /^Deadline reached → run halted: /m,
+    /Model asks for slow · 50 in \/ 50 out → run halted: Token budget/,
+    /All tool calls finished → run halted: Step limit reached/,
+    /^Model call failed: HTTP 503 from the provider → run failed$/m,
+    'Approval deadline passed',
+    /^Run resumed in process \d+ after a stop: charge0 had started and not finished$/m,
+    /^Model changed on resume, from scripted to other-model$/m,
+    /^charge interrupted \(charge0\)/m,
+    'charge approved by cy (charge0)',
+    /^Forked from .+ at record 1$/m,
+    /^writer: Model asks for slow/m,
+    /^writer: slow finished/m,
+    /^writer finished$/m,
+    /Model answers: Done\. .* → run done$/m,
+  ]) assert.match(said, words);
+  assert.equal([...new Set(all.map((row) => row.kind))].sort(), ['approval', 'error', 'fitness', 'model', 'run', 'start', 'tool']);
 });
 
 test.run();

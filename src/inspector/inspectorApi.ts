@@ -10,6 +10,7 @@ import { streamRun, type LiveEvents } from './runStream.ts';
 import { HttpStatusError, readJsonBody, sendBody, sendJson } from './sendJson.ts';
 import { isFiltering, matchesRow, RecordRows, ROW_KINDS, type RowFilter, type RowKind } from './recordRows.ts';
 import { StateCache, type MessageWindow } from './stateCache.ts';
+import { timingAt } from './timingAt.ts';
 
 /** What the inspector's approve, reject and fork buttons do. */
 export interface InspectorActions {
@@ -153,11 +154,15 @@ export function createApi(options: ApiOptions) {
       const seq = parseSeq(d, b);
       const window = messageWindow(query.get('messages'));
       const [row] = (await rows.range(b, seq, seq)).rows;
-      sendJson(res, 200, undefined, await cache.viewJson(b, seq, window, row ? { row } : {}));
+      // `timing=1`: the step's timing too, so that a jump draws it with the record.
+      const timing = query.get('timing') === '1' ? { timing: await timingAt(store, b, seq) } : {};
+      sendJson(res, 200, undefined, await cache.viewJson(b, seq, window, { ...(row ? { row } : {}), ...timing }));
     } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts[4] === 'messages' && parts.length === 5) {
       const seq = parseSeq(d, b);
       const range = seqRange(query, Number.MAX_SAFE_INTEGER, MAX_MESSAGES, 'a message index');
       sendJson(res, 200, undefined, await cache.messagesJson(b, seq, range, query.get('actor') ?? ''));
+    } else if (a === 'runs' && b !== undefined && c === 'at' && d !== undefined && parts[4] === 'timing' && parts.length === 5) {
+      sendJson(res, 200, await timingAt(store, b, parseSeq(d, b)));
     } else if (a === 'runs' && b !== undefined && c === 'stream' && d === undefined) {
       const summary = await store.summary(b);
       const afterText = query.get('after');

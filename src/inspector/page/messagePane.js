@@ -103,6 +103,8 @@ export function openMessagePane(runId, { onOpen, actor = '', name = '', emptyNot
     /** Tokens streamed since the last model turn, drawn as a last card while they last. */
     stream(text) {
       const had = Boolean(streaming);
+      // Nothing streamed before or now: the list is as it was (a scrub calls this for every record).
+      if (!had && !text) return;
       streaming = text;
       if (had !== Boolean(text)) setCount();
       const box = list.element.querySelector('.streaming .msg-content');

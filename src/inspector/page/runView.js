@@ -5,6 +5,7 @@ import { openDiagram } from './diagramView.js';
 import { openMessagePane } from './messagePane.js';
 import { approvalsPanel, forkPanel, freshMessageIndices, messagePanel, recordPanels, stepHeading } from './stepPanels.js';
 import { openTimeline } from './timeline.js';
+import { openTiming } from './timing.js';
 
 const ACTIVE_STATUSES = new Set(['running', 'waiting']);
 
@@ -34,6 +35,7 @@ export function openRunView(app, crumbs, runId) {
     renderStep();
   };
   let messages = openMessagePane(runId, { onOpen: openMessage });
+  const timing = openTiming(runId, { onPick: (seq) => goTo(seq) });
   app.classList.add('run-page');
   app.replaceChildren(
     head,
@@ -149,7 +151,7 @@ export function openRunView(app, crumbs, runId) {
       el('section', { class: 'panel' }, stepHeading(view, latest()), forkPanel(runId, view.seq, s.canAct)),
       isLatest && view.pending.length > 0 ? approvalsPanel(runId, view, s.canAct) : '',
       opened ? messagePanel(opened.index, opened.message, () => ((s.openMessage = null), renderStep())) : '',
-      ...recordPanels(view, open),
+      ...recordPanels(view, open, timing.element),
     );
     stepBox.dataset.seq = String(view.seq);
     tree.show(s.header, view);
@@ -173,7 +175,8 @@ export function openRunView(app, crumbs, runId) {
     const path = viewPath(seq);
     const kept = views.get(path);
     if (kept) return kept;
-    const asked = getJson(path);
+    // The step's timing comes with the record, unless the page has it.
+    const asked = getJson(timing.has(seq) ? path : `${path}&timing=1`);
     if (seq < latest()) {
       views.set(path, asked);
       asked.catch(() => views.delete(path));
@@ -192,6 +195,8 @@ export function openRunView(app, crumbs, runId) {
     seq = Math.max(0, Math.min(latest(), seq));
     s.following = seq === latest();
     s.wanted = seq;
+    // Asked before the position is drawn, so that the server starts on the record first.
+    const asked = s.busy || seq === s.loaded ? undefined : fetchView(seq);
     updatePosition(seq);
     if (s.busy) return;
     s.busy = true;
@@ -199,14 +204,17 @@ export function openRunView(app, crumbs, runId) {
       while (alive && s.wanted !== s.loaded) {
         const target = s.wanted;
         try {
-          const view = await fetchView(target);
+          const view = await (target === seq && asked ? asked : fetchView(target));
           s.loaded = target;
           if (alive && s.wanted === target) {
             s.view = view;
+            timeline.put(view.row);
             renderStep();
             messages.show(view, freshMessageIndices(view.patch));
             messages.stream(streamingNow());
-            fetchAhead(target);
+            timing.show(target, view.timing);
+            // After the record is drawn, and only if it is still the one wanted: a jump on drops its neighbours.
+            setTimeout(() => alive && s.wanted === target && fetchAhead(target), 0);
           }
         } catch (error) {
           s.loaded = target;

@@ -29,7 +29,7 @@ export function stepHeading(view, lastSeq) {
   const row = view.row;
   return el('div', { class: 'step-head' },
     el('h2', {}, `Record ${view.seq}`, el('span', { class: 'muted' }, ` of ${lastSeq}`)),
-    el('p', { class: `step-label${row ? ` kind-${row.kind}${row.status ? ` status-${row.status}` : ''}` : ''}` }, row ? row.label : view.event.type),
+    el('p', { class: `step-label${row ? ` kind-${row.kind}${row.status ? ` status-${row.status}` : ''}` : ''}` }, row ? row.label : `Record ${view.seq}`),
     el('div', { class: 'chips' },
       chip('state', el('code', { class: 'state-name' }, stateLabel(view.value))),
       chip('at', formatTime(view.time)),
@@ -119,14 +119,20 @@ export function forkPanel(runId, seq, canAct) {
     el('details', {}, el('summary', { class: 'small' }, 'edit the context first'), edit));
 }
 
-/** The record's event, patch and the context after it. */
-export function recordPanels(view, open) {
+/** The record's event in words (its raw form folded away), the step's timing, the patch and the context after it. */
+export function recordPanels(view, open, timing = '') {
   const ops = view.patch.map((op) =>
     el('li', {}, el('span', { class: `op op-${op.op}` }, op.op), ' ', el('code', {}, op.path),
       op.from !== undefined ? el('span', { class: 'muted' }, ` from ${op.from}`) : '',
       'value' in op ? el('pre', { class: 'op-value' }, truncate(pretty(op.value))) : ''));
   return [
-    el('section', { class: 'panel' }, el('h3', {}, 'Event ', el('code', { class: 'event-type' }, view.event.type)), jsonTree(view.event, open.event)),
+    el('section', { class: 'panel event-panel' }, el('h3', {}, 'Event'),
+      el('p', { class: 'event-words' }, view.row ? view.row.label : 'A record without words: see its raw event.'),
+      el('details', { class: 'raw-event', open: open.rawEvent ?? false, ontoggle: (event) => (open.rawEvent = event.currentTarget.open) },
+        el('summary', { class: 'small muted' }, 'raw event'),
+        el('p', { class: 'small' }, 'type ', el('code', { class: 'event-type' }, view.event.type)),
+        jsonTree(view.event, open.event))),
+    timing,
     el('section', { class: 'panel' }, el('h3', {}, `Patch (${view.patch.length} ops)`),
       view.patch.length ? el('ol', { class: 'patch' }, ops) : el('p', { class: 'muted' }, view.seq === 0 ? 'Record 0 is a keyframe: the initial snapshot.' : 'No change.')),
     el('section', { class: 'panel' }, el('h3', {}, 'Context'), el('p', { class: 'muted small' }, 'messages are shown in the conversation'), jsonTree(view.context, open.context)),

@@ -3,8 +3,8 @@ import { el } from './render.js';
 import { virtualList } from './virtualList.js';
 
 const ROW_HEIGHT = 26;
-/** Rows fetched at a time when nothing narrows the timeline. */
-const BLOCK = 200;
+/** Rows asked for beyond those drawn, on each side, when nothing narrows the timeline. */
+const MARGIN = 32;
 const KINDS = [
   ['', 'every kind'],
   ['model', 'model turns'],
@@ -37,6 +37,8 @@ function lowerBound(sorted, value) {
 export function openTimeline(runId, { onPick, selected }) {
   const cache = new Map();
   const loading = new Set();
+  /** The ranges of rows asked for and not yet answered, when nothing narrows the timeline. */
+  const asking = [];
   const filter = { text: '', kind: '', tool: '', state: '' };
   let lastSeq = -1;
   /** Seqs of the records that match the filter, or null when nothing narrows the list. */
@@ -100,6 +102,16 @@ export function openTimeline(runId, { onPick, selected }) {
     fill(state, facets.states, 'any state');
   }
 
+  /** Draws the rows that were waiting for their data and now have it, in place; the others stay as drawn. */
+  function fillPending() {
+    for (const item of list.element.querySelectorAll('li.pending')) {
+      const seq = Number(item.dataset.seq);
+      if (!cache.has(seq)) continue;
+      const index = indexOf(seq);
+      if (index >= 0) item.replaceWith(renderRow(index));
+    }
+  }
+
   function take(answer) {
     for (const row of answer.rows) cache.set(row.seq, row);
   }
@@ -129,7 +141,7 @@ export function openTimeline(runId, { onPick, selected }) {
       const answer = await getJson(`${runPath(runId)}/records?${params}`);
       if (!alive) return;
       take(answer);
-      list.invalidate();
+      fillPending();
       list.render();
     } catch (error) {
       count.textContent = `Could not read records: ${error.message}`;
@@ -138,15 +150,25 @@ export function openTimeline(runId, { onPick, selected }) {
     }
   }
 
+  /** The seqs from `from` to `to` less those known at either end, as [from, to] (from > to when all are known). */
+  const unknown = (from, to) => {
+    while (from <= to && cache.has(from)) from++;
+    while (to >= from && cache.has(to)) to--;
+    return [from, to];
+  };
+
   function load(first, last) {
     if (last < first) return;
     if (!matches) {
-      for (let block = Math.floor(first / BLOCK); block <= Math.floor(last / BLOCK); block++) {
-        const to = Math.min(lastSeq, block * BLOCK + BLOCK - 1);
-        let from = block * BLOCK;
-        while (from <= to && cache.has(from)) from++;
-        if (from <= to) void fetchRows(`${from}-${to}`, new URLSearchParams({ from: String(from), to: String(to) }));
-      }
+      // One request for what is drawn and not known, with a margin for scrolling on: after a jump,
+      // the rows on screen come in one answer of about a hundred rows.
+      const [from, to] = unknown(first, Math.min(last, lastSeq));
+      if (from > to || asking.some(([a, b]) => a <= from && to <= b)) return;
+      const [askFrom, askTo] = unknown(Math.max(0, from - MARGIN), Math.min(lastSeq, to + MARGIN));
+      const range = [askFrom, askTo];
+      asking.push(range);
+      void fetchRows(`${askFrom}-${askTo}`, new URLSearchParams({ from: String(askFrom), to: String(askTo) }))
+        .finally(() => asking.splice(asking.indexOf(range), 1));
       return;
     }
     const wanted = matches.slice(first, last + 1).filter((seq) => !cache.has(seq));
@@ -230,6 +252,12 @@ export function openTimeline(runId, { onPick, selected }) {
       if (path && ![...state.options].some((option) => option.value === path)) state.append(el('option', { value: path }, path));
       state.value = path;
       setFilter('state', path);
+    },
+    /** Keeps a row that came with a record's view, so that the selected row is drawn with its record. */
+    put(row) {
+      if (!row || cache.has(row.seq)) return;
+      cache.set(row.seq, row);
+      fillPending();
     },
     /** Marks `seq` as selected and scrolls it into view. */
     select(seq) {
