@@ -117,7 +117,14 @@ test('the current state is highlighted, and moves with the record shown when scr
     await page.waitForSelector('#diagram [id="state:agent.execute"].current');
     assert.is(await page.locator('#diagram .current').count(), 1, 'one current state');
     assert.not.ok(await stateNode(page, 'agent.done').evaluate((node) => node.classList.contains('active')));
+    const inside = async (id: string) => {
+      const [node, frame] = [(await stateNode(page, id).boundingBox())!, (await page.locator('#diagram').boundingBox())!];
+      return node.x >= frame.x && node.y >= frame.y && node.x + node.width <= frame.x + frame.width && node.y + node.height <= frame.y + frame.height;
+    };
+    assert.ok(await inside('agent.execute'), 'the current state is brought into view');
     await page.locator('body').press('End');
+    await page.waitForSelector('#diagram [id="state:agent.done"].current');
+    assert.ok(await inside('agent.done'), 'and follows the run back to its end');
     await page.waitForSelector('#diagram [id="state:agent.done"].current');
   });
 });

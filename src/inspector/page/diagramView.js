@@ -72,6 +72,16 @@ export function openDiagram({ onPickState }) {
     apply();
   }
 
+  /** Pans, at the same scale, so that a state that left the viewport (the run moved on) is in its middle again. */
+  function keepInView(node) {
+    const box = node.getBoundingClientRect();
+    const frame = viewport.getBoundingClientRect();
+    if (box.left >= frame.left && box.right <= frame.right && box.top >= frame.top && box.bottom <= frame.bottom) return;
+    view.x += frame.left + frame.width / 2 - (box.left + box.width / 2);
+    view.y += frame.top + frame.height / 2 - (box.top + box.height / 2);
+    apply();
+  }
+
   let drag = null;
   viewport.addEventListener('pointerdown', (event) => {
     if (!layer || event.button !== 0) return;
@@ -150,7 +160,7 @@ export function openDiagram({ onPickState }) {
       focused = false;
       fit();
     },
-    /** Marks the states of a state value as active, the innermost ones as current; the first time, brings the current one into view. */
+    /** Marks the states of a state value as active, the innermost ones as current, and keeps the current one in view (the first time, at a readable scale). */
     highlight(value) {
       if (!svg) return;
       svg.querySelectorAll('.active, .current').forEach((node) => node.classList.remove('active', 'current'));
@@ -165,9 +175,12 @@ export function openDiagram({ onPickState }) {
           current ??= node;
         }
       });
-      if (!focused && current && viewport.clientWidth > 0) {
+      if (!current || viewport.clientWidth === 0) return;
+      if (!focused) {
         focused = true;
         focusOn(current);
+      } else {
+        keepInView(current);
       }
     },
     /** Shows a message instead of a chart. */
