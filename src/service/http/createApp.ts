@@ -96,7 +96,9 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
     bodyLimit({
       maxSize: options.bodyLimitBytes,
       onError: () => {
-        throw new ProblemError(413, 'body-too-large', 'Body too large', `The request body is larger than ${options.bodyLimitBytes} bytes, the most this service accepts: send less (the service's --body-limit sets it).`);
+        throw new ProblemError(413, 'body-too-large', 'Body too large', `The request body is larger than ${options.bodyLimitBytes} bytes, the most this service accepts: send less (the service's --body-limit sets it).`,
+          // The rest of the body is not read: the connection is not reused for another request.
+          { headers: { connection: 'close' } });
       },
     }),
   );
