@@ -3,12 +3,16 @@ import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { DEFAULT_SQLITE_PATH } from '../log/stores/sqlite/sqliteStore.ts';
 
+const NO_AGENTS = 'expected at least one agent module (--agents path/to/agent.ts)';
+
 const Origin = z.string().refine((text) => /^https?:\/\/[^/\s]+$/.test(text), { message: 'expected an origin such as https://app.example.com (scheme and host, no path)' });
 
 /** The service's settings, from flags, the environment or a JSON file, checked here before anything starts. */
 export const ServiceConfigSchema = z.strictObject({
   store: z.string().min(1).default(`sqlite:${DEFAULT_SQLITE_PATH}`),
-  agents: z.array(z.string().min(1)).min(1, { message: 'expected at least one agent module (--agents path/to/agent.ts)' }),
+  agents: z
+    .array(z.string().min(1), { error: (issue) => (issue.input === undefined ? NO_AGENTS : 'expected a list of agent module paths') })
+    .min(1, { message: NO_AGENTS }),
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
   /** Browser origins allowed to call the API (CORS); a request from any other Origin is refused. */
