@@ -61,6 +61,15 @@ export class TenantRuns {
     return stateAt(this.store, runId, seq);
   }
 
+  /**
+   * Reads of one run of this tenant, checked once: ownership never changes, so a stream that polls
+   * the run does not ask again.
+   */
+  async follow(runId: string): Promise<{ summary(): Promise<RunSummary>; history(range: SeqRange): Promise<HistoryEntry[]> }> {
+    await this.owned(runId);
+    return { summary: () => this.store.summary(runId), history: (range) => this.store.readHistory(runId, range) };
+  }
+
   list(filter: TenantRunFilter): Promise<TenantRunPage> {
     return this.service.listRuns(this.tenantId, filter);
   }

@@ -111,7 +111,12 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
   keyRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An API key from `statecraft keys create`' });
-  app.doc31('/openapi.json', { openapi: '3.1.0', info: { title: 'Statecraft service', version: '1', description: 'Start, follow and decide agent runs; every error is an RFC 9457 problem document.' } });
+  // Made once, on first request: generating it walks every route's schemas (hundreds of milliseconds).
+  let document: unknown;
+  app.get('/openapi.json', (c) => {
+    document ??= app.getOpenAPI31Document({ openapi: '3.1.0', info: { title: 'Statecraft service', version: '1', description: 'Start, follow and decide agent runs; every error is an RFC 9457 problem document.' } });
+    return c.json(document as object);
+  });
 
   app.notFound((c) =>
     problemResponse({ type: 'https://statecraft.dev/problems/no-route', title: 'No such route', status: 404, detail: `No route ${c.req.method} ${new URL(c.req.url).pathname}: see the routes in /openapi.json.`, instance: new URL(c.req.url).pathname }),

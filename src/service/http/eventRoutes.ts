@@ -41,7 +41,7 @@ export function eventRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): vo
       requireScope(c.get('principal'), 'runs:read');
       const { runId } = c.req.valid('param');
       let sent = startAfter(c.req.header('last-event-id'), c.req.valid('query').after);
-      await tenantRuns(deps, c).owned(runId);
+      const run = await tenantRuns(deps, c).follow(runId);
       c.header('cache-control', 'no-store');
       c.header('x-accel-buffering', 'no');
       return streamSSE(c, async (stream) => {
@@ -66,9 +66,9 @@ export function eventRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): vo
           await stream.write('retry: 1000\n\n');
           let lastStatus = '';
           while (!stopped) {
-            const summary = await deps.store.summary(runId);
+            const summary = await run.summary();
             if (summary.lastSeq > sent) {
-              for (const entry of await deps.store.readHistory(runId, { from: sent + 1, to: summary.lastSeq })) {
+              for (const entry of await run.history({ from: sent + 1, to: summary.lastSeq })) {
                 if (stopped) break;
                 await stream.writeSSE({ id: String(entry.seq), event: 'record', data: JSON.stringify(entry) });
                 sent = entry.seq;
