@@ -4,8 +4,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { UserError } from '../src/errors.ts';
+import { defineAgent } from '../src/index.ts';
+import { createServer } from '../src/service/createServer.ts';
 import { jsonLogger } from '../src/service/http/jsonLog.ts';
 import { openServiceStore } from '../src/service/store/openServiceStore.ts';
+import { rejection } from './fixtures/helpers.ts';
 import { call, startService, type TestService } from './fixtures/service.ts';
 
 let s: TestService;
@@ -162,6 +166,15 @@ test('health, readiness and the OpenAPI 3.1 document need no key; the document i
   assert.ok(doc.paths['/v1/runs'].post.responses['401'].content['application/problem+json']);
   assert.equal(doc.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer', description: 'An API key from `statecraft keys create`' });
   problem(await call(s, '/v2/nothing'), 404, 'no-route');
+});
+
+test('a second service on a port in use is refused, naming the fix', async () => {
+  const port = Number(new URL(s.url).port);
+  const second = await createServer({ agents: [defineAgent({ name: 'idle' })], store: s.store, port, log: () => {} });
+  const error = await rejection(second.listen());
+  await second.close();
+  assert.instance(error, UserError);
+  assert.match((error as Error).message, new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port}: it is in use\\. Pick another with --port`));
 });
 
 test.run();

@@ -38,7 +38,13 @@ export async function serve(values: CommandValues): Promise<number> {
   }
   const { agents: _paths, ...settings } = config;
   const server = await createServer({ ...settings, agents });
-  const { url } = await server.listen();
+  let url: string;
+  try {
+    ({ url } = await server.listen());
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
   process.stderr.write(`Statecraft service on ${url} (OpenAPI at ${url}/openapi.json), serving ${agents.map(({ agent }) => agent.name).join(', ')}. Ctrl-C stops it.\n`);
   await new Promise<NodeJS.Signals>((resolve) => onInterrupt(resolve));
   await server.close();

@@ -103,7 +103,13 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
       new Promise((resolve, reject) => {
         const http = createAdaptorServer({ fetch: app.fetch }) as Server;
         server = http;
-        http.once('error', reject);
+        http.once('error', (error: NodeJS.ErrnoException) => {
+          server = undefined;
+          if (error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL') {
+            const why = error.code === 'EADDRINUSE' ? 'is in use' : error.code === 'EACCES' ? 'is not allowed to this user' : 'is not an address of this machine';
+            reject(new UserError(`Cannot listen on ${config.host}:${config.port}: it ${why}. Pick another with --port (0 picks a free one) or --host.`, { cause: error }));
+          } else reject(error);
+        });
         http.listen(config.port, config.host, () => {
           const { port } = http.address() as AddressInfo;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
