@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startScriptedServer } from '../src/testing/index.ts';
 import { cli, root } from './fixtures/cli.ts';
+import { readEvents } from './fixtures/service.ts';
 
 const exec = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'statecraft-cli-serve-'));
@@ -106,6 +107,55 @@ test("serve hosts a module's agent over HTTP with a key made by keys create, and
   assert.ok(logs.some((entry) => entry.msg === 'run.started' && entry.tenant === 'acme'));
   assert.is(logs.at(-1).msg, 'service.stopped');
   assert.not.ok(stdout.includes(key.slice(21)), 'the key is not logged');
+});
+
+/** `statecraft serve` in a child process, and the URL it listens on once it says so. */
+async function serveChild(args: string[], extraEnv: Record<string, string>) {
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', ...args], { cwd: root, env: { ...env, ...extraEnv } });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const found = /Statecraft service on (http:\/\/\S+) /.exec(stderr);
+      if (found) resolve(found[1]!);
+    });
+    child.on('exit', () => reject(new Error(`serve exited: ${stderr}`)));
+  });
+  return { child, url };
+}
+
+test('an instance killed mid-stream loses nothing: the client reconnects to another with Last-Event-ID and the run goes on there', async () => {
+  const model = await startScriptedServer([{ toolCalls: [{ id: 'call_send', name: 'send', arguments: { to: 'ops' } }] }, { content: 'Sent to ops.' }]);
+  const modelEnv = { OPENAI_BASE_URL: model.url, OPENAI_API_KEY: 'test' };
+  const key = (await statecraft(['keys', 'create', '--tenant', 'acme', '--scopes', 'runs:create,runs:read,approvals:decide'])).stdout.trim();
+  const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+  const first = await serveChild(['--agents', 'test/fixtures/serve/sender.ts'], modelEnv);
+  let second: Awaited<ReturnType<typeof serveChild>> | undefined;
+  try {
+    const { runId } = (await (await fetch(`${first.url}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ agent: 'sender', input: 'tell ops' }) })).json()) as { runId: string };
+    const cut = await readEvents({ url: first.url }, key, runId, {
+      stop: (event) => {
+        if (event.event === 'status' && JSON.parse(event.data).status === 'waiting') first.child.kill('SIGKILL');
+        return false;
+      },
+    });
+    assert.ok('broken' in cut && cut.broken, 'the stream was cut by the instance dying');
+    const seen = cut.events.filter((event) => event.event === 'record').map((event) => Number(event.id));
+    assert.ok(seen.length > 0);
+    second = await serveChild(['--agents', 'test/fixtures/serve/sender.ts'], modelEnv);
+    const [pending] = (await (await fetch(`${second.url}/v1/runs/${runId}/approvals`, { headers })).json()) as { callId: string; argsHash: string }[];
+    const approved = await fetch(`${second.url}/v1/runs/${runId}/approvals/${pending!.callId}/approve`, { method: 'POST', headers, body: JSON.stringify({ argsHash: pending!.argsHash, by: 'ops-lead' }) });
+    assert.is(approved.status, 202);
+    const rest = await readEvents({ url: second.url }, key, runId, { lastEventId: String(seen.at(-1)) });
+    const end = JSON.parse(rest.events.at(-1)!.data);
+    assert.is(end.status, 'done');
+    const resumed = rest.events.filter((event) => event.event === 'record').map((event) => Number(event.id));
+    assert.equal([...seen, ...resumed], [...Array(end.lastSeq + 1).keys()], 'every record once, across both instances');
+  } finally {
+    first.child.kill('SIGKILL');
+    second?.child.kill('SIGTERM');
+    await model.close();
+  }
 });
 
 test.run();
