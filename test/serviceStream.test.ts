@@ -41,6 +41,9 @@ test('a stream follows a run live: records with their seqs as ids, its status wh
   for (const event of records(read.events)) assert.is(JSON.parse(event.data).seq, Number(event.id));
   assert.ok(records(read.events).some((event) => JSON.parse(event.data).eventType === 'APPROVE'));
   assert.ok(read.events.every((event) => event.event === 'record' || event.id === undefined), 'only records carry ids');
+  // The answer after the approval streamed while the client was connected: its text came as deltas.
+  const streamed = read.events.filter((event) => event.event === 'delta').map((event) => JSON.parse(event.data).text).join('');
+  assert.is(streamed, 'Done: refunded 25 on L1');
 });
 
 test('a client that reconnects with Last-Event-ID gets every record it missed and none twice', async () => {
@@ -95,6 +98,20 @@ test('a stopping instance ends its streams and lets its runs finish; another ins
     await a.close();
     await b.close();
   }
+});
+
+test('a stopping instance fails readiness and refuses new requests at once, before its stores close', async () => {
+  const stopping = await startService();
+  const closing = stopping.server.close();
+  const ready = await stopping.server.fetch(new Request('http://service/readyz'));
+  assert.is(ready.status, 503);
+  assert.equal(await ready.json(), { status: 'unavailable', detail: 'shutting down' });
+  const refused = await stopping.server.fetch(new Request('http://service/v1/runs', { headers: { authorization: `Bearer ${stopping.keys.a}` } }));
+  assert.is(refused.status, 503);
+  assert.is(refused.headers.get('retry-after'), '1');
+  assert.match(((await refused.json()) as { detail: string }).detail, /shutting down: retry the request, which will reach another instance/);
+  await closing;
+  await stopping.close();
 });
 
 test.run();
