@@ -8,6 +8,7 @@ import { tenantRuns, type ServiceDeps } from './serviceDeps.ts';
 import type { ServiceEnv } from './serviceEnv.ts';
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
+const KEEPALIVE_MS = 15_000;
 
 const EventsQuery = z.object({
   after: z.string().optional().openapi({ description: 'The last record seq the client has (-1 for none); Last-Event-ID takes precedence' }),
@@ -65,6 +66,7 @@ export function eventRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): vo
         try {
           await stream.write('retry: 1000\n\n');
           let lastStatus = '';
+          let quietSince = Date.now();
           while (!stopped) {
             const summary = await run.summary();
             if (summary.lastSeq > sent) {
@@ -72,12 +74,18 @@ export function eventRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): vo
                 if (stopped) break;
                 await stream.writeSSE({ id: String(entry.seq), event: 'record', data: JSON.stringify(entry) });
                 sent = entry.seq;
+                quietSince = Date.now();
               }
             }
             const status = JSON.stringify([summary.status, summary.waitingOn ?? null]);
             if (status !== lastStatus && !stopped) {
               lastStatus = status;
               await stream.writeSSE({ event: 'status', data: JSON.stringify(statusView(summary)) });
+            }
+            // A comment now and then keeps proxies from closing a stream that waits long for people.
+            if (Date.now() - quietSince >= KEEPALIVE_MS) {
+              await stream.write(': keepalive\n\n');
+              quietSince = Date.now();
             }
             if (FINAL.has(summary.status) && sent >= summary.lastSeq) {
               await stream.writeSSE({ event: 'end', data: JSON.stringify(statusView(summary)) });
