@@ -39,6 +39,9 @@ export function runView(header: RunHeader, summary: RunSummary) {
   };
 }
 
+/** Records one history request answers at most; the next are asked with `from`. */
+const MAX_HISTORY = 1000;
+
 const summaryView = ({ owner: _owner, agentModule: _module, ...shown }: RunSummary) => shown;
 
 const links = (runId: string) => ({ self: `/v1/runs/${runId}`, events: `/v1/runs/${runId}/events`, history: `/v1/runs/${runId}/history`, approvals: `/v1/runs/${runId}/approvals` });
@@ -95,14 +98,15 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
 
   app.openapi(
     createRoute({
-      method: 'get', path: '/v1/runs/{runId}/history', summary: "A run's records, without patches and snapshots", security,
+      method: 'get', path: '/v1/runs/{runId}/history', summary: `A run's records, without patches and snapshots: at most ${MAX_HISTORY} from \`from\``, security,
       request: { params: RunIdParam, query: RangeQuery },
       responses: { 200: json(HistoryEntrySchema.array(), 'History entries, by seq'), ...problemResponses(...COMMON_PROBLEMS, 404) },
     }),
     async (c) => {
       requireScope(c.get('principal'), 'runs:read');
       const { from, to } = c.req.valid('query');
-      const range = { ...(from === undefined ? {} : { from: Number(from) }), ...(to === undefined ? {} : { to: Number(to) }) };
+      const first = from === undefined ? 0 : Number(from);
+      const range = { from: first, to: Math.min(to === undefined ? Number.MAX_SAFE_INTEGER : Number(to), first + MAX_HISTORY - 1) };
       return c.json(await tenantRuns(deps, c).history(c.req.valid('param').runId, range), 200);
     },
   );
