@@ -75,6 +75,9 @@ test('oversize bodies, malformed JSON and bodies that do not match the schema ar
   const broken = await call(s, '/v1/runs', { key: s.keys.a, body: '{"agent": "support", "input": ' });
   problem(broken, 400, 'malformed-json');
   assert.match(broken.json.detail, /not valid JSON/);
+  const form = await call(s, '/v1/runs', { key: s.keys.a, body: '{"agent": "support", "input": "hi"}', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  problem(form, 415, 'unsupported-media-type');
+  assert.match(form.json.detail, /sent as application\/x-www-form-urlencoded, and this route takes JSON: send it with content-type application\/json/);
   const wrong = await call(s, '/v1/runs', { key: s.keys.a, body: { agent: 'support', input: 42, extra: true } });
   problem(wrong, 400, 'invalid-request');
   assert.equal(wrong.json.issues.map((issue: { path: string }) => issue.path).sort(), ['(root)', 'input']);

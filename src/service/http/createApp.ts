@@ -125,6 +125,11 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
     const instance = new URL(c.req.url).pathname;
     if (error instanceof HTTPException && !(error instanceof ProblemError)) {
       // Hono's own refusals (a body that is not JSON) keep their status, worded as ours are.
+      if (error.status === 415) {
+        const sent = c.req.header('content-type') ?? 'no content-type';
+        const detail = `The request body was sent as ${sent}, and this route takes JSON: send it with content-type application/json (curl: -H 'content-type: application/json').`;
+        return problemResponse({ type: 'https://statecraft.dev/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail, instance });
+      }
       const malformed = /JSON/i.test(error.message);
       const detail = malformed ? `The request body is not valid JSON (${error.message}): send a JSON object with content-type application/json.` : error.message;
       return problemResponse({ type: `https://statecraft.dev/problems/${malformed ? 'malformed-json' : 'http'}`, title: malformed ? 'Malformed JSON' : 'Bad request', status: error.status, detail, instance });
