@@ -30,6 +30,8 @@ test('a run starts, is read back, and its history and state at a step are its ow
   const run = await until(s, s.keys.a, created.json.runId, ['done']);
   assert.is(run.agent.id, 'support');
   assert.is(run.thread, 't-1');
+  assert.equal((await call(s, '/v1/runs?thread=t-1', { key: s.keys.a })).json.runs.map((r: { runId: string }) => r.runId), [run.runId]);
+  assert.equal((await call(s, '/v1/runs?thread=t-1', { key: s.keys.b })).json.runs, [], "another tenant's thread of the same name is its own");
   assert.is(run.input, 'hello there');
   assert.not.ok('owner' in run.summary || 'agentModule' in run.summary, 'process details are not shown');
   assert.is(s.model.requests.length, asked + 1, 'the model was asked once, over HTTP');

@@ -61,9 +61,9 @@ const header = (runId: string, agent = 'helper', parent?: { runId: string; seq: 
   ...(parent ? { parent } : {}),
 });
 
-async function ownedRun(b: Backing, tenantId: string, runId: string, options: { agent?: string; status?: 'running' | 'done'; parent?: string } = {}) {
+async function ownedRun(b: Backing, tenantId: string, runId: string, options: { agent?: string; status?: 'running' | 'done'; parent?: string; thread?: string } = {}) {
   const h = header(runId, options.agent, options.parent ? { runId: options.parent, seq: 0 } : undefined);
-  await b.service.claimRun({ runId, tenantId, createdByKey: 'k', createdAt: new Date().toISOString() });
+  await b.service.claimRun({ runId, tenantId, createdByKey: 'k', createdAt: new Date().toISOString(), ...(options.thread ? { thread: options.thread } : {}) });
   await b.runs.createRun(h, { ...newRunSummary(h), status: options.status ?? 'running' });
 }
 
@@ -104,8 +104,8 @@ for (const [name, open] of [['sqlite', sqlite], ['postgres', postgres]] as const
   });
 
   it('a run belongs to one tenant: another tenant neither finds it nor can claim its id', async () => {
-    await ownedRun(b, 'acme', 'r1');
-    assert.is((await b.service.runOf('acme', 'r1'))?.createdByKey, 'k');
+    await ownedRun(b, 'acme', 'r1', { thread: 'chat-9' });
+    assert.equal(await b.service.runOf('acme', 'r1'), { runId: 'r1', tenantId: 'acme', createdByKey: 'k', createdAt: (await b.service.runOf('acme', 'r1'))!.createdAt, thread: 'chat-9' });
     assert.is(await b.service.runOf('globex', 'r1'), undefined);
     const error = await rejection(b.service.claimRun({ runId: 'r1', tenantId: 'globex', createdByKey: 'k2', createdAt: new Date().toISOString() }));
     assert.instance(error, UserError);
@@ -114,12 +114,14 @@ for (const [name, open] of [['sqlite', sqlite], ['postgres', postgres]] as const
 
   it('listing pages through a tenant\'s runs newest first, filtered, never another tenant\'s', async () => {
     for (let i = 0; i < 5; i++) await ownedRun(b, 'acme', `a${i}`, { agent: i % 2 ? 'odd' : 'even', status: i === 4 ? 'done' : 'running' });
-    await ownedRun(b, 'globex', 'g0', { agent: 'even' });
+    await ownedRun(b, 'globex', 'g0', { agent: 'even', thread: 'shared-name' });
+    await ownedRun(b, 'acme', 'a5', { thread: 'shared-name' });
     await ownedRun(b, 'acme', 'fork', { parent: 'a0' });
     const first = await b.service.listRuns('acme', { limit: 4 });
-    assert.equal(first.runs.map((run) => run.runId), ['fork', 'a4', 'a3', 'a2']);
+    assert.equal(first.runs.map((run) => run.runId), ['fork', 'a5', 'a4', 'a3']);
     const second = await b.service.listRuns('acme', { limit: 4, ...(first.next ? { after: first.next } : {}) });
-    assert.equal(second.runs.map((run) => run.runId), ['a1', 'a0']);
+    assert.equal(second.runs.map((run) => run.runId), ['a2', 'a1', 'a0']);
+    assert.equal((await b.service.listRuns('acme', { limit: 10, thread: 'shared-name' })).runs.map((run) => run.runId), ['a5']);
     assert.is(second.next, undefined);
     assert.equal((await b.service.listRuns('acme', { limit: 10, agentId: 'even' })).runs.map((run) => run.runId), ['a4', 'a2', 'a0']);
     assert.equal((await b.service.listRuns('acme', { limit: 10, status: ['done'] })).runs.map((run) => run.runId), ['a4']);

@@ -75,16 +75,16 @@ export class TenantRuns {
   }
 
   /** A new run id claimed for this tenant, before anything is written under it. */
-  async claim(keyId: string): Promise<string> {
+  async claim(keyId: string, thread?: string): Promise<string> {
     const runId = randomUUID();
-    await this.service.claimRun({ runId, tenantId: this.tenantId, createdByKey: keyId, createdAt: new Date().toISOString() });
+    await this.service.claimRun({ runId, tenantId: this.tenantId, createdByKey: keyId, createdAt: new Date().toISOString(), ...(thread === undefined ? {} : { thread }) });
     return runId;
   }
 
-  /** Forks a run of this tenant; the fork belongs to the tenant too, started by `keyId`. */
+  /** Forks a run of this tenant; the fork belongs to the tenant too (and its parent's thread), started by `keyId`. */
   async fork(runId: string, seq: number, edit: Operation[] | undefined, keyId: string): Promise<string> {
-    await this.owned(runId);
-    const forkId = await this.claim(keyId);
+    const parent = await this.owned(runId);
+    const forkId = await this.claim(keyId, parent.thread);
     await forkRun(this.store, runId, seq, { runId: forkId, ...(edit ? { edit } : {}) });
     return forkId;
   }

@@ -57,7 +57,7 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
         throw new ProblemError(422, 'unknown-agent', 'Unknown agent', `No agent "${request.agent}" is served here; agents served: ${deps.executor.agentIds().join(', ') || 'none'}.`);
       }
       const runs = tenantRuns(deps, c);
-      const runId = await runs.claim(principal.key.keyId);
+      const runId = await runs.claim(principal.key.keyId, request.thread);
       const labels = { [TENANT_LABEL]: principal.tenantId, [KEY_LABEL]: principal.key.keyId, ...(request.thread ? { thread: request.thread } : {}) };
       await deps.executor.start({ runId, agentId: request.agent, input: request.input, labels, ...(request.history ? { history: request.history } : {}) });
       deps.logger.log('info', 'run.started', { requestId: c.get('requestId'), tenant: principal.tenantId, keyId: principal.key.keyId, runId, agent: request.agent });
@@ -81,6 +81,7 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
         ...(status?.length ? { status: status as RunSummary['status'][] } : {}),
         ...(query.agent ? { agentId: query.agent } : {}),
         ...(query.parent ? { parentRunId: query.parent } : {}),
+        ...(query.thread ? { thread: query.thread } : {}),
         ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
       });
       return c.json({ runs: page.runs.map(summaryView), ...(page.next ? { next: encodeCursor(page.next) } : {}) }, 200);

@@ -65,6 +65,7 @@ export const ListQuery = z.object({
   status: z.string().optional().openapi({ description: `Comma-separated statuses: ${RUN_STATUSES.join(', ')}` }),
   agent: z.string().optional(),
   parent: z.string().optional().openapi({ description: 'Only forks of this run' }),
+  thread: z.string().optional().openapi({ description: 'Only runs of this thread' }),
   limit: z.string().regex(/^\d+$/, { message: 'expected a whole number from 1 to 200' }).optional(),
   cursor: z.string().optional(),
 });

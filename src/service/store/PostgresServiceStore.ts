@@ -1,7 +1,7 @@
 import type { Pool } from 'pg';
 import { StorageError, UserError } from '../../errors.ts';
 import { importPeer } from '../../importPeer.ts';
-import { alreadyOwned, keyFromRow, listingQuery, pageOf, type KeyRow, type OwnedRow } from './serviceRows.ts';
+import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, type KeyRow, type OwnedRow, type OwnedRunRow } from './serviceRows.ts';
 import type { ApiKeyRecord, RunOwnership, ServiceStore, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
 
 const statements = (s: string) => [
@@ -13,8 +13,9 @@ const statements = (s: string) => [
   `CREATE INDEX IF NOT EXISTS service_keys_by_tenant ON ${s}.service_keys (tenant_id, created_at DESC)`,
   `CREATE TABLE IF NOT EXISTS ${s}.service_runs (
     run_id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES ${s}.service_tenants (tenant_id),
-    created_by_key text NOT NULL, created_at text NOT NULL)`,
+    created_by_key text NOT NULL, created_at text NOT NULL, thread text)`,
   `CREATE INDEX IF NOT EXISTS service_runs_by_tenant ON ${s}.service_runs (tenant_id, created_at DESC, run_id DESC)`,
+  `CREATE INDEX IF NOT EXISTS service_runs_by_thread ON ${s}.service_runs (tenant_id, thread, created_at DESC) WHERE thread IS NOT NULL`,
 ];
 
 const UNIQUE_VIOLATION = '23505';
@@ -101,8 +102,8 @@ export class PostgresServiceStore implements ServiceStore {
     try {
       await this.#query(
         `WITH tenant AS (INSERT INTO ${this.#s}.service_tenants (tenant_id, created_at) VALUES ($2, $4) ON CONFLICT DO NOTHING)
-         INSERT INTO ${this.#s}.service_runs (run_id, tenant_id, created_by_key, created_at) VALUES ($1, $2, $3, $4)`,
-        [ownership.runId, ownership.tenantId, ownership.createdByKey, ownership.createdAt],
+         INSERT INTO ${this.#s}.service_runs (run_id, tenant_id, created_by_key, created_at, thread) VALUES ($1, $2, $3, $4, $5)`,
+        [ownership.runId, ownership.tenantId, ownership.createdByKey, ownership.createdAt, ownership.thread ?? null],
       );
     } catch (error) {
       if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw alreadyOwned(ownership.runId);
@@ -111,11 +112,11 @@ export class PostgresServiceStore implements ServiceStore {
   }
 
   async runOf(tenantId: string, runId: string): Promise<RunOwnership | undefined> {
-    const [row] = await this.#query<{ run_id: string; tenant_id: string; created_by_key: string; created_at: string }>(
+    const [row] = await this.#query<OwnedRunRow>(
       `SELECT * FROM ${this.#s}.service_runs WHERE run_id = $1 AND tenant_id = $2`,
       [runId, tenantId],
     );
-    return row ? { runId: row.run_id, tenantId: row.tenant_id, createdByKey: row.created_by_key, createdAt: row.created_at } : undefined;
+    return row ? ownershipFromRow(row) : undefined;
   }
 
   async listRuns(tenantId: string, filter: TenantRunFilter): Promise<TenantRunPage> {

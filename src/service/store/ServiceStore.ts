@@ -23,6 +23,8 @@ export interface RunOwnership {
   tenantId: string;
   createdByKey: string;
   createdAt: string;
+  /** The conversation the run belongs to, when its creator named one. */
+  thread?: string;
 }
 
 /** Where a page of a tenant's runs starts: after this run, in the listing's order (newest first). */
@@ -35,6 +37,7 @@ export interface TenantRunFilter {
   status?: RunStatus[];
   agentId?: string;
   parentRunId?: string;
+  thread?: string;
   limit: number;
   after?: RunCursor;
 }

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { StorageError } from '../../errors.ts';
 import { openSqlite } from '../../log/stores/sqlite/sqliteWrite.ts';
-import { alreadyOwned, keyFromRow, listingQuery, pageOf, type KeyRow, type OwnedRow } from './serviceRows.ts';
+import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, type KeyRow, type OwnedRow, type OwnedRunRow } from './serviceRows.ts';
 import type { ApiKeyRecord, RunOwnership, ServiceStore, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
 
 /** The service's tables; safe to run again on an existing file. */
@@ -22,17 +22,12 @@ CREATE TABLE IF NOT EXISTS service_runs (
   run_id TEXT PRIMARY KEY,
   tenant_id TEXT NOT NULL REFERENCES service_tenants (tenant_id),
   created_by_key TEXT NOT NULL,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  thread TEXT
 );
 CREATE INDEX IF NOT EXISTS service_runs_by_tenant ON service_runs (tenant_id, created_at DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS service_runs_by_thread ON service_runs (tenant_id, thread, created_at DESC) WHERE thread IS NOT NULL;
 `;
-
-interface OwnedRunRow {
-  run_id: string;
-  tenant_id: string;
-  created_by_key: string;
-  created_at: string;
-}
 
 /**
  * The service's tables in the SQLite file of the run store (same file, its own connection), so that a
@@ -80,8 +75,8 @@ export class SqliteServiceStore implements ServiceStore {
       this.#db.transaction(() => {
         this.#db.prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(ownership.tenantId, ownership.createdAt);
         this.#db
-          .prepare('INSERT INTO service_runs (run_id, tenant_id, created_by_key, created_at) VALUES (?, ?, ?, ?)')
-          .run(ownership.runId, ownership.tenantId, ownership.createdByKey, ownership.createdAt);
+          .prepare('INSERT INTO service_runs (run_id, tenant_id, created_by_key, created_at, thread) VALUES (?, ?, ?, ?, ?)')
+          .run(ownership.runId, ownership.tenantId, ownership.createdByKey, ownership.createdAt, ownership.thread ?? null);
       })();
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw alreadyOwned(ownership.runId);
@@ -91,7 +86,7 @@ export class SqliteServiceStore implements ServiceStore {
 
   async runOf(tenantId: string, runId: string): Promise<RunOwnership | undefined> {
     const row = this.#db.prepare<[string, string], OwnedRunRow>('SELECT * FROM service_runs WHERE run_id = ? AND tenant_id = ?').get(runId, tenantId);
-    return row ? { runId: row.run_id, tenantId: row.tenant_id, createdByKey: row.created_by_key, createdAt: row.created_at } : undefined;
+    return row ? ownershipFromRow(row) : undefined;
   }
 
   async listRuns(tenantId: string, filter: TenantRunFilter): Promise<TenantRunPage> {

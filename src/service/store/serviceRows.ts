@@ -1,6 +1,6 @@
 import { UserError } from '../../errors.ts';
 import { listedSummary, type ListedRow } from '../../log/stores/runStore.ts';
-import { SCOPES, type ApiKeyRecord, type RunCursor, type Scope, type TenantRunFilter, type TenantRunPage } from './ServiceStore.ts';
+import { SCOPES, type ApiKeyRecord, type RunCursor, type RunOwnership, type Scope, type TenantRunFilter, type TenantRunPage } from './ServiceStore.ts';
 
 /** A row of the keys table, as both backends read it. */
 export interface KeyRow {
@@ -48,6 +48,7 @@ export function listingQuery(table: { runs: string; owned: string }, tenantId: s
   }
   if (filter.agentId !== undefined) add((at) => `r.agent_id = ${at}`, filter.agentId);
   if (filter.parentRunId !== undefined) add((at) => `r.parent_run_id = ${at}`, filter.parentRunId);
+  if (filter.thread !== undefined) add((at) => `t.thread = ${at}`, filter.thread);
   if (filter.after) {
     // Each placeholder is used once: SQLite's `?` are numbered by position.
     params.push(filter.after.createdAt, filter.after.createdAt, filter.after.runId);
@@ -69,6 +70,23 @@ export function pageOf(rows: OwnedRow[], limit: number): TenantRunPage {
   const next: RunCursor | undefined = rows.length > limit && last ? { createdAt: last.owned_at, runId: last.run_id } : undefined;
   return { runs: shown.map(listedSummary), ...(next ? { next } : {}) };
 }
+
+/** A row of the run ownership table, as both backends read it. */
+export interface OwnedRunRow {
+  run_id: string;
+  tenant_id: string;
+  created_by_key: string;
+  created_at: string;
+  thread: string | null;
+}
+
+export const ownershipFromRow = (row: OwnedRunRow): RunOwnership => ({
+  runId: row.run_id,
+  tenantId: row.tenant_id,
+  createdByKey: row.created_by_key,
+  createdAt: row.created_at,
+  ...(row.thread === null ? {} : { thread: row.thread }),
+});
 
 export function alreadyOwned(runId: string): UserError {
   return new UserError(`Run id "${runId}" is already taken: start the run with another id, or leave the id out and one is made.`);
