@@ -36,6 +36,8 @@ export class InProcessExecutor implements RunExecutor {
   readonly #listeners = new Set<(event: RunEvent) => void>();
   /** One action at a time per run: two decisions arriving together must not both resume it. */
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** Runs being let go: a decision must wait for that to finish, or the run would drop it unrecorded. */
+  readonly #detaching = new Map<string, Promise<unknown>>();
   #closing = false;
 
   constructor(store: RunStore, agents: LoadedAgent[]) {
@@ -74,7 +76,14 @@ export class InProcessExecutor implements RunExecutor {
     run.on((event) => {
       began();
       for (const listener of this.#listeners) listener(event);
-      if (event.type === 'approval.requested' && event.calls.length) setImmediate(() => void run.detach().catch(() => {}));
+      if (event.type === 'approval.requested' && event.calls.length) {
+        setImmediate(() => {
+          // Refused when a decision came first and nothing waits any more: the run then goes on here.
+          const detaching = run.detach().catch(() => undefined);
+          this.#detaching.set(run.runId, detaching);
+          void detaching.then(() => this.#detaching.get(run.runId) === detaching && this.#detaching.delete(run.runId));
+        });
+      }
     });
     void run.result.then(
       () => this.#runs.delete(run.runId),
@@ -82,6 +91,12 @@ export class InProcessExecutor implements RunExecutor {
     );
     // The header (new run) or the resume note (restored run) is written before the first event.
     return Promise.race([beginning, run.result.then(() => undefined)]);
+  }
+
+  /** The run if this process still holds it once any letting go under way has finished. */
+  async #live(runId: string): Promise<Run | undefined> {
+    await this.#detaching.get(runId);
+    return this.#runs.get(runId);
   }
 
   async #serially<T>(runId: string, action: () => Promise<T>): Promise<T> {
@@ -111,7 +126,7 @@ export class InProcessExecutor implements RunExecutor {
 
   async decide(runId: string, decision: Decision): Promise<void> {
     await this.#serially(runId, async () => {
-      const live = this.#runs.get(runId);
+      const live = await this.#live(runId);
       if (!live) {
         const summary = await this.#store.summary(runId);
         const waiting = Array.isArray(summary.waitingOn) ? (summary.waitingOn as StoredCall[]) : [];
@@ -141,7 +156,7 @@ export class InProcessExecutor implements RunExecutor {
 
   async cancel(runId: string, reason: string): Promise<void> {
     await this.#serially(runId, async () => {
-      let run = this.#runs.get(runId);
+      let run = await this.#live(runId);
       if (!run) {
         const summary = await this.#store.summary(runId);
         if (FINAL.has(summary.status)) throw new UserError(`Run ${runId} already ended (${summary.status}); there is nothing to cancel.`);
