@@ -44,7 +44,10 @@ export function problemOf(error: unknown, instance: string): Problem & { headers
   }
   if (error instanceof RunNotFoundError) return make(404, 'run-not-found', 'Run not found', `No run "${error.runId}" in your tenant: check the id, or list your runs with GET /v1/runs.`);
   if (error instanceof RecordNotFoundError) return make(404, 'record-not-found', 'Record not found', error.message);
-  if (error instanceof RunInUseError) return make(409, 'run-in-use', 'Run in use', error.message);
+  if (error instanceof RunInUseError) {
+    // The CLI's wording offers --take-over, which is not the caller's to use here.
+    return make(409, 'run-in-use', 'Run in use', `Run ${error.runId} is being continued by another process (pid ${error.owner.pid} on ${error.owner.host}), so nothing was done: retry in a moment, once it is waiting or has ended.`);
+  }
   if (error instanceof RunExistsError || error instanceof ConflictError) return make(409, 'conflict', 'Conflict', error.message);
   if (error instanceof UserError) return make(422, 'not-processable', 'Request cannot be carried out', error.message);
   if (error instanceof StorageError) return make(503, 'storage-unavailable', 'Storage unavailable', 'The run store could not be read or written; try again shortly.');
