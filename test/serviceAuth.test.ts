@@ -101,6 +101,10 @@ test('a request from an Origin not allowed is refused; an allowed one gets CORS 
     const preflight = await call(open, '/v1/runs', { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
     assert.is(preflight.status, 204);
     assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/);
+    const failed = await call(open, '/v1/runs/no-such-run', { key: open.keys.a, headers: { origin: 'https://app.example.com' } });
+    problem(failed, 404, 'run-not-found');
+    assert.is(failed.headers.get('access-control-allow-origin'), 'https://app.example.com', 'the page can read the problem');
+    assert.ok(failed.headers.get('x-request-id'));
     problem(await call(open, '/v1/runs', { key: open.keys.a, headers: { origin: 'https://app.example.com.evil.example' } }), 403, 'origin-not-allowed');
   } finally {
     await open.close();

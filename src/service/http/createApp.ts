@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AuthFailures, authGuard } from './authGuard.ts';
 import { decisionRoutes } from './decisionRoutes.ts';
 import { eventRoutes } from './eventRoutes.ts';
@@ -22,9 +24,10 @@ export interface AppOptions {
   ready: () => Promise<void>;
 }
 
-const problemResponse = (problem: Problem & { headers?: Record<string, string> }) => {
+/** A problem answer made through the context, so that the headers set before the error (CORS, request id) stay on it. */
+const problemResponse = (c: Context<ServiceEnv>, problem: Problem & { headers?: Record<string, string> }) => {
   const { headers, ...body } = problem;
-  return new Response(JSON.stringify(body), { status: body.status, headers: { 'content-type': 'application/problem+json', ...headers } });
+  return c.body(JSON.stringify(body), body.status as ContentfulStatusCode, { ...headers, 'content-type': 'application/problem+json' });
 };
 
 const ALLOWED_HEADERS = 'authorization, content-type, last-event-id';
@@ -119,7 +122,7 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
   });
 
   app.notFound((c) =>
-    problemResponse({ type: 'https://statecraft.dev/problems/no-route', title: 'No such route', status: 404, detail: `No route ${c.req.method} ${new URL(c.req.url).pathname}: see the routes in /openapi.json.`, instance: new URL(c.req.url).pathname }),
+    problemResponse(c, { type: 'https://statecraft.dev/problems/no-route', title: 'No such route', status: 404, detail: `No route ${c.req.method} ${new URL(c.req.url).pathname}: see the routes in /openapi.json.`, instance: new URL(c.req.url).pathname }),
   );
   app.onError((error, c) => {
     const instance = new URL(c.req.url).pathname;
@@ -128,15 +131,15 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
       if (error.status === 415) {
         const sent = c.req.header('content-type') ?? 'no content-type';
         const detail = `The request body was sent as ${sent}, and this route takes JSON: send it with content-type application/json (curl: -H 'content-type: application/json').`;
-        return problemResponse({ type: 'https://statecraft.dev/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail, instance });
+        return problemResponse(c, { type: 'https://statecraft.dev/problems/unsupported-media-type', title: 'Unsupported media type', status: 415, detail, instance });
       }
       const malformed = /JSON/i.test(error.message);
       const detail = malformed ? `The request body is not valid JSON (${error.message}): send a JSON object with content-type application/json.` : error.message;
-      return problemResponse({ type: `https://statecraft.dev/problems/${malformed ? 'malformed-json' : 'http'}`, title: malformed ? 'Malformed JSON' : 'Bad request', status: error.status, detail, instance });
+      return problemResponse(c, { type: `https://statecraft.dev/problems/${malformed ? 'malformed-json' : 'http'}`, title: malformed ? 'Malformed JSON' : 'Bad request', status: error.status, detail, instance });
     }
     const problem = problemOf(error, instance);
     if (problem.status >= 500) deps.logger.log('error', 'request.failed', { requestId: c.get('requestId'), path: instance, error: { name: (error as Error).name, message: (error as Error).message, stack: (error as Error).stack } });
-    return problemResponse(problem);
+    return problemResponse(c, problem);
   });
   return app;
 }
