@@ -132,6 +132,24 @@ test('a client that keeps sending bad keys is refused with 429 and Retry-After, 
   }
 });
 
+test('behind a trusted proxy, failed keys are counted per forwarded client; untrusted, the header changes nothing', async () => {
+  const forged = () => `sck_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+  const behind = await startService({ trustProxy: true, authFailures: { max: 2, windowMs: 60_000 } });
+  const open = await startService({ authFailures: { max: 2, windowMs: 60_000 } });
+  try {
+    const from = (client: string) => ({ 'x-forwarded-for': `203.0.113.9, ${client}` });
+    for (let i = 0; i < 2; i++) await call(behind, '/v1/runs', { key: forged(), headers: from('198.51.100.1') });
+    assert.is((await call(behind, '/v1/runs', { key: behind.keys.a, headers: from('198.51.100.1') })).status, 429);
+    assert.is((await call(behind, '/v1/runs', { key: behind.keys.a, headers: from('198.51.100.2') })).status, 200, 'another client is not refused');
+    assert.ok(behind.logs.some((line) => JSON.parse(line).msg === 'auth.blocked' && JSON.parse(line).client === '198.51.100.1'));
+    for (let i = 0; i < 2; i++) await call(open, '/v1/runs', { key: forged(), headers: from(`198.51.100.${i}`) });
+    assert.is((await call(open, '/v1/runs', { key: open.keys.a, headers: from('198.51.100.7') })).status, 429, 'a forged header does not escape the count');
+  } finally {
+    await behind.close();
+    await open.close();
+  }
+});
+
 test('log lines are JSON with secret fields and anything shaped like a key redacted', () => {
   const lines: string[] = [];
   const logger = jsonLogger('info', (line) => lines.push(line));

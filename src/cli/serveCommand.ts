@@ -24,6 +24,7 @@ export async function serve(values: CommandValues): Promise<number> {
     separationOfDuties: values['separation-of-duties'],
     shutdownGraceMs: numberOf(values['shutdown-grace']),
     logLevel: values['log-level'],
+    trustProxy: values['trust-proxy'],
   };
   const file = (values.config as string | undefined) ?? (process.env.STATECRAFT_SERVE_CONFIG || undefined);
   const config = loadServiceConfig({ flags, env: process.env, ...(file ? { file } : {}) });

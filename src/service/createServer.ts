@@ -74,7 +74,7 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
   const ready = async () => {
     await Promise.all([store.listRuns({ limit: 1 }), deps.service.ping()]);
   };
-  const app = createApp(deps, { allowedOrigins: config.allowedOrigins, bodyLimitBytes: config.bodyLimitBytes, authFailures: config.authFailures, draining: () => draining, ready });
+  const app = createApp(deps, { allowedOrigins: config.allowedOrigins, bodyLimitBytes: config.bodyLimitBytes, authFailures: config.authFailures, trustProxy: config.trustProxy, draining: () => draining, ready });
   let server: Server | undefined;
   let closing: Promise<void> | undefined;
 

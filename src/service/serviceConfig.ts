@@ -24,6 +24,11 @@ export const ServiceConfigSchema = z.strictObject({
   /** Failed authentications one client may make within `windowMs` before it is refused for the rest of the window. */
   authFailures: z.strictObject({ max: z.number().int().positive().default(10), windowMs: z.number().int().positive().default(60_000) }).default({ max: 10, windowMs: 60_000 }),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /**
+   * Behind one reverse proxy: take the client's address from the last X-Forwarded-For entry (the one
+   * the proxy added), so that failed keys are counted per client, not per proxy. Off, the header is ignored.
+   */
+  trustProxy: z.boolean().default(false),
 });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 export type ServiceConfigInput = z.input<typeof ServiceConfigSchema>;
@@ -54,6 +59,7 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Source; names: Record<string
   take('STATECRAFT_SEPARATION_OF_DUTIES', 'separationOfDuties', boolean);
   take('STATECRAFT_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', number);
   take('STATECRAFT_LOG_LEVEL', 'logLevel');
+  take('STATECRAFT_TRUST_PROXY', 'trustProxy', boolean);
   return { values, names };
 }
 
@@ -84,6 +90,7 @@ const FLAGS: Record<string, string> = {
   separationOfDuties: '--separation-of-duties',
   shutdownGraceMs: '--shutdown-grace',
   logLevel: '--log-level',
+  trustProxy: '--trust-proxy',
 };
 
 /**

@@ -24,7 +24,7 @@ Settings come from flags, else the environment, else a JSON file (--config), els
   --host ADDRESS     address to listen on (default 127.0.0.1) (STATECRAFT_HOST)
   --config FILE      a JSON file of these settings, by their names in the file: store, agents, host,
                      port, allowedOrigins, bodyLimitBytes, separationOfDuties, shutdownGraceMs,
-                     authFailures {max, windowMs}, logLevel (STATECRAFT_SERVE_CONFIG)
+                     authFailures {max, windowMs}, logLevel, trustProxy (STATECRAFT_SERVE_CONFIG)
   --allowed-origin ORIGIN  a browser origin allowed to call the API, e.g. https://app.example.com
                      (repeat for several; STATECRAFT_ALLOWED_ORIGINS, comma-separated); a request
                      from any other Origin is refused
@@ -33,11 +33,13 @@ Settings come from flags, else the environment, else a JSON file (--config), els
                      (STATECRAFT_SEPARATION_OF_DUTIES=true)
   --shutdown-grace MS  how long running runs get to end when the service stops (default 10000)
   --log-level LEVEL  debug, info (default), warn or error (STATECRAFT_LOG_LEVEL)
+  --trust-proxy      behind one reverse proxy: the client's address is the last X-Forwarded-For
+                     entry (STATECRAFT_TRUST_PROXY=true); without it the header is ignored
 ${storeHelp}
                      (the API keys and tenants are kept in the same database; memory: is refused)
 
-A client that sends 10 missing or invalid keys within a minute is refused (429, Retry-After) for
-the rest of that minute, and each refusal is logged.
+A client (an address; see --trust-proxy) that sends 10 missing or invalid keys within a minute is
+refused (429, Retry-After) for the rest of that minute, and each refusal is logged.
 
 Needs the packages hono, @hono/node-server and @hono/zod-openapi (npm install hono @hono/node-server @hono/zod-openapi).`,
   options: {
@@ -50,6 +52,7 @@ Needs the packages hono, @hono/node-server and @hono/zod-openapi (npm install ho
     'separation-of-duties': { type: 'boolean' },
     'shutdown-grace': { type: 'string' },
     'log-level': { type: 'string' },
+    'trust-proxy': { type: 'boolean' },
     ...storeOptions,
   },
   load: async () => (await import('../serveCommand.ts')).serve,

@@ -18,6 +18,7 @@ export interface AppOptions {
   allowedOrigins: string[];
   bodyLimitBytes: number;
   authFailures: { max: number; windowMs: number };
+  trustProxy: boolean;
   /** Whether the service is shutting down: readiness fails and new requests are refused. */
   draining: () => boolean;
   /** Checks the stores answer, for /readyz. */
@@ -52,7 +53,8 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
     const started = performance.now();
     const requestId = randomUUID();
     c.set('requestId', requestId);
-    c.set('client', c.env?.incoming?.socket?.remoteAddress ?? 'unknown');
+    const forwarded = options.trustProxy ? c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim() : undefined;
+    c.set('client', forwarded || (c.env?.incoming?.socket?.remoteAddress ?? 'unknown'));
     c.header('x-request-id', requestId);
     try {
       await next();
