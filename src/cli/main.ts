@@ -9,12 +9,14 @@ import { forkCommand } from './commands/fork.ts';
 import { historyCommand } from './commands/history.ts';
 import { importCommand } from './commands/import.ts';
 import { inspectCommand } from './commands/inspect.ts';
+import { keysCommand } from './commands/keys.ts';
 import { rejectCommand } from './commands/reject.ts';
 import { repairCommand } from './commands/repair.ts';
 import { replayCommand } from './commands/replay.ts';
 import { resumeCommand } from './commands/resume.ts';
 import { runCommand } from './commands/run.ts';
 import { runsCommand } from './commands/runs.ts';
+import { serveCommand } from './commands/serve.ts';
 import { showCommand } from './commands/show.ts';
 import { trustCommand } from './commands/trust.ts';
 import { verifyCommand } from './commands/verify.ts';
@@ -43,6 +45,8 @@ const commands: Command[] = [
   trustCommand,
   deleteCommand,
   inspectCommand,
+  serveCommand,
+  keysCommand,
   visualizeCommand,
 ];
 

@@ -1,0 +1,53 @@
+import { importPeer } from '../importPeer.ts';
+import type { CommandValues } from './args.ts';
+import { loadAgent } from './loadAgent.ts';
+import { onInterrupt } from './shutdown.ts';
+
+const INSTALL = 'npm install hono @hono/node-server @hono/zod-openapi';
+const NEEDS = 'statecraft serve needs';
+
+/** A flag's values, split at commas and repeated flags joined; undefined when not given. */
+const listOf = (value: unknown): string[] | undefined =>
+  value === undefined ? undefined : (value as string[]).flatMap((item) => item.split(',')).map((item) => item.trim()).filter(Boolean);
+
+const numberOf = (value: unknown): number | string | undefined => (value === undefined ? undefined : /^\d+$/.test(value as string) ? Number(value) : (value as string));
+
+export async function serve(values: CommandValues): Promise<number> {
+  const { loadServiceConfig } = await import('../service/serviceConfig.ts');
+  const flags = {
+    store: values.store,
+    agents: listOf(values.agents),
+    port: numberOf(values.port),
+    host: values.host,
+    allowedOrigins: listOf(values['allowed-origin']),
+    bodyLimitBytes: numberOf(values['body-limit']),
+    separationOfDuties: values['separation-of-duties'],
+    shutdownGraceMs: numberOf(values['shutdown-grace']),
+    logLevel: values['log-level'],
+    trustProxy: values['trust-proxy'],
+  };
+  const file = (values.config as string | undefined) ?? (process.env.STATECRAFT_SERVE_CONFIG || undefined);
+  const config = loadServiceConfig({ flags, env: process.env, ...(file ? { file } : {}) });
+  await importPeer(() => import('hono'), 'hono', NEEDS, INSTALL);
+  await importPeer(() => import('@hono/node-server'), '@hono/node-server', NEEDS, INSTALL);
+  await importPeer(() => import('@hono/zod-openapi'), '@hono/zod-openapi', NEEDS, INSTALL);
+  const { createServer } = await import('../service/createServer.ts');
+  const agents = [];
+  for (const path of config.agents) {
+    const module = await loadAgent(path);
+    agents.push({ agent: module.agent, module: module.path });
+  }
+  const { agents: _paths, ...settings } = config;
+  const server = await createServer({ ...settings, agents });
+  let url: string;
+  try {
+    ({ url } = await server.listen());
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  process.stderr.write(`Statecraft service on ${url} (OpenAPI at ${url}/openapi.json), serving ${agents.map(({ agent }) => agent.name).join(', ')}. Ctrl-C stops it.\n`);
+  await new Promise<NodeJS.Signals>((resolve) => onInterrupt(resolve));
+  await server.close();
+  return 0;
+}

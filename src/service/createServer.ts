@@ -1,0 +1,123 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { UserError } from '../errors.ts';
+import { openStore } from '../log/stores/openStore.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
+import type { Agent } from '../runtime/defineAgent.ts';
+import { InProcessExecutor, type LoadedAgent } from './execution/InProcessExecutor.ts';
+import type { RunExecutor } from './execution/RunExecutor.ts';
+import { createApp } from './http/createApp.ts';
+import { jsonLogger, type Logger } from './http/jsonLog.ts';
+import type { ServiceDeps } from './http/serviceDeps.ts';
+import { ServiceConfigSchema, type ServiceConfig } from './serviceConfig.ts';
+import { openServiceStore } from './store/openServiceStore.ts';
+import type { ServiceStore } from './store/ServiceStore.ts';
+
+export interface CreateServerOptions extends Partial<Omit<ServiceConfig, 'agents'>> {
+  /** The agents served: defined in code, or loaded from modules (`statecraft serve --agents`). */
+  agents: (Agent | LoadedAgent)[];
+  /** Where runs execute; in this process by default. */
+  executor?: (store: RunStore) => RunExecutor;
+  /** Where JSON log lines go (default: stdout). */
+  log?: (line: string) => void;
+  /** How often an event stream looks for records another process wrote (default 250 ms). */
+  pollMs?: number;
+}
+
+/** A service made by `createServer`: listen on a port, or hand `fetch` to another server. */
+export interface StatecraftServer {
+  readonly config: Omit<ServiceConfig, 'agents'>;
+  fetch(request: Request): Response | Promise<Response>;
+  /** Starts listening (on `config.port`, 0 picks a free one) and resolves with the address. */
+  listen(): Promise<{ url: string; port: number }>;
+  /**
+   * Stops gracefully: readiness fails, open event streams end (clients reconnect elsewhere with
+   * Last-Event-ID), requests in flight finish, runs get `shutdownGraceMs` to end, then the stores close.
+   */
+  close(): Promise<void>;
+}
+
+const isLoaded = (agent: Agent | LoadedAgent): agent is LoadedAgent => 'agent' in agent && !('machine' in agent);
+
+/**
+ * Makes the hosted agent service: the HTTP API over the run store, with API keys and tenants.
+ * @example
+ * const server = await createServer({ agents: [supportAgent], store: 'sqlite:runs.db', port: 8080 });
+ * const { url } = await server.listen();
+ */
+export async function createServer(options: CreateServerOptions): Promise<StatecraftServer> {
+  const { agents, executor: makeExecutor, log, pollMs, ...settings } = options;
+  const parsed = ServiceConfigSchema.omit({ agents: true }).safeParse(settings);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UserError(`createServer got an invalid option ${issue.path.join('.')}: ${issue.message}.`);
+  }
+  const config = parsed.data;
+  if (!agents.length) throw new UserError('createServer needs at least one agent to serve: pass agents: [myAgent].');
+  const logger: Logger = jsonLogger(config.logLevel, log);
+  const store = openStore(config.store);
+  let service: ServiceStore | undefined;
+  try {
+    // The run store's tables first: the service's listing joins them.
+    await store.listRuns({ limit: 1 });
+    service = openServiceStore(config.store);
+    await service.ping();
+  } catch (error) {
+    await service?.close();
+    await store.close();
+    throw error;
+  }
+  const executor = makeExecutor ? makeExecutor(store) : new InProcessExecutor(store, agents.map((agent) => (isLoaded(agent) ? agent : { agent })));
+  const deps: ServiceDeps = { store, service, executor, logger, separationOfDuties: config.separationOfDuties, streams: new Set(), pollMs: pollMs ?? 250 };
+  let draining = false;
+  const ready = async () => {
+    await Promise.all([store.listRuns({ limit: 1 }), deps.service.ping()]);
+  };
+  const app = createApp(deps, { allowedOrigins: config.allowedOrigins, bodyLimitBytes: config.bodyLimitBytes, authFailures: config.authFailures, trustProxy: config.trustProxy, draining: () => draining, ready });
+  let server: Server | undefined;
+  let closing: Promise<void> | undefined;
+
+  const close = async () => {
+    draining = true;
+    logger.log('info', 'service.stopping', { streams: deps.streams.size });
+    for (const stop of [...deps.streams]) stop();
+    if (server) {
+      const http = server;
+      const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      const force = setTimeout(() => http.closeAllConnections(), config.shutdownGraceMs);
+      await stopped;
+      clearTimeout(force);
+    }
+    await executor.close(config.shutdownGraceMs);
+    await deps.service.close();
+    await store.close();
+    logger.log('info', 'service.stopped', {});
+  };
+
+  return {
+    config,
+    fetch: (request) => app.fetch(request),
+    listen: () =>
+      new Promise((resolve, reject) => {
+        const http = createAdaptorServer({ fetch: app.fetch }) as Server;
+        server = http;
+        http.once('error', (error: NodeJS.ErrnoException) => {
+          server = undefined;
+          if (error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL') {
+            const why = error.code === 'EADDRINUSE' ? 'is in use' : error.code === 'EACCES' ? 'is not allowed to this user' : 'is not an address of this machine';
+            reject(new UserError(`Cannot listen on ${config.host}:${config.port}: it ${why}. Pick another with --port (0 picks a free one) or --host.`, { cause: error }));
+          } else reject(error);
+        });
+        http.listen(config.port, config.host, () => {
+          const { port } = http.address() as AddressInfo;
+          const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+          const url = `http://${host}:${port}`;
+          logger.log('info', 'service.listening', { url, agents: executor.agentIds() });
+          resolve({ url, port });
+        });
+      }),
+    close: () => (closing ??= close()),
+  };
+}

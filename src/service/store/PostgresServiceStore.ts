@@ -1,0 +1,136 @@
+import type { Pool } from 'pg';
+import { StorageError, UserError } from '../../errors.ts';
+import { importPeer } from '../../importPeer.ts';
+import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, type KeyRow, type OwnedRow, type OwnedRunRow } from './serviceRows.ts';
+import type { ApiKeyRecord, RunOwnership, ServiceStore, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
+
+const statements = (s: string) => [
+  `CREATE SCHEMA IF NOT EXISTS ${s}`,
+  `CREATE TABLE IF NOT EXISTS ${s}.service_tenants (tenant_id text PRIMARY KEY, created_at text NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS ${s}.service_keys (
+    key_id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES ${s}.service_tenants (tenant_id), name text NOT NULL,
+    hash text NOT NULL, scopes text NOT NULL, created_at text NOT NULL, expires_at text, revoked_at text)`,
+  `CREATE INDEX IF NOT EXISTS service_keys_by_tenant ON ${s}.service_keys (tenant_id, created_at DESC)`,
+  `CREATE TABLE IF NOT EXISTS ${s}.service_runs (
+    run_id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES ${s}.service_tenants (tenant_id),
+    created_by_key text NOT NULL, created_at text NOT NULL, thread text)`,
+  `CREATE INDEX IF NOT EXISTS service_runs_by_tenant ON ${s}.service_runs (tenant_id, created_at DESC, run_id DESC)`,
+  `CREATE INDEX IF NOT EXISTS service_runs_by_thread ON ${s}.service_runs (tenant_id, thread, created_at DESC) WHERE thread IS NOT NULL`,
+];
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * The service's tables in the PostgreSQL schema of the run store. Needs `pg` (an optional peer),
+ * loaded on first use. The run store's tables must exist before `listRuns` (open the run store first).
+ * @example
+ * const service = new PostgresServiceStore({ connectionString: 'postgres://localhost/app', schema: 'statecraft' });
+ */
+export class PostgresServiceStore implements ServiceStore {
+  readonly #s: string;
+  readonly #connectionString: string;
+  #pool: Promise<Pool> | undefined;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: { connectionString: string; schema?: string }) {
+    const schema = options.schema ?? 'statecraft';
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema)) {
+      throw new UserError(`PostgreSQL schema name "${schema}" is not allowed: use letters, digits and underscores, starting with a letter or underscore.`);
+    }
+    this.#s = `"${schema}"`;
+    this.#connectionString = options.connectionString;
+  }
+
+  #connections(): Promise<Pool> {
+    this.#pool ??= importPeer(() => import('pg'), 'pg', 'PostgreSQL stores need').then(({ default: pg }) => {
+      const pool = new pg.Pool({ connectionString: this.#connectionString, max: 4 });
+      pool.on('error', () => {});
+      return pool;
+    });
+    return this.#pool;
+  }
+
+  async #query<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
+    const pool = await this.#connections();
+    this.#ready ??= (async () => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft-service:${this.#s}`]);
+        for (const statement of statements(this.#s)) await client.query(statement);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        this.#ready = undefined;
+        throw error;
+      } finally {
+        client.release();
+      }
+    })();
+    try {
+      await this.#ready;
+      return (await pool.query(sql, params)).rows as R[];
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw error;
+      throw new StorageError(`PostgreSQL failed a query of the service tables: ${(error as Error).message}. Check that the server runs and the connection string.`, { cause: error });
+    }
+  }
+
+  async addKey(key: ApiKeyRecord): Promise<void> {
+    await this.#query(
+      `WITH tenant AS (INSERT INTO ${this.#s}.service_tenants (tenant_id, created_at) VALUES ($2, $6) ON CONFLICT DO NOTHING)
+       INSERT INTO ${this.#s}.service_keys (key_id, tenant_id, name, hash, scopes, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [key.keyId, key.tenantId, key.name, key.hash, JSON.stringify(key.scopes), key.createdAt, key.expiresAt ?? null, key.revokedAt ?? null],
+    );
+  }
+
+  async key(keyId: string): Promise<ApiKeyRecord | undefined> {
+    const [row] = await this.#query<KeyRow>(`SELECT * FROM ${this.#s}.service_keys WHERE key_id = $1`, [keyId]);
+    return row ? keyFromRow(row) : undefined;
+  }
+
+  async listKeys(tenantId: string): Promise<ApiKeyRecord[]> {
+    return (await this.#query<KeyRow>(`SELECT * FROM ${this.#s}.service_keys WHERE tenant_id = $1 ORDER BY created_at DESC, key_id`, [tenantId])).map(keyFromRow);
+  }
+
+  async revokeKey(tenantId: string, keyId: string, at: string): Promise<boolean> {
+    const rows = await this.#query(`UPDATE ${this.#s}.service_keys SET revoked_at = coalesce(revoked_at, $1) WHERE tenant_id = $2 AND key_id = $3 RETURNING key_id`, [at, tenantId, keyId]);
+    return rows.length > 0;
+  }
+
+  async claimRun(ownership: RunOwnership): Promise<void> {
+    try {
+      await this.#query(
+        `WITH tenant AS (INSERT INTO ${this.#s}.service_tenants (tenant_id, created_at) VALUES ($2, $4) ON CONFLICT DO NOTHING)
+         INSERT INTO ${this.#s}.service_runs (run_id, tenant_id, created_by_key, created_at, thread) VALUES ($1, $2, $3, $4, $5)`,
+        [ownership.runId, ownership.tenantId, ownership.createdByKey, ownership.createdAt, ownership.thread ?? null],
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw alreadyOwned(ownership.runId);
+      throw error;
+    }
+  }
+
+  async runOf(tenantId: string, runId: string): Promise<RunOwnership | undefined> {
+    const [row] = await this.#query<OwnedRunRow>(
+      `SELECT * FROM ${this.#s}.service_runs WHERE run_id = $1 AND tenant_id = $2`,
+      [runId, tenantId],
+    );
+    return row ? ownershipFromRow(row) : undefined;
+  }
+
+  async listRuns(tenantId: string, filter: TenantRunFilter): Promise<TenantRunPage> {
+    const { sql, params } = listingQuery({ runs: `${this.#s}.runs`, owned: `${this.#s}.service_runs` }, tenantId, filter, (index) => `$${index}`);
+    return pageOf(await this.#query<OwnedRow>(sql, params), filter.limit);
+  }
+
+  async ping(): Promise<void> {
+    await this.#query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    if (pool) await (await pool).end();
+  }
+}

@@ -1,0 +1,104 @@
+import type Database from 'better-sqlite3';
+import { StorageError } from '../../errors.ts';
+import { openSqlite } from '../../log/stores/sqlite/sqliteWrite.ts';
+import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, type KeyRow, type OwnedRow, type OwnedRunRow } from './serviceRows.ts';
+import type { ApiKeyRecord, RunOwnership, ServiceStore, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
+
+/** The service's tables; safe to run again on an existing file. */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS service_tenants (tenant_id TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS service_keys (
+  key_id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES service_tenants (tenant_id),
+  name TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT,
+  revoked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS service_keys_by_tenant ON service_keys (tenant_id, created_at DESC);
+CREATE TABLE IF NOT EXISTS service_runs (
+  run_id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES service_tenants (tenant_id),
+  created_by_key TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  thread TEXT
+);
+CREATE INDEX IF NOT EXISTS service_runs_by_tenant ON service_runs (tenant_id, created_at DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS service_runs_by_thread ON service_runs (tenant_id, thread, created_at DESC) WHERE thread IS NOT NULL;
+`;
+
+/**
+ * The service's tables in the SQLite file of the run store (same file, its own connection), so that a
+ * tenant's listing is one query joined to the runs table.
+ * @example
+ * const service = new SqliteServiceStore('.statecraft/runs.db');
+ */
+export class SqliteServiceStore implements ServiceStore {
+  readonly #db: Database.Database;
+
+  constructor(path: string) {
+    try {
+      this.#db = openSqlite(path);
+      this.#db.exec(SCHEMA);
+    } catch (error) {
+      throw new StorageError(`Could not open the service tables in SQLite file ${path}: ${(error as Error).message}. Check that the path is a writable run store.`, { cause: error });
+    }
+  }
+
+  async addKey(key: ApiKeyRecord): Promise<void> {
+    this.#db.transaction(() => {
+      this.#db.prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(key.tenantId, key.createdAt);
+      this.#db
+        .prepare('INSERT INTO service_keys (key_id, tenant_id, name, hash, scopes, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(key.keyId, key.tenantId, key.name, key.hash, JSON.stringify(key.scopes), key.createdAt, key.expiresAt ?? null, key.revokedAt ?? null);
+    })();
+  }
+
+  async key(keyId: string): Promise<ApiKeyRecord | undefined> {
+    const row = this.#db.prepare<[string], KeyRow>('SELECT * FROM service_keys WHERE key_id = ?').get(keyId);
+    return row ? keyFromRow(row) : undefined;
+  }
+
+  async listKeys(tenantId: string): Promise<ApiKeyRecord[]> {
+    return this.#db.prepare<[string], KeyRow>('SELECT * FROM service_keys WHERE tenant_id = ? ORDER BY created_at DESC, key_id').all(tenantId).map(keyFromRow);
+  }
+
+  async revokeKey(tenantId: string, keyId: string, at: string): Promise<boolean> {
+    const found = this.#db.prepare('UPDATE service_keys SET revoked_at = coalesce(revoked_at, ?) WHERE tenant_id = ? AND key_id = ?').run(at, tenantId, keyId);
+    return found.changes > 0;
+  }
+
+  async claimRun(ownership: RunOwnership): Promise<void> {
+    try {
+      this.#db.transaction(() => {
+        this.#db.prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(ownership.tenantId, ownership.createdAt);
+        this.#db
+          .prepare('INSERT INTO service_runs (run_id, tenant_id, created_by_key, created_at, thread) VALUES (?, ?, ?, ?, ?)')
+          .run(ownership.runId, ownership.tenantId, ownership.createdByKey, ownership.createdAt, ownership.thread ?? null);
+      })();
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw alreadyOwned(ownership.runId);
+      throw error;
+    }
+  }
+
+  async runOf(tenantId: string, runId: string): Promise<RunOwnership | undefined> {
+    const row = this.#db.prepare<[string, string], OwnedRunRow>('SELECT * FROM service_runs WHERE run_id = ? AND tenant_id = ?').get(runId, tenantId);
+    return row ? ownershipFromRow(row) : undefined;
+  }
+
+  async listRuns(tenantId: string, filter: TenantRunFilter): Promise<TenantRunPage> {
+    const { sql, params } = listingQuery({ runs: 'runs', owned: 'service_runs' }, tenantId, filter, () => '?');
+    return pageOf(this.#db.prepare<unknown[], OwnedRow>(sql).all(...params), filter.limit);
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
