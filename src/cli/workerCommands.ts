@@ -36,6 +36,8 @@ const line = (event: WorkerEvent): string | undefined => {
       return `released run ${event.runId} for another worker`;
     case 'lease.lost':
       return `lost run ${event.runId}: ${event.detail}`;
+    case 'append.refused':
+      return `an append to run ${event.runId} under lost lease epoch ${event.epoch} was refused`;
     case 'run.error':
       return `run ${event.runId} stopped here: ${event.detail}`;
     case 'worker.error':

@@ -53,6 +53,8 @@ export class Worker {
   #stopping: Promise<void> | undefined;
   #closed!: () => void;
   #turn = 0;
+  #renewing = false;
+  #reaping = false;
 
   /** Use `startWorker`. */
   constructor(store: PostgresStore, queue: RunQueue, agents: Agent[], options: ResolvedWorkerOptions, onEvent: ((event: WorkerEvent) => void) | undefined, onClose: () => Promise<void>) {
@@ -142,7 +144,9 @@ export class Worker {
       await this.#leases.release(lease, (db, run) => this.#queue.send(run.queue, run.runId, run.priority, db));
       return;
     }
-    const store = fencedStore(this.#store, runId, lease.epoch);
+    const store = fencedStore(this.#store, runId, lease.epoch, (error) =>
+      this.#emit({ type: 'append.refused', workerId: this.id, runId, epoch: lease.epoch, detail: error.message }),
+    );
     const [header, summary] = await Promise.all([store.header(runId), store.summary(runId)]);
     if (header.agent.id !== agent.name || header.agent.version !== agent.version) {
       await this.#leases.release(lease);
@@ -182,6 +186,17 @@ export class Worker {
 
   /** Renews every lease held; a run whose lease was not renewed (or whose lease ran out here, unrenewed) is stopped without another write. */
   async #renew(): Promise<void> {
+    // One renewal at a time: a slow one is not overtaken by the next.
+    if (this.#renewing) return;
+    this.#renewing = true;
+    try {
+      await this.#renewHeld();
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  async #renewHeld(): Promise<void> {
     const held = [...this.#slots.values()].filter((slot) => slot.lease && !slot.lost);
     if (held.length === 0) return;
     const asked = performance.now();
@@ -205,12 +220,16 @@ export class Worker {
   }
 
   async #reap(): Promise<void> {
+    if (this.#reaping) return;
+    this.#reaping = true;
     try {
       await this.#leases.reap(100, async (db, runs) => {
         for (const run of runs) await this.#queue.send(run.queue, run.runId, run.priority, db);
       });
     } catch (error) {
       this.#emit({ type: 'worker.error', workerId: this.id, detail: `reaping expired leases failed: ${message(error)}` });
+    } finally {
+      this.#reaping = false;
     }
   }
 

@@ -32,6 +32,8 @@ export type WorkerEvent =
   | { type: 'run.released'; workerId: string; runId: string }
   /** The run's lease was lost (expired or taken over): this worker stopped running it, and any append it tried was refused. */
   | { type: 'lease.lost'; workerId: string; runId: string; epoch: number; detail: string }
+  /** The store refused an append of this worker's under a lease it no longer holds (fencing): nothing of it was stored. */
+  | { type: 'append.refused'; workerId: string; runId: string; epoch: number; detail: string }
   /** The run stopped here for another reason; its lease is left to expire, and another worker continues it then. */
   | { type: 'run.error'; workerId: string; runId: string; detail: string }
   | { type: 'worker.error'; workerId: string; detail: string }

@@ -1,3 +1,9 @@
+/**
+ * Written as the schema's comment once `schemaStatements` ran: a store that finds it runs no DDL. Change
+ * it whenever the statements change, so that schemas made before get what they lack.
+ */
+export const SCHEMA_MARK = 'statecraft run store, schema 2 (run leases)';
+
 /** SQLSTATEs raised by append_records. */
 export const NO_SUCH_RUN = 'SC404';
 export const UNEXPECTED_SEQ = 'SC409';

@@ -26,7 +26,7 @@ import {
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
 import { LeaseLostError, RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
 import type { PostgresPoolSettings } from './poolSettings.ts';
-import { LEASE_LOST, NO_SUCH_RUN, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
+import { LEASE_LOST, NO_SUCH_RUN, SCHEMA_MARK, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
 import { RunLeases, type SqlExecutor } from './runLeases.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
@@ -103,8 +103,14 @@ export class PostgresStore implements RunStore {
           );
         }
       }
+      // A schema this version made already is left alone: its DDL would lock the tables against the
+      // appends of other processes (workers starting beside running ones), and could deadlock with them.
+      const current = async () => (await client.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1)::oid, 'pg_namespace') AS mark`, [this.#s])).rows[0]?.mark === SCHEMA_MARK;
+      if (await current()) return;
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft:${this.schema}`]);
+      if (await current()) return;
       for (const statement of schemaStatements(this.#s)) await client.query(statement);
+      await client.query(`COMMENT ON SCHEMA ${this.#s} IS '${SCHEMA_MARK}'`);
     }, false);
   }
 

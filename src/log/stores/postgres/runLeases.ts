@@ -83,10 +83,12 @@ export class RunLeases {
   renew(owner: string, held: readonly { runId: string; epoch: number }[], ttlMs: number): Promise<Set<string>> {
     if (held.length === 0) return Promise.resolve(new Set());
     return this.#run('renew leases', async (db) => {
+      // Rows are locked in run id order, as every statement that locks several leases does: two never deadlock.
       const { rows } = await db.executeSql(
-        `UPDATE ${this.#s}.run_leases l SET expires_at = ${ttl('$4')}
-         FROM unnest($2::text[], $3::bigint[]) AS t(run_id, epoch)
-         WHERE l.run_id = t.run_id AND l.epoch = t.epoch AND l.owner = $1 AND l.expires_at > now()
+        `WITH held AS (
+           SELECT l.run_id FROM ${this.#s}.run_leases l JOIN unnest($2::text[], $3::bigint[]) AS t(run_id, epoch) ON l.run_id = t.run_id AND l.epoch = t.epoch
+           WHERE l.owner = $1 AND l.expires_at > now() ORDER BY l.run_id FOR UPDATE OF l)
+         UPDATE ${this.#s}.run_leases l SET expires_at = ${ttl('$4')} FROM held WHERE l.run_id = held.run_id
          RETURNING l.run_id`,
         [owner, held.map((lease) => lease.runId), held.map((lease) => lease.epoch), ttlMs],
       );
@@ -121,7 +123,7 @@ export class RunLeases {
     return this.#run('reap expired leases', async (db) => {
       const { rows } = await db.executeSql(
         `WITH expired AS (
-           SELECT run_id FROM ${this.#s}.run_leases WHERE owner IS NOT NULL AND expires_at <= now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           SELECT run_id FROM ${this.#s}.run_leases WHERE owner IS NOT NULL AND expires_at <= now() ORDER BY run_id LIMIT $1 FOR UPDATE SKIP LOCKED)
          UPDATE ${this.#s}.run_leases l SET owner = NULL FROM expired WHERE l.run_id = expired.run_id
          RETURNING l.run_id, l.queue, l.priority`,
         [limit],
