@@ -30,7 +30,7 @@ const server = await startScriptedServer((_index, request) => {
   return reply(request, task.startsWith('slow') && first ? SLOW_MS : 30);
 });
 process.env.MODEL_URL = server.url;
-const { agent, reply, answerFor } = await import('./fixtures/workers/agent.ts');
+const { agent, approvingAgent, reply, answerFor } = await import('./fixtures/workers/agent.ts');
 const store = new PostgresStore({ connectionString: url.split('?')[0], schema });
 const exec = promisify(execFile);
 
@@ -145,6 +145,33 @@ test('a draining worker releases its runs at their next model request, and anoth
     assert.is(effectsOf(runId).length, 2, `run ${runId}: no call of the tool that may not run twice was repeated or lost`);
     assert.ok((await replayRun(agent, runId, { store })).ok);
   }
+});
+
+test('a run of an agent version no worker has stays queued; a worker with it runs the run, which waits for approval holding no worker', async () => {
+  const old = await startWorker({ store: url, agents: [agent], pollMs: 50 });
+  const { runId: later } = await submitRun(approvingAgent, 'task for version 2', { store });
+  const { runId: now } = await submitRun(agent, 'task for version 1', { store });
+  await summariesWhen(store, [now], (summary) => summary.status === 'done', 20_000);
+  await old.stop();
+  assert.is((await store.summary(later)).status, 'queued', 'the version 1 worker left the version 2 run alone');
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const [waiting] = await summariesWhen(store, [later], (summary) => summary.status === 'waiting', 20_000);
+  for (let i = 0; i < 100 && worker.inFlight > 0; i++) await delay(20);
+  assert.is(worker.inFlight, 0, 'a waiting run holds no slot of the worker');
+  assert.is(waiting!.owner, undefined, 'and names no process');
+  assert.equal((await store.executor().executeSql(`SELECT owner FROM "${schema}".run_leases WHERE run_id = $1`, [later])).rows, [{ owner: null }], 'nor holds a lease');
+  assert.ok(events.some((event) => event.type === 'run.ended' && event.runId === later && event.status === 'waiting'));
+  // Decided as statecraft approve does, in another process than the worker's: the run continues there.
+  const { resumeRun } = await import('../src/index.ts');
+  const run = await resumeRun(approvingAgent, later, { store });
+  const approveAll = () => run.pendingApprovals.forEach((call) => run.approve(call.id, { by: 'test' }));
+  run.on((event) => event.type === 'approval.requested' && approveAll());
+  approveAll();
+  const result = await run.result;
+  await worker.stop();
+  assert.is(result.output, answerFor('task for version 2'));
+  assert.is(effectsOf(later).length, 2);
 });
 
 test.after(async () => {

@@ -113,8 +113,10 @@ export class Worker {
   async #take(ticket: TakenTicket, agent: Agent): Promise<void> {
     const { runId } = ticket;
     if (this.#slots.has(runId)) {
-      // A second ticket for a run held here: the lease already says who runs it.
-      await this.#queue.complete(ticket).catch(() => {});
+      // A ticket for a run this worker still has a slot for: most likely it lost the run (frozen, then
+      // reaped) and has not noticed yet, so the ticket is the run's only way back. It goes back to the
+      // queue, for a second later, when the old slot is gone.
+      await this.#queue.retry(ticket).catch(() => {});
       return;
     }
     const slot: Slot = { runId, deadline: performance.now() + this.#options.leaseMs };

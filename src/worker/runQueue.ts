@@ -110,6 +110,11 @@ export class RunQueue {
     await this.#boss.complete(ticket.queue, ticket.jobId, {}, db ? { db } : {});
   }
 
+  /** Puts a taken ticket back, to be taken again after the queue's retry delay (a second). */
+  async retry(ticket: TakenTicket): Promise<void> {
+    await this.#boss.fail(ticket.queue, ticket.jobId, { reason: 'taken back: the worker still held an old slot of the run' });
+  }
+
   /** Tickets waiting in a queue (created or retrying, not yet taken). */
   size(name: string): Promise<number> {
     return this.#boss.getQueueSize(name);
