@@ -83,7 +83,8 @@ export class Worker {
   start(): void {
     const { leaseMs } = this.#options;
     this.#timers.push(setInterval(() => void this.#renew(), Math.max(50, leaseMs / 3)));
-    this.#timers.push(setInterval(() => void this.#reap(), Math.max(50, leaseMs / 2)));
+    // Reaping is one indexed query: done often, so that a dead worker's runs wait little past their lease.
+    this.#timers.push(setInterval(() => void this.#reap(), Math.min(1_000, Math.max(50, leaseMs / 10))));
     this.#emit({ type: 'worker.started', workerId: this.id, queues: [...this.#agents.keys()] });
     void this.#poll();
   }
