@@ -39,7 +39,7 @@ test('runs on SQLite loads neither the model client, xstate, the inspector, Grap
   const loaded = await loadedBy(['runs', '--store', storeUrl]);
   assert.ok(loaded.some((url) => url.endsWith('/cli/logCommands.js')), 'the listing ran');
   const found = packages(loaded);
-  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx', 'pg']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
+  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx', 'pg', 'pg-boss']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
   assert.not.ok(loaded.some((url) => url.includes('/src/inspector/')), 'runs loads the inspector');
 });
 
@@ -48,6 +48,7 @@ test('run loads OpenTelemetry\'s SDK and exporters only when OTEL_EXPORTER_OTLP_
   const plain = packages(await loadedBy(['run', 'examples/demo/agent.ts', '--store', storeUrl]));
   assert.ok(plain.has('openai'), 'the run ran');
   assert.equal(sdk(plain), []);
+  assert.not.ok(plain.has('pg-boss') || plain.has('pg'), 'a run on SQLite loads neither the workers\' queue nor pg');
   // Nothing listens there: the exporters' failure to send changes nothing in how the run ends.
   const exporting = packages(await loadedBy(['run', 'examples/demo/agent.ts', '--store', storeUrl], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }));
   for (const name of ['@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-trace-otlp-http']) assert.ok(exporting.has(name), `${name} loaded`);
