@@ -137,6 +137,34 @@ test('a requeue that fails rolls the reaping back, so the run is reaped again ra
   assert.ok(reaped.some((run) => run.runId === 'r7'));
 });
 
+test('a schema made before leases existed gets them, and loses the append that could write around the fence', async () => {
+  const older = `${schema}_old`;
+  const first = new PostgresStore({ connectionString: PG_URL, schema: older });
+  await first.listRuns();
+  const db = first.executor();
+  // As an earlier version left it: no lease table, the append without an epoch, no mark on the schema.
+  await db.executeSql(`DROP TABLE "${older}".run_leases`);
+  await db.executeSql(`DROP FUNCTION "${older}".append_records(text, integer, bytea[], bytea[], bytea[], text[], bytea[], integer[], bytea[], text, boolean, bytea, bigint)`);
+  await db.executeSql(`CREATE FUNCTION "${older}".append_records(text, integer, bytea[], bytea[], bytea[], text[], bytea[], integer[], bytea[], text, boolean, bytea) RETURNS void LANGUAGE sql AS 'SELECT 1'`);
+  await db.executeSql(`COMMENT ON SCHEMA "${older}" IS NULL`);
+  await first.close();
+  const again = new PostgresStore({ connectionString: PG_URL, schema: older });
+  await again.listRuns();
+  const { rows } = await again.executor().executeSql(
+    `SELECT p.pronargs AS args FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 AND p.proname = 'append_records'`,
+    [older],
+  );
+  assert.equal(rows.map((row: { args: number }) => row.args), [13], 'only the fenced append is left');
+  await again.createRun(header('o1'), newRunSummary(header('o1')), (tx) => again.leases().register(tx, 'o1', 'q', 0));
+  const lease = await again.leases().acquire('o1', 'w', 5_000);
+  assert.is(lease?.epoch, 1);
+  await again.close();
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS "${older}" CASCADE`);
+  await client.end();
+});
+
 test('stores without leases refuse an append that names one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'statecraft-leases-'));
   for (const other of [new MemoryStore(), new SqliteStore({ path: join(dir, 'runs.db') })]) {

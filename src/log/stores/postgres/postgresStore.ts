@@ -110,7 +110,8 @@ export class PostgresStore implements RunStore {
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft:${this.schema}`]);
       if (await current()) return;
       for (const statement of schemaStatements(this.#s)) await client.query(statement);
-      await client.query(`COMMENT ON SCHEMA ${this.#s} IS '${SCHEMA_MARK}'`);
+      // A role that does not own the schema cannot comment on it: it runs the (idempotent) statements every time instead.
+      await client.query(`DO $$ BEGIN COMMENT ON SCHEMA ${this.#s} IS '${SCHEMA_MARK}'; EXCEPTION WHEN insufficient_privilege THEN NULL; END $$`);
     }, false);
   }
 
