@@ -42,6 +42,8 @@ export class Run {
   private settle!: (result: RunResult) => void;
   private fail!: (error: unknown) => void;
   private finished = false;
+  /** `result` has resolved or rejected. */
+  private settled = false;
   private skipInit: boolean;
   /** Decisions already told to listeners (`tool.decided`), so each is told once. */
   private readonly decided = new Set<string>();
@@ -59,10 +61,12 @@ export class Run {
     if (options.onEvent) this.listeners.add(options.onEvent);
     this.result = new Promise((resolve, reject) => {
       this.settle = (result) => {
+        this.settled = true;
         this.recorder?.close();
         resolve(result);
       };
       this.fail = (error) => {
+        this.settled = true;
         this.recorder?.close();
         this.telemetry?.abort(error);
         reject(error);
@@ -190,8 +194,15 @@ export class Run {
     if (this.finished) return this.result;
     const listed = waiting.map((call) => `${call.id} (${call.name}${call.actor === undefined ? '' : ` in ${call.actor}`})`).join(', ');
     const result = this.finishedAs('waiting', 'awaiting_approval', `Waiting for approval of ${listed}.`);
-    await this.durable();
-    await this.recorder?.release();
+    try {
+      await this.durable();
+      await this.recorder?.release();
+    } catch (error) {
+      // Not recorded as waiting (a store that failed, or a worker's lease that was lost): the run fails here.
+      this.actor.stop();
+      this.fail(error);
+      throw error;
+    }
     this.actor.stop();
     this.emit({ type: 'end', runId: this.runId, result });
     this.settle(result);
@@ -243,7 +254,13 @@ export class Run {
    * another process may be running it already): calls in flight are aborted, `result` rejects with `reason`.
    */
   abandon(reason: Error): void {
-    this.abort(reason);
+    // Also while the run is being let go (detach, release) and its result is not settled yet.
+    if (this.settled) return;
+    this.finished = true;
+    this.deadlines.cancel();
+    this.approvalTimer?.cancel();
+    this.actor.stop();
+    this.fail(reason);
   }
 
   /** Marks a run that ends without a final state of its machine as finished, and the result it ends with. */
