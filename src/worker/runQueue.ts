@@ -76,7 +76,6 @@ export class RunQueue {
       schedule: false,
       migrate: true,
       maintenanceIntervalSeconds: expire,
-      monitorStateIntervalSeconds: 60,
     });
     boss.on('error', () => {});
     await boss.start();
