@@ -174,6 +174,21 @@ test('a run of an agent version no worker has stays queued; a worker with it run
   assert.is(effectsOf(later).length, 2);
 });
 
+test('a ticket taken by a worker that died before it took the lease goes back to the queue when it expires, and the run is run', async () => {
+  const { runId } = await submitRun(agent, 'task with an orphaned ticket', { store, ticketExpireSeconds: 1 });
+  const { RunQueue, queueName } = await import('../src/worker/runQueue.ts');
+  // As a worker killed right after it fetched: the ticket is taken, and neither completed nor its lease taken.
+  const dead = await RunQueue.open(store, { supervise: false });
+  const taken = await dead.take(queueName(agent), 10);
+  await dead.close();
+  assert.ok(taken.some((ticket) => ticket.runId === runId), 'the ticket was taken');
+  assert.is((await store.summary(runId)).status, 'queued');
+  const worker = await startWorker({ store: url, agents: [agent], pollMs: 50, leaseMs: 1_000 });
+  await summariesWhen(store, [runId], (summary) => summary.status === 'done', 30_000);
+  await worker.stop();
+  assert.is(effectsOf(runId).length, 2);
+});
+
 test.after(async () => {
   await store.close();
   await server.close();

@@ -44,7 +44,7 @@ export function postgresStoreFor(store: RunStore | string | undefined, command: 
 export interface RunQueueOptions {
   /** Whether this process runs pg-boss's maintenance (workers do: it expires tickets taken by a worker that died before it settled them). */
   supervise: boolean;
-  /** A ticket taken and not settled within this long returns to the queue (default 60 s). */
+  /** A ticket taken and not settled within this long returns to the queue (default 30 s). */
   ticketExpireSeconds?: number;
 }
 
@@ -68,7 +68,7 @@ export class RunQueue {
     const { default: PgBossClass } = await importPeer(() => import('pg-boss'), 'pg-boss', 'Workers and `statecraft submit` need');
     const schema = `${store.schema}_queue`;
     if (schema.length > 50) throw new UserError(`The store's schema name "${store.schema}" is too long for the workers' queue schema "${schema}" (50 characters at most): use a schema name of 44 characters or fewer.`);
-    const expire = Math.max(1, Math.round(options.ticketExpireSeconds ?? 60));
+    const expire = Math.max(1, Math.round(options.ticketExpireSeconds ?? 30));
     const boss = new PgBossClass({
       db: store.executor(),
       schema,

@@ -18,6 +18,11 @@ export interface SubmitOptions {
   labels?: Record<string, string>;
   /** The module the agent was loaded from, recorded as the store's own fact for `statecraft resume` and `approve` (see RunSummary.agentModule). */
   agentModule?: string;
+  /**
+   * A worker that dies after taking the run's ticket from the queue and before taking its lease leaves
+   * the ticket taken: the queue gives it back this long after it was taken (default 30 s).
+   */
+  ticketExpireSeconds?: number;
 }
 
 /** What `submitRun` created: the run, and the queue its ticket waits in. */
@@ -46,7 +51,7 @@ export async function submitRun(agent: Agent, input: string, options: SubmitOpti
   const header = runHeader(agent, model, runId, { input }, options.labels ? { labels: options.labels } : {});
   const queue = queueName(agent);
   const owned = typeof options.store === 'string';
-  const runs = await RunQueue.open(store, { supervise: false });
+  const runs = await RunQueue.open(store, { supervise: false, ...(options.ticketExpireSeconds === undefined ? {} : { ticketExpireSeconds: options.ticketExpireSeconds }) });
   try {
     await runs.ensure(queue);
     const summary = { ...newRunSummary(header), status: 'queued' as const, ...(options.agentModule ? { agentModule: options.agentModule } : {}) };
