@@ -22,9 +22,9 @@ const schema = freshSchema('sc_chaos');
 const url = storeUrl(schema);
 const RUNS = 30;
 const LEASE_MS = 1_500;
-/** SIGKILL a worker when the model receives these requests (of about 120), while runs are mid-step. */
+/** SIGKILL a worker from these model requests on (of about 120), once it has runs mid-step. */
 const KILL_AT = new Set([12, 30, 50, 70]);
-/** SIGSTOP the worker in slot 2 at this request, for three leases. */
+/** SIGSTOP the worker in slot 2 from this request on, once it has runs mid-step, for three leases. */
 const FREEZE_AT = 20;
 
 const workers: { slot: number; child: ChildProcess; out: string; exited: Promise<number | null> }[] = [];
@@ -46,20 +46,37 @@ function startWorkerProcess(slot: number): void {
 
 const live = (slot: number) => workers.filter((worker) => worker.slot === slot && worker.child.exitCode === null && worker.child.signalCode === null).at(-1);
 
+/** Runs a worker process holds now, by the events it printed: taken and not yet settled there. */
+function inFlight(worker: (typeof workers)[number]): number {
+  let held = 0;
+  for (const event of events(worker)) {
+    if (event.type === 'run.taken') held++;
+    else if (['run.ended', 'run.released', 'lease.lost', 'run.error'].includes(event.type)) held--;
+  }
+  return held;
+}
+
+/** Kills and the freeze fall due at these request numbers, and happen at the first request after that when their worker has runs in flight (it is mid-step). */
+const kills = [...KILL_AT].sort((a, b) => a - b);
+
 function chaos(index: number): void {
-  if (KILL_AT.has(index)) {
+  if (kills.length > 0 && index >= kills[0]!) {
     // Slots 0 and 1 take turns; the frozen slot is left to come back and find its runs gone.
     const victim = live(killed % 2);
-    killed++;
-    if (victim) {
+    if (victim && inFlight(victim) > 0) {
+      kills.shift();
+      killed++;
       victim.child.kill('SIGKILL');
       startWorkerProcess(victim.slot);
     }
   }
-  if (index === FREEZE_AT && !frozen) {
-    frozen = live(frozenSlot);
-    frozen?.child.kill('SIGSTOP');
-    setTimeout(() => frozen?.child.kill('SIGCONT'), 3 * LEASE_MS);
+  if (index >= FREEZE_AT && !frozen) {
+    const worker = live(frozenSlot);
+    if (worker && inFlight(worker) > 0) {
+      frozen = worker;
+      frozen.child.kill('SIGSTOP');
+      setTimeout(() => frozen?.child.kill('SIGCONT'), 3 * LEASE_MS);
+    }
   }
 }
 
@@ -72,11 +89,12 @@ process.env.EFFECTS_FILE = effectsFile;
 const { agent, reply, answerFor } = await import('./fixtures/workers/agent.ts');
 const store = new PostgresStore({ connectionString: url.split('?')[0], schema });
 
-const events = (worker: (typeof workers)[number]) =>
-  worker.out
+function events(worker: (typeof workers)[number]): { type: string; runId?: string; detail?: string }[] {
+  return worker.out
     .split('\n')
-    .filter((line) => line.startsWith('{'))
+    .filter((line) => line.startsWith('{') && line.endsWith('}'))
     .map((line) => JSON.parse(line) as { type: string; runId?: string; detail?: string });
+}
 
 test('runs survive workers killed mid-step and a worker frozen past its lease: same answers, no divergence, no record lost, no tool that may not run twice run twice', async () => {
   const tasks = Array.from({ length: RUNS }, (_, i) => `task ${i}`);
