@@ -58,6 +58,11 @@ export { openStore } from './log/stores/openStore.ts';
 export { MemoryStore } from './log/stores/memoryStore.ts';
 export { SqliteStore } from './log/stores/sqlite/sqliteStore.ts';
 export { PostgresStore } from './log/stores/postgres/postgresStore.ts';
+// Workers: pg and pg-boss are loaded only when a worker or a submit first reaches the queue.
+export { startWorker } from './worker/startWorker.ts';
+export type { Worker } from './worker/Worker.ts';
+export type { WorkerEvent, WorkerOptions } from './worker/workerOptions.ts';
+export { submitRun, type SubmitOptions, type Submitted } from './worker/submitRun.ts';
 export type { RunStore, ListRunsFilter, HistoryEntry } from './log/stores/runStore.ts';
 export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/format/record.ts';
 export type { MachineEntry, MachineRef } from './log/format/machineEntry.ts';
@@ -69,6 +74,7 @@ export {
   CorruptRecordError,
   RunNotFoundError,
   RunExistsError,
+  LeaseLostError,
   RecordNotFoundError,
   UnsafePatchError,
   UnsupportedFormatError,

@@ -39,7 +39,7 @@ test('runs on SQLite loads neither the model client, xstate, the inspector, Grap
   const loaded = await loadedBy(['runs', '--store', storeUrl]);
   assert.ok(loaded.some((url) => url.endsWith('/cli/logCommands.js')), 'the listing ran');
   const found = packages(loaded);
-  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx', 'pg', 'hono', '@hono/node-server', '@hono/zod-openapi']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
+  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx', 'pg', 'pg-boss', 'hono', '@hono/node-server', '@hono/zod-openapi']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
   assert.not.ok(loaded.some((url) => url.includes('/src/inspector/')), 'runs loads the inspector');
 });
 
@@ -52,6 +52,7 @@ test('run loads OpenTelemetry\'s SDK and exporters only when OTEL_EXPORTER_OTLP_
   assert.not.ok(plain.has('gpt-tokenizer'), 'a conversation that surely fits its window is not tokenized');
   for (const served of ['hono', '@hono/node-server', '@hono/zod-openapi']) assert.not.ok(plain.has(served), `run loads ${served}, which only serve needs`);
   assert.not.ok(loadedUrls.some((url) => url.includes('/src/service/')), "run loads the service's code");
+  assert.not.ok(plain.has('pg-boss') || plain.has('pg'), 'a run on SQLite loads neither the workers\' queue nor pg');
   // Nothing listens there: the exporters' failure to send changes nothing in how the run ends.
   const exporting = packages(await loadedBy(['run', 'examples/demo/agent.ts', '--store', storeUrl], { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }));
   for (const name of ['@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-trace-otlp-http']) assert.ok(exporting.has(name), `${name} loaded`);

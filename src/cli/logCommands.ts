@@ -38,6 +38,7 @@ function sinceTime(text: string): string {
 
 /** Where a running run runs, or that no process runs it any more (it crashed or was killed). */
 function processNote(run: RunSummary): string {
+  if (run.status === 'queued') return `submitted; waits for a worker started with agent ${run.agentId}'s module: npx statecraft worker --agents <module>`;
   if (run.status !== 'running') return '';
   const owner = liveOwner(run);
   if (!owner) {

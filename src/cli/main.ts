@@ -21,6 +21,7 @@ import { showCommand } from './commands/show.ts';
 import { trustCommand } from './commands/trust.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { visualizeCommand } from './commands/visualize.ts';
+import { submitCommand, workerCommand } from './commands/worker.ts';
 import { exitCodes } from './exitCodes.ts';
 import { exitCleanly, handleSignals } from './shutdown.ts';
 import { packageVersion } from './packageVersion.ts';
@@ -48,6 +49,8 @@ const commands: Command[] = [
   serveCommand,
   keysCommand,
   visualizeCommand,
+  submitCommand,
+  workerCommand,
 ];
 
 const overview = () =>
@@ -109,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** The commands that run an agent's steps, whose spans and metrics are exported. */
-const RUNS_AGENTS = new Set(['run', 'resume', 'approve', 'reject', 'fork', 'inspect']);
+const RUNS_AGENTS = new Set(['run', 'resume', 'approve', 'reject', 'fork', 'inspect', 'worker']);
 
 /** Codes of a network connection that could not be made, and PostgreSQL's for a login or database refused. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', '28000', '28P01', '3D000']);

@@ -13,6 +13,7 @@ import { summarize } from '../log/stores/summarize.ts';
 import { OWNER_RENEW_MS, releaseOwner } from './owner.ts';
 import type { RunOwner } from '../log/format/record.ts';
 import { metaOf } from './recordMeta.ts';
+import { LeaseLostError } from '../log/format/storageErrors.ts';
 
 export interface RecorderOptions {
   store: RunStore;
@@ -134,10 +135,11 @@ export class Recorder {
    * module the run is started from (`labels.module`) is recorded as the store's own fact, which is what
    * lets a later process load that module for the run: the header's copy travels with exports.
    */
-  async begin(header: RunHeader, machines: readonly MachineEntry[] = []): Promise<void> {
+  async begin(header: RunHeader, machines: readonly MachineEntry[] = [], created = false): Promise<void> {
     const module = header.labels?.module;
     // Kept before the run exists, so that a page drawing the run finds its statechart.
     await keepMachines(this.store, machines);
+    if (created) return;
     await this.store.createRun(header, { ...newRunSummary(header), ...(module ? { agentModule: module } : {}) });
   }
 
@@ -271,6 +273,8 @@ export class Recorder {
 
   /** Another writer appended to this run first: said so in the words of whoever runs it. */
   private overtaken(seq: number, error: ConflictError): ConflictError {
+    // A worker's lease was lost: the store's error says so, in a worker's terms.
+    if (error instanceof LeaseLostError) return error;
     return new ConflictError(
       `Run ${this.runId} was continued by another process (or another handle) at the same time, which recorded first; ` +
         `nothing this one did from record ${seq} on was stored. See where the run stands with: npx statecraft history ${this.runId} --last 10`,

@@ -42,10 +42,14 @@ export class Run {
   private settle!: (result: RunResult) => void;
   private fail!: (error: unknown) => void;
   private finished = false;
+  /** `result` has resolved or rejected. */
+  private settled = false;
   private skipInit: boolean;
   /** Decisions already told to listeners (`tool.decided`), so each is told once. */
   private readonly decided = new Set<string>();
   private readonly telemetry: RunTelemetry | undefined;
+  /** Set by `pause`: the run stops before its next model request, and says so here. */
+  private pausing: { reached: () => void; at: Promise<void> } | undefined;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
   constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes'>) {
@@ -57,10 +61,12 @@ export class Run {
     if (options.onEvent) this.listeners.add(options.onEvent);
     this.result = new Promise((resolve, reject) => {
       this.settle = (result) => {
+        this.settled = true;
         this.recorder?.close();
         resolve(result);
       };
       this.fail = (error) => {
+        this.settled = true;
         this.recorder?.close();
         this.telemetry?.abort(error);
         reject(error);
@@ -82,6 +88,11 @@ export class Run {
       model,
       emit: (event) => this.emit(event),
       durable: (options) => this.recorder?.durable(options) ?? Promise.resolve(),
+      checkpoint: () => {
+        if (!this.pausing) return Promise.resolve();
+        this.pausing.reached();
+        return new Promise<void>(() => {});
+      },
       redactor: this.redactor,
       secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
       content: this.telemetry?.content === true,
@@ -184,12 +195,73 @@ export class Run {
     if (this.finished) return this.result;
     const listed = waiting.map((call) => `${call.id} (${call.name}${call.actor === undefined ? '' : ` in ${call.actor}`})`).join(', ');
     const result = this.finishedAs('waiting', 'awaiting_approval', `Waiting for approval of ${listed}.`);
-    await this.durable();
-    await this.recorder?.release();
+    try {
+      await this.durable();
+      await this.recorder?.release();
+    } catch (error) {
+      // Not recorded as waiting (a store that failed, or a worker's lease that was lost): the run fails here.
+      this.actor.stop();
+      this.fail(error);
+      throw error;
+    }
     this.actor.stop();
     this.emit({ type: 'end', runId: this.runId, result });
     this.settle(result);
     return result;
+  }
+
+  /**
+   * Asks the run to stop before its next model request (a worker draining): resolves once it stands
+   * there, with every step before it recorded and none of the request made, or once it ends or waits.
+   * Tools already running finish. Follow with `release` to let another process continue it.
+   */
+  pause(): Promise<void> {
+    if (!this.pausing) {
+      let reached!: () => void;
+      const at = new Promise<void>((resolve) => (reached = resolve));
+      this.pausing = { reached, at };
+    }
+    const settled = this.result.then(
+      () => {},
+      () => {},
+    );
+    return Promise.race([this.pausing.at, settled]);
+  }
+
+  /**
+   * Lets go of the run where it stands, for another process to continue from its last record (a
+   * worker draining): what was recorded is made durable, the actor stops (calls in flight are aborted
+   * and counted as interrupted by the next process), and `result` resolves with status `released`.
+   */
+  async release(): Promise<RunResult> {
+    if (this.finished) return this.result;
+    const result = this.finishedAs('released', 'released', 'Released by its process; another continues it from its last record.');
+    // Stopped before the writes: no transition after this point is recorded.
+    this.actor.stop();
+    try {
+      await this.durable();
+      await this.recorder?.release();
+    } catch (error) {
+      this.fail(error);
+      return this.result;
+    }
+    this.emit({ type: 'end', runId: this.runId, result });
+    this.settle(result);
+    return result;
+  }
+
+  /**
+   * Stops the run in this process and writes nothing more for it (its worker lost the lease, and
+   * another process may be running it already): calls in flight are aborted, `result` rejects with `reason`.
+   */
+  abandon(reason: Error): void {
+    // Also while the run is being let go (detach, release) and its result is not settled yet.
+    if (this.settled) return;
+    this.finished = true;
+    this.deadlines.cancel();
+    this.approvalTimer?.cancel();
+    this.actor.stop();
+    this.fail(reason);
   }
 
   /** Marks a run that ends without a final state of its machine as finished, and the result it ends with. */
@@ -220,7 +292,7 @@ export class Run {
     if (this.recorder) {
       if (start.kind === 'new') {
         if (!start.header) throw new Error('A recorded run needs a header.');
-        await this.recorder.begin(start.header, start.machines);
+        await this.recorder.begin(start.header, start.machines, start.created);
       } else {
         this.recorder.continueFrom(start.lastSeq, start.snapshot);
         // Written, and the run claimed by this process, before anything else happens: even a run that

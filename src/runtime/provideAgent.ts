@@ -25,6 +25,12 @@ export interface RunHooks {
    * fitness measure) starts after it: nothing outside the run sees a step the log could lose.
    */
   durable(options?: { sync?: boolean }): Promise<void>;
+  /**
+   * Called before each model request, ahead of `durable`: a run being drained by its worker stops
+   * here (the promise does not settle), where everything before the request is on record and nothing
+   * of it has happened yet.
+   */
+  checkpoint?(): Promise<void>;
   secrets: Secrets;
   redactor: Redactor;
   /** Replay: actors never call the model or a tool; recorded events drive the machine instead. */
@@ -179,6 +185,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         // The request carries the results of earlier tools: a tool that may not run twice must be on
         // record as finished before the model can see what it did, and a crash from here on leaves
         // the log saying this call was asked, so that resume records asking it again.
+        await hooks.checkpoint?.();
         await hooks.durable();
         const started = performance.now();
         // Chunks are redacted as the whole answer would be: a secret cut between two chunks is still found.

@@ -63,9 +63,12 @@ export type RunEvent = (
 /** How a run ended, or `waiting` when it was detached while waiting for approvals (resume it later). */
 export interface RunResult extends Omit<AgentOutput, 'status' | 'reason'> {
   runId: string;
-  status: AgentOutput['status'] | 'waiting';
-  /** Why the run ended; a run let go while it waits for people (`detach`) says `awaiting_approval`. */
-  reason: AgentOutput['reason'] | 'awaiting_approval';
+  status: AgentOutput['status'] | 'waiting' | 'released';
+  /**
+   * Why the run ended; a run let go while it waits for people (`detach`) says `awaiting_approval`, one
+   * let go by a draining worker (`release`), to be continued by another, says `released`.
+   */
+  reason: AgentOutput['reason'] | 'awaiting_approval' | 'released';
 }
 
 /**

@@ -82,7 +82,14 @@ export interface ApproveOptions {
 
 /** How a run begins: fresh from input, or restored from a recorded snapshot. */
 export type RunStart = (
-  | { kind: 'new'; input: AgentInput; header?: RunHeader; machines?: MachineEntry[] }
+  | {
+      kind: 'new';
+      input: AgentInput;
+      header?: RunHeader;
+      machines?: MachineEntry[];
+      /** The run is in the store already (submitted to the workers' queue). */
+      created?: boolean;
+    }
   | { kind: 'restore'; snapshot: unknown; lastSeq: number; notes: ({ type: string } & Record<string, unknown>)[] }
 ) & { telemetry?: RunTelemetry };
 

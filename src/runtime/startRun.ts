@@ -9,10 +9,11 @@ import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
 import { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import type { RunOptions } from './runOptions.ts';
+import type { RunStore } from '../log/stores/runStore.ts';
 import type { RunResult } from './runEvents.ts';
 
 /** The header a new recorded run starts with. */
-export function runHeader(agent: Agent, model: ModelPort, runId: string, input: AgentInput, extra: Partial<RunHeader> = {}): RunHeader {
+export function runHeader(agent: Agent, model: ModelPort, runId: string, input: Pick<AgentInput, 'input'>, extra: Partial<RunHeader> = {}): RunHeader {
   const invoked = invokedMachines(agent);
   return {
     format: RUN_FORMAT,
@@ -38,11 +39,33 @@ export function startRun(agent: Agent, options: RunOptions = {}): Run {
   const model = resolveModel(options.model ?? agent.model);
   assertPriced(agent, model.info.model);
   const runId = options.runId ?? randomUUID();
-  const input: AgentInput = {
+  const input = agentInput(agent, runId, options.input, options.history);
+  const telemetry = RunTelemetry.open({ runId, agent: { name: agent.name, version: agent.version }, model: model.info }, options.telemetry);
+  const extra = { ...(options.labels ? { labels: options.labels } : {}), ...(telemetry?.traceparent ? { traceparent: telemetry.traceparent } : {}) };
+  const header = options.store ? runHeader(agent, model, runId, input, extra) : undefined;
+  const machines = header ? runMachineEntries(agent) : undefined;
+  return new Run(agent, model, runId, { kind: 'new', input, header, telemetry, ...(machines ? { machines } : {}) }, options);
+}
+
+/**
+ * Start a run that was created in the store by `submitRun` and has no record yet (a worker taking it
+ * from the queue): its input is the header's, its first record the initial state.
+ */
+export function startQueuedRun(agent: Agent, header: RunHeader, options: Omit<RunOptions, 'input' | 'history' | 'runId' | 'labels'> & { store: RunStore }): Run {
+  const model = resolveModel(options.model ?? agent.model);
+  assertPriced(agent, model.info.model);
+  const input = agentInput(agent, header.runId, typeof header.input === 'string' ? header.input : undefined, undefined);
+  const telemetry = RunTelemetry.open({ runId: header.runId, agent: { name: agent.name, version: agent.version }, model: model.info }, options.telemetry);
+  return new Run(agent, model, header.runId, { kind: 'new', input, header, created: true, telemetry, machines: runMachineEntries(agent) }, options);
+}
+
+/** The machine's input for a new run; a deadline is counted from now. */
+function agentInput(agent: Agent, runId: string, text: string | undefined, history: RunOptions['history']): AgentInput {
+  return {
     runId,
-    input: options.input,
+    input: text,
     instructions: agent.instructions,
-    history: options.history,
+    history,
     limits: {
       maxSteps: agent.limits.maxSteps,
       maxTokens: agent.limits.maxTokens,
@@ -51,11 +74,6 @@ export function startRun(agent: Agent, options: RunOptions = {}): Run {
     },
     approval: agent.approval,
   };
-  const telemetry = RunTelemetry.open({ runId, agent: { name: agent.name, version: agent.version }, model: model.info }, options.telemetry);
-  const extra = { ...(options.labels ? { labels: options.labels } : {}), ...(telemetry?.traceparent ? { traceparent: telemetry.traceparent } : {}) };
-  const header = options.store ? runHeader(agent, model, runId, input, extra) : undefined;
-  const machines = header ? runMachineEntries(agent) : undefined;
-  return new Run(agent, model, runId, { kind: 'new', input, header, telemetry, ...(machines ? { machines } : {}) }, options);
 }
 
 /** Run an agent to its end and return how it ended. */

@@ -90,7 +90,8 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 /** A record before `sealRecord` adds its checksum. */
 export type UnsealedRecord = Omit<RunRecord, 'checksum'>;
 
-export const RUN_STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
+/** `queued`: submitted to the workers' queue (`submitRun`), no worker has started it yet. */
+export const RUN_STATUSES = ['queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const RunSummarySchema = z.object({

@@ -1,4 +1,4 @@
-import { StorageError, UserError } from '../../errors.ts';
+import { ConflictError, StorageError, UserError } from '../../errors.ts';
 
 /** No run with this id exists in the store. */
 export class RunNotFoundError extends StorageError {
@@ -68,3 +68,25 @@ export class UnsafePatchError extends CorruptRecordError {
 
 /** A JSON patch does not apply to the document it was given. */
 export class InvalidPatchError extends StorageError {}
+
+/**
+ * An append was refused by the run's lease (fencing): the writer's lease is no longer the run's
+ * current one (it expired by the database's clock, or another worker took the run over), or a writer
+ * without a lease appended while a worker holds the run. Nothing of the batch was stored.
+ */
+export class LeaseLostError extends ConflictError {
+  readonly runId: string;
+  /** The epoch the writer appended with (undefined: none). */
+  readonly epoch: number | undefined;
+  constructor(runId: string, epoch: number | undefined, found: { epoch?: number | null; owner?: string | null; live?: boolean | null }, options?: ErrorOptions) {
+    const holder = found.owner && found.live ? `worker ${found.owner} holds it (lease epoch ${found.epoch})` : `no worker holds it now (lease epoch ${found.epoch ?? 'none'}, expired or released)`;
+    super(
+      epoch === undefined
+        ? `Run ${runId} is held by a worker: ${holder}, and only the lease holder may append to it. Let the worker run it, or stop that worker (it releases its runs on SIGTERM) and try again.`
+        : `Run ${runId}: this writer's lease (epoch ${epoch}) is no longer the run's: ${holder}. Nothing was stored; this process must stop running the run, which continues under the current lease.`,
+      options,
+    );
+    this.runId = runId;
+    this.epoch = epoch;
+  }
+}

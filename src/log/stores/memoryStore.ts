@@ -6,6 +6,7 @@ import { chainStart, sealChain } from '../format/chain.ts';
 import { StateIndexReader } from '../reads/stateIndex.ts';
 import {
   checkBatch,
+  refuseLease,
   checkExpectedSeq,
   checkPoints,
   checkNewRun,
@@ -96,6 +97,7 @@ export class MemoryStore implements RunStore {
   }
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
+    refuseLease('memory', runId, options);
     const run = this.#run(runId);
     checkExpectedSeq(runId, options.expectedSeq, run.records.length - 1);
     checkBatch(runId, records, options.expectedSeq);

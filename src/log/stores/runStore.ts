@@ -25,6 +25,11 @@ export interface AppendOptions {
   sync?: boolean;
   /** Indexed states of records in this batch (see stateIndex.ts), written in the same transaction. */
   points?: StatePoint[];
+  /**
+   * The fencing epoch of the lease the writer holds the run by (workers, PostgreSQL only): the append
+   * is refused with LeaseLostError unless that lease is still the run's current, unexpired one.
+   */
+  lease?: number;
 }
 
 /** Inclusive seq bounds for reads. */
@@ -102,6 +107,13 @@ export function checkBatch(runId: string, records: readonly RunRecord[], expecte
       throw new UserError(`append to run "${runId}" got record ${record.seq} with an unsafe patch path "${unsafe}"; paths may not go through __proto__, constructor or prototype.`);
     }
   });
+}
+
+/** Stores without leases refuse an append that names one, rather than ignore the fence. */
+export function refuseLease(store: string, runId: string, options: AppendOptions): void {
+  if (options.lease !== undefined) {
+    throw new UserError(`append to run "${runId}" names lease epoch ${options.lease}, but the ${store} store has no leases: workers need a PostgreSQL store (postgres://…).`);
+  }
 }
 
 /** Checks a batch's indexed states: each belongs to a record of the batch and names its chunks. */

@@ -1,8 +1,16 @@
+/**
+ * Written as the schema's comment once `schemaStatements` ran: a store that finds it runs no DDL. Change
+ * it whenever the statements change, so that schemas made before get what they lack.
+ */
+export const SCHEMA_MARK = 'statecraft run store, schema 3 (run leases, machine graphs)';
+
 /** SQLSTATEs raised by append_records. */
 export const NO_SUCH_RUN = 'SC404';
 export const UNEXPECTED_SEQ = 'SC409';
 /** The record a batch was chained from is not the one stored before it (the store's cache of the run's last record is stale). */
 export const STALE_CHAIN = 'SC412';
+/** The append names a lease (fencing epoch) that is no longer the run's live one, or names none while a worker holds the run. */
+export const LEASE_LOST = 'SC423';
 
 /**
  * An append in one statement: one round trip, where a transaction of separate statements takes five
@@ -13,20 +21,35 @@ export const STALE_CHAIN = 'SC412';
  * json_patch does on the top level: the patch's fields replace the stored ones and its nulls remove them.
  * A batch of a chained run was sealed from the record before it as the client last saw it: the SHA-256
  * of that record's stored body (`p_previous`) must match the one stored, or the batch is refused as stale.
+ * Fencing: a worker appends with the epoch of its lease (`p_epoch`); the append goes through only
+ * while that lease is the run's current one, held, and unexpired by the database's clock. The lease
+ * row is locked (shared) until the append commits, so a take-over waits for an append under way and
+ * reads the run after it. An append without an epoch is refused while a worker holds the run.
  */
 const appendFunction = (s: string) => `
 CREATE OR REPLACE FUNCTION ${s}.append_records(
   p_run text, p_expected integer, p_bodies bytea[], p_patches bytea[], p_snapshots bytea[],
   p_chunk_ids text[], p_chunk_data bytea[], p_point_seqs integer[], p_point_roots bytea[], p_summary text, p_sync boolean,
-  p_previous bytea
+  p_previous bytea, p_epoch bigint
 ) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
   last_seq integer;
   patch jsonb := p_summary::jsonb;
+  l_owner text;
+  l_epoch bigint;
+  l_live boolean;
+  leased boolean;
 BEGIN
   IF NOT p_sync THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;
   PERFORM 1 FROM ${s}.runs WHERE run_id = p_run FOR UPDATE;
   IF NOT FOUND THEN RAISE EXCEPTION 'run % not found', p_run USING ERRCODE = '${NO_SUCH_RUN}'; END IF;
+  SELECT owner, epoch, owner IS NOT NULL AND expires_at > clock_timestamp() INTO l_owner, l_epoch, l_live
+    FROM ${s}.run_leases WHERE run_id = p_run FOR SHARE;
+  leased := FOUND;
+  IF (p_epoch IS NOT NULL AND NOT (leased AND l_epoch = p_epoch AND l_live)) OR (p_epoch IS NULL AND leased AND l_live) THEN
+    RAISE EXCEPTION 'run % lease epoch % is not held', p_run, p_epoch USING ERRCODE = '${LEASE_LOST}',
+      DETAIL = json_build_object('epoch', l_epoch, 'owner', l_owner, 'live', l_live)::text;
+  END IF;
   SELECT coalesce(max(seq), -1) INTO last_seq FROM ${s}.records WHERE run_id = p_run;
   IF last_seq <> p_expected - 1 THEN
     RAISE EXCEPTION 'run % expected seq %, last is %', p_run, p_expected, last_seq USING ERRCODE = '${UNEXPECTED_SEQ}', DETAIL = last_seq::text;
@@ -75,5 +98,13 @@ export const schemaStatements = (s: string): string[] => [
   `CREATE TABLE IF NOT EXISTS ${s}.state_chunks (
     run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, id text NOT NULL, data bytea NOT NULL, PRIMARY KEY (run_id, id))`,
   `CREATE TABLE IF NOT EXISTS ${s}.machines (machine_id text NOT NULL, hash text NOT NULL, body text NOT NULL, PRIMARY KEY (machine_id, hash))`,
+  // The lease a worker holds a run by (see runLeases.ts): one row per run submitted to the workers'
+  // queue. `epoch` grows by one at every take; times are the database's own.
+  `CREATE TABLE IF NOT EXISTS ${s}.run_leases (
+    run_id text PRIMARY KEY REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, queue text NOT NULL, priority integer NOT NULL DEFAULT 0,
+    owner text, epoch bigint NOT NULL DEFAULT 0, expires_at timestamptz NOT NULL DEFAULT '-infinity')`,
+  `CREATE INDEX IF NOT EXISTS run_leases_held ON ${s}.run_leases (expires_at) WHERE owner IS NOT NULL`,
+  // The append of earlier versions had no epoch: dropped, so that no caller can append around the fence.
+  `DROP FUNCTION IF EXISTS ${s}.append_records(text, integer, bytea[], bytea[], bytea[], text[], bytea[], integer[], bytea[], text, boolean, bytea)`,
   appendFunction(s),
 ];

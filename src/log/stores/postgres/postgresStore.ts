@@ -24,11 +24,12 @@ import {
   truncatedSummary,
 } from '../runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
-import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
+import { LeaseLostError, RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
 import type { PostgresPoolSettings } from './poolSettings.ts';
 import type { MachineEntry } from '../../format/machineEntry.ts';
 import { machineFromText, machineText } from '../machineGraphs.ts';
-import { NO_SUCH_RUN, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
+import { LEASE_LOST, NO_SUCH_RUN, SCHEMA_MARK, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
+import { RunLeases, type SqlExecutor } from './runLeases.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
 export interface PostgresStoreOptions {
@@ -40,6 +41,7 @@ export interface PostgresStoreOptions {
 }
 
 const UNIQUE_VIOLATION = '23505';
+const executor = (client: PoolClient): SqlExecutor => ({ executeSql: (text, values) => client.query(text, values) });
 const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 
 /**
@@ -57,6 +59,7 @@ export class PostgresStore implements RunStore {
   #ready: Promise<void> | undefined;
   readonly #mustExistSchema: boolean;
   readonly #heads = new ChainHeads();
+  #leases: RunLeases | undefined;
 
   constructor(options: PostgresStoreOptions = {}) {
     const connectionString = options.connectionString ?? process.env.STATECRAFT_DATABASE_URL ?? process.env.DATABASE_URL;
@@ -102,8 +105,15 @@ export class PostgresStore implements RunStore {
           );
         }
       }
+      // A schema this version made already is left alone: its DDL would lock the tables against the
+      // appends of other processes (workers starting beside running ones), and could deadlock with them.
+      const current = async () => (await client.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1)::oid, 'pg_namespace') AS mark`, [this.#s])).rows[0]?.mark === SCHEMA_MARK;
+      if (await current()) return;
       await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft:${this.schema}`]);
+      if (await current()) return;
       for (const statement of schemaStatements(this.#s)) await client.query(statement);
+      // A role that does not own the schema cannot comment on it: it runs the (idempotent) statements every time instead.
+      await client.query(`DO $$ BEGIN COMMENT ON SCHEMA ${this.#s} IS '${SCHEMA_MARK}'; EXCEPTION WHEN insufficient_privilege THEN NULL; END $$`);
     }, false);
   }
 
@@ -161,17 +171,19 @@ export class PostgresStore implements RunStore {
     ]);
   }
 
-  async createRun(header: RunHeader, summary: RunSummary): Promise<void> {
+  /** `alsoInTransaction` runs after the insert in the same transaction (a run submitted to the queue is created with its ticket, or not at all). */
+  async createRun(header: RunHeader, summary: RunSummary, alsoInTransaction?: (db: SqlExecutor) => Promise<void>): Promise<void> {
     const stored = headerToStore(header);
     const initial = checkNewRun(stored, summary);
     this.#heads.forget(header.runId);
     try {
-      await this.#transaction((client) =>
-        client.query(
+      await this.#transaction(async (client) => {
+        await client.query(
           `INSERT INTO ${this.#s}.runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
           [header.runId, initial.agentId, initial.status, initial.parent?.runId ?? null, initial.createdAt, initial.updatedAt, JSON.stringify(stored), JSON.stringify(initial)],
-        ),
-      );
+        );
+        await alsoInTransaction?.(executor(client));
+      });
     } catch (error) {
       if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw new RunExistsError(header.runId);
       throw error;
@@ -210,7 +222,7 @@ export class PostgresStore implements RunStore {
         // summary in one statement's transaction (see appendFunction).
         await pool.query({
           name: `statecraft_append_${this.schema}`,
-          text: `SELECT ${this.#s}.append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          text: `SELECT ${this.#s}.append_records($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
           values: [
             runId,
             options.expectedSeq,
@@ -224,13 +236,14 @@ export class PostgresStore implements RunStore {
             JSON.stringify(patch),
             options.sync === true,
             previous,
+            options.lease ?? null,
           ],
         });
       } catch (error) {
         this.#heads.forget(runId);
         // Another process cut the run back and wrote it again since this store last wrote it: sealed again from what is stored.
         if ((error as { code?: string }).code === STALE_CHAIN && !fresh) continue;
-        throw this.#appendError(runId, options.expectedSeq, error);
+        throw this.#appendError(runId, options, error);
       }
       if (start.chained && stored.length > 0) this.#heads.written(runId, records.at(-1)!.seq, records.at(-1)!.checksum, stored.at(-1)!.body as Uint8Array);
       return;
@@ -238,9 +251,10 @@ export class PostgresStore implements RunStore {
   }
 
   /** The error an append failed with, in the store's words. */
-  #appendError(runId: string, expectedSeq: number, error: unknown): Error {
+  #appendError(runId: string, { expectedSeq, lease }: AppendOptions, error: unknown): Error {
     const { code, detail } = error as { code?: string; detail?: string };
     if (code === NO_SUCH_RUN) return new RunNotFoundError(runId);
+    if (code === LEASE_LOST) return new LeaseLostError(runId, lease, JSON.parse(detail ?? '{}') as object, { cause: error });
     if (code === UNEXPECTED_SEQ) checkExpectedSeq(runId, expectedSeq, Number(detail));
     if (code === UNIQUE_VIOLATION) {
       return new ConflictError(
@@ -390,6 +404,26 @@ export class PostgresStore implements RunStore {
       if (summary) await this.#writeSummary(client, summary);
       return rowCount ?? 0;
     });
+  }
+
+  /** The leases workers hold this store's runs by (see RunLeases), sharing the store's connections. */
+  leases(): RunLeases {
+    return (this.#leases ??= new RunLeases(this.#s, (work) => this.#transaction((client) => work(executor(client))), this.#where));
+  }
+
+  /** One statement at a time on the store's connections, once its schema exists (the workers' queue shares them). */
+  executor(): SqlExecutor {
+    return {
+      executeSql: async (text, values) => {
+        await this.#whenReady();
+        return (await this.#connections()).query(text, values as unknown[]);
+      },
+    };
+  }
+
+  /** Where the store is, with any password hidden, for messages. */
+  get where(): string {
+    return this.#where;
   }
 
   async close(): Promise<void> {

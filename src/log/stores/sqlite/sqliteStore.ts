@@ -9,6 +9,7 @@ import { StateIndexReader } from '../../reads/stateIndex.ts';
 import {
   summaryPatch,
   checkBatch,
+  refuseLease,
   checkPoints,
   checkNewRun,
   headerToStore,
@@ -212,6 +213,7 @@ export class SqliteStore implements RunStore {
   }
 
   async append(runId: string, records: RunRecord[], options: AppendOptions): Promise<void> {
+    refuseLease('SQLite', runId, options);
     this.#writable(`record the steps of run ${runId}`);
     checkBatch(runId, records, options.expectedSeq);
     checkPoints(runId, options.points, options.expectedSeq, records.length);

@@ -1,0 +1,101 @@
+import { UserError } from '../errors.ts';
+import type { WorkerEvent } from '../worker/workerOptions.ts';
+import type { CommandValues } from './args.ts';
+import { loadAgent } from './loadAgent.ts';
+import { onInterrupt } from './shutdown.ts';
+
+const UNITS = { ms: 1, s: 1_000, m: 60_000 } as const;
+
+/** A duration option: milliseconds, or a number with ms, s or m. */
+function durationOption(values: CommandValues, name: string): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(raw).trim());
+  if (!match) throw new UserError(`--${name} takes a duration: a number of milliseconds, or with a unit (500ms, 10s, 2m); found "${String(raw)}".`);
+  return Number(match[1]) * UNITS[(match[2] ?? 'ms') as keyof typeof UNITS];
+}
+
+/** The store the workers share: --store, else STATECRAFT_STORE; refused before any module loads unless it is PostgreSQL. */
+async function sharedStore(values: CommandValues, command: 'worker' | 'submit'): Promise<string> {
+  const { postgresStoreFor } = await import('../worker/runQueue.ts');
+  const given = (values.store as string | undefined) ?? process.env.STATECRAFT_STORE;
+  // Checked here for the message only; the store itself is opened by the worker or submitRun.
+  await postgresStoreFor(given, command).close();
+  return given!;
+}
+
+const line = (event: WorkerEvent): string | undefined => {
+  switch (event.type) {
+    case 'worker.started':
+      return `worker ${event.workerId} started; queues: ${event.queues.join(', ')}`;
+    case 'run.taken':
+      return `${event.resumed ? 'continued' : 'started'} run ${event.runId} (lease epoch ${event.epoch})`;
+    case 'run.ended':
+      return `run ${event.runId} ${event.status}`;
+    case 'run.released':
+      return `released run ${event.runId} for another worker`;
+    case 'lease.lost':
+      return `lost run ${event.runId}: ${event.detail}`;
+    case 'append.refused':
+      return `an append to run ${event.runId} under lost lease epoch ${event.epoch} was refused`;
+    case 'run.error':
+      return `run ${event.runId} stopped here: ${event.detail}`;
+    case 'worker.error':
+      return `worker: ${event.detail}`;
+    case 'worker.draining':
+      return `draining: ${event.inFlight} run(s) in flight`;
+    case 'worker.stopped':
+      return 'worker stopped';
+  }
+};
+
+export async function work(values: CommandValues, positionals: string[]): Promise<number> {
+  const modules = [...((values.agents as string | undefined)?.split(',') ?? []), ...positionals].map((path) => path.trim()).filter(Boolean);
+  if (modules.length === 0) throw new UserError('Name the agent modules this worker runs: statecraft worker --agents ./agent.ts --store postgres://…');
+  const store = await sharedStore(values, 'worker');
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
+    throw new UserError(`--concurrency must be a whole number of runs, 1 or more, found "${String(values.concurrency)}".`);
+  }
+  const agents = [];
+  for (const path of modules) agents.push((await loadAgent(path)).agent);
+  const { startWorker } = await import('../worker/startWorker.ts');
+  const json = values.json === true;
+  const worker = await startWorker({
+    store,
+    agents,
+    ...(concurrency === undefined ? {} : { concurrency }),
+    ...(values.lease === undefined ? {} : { leaseMs: durationOption(values, 'lease') }),
+    ...(values.grace === undefined ? {} : { graceMs: durationOption(values, 'grace') }),
+    ...(values.poll === undefined ? {} : { pollMs: durationOption(values, 'poll') }),
+    onEvent: (event) => {
+      const text = json ? JSON.stringify(event) : line(event);
+      if (text) process.stdout.write(`${text}\n`);
+    },
+  });
+  const stopHandling = onInterrupt(() => void worker.stop());
+  await worker.closed;
+  stopHandling();
+  return 0;
+}
+
+export async function submit(values: CommandValues, [path]: string[]): Promise<number> {
+  if (!path) throw new UserError('Missing the agent module. Usage: statecraft submit <agent module> --input TEXT --store postgres://…');
+  const store = await sharedStore(values, 'submit');
+  const priority = values.priority === undefined ? 0 : Number(values.priority);
+  if (!Number.isInteger(priority)) throw new UserError(`--priority must be a whole number (higher runs first), found "${String(values.priority)}".`);
+  const module = await loadAgent(path);
+  const input = (values.input as string | undefined) ?? module.input;
+  if (input === undefined) throw new UserError(`No input for the run: pass the user's message with --input TEXT, or export \`input\` (a string) from ${module.path}.`);
+  const { submitRun } = await import('../worker/submitRun.ts');
+  const submitted = await submitRun(module.agent, input, {
+    store,
+    priority,
+    agentModule: module.path,
+    labels: { module: module.path },
+    ...(values['run-id'] ? { runId: values['run-id'] as string } : {}),
+  });
+  if (values.json) process.stdout.write(`${JSON.stringify(submitted)}\n`);
+  else process.stdout.write(`${submitted.runId}\nqueued for ${submitted.queue}: a worker started with this agent's module runs it (statecraft worker --agents ${path} --store …)\n`);
+  return 0;
+}

@@ -1,0 +1,148 @@
+import { StorageError } from '../../../errors.ts';
+
+/** Runs one SQL statement: the shape pg-boss takes as its `db`, so that its jobs join our transactions. */
+export interface SqlExecutor {
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+/** A lease a worker holds a run by: `epoch` is its fencing token, `expiresAt` is by the database's clock. */
+export interface Lease {
+  runId: string;
+  owner: string;
+  epoch: number;
+  expiresAt: Date;
+  /** The queue the run's tickets go to (one per agent id and version), and their priority. */
+  queue: string;
+  priority: number;
+}
+
+/** Where a run goes back to when its lease is given up or lost: its queue and priority. */
+export interface Requeue {
+  runId: string;
+  queue: string;
+  priority: number;
+}
+
+type Transaction = <T>(work: (db: SqlExecutor) => Promise<T>) => Promise<T>;
+
+const ttl = (param: string) => `now() + make_interval(secs => ${param}::double precision / 1000)`;
+
+/**
+ * The leases of one PostgreSQL store's runs (table `run_leases`, beside the runs). A run submitted to
+ * the workers' queue has a row from its creation on; a worker that takes it sets itself as owner and
+ * raises the epoch by one, in one statement, only when no one holds it (no owner, or the owner's lease
+ * expired by the database's clock). Appends name the epoch and are refused once it is not the current
+ * live one (see the store's append_records), so a worker that lost a run cannot write to it again.
+ */
+export class RunLeases {
+  readonly #s: string;
+  readonly #transaction: Transaction;
+  readonly #where: string;
+
+  /** Made by `PostgresStore.leases()`; `s` is the store's quoted schema. */
+  constructor(s: string, transaction: Transaction, where: string) {
+    this.#s = s;
+    this.#transaction = transaction;
+    this.#where = where;
+  }
+
+  async #run<T>(what: string, work: (db: SqlExecutor) => Promise<T>): Promise<T> {
+    try {
+      return await this.#transaction(work);
+    } catch (error) {
+      if (error instanceof StorageError) throw error;
+      throw new StorageError(`PostgreSQL at ${this.#where} failed to ${what}: ${(error as Error).message}. Check that the server runs and the connection string.`, { cause: error });
+    }
+  }
+
+  /** Gives a run created in the transaction `db` its lease row (no owner): it may now be taken from `queue`. */
+  async register(db: SqlExecutor, runId: string, queue: string, priority: number): Promise<void> {
+    await db.executeSql(`INSERT INTO ${this.#s}.run_leases (run_id, queue, priority) VALUES ($1, $2, $3)`, [runId, queue, priority]);
+  }
+
+  /**
+   * Takes the run for `owner` for `ttlMs`, or returns undefined when another owner holds a live lease
+   * on it (or it has no lease row: it was never submitted). `alsoInTransaction` runs in the same
+   * transaction whether or not the run was taken (the queue's ticket is completed with it).
+   */
+  acquire(runId: string, owner: string, ttlMs: number, alsoInTransaction?: (db: SqlExecutor) => Promise<void>): Promise<Lease | undefined> {
+    return this.#run(`take the lease of run ${runId}`, async (db) => {
+      const { rows } = await db.executeSql(
+        `UPDATE ${this.#s}.run_leases SET owner = $2, epoch = epoch + 1, expires_at = ${ttl('$3')}
+         WHERE run_id = $1 AND (owner IS NULL OR expires_at <= now())
+         RETURNING epoch, expires_at, queue, priority`,
+        [runId, owner, ttlMs],
+      );
+      await alsoInTransaction?.(db);
+      const row = rows[0] as { epoch: string; expires_at: Date; queue: string; priority: number } | undefined;
+      return row && { runId, owner, epoch: Number(row.epoch), expiresAt: row.expires_at, queue: row.queue, priority: row.priority };
+    });
+  }
+
+  /** Extends the leases `owner` still holds (same epoch, not expired) by `ttlMs`; returns the run ids renewed. */
+  renew(owner: string, held: readonly { runId: string; epoch: number }[], ttlMs: number): Promise<Set<string>> {
+    if (held.length === 0) return Promise.resolve(new Set());
+    return this.#run('renew leases', async (db) => {
+      // Rows are locked in run id order, as every statement that locks several leases does: two never deadlock.
+      const { rows } = await db.executeSql(
+        `WITH held AS (
+           SELECT l.run_id FROM ${this.#s}.run_leases l JOIN unnest($2::text[], $3::bigint[]) AS t(run_id, epoch) ON l.run_id = t.run_id AND l.epoch = t.epoch
+           WHERE l.owner = $1 AND l.expires_at > now() ORDER BY l.run_id FOR UPDATE OF l)
+         UPDATE ${this.#s}.run_leases l SET expires_at = ${ttl('$4')} FROM held WHERE l.run_id = held.run_id
+         RETURNING l.run_id`,
+        [owner, held.map((lease) => lease.runId), held.map((lease) => lease.epoch), ttlMs],
+      );
+      return new Set(rows.map((row: { run_id: string }) => row.run_id));
+    });
+  }
+
+  /**
+   * Gives up a lease `owner` holds with `epoch` (still its own, expired or not); with `requeue`, the
+   * run's next ticket is sent in the same transaction, so that another worker continues it at once.
+   * Returns false when the lease was not this owner's any more.
+   */
+  release(lease: Pick<Lease, 'runId' | 'owner' | 'epoch'>, requeue?: (db: SqlExecutor, run: Requeue) => Promise<void>): Promise<boolean> {
+    return this.#run(`release the lease of run ${lease.runId}`, async (db) => {
+      const { rows } = await db.executeSql(
+        `UPDATE ${this.#s}.run_leases SET owner = NULL, expires_at = now() WHERE run_id = $1 AND owner = $2 AND epoch = $3 RETURNING queue, priority`,
+        [lease.runId, lease.owner, lease.epoch],
+      );
+      const row = rows[0] as { queue: string; priority: number } | undefined;
+      if (row && requeue) await requeue(db, { runId: lease.runId, queue: row.queue, priority: row.priority });
+      return row !== undefined;
+    });
+  }
+
+  /**
+   * Clears up to `limit` leases that expired by the database's clock while held (their worker died or
+   * froze) and sends each run's next ticket in the same transaction (`requeue`): a run is never left
+   * with neither a live lease nor a ticket. Any number of workers may reap at once; each expired lease
+   * is cleared by one of them.
+   */
+  reap(limit: number, requeue: (db: SqlExecutor, runs: Requeue[]) => Promise<void>): Promise<Requeue[]> {
+    return this.#run('reap expired leases', async (db) => {
+      const { rows } = await db.executeSql(
+        `WITH expired AS (
+           SELECT run_id FROM ${this.#s}.run_leases WHERE owner IS NOT NULL AND expires_at <= now() ORDER BY run_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         UPDATE ${this.#s}.run_leases l SET owner = NULL FROM expired WHERE l.run_id = expired.run_id
+         RETURNING l.run_id, l.queue, l.priority`,
+        [limit],
+      );
+      const runs = rows.map((row: { run_id: string; queue: string; priority: number }) => ({ runId: row.run_id, queue: row.queue, priority: row.priority }));
+      if (runs.length) await requeue(db, runs);
+      return runs;
+    });
+  }
+
+  /** The run's lease as stored now (undefined: the run was never submitted); `live` by the database's clock. */
+  state(runId: string): Promise<{ owner: string | null; epoch: number; live: boolean; queue: string; priority: number } | undefined> {
+    return this.#run(`read the lease of run ${runId}`, async (db) => {
+      const { rows } = await db.executeSql(
+        `SELECT owner, epoch, owner IS NOT NULL AND expires_at > now() AS live, queue, priority FROM ${this.#s}.run_leases WHERE run_id = $1`,
+        [runId],
+      );
+      const row = rows[0] as { owner: string | null; epoch: string; live: boolean; queue: string; priority: number } | undefined;
+      return row && { ...row, epoch: Number(row.epoch) };
+    });
+  }
+}

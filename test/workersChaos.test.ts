@@ -1,0 +1,171 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PostgresStore, replayRun, resumeRun } from '../src/index.ts';
+import { verifyRun } from '../src/log/reads/verifyRun.ts';
+import { startScriptedServer } from '../src/testing/index.ts';
+import { submitRun } from '../src/worker/submitRun.ts';
+import { dropSchema, freshSchema, storeUrl, summariesWhen } from './fixtures/workers/helpers.ts';
+
+// Three `statecraft worker` processes run 30 queued runs, each with rounds of parallel tool calls
+// (one call a round of a tool that may not run twice, which writes its idempotency key to a file).
+// Workers are killed with SIGKILL mid-step again and again (and started again), and one is frozen
+// with SIGSTOP past its lease, then let go on. Every run must end as it would have without all that.
+
+const root = resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-chaos-'));
+const effectsFile = join(dir, 'effects.txt');
+const schema = freshSchema('sc_chaos');
+const url = storeUrl(schema);
+const RUNS = 30;
+const LEASE_MS = 1_500;
+/** SIGKILL a worker from these model requests on (of about 120), once it has runs mid-step. */
+const KILL_AT = new Set([12, 30, 50, 70]);
+/** SIGSTOP the worker in slot 2 from this request on, once it has runs mid-step, for three leases. */
+const FREEZE_AT = 20;
+
+const workers: { slot: number; child: ChildProcess; out: string; exited: Promise<number | null> }[] = [];
+const frozenSlot = 2;
+let frozen: (typeof workers)[number] | undefined;
+let killed = 0;
+
+function startWorkerProcess(slot: number): void {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--agents', 'test/fixtures/workers/agent.ts', '--store', url, '--concurrency', '6', '--lease', `${LEASE_MS}ms`, '--poll', '100ms', '--grace', '5s', '--json'],
+    { cwd: root, env: { ...process.env, MODEL_URL: server.url, EFFECTS_FILE: effectsFile, TOOL_MS: '40', NO_COLOR: '1', STATECRAFT_DEBUG: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const entry = { slot, child, out: '', exited: new Promise<number | null>((done) => child.on('exit', (code) => done(code))) };
+  child.stdout!.on('data', (chunk) => (entry.out += chunk));
+  child.stderr!.on('data', (chunk) => (entry.out += chunk));
+  workers.push(entry);
+}
+
+const live = (slot: number) => workers.filter((worker) => worker.slot === slot && worker.child.exitCode === null && worker.child.signalCode === null).at(-1);
+
+/** Runs a worker process holds now, by the events it printed: taken and not yet settled there. */
+function inFlight(worker: (typeof workers)[number]): number {
+  let held = 0;
+  for (const event of events(worker)) {
+    if (event.type === 'run.taken') held++;
+    else if (['run.ended', 'run.released', 'lease.lost', 'run.error'].includes(event.type)) held--;
+  }
+  return held;
+}
+
+/** Kills and the freeze fall due at these request numbers, and happen at the first request after that when their worker has runs in flight (it is mid-step). */
+const kills = [...KILL_AT].sort((a, b) => a - b);
+
+function chaos(index: number): void {
+  if (kills.length > 0 && index >= kills[0]!) {
+    // Slots 0 and 1 take turns; the frozen slot is left to come back and find its runs gone.
+    const victim = live(killed % 2);
+    if (victim && inFlight(victim) > 0) {
+      kills.shift();
+      killed++;
+      victim.child.kill('SIGKILL');
+      startWorkerProcess(victim.slot);
+    }
+  }
+  if (index >= FREEZE_AT && !frozen) {
+    const worker = live(frozenSlot);
+    if (worker && inFlight(worker) > 0) {
+      frozen = worker;
+      frozen.child.kill('SIGSTOP');
+      setTimeout(() => frozen?.child.kill('SIGCONT'), 3 * LEASE_MS);
+    }
+  }
+}
+
+const server = await startScriptedServer((index, request) => {
+  chaos(index);
+  return reply(request, 150);
+});
+process.env.MODEL_URL = server.url;
+process.env.EFFECTS_FILE = effectsFile;
+const { agent, reply, answerFor } = await import('./fixtures/workers/agent.ts');
+const store = new PostgresStore({ connectionString: url.split('?')[0], schema });
+
+function events(worker: (typeof workers)[number]): { type: string; runId?: string; detail?: string }[] {
+  return worker.out
+    .split('\n')
+    .filter((line) => line.startsWith('{') && line.endsWith('}'))
+    .map((line) => JSON.parse(line) as { type: string; runId?: string; detail?: string });
+}
+
+test('runs survive workers killed mid-step and a worker frozen past its lease: same answers, no divergence, no record lost, no tool that may not run twice run twice', async () => {
+  const tasks = Array.from({ length: RUNS }, (_, i) => `task ${i}`);
+  const runIds: string[] = [];
+  for (const task of tasks) runIds.push((await submitRun(agent, task, { store })).runId);
+  for (let slot = 0; slot < 3; slot++) startWorkerProcess(slot);
+
+  // Every run ends, or waits for a human: a call of the tool that may not run twice that a kill cut
+  // short is never run again by a worker (onResume: 'ask').
+  await summariesWhen(store, runIds, (summary) => summary.status === 'done' || summary.status === 'waiting', 80_000);
+  assert.ok(killed >= KILL_AT.size, `the workers were killed ${killed} times`);
+  assert.ok(frozen, `a worker was frozen: ${workers.map((w) => `[${w.slot} ${w.child.exitCode} ${w.child.signalCode}] ${w.out.slice(-400)}`).join('\n')}`);
+
+  // The human's part: a call that ran before its worker died is not run again (rejected, saying so);
+  // one that never started is approved and runs once.
+  const effects = () => (existsSync(effectsFile) ? readFileSync(effectsFile, 'utf8').trim().split('\n').filter(Boolean) : []);
+  let decided = 0;
+  for (const runId of runIds) {
+    if ((await store.summary(runId)).status !== 'waiting') continue;
+    const run = await resumeRun(agent, runId, { store });
+    for (const call of run.pendingApprovals) {
+      const key = `${runId}:step${run.context.step}:${call.id}`;
+      if (effects().includes(key)) run.reject(call.id, 'It ran before its worker stopped: done.', { by: 'test' });
+      else run.approve(call.id, { by: 'test' });
+      decided++;
+    }
+    await run.result;
+  }
+
+  // Drained with SIGTERM: each worker exits 0 and leaves no lease held.
+  for (const worker of workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');
+  const codes = await Promise.all(workers.map((worker) => worker.exited));
+  const drained = workers.filter((worker, i) => codes[i] !== null);
+  assert.ok(drained.every((worker, i) => codes[workers.indexOf(worker)] === 0), `drained workers exit 0: ${drained.filter((w) => codes[workers.indexOf(w)] !== 0).map((w) => w.out.slice(0, 3000)).join('\n')}`);
+  const held = await store.executor().executeSql(`SELECT count(*)::int AS n FROM "${schema}".run_leases WHERE owner IS NOT NULL`);
+  assert.is(held.rows[0].n, 0, 'no lease left held');
+
+  const lines = effects();
+  assert.is(new Set(lines).size, lines.length, `no call of the tool that may not run twice ran twice: ${lines.filter((line, i) => lines.indexOf(line) !== i).join(', ')}`);
+  for (const [i, runId] of runIds.entries()) {
+    const summary = await store.summary(runId);
+    assert.is(summary.status, 'done', `run ${runId}`);
+    const records = await store.read(runId);
+    assert.equal(records.map((record) => record.seq), records.map((_, seq) => seq), `run ${runId}: records numbered without a gap`);
+    const output = (records.at(-1)!.snapshot as { output?: { output?: unknown } }).output?.output;
+    assert.is(output, answerFor(tasks[i]!), `run ${runId} answers as a run that never stopped`);
+    assert.is(lines.filter((line) => line.startsWith(`${runId}:`)).length, 2, `run ${runId}: each call of the tool that may not run twice ran exactly once`);
+    const verified = await verifyRun(store, runId);
+    assert.equal(verified.problems, [], `run ${runId} verifies`);
+    const replay = await replayRun(agent, runId, { store });
+    assert.ok(replay.ok, `run ${runId} replays without divergence: ${JSON.stringify(replay.divergence)}`);
+  }
+
+  // The frozen worker woke to find its runs continued elsewhere: it stopped them, and the store refused what it tried to write.
+  const woke = events(frozen!);
+  const lost = woke.filter((event) => event.type === 'lease.lost');
+  assert.ok(lost.length > 0, `the frozen worker reported lost leases: ${frozen!.out.slice(-1000)}`);
+  const refused = workers.flatMap(events).filter((event) => event.type === 'append.refused');
+  assert.ok(refused.length > 0, 'appends under lost leases were refused by the store');
+  assert.ok(refused.every((event) => /is no longer the run's/.test(event.detail ?? '')));
+  // A run whose lease was lost continued under another worker's lease and ended done (checked above for all).
+  assert.ok(lost.every((event) => runIds.includes(event.runId!)));
+  process.stdout.write(`  chaos: ${killed} kills, ${lost.length} leases lost by the frozen worker, ${refused.length} appends refused, ${decided} decisions after crashes\n`);
+});
+
+test.after(async () => {
+  for (const worker of workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+  await store.close();
+  await server.close();
+  await dropSchema(schema);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();
