@@ -24,6 +24,8 @@ import {
 } from './runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from '../format/storageErrors.ts';
+import type { LiveChannel } from '../live/liveChannel.ts';
+import { MemoryChannel } from '../live/memoryChannel.ts';
 
 /** One run as the memory store keeps it: JSON text only, so nothing but JSON survives a write. */
 export interface MemoryRun {
@@ -52,6 +54,7 @@ function indexedRow(runId: string, run: MemoryRun): ListedRow {
 export class MemoryStore implements RunStore {
   readonly data: MemoryStoreData;
   #closed = false;
+  #live: MemoryChannel | undefined;
   readonly #index = new StateIndexReader();
 
   constructor(options: { data?: MemoryStoreData } = {}) {
@@ -171,7 +174,12 @@ export class MemoryStore implements RunStore {
     return dropped;
   }
 
+  liveChannel(): LiveChannel {
+    return (this.#live ??= new MemoryChannel());
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#live?.close();
   }
 }

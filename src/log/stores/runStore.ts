@@ -6,6 +6,7 @@ import { findUnsafePath } from '../format/patch.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from '../format/record.ts';
 import type { StatePoint } from '../reads/stateIndex.ts';
 import type { PatchEntry } from '../format/storedRecord.ts';
+import type { LiveChannel } from '../live/liveChannel.ts';
 
 /** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
 export interface ListRunsFilter {
@@ -74,6 +75,8 @@ export interface RunStore {
    * from the header and these facts. Without it, only `lastSeq` and `truncations` change.
    */
   truncate(runId: string, afterSeq: number, summary?: Partial<RunSummary>): Promise<number>;
+  /** The store's live channel (streaming text, requests to the process running a run), made on first use and closed with the store. */
+  liveChannel?(): LiveChannel;
   close(): Promise<void>;
 }
 

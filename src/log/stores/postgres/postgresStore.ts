@@ -27,6 +27,8 @@ import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry
 import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
 import type { PostgresPoolSettings } from './poolSettings.ts';
 import { NO_SUCH_RUN, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
+import type { LiveChannel } from '../../live/liveChannel.ts';
+import { PostgresChannel } from '../../live/postgresChannel.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
 export interface PostgresStoreOptions {
@@ -51,6 +53,7 @@ export class PostgresStore implements RunStore {
   readonly #index = new StateIndexReader();
   readonly #poolSettings: PostgresPoolSettings & { connectionString: string };
   #pool: Promise<Pool> | undefined;
+  #live: LiveChannel | undefined;
   readonly #where: string;
   #ready: Promise<void> | undefined;
   readonly #mustExistSchema: boolean;
@@ -377,7 +380,13 @@ export class PostgresStore implements RunStore {
     });
   }
 
+  /** NOTIFY and LISTEN on a channel of the store's schema, over connections of its own. */
+  liveChannel(): LiveChannel {
+    return (this.#live ??= new PostgresChannel({ connection: this.#poolSettings, schema: this.schema }));
+  }
+
   async close(): Promise<void> {
+    await this.#live?.close();
     const pool = await this.#pool?.catch(() => undefined);
     if (pool && !pool.ended && !pool.ending) await pool.end();
   }
