@@ -84,7 +84,8 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 /** A record before `sealRecord` adds its checksum. */
 export type UnsealedRecord = Omit<RunRecord, 'checksum'>;
 
-export const RUN_STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
+/** `created`: a fork never started (resume it to start it); `waiting`: waiting for a decision, held by no process. */
+export const RUN_STATUSES = ['created', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const RunSummarySchema = z.object({

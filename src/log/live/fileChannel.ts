@@ -11,6 +11,8 @@ export interface FileChannelOptions {
   maxStepBytes?: number;
   /** How often subscribers look at the files when no change was signalled (file watching is not reliable everywhere). */
   pollMs?: number;
+  /** How long a step's text stays after the step ended, for readers a little behind. */
+  graceMs?: number;
 }
 
 /** Lines of the text file name the file they were written to (`g`) and their place in it (`n`). */
@@ -57,11 +59,14 @@ export class FileChannel implements LiveChannel {
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #graceMs: number;
+  readonly #removals = new Set<() => void>();
 
   constructor(options: FileChannelOptions) {
     this.dir = options.dir;
     this.#maxStepBytes = options.maxStepBytes ?? 256 * 1024;
     this.#pollMs = options.pollMs ?? 250;
+    this.#graceMs = options.graceMs ?? 1000;
   }
 
   #textFile = (runId: string) => join(this.dir, `${fileKey(runId)}.text`);
@@ -114,17 +119,33 @@ export class FileChannel implements LiveChannel {
     return this.#writing;
   }
 
+  /**
+   * The step's text goes once readers had a moment to read its end (`graceMs`), unless the next step
+   * started writing to the file by then: its next end removes both.
+   */
   endStep(runId: string): void {
     const path = this.#textFile(runId);
     if (!this.#written.delete(path)) return;
     void this.#flush();
-    void this.#then(() => unlink(path));
+    this.#later(() => (this.#written.has(path) ? Promise.resolve() : unlink(path)));
   }
 
   endRun(runId: string): void {
     this.endStep(runId);
     void this.#flush();
-    void this.#then(() => unlink(this.#requestFile(runId)));
+    this.#later(() => unlink(this.#requestFile(runId)));
+  }
+
+  /** Runs `work` after the grace period, or at once when the channel closes. */
+  #later(work: () => Promise<unknown>): void {
+    const run = () => {
+      this.#removals.delete(run);
+      clearTimeout(timer);
+      void this.#then(work);
+    };
+    const timer = setTimeout(run, this.#graceMs);
+    timer.unref();
+    this.#removals.add(run);
   }
 
   async subscribe(runId: string, listener: (message: LiveMessage) => void): Promise<() => void> {
@@ -258,6 +279,7 @@ export class FileChannel implements LiveChannel {
 
   async close(): Promise<void> {
     void this.#flush();
+    for (const removal of [...this.#removals]) removal();
     this.#closed = true;
     this.#subscriptions.clear();
     this.#unwatch();
