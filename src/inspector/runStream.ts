@@ -43,9 +43,29 @@ export function streamRun(res: ServerResponse, options: RunStreamOptions): () =>
     if (!stopped) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
 
-  const unsubscribe = options.live?.subscribe((event) => {
-    if (event.runId === runId && event.type === 'delta') send('delta', event);
-  });
+  // Text from the store's live channel reaches the page whichever process runs the run; without one,
+  // only the runs of this process stream.
+  let unsubscribe: (() => void) | undefined;
+  let channel;
+  try {
+    channel = store.liveChannel?.();
+  } catch {
+    channel = undefined;
+  }
+  if (channel) {
+    channel
+      .subscribe(runId, (message) => {
+        if (message.type === 'delta') send('delta', message);
+      })
+      .then(
+        (stop) => (stopped ? stop() : (unsubscribe = stop)),
+        () => undefined,
+      );
+  } else {
+    unsubscribe = options.live?.subscribe((event) => {
+      if (event.runId === runId && event.type === 'delta') send('delta', event);
+    });
+  }
 
   const poll = async () => {
     try {

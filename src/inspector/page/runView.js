@@ -3,6 +3,7 @@ import { activeStateIds, el, formatCost, formatTokens, shortId, statusBadge } fr
 import { openMessagePane } from './messagePane.js';
 import { approvalsPanel, forkPanel, freshMessageIndices, messagePanel, recordPanels, stepHeading } from './stepPanels.js';
 import { openTimeline } from './timeline.js';
+import { cancelButton, failureBanner, startPanel } from './runActions.js';
 
 const ACTIVE_STATUSES = new Set(['running', 'waiting']);
 
@@ -20,6 +21,7 @@ function inlineSvg(text) {
  * fed a window at a time, and the selected record comes from the server with a window of its messages.
  */
 export function openRunView(app, crumbs, runId) {
+  const ui = { canCancel: false, canResume: false };
   const s = { header: null, summary: null, lastSeq: -1, view: null, loaded: null, wanted: null, busy: false, following: true, deltas: '', canAct: false, openMessage: null };
   const open = { event: new Set(), context: new Set() };
   let alive = true;
@@ -70,8 +72,11 @@ export function openRunView(app, crumbs, runId) {
           el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'steps '), String(summary.steps)),
           el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'tokens '), `${formatTokens(summary.inputTokens)} in / ${formatTokens(summary.outputTokens)} out`),
           el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'cost '), formatCost(summary.costUsd)),
-          header.parent ? el('a', { class: 'chip', href: `#/runs/${encodeURIComponent(header.parent.runId)}` }, `fork of ${shortId(header.parent.runId)} @ record ${header.parent.seq}`) : '')),
-      summary.reason ? el('p', { class: 'muted small reason-line', title: summary.reason }, summary.reason) : '',
+          header.parent ? el('a', { class: 'chip', href: `#/runs/${encodeURIComponent(header.parent.runId)}` }, `fork of ${shortId(header.parent.runId)} @ record ${header.parent.seq}`) : ''),
+        cancelButton(runId, summary, ui)),
+      failureBanner(summary),
+      startPanel(runId, header, summary, ui),
+      summary.reason && summary.status !== 'failed' ? el('p', { class: 'muted small reason-line', title: summary.reason }, summary.reason) : '',
     );
   }
 
@@ -213,6 +218,7 @@ export function openRunView(app, crumbs, runId) {
       const [{ header, summary }, config] = await Promise.all([getJson(runPath(runId)), getJson('/api/config')]);
       if (!alive) return;
       Object.assign(s, { header, summary, canAct: config.actions });
+      Object.assign(ui, { canCancel: config.cancel === true, canResume: config.resume === true });
       renderHead();
       setLast(summary.lastSeq);
       listen();
