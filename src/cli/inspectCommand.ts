@@ -100,7 +100,8 @@ export async function inspect(values: CommandValues, [runId]: string[]): Promise
     ...(token === undefined ? {} : { token }),
     store,
     port,
-    live: { subscribe: local.subscribe },
+    // The store's live channel carries the text of the runs resumed here too.
+    ...(store.liveChannel ? {} : { live: { subscribe: local.subscribe } }),
     actions: {
       approve: async (id, callId, by, argsHash, actor) =>
         (await local.get(id)).approve(callId, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),

@@ -43,8 +43,11 @@ export function streamRun(res: ServerResponse, options: RunStreamOptions): () =>
     if (!stopped) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
 
-  // Text from the store's live channel reaches the page whichever process runs the run; without one,
-  // only the runs of this process stream.
+  // Text from the store's live channel reaches the page whichever process runs the run; `live` brings
+  // that of runs in this process whose store has none.
+  const unsubscribeLive = options.live?.subscribe((event) => {
+    if (event.runId === runId && event.type === 'delta') send('delta', event);
+  });
   let unsubscribe: (() => void) | undefined;
   let channel;
   try {
@@ -61,10 +64,6 @@ export function streamRun(res: ServerResponse, options: RunStreamOptions): () =>
         (stop) => (stopped ? stop() : (unsubscribe = stop)),
         () => undefined,
       );
-  } else {
-    unsubscribe = options.live?.subscribe((event) => {
-      if (event.runId === runId && event.type === 'delta') send('delta', event);
-    });
   }
 
   const poll = async () => {
@@ -95,6 +94,7 @@ export function streamRun(res: ServerResponse, options: RunStreamOptions): () =>
     stopped = true;
     clearTimeout(timer);
     unsubscribe?.();
+    unsubscribeLive?.();
     res.end();
   };
   res.on('close', stop);

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { appendFile, mkdir, open, stat, unlink } from 'node:fs/promises';
+import { appendFile, mkdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseLine, readRange, splitLines, type Line } from './fileLines.ts';
 import { deliver, parseLiveMessage, type LiveChannel, type LiveMessage } from './liveChannel.ts';
 
 export interface FileChannelOptions {
@@ -15,8 +16,6 @@ export interface FileChannelOptions {
   graceMs?: number;
 }
 
-/** Lines of the text file name the file they were written to (`g`) and their place in it (`n`). */
-type Line = LiveMessage & { g?: string; n?: number };
 
 interface Tail {
   path: string;
@@ -284,37 +283,5 @@ export class FileChannel implements LiveChannel {
     this.#subscriptions.clear();
     this.#unwatch();
     await this.#writing;
-  }
-}
-
-async function readRange(path: string, from: number, to: number): Promise<Buffer> {
-  const handle = await open(path, 'r');
-  try {
-    const size = Math.min(to, (await handle.stat()).size) - from;
-    if (size <= 0) return Buffer.alloc(0);
-    const buffer = Buffer.alloc(size);
-    const { bytesRead } = await handle.read(buffer, 0, size, from);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-function splitLines(text: Buffer): Buffer[] {
-  const lines: Buffer[] = [];
-  let start = 0;
-  for (let at = text.indexOf(10); at >= 0; at = text.indexOf(10, start)) {
-    lines.push(text.subarray(start, at));
-    start = at + 1;
-  }
-  lines.push(text.subarray(start));
-  return lines;
-}
-
-function parseLine(raw: Buffer): Line | undefined {
-  try {
-    return JSON.parse(raw.toString('utf8')) as Line;
-  } catch {
-    return undefined;
   }
 }
