@@ -1,10 +1,13 @@
 // A recorded run on its store's live channel: its streamed text goes out, a cancel request comes in
 // and is recorded as Run.cancel records it, and a channel that fails changes nothing in the run.
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { defineAgent, startRun, type ModelPort } from '../src/index.ts';
 import type { LiveChannel, LiveMessage } from '../src/log/live/liveChannel.ts';
 import { MemoryStore } from '../src/log/stores/memoryStore.ts';
+import { PostgresStore } from '../src/log/stores/postgres/postgresStore.ts';
 import { cancelRun } from '../src/runtime/cancelRun.ts';
 import { resumeRun } from '../src/runtime/resumeRun.ts';
 import { scriptedModel } from '../src/testing/index.ts';
@@ -92,6 +95,49 @@ test('a channel that throws, or cannot subscribe, changes nothing in the run', a
     const result = await run.result;
     assert.is(result.status, 'done');
     assert.is(result.output, 'fine');
+  }
+});
+
+test('on PostgreSQL, another store on the same schema hears the text a run writes and cancels it', async () => {
+  const url = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `relay_${randomBytes(4).toString('hex')}`;
+  const store = new PostgresStore({ connectionString: url, schema });
+  const other = new PostgresStore({ connectionString: url, schema });
+  const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await admin.connect();
+  } catch (error) {
+    console.log(`NOTICE: PostgreSQL relay test skipped: cannot connect to ${url} (${(error as Error).message}).`);
+    return;
+  }
+  try {
+    // The schema is made first: two stores making it at once is not what this test is about.
+    await store.listRuns();
+    await other.listRuns();
+    const { model } = slowModel();
+    const heard: LiveMessage[] = [];
+    const run = startRun(agent, { input: 'hi', model, store });
+    let failed: unknown;
+    run.result.catch((error: unknown) => (failed = error));
+    for (let i = 0; i < 1500 && !failed && !(await other.summary(run.runId).catch(() => undefined))?.owner; i++) await delay(10);
+    assert.is(failed, undefined, String((failed as Error | undefined)?.message));
+    const stop = await other.liveChannel().subscribe(run.runId, (message) => heard.push(message));
+    // What the model streamed before may or may not be heard (the run's connection opens as it
+    // streams); what is published from now on is, in order.
+    store.liveChannel().publish({ type: 'delta', runId: run.runId, step: 1, text: 'late piece' });
+    const texts = () => heard.map((message) => message.type === 'delta' && message.text);
+    for (let i = 0; i < 300 && !texts().includes('late piece'); i++) await delay(10);
+    assert.is(texts().at(-1), 'late piece');
+    assert.ok(['Hello ,there,late piece', 'there,late piece', 'late piece'].includes(texts().join()), texts().join());
+    stop();
+    const outcome = await cancelRun(other, run.runId, { reason: 'From another store.', resume: () => Promise.reject(new Error('a run another store\'s process holds is not resumed')) });
+    assert.is(outcome.summary.status, 'cancelled');
+    assert.is((await run.result).status, 'cancelled');
+  } finally {
+    await store.close();
+    await other.close();
+    await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+    await admin.end();
   }
 });
 
