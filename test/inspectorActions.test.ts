@@ -16,6 +16,7 @@ import { forkRun } from '../src/runtime/forkRun.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 import { delay } from '../src/delay.ts';
 import { withPage } from './fixtures/browser.ts';
+import { writeLongRun } from './fixtures/longRun.ts';
 import { cli, cliIn, root } from './fixtures/cli.ts';
 import { STREAMED } from './fixtures/live/agent.ts';
 
@@ -78,6 +79,29 @@ test('a failed run has a banner with its cause', async () => {
       assert.match(await banner.innerText(), 'The prompt is too long for this model.');
       assert.match(reason ?? '', 'The prompt is too long for this model.', 'the banner shows the recorded reason');
       assert.is(await page.locator('.cancel-run').count(), 0, 'an ended run has no cancel');
+    });
+  } finally {
+    await inspector.close();
+    await store.close();
+  }
+});
+
+test('on a 10,000-step run that failed, the banner shows its cause and the page stays bounded', async () => {
+  const store = new SqliteStore({ path: join(dir, 'long.db') });
+  const runId = await writeLongRun(store, 10_000);
+  const { lastSeq } = await store.summary(runId);
+  const cause = 'error: The agent machine stopped with an error: TypeError: fetch failed: ECONNRESET';
+  await store.append(runId, [], { expectedSeq: lastSeq + 1, summary: { status: 'failed', reason: cause } });
+  const inspector = await startInspector({ store });
+  try {
+    await withPage(async (page) => {
+      await page.goto(runPage(inspector.url, runId));
+      await page.locator(`.step[data-seq="${lastSeq}"]`).waitFor({ timeout: 30_000 });
+      const banner = page.locator('.banner-failed');
+      assert.match(await banner.innerText(), 'This run failed: an error stopped it.');
+      assert.match(await banner.innerText(), 'The agent machine stopped with an error: TypeError: fetch failed: ECONNRESET');
+      const nodes = await page.evaluate(() => (globalThis as unknown as { document: { getElementsByTagName(name: string): { length: number } } }).document.getElementsByTagName('*').length);
+      assert.ok(nodes <= 5_000, `${nodes} DOM nodes`);
     });
   } finally {
     await inspector.close();
