@@ -82,4 +82,6 @@ export {
 export { resumeRun, type ResumeOptions } from './runtime/resumeRun.ts';
 export { RunInUseError } from './recorder/owner.ts';
 export { forkRun, type ForkOptions } from './runtime/forkRun.ts';
+export { cancelRun, type CancelRunOptions, type CancelOutcome } from './runtime/cancelRun.ts';
+export type { LiveChannel, LiveMessage } from './log/live/liveChannel.ts';
 export { replayRun, type Divergence, type ReplayReport } from './runtime/replayRun.ts';

@@ -151,3 +151,23 @@ test('statecraft fork with a bad edit exits with the error and lists no new run'
 });
 
 test.run();
+
+test('a fork is created not started, listed so, and `statecraft runs` says how to start it; resumed, it runs', async () => {
+  const sub = mkdtempSync(join(dir, 'created-'));
+  const store = new SqliteStore({ path: join(sub, 'runs.db') });
+  const { runId, seqOf } = await finishedRun(store);
+  const forkId = await forkRun(store, runId, seqOf('xstate.done.actor.executeTools'));
+  assert.is((await store.summary(forkId)).status, 'created');
+  assert.equal((await store.listRuns({ status: ['created'] })).map((run) => run.runId), [forkId]);
+  const atEnd = await forkRun(store, runId, (await store.summary(runId)).lastSeq);
+  assert.is((await store.summary(atEnd)).status, 'done', 'a fork of a final record is as its parent ended');
+  const listed = await cliIn(sub).statecraft(['runs', '--status', 'created']);
+  assert.is(listed.code, 0, listed.out);
+  assert.match(listed.out, forkId.slice(0, 8));
+  assert.match(listed.out, `a fork not started yet: npx statecraft resume ${forkId.slice(0, 8)}`);
+  const resumed = await resumeRun(makeAgent([]), forkId, { store, model: scriptedModel([{ content: 'fork done' }]) });
+  await resumed.durable();
+  assert.is((await store.summary(forkId)).status, 'running', 'the resume is recorded as the fork starting');
+  assert.is((await resumed.result).status, 'done');
+  await store.close();
+});

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,6 +11,8 @@ import type { PendingCall, RunEvent } from '../src/index.ts';
 import { mapCredentials } from '../src/credentials/credentialsProvider.ts';
 import { startScriptedServer } from '../src/testing/index.ts';
 import { decodeText } from '../src/log/format/codec.ts';
+import type { LiveMessage } from '../src/log/live/liveChannel.ts';
+import { delay } from '../src/delay.ts';
 import Database from 'better-sqlite3';
 
 const exec = promisify(execFile);
@@ -121,7 +123,9 @@ test('a secret used, echoed, encoded and thrown by tools appears in no model inp
     assert.ok(db.prepare<[], { n: number }>('SELECT count(*) AS n FROM state_index').get()!.n > 0, 'the run is long enough to be indexed');
     db.close();
     for (const text of storedTexts(dbPath)) assertClean('a stored text', text);
-    for (const file of readdirSync(dir)) assertClean(`store file ${file}`, readFileSync(join(dir, file)).toString('latin1'));
+    for (const file of readdirSync(dir, { recursive: true }) as string[]) {
+      if (statSync(join(dir, file)).isFile()) assertClean(`store file ${file}`, readFileSync(join(dir, file)).toString('latin1'));
+    }
 
     for (const args of [['history', run.runId], ['show', run.runId], ['show', run.runId, '--at', '3', '--json'], ['runs'], ['export', run.runId]]) {
       assertClean(`statecraft ${args.join(' ')}`, await statecraft(args, dbPath));
@@ -144,7 +148,11 @@ test('a secret cut into pieces, streamed across chunks, cut by truncation or ech
     const store = new SqliteStore({ path: dbPath });
     const events: RunEvent[] = [];
     const model = createOpenAIModel({ baseURL: server.url, apiKey: 'test', model: 'm', retry: { baseDelayMs: 1 } });
+    // What another process watching the store's live channel receives (a second store on the same file).
+    const watcher = new SqliteStore({ path: dbPath });
+    const channel: LiveMessage[] = [];
     const run = startRun(agent, { input, model, store, onEvent: (event) => events.push(event) });
+    const unwatch = await watcher.liveChannel().subscribe(run.runId, (message) => channel.push(message));
     const waiting = await new Promise<PendingCall[]>((resolve) => run.on((event) => event.type === 'approval.requested' && resolve(event.calls)));
     await run.durable();
     const summary = await store.summary(run.runId);
@@ -157,6 +165,12 @@ test('a secret cut into pieces, streamed across chunks, cut by truncation or ech
 
     const deltas = events.flatMap((event) => (event.type === 'delta' ? [event.text] : []));
     assert.ok(deltas.join('').includes('Token: [redacted:deploy_token] end'), `the streamed answer, redacted: ${deltas.join('|')}`);
+    const streamed = () => channel.flatMap((message) => (message.type === 'delta' ? [message.text] : [])).join('');
+    for (let i = 0; i < 300 && !streamed().includes('Token: [redacted:deploy_token] end'); i++) await delay(10);
+    assert.ok(streamed().includes('Token: [redacted:deploy_token] end'), `the live channel carries the streamed answer, redacted: ${streamed()}`);
+    assertClean('the live channel', JSON.stringify(channel));
+    unwatch();
+    await watcher.close();
     const retries = events.flatMap((event) => (event.type === 'model.retry' ? [event.reason] : []));
     assert.is(retries.length, 2, `an HTTP 500 and a dropped stream were retried: ${retries.join(' | ')}`);
     // The model port's own scrubbing of `sk-` keys may come first; the rest is the run's redaction.

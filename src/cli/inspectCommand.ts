@@ -4,6 +4,7 @@ import type { RunStore } from '../log/stores/runStore.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
+import { cancelRun } from '../runtime/cancelRun.ts';
 import type { Run } from '../runtime/Run.ts';
 import type { RunEvent } from '../runtime/runEvents.ts';
 import { intOption, type CommandValues } from './args.ts';
@@ -29,14 +30,14 @@ class LocalRuns {
     return () => void this.listeners.delete(listener);
   };
 
-  /** The live run if this process holds it, else resume it from the store. */
-  async get(runId: string): Promise<Run> {
+  /** The live run if this process holds it, else resume it from the store (with `model`, a model name, if given). */
+  async get(runId: string, options: { model?: string } = {}): Promise<Run> {
     const live = this.runs.get(runId);
     if (live) return live;
     const module = await agentForRun(this.store, runId, this.choice);
     const { lastSeq } = await this.store.summary(runId);
     const { context } = (await stateAt(this.store, runId, lastSeq)) as unknown as { context: AgentContext };
-    const { model, server } = await chooseModel(module, { resumed: context, quiet: true });
+    const { model, server } = await chooseModel(module, { resumed: context, quiet: true, ...(options.model ? { model: options.model } : {}) });
     let run: Run;
     try {
       run = await resumeRun(module.agent, runId, { store: this.store, model });
@@ -54,6 +55,11 @@ class LocalRuns {
       await server?.close();
     });
     return run;
+  }
+
+  /** The run if this process holds it. */
+  held(runId: string): Run | undefined {
+    return this.runs.get(runId);
   }
 
   /** Cancels every run this process holds and waits until each has recorded its end. */
@@ -94,7 +100,8 @@ export async function inspect(values: CommandValues, [runId]: string[]): Promise
     ...(token === undefined ? {} : { token }),
     store,
     port,
-    live: { subscribe: local.subscribe },
+    // The store's live channel carries the text of the runs resumed here too.
+    ...(store.liveChannel ? {} : { live: { subscribe: local.subscribe } }),
     agentFor: async (id) => (await agentForRun(store, id, { agents, retry: retryHere(values) })).agent,
     actions: {
       approve: async (id, callId, by, argsHash, actor) =>
@@ -102,6 +109,22 @@ export async function inspect(values: CommandValues, [runId]: string[]): Promise
       reject: async (id, callId, reason, by, argsHash, actor) =>
         (await local.get(id)).reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
       fork: (id, seq, edit) => forkRun(store, id, seq, edit ? { edit } : {}),
+      cancel: async (id, reason) => {
+        const held = local.held(id);
+        if (held) {
+          held.cancel(reason);
+          await held.result.catch(() => undefined);
+          return (await store.summary(id)).status;
+        }
+        return (await cancelRun(store, id, { reason, resume: (runId) => local.get(runId) })).summary.status;
+      },
+      resume: async (id, model) => {
+        const { status } = await store.summary(id);
+        if (status !== 'created' && status !== 'running') {
+          throw new UserError(`Run ${id} is ${status}: only a fork not started yet (or a run whose process is gone) is started from here; approve or reject a waiting run's calls instead.`);
+        }
+        await local.get(id, model ? { model } : {});
+      },
     },
   });
   process.stdout.write(`Statecraft inspector: ${inspector.link(shown)}\n`);

@@ -39,10 +39,11 @@ function sinceTime(text: string): string {
 /** Where a running run runs, or that no process runs it any more (it crashed or was killed). */
 function processNote(run: RunSummary): string {
   if (run.status === 'queued') return `submitted; waits for a worker started with agent ${run.agentId}'s module: npx statecraft worker --agents <module>`;
+  if (run.status === 'created') return `a fork not started yet: npx statecraft resume ${run.runId.slice(0, 8)}`;
   if (run.status !== 'running') return '';
   const owner = liveOwner(run);
   if (!owner) {
-    // A fork is created running and waits for its first resume; any other run was stopped, or its process died.
+    // Forks recorded before the `created` status began as running, and wait for their first resume.
     const why = run.parent && !run.owner ? 'a fork not resumed yet, or its process stopped' : 'its process stopped: it crashed or was killed';
     return `no process runs it (${why}): npx statecraft resume ${run.runId.slice(0, 8)}`;
   }

@@ -3,6 +3,7 @@ import { RecordNotFoundError, RunNotFoundError } from '../log/format/storageErro
 import { closestName } from '../nearestName.ts';
 import { parseCommand, usageOf, type Command } from './args.ts';
 import { approveCommand } from './commands/approve.ts';
+import { cancelCommand } from './commands/cancel.ts';
 import { deleteCommand } from './commands/delete.ts';
 import { exportCommand } from './commands/export.ts';
 import { forkCommand } from './commands/fork.ts';
@@ -37,6 +38,7 @@ const commands: Command[] = [
   resumeCommand,
   approveCommand,
   rejectCommand,
+  cancelCommand,
   forkCommand,
   replayCommand,
   repairCommand,

@@ -22,6 +22,10 @@ export interface InspectorActions {
   reject(runId: string, callId: string, reason: string, by: string, argsHash?: string, actor?: string): Promise<void>;
   /** Returns the new run's id. */
   fork(runId: string, seq: number, edit?: Operation[]): Promise<string>;
+  /** Cancels the run wherever it runs (see `cancelRun`); resolves with its status afterwards. */
+  cancel?(runId: string, reason: string): Promise<string>;
+  /** Starts a fork never started (or continues a run no process holds) in this process, with `model` if given. */
+  resume?(runId: string, model?: string): Promise<void>;
 }
 
 export interface ApiOptions {
@@ -36,6 +40,8 @@ export interface ApiOptions {
 const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional(), argsHash: z.string().optional(), actor: z.string().optional() });
 const RejectBody = z.object({ callId: z.string().min(1), reason: z.string(), by: z.string().min(1).optional(), argsHash: z.string().optional(), actor: z.string().optional() });
 const ForkBody = z.object({ seq: z.number().int().nonnegative(), edit: z.array(OperationSchema).optional() });
+const CancelBody = z.object({ reason: z.string().max(2000).optional() });
+const ResumeBody = z.object({ model: z.string().min(1).max(200).optional() });
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   const parsed = schema.safeParse(body);
@@ -44,8 +50,14 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
   throw new HttpStatusError(400, `${what} expected a JSON body ${describe(schema)}; at ${issue?.path.join('.') || '(root)'}: ${issue?.message}.`);
 }
 
-const describe = (schema: unknown) =>
-  schema === ApproveBody ? '{ callId, by?, argsHash?, actor? }' : schema === RejectBody ? '{ callId, reason, by?, argsHash?, actor? }' : '{ seq, edit? }';
+const BODIES = new Map<unknown, string>([
+  [ApproveBody, '{ callId, by?, argsHash?, actor? }'],
+  [RejectBody, '{ callId, reason, by?, argsHash?, actor? }'],
+  [ForkBody, '{ seq, edit? }'],
+  [CancelBody, '{ reason? }'],
+  [ResumeBody, '{ model? }'],
+]);
+const describe = (schema: unknown) => BODIES.get(schema) ?? '';
 
 function listFilter(query: URLSearchParams): ListRunsFilter {
   const filter: ListRunsFilter = {};
@@ -179,7 +191,7 @@ export function createApi(options: ApiOptions) {
     } else if (a === 'machines' && b !== undefined && b.endsWith('.svg') && c === undefined) {
       sendBody(res, 200, 'image/svg+xml; charset=utf-8', await diagrams.configured(b.slice(0, -4)));
     } else if (a === 'config' && b === undefined) {
-      sendJson(res, 200, { actions: actions !== undefined, live: live !== undefined, machines: Object.keys(machines) });
+      sendJson(res, 200, { actions: actions !== undefined, cancel: actions?.cancel !== undefined, resume: actions?.resume !== undefined, live: live !== undefined || store.liveChannel !== undefined, machines: Object.keys(machines) });
     } else {
       return false;
     }
@@ -215,7 +227,7 @@ export function createApi(options: ApiOptions) {
 
   async function post(req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<boolean> {
     const [a, runId, verb, extra] = parts;
-    if (a !== 'runs' || runId === undefined || extra !== undefined || !['approve', 'reject', 'fork'].includes(verb ?? '')) return false;
+    if (a !== 'runs' || runId === undefined || extra !== undefined || !['approve', 'reject', 'fork', 'cancel', 'resume'].includes(verb ?? '')) return false;
     const body = await readJsonBody(req);
     const act = requireActions();
     if (verb === 'approve') {
@@ -226,6 +238,15 @@ export function createApi(options: ApiOptions) {
       const { callId, reason, by, argsHash, actor } = parseBody(RejectBody, body, `POST /api/runs/${runId}/reject`);
       await act.reject(runId, callId, reason, by ?? 'inspector', argsHash, actor);
       sendJson(res, 200, { ok: true });
+    } else if (verb === 'cancel') {
+      const { reason } = parseBody(CancelBody, body, `POST /api/runs/${runId}/cancel`);
+      if (!act.cancel) throw new HttpStatusError(501, 'This inspector cannot cancel runs: pass `cancel` in startInspector\'s actions.');
+      sendJson(res, 200, { status: await act.cancel(runId, reason || 'Cancelled from the inspector.') });
+    } else if (verb === 'resume') {
+      const { model } = parseBody(ResumeBody, body, `POST /api/runs/${runId}/resume`);
+      if (!act.resume) throw new HttpStatusError(501, 'This inspector cannot start runs: pass `resume` in startInspector\'s actions.');
+      await act.resume(runId, model);
+      sendJson(res, 202, { ok: true });
     } else {
       const { seq, edit } = parseBody(ForkBody, body, `POST /api/runs/${runId}/fork`);
       sendJson(res, 201, { runId: await act.fork(runId, seq, edit) });

@@ -43,9 +43,28 @@ export function streamRun(res: ServerResponse, options: RunStreamOptions): () =>
     if (!stopped) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   };
 
-  const unsubscribe = options.live?.subscribe((event) => {
+  // Text from the store's live channel reaches the page whichever process runs the run; `live` brings
+  // that of runs in this process whose store has none.
+  const unsubscribeLive = options.live?.subscribe((event) => {
     if (event.runId === runId && event.type === 'delta') send('delta', event);
   });
+  let unsubscribe: (() => void) | undefined;
+  let channel;
+  try {
+    channel = store.liveChannel?.();
+  } catch {
+    channel = undefined;
+  }
+  if (channel) {
+    channel
+      .subscribe(runId, (message) => {
+        if (message.type === 'delta') send('delta', message);
+      })
+      .then(
+        (stop) => (stopped ? stop() : (unsubscribe = stop)),
+        () => undefined,
+      );
+  }
 
   const poll = async () => {
     try {
@@ -75,6 +94,7 @@ export function streamRun(res: ServerResponse, options: RunStreamOptions): () =>
     stopped = true;
     clearTimeout(timer);
     unsubscribe?.();
+    unsubscribeLive?.();
     res.end();
   };
   res.on('close', stop);

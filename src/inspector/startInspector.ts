@@ -34,7 +34,11 @@ export interface InspectorOptions {
   machines?: Record<string, AnyStateMachine>;
   /** What approve, reject and fork do; without them those requests answer 501. */
   actions?: InspectorActions;
-  /** Token deltas and events of runs in this process, streamed to the page. */
+  /**
+   * Token deltas of runs in this process whose store has no live channel, streamed to the page. The
+   * store's live channel brings those of every process's runs: runs recording to a store with one
+   * need nothing here (given both, their text would be shown twice).
+   */
   live?: LiveEvents;
   /** Loads a run's agent from a module the user trusts, to draw runs recorded without their machine graphs. */
   agentFor?: (runId: string) => Promise<Agent>;
@@ -123,10 +127,10 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       return;
     }
     if (req.method === 'POST' && apiPath !== undefined) {
-      if (!(await api.post(req, res, parts))) throw new HttpStatusError(404, `No API route POST ${url.pathname}: use /api/runs/<id>/approve, /reject or /fork.`);
+      if (!(await api.post(req, res, parts))) throw new HttpStatusError(404, `No API route POST ${url.pathname}: use /api/runs/<id>/approve, /reject, /fork, /cancel or /resume.`);
       return;
     }
-    throw new HttpStatusError(405, `Method ${req.method} is not allowed on ${url.pathname}: use GET, or POST for approve, reject and fork.`);
+    throw new HttpStatusError(405, `Method ${req.method} is not allowed on ${url.pathname}: use GET, or POST for approve, reject, fork, cancel and resume.`);
   };
 
   const server = createServer((req, res) => {

@@ -18,6 +18,7 @@ import { decisionEvents } from './decisionEvents.ts';
 import { agentEvents } from './agentEvents.ts';
 import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import { Deadlines } from './deadlines.ts';
+import { relayLive } from './liveRelay.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
 import { keyframeSettings, type ApproveOptions, type RunOptions, type RunStart } from './runOptions.ts';
 
@@ -83,6 +84,7 @@ export class Run {
           ...keyframeSettings(options.keyframes),
         })
       : undefined;
+    if (options.store) relayLive(this, options.store);
     const machine = provideAgent(agent, {
       runId,
       model,

@@ -171,7 +171,9 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
     snapshot,
     keyframe: true,
   });
-  const summary = { ...summarize(snapshot as never), lastSeq: 0 };
+  const facts = summarize(snapshot as never);
+  // A fork that would run on is not running until something resumes it; one that waits for a decision, or ended, says so.
+  const summary = { ...facts, ...(facts.status === 'running' ? { status: 'created' as const } : {}), lastSeq: 0 };
   await store.createRun(forkHeader, { ...newRunSummary(forkHeader), ...(agentModule ? { agentModule } : {}) });
   try {
     await store.append(forkId, [record], { expectedSeq: 0, summary });

@@ -27,6 +27,8 @@ export interface ScriptReply {
   finishReason?: string;
   /** Reset the connection after this many streamed chunks, as a dropped connection would (streamed answers only). */
   resetAfterChunks?: number;
+  /** Wait this long between streamed chunks, as a slow model writes (the scripted server only, streamed answers only). */
+  chunkDelayMs?: number;
   expect?: (request: ScriptRequest) => void;
 }
 
@@ -71,6 +73,7 @@ export interface ResolvedReply {
   finishReason: string;
   delayMs: number;
   resetAfterChunks: number | undefined;
+  chunkDelayMs: number;
 }
 
 export interface ResolvedRaw {
@@ -173,6 +176,7 @@ export class ScriptCursor {
       finishReason: resolved.finishReason ?? (toolCalls.length > 0 ? 'tool_calls' : 'stop'),
       delayMs: resolved.delayMs ?? 0,
       resetAfterChunks: resolved.resetAfterChunks,
+      chunkDelayMs: resolved.chunkDelayMs ?? 0,
     };
   }
 

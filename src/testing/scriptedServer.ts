@@ -207,7 +207,18 @@ export async function startScriptedServer(script: Script, options: ScriptedServe
       const text = replyBodies(step, model, `chatcmpl-scripted-${parsed.index}`, raw.length, stream, body.stream_options?.include_usage === true);
       if (Array.isArray(text)) {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-        if (step.resetAfterChunks === undefined) {
+        if (step.chunkDelayMs > 0 && step.resetAfterChunks === undefined) {
+          const next = (at: number) => {
+            if (at >= text.length || res.destroyed) return void res.end();
+            res.write(text[at]);
+            const timer = setTimeout(() => {
+              timers.delete(timer);
+              next(at + 1);
+            }, step.chunkDelayMs);
+            timers.add(timer);
+          };
+          next(0);
+        } else if (step.resetAfterChunks === undefined) {
           res.end(text.join(''));
         } else {
           // The chunks sent so far reach the client, then the connection drops before the stream ends.

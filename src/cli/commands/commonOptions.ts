@@ -45,4 +45,4 @@ ${storeHelp}
 ${exitHelp}`;
 export const resumeOptions = { json: { type: 'boolean' }, agent: { type: 'string' }, model: { type: 'string' }, scripted: { type: 'boolean' }, 'take-over': { type: 'boolean' }, ...pricesOptions, ...storeOptions } as const;
 
-export const RUN_STATUSES = ['queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
+export const RUN_STATUSES = ['created', 'queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;

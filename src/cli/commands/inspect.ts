@@ -12,6 +12,12 @@ process is running resumes it here, with its agent's code: from a module named w
 from the one this store recorded when the run was started here (or named with statecraft trust).
 The module an imported run's log names is never loaded: its Approve says how to name one.
 
+Cancel stops a run wherever it runs: one that another process runs (statecraft run in another
+terminal, a worker) is asked through the store's live channel and records the cancel itself; one no
+process holds is resumed here and cancelled. A fork not started yet is shown so, and Start runs it
+here with the model chosen on the page. Text a model streams reaches the page from any process
+using this store.
+
 On loopback the inspector trusts this machine: any program on it may read runs and act as the page
 does, while requests from other web sites are refused. On any other address (--host 0.0.0.0, a LAN
 address) every request for data or action needs a token: the printed link carries it in its

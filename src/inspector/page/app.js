@@ -6,7 +6,7 @@ const app = document.getElementById('app');
 const crumbs = document.getElementById('crumbs');
 let leave = () => {};
 
-const STATUSES = ['running', 'waiting', 'done', 'failed', 'halted', 'cancelled'];
+const STATUSES = ['created', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'];
 const filters = { status: '', agent: '' };
 
 function orderWithLineage(runs) {

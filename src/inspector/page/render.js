@@ -33,7 +33,7 @@ export function formatAgo(iso) {
 
 export const formatTime = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false }) + `.${String(new Date(iso).getMilliseconds()).padStart(3, '0')}`;
 
-export const statusBadge = (status) => el('span', { class: `badge status-${status}` }, status);
+export const statusBadge = (status) => el('span', { class: `badge status-${status}` }, status === 'created' ? 'not started' : status);
 
 /** Lists the dotted ids of the active states of a state value, parents included (`agent`, `agent.execute`). */
 export function activeStateIds(rootId, value) {

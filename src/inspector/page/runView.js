@@ -6,6 +6,7 @@ import { openMessagePane } from './messagePane.js';
 import { approvalsPanel, forkPanel, freshMessageIndices, messagePanel, recordPanels, stepHeading } from './stepPanels.js';
 import { openTimeline } from './timeline.js';
 import { openTiming } from './timing.js';
+import { cancelButton, failureBanner, startPanel } from './runActions.js';
 
 const ACTIVE_STATUSES = new Set(['running', 'waiting']);
 
@@ -15,6 +16,7 @@ const ACTIVE_STATUSES = new Set(['running', 'waiting']);
  * fed a window at a time, and the selected record comes from the server with a window of its messages.
  */
 export function openRunView(app, crumbs, runId) {
+  const ui = { canCancel: false, canResume: false };
   const s = { header: null, summary: null, lastSeq: -1, view: null, loaded: null, wanted: null, busy: false, following: true, deltas: '', canAct: false, openMessage: null };
   const open = { event: new Set(), context: new Set() };
   let alive = true;
@@ -68,8 +70,11 @@ export function openRunView(app, crumbs, runId) {
           el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'steps '), String(summary.steps)),
           el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'tokens '), `${formatTokens(summary.inputTokens)} in / ${formatTokens(summary.outputTokens)} out`),
           el('span', { class: 'chip' }, el('span', { class: 'muted' }, 'cost '), formatCost(summary.costUsd)),
-          header.parent ? el('a', { class: 'chip', href: `#/runs/${encodeURIComponent(header.parent.runId)}` }, `fork of ${shortId(header.parent.runId)} @ record ${header.parent.seq}`) : '')),
-      summary.reason ? el('p', { class: 'muted small reason-line', title: summary.reason }, summary.reason) : '',
+          header.parent ? el('a', { class: 'chip', href: `#/runs/${encodeURIComponent(header.parent.runId)}` }, `fork of ${shortId(header.parent.runId)} @ record ${header.parent.seq}`) : ''),
+        cancelButton(runId, summary, ui)),
+      failureBanner(summary),
+      startPanel(runId, header, summary, ui),
+      summary.reason && summary.status !== 'failed' ? el('p', { class: 'muted small reason-line', title: summary.reason }, summary.reason) : '',
     );
   }
 
@@ -266,6 +271,7 @@ export function openRunView(app, crumbs, runId) {
       if (!alive) return;
       Object.assign(s, { header, summary, canAct: config.actions });
       if (header.invoked) showAgent({ path: '', agent: '' }, false);
+      Object.assign(ui, { canCancel: config.cancel === true, canResume: config.resume === true });
       renderHead();
       setLast(summary.lastSeq);
       listen();

@@ -90,8 +90,11 @@ export type RunRecord = z.infer<typeof RunRecordSchema>;
 /** A record before `sealRecord` adds its checksum. */
 export type UnsealedRecord = Omit<RunRecord, 'checksum'>;
 
-/** `queued`: submitted to the workers' queue (`submitRun`), no worker has started it yet. */
-export const RUN_STATUSES = ['queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
+/**
+ * `created`: a fork never started (resume it to start it); `queued`: submitted to the workers' queue
+ * (`submitRun`), no worker has started it yet; `waiting`: waiting for a decision, held by no process.
+ */
+export const RUN_STATUSES = ['created', 'queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const RunSummarySchema = z.object({

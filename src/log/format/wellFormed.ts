@@ -163,7 +163,7 @@ export function wellFormedHeader(json: unknown): RunHeader | undefined {
   return out as RunHeader;
 }
 
-const STATUSES: readonly unknown[] = ['queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'];
+const STATUSES: readonly unknown[] = ['created', 'queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'];
 
 /** The summary's fields in schema order: whether each is optional, and its check (which may copy). */
 const SUMMARY_FIELDS: readonly [key: keyof RunSummary, optional: boolean, parse: (value: unknown) => unknown][] = [

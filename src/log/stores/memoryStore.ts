@@ -30,6 +30,8 @@ import { machineFromText, machineText } from './machineGraphs.ts';
 
 /** Machine graphs by `id hash`, per shared data (two stores on one map see the same graphs). */
 const machineTexts = new WeakMap<MemoryStoreData, Map<string, string>>();
+import type { LiveChannel } from '../live/liveChannel.ts';
+import { MemoryChannel } from '../live/memoryChannel.ts';
 
 /** One run as the memory store keeps it: JSON text only, so nothing but JSON survives a write. */
 export interface MemoryRun {
@@ -58,6 +60,7 @@ function indexedRow(runId: string, run: MemoryRun): ListedRow {
 export class MemoryStore implements RunStore {
   readonly data: MemoryStoreData;
   #closed = false;
+  #live: MemoryChannel | undefined;
   readonly #index = new StateIndexReader();
 
   constructor(options: { data?: MemoryStoreData } = {}) {
@@ -196,7 +199,12 @@ export class MemoryStore implements RunStore {
     return dropped;
   }
 
+  liveChannel(): LiveChannel {
+    return (this.#live ??= new MemoryChannel());
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#live?.close();
   }
 }

@@ -7,6 +7,7 @@ import type { Json, RunHeader, RunRecord, RunSummary } from '../format/record.ts
 import type { StatePoint } from '../reads/stateIndex.ts';
 import type { PatchEntry } from '../format/storedRecord.ts';
 import type { MachineEntry } from '../format/machineEntry.ts';
+import type { LiveChannel } from '../live/liveChannel.ts';
 
 /** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
 export interface ListRunsFilter {
@@ -84,6 +85,8 @@ export interface RunStore {
    * from the header and these facts. Without it, only `lastSeq` and `truncations` change.
    */
   truncate(runId: string, afterSeq: number, summary?: Partial<RunSummary>): Promise<number>;
+  /** The store's live channel (streaming text, requests to the process running a run), made on first use and closed with the store. */
+  liveChannel?(): LiveChannel;
   close(): Promise<void>;
 }
 

@@ -30,6 +30,8 @@ import type { MachineEntry } from '../../format/machineEntry.ts';
 import { machineFromText, machineText } from '../machineGraphs.ts';
 import { LEASE_LOST, NO_SUCH_RUN, SCHEMA_MARK, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
 import { RunLeases, type SqlExecutor } from './runLeases.ts';
+import type { LiveChannel } from '../../live/liveChannel.ts';
+import { PostgresChannel } from '../../live/postgresChannel.ts';
 
 /** Options of the PostgreSQL store; the connection string defaults to STATECRAFT_DATABASE_URL, then DATABASE_URL. */
 export interface PostgresStoreOptions {
@@ -55,6 +57,7 @@ export class PostgresStore implements RunStore {
   readonly #index = new StateIndexReader();
   readonly #poolSettings: PostgresPoolSettings & { connectionString: string };
   #pool: Promise<Pool> | undefined;
+  #live: LiveChannel | undefined;
   readonly #where: string;
   #ready: Promise<void> | undefined;
   readonly #mustExistSchema: boolean;
@@ -426,7 +429,13 @@ export class PostgresStore implements RunStore {
     return this.#where;
   }
 
+  /** NOTIFY and LISTEN on a channel of the store's schema, over connections of its own. */
+  liveChannel(): LiveChannel {
+    return (this.#live ??= new PostgresChannel({ connection: this.#poolSettings, schema: this.schema }));
+  }
+
   async close(): Promise<void> {
+    await this.#live?.close();
     const pool = await this.#pool?.catch(() => undefined);
     if (pool && !pool.ended && !pool.ending) await pool.end();
   }

@@ -29,6 +29,9 @@ import { lazily } from '../../format/lazily.ts';
 import { encodeText } from '../../format/codec.ts';
 import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts';
 import { damagedFile, reportDamage } from './sqliteDamage.ts';
+import type { LiveChannel } from '../../live/liveChannel.ts';
+import { FileChannel } from '../../live/fileChannel.ts';
+import { MemoryChannel } from '../../live/memoryChannel.ts';
 
 /** SQLite's answers to opening for writing a file (or folder) that this user may only read. */
 const notWritable = (error: unknown): boolean => /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(String((error as { code?: unknown }).code));
@@ -84,6 +87,7 @@ export class SqliteStore implements RunStore {
   readonly #index = new StateIndexReader();
   /** Made when the store first appends: a process that only reads never prepares its statements. */
   #write: ReturnType<typeof batchWriter> | undefined;
+  #live: LiveChannel | undefined;
 
   /**
    * True when the file is open for reading only (`readOnly`, or an existing file this user cannot
@@ -350,7 +354,13 @@ export class SqliteStore implements RunStore {
     }).immediate();
   }
 
+  /** Files in `<database>.live/` beside the database; a store in memory talks to this process only. */
+  liveChannel(): LiveChannel {
+    return (this.#live ??= this.path === ':memory:' ? new MemoryChannel() : new FileChannel({ dir: `${this.path}.live` }));
+  }
+
   async close(): Promise<void> {
+    await this.#live?.close();
     if (this.#db.open) this.#db.close();
     if (this.#copy) rmSync(this.#copy, { recursive: true, force: true });
   }
