@@ -75,7 +75,7 @@ test('listing filters by status and agent and pages with a cursor, within the te
   assert.equal((await call(s, '/v1/runs?agent=nobody', { key: s.keys.a })).json.runs, []);
   const bad = await call(s, '/v1/runs?status=finished', { key: s.keys.a });
   assert.is(bad.status, 400);
-  assert.match(bad.json.detail, /Unknown run status "finished": use one of running, waiting, done/);
+  assert.match(bad.json.detail, /Unknown run status "finished": use one of created, queued, running, waiting, done/);
   const badCursor = await call(s, '/v1/runs?cursor=nonsense', { key: s.keys.a });
   assert.is(badCursor.status, 400);
   assert.match(badCursor.json.detail, /not one this service gave/);

@@ -174,6 +174,22 @@ test('a run of an agent version no worker has stays queued; a worker with it run
   assert.is(effectsOf(later).length, 2);
 });
 
+test('a queued run cancelled before any worker starts it ends cancelled, and a worker that takes its ticket leaves it', async () => {
+  const { cancelRun } = await import('../src/index.ts');
+  const { runId } = await submitRun(agent, 'task never wanted', { store });
+  const outcome = await cancelRun(store, runId, { reason: 'Submitted by mistake.', resume: () => Promise.reject(new Error('a queued run is not resumed to be cancelled')) });
+  assert.equal([outcome.how, outcome.summary.status, outcome.summary.reason], ['here', 'cancelled', 'cancelled: Submitted by mistake.']);
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [agent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const { runId: after } = await submitRun(agent, 'task after it', { store });
+  await summariesWhen(store, [after], (summary) => summary.status === 'done', 20_000);
+  await worker.stop();
+  assert.is((await store.summary(runId)).status, 'cancelled');
+  assert.is((await store.summary(runId)).lastSeq, -1, 'no record was written for it');
+  assert.not.ok(events.some((event) => event.type === 'run.taken' && event.runId === runId), 'no worker ran it');
+  assert.equal(effectsOf(runId), []);
+});
+
 test('a ticket taken by a worker that died before it took the lease goes back to the queue when it expires, and the run is run', async () => {
   const { runId } = await submitRun(agent, 'task with an orphaned ticket', { store, ticketExpireSeconds: 1 });
   const { RunQueue, queueName } = await import('../src/worker/runQueue.ts');

@@ -1,5 +1,6 @@
 import { UserError } from '../errors.ts';
-import type { RunSummary } from '../log/format/record.ts';
+import { ENDED_STATUSES, type RunSummary } from '../log/format/record.ts';
+import { LeaseLostError } from '../log/format/storageErrors.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { delay } from '../delay.ts';
@@ -24,7 +25,7 @@ export interface CancelOutcome {
   summary: RunSummary;
 }
 
-const ENDED = new Set(['done', 'failed', 'halted', 'cancelled']);
+const ENDED = new Set<string>(ENDED_STATUSES);
 
 /**
  * Cancels a run wherever it runs: a run another process is running is asked to stop through the
@@ -39,6 +40,7 @@ export async function cancelRun(store: RunStore, runId: string, options: CancelR
   if (ENDED.has(summary.status)) {
     throw new UserError(`Run ${runId} already ended (${summary.status}${summary.reason ? `: ${summary.reason}` : ''}); there is nothing to cancel.`);
   }
+  if (summary.status === 'queued') return cancelQueued(store, runId, reason);
   const owner = liveOwner(summary);
   if (!owner) {
     const run = await options.resume(runId);
@@ -65,4 +67,19 @@ export async function cancelRun(store: RunStore, runId: string, options: CancelR
     const now = await store.summary(runId);
     if (now.status !== 'running' || !liveOwner(now) || Date.now() >= until) return { how: 'requested', summary: now };
   }
+}
+
+/**
+ * A run submitted to the workers' queue that no worker has started: marked cancelled where it is, and
+ * a worker that takes its ticket later finds it ended and leaves it. One that a worker took meanwhile
+ * holds a lease the write cannot pass: that worker's run is asked again as a running one.
+ */
+async function cancelQueued(store: RunStore, runId: string, reason: string): Promise<CancelOutcome> {
+  try {
+    await store.append(runId, [], { expectedSeq: 0, summary: { status: 'cancelled', reason: `cancelled: ${reason}` } });
+  } catch (error) {
+    if (!(error instanceof LeaseLostError)) throw error;
+    throw new UserError(`Run ${runId} was taken by a worker while it was being cancelled: cancel it again, and it is asked to stop where it runs.`);
+  }
+  return { how: 'here', summary: await store.summary(runId) };
 }

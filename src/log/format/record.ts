@@ -96,6 +96,8 @@ export type UnsealedRecord = Omit<RunRecord, 'checksum'>;
  */
 export const RUN_STATUSES = ['created', 'queued', 'running', 'waiting', 'done', 'failed', 'halted', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+/** The statuses of a run that has ended: nothing more happens to it but a fork. */
+export const ENDED_STATUSES: readonly RunStatus[] = ['done', 'failed', 'halted', 'cancelled'];
 
 export const RunSummarySchema = z.object({
   runId: z.string().min(1),

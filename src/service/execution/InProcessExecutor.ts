@@ -1,5 +1,5 @@
 import { UserError } from '../../errors.ts';
-import { RUN_STATUSES } from '../../log/format/record.ts';
+import { ENDED_STATUSES } from '../../log/format/record.ts';
 import type { RunStore } from '../../log/stores/runStore.ts';
 import type { Agent } from '../../runtime/defineAgent.ts';
 import { resumeRun } from '../../runtime/resumeRun.ts';
@@ -9,7 +9,7 @@ import { startRun } from '../../runtime/startRun.ts';
 import { decisionTarget } from '../../runtime/waitingCalls.ts';
 import type { Decision, RunExecutor, StartRequest } from './RunExecutor.ts';
 
-const FINAL = new Set<string>(RUN_STATUSES.filter((status) => status !== 'running' && status !== 'waiting'));
+const FINAL = new Set<string>(ENDED_STATUSES);
 
 /** A call a run waits on, as its summary records it. */
 interface StoredCall {

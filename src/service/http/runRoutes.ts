@@ -134,8 +134,8 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
       const runs = tenantRuns(deps, c);
       const forkId = await runs.fork(c.req.valid('param').runId, seq, edit as Operation[] | undefined, principal.key.keyId);
       const { status } = await runs.summary(forkId);
-      // A fork at a waiting record waits for decisions as its parent did; one in the middle of its work continues now.
-      if (status === 'running') await deps.executor.resume(forkId);
+      // A fork at a waiting record waits for decisions as its parent did; one in the middle of its work (not started yet) continues now.
+      if (status === 'created') await deps.executor.resume(forkId);
       deps.logger.log('info', 'run.forked', { requestId: c.get('requestId'), tenant: principal.tenantId, keyId: principal.key.keyId, runId: forkId, from: c.req.valid('param').runId, seq });
       return c.json({ runId: forkId, status: (await runs.summary(forkId)).status, links: links(forkId) }, 201, { location: `/v1/runs/${forkId}` });
     },
