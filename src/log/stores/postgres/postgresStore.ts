@@ -1,6 +1,5 @@
-import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import type { PoolClient } from 'pg';
 import { ConflictError, StorageError, UserError } from '../../../errors.ts';
-import { importPeer } from '../../../importPeer.ts';
 import { parseHeader } from '../../format/record.ts';
 import type { Json, RunHeader, RunRecord, RunSummary } from '../../format/record.ts';
 import { encodeText } from '../../format/codec.ts';
@@ -24,11 +23,12 @@ import {
   truncatedSummary,
 } from '../runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
-import { LeaseLostError, RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
+import { LeaseLostError, RunExistsError, RunNotFoundError } from '../../format/storageErrors.ts';
 import type { PostgresPoolSettings } from './poolSettings.ts';
 import type { MachineEntry } from '../../format/machineEntry.ts';
 import { machineFromText, machineText } from '../machineGraphs.ts';
-import { LEASE_LOST, NO_SUCH_RUN, SCHEMA_MARK, schemaStatements, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
+import { LEASE_LOST, NO_SUCH_RUN, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
+import { PostgresDatabase } from './PostgresDatabase.ts';
 import { RunLeases, type SqlExecutor } from './runLeases.ts';
 import type { LiveChannel } from '../../live/liveChannel.ts';
 import { PostgresChannel } from '../../live/postgresChannel.ts';
@@ -44,7 +44,6 @@ export interface PostgresStoreOptions {
 
 const UNIQUE_VIOLATION = '23505';
 const executor = (client: PoolClient): SqlExecutor => ({ executeSql: (text, values) => client.query(text, values) });
-const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 
 /**
  * A RunStore in PostgreSQL tables under one schema, created on first use; many processes may share it.
@@ -54,13 +53,9 @@ const redact = (url: string): string => url.replace(/\/\/([^:/@]+):[^@]*@/, '//$
  */
 export class PostgresStore implements RunStore {
   readonly schema: string;
+  readonly #db: PostgresDatabase;
   readonly #index = new StateIndexReader();
-  readonly #poolSettings: PostgresPoolSettings & { connectionString: string };
-  #pool: Promise<Pool> | undefined;
   #live: LiveChannel | undefined;
-  readonly #where: string;
-  #ready: Promise<void> | undefined;
-  readonly #mustExistSchema: boolean;
   readonly #heads = new ChainHeads();
   #leases: RunLeases | undefined;
 
@@ -69,95 +64,12 @@ export class PostgresStore implements RunStore {
     if (!connectionString) {
       throw new UserError('The PostgreSQL store needs a connection string: pass `connectionString` or set STATECRAFT_DATABASE_URL (or DATABASE_URL).');
     }
-    this.schema = options.schema ?? 'statecraft';
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(this.schema)) {
-      throw new UserError(`PostgreSQL schema name "${this.schema}" is not allowed: use letters, digits and underscores, starting with a letter or underscore.`);
-    }
-    this.#where = redact(connectionString);
-    this.#mustExistSchema = options.mustExist ?? false;
-    this.#poolSettings = { ...options.pool, connectionString };
-  }
-
-  /** The connection pool, made on first use: pg, an optional peer dependency, is loaded then. */
-  #connections(): Promise<Pool> {
-    this.#pool ??= importPeer(() => import('pg'), 'pg', 'PostgreSQL stores need').then(
-      ({ default: pg }) => {
-        const pool = new pg.Pool(this.#poolSettings);
-        pool.on('error', () => {});
-        return pool;
-      },
-      (error: unknown) => {
-        this.#pool = undefined;
-        throw error;
-      },
-    );
-    return this.#pool;
+    this.#db = new PostgresDatabase({ connectionString, schema: options.schema ?? 'statecraft', ...(options.pool ? { pool: options.pool } : {}), ...(options.mustExist ? { mustExist: true } : {}) });
+    this.schema = this.#db.schema;
   }
 
   get #s(): string {
-    return `"${this.schema}"`;
-  }
-
-  async #init(): Promise<void> {
-    await this.#transaction(async (client) => {
-      if (this.#mustExistSchema) {
-        const { rows } = await client.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [`${this.#s}.runs`]);
-        if (!rows[0]?.found) {
-          throw new StoreNotFoundError(
-            `No run store in schema "${this.schema}" at ${this.#where}: no run was recorded there. Name the store that holds the runs with --store (or STATECRAFT_STORE), for example postgres://…?schema=statecraft.`,
-          );
-        }
-      }
-      // A schema this version made already is left alone: its DDL would lock the tables against the
-      // appends of other processes (workers starting beside running ones), and could deadlock with them.
-      const current = async () => (await client.query<{ mark: string | null }>(`SELECT obj_description(to_regnamespace($1)::oid, 'pg_namespace') AS mark`, [this.#s])).rows[0]?.mark === SCHEMA_MARK;
-      if (await current()) return;
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft:${this.schema}`]);
-      if (await current()) return;
-      for (const statement of schemaStatements(this.#s)) await client.query(statement);
-      // A role that does not own the schema cannot comment on it: it runs the (idempotent) statements every time instead.
-      await client.query(`DO $$ BEGIN COMMENT ON SCHEMA ${this.#s} IS '${SCHEMA_MARK}'; EXCEPTION WHEN insufficient_privilege THEN NULL; END $$`);
-    }, false);
-  }
-
-  /** The schema, created once per store; a failed attempt is tried again by the next call. */
-  #whenReady(): Promise<void> {
-    return (this.#ready ??= this.#init().catch((error: unknown) => ((this.#ready = undefined), Promise.reject(error))));
-  }
-
-  /** One read statement outside a transaction, once the schema exists. */
-  async #query<R extends QueryResultRow>(sql: string, params: unknown[]): Promise<QueryResult<R>> {
-    await this.#whenReady();
-    const pool = await this.#connections();
-    try {
-      return await pool.query<R>(sql, params);
-    } catch (error) {
-      throw new StorageError(`PostgreSQL at ${this.#where} failed a read: ${(error as Error).message}. Check that the server runs and the connection string.`, { cause: error });
-    }
-  }
-
-  async #transaction<T>(work: (client: PoolClient) => Promise<T>, init = true): Promise<T> {
-    if (init) await this.#whenReady();
-    const pool = await this.#connections();
-    let client: PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw new StorageError(`Could not connect to PostgreSQL at ${this.#where}: ${(error as Error).message}. Check that the server runs and the connection string.`, {
-        cause: error,
-      });
-    }
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    return this.#db.s;
   }
 
   async #lastSeq(client: PoolClient, runId: string): Promise<number> {
@@ -180,7 +92,7 @@ export class PostgresStore implements RunStore {
     const initial = checkNewRun(stored, summary);
     this.#heads.forget(header.runId);
     try {
-      await this.#transaction(async (client) => {
+      await this.#db.transaction(async (client) => {
         await client.query(
           `INSERT INTO ${this.#s}.runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
           [header.runId, initial.agentId, initial.status, initial.parent?.runId ?? null, initial.createdAt, initial.updatedAt, JSON.stringify(stored), JSON.stringify(initial)],
@@ -196,7 +108,7 @@ export class PostgresStore implements RunStore {
 
   /** What sealing a batch from `expectedSeq` needs to read when this store has not written the run's last record. */
   async #chainHead(runId: string, expectedSeq: number): Promise<ChainHeadRow> {
-    const { rows } = await this.#query<ChainHeadRow>(
+    const { rows } = await this.#db.query<ChainHeadRow>(
       `SELECT header::jsonb->'format' AS format, header::jsonb->>'checksum' AS checksum,
          (SELECT body FROM ${this.#s}.records WHERE run_id = $1 AND seq = $2) AS body,
          (SELECT max(seq) FROM ${this.#s}.records WHERE run_id = $1) AS last
@@ -213,8 +125,8 @@ export class PostgresStore implements RunStore {
     const points = options.points ?? [];
     const chunks = points.flatMap((point) => point.chunks);
     const patch = summaryPatch(runId, options.summary, options.expectedSeq + records.length - 1);
-    await this.#whenReady();
-    const pool = await this.#connections();
+    await this.#db.whenReady();
+    const pool = await this.#db.connections();
     for (let fresh = false; ; fresh = true) {
       const { start, previous } =
         records.length === 0 ? { start: { chained: false }, previous: null } : await this.#heads.start(runId, options.expectedSeq, fresh, () => this.#chainHead(runId, options.expectedSeq));
@@ -265,32 +177,32 @@ export class PostgresStore implements RunStore {
         { cause: error },
       );
     }
-    return new StorageError(`PostgreSQL at ${this.#where} failed to append to run "${runId}": ${(error as Error).message}. Check that the server runs and the connection string.`, {
+    return new StorageError(`PostgreSQL at ${this.#db.where} failed to append to run "${runId}": ${(error as Error).message}. Check that the server runs and the connection string.`, {
       cause: error,
     });
   }
 
   // Reads of one statement go without a transaction: one round trip instead of three.
   async header(runId: string): Promise<RunHeader> {
-    const { rows } = await this.#query<{ header: string }>(`SELECT header FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+    const { rows } = await this.#db.query<{ header: string }>(`SELECT header FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
     if (!rows[0]) throw new RunNotFoundError(runId);
     return parseHeader(JSON.parse(rows[0].header), { runId });
   }
 
   async summary(runId: string): Promise<RunSummary> {
-    const { rows } = await this.#query<{ summary: string }>(`SELECT summary FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+    const { rows } = await this.#db.query<{ summary: string }>(`SELECT summary FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
     if (!rows[0]) throw new RunNotFoundError(runId);
     return summaryFromText(rows[0].summary, runId);
   }
 
   /** Throws RunNotFoundError when a read found no rows because the run does not exist. */
   async #mustExist(runId: string): Promise<void> {
-    const { rows } = await this.#query(`SELECT 1 FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
+    const { rows } = await this.#db.query(`SELECT 1 FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
     if (!rows[0]) throw new RunNotFoundError(runId);
   }
 
   async read(runId: string, range: SeqRange = {}): Promise<RunRecord[]> {
-    const { rows } = await this.#query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
+    const { rows } = await this.#db.query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
       `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
       [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
     );
@@ -299,7 +211,7 @@ export class PostgresStore implements RunStore {
   }
 
   async readHistory(runId: string, range: SeqRange = {}): Promise<HistoryEntry[]> {
-    const { rows } = await this.#query<{ seq: number; body: Uint8Array }>(
+    const { rows } = await this.#db.query<{ seq: number; body: Uint8Array }>(
       `SELECT seq, body FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
       [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
     );
@@ -309,7 +221,7 @@ export class PostgresStore implements RunStore {
 
   async readPatches(runId: string, range: SeqRange = {}): Promise<PatchEntry[]> {
     // The body is read only for rows written before the patch column existed.
-    const { rows } = await this.#query<{ seq: number; body: Uint8Array | null; patch: Uint8Array | null }>(
+    const { rows } = await this.#db.query<{ seq: number; body: Uint8Array | null; patch: Uint8Array | null }>(
       `SELECT seq, CASE WHEN patch IS NULL THEN body END AS body, patch FROM ${this.#s}.records WHERE run_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
       [runId, range.from ?? 0, range.to ?? 2 ** 31 - 1],
     );
@@ -318,7 +230,7 @@ export class PostgresStore implements RunStore {
   }
 
   async keyframeSeqAtOrBefore(runId: string, seq: number): Promise<number> {
-    const { rows } = await this.#query<{ seq: number }>(
+    const { rows } = await this.#db.query<{ seq: number }>(
       `SELECT seq FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
       [runId, seq],
     );
@@ -327,7 +239,7 @@ export class PostgresStore implements RunStore {
   }
 
   async keyframeAtOrBefore(runId: string, seq: number): Promise<RunRecord | undefined> {
-    const { rows } = await this.#query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
+    const { rows } = await this.#db.query<{ seq: number; body: Uint8Array; patch: Uint8Array | null; snapshot: Uint8Array | null }>(
       `SELECT seq, body, patch, snapshot FROM ${this.#s}.records WHERE run_id = $1 AND seq <= $2 AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1`,
       [runId, seq],
     );
@@ -336,7 +248,7 @@ export class PostgresStore implements RunStore {
   }
 
   async statePointSeqAtOrBefore(runId: string, seq: number): Promise<number> {
-    const { rows } = await this.#query<{ seq: number }>(`SELECT seq FROM ${this.#s}.state_index WHERE run_id = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1`, [
+    const { rows } = await this.#db.query<{ seq: number }>(`SELECT seq FROM ${this.#s}.state_index WHERE run_id = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1`, [
       runId,
       seq,
     ]);
@@ -344,10 +256,10 @@ export class PostgresStore implements RunStore {
   }
 
   async statePointAt(runId: string, seq: number): Promise<Json | undefined> {
-    const { rows } = await this.#query<{ root: Uint8Array }>(`SELECT root FROM ${this.#s}.state_index WHERE run_id = $1 AND seq = $2`, [runId, seq]);
+    const { rows } = await this.#db.query<{ root: Uint8Array }>(`SELECT root FROM ${this.#s}.state_index WHERE run_id = $1 AND seq = $2`, [runId, seq]);
     if (!rows[0]) return undefined;
     return this.#index.decode(runId, rows[0].root, async (ids) => {
-      const found = await this.#query<{ id: string; data: Uint8Array }>(`SELECT id, data FROM ${this.#s}.state_chunks WHERE run_id = $1 AND id = ANY($2::text[])`, [
+      const found = await this.#db.query<{ id: string; data: Uint8Array }>(`SELECT id, data FROM ${this.#s}.state_chunks WHERE run_id = $1 AND id = ANY($2::text[])`, [
         runId,
         ids,
       ]);
@@ -369,26 +281,26 @@ export class PostgresStore implements RunStore {
     add((p) => `updated_at > ${p}::timestamptz`, filter.updatedAfter);
     const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
     const sql = `SELECT run_id, agent_id, status, created_at, updated_at, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
-    const { rows } = await this.#query<ListedRow>(sql, params);
+    const { rows } = await this.#db.query<ListedRow>(sql, params);
     return rows.map(listedSummary);
   }
 
   async saveMachines(entries: MachineEntry[]): Promise<void> {
     const rows = entries.map((entry) => [entry.id, entry.hash, machineText(entry)]);
     if (rows.length === 0) return;
-    await this.#transaction(async (client) => {
+    await this.#db.transaction(async (client) => {
       for (const row of rows) await client.query(`INSERT INTO ${this.#s}.machines (machine_id, hash, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, row);
     });
   }
 
   async machine(id: string, hash: string): Promise<MachineEntry | undefined> {
-    const { rows } = await this.#query<{ body: string }>(`SELECT body FROM ${this.#s}.machines WHERE machine_id = $1 AND hash = $2`, [id, hash]);
+    const { rows } = await this.#db.query<{ body: string }>(`SELECT body FROM ${this.#s}.machines WHERE machine_id = $1 AND hash = $2`, [id, hash]);
     return rows[0] === undefined ? undefined : machineFromText(rows[0].body, id, hash, `the PostgreSQL store (schema "${this.schema}")`);
   }
 
   async deleteRun(runId: string): Promise<void> {
     this.#heads.forget(runId);
-    await this.#transaction(async (client) => {
+    await this.#db.transaction(async (client) => {
       const { rowCount } = await client.query(`DELETE FROM ${this.#s}.runs WHERE run_id = $1`, [runId]);
       if (!rowCount) throw new RunNotFoundError(runId);
     });
@@ -396,7 +308,7 @@ export class PostgresStore implements RunStore {
 
   async truncate(runId: string, afterSeq: number, update?: Partial<RunSummary>): Promise<number> {
     this.#heads.forget(runId);
-    return this.#transaction(async (client) => {
+    return this.#db.transaction(async (client) => {
       const { rows } = await client.query<{ header: string; summary: string }>(`SELECT header, summary FROM ${this.#s}.runs WHERE run_id = $1 FOR UPDATE`, [runId]);
       if (!rows[0]) throw new RunNotFoundError(runId);
       const current = summaryToTruncate(rows[0].summary, rows[0].header, runId, update !== undefined);
@@ -411,32 +323,31 @@ export class PostgresStore implements RunStore {
 
   /** The leases workers hold this store's runs by (see RunLeases), sharing the store's connections. */
   leases(): RunLeases {
-    return (this.#leases ??= new RunLeases(this.#s, (work) => this.#transaction((client) => work(executor(client))), this.#where));
+    return (this.#leases ??= new RunLeases(this.#s, (work) => this.#db.transaction((client) => work(executor(client))), this.#db.where));
   }
 
   /** One statement at a time on the store's connections, once its schema exists (the workers' queue shares them). */
   executor(): SqlExecutor {
     return {
       executeSql: async (text, values) => {
-        await this.#whenReady();
-        return (await this.#connections()).query(text, values as unknown[]);
+        await this.#db.whenReady();
+        return (await this.#db.connections()).query(text, values as unknown[]);
       },
     };
   }
 
   /** Where the store is, with any password hidden, for messages. */
   get where(): string {
-    return this.#where;
+    return this.#db.where;
   }
 
   /** NOTIFY and LISTEN on a channel of the store's schema, over connections of its own. */
   liveChannel(): LiveChannel {
-    return (this.#live ??= new PostgresChannel({ connection: this.#poolSettings, schema: this.schema }));
+    return (this.#live ??= new PostgresChannel({ connection: this.#db.poolSettings, schema: this.schema }));
   }
 
   async close(): Promise<void> {
     await this.#live?.close();
-    const pool = await this.#pool?.catch(() => undefined);
-    if (pool && !pool.ended && !pool.ending) await pool.end();
+    await this.#db.close();
   }
 }
