@@ -1,6 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { StorageError } from '../../../errors.ts';
 import { parseHeader } from '../../format/record.ts';
@@ -22,58 +20,19 @@ import {
   truncatedSummary,
 } from '../runStore.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange } from '../runStore.ts';
-import { RunExistsError, RunNotFoundError, StoreNotFoundError } from '../../format/storageErrors.ts';
+import { RunExistsError, RunNotFoundError } from '../../format/storageErrors.ts';
 import type { MachineEntry } from '../../format/machineEntry.ts';
 import { machineFromText, machineText } from '../machineGraphs.ts';
-import { lazily } from '../../format/lazily.ts';
 import { encodeText } from '../../format/codec.ts';
-import { batchWriter, isoKey, LAST_SEQ_SQL, openSqlite } from './sqliteWrite.ts';
-import { damagedFile, reportDamage } from './sqliteDamage.ts';
+import { batchWriter, isoKey } from './sqliteWrite.ts';
+import { reportDamage } from './sqliteDamage.ts';
+import { openStoreFile, type SqliteStoreOptions } from './sqliteOpen.ts';
+import { storeStatements } from './sqliteStatements.ts';
 import type { LiveChannel } from '../../live/liveChannel.ts';
 import { FileChannel } from '../../live/fileChannel.ts';
 import { MemoryChannel } from '../../live/memoryChannel.ts';
 
-/** SQLite's answers to opening for writing a file (or folder) that this user may only read. */
-const notWritable = (error: unknown): boolean => /^SQLITE_(READONLY|CANTOPEN|PERM)/.test(String((error as { code?: unknown }).code));
-
-/**
- * Opens for reading a store file this user cannot write. SQLite reads a file in WAL mode beside its
- * shared-memory file, which it cannot make in a folder this user may not write: with no write-ahead
- * log there, the file alone is the whole store and nobody is writing it, so a copy of it is read.
- */
-function openWithoutWriting(path: string, cannotOpen: (error: unknown) => Error): { db: Database.Database; copy?: string } {
-  try {
-    return { db: openSqlite(path, { readOnly: true }) };
-  } catch (error) {
-    if (!notWritable(error)) throw cannotOpen(error);
-    if (existsSync(`${path}-wal`)) {
-      throw new StorageError(
-        `Could not read the SQLite store at ${path}: it has a write-ahead log beside it (${basename(path)}-wal, from a process that has it open or did not close it), ` +
-          `which SQLite reads only with write access to the folder, and this user has none. Run this as a user who can write the folder, ` +
-          `or copy ${basename(path)} and ${basename(path)}-wal together somewhere writable and name the copy with --store.`,
-        { cause: error },
-      );
-    }
-  }
-  const copy = mkdtempSync(join(tmpdir(), 'statecraft-read-'));
-  try {
-    copyFileSync(path, join(copy, 'runs.db'));
-    return { db: openSqlite(join(copy, 'runs.db'), { readOnly: true }), copy };
-  } catch (error) {
-    rmSync(copy, { recursive: true, force: true });
-    throw cannotOpen(error);
-  }
-}
-
-/** The SQLite file used when no path is given, relative to the working directory. */
-export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
-
-interface RecordRow {
-  seq: number;
-  body: string | Uint8Array;
-  patch: string | Uint8Array | null;
-  snapshot: string | Uint8Array | null;
-}
+export { DEFAULT_SQLITE_PATH } from './sqliteOpen.ts';
 
 /**
  * A RunStore in one SQLite file (WAL mode); every write is committed before the returned promise resolves.
@@ -83,7 +42,7 @@ interface RecordRow {
 export class SqliteStore implements RunStore {
   readonly path: string;
   readonly #db: Database.Database;
-  readonly #statements;
+  readonly #statements: ReturnType<typeof storeStatements>;
   readonly #index = new StateIndexReader();
   /** Made when the store first appends: a process that only reads never prepares its statements. */
   #write: ReturnType<typeof batchWriter> | undefined;
@@ -105,70 +64,13 @@ export class SqliteStore implements RunStore {
    * or change recorded runs). An existing file that this user cannot write is opened read-only.
    * `readOnly`: open an existing file without writing to it.
    */
-  constructor(options: { path?: string; mustExist?: boolean; readOnly?: boolean } = {}) {
-    this.path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
-    if (options.mustExist && this.path !== ':memory:' && !existsSync(this.path)) {
-      throw new StoreNotFoundError(
-        `No run store at ${this.path}: no run was recorded there. Run this from the folder where the agent ran, or name the store with --store (or STATECRAFT_STORE).`,
-      );
-    }
-    if (options.readOnly && this.path === ':memory:') throw new StorageError('A SQLite store in memory cannot be opened read-only: it starts empty.');
-    if (this.path !== ':memory:' && !options.readOnly) mkdirSync(dirname(this.path), { recursive: true });
-    const cannotOpen = (error: unknown) => {
-      const damaged = damagedFile(this.path, error);
-      if (damaged !== error) return damaged as StorageError;
-      return new StorageError(`Could not open the SQLite store at ${this.path}${options.readOnly ? ' read-only' : ''}: ${(error as Error).message}. Check the path and its permissions.`, { cause: error });
-    };
-    let db: Database.Database;
-    let readOnly = options.readOnly === true;
-    try {
-      db = openSqlite(this.path, { readOnly });
-    } catch (error) {
-      // A store to read that this user may not write (another user's, a read-only mount, a copy
-      // attached to a bug report): read it without writing, rather than not at all.
-      if (readOnly || this.path === ':memory:' || !existsSync(this.path) || !notWritable(error)) throw cannotOpen(error);
-      readOnly = true;
-      ({ db, copy: this.#copy } = openWithoutWriting(this.path, cannotOpen));
-    }
-    this.#db = db;
-    if (readOnly) this.#readOnlyBecause = options.readOnly ? 'as asked' : 'this user cannot write the file or its folder';
-    // Each statement is prepared when first used: a process that reads one run needs a few of them.
-    this.#statements = lazily({
-      insertRun: () => db.prepare(
-        'INSERT INTO runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
-      getRun: () => db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
-      runExists: () => db.prepare<[string], { found: number }>('SELECT 1 AS found FROM runs WHERE run_id = ?'),
-      updateSummary: () => db.prepare('UPDATE runs SET status = ?, updated_at = ?, summary = ? WHERE run_id = ?'),
-      lastSeq: () => db.prepare<[string], { last: number | null }>(LAST_SEQ_SQL),
-      readRecords: () => db.prepare<[string, number, number], RecordRow>(
-        'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
-      ),
-      // The body is read only for rows written before the patch column existed.
-      readPatches: () => db.prepare<[string, number, number], { seq: number; body: string | Uint8Array | null; patch: string | Uint8Array | null }>(
-        'SELECT seq, CASE WHEN patch IS NULL THEN body END AS body, patch FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
-      ),
-      readBodies: () => db.prepare<[string, number, number], { seq: number; body: string | Uint8Array }>(
-        'SELECT seq, body FROM records WHERE run_id = ? AND seq BETWEEN ? AND ? ORDER BY seq',
-      ),
-      keyframe: () => db.prepare<[string, number], RecordRow>(
-        'SELECT seq, body, patch, snapshot FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
-      ),
-      keyframeSeq: () => db.prepare<[string, number], { seq: number }>(
-        'SELECT seq FROM records WHERE run_id = ? AND seq <= ? AND snapshot IS NOT NULL ORDER BY seq DESC LIMIT 1',
-      ),
-      pointSeq: () => db.prepare<[string, number], { seq: number }>('SELECT seq FROM state_index WHERE run_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1'),
-      point: () => db.prepare<[string, number], { root: Uint8Array }>('SELECT root FROM state_index WHERE run_id = ? AND seq = ?'),
-      chunks: () => db.prepare<[string, string], { id: string; data: Uint8Array }>(
-        'SELECT id, data FROM state_chunks WHERE run_id = ? AND id IN (SELECT value FROM json_each(?))',
-      ),
-      deletePoints: () => db.prepare('DELETE FROM state_index WHERE run_id = ?'),
-      deleteChunks: () => db.prepare('DELETE FROM state_chunks WHERE run_id = ?'),
-      truncatePoints: () => db.prepare('DELETE FROM state_index WHERE run_id = ? AND seq > ?'),
-      deleteRecords: () => db.prepare('DELETE FROM records WHERE run_id = ?'),
-      deleteRun: () => db.prepare('DELETE FROM runs WHERE run_id = ?'),
-      truncate: () => db.prepare('DELETE FROM records WHERE run_id = ? AND seq > ?'),
-    });
+  constructor(options: SqliteStoreOptions = {}) {
+    const opened = openStoreFile(options);
+    this.path = opened.path;
+    this.#db = opened.db;
+    this.#copy = opened.copy;
+    this.#readOnlyBecause = opened.readOnlyBecause;
+    this.#statements = storeStatements(opened.db);
   }
 
   #summaryOf(runId: string): RunSummary {
