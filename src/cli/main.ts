@@ -50,9 +50,9 @@ const commands: Command[] = [
   inspectCommand,
   serveCommand,
   keysCommand,
-  visualizeCommand,
   submitCommand,
   workerCommand,
+  visualizeCommand,
 ];
 
 const overview = () =>
@@ -72,8 +72,8 @@ the others print one JSON document (runs and history an array).
 
 Environment: OPENAI_API_KEY, OPENAI_BASE_URL, STATECRAFT_MODEL, STATECRAFT_STORE, STATECRAFT_DEBUG (print
 errors with their stack traces), NO_COLOR (no colour), FORCE_COLOR (colour even on a pipe; NO_COLOR wins),
-OTEL_EXPORTER_OTLP_ENDPOINT (send OpenTelemetry traces and metrics of run, resume, approve, reject and
-inspect there over OTLP/HTTP; needs the OpenTelemetry SDK packages the README names).`;
+OTEL_EXPORTER_OTLP_ENDPOINT (send OpenTelemetry traces and metrics of run, resume, approve, reject, fork,
+inspect and worker there over OTLP/HTTP; needs the OpenTelemetry SDK packages the README names).`;
 
 const commandHelp = (command: Command) => `Usage: ${usageOf(command)}\n\n${command.help}\n`;
 

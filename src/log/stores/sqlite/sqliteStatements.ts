@@ -9,9 +9,34 @@ export interface RecordRow {
   snapshot: string | Uint8Array | null;
 }
 
+type S<P extends unknown[] = unknown[], R = unknown> = Database.Statement<P, R>;
+
+/** The store's statements by name (named in full: declarations cannot name better-sqlite3's inferred ones). */
+export interface StoreStatements {
+  insertRun: S;
+  getRun: S<[string], { header: string; summary: string }>;
+  runExists: S<[string], { found: number }>;
+  updateSummary: S;
+  lastSeq: S<[string], { last: number | null }>;
+  readRecords: S<[string, number, number], RecordRow>;
+  readPatches: S<[string, number, number], { seq: number; body: string | Uint8Array | null; patch: string | Uint8Array | null }>;
+  readBodies: S<[string, number, number], { seq: number; body: string | Uint8Array }>;
+  keyframe: S<[string, number], RecordRow>;
+  keyframeSeq: S<[string, number], { seq: number }>;
+  pointSeq: S<[string, number], { seq: number }>;
+  point: S<[string, number], { root: Uint8Array }>;
+  chunks: S<[string, string], { id: string; data: Uint8Array }>;
+  deletePoints: S;
+  deleteChunks: S;
+  truncatePoints: S;
+  deleteRecords: S;
+  deleteRun: S;
+  truncate: S;
+}
+
 /** The SQLite store's statements, each prepared when first used: a process that reads one run needs a few of them. */
-export function storeStatements(db: Database.Database) {
-return lazily({
+export function storeStatements(db: Database.Database): StoreStatements {
+  return lazily({
     insertRun: () => db.prepare(
       'INSERT INTO runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),

@@ -27,7 +27,7 @@ import { encodeText } from '../../format/codec.ts';
 import { batchWriter, isoKey } from './sqliteWrite.ts';
 import { reportDamage } from './sqliteDamage.ts';
 import { openStoreFile, type SqliteStoreOptions } from './sqliteOpen.ts';
-import { storeStatements } from './sqliteStatements.ts';
+import { storeStatements, type StoreStatements } from './sqliteStatements.ts';
 import type { LiveChannel } from '../../live/liveChannel.ts';
 import { FileChannel } from '../../live/fileChannel.ts';
 import { MemoryChannel } from '../../live/memoryChannel.ts';
@@ -42,7 +42,7 @@ export { DEFAULT_SQLITE_PATH } from './sqliteOpen.ts';
 export class SqliteStore implements RunStore {
   readonly path: string;
   readonly #db: Database.Database;
-  readonly #statements: ReturnType<typeof storeStatements>;
+  readonly #statements: StoreStatements;
   readonly #index = new StateIndexReader();
   /** Made when the store first appends: a process that only reads never prepares its statements. */
   #write: ReturnType<typeof batchWriter> | undefined;
