@@ -692,6 +692,22 @@ open('a PostgreSQL schema that does not exist is refused with mustExist, never c
     await client.end();
   }
 });
+open('stores started at once on a new PostgreSQL schema all create it and write to it, none failing', async () => {
+  if (!(await postgresReachable())) return;
+  const schema = `sc_race_${randomBytes(6).toString('hex')}`;
+  const stores = Array.from({ length: 6 }, () => new PostgresStore({ connectionString: PG_URL, schema }));
+  try {
+    await Promise.all(stores.map((store, i) => store.createRun(header(`race-${i}`), summary(`race-${i}`))));
+    const listed = await stores[0]!.listRuns();
+    assert.equal(listed.map((summary) => summary.runId).sort(), stores.map((_, i) => `race-${i}`));
+  } finally {
+    for (const store of stores) await store.close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  }
+});
 open.run();
 
 const layout = suite('SQLite files from before the patch column');
