@@ -1,0 +1,177 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { PostgresStore, replayRun, stateAt } from '../src/index.ts';
+import type { AgentContext } from '../src/protocol/agent.ts';
+import { delay } from '../src/delay.ts';
+import { startScriptedServer } from '../src/testing/index.ts';
+import { startWorker } from '../src/worker/startWorker.ts';
+import { submitRun } from '../src/worker/submitRun.ts';
+import type { WorkerEvent } from '../src/worker/workerOptions.ts';
+import { dropSchema, freshSchema, storeUrl, summariesWhen } from './fixtures/workers/helpers.ts';
+
+// Runs that wait on people hold no worker: decisions from the CLI are queued for the workers, and
+// approval and run deadlines come back as scheduled tickets, even when no worker ran at the time.
+
+const root = resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'statecraft-waiting-'));
+const effectsFile = join(dir, 'effects.txt');
+process.env.EFFECTS_FILE = effectsFile;
+const schema = freshSchema('sc_waiting');
+const url = storeUrl(schema);
+/** Model turns after the first of a run named "slow …" are answered after this long. */
+const SLOW_MS = 1_000;
+const server = await startScriptedServer((_index, request) => {
+  const task = String(request.messages.find((message) => message.role === 'user')?.content ?? '');
+  const first = !request.messages.some((message) => message.role === 'assistant');
+  return reply(request, task.startsWith('slow') && !first ? SLOW_MS : 20);
+});
+process.env.MODEL_URL = server.url;
+const { approvingAgent, expiringAgent, timedAgent, reply, answerFor } = await import('./fixtures/workers/agent.ts');
+const store = new PostgresStore({ connectionString: url.split('?')[0], schema });
+
+const effectsOf = (runId: string) => (existsSync(effectsFile) ? readFileSync(effectsFile, 'utf8').split('\n').filter((line) => line.startsWith(`${runId}:`)) : []);
+
+/** Runs the CLI in its own process; resolves with its exit code, output and pid. */
+const statecraft = (args: string[]) =>
+  new Promise<{ code: number | null; out: string; pid: number }>((done) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 }, (error, stdout, stderr) =>
+      done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out: stdout + stderr, pid: child.pid! }),
+    );
+  });
+
+const eventsOf = async (runId: string) => (await store.read(runId)).map((record) => ({ ...record.event, time: Date.parse(record.time) }) as { type: string; time: number; pid?: number; reason?: string });
+
+const outputOf = (events: WorkerEvent[], runId: string) => {
+  const ended = events.find((event) => event.type === 'run.ended' && event.runId === runId && event.status === 'done');
+  return ended?.type === 'run.ended' ? ended.output : undefined;
+};
+
+async function untilWaiting(runId: string, waited = 0): Promise<void> {
+  await summariesWhen(store, [runId], (summary) => summary.status === 'waiting' && Array.isArray(summary.waitingOn) && summary.waitingOn.length > 0 && summary.lastSeq > waited, 20_000);
+}
+
+async function approvalDeadline(runId: string): Promise<number> {
+  const { context } = (await stateAt(store, runId, (await store.summary(runId)).lastSeq)) as unknown as { context: AgentContext };
+  return context.turn!.approvalDeadlineAt!;
+}
+
+test('statecraft approve on a workers\' run queues the decision and returns; a worker continues the run', async () => {
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const { runId } = await submitRun(approvingAgent, 'slow task approved from the CLI', { store });
+  await untilWaiting(runId);
+  for (let i = 0; i < 100 && worker.inFlight > 0; i++) await delay(20);
+  const first = await statecraft(['approve', runId, '--by', 'ana', '--store', url]);
+  assert.is(first.code, 0, first.out);
+  assert.match(first.out, 'one of them continues it');
+  // The CLI returned before the run went on: the turn after the decision takes the model a second.
+  assert.not.ok(['done', 'failed'].includes((await store.summary(runId)).status), 'the CLI did not drive the run to its end');
+  const { lastSeq } = await store.summary(runId);
+  await untilWaiting(runId, lastSeq);
+  const second = await statecraft(['approve', runId, 'b', '--by', 'ana', '--store', url]);
+  assert.is(second.code, 0, second.out);
+  const [summary] = await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
+  await worker.stop();
+  assert.is(summary!.status, 'done');
+  assert.is(outputOf(events, runId), answerFor('slow task approved from the CLI'));
+  assert.is(effectsOf(runId).length, 2, 'each approved call ran once');
+  const log = await eventsOf(runId);
+  const approvals = log.filter((event) => event.type === 'APPROVE');
+  assert.is(approvals.length, 2);
+  const resumes = log.filter((event) => event.type === 'statecraft.resumed');
+  assert.ok(resumes.length >= 2, 'the run was resumed for each decision');
+  assert.ok(resumes.every((event) => event.pid === process.pid), 'by the worker, in this process: never by a CLI process');
+  assert.not.ok(resumes.some((event) => event.pid === first.pid || event.pid === second.pid));
+  const decided = events.filter((event) => event.type === 'run.decided' && event.runId === runId);
+  assert.equal(decided.map((event) => event.type === 'run.decided' && [event.applied, event.refused.length]), [[1, 0], [1, 0]]);
+  assert.equal((await store.executor().executeSql(`SELECT count(*)::int AS n FROM "${schema}".run_decisions WHERE run_id = $1`, [runId])).rows, [{ n: 0 }], 'decisions are cleared once recorded');
+  assert.ok((await replayRun(approvingAgent, runId, { store })).ok);
+});
+
+test('statecraft reject on a workers\' run is continued by a worker, and a decision for other arguments is refused with nothing queued', async () => {
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const { runId } = await submitRun(approvingAgent, 'task rejected from the CLI', { store });
+  await untilWaiting(runId);
+  const wrong = await statecraft(['approve', runId, 'c', '--hash', 'not-the-hash', '--store', url]);
+  assert.is.not(wrong.code, 0, wrong.out);
+  assert.match(wrong.out, 'the decision was made for other arguments');
+  assert.equal((await store.executor().executeSql(`SELECT count(*)::int AS n FROM "${schema}".run_decisions WHERE run_id = $1`, [runId])).rows, [{ n: 0 }]);
+  const rejected = await statecraft(['reject', runId, 'c', '--reason', 'Not now.', '--store', url]);
+  assert.is(rejected.code, 0, rejected.out);
+  const { lastSeq } = await store.summary(runId);
+  await untilWaiting(runId, lastSeq);
+  const again = await statecraft(['reject', runId, 'b', '--reason', 'Not this either.', '--store', url]);
+  assert.is(again.code, 0, again.out);
+  const [summary] = await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
+  await worker.stop();
+  assert.is(summary!.status, 'done');
+  assert.is(outputOf(events, runId), answerFor('task rejected from the CLI'));
+  assert.equal(effectsOf(runId), [], 'no rejected call ran');
+  const log = await eventsOf(runId);
+  assert.equal(log.filter((event) => event.type === 'REJECT').map((event) => event.reason), ['Not now.', 'Not this either.']);
+  assert.ok(events.some((event) => event.type === 'run.decided' && event.runId === runId));
+});
+
+test('an approval deadline that passes while no worker runs is applied by a worker started later; with a worker running, at the deadline', async () => {
+  const events: WorkerEvent[] = [];
+  const first = await startWorker({ store: url, agents: [expiringAgent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const { runId } = await submitRun(expiringAgent, 'task nobody decides', { store });
+  await untilWaiting(runId);
+  const deadline = await approvalDeadline(runId);
+  for (let i = 0; i < 100 && first.inFlight > 0; i++) await delay(20);
+  await first.stop();
+  assert.ok(events.some((event) => event.type === 'run.scheduled' && event.runId === runId && event.wakeAt === deadline), 'a ticket was scheduled for the deadline');
+  while (Date.now() < deadline + 500) await delay(50);
+  assert.is((await store.summary(runId)).status, 'waiting', 'with no worker, nothing happened at the deadline');
+  const later: WorkerEvent[] = [];
+  const second = await startWorker({ store: url, agents: [expiringAgent], pollMs: 50, onEvent: (event) => later.push(event) });
+  // The default (reject) applies to the first call; the run then waits on the second, whose deadline
+  // passes with this worker running, and the run goes on to its answer.
+  const [summary] = await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
+  await second.stop();
+  assert.is(summary!.status, 'done');
+  assert.is(outputOf(later, runId), answerFor('task nobody decides'));
+  assert.ok(later.some((event) => event.type === 'run.taken' && event.runId === runId));
+  const log = await eventsOf(runId);
+  const expired = log.filter((event) => event.type === 'APPROVAL_EXPIRED');
+  assert.is(expired.length, 2, 'both approval deadlines were applied');
+  assert.ok(expired[0]!.time >= deadline);
+  const scheduled = later.filter((event) => event.type === 'run.scheduled' && event.runId === runId).map((event) => (event.type === 'run.scheduled' ? event.wakeAt : 0));
+  assert.is(scheduled.length, 1);
+  assert.ok(expired[1]!.time >= scheduled[0]!);
+  // Woken by its scheduled ticket, not by chance: a loose bound, since the worker polls every 50 ms.
+  assert.ok(expired[1]!.time - scheduled[0]! < 3_000, `the second deadline was applied ${expired[1]!.time - scheduled[0]!} ms after it passed`);
+  assert.equal(effectsOf(runId), [], 'no call expired without a decision ran');
+});
+
+test('a run deadline that passes while the run waits and no worker runs halts the run when a worker starts', async () => {
+  const first = await startWorker({ store: url, agents: [timedAgent], pollMs: 50 });
+  const { runId } = await submitRun(timedAgent, 'task with a run deadline', { store });
+  await untilWaiting(runId);
+  for (let i = 0; i < 100 && first.inFlight > 0; i++) await delay(20);
+  await first.stop();
+  const { context } = (await stateAt(store, runId, (await store.summary(runId)).lastSeq)) as unknown as { context: AgentContext };
+  const deadline = context.limits.deadlineAt!;
+  while (Date.now() < deadline + 300) await delay(50);
+  assert.is((await store.summary(runId)).status, 'waiting');
+  const second = await startWorker({ store: url, agents: [timedAgent], pollMs: 50 });
+  const [summary] = await summariesWhen(store, [runId], (summary) => summary.status !== 'waiting' && summary.status !== 'running', 20_000);
+  await second.stop();
+  assert.is(summary!.status, 'halted', summary!.reason);
+  assert.ok((await eventsOf(runId)).some((event) => event.type === 'DEADLINE'));
+  assert.equal(effectsOf(runId), []);
+});
+
+test.after(async () => {
+  await store.close();
+  await server.close();
+  await dropSchema(schema);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test.run();
