@@ -4,6 +4,8 @@ import { LeaseLostError } from '../log/format/storageErrors.ts';
 import type { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
 import type { Lease, Requeue, RunLeases, SqlExecutor } from '../log/stores/postgres/runLeases.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
+import { stateAt } from '../log/reads/reads.ts';
+import type { AgentContext } from '../protocol/agent.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
 import type { Run } from '../runtime/Run.ts';
 import { startQueuedRun } from '../runtime/startRun.ts';
@@ -142,6 +144,9 @@ export class Worker {
     }
   }
 
+  /** Sends a run's ticket in the transaction `db`, to be taken at once or `startAfter` seconds from now by the database's clock. */
+  readonly #requeue = (db: SqlExecutor, next: Requeue, startAfter?: number) => this.#queue.send(next.queue, next.runId, next.priority, db, startAfter);
+
   async #runHeld(slot: Slot, lease: Lease, agent: Agent): Promise<void> {
     const { runId } = slot;
     if (this.#draining) {
@@ -160,11 +165,19 @@ export class Worker {
     const queued = summary.status === 'waiting' || ENDED.has(summary.status) ? await this.#leases.decisions(runId) : [];
     if (ENDED.has(summary.status)) {
       // Nothing to run; decisions that came too late are cleared.
-      await this.#leases.releaseWaiting(lease, queued.map((row) => row.id), undefined, (db, next) => this.#queue.send(next.queue, next.runId, next.priority, db));
+      await this.#leases.releaseWaiting(lease, queued.map((row) => row.id), undefined, this.#requeue);
       return;
     }
-    // A waiting run is resumed on a ticket: a decision was queued, a deadline of it fell due, or its
-    // worker died while letting go of it. With nothing to do it is let go again at once.
+    if (summary.status === 'waiting' && queued.length === 0) {
+      // A waiting run is resumed only for a decision or a deadline due by the database's clock. Any other
+      // ticket (a duplicate, a worker that died while letting go of it) leaves it waiting, with its
+      // deadline's ticket scheduled again.
+      const wake = wakeAt(((await stateAt(store, runId, summary.lastSeq)) as { context?: AgentContext }).context);
+      if (wake === undefined || !(await this.#leases.passed(wake))) {
+        await this.#leases.releaseWaiting(lease, [], wake, this.#requeue);
+        return;
+      }
+    }
     const resumed = summary.lastSeq >= 0;
     const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true }) : startQueuedRun(agent, header, { store });
     slot.run = run;
@@ -187,15 +200,13 @@ export class Worker {
       void run.detach().catch(() => {});
     });
     const result = await run.result;
-    const requeue = (db: SqlExecutor, next: Requeue, startAfter?: number) =>
-      this.#queue.send(next.queue, next.runId, next.priority, db, startAfter);
     if (result.status === 'released') {
-      await this.#leases.release(lease, requeue);
+      await this.#leases.release(lease, this.#requeue);
       this.#emit({ type: 'run.released', workerId: this.id, runId });
       return;
     }
     const wake = result.status === 'waiting' ? wakeAt(run.context) : undefined;
-    await this.#leases.releaseWaiting(lease, sent?.settled ?? [], wake, requeue);
+    await this.#leases.releaseWaiting(lease, sent?.settled ?? [], wake, this.#requeue);
     if (wake !== undefined) this.#emit({ type: 'run.scheduled', workerId: this.id, runId, wakeAt: wake });
     this.#emit({ type: 'run.ended', workerId: this.id, runId, status: result.status, output: result.output });
   }

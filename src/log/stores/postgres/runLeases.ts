@@ -192,6 +192,14 @@ export class RunLeases {
     });
   }
 
+  /** Whether the epoch time `at` (ms) has passed by the database's clock. */
+  passed(at: number): Promise<boolean> {
+    return this.#run('read the database clock', async (db) => {
+      const { rows } = await db.executeSql(`SELECT to_timestamp($1::double precision / 1000) <= now() AS passed`, [at]);
+      return (rows[0] as { passed: boolean }).passed;
+    });
+  }
+
   /** The run's lease as stored now (undefined: the run was never submitted); `live` by the database's clock. */
   state(runId: string): Promise<{ owner: string | null; epoch: number; live: boolean; queue: string; priority: number } | undefined> {
     return this.#run(`read the lease of run ${runId}`, async (db) => {
