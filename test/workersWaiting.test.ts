@@ -50,8 +50,10 @@ const outputOf = (events: WorkerEvent[], runId: string) => {
   return ended?.type === 'run.ended' ? ended.output : undefined;
 };
 
-async function untilWaiting(runId: string, waited = 0): Promise<void> {
-  await summariesWhen(store, [runId], (summary) => summary.status === 'waiting' && Array.isArray(summary.waitingOn) && summary.waitingOn.length > 0 && summary.lastSeq > waited, 20_000);
+/** Waits until the run waits for a decision, on the call `callId` when given. */
+async function untilWaiting(runId: string, callId?: string): Promise<void> {
+  const on = (waitingOn: unknown) => Array.isArray(waitingOn) && waitingOn.some((call: { callId: string }) => callId === undefined || call.callId === callId);
+  await summariesWhen(store, [runId], (summary) => summary.status === 'waiting' && on(summary.waitingOn), 20_000);
 }
 
 async function approvalDeadline(runId: string): Promise<number> {
@@ -70,8 +72,7 @@ test('statecraft approve on a workers\' run queues the decision and returns; a w
   assert.match(first.out, 'one of them continues it');
   // The CLI returned before the run went on: the turn after the decision takes the model a second.
   assert.not.ok(['done', 'failed'].includes((await store.summary(runId)).status), 'the CLI did not drive the run to its end');
-  const { lastSeq } = await store.summary(runId);
-  await untilWaiting(runId, lastSeq);
+  await untilWaiting(runId, 'b');
   const second = await statecraft(['approve', runId, 'b', '--by', 'ana', '--store', url]);
   assert.is(second.code, 0, second.out);
   const [summary] = await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
@@ -96,15 +97,14 @@ test('statecraft reject on a workers\' run is continued by a worker, and a decis
   const events: WorkerEvent[] = [];
   const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, onEvent: (event) => events.push(event) });
   const { runId } = await submitRun(approvingAgent, 'task rejected from the CLI', { store });
-  await untilWaiting(runId);
+  await untilWaiting(runId, 'c');
   const wrong = await statecraft(['approve', runId, 'c', '--hash', 'not-the-hash', '--store', url]);
   assert.is.not(wrong.code, 0, wrong.out);
   assert.match(wrong.out, 'the decision was made for other arguments');
   assert.equal((await store.executor().executeSql(`SELECT count(*)::int AS n FROM "${schema}".run_decisions WHERE run_id = $1`, [runId])).rows, [{ n: 0 }]);
   const rejected = await statecraft(['reject', runId, 'c', '--reason', 'Not now.', '--store', url]);
   assert.is(rejected.code, 0, rejected.out);
-  const { lastSeq } = await store.summary(runId);
-  await untilWaiting(runId, lastSeq);
+  await untilWaiting(runId, 'b');
   const again = await statecraft(['reject', runId, 'b', '--reason', 'Not this either.', '--store', url]);
   assert.is(again.code, 0, again.out);
   const [summary] = await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
@@ -165,6 +165,37 @@ test('a run deadline that passes while the run waits and no worker runs halts th
   assert.is(summary!.status, 'halted', summary!.reason);
   assert.ok((await eventsOf(runId)).some((event) => event.type === 'DEADLINE'));
   assert.equal(effectsOf(runId), []);
+});
+
+test('a decision through the service is queued for the workers too, and a ticket with nothing to do leaves a waiting run as it was', async () => {
+  const { InProcessExecutor } = await import('../src/service/execution/InProcessExecutor.ts');
+  const { RunQueue, queueName } = await import('../src/worker/runQueue.ts');
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const { runId } = await submitRun(approvingAgent, 'task decided through the API', { store });
+  await untilWaiting(runId);
+  for (let i = 0; i < 100 && worker.inFlight > 0; i++) await delay(20);
+  const before = await store.summary(runId);
+  // A duplicate ticket: no decision queued, no deadline.
+  const queue = await RunQueue.open(store, { supervise: false });
+  await queue.send(queueName(approvingAgent), runId, 0);
+  await queue.close();
+  for (let i = 0; i < 100 && (await store.executor().executeSql(`SELECT count(*)::int AS n FROM "${schema}_queue".job WHERE data->>'runId' = $1 AND state = 'created'`, [runId])).rows[0].n > 0; i++) await delay(20);
+  await delay(200);
+  assert.is((await store.summary(runId)).lastSeq, before.lastSeq, 'the run was not resumed for a ticket with nothing to do');
+  assert.is(events.filter((event) => event.type === 'run.taken' && event.runId === runId).length, 1, 'taken once, when it started');
+
+  const executor = new InProcessExecutor(store, [{ agent: approvingAgent }]);
+  const call = (before.waitingOn as { callId: string; argsHash: string }[])[0]!;
+  await executor.decide(runId, { kind: 'approve', callId: call.callId, argsHash: call.argsHash, by: 'api' });
+  await untilWaiting(runId, 'b');
+  const next = (await store.summary(runId)).waitingOn as { callId: string; argsHash: string }[];
+  await executor.decide(runId, { kind: 'reject', callId: next[0]!.callId, argsHash: next[0]!.argsHash, by: 'api', reason: 'Enough.' });
+  await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
+  await worker.stop();
+  assert.equal(events.filter((event) => event.type === 'run.decided' && event.runId === runId).length, 2, 'the worker sent both decisions to the run');
+  assert.is(outputOf(events, runId), answerFor('task decided through the API'));
+  assert.is(effectsOf(runId).length, 1, 'the approved call ran, the rejected one did not');
 });
 
 test.after(async () => {
