@@ -3,8 +3,8 @@ import { hostname } from 'node:os';
 import { LeaseLostError } from '../log/format/storageErrors.ts';
 import type { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
 import type { Lease, Requeue, RunLeases, SqlExecutor } from '../log/stores/postgres/runLeases.ts';
-import type { Agent } from '../runtime/defineAgent.ts';
 import { stateAt } from '../log/reads/reads.ts';
+import type { Agent } from '../runtime/defineAgent.ts';
 import type { AgentContext } from '../protocol/agent.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
 import type { Run } from '../runtime/Run.ts';
@@ -144,7 +144,6 @@ export class Worker {
     }
   }
 
-  /** Sends a run's ticket in the transaction `db`, to be taken at once or `startAfter` seconds from now by the database's clock. */
   readonly #requeue = (db: SqlExecutor, next: Requeue, startAfter?: number) => this.#queue.send(next.queue, next.runId, next.priority, db, startAfter);
 
   async #runHeld(slot: Slot, lease: Lease, agent: Agent): Promise<void> {
@@ -162,9 +161,9 @@ export class Worker {
       this.#emit({ type: 'run.error', workerId: this.id, runId, detail: `Run ${runId} is of agent ${header.agent.id}@${header.agent.version}, but its ticket came from the queue of ${agent.name}@${agent.version}: the run was left as it is.` });
       return;
     }
+    // Decisions queued for the run: sent to it below, or cleared when they came after its end.
     const queued = summary.status === 'waiting' || ENDED.has(summary.status) ? await this.#leases.decisions(runId) : [];
     if (ENDED.has(summary.status)) {
-      // Nothing to run; decisions that came too late are cleared.
       await this.#leases.releaseWaiting(lease, queued.map((row) => row.id), undefined, this.#requeue);
       return;
     }
@@ -191,15 +190,20 @@ export class Worker {
     }
     let asked = false;
     let detaching = false;
+    const letGo = () => {
+      if (!asked || detaching || run.busy || run.pendingApprovals.length === 0 || keepsWaiting(run, sent)) return;
+      detaching = true;
+      void run.detach().catch(() => {});
+    };
     run.on((event) => {
       // A run that waits for people holds no worker: let go once no agent of it is working.
       if (event.type === 'approval.requested') asked = true;
       else if (event.type !== 'state') return;
-      if (!asked || detaching || run.busy || run.pendingApprovals.length === 0 || keepsWaiting(run, sent)) return;
-      detaching = true;
-      void run.detach().catch(() => {});
+      letGo();
     });
-    const result = await run.result;
+    // A decision the run took no notice of (its machine refused the event) does not hold the worker for long.
+    const unheld = sent?.calls.size ? setTimeout(() => (sent!.calls.clear(), letGo()), this.#options.leaseMs) : undefined;
+    const result = await run.result.finally(() => clearTimeout(unheld));
     if (result.status === 'released') {
       await this.#leases.release(lease, this.#requeue);
       this.#emit({ type: 'run.released', workerId: this.id, runId });

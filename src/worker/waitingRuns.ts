@@ -40,7 +40,9 @@ export function sendDecisions(run: Run, rows: readonly { id: number; decision: u
 
 /** The next time a waiting run must be woken, epoch ms: its approval deadline or its own deadline, whichever is first. */
 export function wakeAt(context: Readonly<AgentContext> | undefined): number | undefined {
-  const times = [context?.turn?.approvalDeadlineAt, context?.limits?.deadlineAt].filter((at): at is number => typeof at === 'number');
+  // A turn's approval deadline counts only while a call of that turn awaits a decision: once decided, it is stale.
+  const awaiting = context?.turn?.calls.some((call) => call.status === 'awaiting') ?? false;
+  const times = [awaiting ? context?.turn?.approvalDeadlineAt : undefined, context?.limits?.deadlineAt].filter((at): at is number => typeof at === 'number');
   return times.length ? Math.min(...times) : undefined;
 }
 
