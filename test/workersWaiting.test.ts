@@ -198,6 +198,43 @@ test('a decision through the service is queued for the workers too, and a ticket
   assert.is(effectsOf(runId).length, 1, 'the approved call ran, the rejected one did not');
 });
 
+test('the inspector\'s approve button on a workers\' run queues the decision: a worker continues the run, the inspector holds nothing', async () => {
+  const { spawn } = await import('node:child_process');
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const { runId } = await submitRun(approvingAgent, 'task approved in the inspector', { store });
+  await untilWaiting(runId, 'c');
+  const token = 'inspector-token-for-tests';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'inspect', '--store', url, '--port', '0', '--token', token], { cwd: root, env: { ...process.env, NO_COLOR: '1' } });
+  try {
+    let out = '';
+    const link = await new Promise<string>((found, failed) => {
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        const match = /Statecraft inspector: (http:\/\/[^\s#]+)/.exec(out);
+        if (match) found(match[1]!);
+      });
+      child.once('exit', (code) => failed(new Error(`statecraft inspect exited ${code}: ${out}`)));
+    });
+    const origin = new URL(link).origin;
+    const decide = (verb: string, body: unknown) =>
+      fetch(`${origin}/api/runs/${runId}/${verb}`, { method: 'POST', headers: { 'content-type': 'application/json', origin, 'x-statecraft-token': token }, body: JSON.stringify(body) });
+    const approved = await decide('approve', { callId: 'c', by: 'inspector-user' });
+    assert.is(approved.status, 200, await approved.text());
+    await untilWaiting(runId, 'b');
+    const rejected = await decide('reject', { callId: 'b', reason: 'Not from here.', by: 'inspector-user' });
+    assert.is(rejected.status, 200, await rejected.text());
+    await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  await worker.stop();
+  assert.is(events.filter((event) => event.type === 'run.decided' && event.runId === runId).length, 2, 'the worker sent both decisions to the run');
+  const resumes = (await eventsOf(runId)).filter((event) => event.type === 'statecraft.resumed');
+  assert.ok(resumes.length >= 2 && resumes.every((event) => event.pid === process.pid), 'resumed by the worker only, never by the inspector process');
+  assert.is(effectsOf(runId).length, 1);
+});
+
 test.after(async () => {
   await store.close();
   await server.close();
