@@ -23,7 +23,7 @@ process.env.EFFECTS_FILE = effectsFile;
 const schema = freshSchema('sc_waiting');
 const url = storeUrl(schema);
 /** Model turns after the first of a run named "slow …" are answered after this long. */
-const SLOW_MS = 1_000;
+const SLOW_MS = 2_000;
 const server = await startScriptedServer((_index, request) => {
   const task = String(request.messages.find((message) => message.role === 'user')?.content ?? '');
   const first = !request.messages.some((message) => message.role === 'assistant');
@@ -70,7 +70,7 @@ test('statecraft approve on a workers\' run queues the decision and returns; a w
   const first = await statecraft(['approve', runId, '--by', 'ana', '--store', url]);
   assert.is(first.code, 0, first.out);
   assert.match(first.out, 'one of them continues it');
-  // The CLI returned before the run went on: the turn after the decision takes the model a second.
+  // The CLI returned before the run went on: the turn after the decision takes the model two seconds.
   assert.not.ok(['done', 'failed'].includes((await store.summary(runId)).status), 'the CLI did not drive the run to its end');
   await untilWaiting(runId, 'b');
   const second = await statecraft(['approve', runId, 'b', '--by', 'ana', '--store', url]);
