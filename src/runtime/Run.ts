@@ -95,8 +95,7 @@ export class Run {
         this.pausing.reached();
         return new Promise<void>(() => {});
       },
-      redactor: this.redactor,
-      ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}),
+      redactor: this.redactor, ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}),
       secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
       content: this.telemetry?.content === true,
     });
