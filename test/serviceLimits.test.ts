@@ -72,8 +72,9 @@ const tooMany = (answer: { status: number; headers: Headers; json: any }, type: 
 test('two instances on one PostgreSQL store share a tenant\'s request rate; other tenants keep theirs', async () => {
   const schema = `lim_${randomBytes(6).toString('hex')}`;
   const store = `${PG_URL}?schema=${schema}`;
-  const first = await startLimited({ limits: { requestsPerMinute: 3, tenants: {} } }, store);
-  const second = await startLimited({ limits: { requestsPerMinute: 3, tenants: {} } }, store);
+  const settings = { limits: { requestsPerMinute: 3, tenants: {} }, authFailures: { max: 2, windowMs: 60_000 } };
+  const first = await startLimited(settings, store);
+  const second = await startLimited(settings, store);
   try {
     for (let i = 0; i < 3; i++) assert.is((await call(first, '/v1/runs', { key: first.keys.a })).status, 200);
     // Another key of the same tenant, on the other instance: the tenant's allowance is used up.
@@ -85,6 +86,10 @@ test('two instances on one PostgreSQL store share a tenant\'s request rate; othe
     // globex's keys on both instances have their own allowance.
     assert.is((await call(second, '/v1/runs', { key: second.keys.b })).status, 200);
     assert.is((await call(first, '/v1/runs', { key: first.keys.b })).status, 200);
+    // Failed authentications are counted across instances too: two on the first, and the second refuses this client.
+    for (let i = 0; i < 2; i++) assert.is((await call(first, '/v1/runs', { key: 'sk_guessed' })).status, 401);
+    const blocked = await call(second, '/v1/runs', { key: second.keys.a });
+    tooMany(blocked, 'too-many-failed-authentications');
   } finally {
     await first.close();
     await second.close();
