@@ -14,6 +14,7 @@ import { createOpenAIModel, defineAgent, defineTool } from '../src/index.ts';
 import { createApiKey } from '../src/service/auth/apiKeys.ts';
 import { createServer, type CreateServerOptions } from '../src/service/createServer.ts';
 import { openServiceStore } from '../src/service/store/openServiceStore.ts';
+import type { Scope } from '../src/service/store/ServiceStore.ts';
 import { startScriptedServer, type ScriptedServer, type ScriptRequest } from '../src/testing/index.ts';
 import { call, until, type TestService } from './fixtures/service.ts';
 
@@ -46,8 +47,8 @@ async function startLimited(options: Partial<CreateServerOptions>, store?: strin
   const server = await createServer({ agents: [agent], store: url, port: 0, log: (line) => logs.push(line), pollMs: 50, ...options });
   const address = await server.listen();
   const service = openServiceStore(url);
-  const key = async (tenant: string, scopes = ['runs:create', 'runs:read'] as const) => {
-    const made = await createApiKey(service, { tenantId: tenant, scopes: [...scopes] });
+  const key = async (tenant: string, scopes: Scope[] = ['runs:create', 'runs:read']) => {
+    const made = await createApiKey(service, { tenantId: tenant, scopes });
     return { key: made.key, keyId: made.record.keyId };
   };
   const keys = { a: (await key('acme')).key, b: (await key('globex')).key };
@@ -103,7 +104,7 @@ test('two instances on one PostgreSQL store share a tenant\'s request rate; othe
 test('a key over its own rate is refused while another key of its tenant is not', async () => {
   const s = await startLimited({ limits: { keyRequestsPerMinute: 2, tenants: {} } });
   try {
-    const other = await s.key('acme');
+    const other = await s.key('acme', ['runs:read']);
     assert.is((await call(s, '/v1/runs', { key: s.keys.a })).status, 200);
     assert.is((await call(s, '/v1/runs', { key: s.keys.a })).status, 200);
     const refused = await call(s, '/v1/runs', { key: s.keys.a });
@@ -166,6 +167,24 @@ test('a tokens-per-minute quota stops a run before the model call that would pas
     const theirs = await call(s, '/v1/usage', { key: s.keys.b });
     assert.equal([theirs.json.tokensPerMinute.used, theirs.json.tokensPerMinute.remaining], [70, 30]);
     assert.is((await call(s, '/v1/usage', { key: s.keys.a })).json.tokensPerMinute.used, 70, "acme's count is its own");
+  } finally {
+    await s.close();
+  }
+});
+
+test("a dollars-per-day quota stops the run at the next model call once the day's spend is reached", async () => {
+  gate = Promise.resolve();
+  // One answer of gpt-4o-mini (60 tokens in, 10 out) costs $0.000015, which reaches a $0.00001 day.
+  const s = await startLimited({ limits: { usdPerDay: 0.00001, tenants: {} } });
+  try {
+    const started = await call(s, '/v1/runs', { key: s.keys.a, body: { agent: 'support', input: 'hold on' } });
+    const run = await until(s, s.keys.a, started.json.runId, ['done', 'failed', 'halted']);
+    assert.is(run.summary.status, 'failed');
+    assert.match(run.summary.reason, /tenant "acme" spent \$0\.000015 of its \$0\.00001 per day \(usdPerDay\)/);
+    assert.is(s.model.requests.length, 1, 'the second call was not sent');
+    const usage = (await call(s, '/v1/usage', { key: s.keys.a })).json;
+    assert.equal([usage.usdPerDay.used, usage.usdPerDay.limit, usage.usdPerDay.remaining], [0.000015, 0.00001, 0]);
+    assert.ok(usage.usdPerDay.resetsAt.endsWith('T00:00:00.000Z'), `the day ends at midnight UTC, found ${usage.usdPerDay.resetsAt}`);
   } finally {
     await s.close();
   }

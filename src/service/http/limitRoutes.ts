@@ -77,7 +77,7 @@ const UsageSchema = z
 
 const countOf = (used: number, limit: number | undefined, msLeft: number | undefined) => ({
   used,
-  ...(limit === undefined ? {} : { limit, remaining: Math.max(0, Math.round((limit - used) * 10_000) / 10_000) }),
+  ...(limit === undefined ? {} : { limit, remaining: Math.max(0, Math.round((limit - used) * 1_000_000) / 1_000_000) }),
   ...(msLeft ? { resetsAt: new Date(Date.now() + msLeft).toISOString() } : {}),
 });
 
@@ -103,7 +103,7 @@ export function usageRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): vo
         requestsPerMinute: countOf(requests.used, quota.requestsPerMinute, requests.msLeft),
         concurrentRuns: countOf(running, quota.concurrentRuns, undefined),
         tokensPerMinute: countOf(tokens.used, quota.tokensPerMinute, tokens.msLeft),
-        usdPerDay: countOf(Math.round(usd.used * 10_000) / 10_000, quota.usdPerDay, usd.msLeft),
+        usdPerDay: countOf(usd.used, quota.usdPerDay, usd.msLeft),
       }, 200);
     },
   );

@@ -20,8 +20,8 @@ const NEEDS = 'The service\'s rate limits need';
 const TABLE = 'service_limits';
 // The counters never refuse by themselves: each tenant's limit is compared with the count they return.
 const UNBOUNDED = 2 ** 30;
-/** Model spend is counted in ten-thousandths of a dollar (the counters hold whole numbers). */
-export const USD_UNIT = 10_000;
+/** Model spend is counted in millionths of a dollar (the counters hold whole numbers up to 2^31, so at most $2,147 a day). */
+export const USD_UNIT = 1_000_000;
 
 const countOf = (res: { consumedPoints: number; msBeforeNext: number } | null): WindowCount =>
   res ? { used: res.consumedPoints, msLeft: Math.max(0, res.msBeforeNext) } : { used: 0, msLeft: 0 };

@@ -13,7 +13,7 @@ export const QuotaSchema = z.strictObject({
   /** Model tokens (input and output) the tenant's runs may use per minute. */
   tokensPerMinute: count.optional(),
   /** US dollars the tenant's model calls may cost per day (UTC). */
-  usdPerDay: z.number().positive().max(100_000).optional(),
+  usdPerDay: z.number().positive().max(2_000).optional(),
 });
 export type Quota = z.infer<typeof QuotaSchema>;
 

@@ -40,7 +40,7 @@ export function modelQuota(limits: SharedLimits, tenantId: string, logger: Logge
         if (used >= quota.usdPerDay) {
           logger.log('warn', 'quota.refused', { tenant: tenantId, runId, quota: 'usdPerDay', used, limit: quota.usdPerDay });
           throw new QuotaExceededError(
-            `${where} was stopped before its model call: tenant "${tenantId}" spent $${used.toFixed(4)} of its $${quota.usdPerDay} per day (usdPerDay). The day (UTC) ends in ${seconds(msLeft)} s; then ${fork}, or raise the tenant's usdPerDay.`,
+            `${where} was stopped before its model call: tenant "${tenantId}" spent $${Number(used.toFixed(6))} of its $${quota.usdPerDay} per day (usdPerDay). The day (UTC) ends in ${seconds(msLeft)} s; then ${fork}, or raise the tenant's usdPerDay.`,
           );
         }
       }
