@@ -42,7 +42,7 @@ export { defineFitness, type FitnessContext, type FitnessTarget, type Measuremen
 export { defineAgent, type Agent, type AgentConfig, type AgentLimits } from './runtime/defineAgent.ts';
 export { provideAgent } from './runtime/provideAgent.ts';
 export { Run } from './runtime/Run.ts';
-export type { ApproveOptions, KeyframeOptions, RunOptions } from './runtime/runOptions.ts';
+export type { ApproveOptions, BeforeModelCall, KeyframeOptions, ModelCallInfo, RunOptions } from './runtime/runOptions.ts';
 export { runAgent, startRun } from './runtime/startRun.ts';
 export type { PendingCall, RunEvent, RunResult } from './runtime/runEvents.ts';
 export type { TelemetryOptions } from './telemetry/telemetryOptions.ts';

@@ -39,7 +39,7 @@ test('runs on SQLite loads neither the model client, xstate, the inspector, Grap
   const loaded = await loadedBy(['runs', '--store', storeUrl]);
   assert.ok(loaded.some((url) => url.endsWith('/cli/logCommands.js')), 'the listing ran');
   const found = packages(loaded);
-  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx', 'pg', 'pg-boss', 'hono', '@hono/node-server', '@hono/zod-openapi']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
+  for (const heavy of ['openai', 'xstate', '@viz-js/viz', '@modelcontextprotocol/sdk', 'tsx', 'pg', 'pg-boss', 'hono', '@hono/node-server', '@hono/zod-openapi', 'rate-limiter-flexible']) assert.not.ok(found.has(heavy), `runs loads ${heavy}`);
   assert.not.ok(loaded.some((url) => url.includes('/src/inspector/')), 'runs loads the inspector');
 });
 
@@ -50,7 +50,7 @@ test('run loads OpenTelemetry\'s SDK and exporters only when OTEL_EXPORTER_OTLP_
   assert.ok(plain.has('openai'), 'the run ran');
   assert.equal(sdk(plain), []);
   assert.not.ok(plain.has('gpt-tokenizer'), 'a conversation that surely fits its window is not tokenized');
-  for (const served of ['hono', '@hono/node-server', '@hono/zod-openapi']) assert.not.ok(plain.has(served), `run loads ${served}, which only serve needs`);
+  for (const served of ['hono', '@hono/node-server', '@hono/zod-openapi', 'rate-limiter-flexible']) assert.not.ok(plain.has(served), `run loads ${served}, which only serve needs`);
   assert.not.ok(loadedUrls.some((url) => url.includes('/src/service/')), "run loads the service's code");
   assert.not.ok(plain.has('pg-boss') || plain.has('pg'), 'a run on SQLite loads neither the workers\' queue nor pg');
   // Nothing listens there: the exporters' failure to send changes nothing in how the run ends.
@@ -62,7 +62,7 @@ test('serve --help and keys load no package; keys list loads none of the HTTP pa
   for (const args of [['serve', '--help'], ['keys', '--help']]) assert.equal([...packages(await loadedBy(args))], [], args.join(' '));
   const listing = await loadedBy(['keys', 'list', '--tenant', 'acme', '--store', storeUrl]);
   assert.ok(listing.some((url) => url.endsWith('/cli/keysCommand.js')), 'the listing ran');
-  for (const served of ['hono', '@hono/node-server', '@hono/zod-openapi', 'openai', 'xstate']) assert.not.ok(packages(listing).has(served), `keys list loads ${served}`);
+  for (const served of ['hono', '@hono/node-server', '@hono/zod-openapi', 'rate-limiter-flexible', 'openai', 'xstate']) assert.not.ok(packages(listing).has(served), `keys list loads ${served}`);
 });
 
 test.run();

@@ -24,6 +24,16 @@ test('flags win over the environment, which wins over the file; unset settings t
   assert.equal([fromFlags.port, fromFlags.agents, fromFlags.host], [3000, ['d.ts'], '127.0.0.1']);
 });
 
+test('limits merge setting by setting from the file, the environment and flags, with per-tenant overrides', () => {
+  const limitsFile = join(dir, 'limits.json');
+  writeFileSync(limitsFile, JSON.stringify({ agents: ['a.ts'], limits: { tokensPerMinute: 1000, concurrentRuns: 4, tenants: { acme: { usdPerDay: 20 } } } }));
+  const config = loadServiceConfig({ file: limitsFile, env: { STATECRAFT_USD_PER_DAY: '2.5', STATECRAFT_CONCURRENT_RUNS: '8' }, flags: { limits: { concurrentRuns: 2 } } });
+  assert.equal(config.limits, { tokensPerMinute: 1000, concurrentRuns: 2, usdPerDay: 2.5, tenants: { acme: { usdPerDay: 20 } } });
+  assert.equal(loadServiceConfig({ flags: { agents: ['a.ts'] } }).limits, { tenants: {} }, 'no limit unless one is set');
+  assert.throws(() => loadServiceConfig({ flags: { agents: ['a.ts'], limits: { tokensPerMinute: 'lots' } } }), /limits\.tokensPerMinute \(from --tokens-per-minute\): .*found "lots"/);
+  assert.throws(() => loadServiceConfig({ flags: { agents: ['a.ts'] }, env: { STATECRAFT_REQUESTS_PER_MINUTE: '0' } }), /limits\.requestsPerMinute \(from STATECRAFT_REQUESTS_PER_MINUTE\): .*found 0/);
+});
+
 test('an invalid setting is refused naming it, its source and the value found', () => {
   const error = (() => {
     try {

@@ -14,6 +14,7 @@ import { dispatchCalls } from './dispatchCalls.ts';
 import { executeCalls } from './executeCalls.ts';
 import { oneLine } from './decisionEvents.ts';
 import type { RunEvent } from './runEvents.ts';
+import type { BeforeModelCall } from './runOptions.ts';
 
 /** What the machine's named actors and actions need from the run that hosts them. */
 export interface RunHooks {
@@ -33,6 +34,8 @@ export interface RunHooks {
   checkpoint?(): Promise<void>;
   secrets: Secrets;
   redactor: Redactor;
+  /** The run's `beforeModelCall`: may refuse a request before it is sent. */
+  beforeModelCall?: BeforeModelCall;
   /** Replay: actors never call the model or a tool; recorded events drive the machine instead. */
   inert?: boolean;
   /** Names of the invoked agents between the run's agent and this one (none for the run's own). */
@@ -194,6 +197,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           if (text !== '') hooks.emit({ type: 'delta', runId: hooks.runId, step, text });
         };
         const messages = await window.fit(context.messages);
+        await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
         let response;
         try {
           response = await model.complete({

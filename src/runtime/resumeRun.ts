@@ -22,6 +22,8 @@ export interface ResumeOptions {
   model?: ModelPort | string;
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
+  /** See `RunOptions.beforeModelCall`. */
+  beforeModelCall?: RunOptions['beforeModelCall'];
   /** Also send XState's inspection events here, redacted as the log is; see `RunOptions.inspect`. */
   inspect?: RunOptions['inspect'];
   /**

@@ -26,6 +26,8 @@ export interface RunOptions {
   /** Aborting it cancels the run, like `run.cancel()`. */
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;
+  /** See `BeforeModelCall`: a check run before each model request of the run and of the agents it invokes. */
+  beforeModelCall?: BeforeModelCall;
   /**
    * Also send XState's inspection events here, as copies in which the secrets the run's tools read are
    * redacted as in the log. An observer that throws is reported once (a `StatecraftObserverWarning`)
@@ -49,6 +51,25 @@ export interface RunOptions {
    */
   telemetry?: TelemetryOptions | false;
 }
+
+/** The model request about to be sent, as `beforeModelCall` sees it. */
+export interface ModelCallInfo {
+  runId: string;
+  step: number;
+  /** The invoked agent making it ('researcher', 'a/b'); absent for the run's own agent. */
+  actor?: string;
+  /** The model asked for. */
+  model: string;
+  /** The messages the request carries, after the context window cut them. */
+  messages: readonly Message[];
+}
+
+/**
+ * Called before each model request, once everything before it is on record. Throwing refuses the
+ * request: nothing is sent, and the run fails with the thrown error as its reason (a host's quota,
+ * for example). The run can be forked from its last record to continue later.
+ */
+export type BeforeModelCall = (call: ModelCallInfo) => void | Promise<void>;
 
 /**
  * A keyframe is a record that also holds the run's full snapshot: exports and stores without a state

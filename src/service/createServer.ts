@@ -5,20 +5,26 @@ import { UserError } from '../errors.ts';
 import { openStore } from '../log/stores/openStore.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
-import { InProcessExecutor, type LoadedAgent } from './execution/InProcessExecutor.ts';
+import { InProcessExecutor, type LoadedAgent, type RunOptionsFor } from './execution/InProcessExecutor.ts';
 import type { RunExecutor } from './execution/RunExecutor.ts';
 import { createApp } from './http/createApp.ts';
 import { jsonLogger, type Logger } from './http/jsonLog.ts';
 import type { ServiceDeps } from './http/serviceDeps.ts';
+import { modelQuota } from './limits/modelQuota.ts';
+import { SharedLimits } from './limits/SharedLimits.ts';
 import { ServiceConfigSchema, type ServiceConfig } from './serviceConfig.ts';
 import { openServiceStore } from './store/openServiceStore.ts';
 import type { ServiceStore } from './store/ServiceStore.ts';
+import { TENANT_LABEL } from './TenantRuns.ts';
 
 export interface CreateServerOptions extends Partial<Omit<ServiceConfig, 'agents'>> {
   /** The agents served: defined in code, or loaded from modules (`statecraft serve --agents`). */
   agents: (Agent | LoadedAgent)[];
-  /** Where runs execute; in this process by default. */
-  executor?: (store: RunStore) => RunExecutor;
+  /**
+   * Where runs execute; in this process by default. `optionsFor` gives a run, from its header's
+   * labels, the options that keep its model calls to its tenant's quotas: pass them to its start and resume.
+   */
+  executor?: (store: RunStore, optionsFor: RunOptionsFor) => RunExecutor;
   /** Where JSON log lines go (default: stdout). */
   log?: (line: string) => void;
   /** How often an event stream looks for records another process wrote (default 250 ms). */
@@ -58,18 +64,26 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
   const logger: Logger = jsonLogger(config.logLevel, log);
   const store = openStore(config.store);
   let service: ServiceStore | undefined;
+  let limits: SharedLimits | undefined;
   try {
     // The run store's tables first: the service's listing joins them.
     await store.listRuns({ limit: 1 });
     service = openServiceStore(config.store);
     await service.ping();
+    limits = await SharedLimits.open(config.store, config.limits, config.authFailures);
   } catch (error) {
+    await limits?.close();
     await service?.close();
     await store.close();
     throw error;
   }
-  const executor = makeExecutor ? makeExecutor(store) : new InProcessExecutor(store, agents.map((agent) => (isLoaded(agent) ? agent : { agent })));
-  const deps: ServiceDeps = { store, service, executor, logger, separationOfDuties: config.separationOfDuties, streams: new Set(), pollMs: pollMs ?? 250 };
+  const quotas = limits;
+  const optionsFor: RunOptionsFor = (labels) => {
+    const tenant = labels[TENANT_LABEL];
+    return tenant === undefined ? {} : modelQuota(quotas, tenant, logger);
+  };
+  const executor = makeExecutor ? makeExecutor(store, optionsFor) : new InProcessExecutor(store, agents.map((agent) => (isLoaded(agent) ? agent : { agent })), optionsFor);
+  const deps: ServiceDeps = { store, service, executor, logger, limits, separationOfDuties: config.separationOfDuties, streams: new Set(), pollMs: pollMs ?? 250 };
   let draining = false;
   const ready = async () => {
     await Promise.all([store.listRuns({ limit: 1 }), deps.service.ping()]);
@@ -91,6 +105,7 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
       clearTimeout(force);
     }
     await executor.close(config.shutdownGraceMs);
+    await deps.limits.close();
     await deps.service.close();
     await store.close();
     logger.log('info', 'service.stopped', {});

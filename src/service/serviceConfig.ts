@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { DEFAULT_SQLITE_PATH } from '../log/stores/sqlite/sqliteStore.ts';
+import { LIMIT_SETTINGS, LimitsSchema } from './limits/limitsConfig.ts';
 
 const NO_AGENTS = 'expected at least one agent module (--agents path/to/agent.ts)';
 
@@ -29,6 +30,8 @@ export const ServiceConfigSchema = z.strictObject({
    * the proxy added), so that failed keys are counted per client, not per proxy. Off, the header is ignored.
    */
   trustProxy: z.boolean().default(false),
+  /** Request rates, concurrent runs and model quotas, shared by every instance on the store; see `Limits`. */
+  limits: LimitsSchema,
 });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 export type ServiceConfigInput = z.input<typeof ServiceConfigSchema>;
@@ -37,6 +40,7 @@ type Source = Record<string, unknown>;
 
 const list = (text: string) => text.split(',').map((item) => item.trim()).filter(Boolean);
 const number = (text: string) => (/^\d+$/.test(text.trim()) ? Number(text) : text);
+const decimal = (text: string) => (/^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text);
 const boolean = (text: string) => (/^(1|true|yes)$/i.test(text) ? true : /^(0|false|no)$/i.test(text) ? false : text);
 
 /** Settings from the environment, each under its STATECRAFT_ name (PORT too, as hosts set it). */
@@ -60,6 +64,14 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Source; names: Record<string
   take('STATECRAFT_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', number);
   take('STATECRAFT_LOG_LEVEL', 'logLevel');
   take('STATECRAFT_TRUST_PROXY', 'trustProxy', boolean);
+  const limits: Source = {};
+  for (const { key, env: name } of LIMIT_SETTINGS) {
+    const text = env[name];
+    if (text === undefined || text === '') continue;
+    limits[key] = decimal(text);
+    names[`limits.${key}`] = name;
+  }
+  if (Object.keys(limits).length) values.limits = limits;
   return { values, names };
 }
 
@@ -91,6 +103,7 @@ const FLAGS: Record<string, string> = {
   shutdownGraceMs: '--shutdown-grace',
   logLevel: '--log-level',
   trustProxy: '--trust-proxy',
+  ...Object.fromEntries(LIMIT_SETTINGS.map(({ key, flag }) => [`limits.${key}`, `--${flag}`])),
 };
 
 /**
@@ -103,11 +116,17 @@ export function loadServiceConfig(sources: { flags?: Source; env?: NodeJS.Proces
   const env = fromEnv(sources.env ?? {});
   const flags = Object.fromEntries(Object.entries(sources.flags ?? {}).filter(([, value]) => value !== undefined));
   const merged = { ...file, ...env.values, ...flags };
+  // Limits merge setting by setting: a flag for one limit keeps the others the file sets.
+  const limitsOf = (source: Source) => (typeof source.limits === 'object' && source.limits !== null ? (source.limits as Source) : {});
+  if ('limits' in merged) merged.limits = { ...limitsOf(file), ...limitsOf(env.values), ...limitsOf(flags) };
   const parsed = ServiceConfigSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.slice(0, 5).map((issue) => {
-    const [key] = issue.path as string[];
-    const where = key === undefined ? '' : key in flags ? ` (from ${FLAGS[key] ?? key})` : key in env.values ? ` (from ${env.names[key]})` : sources.file ? ` (from ${sources.file})` : '';
+    const [top, second] = issue.path as string[];
+    const key = top === 'limits' && second !== undefined && `limits.${second}` in FLAGS ? `limits.${second}` : top;
+    const inFlags = key?.startsWith('limits.') ? second! in limitsOf(flags) : key !== undefined && key in flags;
+    const inEnv = key?.startsWith('limits.') ? key in env.names : key !== undefined && key in env.values;
+    const where = key === undefined ? '' : inFlags ? ` (from ${FLAGS[key] ?? key})` : inEnv ? ` (from ${env.names[key]})` : sources.file ? ` (from ${sources.file})` : '';
     const found = key === undefined ? undefined : issue.path.reduce<unknown>((node, part) => (node as Record<PropertyKey, unknown> | undefined)?.[part as PropertyKey], merged);
     const shown = found === undefined ? '' : `, found ${JSON.stringify(found)}`;
     return `  ${issue.path.join('.') || '(root)'}${where}: ${issue.message}${shown}`;

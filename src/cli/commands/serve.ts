@@ -24,7 +24,7 @@ Settings come from flags, else the environment, else a JSON file (--config), els
   --host ADDRESS     address to listen on (default 127.0.0.1) (STATECRAFT_HOST)
   --config FILE      a JSON file of these settings, by their names in the file: store, agents, host,
                      port, allowedOrigins, bodyLimitBytes, separationOfDuties, shutdownGraceMs,
-                     authFailures {max, windowMs}, logLevel, trustProxy (STATECRAFT_SERVE_CONFIG)
+                     authFailures {max, windowMs}, logLevel, trustProxy, limits (STATECRAFT_SERVE_CONFIG)
   --allowed-origin ORIGIN  a browser origin allowed to call the API, e.g. https://app.example.com
                      (repeat for several; STATECRAFT_ALLOWED_ORIGINS, comma-separated); a request
                      from any other Origin is refused
@@ -35,13 +35,24 @@ Settings come from flags, else the environment, else a JSON file (--config), els
   --log-level LEVEL  debug, info (default), warn or error (STATECRAFT_LOG_LEVEL)
   --trust-proxy      behind one reverse proxy: the client's address is the last X-Forwarded-For
                      entry (STATECRAFT_TRUST_PROXY=true); without it the header is ignored
+Limits, per tenant, shared by every instance on the store (none unless set; the file's "limits" may
+also set them per tenant: {"limits": {"tokensPerMinute": 50000, "tenants": {"acme": {"usdPerDay": 20}}}}):
+  --requests-per-minute N      requests of all a tenant's keys (STATECRAFT_REQUESTS_PER_MINUTE)
+  --key-requests-per-minute N  requests of one key (STATECRAFT_KEY_REQUESTS_PER_MINUTE)
+  --concurrent-runs N  runs a tenant may have running at once (STATECRAFT_CONCURRENT_RUNS)
+  --tokens-per-minute N  model tokens a tenant's runs may use per minute (STATECRAFT_TOKENS_PER_MINUTE)
+  --usd-per-day USD  model spend a tenant's runs may reach per day, UTC (STATECRAFT_USD_PER_DAY)
+A request over a rate, or a run beyond the concurrent runs, is refused with 429 and Retry-After. A
+model call that would pass a quota is not sent: its run fails, saying which quota and when it has
+room again. GET /v1/usage tells a tenant what it used and has left.
 ${storeHelp}
                      (the API keys and tenants are kept in the same database; memory: is refused)
 
 A client (an address; see --trust-proxy) that sends 10 missing or invalid keys within a minute is
 refused (429, Retry-After) for the rest of that minute, and each refusal is logged.
 
-Needs the packages hono, @hono/node-server and @hono/zod-openapi (npm install hono @hono/node-server @hono/zod-openapi).`,
+Needs the packages hono, @hono/node-server, @hono/zod-openapi and rate-limiter-flexible
+(npm install hono @hono/node-server @hono/zod-openapi rate-limiter-flexible).`,
   options: {
     agents: { type: 'string', multiple: true },
     port: { type: 'string' },
@@ -53,6 +64,11 @@ Needs the packages hono, @hono/node-server and @hono/zod-openapi (npm install ho
     'shutdown-grace': { type: 'string' },
     'log-level': { type: 'string' },
     'trust-proxy': { type: 'boolean' },
+    'requests-per-minute': { type: 'string' },
+    'key-requests-per-minute': { type: 'string' },
+    'concurrent-runs': { type: 'string' },
+    'tokens-per-minute': { type: 'string' },
+    'usd-per-day': { type: 'string' },
     ...storeOptions,
   },
   load: async () => (await import('../serveCommand.ts')).serve,

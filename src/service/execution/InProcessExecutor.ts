@@ -3,6 +3,7 @@ import { ENDED_STATUSES } from '../../log/format/record.ts';
 import type { RunStore } from '../../log/stores/runStore.ts';
 import type { Agent } from '../../runtime/defineAgent.ts';
 import { resumeRun } from '../../runtime/resumeRun.ts';
+import type { RunOptions } from '../../runtime/runOptions.ts';
 import type { Run } from '../../runtime/Run.ts';
 import type { RunEvent } from '../../runtime/runEvents.ts';
 import { startRun } from '../../runtime/startRun.ts';
@@ -27,6 +28,9 @@ export interface LoadedAgent {
   module?: string;
 }
 
+/** Options a run gets from the labels in its header (its tenant's model quotas, for example). */
+export type RunOptionsFor = (labels: Readonly<Record<string, string>>) => Pick<RunOptions, 'beforeModelCall' | 'onEvent'>;
+
 /**
  * Runs agents in this process through the runtime's startRun and resumeRun. A run that comes to wait
  * for people is let go (detached), so a decision may reach any instance; the decision resumes it.
@@ -41,9 +45,11 @@ export class InProcessExecutor implements RunExecutor {
   /** Runs being let go: a decision must wait for that to finish, or the run would drop it unrecorded. */
   readonly #detaching = new Map<string, Promise<unknown>>();
   #closing = false;
+  readonly #optionsFor: RunOptionsFor;
 
-  constructor(store: RunStore, agents: LoadedAgent[]) {
+  constructor(store: RunStore, agents: LoadedAgent[], optionsFor: RunOptionsFor = () => ({})) {
     this.#store = store;
+    this.#optionsFor = optionsFor;
     for (const loaded of agents) {
       const same = this.#agents.get(loaded.agent.name);
       if (same) throw new UserError(`Two agent modules define agent "${loaded.agent.name}" (${same.module ?? 'given in code'} and ${loaded.module ?? 'given in code'}): give one module per agent.`);
@@ -114,7 +120,7 @@ export class InProcessExecutor implements RunExecutor {
     this.#refuseWhenClosing();
     const { agent, module } = this.#agent(request.agentId);
     const labels = { ...request.labels, ...(module ? { module } : {}) };
-    const run = startRun(agent, { runId: request.runId, input: request.input, ...(request.history ? { history: request.history } : {}), store: this.#store, labels });
+    const run = startRun(agent, { ...this.#optionsFor(labels), runId: request.runId, input: request.input, ...(request.history ? { history: request.history } : {}), store: this.#store, labels });
     await this.#hold(run);
   }
 
@@ -122,7 +128,7 @@ export class InProcessExecutor implements RunExecutor {
     this.#refuseWhenClosing();
     await this.#serially(runId, async () => {
       const header = await this.#store.header(runId);
-      await this.#hold(await resumeRun(this.#agent(header.agent.id).agent, runId, { store: this.#store }));
+      await this.#hold(await resumeRun(this.#agent(header.agent.id).agent, runId, { ...this.#optionsFor(header.labels ?? {}), store: this.#store }));
     });
   }
 
@@ -156,7 +162,7 @@ export class InProcessExecutor implements RunExecutor {
 
   async #resumed(runId: string): Promise<Run> {
     const header = await this.#store.header(runId);
-    const run = await resumeRun(this.#agent(header.agent.id).agent, runId, { store: this.#store });
+    const run = await resumeRun(this.#agent(header.agent.id).agent, runId, { ...this.#optionsFor(header.labels ?? {}), store: this.#store });
     void this.#hold(run);
     return run;
   }

@@ -4,10 +4,11 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AuthFailures, authGuard } from './authGuard.ts';
+import { authGuard } from './authGuard.ts';
 import { decisionRoutes } from './decisionRoutes.ts';
 import { eventRoutes } from './eventRoutes.ts';
 import { keyRoutes } from './keyRoutes.ts';
+import { requestRate, usageRoutes } from './limitRoutes.ts';
 import { opsRoutes } from './opsRoutes.ts';
 import { problemOf, ProblemError, type Problem } from './problem.ts';
 import { runRoutes } from './runRoutes.ts';
@@ -47,7 +48,7 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
       throw new ProblemError(400, 'invalid-request', 'Invalid request', `${where} was refused: at ${first?.path}: ${first?.message}. See the request's schema in /openapi.json.`, { issues });
     },
   });
-  const failures = new AuthFailures(options.authFailures.max, options.authFailures.windowMs);
+  const failures = { limits: deps.limits, ...options.authFailures };
 
   app.use('*', async (c, next) => {
     const started = performance.now();
@@ -108,12 +109,14 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
     }),
   );
   app.use('/v1/*', authGuard(deps.service, failures, deps.logger));
+  app.use('/v1/*', requestRate(deps));
 
   opsRoutes(app, options);
   runRoutes(app, deps);
   decisionRoutes(app, deps);
   eventRoutes(app, deps);
   keyRoutes(app, deps);
+  usageRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An API key from `statecraft keys create`' });
   // Made once, on first request: generating it walks every route's schemas (hundreds of milliseconds).

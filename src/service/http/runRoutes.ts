@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { RUN_STATUSES, type Operation, type RunHeader, type RunSummary } from '../../log/format/record.ts';
 import { KEY_LABEL, TENANT_LABEL, decodeCursor, encodeCursor } from '../TenantRuns.ts';
 import { requireScope } from './authGuard.ts';
+import { assertRunSlot } from './limitRoutes.ts';
 import { ProblemError } from './problem.ts';
 import {
   COMMON_PROBLEMS,
@@ -56,6 +57,7 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
       if (!deps.executor.agentIds().includes(request.agent)) {
         throw new ProblemError(422, 'unknown-agent', 'Unknown agent', `No agent "${request.agent}" is served here; agents served: ${deps.executor.agentIds().join(', ') || 'none'}.`);
       }
+      await assertRunSlot(deps, principal.tenantId);
       const runs = tenantRuns(deps, c);
       const runId = await runs.claim(principal.key.keyId, request.thread);
       const labels = { [TENANT_LABEL]: principal.tenantId, [KEY_LABEL]: principal.key.keyId, ...(request.thread ? { thread: request.thread } : {}) };
@@ -131,6 +133,8 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
       const principal = c.get('principal');
       requireScope(principal, 'runs:create');
       const { seq, edit } = c.req.valid('json');
+      // Checked before the fork is made, whether or not it will wait for decisions: a refused fork leaves nothing behind.
+      await assertRunSlot(deps, principal.tenantId);
       const runs = tenantRuns(deps, c);
       const forkId = await runs.fork(c.req.valid('param').runId, seq, edit as Operation[] | undefined, principal.key.keyId);
       const { status } = await runs.summary(forkId);

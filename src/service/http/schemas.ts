@@ -135,6 +135,6 @@ const PROBLEM_TEXT: Record<number, string> = {
   409: 'The run is in a state that does not allow this',
   413: 'The body is too large',
   422: 'The request is well formed but cannot be carried out',
-  429: 'Too many failed authentications from this client',
+  429: 'Too many requests (the key or tenant is over its rate or its concurrent runs), or too many failed authentications from this client; Retry-After says when to retry',
 };
 export const COMMON_PROBLEMS = [400, 401, 403, 429];

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { RunStore } from '../../log/stores/runStore.ts';
 import type { RunExecutor } from '../execution/RunExecutor.ts';
+import type { SharedLimits } from '../limits/SharedLimits.ts';
 import type { ServiceStore } from '../store/ServiceStore.ts';
 import { TenantRuns } from '../TenantRuns.ts';
 import type { Logger } from './jsonLog.ts';
@@ -12,6 +13,8 @@ export interface ServiceDeps {
   service: ServiceStore;
   executor: RunExecutor;
   logger: Logger;
+  /** Request rates, concurrent runs and model quotas, counted across instances. */
+  limits: SharedLimits;
   separationOfDuties: boolean;
   /** Open event streams, ended on shutdown so that clients reconnect elsewhere. */
   streams: Set<() => void>;
