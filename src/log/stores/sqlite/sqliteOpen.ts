@@ -7,11 +7,9 @@ import { StoreNotFoundError } from '../../format/storageErrors.ts';
 import { damagedFile } from './sqliteDamage.ts';
 import { openSqlite } from './sqliteWrite.ts';
 
-/** The SQLite file used when no path is given, relative to the working directory. */
-export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
-
-export interface SqliteStoreOptions {
-  path?: string;
+interface OpenOptions {
+  /** A file path, or `:memory:`. */
+  path: string;
   mustExist?: boolean;
   readOnly?: boolean;
 }
@@ -60,8 +58,8 @@ function openWithoutWriting(path: string, cannotOpen: (error: unknown) => Error)
  * Opens the store's file: created with its folder unless `mustExist` or `readOnly`; an existing file
  * this user cannot write is opened read-only (a copy, where SQLite could not read it in place).
  */
-export function openStoreFile(options: SqliteStoreOptions): OpenedStoreFile {
-  const path = options.path === ':memory:' ? ':memory:' : resolve(options.path ?? DEFAULT_SQLITE_PATH);
+export function openStoreFile(options: OpenOptions): OpenedStoreFile {
+  const path = options.path === ':memory:' ? ':memory:' : resolve(options.path);
   if (options.mustExist && path !== ':memory:' && !existsSync(path)) {
     throw new StoreNotFoundError(
       `No run store at ${path}: no run was recorded there. Run this from the folder where the agent ran, or name the store with --store (or STATECRAFT_STORE).`,

@@ -26,13 +26,21 @@ import { machineFromText, machineText } from '../machineGraphs.ts';
 import { encodeText } from '../../format/codec.ts';
 import { batchWriter, isoKey } from './sqliteWrite.ts';
 import { reportDamage } from './sqliteDamage.ts';
-import { openStoreFile, type SqliteStoreOptions } from './sqliteOpen.ts';
+import { openStoreFile } from './sqliteOpen.ts';
 import { storeStatements, type StoreStatements } from './sqliteStatements.ts';
 import type { LiveChannel } from '../../live/liveChannel.ts';
 import { FileChannel } from '../../live/fileChannel.ts';
 import { MemoryChannel } from '../../live/memoryChannel.ts';
 
-export { DEFAULT_SQLITE_PATH } from './sqliteOpen.ts';
+/** The SQLite file used when no path is given, relative to the working directory. */
+export const DEFAULT_SQLITE_PATH = '.statecraft/runs.db';
+
+/** Where the SQLite store is and how it is opened (see the constructor). */
+export interface SqliteStoreOptions {
+  path?: string;
+  mustExist?: boolean;
+  readOnly?: boolean;
+}
 
 /**
  * A RunStore in one SQLite file (WAL mode); every write is committed before the returned promise resolves.
@@ -65,7 +73,7 @@ export class SqliteStore implements RunStore {
    * `readOnly`: open an existing file without writing to it.
    */
   constructor(options: SqliteStoreOptions = {}) {
-    const opened = openStoreFile(options);
+    const opened = openStoreFile({ ...options, path: options.path ?? DEFAULT_SQLITE_PATH });
     this.path = opened.path;
     this.#db = opened.db;
     this.#copy = opened.copy;
