@@ -38,6 +38,8 @@ export class Run {
   private readonly redactor: Redactor;
   private approvalTimer: { cancel(): void } | undefined;
   private readonly listeners = new Set<(event: RunEvent) => void>();
+  /** Listeners of the events the run's work emits (text, model and tool events) that do not want its transitions reported. */
+  private readonly workListeners = new Set<(event: RunEvent) => void>();
   /** A timer for each agent actor of the run (its own and those it invokes) with a deadline. */
   private readonly deadlines = new Deadlines(() => !this.finished);
   private settle!: (result: RunResult) => void;
@@ -149,6 +151,15 @@ export class Run {
   on(listener: (event: RunEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Hears only what the run's work emits (streamed text, model and tool events), not its transitions:
+   * unlike `on`, it leaves each transition unreported when nothing else listens. @internal
+   */
+  onWork(listener: (event: RunEvent) => void): () => void {
+    this.workListeners.add(listener);
+    return () => this.workListeners.delete(listener);
   }
 
   /**
@@ -320,6 +331,7 @@ export class Run {
   private emit(event: RunEvent) {
     const safe = this.redactor.size ? (this.redactor.redactJson(event) as RunEvent) : event;
     notifyListeners(this.runId, this.listeners, safe);
+    if (this.workListeners.size) notifyListeners(this.runId, this.workListeners, safe);
   }
 
   private onInspect(event: InspectionEvent) {

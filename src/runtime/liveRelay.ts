@@ -6,7 +6,7 @@ import type { RunEvent, RunResult } from './runEvents.ts';
 interface RelayedRun {
   readonly runId: string;
   readonly result: Promise<RunResult>;
-  on(listener: (event: RunEvent) => void): () => void;
+  onWork(listener: (event: RunEvent) => void): () => void;
   cancel(reason?: string): void;
 }
 
@@ -28,7 +28,7 @@ function relay(run: RelayedRun, live: LiveChannel): void {
   const { runId } = run;
   let stopListening: (() => void) | undefined;
   let ended = false;
-  const off = run.on((event) => {
+  const off = run.onWork((event) => {
     try {
       if (event.type === 'delta') live.publish({ type: 'delta', runId, step: event.step, text: event.text, ...(event.actor === undefined ? {} : { actor: event.actor }) });
       else if (event.type === 'model.answer' || event.type === 'model.failed' || event.type === 'model.retry') live.endStep(runId);
