@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assign, setup } from 'xstate';
 import { z } from 'zod';
-import { agentMachine, defineAgent, defineFitness, defineTool, forkRun, MemoryStore, resumeRun, startRun } from '../src/index.ts';
-import type { AgentInput, AgentOutput, Run } from '../src/index.ts';
+import { defineAgent, defineFitness, defineTool, forkRun, MemoryStore, resumeRun, startRun } from '../src/index.ts';
+import { deskMachine } from './fixtures/deskMachine.ts';
+import type { Run } from '../src/index.ts';
 import { matchesRow, RecordRows, stateText, type RecordRow } from '../src/inspector/recordRows.ts';
 import type { HistoryEntry, RunStore } from '../src/log/stores/runStore.ts';
 import { scriptedModel, type Script } from '../src/testing/index.ts';
@@ -118,16 +118,7 @@ test('every kind of record real runs produce is said in words, with no XState na
   runs.push(await forkRun(store, runs[0]!, 1));
   // A machine of the user's own that invokes an agent.
   const writer = defineAgent({ name: 'writer', instructions: 'Write.', tools: [slow] });
-  const machine = setup({ types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput }, actors: { writer: agentMachine } }).createMachine({
-    id: 'desk',
-    context: ({ input }) => ({ input, draft: null }),
-    initial: 'writing',
-    states: {
-      writing: { invoke: { id: 'writer', src: 'writer', input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer`, instructions: writer.instructions }), onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) } } },
-      done: { type: 'final' },
-    },
-    output: ({ context }) => context.draft!,
-  });
+  const machine = deskMachine(writer);
   const desk = startRun(defineAgent({ name: 'desk', machine, agents: { writer } }), { input: 'go', model: scriptedModel([{ toolCalls: calls('slow') }, { content: 'Written.' }]), store });
   runs.push(desk.runId);
   await desk.result;

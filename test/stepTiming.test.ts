@@ -1,9 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assign, setup } from 'xstate';
 import { z } from 'zod';
-import { agentMachine, defineAgent, defineTool, MemoryStore, startRun } from '../src/index.ts';
-import type { AgentInput, AgentOutput } from '../src/index.ts';
+import { defineAgent, defineTool, MemoryStore, startRun } from '../src/index.ts';
+import { deskMachine } from './fixtures/deskMachine.ts';
 import { stepTiming, turnState, type TimingSpan } from '../src/inspector/stepTiming.ts';
 import { timingAt } from '../src/inspector/timingAt.ts';
 import type { HistoryEntry } from '../src/log/stores/runStore.ts';
@@ -118,16 +117,7 @@ test("an invoked agent's turn is timed from its own records, and a run that fail
   const store = new MemoryStore();
   const note = defineTool({ name: 'note', description: 'Note.', parameters: z.object({ text: z.string() }), execute: ({ text }) => `noted ${text}` });
   const writer = defineAgent({ name: 'writer', instructions: 'Write.', tools: [note] });
-  const machine = setup({ types: { input: {} as AgentInput, context: {} as { input: AgentInput; draft: AgentOutput | null }, output: {} as AgentOutput }, actors: { writer: agentMachine } }).createMachine({
-    id: 'desk',
-    context: ({ input }) => ({ input, draft: null }),
-    initial: 'writing',
-    states: {
-      writing: { invoke: { id: 'writer', src: 'writer', input: ({ context }) => ({ ...context.input, runId: `${context.input.runId}/writer`, instructions: writer.instructions }), onDone: { target: 'done', actions: assign({ draft: ({ event }) => event.output }) } } },
-      done: { type: 'final' },
-    },
-    output: ({ context }) => context.draft!,
-  });
+  const machine = deskMachine(writer);
   const script = [{ toolCalls: [{ id: 'n1', name: 'note', arguments: { text: 'a' } }, { id: 'n2', name: 'note', arguments: { text: 'b' } }] }, { content: 'Written.' }];
   const desk = startRun(defineAgent({ name: 'desk', machine, agents: { writer } }), { input: 'go', model: scriptedModel(script), store });
   assert.is((await desk.result).status, 'done');
