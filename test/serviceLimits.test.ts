@@ -206,4 +206,22 @@ test('/v1/usage is in the OpenAPI document and needs a key', async () => {
   }
 });
 
+
+test("a window's end comes from the same reading of the clock as its time left, so a day ends exactly at midnight UTC", async () => {
+  const { SharedLimits, utcDay } = await import('../src/service/limits/SharedLimits.ts');
+  const url = join(mkdtempSync(join(tmpdir(), 'statecraft-limits-')), 'runs.db');
+  const limits = await SharedLimits.open(url, { tenants: {} }, { windowMs: 60_000 });
+  try {
+    const lastMs = Date.UTC(2026, 11, 7, 23, 59, 59, 999);
+    assert.equal(utcDay(lastMs), { day: '2026-12-07', msLeft: 1 });
+    await limits.modelUsed('acme', 10, 0.5, lastMs);
+    const spend = await limits.spendOf('acme', lastMs);
+    assert.equal(spend, { used: 0.5, msLeft: 1, endsAt: Date.UTC(2026, 11, 8) });
+    const tokens = await limits.tokensOf('acme');
+    assert.is(tokens.used, 10);
+    assert.ok(tokens.endsAt - Date.now() <= 60_000 && tokens.endsAt >= Date.now(), `the minute ends within a minute, found ${new Date(tokens.endsAt).toISOString()}`);
+  } finally {
+    await limits.close();
+  }
+});
 test.run();

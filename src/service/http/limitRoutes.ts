@@ -4,6 +4,7 @@ import { requireScope } from './authGuard.ts';
 import { ProblemError } from './problem.ts';
 import { COMMON_PROBLEMS, problemResponses } from './schemas.ts';
 import type { ServiceDeps } from './serviceDeps.ts';
+import type { WindowCount } from '../limits/SharedLimits.ts';
 import type { ServiceEnv } from './serviceEnv.ts';
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -75,10 +76,10 @@ const UsageSchema = z
   })
   .openapi('Usage');
 
-const countOf = (used: number, limit: number | undefined, msLeft: number | undefined) => ({
+const countOf = (used: number, limit: number | undefined, window: WindowCount | undefined) => ({
   used,
   ...(limit === undefined ? {} : { limit, remaining: Math.max(0, Math.round((limit - used) * 1_000_000) / 1_000_000) }),
-  ...(msLeft ? { resetsAt: new Date(Date.now() + msLeft).toISOString() } : {}),
+  ...(window?.msLeft ? { resetsAt: new Date(window.endsAt).toISOString() } : {}),
 });
 
 /** GET /v1/usage: what the caller's tenant used of each limit and what it has left. */
@@ -100,10 +101,10 @@ export function usageRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): vo
       ]);
       return c.json({
         tenant: tenantId,
-        requestsPerMinute: countOf(requests.used, quota.requestsPerMinute, requests.msLeft),
+        requestsPerMinute: countOf(requests.used, quota.requestsPerMinute, requests),
         concurrentRuns: countOf(running, quota.concurrentRuns, undefined),
-        tokensPerMinute: countOf(tokens.used, quota.tokensPerMinute, tokens.msLeft),
-        usdPerDay: countOf(usd.used, quota.usdPerDay, usd.msLeft),
+        tokensPerMinute: countOf(tokens.used, quota.tokensPerMinute, tokens),
+        usdPerDay: countOf(usd.used, quota.usdPerDay, usd),
       }, 200);
     },
   );

@@ -8,6 +8,8 @@ export interface WindowCount {
   used: number;
   /** Milliseconds until the window ends and the count starts again from 0. */
   msLeft: number;
+  /** When the window ends (epoch milliseconds), from the same reading of the clock as `msLeft`. */
+  endsAt: number;
 }
 
 /** Counters by key within fixed windows, shared by every instance on the same database. */
@@ -23,8 +25,10 @@ const UNBOUNDED = 2 ** 30;
 /** Model spend is counted in millionths of a dollar (the counters hold whole numbers up to 2^31, so at most $2,147 a day). */
 export const USD_UNIT = 1_000_000;
 
-const countOf = (res: { consumedPoints: number; msBeforeNext: number } | null): WindowCount =>
-  res ? { used: res.consumedPoints, msLeft: Math.max(0, res.msBeforeNext) } : { used: 0, msLeft: 0 };
+function countOf(res: { consumedPoints: number; msBeforeNext: number } | null, now = Date.now()): WindowCount {
+  const msLeft = res ? Math.max(0, res.msBeforeNext) : 0;
+  return { used: res ? res.consumedPoints : 0, msLeft, endsAt: now + msLeft };
+}
 
 function counters(limiter: RateLimiterAbstract): Counters {
   return {
@@ -130,7 +134,7 @@ export class SharedLimits {
   async spendOf(tenantId: string, now = Date.now()): Promise<WindowCount> {
     const { day, msLeft } = utcDay(now);
     const { used } = await this.spend.read(`${tenantId}:${day}`);
-    return { used: used / USD_UNIT, msLeft };
+    return { used: used / USD_UNIT, msLeft, endsAt: now + msLeft };
   }
 
   /** Adds what one model call used to its tenant's counters. */
