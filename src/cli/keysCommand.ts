@@ -17,7 +17,7 @@ export async function keys(values: CommandValues, [action, keyId, ...extra]: str
   const store = openServiceStore(values.store as string | undefined);
   try {
     if (action === 'create') {
-      if (!values.scopes) throw new UserError('--scopes is required: comma-separated, from runs:create, runs:read, approvals:decide, admin.');
+      if (!values.scopes) throw new UserError('--scopes is required: comma-separated, from runs:create, runs:read, approvals:decide, secrets:write, admin.');
       const scopes = (values.scopes as string).split(',').map((scope) => scope.trim()).filter(Boolean);
       const expiresAt = values.expires === undefined ? undefined : parseExpiry(values.expires as string);
       const { key, record } = await createApiKey(store, { tenantId: tenant, scopes, ...(values.name ? { name: values.name as string } : {}), ...(expiresAt ? { expiresAt } : {}) });

@@ -17,6 +17,7 @@ import { replayCommand } from './commands/replay.ts';
 import { resumeCommand } from './commands/resume.ts';
 import { runCommand } from './commands/run.ts';
 import { runsCommand } from './commands/runs.ts';
+import { secretsCommand } from './commands/secrets.ts';
 import { serveCommand } from './commands/serve.ts';
 import { showCommand } from './commands/show.ts';
 import { trustCommand } from './commands/trust.ts';
@@ -50,6 +51,7 @@ const commands: Command[] = [
   inspectCommand,
   serveCommand,
   keysCommand,
+  secretsCommand,
   submitCommand,
   workerCommand,
   visualizeCommand,

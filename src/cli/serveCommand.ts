@@ -32,6 +32,7 @@ export async function serve(values: CommandValues): Promise<number> {
     shutdownGraceMs: numberOf(values['shutdown-grace']),
     logLevel: values['log-level'],
     trustProxy: values['trust-proxy'],
+    masterKeyFile: values['master-key-file'],
     limits: limitsOf(values),
   };
   const file = (values.config as string | undefined) ?? (process.env.STATECRAFT_SERVE_CONFIG || undefined);

@@ -15,7 +15,8 @@ export interface SecretsOptions {
   redactor: Redactor;
 }
 
-const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+/** What a secret name may be: 1-128 letters, digits, "_", "." or "-". */
+export const SECRET_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 const GRANT = /^[A-Za-z0-9_.*-]{1,128}$/;
 
 /**
@@ -56,7 +57,7 @@ export class Secrets {
   /** The secret accessor for one tool's context; checks the declared names at once. */
   forTool(toolName: string, declared: readonly string[]): ToolSecrets {
     for (const name of declared) {
-      if (typeof name !== 'string' || !NAME.test(name)) {
+      if (typeof name !== 'string' || !SECRET_NAME.test(name)) {
         throw new UserError(
           `Tool "${toolName}" declares secret ${JSON.stringify(name)}, which is not a valid name; ` +
             'use 1-128 letters, digits, "_", "." or "-".',

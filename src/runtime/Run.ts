@@ -3,7 +3,6 @@ import type { AgentEvent } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
 import { timerAt } from '../delay.ts';
 import { Redactor } from '../credentials/Redactor.ts';
-import { Secrets } from '../credentials/Secrets.ts';
 import type { AgentContext, AgentOutput } from '../protocol/agent.ts';
 import { zeroUsage } from '../protocol/messages.ts';
 import { machineErrorDetail } from '../log/stores/summarize.ts';
@@ -20,7 +19,7 @@ import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import { Deadlines } from './deadlines.ts';
 import { relayLive } from './liveRelay.ts';
 import type { PendingCall, RunEvent, RunResult } from './runEvents.ts';
-import { keyframeSettings, type ApproveOptions, type RunOptions, type RunStart } from './runOptions.ts';
+import { keyframeSettings, runSecrets, type ApproveOptions, type RunOptions, type RunStart } from './runOptions.ts';
 
 /** When the calls a waiting agent holds were asked for: its turn's start, the model's answer. */
 const since = (context: AgentContext | undefined) => (context?.turn?.startedAt === undefined ? {} : { since: context.turn.startedAt });
@@ -55,7 +54,7 @@ export class Run {
   private pausing: { reached: () => void; at: Promise<void> } | undefined;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'credentials'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -98,7 +97,7 @@ export class Run {
         return new Promise<void>(() => {});
       },
       redactor: this.redactor, ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}),
-      secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
+      secrets: runSecrets(agent, options, this.redactor),
       content: this.telemetry?.content === true,
     });
     const observe = inspectObserver(runId, options.inspect, this.redactor);

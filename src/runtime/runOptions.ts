@@ -1,3 +1,6 @@
+import { chainCredentials, type CredentialsProvider } from '../credentials/credentialsProvider.ts';
+import type { Redactor } from '../credentials/Redactor.ts';
+import { Secrets } from '../credentials/Secrets.ts';
 import type { MachineEntry } from '../log/format/machineEntry.ts';
 import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/format/record.ts';
@@ -5,6 +8,7 @@ import type { RunStore } from '../log/stores/runStore.ts';
 import type { AgentInput } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
+import type { Agent } from './defineAgent.ts';
 import type { InspectOption } from './inspectObserver.ts';
 import type { RunEvent } from './runEvents.ts';
 import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
@@ -28,6 +32,12 @@ export interface RunOptions {
   onEvent?: (event: RunEvent) => void;
   /** See `BeforeModelCall`: a check run before each model request of the run and of the agents it invokes. */
   beforeModelCall?: BeforeModelCall;
+  /**
+   * Where this run's tools find secrets first, before the agent's own `credentials` (a host's secrets
+   * for the run's tenant, say). The agent's grants and the tools' declarations apply as ever, and
+   * every value read is redacted like the agent's own.
+   */
+  credentials?: CredentialsProvider;
   /**
    * Also send XState's inspection events here, as copies in which the secrets the run's tools read are
    * redacted as in the log. An observer that throws is reported once (a `StatecraftObserverWarning`)
@@ -124,4 +134,10 @@ export function keyframeSettings(keyframes: KeyframeOptions | undefined): { maxP
     throw new UserError(`keyframes.sizeRatio must be a positive number, found ${String(sizeRatio)}.`);
   }
   return { ...(every === undefined ? {} : { maxPatchesPerKeyframe: every - 1 }), ...(sizeRatio === undefined ? {} : { keyframeRatio: sizeRatio }) };
+}
+
+/** What hands secrets to the tools of a run: the run's credentials first, then the agent's; values registered with the run's redactor. */
+export function runSecrets(agent: Agent, options: Pick<RunOptions, 'credentials'>, redactor: Redactor): Secrets {
+  const provider = options.credentials ? chainCredentials(options.credentials, agent.credentials) : agent.credentials;
+  return new Secrets({ provider, grants: agent.secrets, redactor });
 }

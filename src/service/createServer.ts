@@ -11,6 +11,9 @@ import { createApp } from './http/createApp.ts';
 import { jsonLogger, type Logger } from './http/jsonLog.ts';
 import type { ServiceDeps } from './http/serviceDeps.ts';
 import { modelQuota } from './limits/modelQuota.ts';
+import type { MasterKeys } from './secrets/envelope.ts';
+import { loadMasterKeys } from './secrets/masterKeys.ts';
+import { SecretVault } from './secrets/SecretVault.ts';
 import { SharedLimits } from './limits/SharedLimits.ts';
 import { ServiceConfigSchema, type ServiceConfig } from './serviceConfig.ts';
 import { openServiceStore } from './store/openServiceStore.ts';
@@ -29,6 +32,12 @@ export interface CreateServerOptions extends Partial<Omit<ServiceConfig, 'agents
   log?: (line: string) => void;
   /** How often an event stream looks for records another process wrote (default 250 ms). */
   pollMs?: number;
+  /**
+   * The master keys of tenants' secrets; by default loaded from `masterKeyFile`, else
+   * STATECRAFT_MASTER_KEY and STATECRAFT_MASTER_KEY_PREVIOUS (see `loadMasterKeys`). Without one,
+   * setting a secret is refused.
+   */
+  masterKeys?: MasterKeys;
 }
 
 /** A service made by `createServer`: listen on a port, or hand `fetch` to another server. */
@@ -53,7 +62,7 @@ const isLoaded = (agent: Agent | LoadedAgent): agent is LoadedAgent => 'agent' i
  * const { url } = await server.listen();
  */
 export async function createServer(options: CreateServerOptions): Promise<StatecraftServer> {
-  const { agents, executor: makeExecutor, log, pollMs, ...settings } = options;
+  const { agents, executor: makeExecutor, log, pollMs, masterKeys, ...settings } = options;
   const parsed = ServiceConfigSchema.omit({ agents: true }).safeParse(settings);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -61,6 +70,7 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
   }
   const config = parsed.data;
   if (!agents.length) throw new UserError('createServer needs at least one agent to serve: pass agents: [myAgent].');
+  const keys = masterKeys ?? loadMasterKeys({ env: process.env, file: config.masterKeyFile });
   const logger: Logger = jsonLogger(config.logLevel, log);
   const store = openStore(config.store);
   let service: ServiceStore | undefined;
@@ -78,12 +88,14 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
     throw error;
   }
   const quotas = limits;
+  const vault = new SecretVault(service, keys);
+  // A run of a tenant reads that tenant's secrets, and no other's, before the agent's own credentials.
   const optionsFor: RunOptionsFor = (labels) => {
     const tenant = labels[TENANT_LABEL];
-    return tenant === undefined ? {} : modelQuota(quotas, tenant, logger);
+    return tenant === undefined ? {} : { ...modelQuota(quotas, tenant, logger), credentials: vault.credentials(tenant) };
   };
   const executor = makeExecutor ? makeExecutor(store, optionsFor) : new InProcessExecutor(store, agents.map((agent) => (isLoaded(agent) ? agent : { agent })), optionsFor);
-  const deps: ServiceDeps = { store, service, executor, logger, limits, separationOfDuties: config.separationOfDuties, streams: new Set(), pollMs: pollMs ?? 250 };
+  const deps: ServiceDeps = { store, service, executor, logger, limits, vault, separationOfDuties: config.separationOfDuties, streams: new Set(), pollMs: pollMs ?? 250 };
   let draining = false;
   const ready = async () => {
     await Promise.all([store.listRuns({ limit: 1 }), deps.service.ping()]);
@@ -129,7 +141,7 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
           const { port } = http.address() as AddressInfo;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
           const url = `http://${host}:${port}`;
-          logger.log('info', 'service.listening', { url, agents: executor.agentIds() });
+          logger.log('info', 'service.listening', { url, agents: executor.agentIds(), masterKeyIds: keys?.ids ?? [] });
           resolve({ url, port });
         });
       }),

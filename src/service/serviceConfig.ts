@@ -32,6 +32,11 @@ export const ServiceConfigSchema = z.strictObject({
   trustProxy: z.boolean().default(false),
   /** Request rates, concurrent runs and model quotas, shared by every instance on the store; see `Limits`. */
   limits: LimitsSchema,
+  /**
+   * A file (mode 600) holding the master key that encrypts tenants' secrets, base64 of 32 bytes on its
+   * first line; later lines are previous keys, still read. Without it, STATECRAFT_MASTER_KEY is read.
+   */
+  masterKeyFile: z.string().min(1).optional(),
 });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 export type ServiceConfigInput = z.input<typeof ServiceConfigSchema>;
@@ -64,6 +69,7 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Source; names: Record<string
   take('STATECRAFT_SHUTDOWN_GRACE_MS', 'shutdownGraceMs', number);
   take('STATECRAFT_LOG_LEVEL', 'logLevel');
   take('STATECRAFT_TRUST_PROXY', 'trustProxy', boolean);
+  take('STATECRAFT_MASTER_KEY_FILE', 'masterKeyFile');
   const limits: Source = {};
   for (const { key, env: name } of LIMIT_SETTINGS) {
     const text = env[name];
@@ -103,6 +109,7 @@ const FLAGS: Record<string, string> = {
   shutdownGraceMs: '--shutdown-grace',
   logLevel: '--log-level',
   trustProxy: '--trust-proxy',
+  masterKeyFile: '--master-key-file',
   ...Object.fromEntries(LIMIT_SETTINGS.map(({ key, flag }) => [`limits.${key}`, `--${flag}`])),
 };
 

@@ -9,6 +9,8 @@ export const keysCommand: Command = {
   runs:create        start runs, fork and cancel them
   runs:read          read, list and stream runs
   approvals:decide   approve and reject the calls runs wait on
+  secrets:write      set, list and delete the tenant's secrets (PUT/GET/DELETE /v1/secrets);
+                     no scope reads a secret's value back
   admin              all of these, and manage the tenant's keys (POST/GET/DELETE /v1/keys)
 
   statecraft keys create --tenant TENANT --scopes LIST [--name NAME] [--expires WHEN]

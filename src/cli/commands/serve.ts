@@ -24,7 +24,8 @@ Settings come from flags, else the environment, else a JSON file (--config), els
   --host ADDRESS     address to listen on (default 127.0.0.1) (STATECRAFT_HOST)
   --config FILE      a JSON file of these settings, by their names in the file: store, agents, host,
                      port, allowedOrigins, bodyLimitBytes, separationOfDuties, shutdownGraceMs,
-                     authFailures {max, windowMs}, logLevel, trustProxy, limits (STATECRAFT_SERVE_CONFIG)
+                     authFailures {max, windowMs}, logLevel, trustProxy, limits, masterKeyFile
+                     (STATECRAFT_SERVE_CONFIG)
   --allowed-origin ORIGIN  a browser origin allowed to call the API, e.g. https://app.example.com
                      (repeat for several; STATECRAFT_ALLOWED_ORIGINS, comma-separated); a request
                      from any other Origin is refused
@@ -35,6 +36,11 @@ Settings come from flags, else the environment, else a JSON file (--config), els
   --log-level LEVEL  debug, info (default), warn or error (STATECRAFT_LOG_LEVEL)
   --trust-proxy      behind one reverse proxy: the client's address is the last X-Forwarded-For
                      entry (STATECRAFT_TRUST_PROXY=true); without it the header is ignored
+  --master-key-file FILE  the master key that encrypts tenants' secrets (PUT /v1/secrets): a file of
+                     mode 600, base64 of 32 bytes on its first line, previous keys on later lines
+                     (STATECRAFT_MASTER_KEY_FILE); without it the key is read from STATECRAFT_MASTER_KEY,
+                     previous keys from STATECRAFT_MASTER_KEY_PREVIOUS (comma-separated). Make one
+                     with: openssl rand -base64 32. Without a key, setting a secret is refused (503).
 Limits, per tenant, shared by every instance on the store (none unless set; the file's "limits" may
 also set them per tenant: {"limits": {"tokensPerMinute": 50000, "tenants": {"acme": {"usdPerDay": 20}}}}):
   --requests-per-minute N      requests of all a tenant's keys (STATECRAFT_REQUESTS_PER_MINUTE)
@@ -64,6 +70,7 @@ Needs the packages hono, @hono/node-server, @hono/zod-openapi and rate-limiter-f
     'shutdown-grace': { type: 'string' },
     'log-level': { type: 'string' },
     'trust-proxy': { type: 'boolean' },
+    'master-key-file': { type: 'string' },
     'requests-per-minute': { type: 'string' },
     'key-requests-per-minute': { type: 'string' },
     'concurrent-runs': { type: 'string' },

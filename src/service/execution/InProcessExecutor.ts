@@ -26,8 +26,8 @@ export interface LoadedAgent {
   module?: string;
 }
 
-/** Options a run gets from the labels in its header (its tenant's model quotas, for example). */
-export type RunOptionsFor = (labels: Readonly<Record<string, string>>) => Pick<RunOptions, 'beforeModelCall' | 'onEvent'>;
+/** Options a run gets from the labels in its header (its tenant's model quotas and secrets, for example). */
+export type RunOptionsFor = (labels: Readonly<Record<string, string>>) => Pick<RunOptions, 'beforeModelCall' | 'onEvent' | 'credentials'>;
 
 /**
  * Runs agents in this process through the runtime's startRun and resumeRun. A run that comes to wait

@@ -12,6 +12,7 @@ import { requestRate, usageRoutes } from './limitRoutes.ts';
 import { opsRoutes } from './opsRoutes.ts';
 import { problemOf, ProblemError, type Problem } from './problem.ts';
 import { runRoutes } from './runRoutes.ts';
+import { secretRoutes } from './secretRoutes.ts';
 import type { ServiceDeps } from './serviceDeps.ts';
 import type { ServiceEnv } from './serviceEnv.ts';
 
@@ -85,7 +86,7 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
       c.header('vary', 'Origin');
       c.header('access-control-expose-headers', 'location, x-request-id, retry-after');
       if (c.req.method === 'OPTIONS') {
-        c.header('access-control-allow-methods', 'GET, POST, DELETE');
+        c.header('access-control-allow-methods', 'GET, POST, PUT, DELETE');
         c.header('access-control-allow-headers', ALLOWED_HEADERS);
         c.header('access-control-max-age', '600');
         return c.body(null, 204);
@@ -116,6 +117,7 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
   decisionRoutes(app, deps);
   eventRoutes(app, deps);
   keyRoutes(app, deps);
+  secretRoutes(app, deps);
   usageRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An API key from `statecraft keys create`' });

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { RunStore } from '../../log/stores/runStore.ts';
 import type { RunExecutor } from '../execution/RunExecutor.ts';
 import type { SharedLimits } from '../limits/SharedLimits.ts';
+import type { SecretVault } from '../secrets/SecretVault.ts';
 import type { ServiceStore } from '../store/ServiceStore.ts';
 import { TenantRuns } from '../TenantRuns.ts';
 import type { Logger } from './jsonLog.ts';
@@ -15,6 +16,8 @@ export interface ServiceDeps {
   logger: Logger;
   /** Request rates, concurrent runs and model quotas, counted across instances. */
   limits: SharedLimits;
+  /** The tenants' secrets, encrypted at rest. */
+  vault: SecretVault;
   separationOfDuties: boolean;
   /** Open event streams, ended on shutdown so that clients reconnect elsewhere. */
   streams: Set<() => void>;

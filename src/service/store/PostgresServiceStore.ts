@@ -1,8 +1,9 @@
 import type { Pool } from 'pg';
 import { StorageError, UserError } from '../../errors.ts';
 import { importPeer } from '../../importPeer.ts';
-import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, type KeyRow, type OwnedRow, type OwnedRunRow } from './serviceRows.ts';
-import type { ApiKeyRecord, RunOwnership, ServiceStore, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
+import type { SealedValue } from '../secrets/envelope.ts';
+import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, secretFromRow, secretInfoFromRow, type KeyRow, type OwnedRow, type OwnedRunRow, type SecretRow } from './serviceRows.ts';
+import type { ApiKeyRecord, RunOwnership, SecretInfo, ServiceStore, StoredSecret, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
 
 const statements = (s: string) => [
   `CREATE SCHEMA IF NOT EXISTS ${s}`,
@@ -16,6 +17,10 @@ const statements = (s: string) => [
     created_by_key text NOT NULL, created_at text NOT NULL, thread text)`,
   `CREATE INDEX IF NOT EXISTS service_runs_by_tenant ON ${s}.service_runs (tenant_id, created_at DESC, run_id DESC)`,
   `CREATE INDEX IF NOT EXISTS service_runs_by_thread ON ${s}.service_runs (tenant_id, thread, created_at DESC) WHERE thread IS NOT NULL`,
+  `CREATE TABLE IF NOT EXISTS ${s}.service_secrets (
+    tenant_id text NOT NULL REFERENCES ${s}.service_tenants (tenant_id), name text NOT NULL, version integer NOT NULL,
+    key_id text NOT NULL, wrapped_key text NOT NULL, ciphertext text NOT NULL, created_at text NOT NULL, updated_at text NOT NULL,
+    PRIMARY KEY (tenant_id, name))`,
 ];
 
 const UNIQUE_VIOLATION = '23505';
@@ -122,6 +127,42 @@ export class PostgresServiceStore implements ServiceStore {
   async listRuns(tenantId: string, filter: TenantRunFilter): Promise<TenantRunPage> {
     const { sql, params } = listingQuery({ runs: `${this.#s}.runs`, owned: `${this.#s}.service_runs` }, tenantId, filter, (index) => `$${index}`);
     return pageOf(await this.#query<OwnedRow>(sql, params), filter.limit);
+  }
+
+  async putSecret(tenantId: string, name: string, sealed: SealedValue, at: string): Promise<SecretInfo> {
+    const [row] = await this.#query<SecretRow>(
+      `WITH tenant AS (INSERT INTO ${this.#s}.service_tenants (tenant_id, created_at) VALUES ($1, $6) ON CONFLICT DO NOTHING)
+       INSERT INTO ${this.#s}.service_secrets AS s (tenant_id, name, version, key_id, wrapped_key, ciphertext, created_at, updated_at) VALUES ($1, $2, 1, $3, $4, $5, $6, $6)
+       ON CONFLICT (tenant_id, name) DO UPDATE SET version = s.version + 1, key_id = excluded.key_id, wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
+       RETURNING *`,
+      [tenantId, name, sealed.keyId, sealed.wrappedKey, sealed.ciphertext, at],
+    );
+    return secretInfoFromRow(row as SecretRow);
+  }
+
+  async secret(tenantId: string, name: string): Promise<StoredSecret | undefined> {
+    const [row] = await this.#query<SecretRow>(`SELECT * FROM ${this.#s}.service_secrets WHERE tenant_id = $1 AND name = $2`, [tenantId, name]);
+    return row ? secretFromRow(row) : undefined;
+  }
+
+  async listSecrets(tenantId: string): Promise<SecretInfo[]> {
+    return (await this.#query<SecretRow>(`SELECT * FROM ${this.#s}.service_secrets WHERE tenant_id = $1 ORDER BY name`, [tenantId])).map(secretInfoFromRow);
+  }
+
+  async deleteSecret(tenantId: string, name: string): Promise<boolean> {
+    return (await this.#query(`DELETE FROM ${this.#s}.service_secrets WHERE tenant_id = $1 AND name = $2 RETURNING name`, [tenantId, name])).length > 0;
+  }
+
+  async secretsNotWrappedBy(keyId: string): Promise<StoredSecret[]> {
+    return (await this.#query<SecretRow>(`SELECT * FROM ${this.#s}.service_secrets WHERE key_id <> $1 ORDER BY tenant_id, name`, [keyId])).map(secretFromRow);
+  }
+
+  async rewrapSecret(secret: StoredSecret, sealed: SealedValue): Promise<boolean> {
+    const rows = await this.#query(
+      `UPDATE ${this.#s}.service_secrets SET key_id = $1, wrapped_key = $2 WHERE tenant_id = $3 AND name = $4 AND version = $5 AND key_id = $6 AND wrapped_key = $7 RETURNING name`,
+      [sealed.keyId, sealed.wrappedKey, secret.tenantId, secret.name, secret.version, secret.keyId, secret.wrappedKey],
+    );
+    return rows.length > 0;
   }
 
   async ping(): Promise<void> {

@@ -1,8 +1,9 @@
 import type Database from 'better-sqlite3';
 import { StorageError } from '../../errors.ts';
 import { openSqlite } from '../../log/stores/sqlite/sqliteWrite.ts';
-import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, type KeyRow, type OwnedRow, type OwnedRunRow } from './serviceRows.ts';
-import type { ApiKeyRecord, RunOwnership, ServiceStore, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
+import type { SealedValue } from '../secrets/envelope.ts';
+import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, secretFromRow, secretInfoFromRow, type KeyRow, type OwnedRow, type OwnedRunRow, type SecretRow } from './serviceRows.ts';
+import type { ApiKeyRecord, RunOwnership, SecretInfo, ServiceStore, StoredSecret, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
 
 /** The service's tables; safe to run again on an existing file. */
 const SCHEMA = `
@@ -27,6 +28,17 @@ CREATE TABLE IF NOT EXISTS service_runs (
 );
 CREATE INDEX IF NOT EXISTS service_runs_by_tenant ON service_runs (tenant_id, created_at DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS service_runs_by_thread ON service_runs (tenant_id, thread, created_at DESC) WHERE thread IS NOT NULL;
+CREATE TABLE IF NOT EXISTS service_secrets (
+  tenant_id TEXT NOT NULL REFERENCES service_tenants (tenant_id),
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  key_id TEXT NOT NULL,
+  wrapped_key TEXT NOT NULL,
+  ciphertext TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, name)
+);
 `;
 
 /**
@@ -92,6 +104,44 @@ export class SqliteServiceStore implements ServiceStore {
   async listRuns(tenantId: string, filter: TenantRunFilter): Promise<TenantRunPage> {
     const { sql, params } = listingQuery({ runs: 'runs', owned: 'service_runs' }, tenantId, filter, () => '?');
     return pageOf(this.#db.prepare<unknown[], OwnedRow>(sql).all(...params), filter.limit);
+  }
+
+  async putSecret(tenantId: string, name: string, sealed: SealedValue, at: string): Promise<SecretInfo> {
+    return this.#db.transaction(() => {
+      this.#db.prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(tenantId, at);
+      const row = this.#db
+        .prepare<unknown[], SecretRow>(
+          `INSERT INTO service_secrets (tenant_id, name, version, key_id, wrapped_key, ciphertext, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?, ?)
+           ON CONFLICT (tenant_id, name) DO UPDATE SET version = version + 1, key_id = excluded.key_id, wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
+           RETURNING *`,
+        )
+        .get(tenantId, name, sealed.keyId, sealed.wrappedKey, sealed.ciphertext, at, at) as SecretRow;
+      return secretInfoFromRow(row);
+    })();
+  }
+
+  async secret(tenantId: string, name: string): Promise<StoredSecret | undefined> {
+    const row = this.#db.prepare<[string, string], SecretRow>('SELECT * FROM service_secrets WHERE tenant_id = ? AND name = ?').get(tenantId, name);
+    return row ? secretFromRow(row) : undefined;
+  }
+
+  async listSecrets(tenantId: string): Promise<SecretInfo[]> {
+    return this.#db.prepare<[string], SecretRow>('SELECT * FROM service_secrets WHERE tenant_id = ? ORDER BY name').all(tenantId).map(secretInfoFromRow);
+  }
+
+  async deleteSecret(tenantId: string, name: string): Promise<boolean> {
+    return this.#db.prepare('DELETE FROM service_secrets WHERE tenant_id = ? AND name = ?').run(tenantId, name).changes > 0;
+  }
+
+  async secretsNotWrappedBy(keyId: string): Promise<StoredSecret[]> {
+    return this.#db.prepare<[string], SecretRow>('SELECT * FROM service_secrets WHERE key_id <> ? ORDER BY tenant_id, name').all(keyId).map(secretFromRow);
+  }
+
+  async rewrapSecret(secret: StoredSecret, sealed: SealedValue): Promise<boolean> {
+    const changed = this.#db
+      .prepare('UPDATE service_secrets SET key_id = ?, wrapped_key = ? WHERE tenant_id = ? AND name = ? AND version = ? AND key_id = ? AND wrapped_key = ?')
+      .run(sealed.keyId, sealed.wrappedKey, secret.tenantId, secret.name, secret.version, secret.keyId, secret.wrappedKey);
+    return changed.changes > 0;
   }
 
   async ping(): Promise<void> {

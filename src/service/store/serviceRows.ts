@@ -1,6 +1,6 @@
 import { UserError } from '../../errors.ts';
 import { listedSummary, type ListedRow } from '../../log/stores/runStore.ts';
-import { SCOPES, type ApiKeyRecord, type RunCursor, type RunOwnership, type Scope, type TenantRunFilter, type TenantRunPage } from './ServiceStore.ts';
+import { SCOPES, type ApiKeyRecord, type SecretInfo, type StoredSecret, type RunCursor, type RunOwnership, type Scope, type TenantRunFilter, type TenantRunPage } from './ServiceStore.ts';
 
 /** A row of the keys table, as both backends read it. */
 export interface KeyRow {
@@ -91,3 +91,19 @@ export const ownershipFromRow = (row: OwnedRunRow): RunOwnership => ({
 export function alreadyOwned(runId: string): UserError {
   return new UserError(`Run id "${runId}" is already taken: start the run with another id, or leave the id out and one is made.`);
 }
+
+/** A row of the secrets table, as both backends read it. */
+export interface SecretRow {
+  tenant_id: string;
+  name: string;
+  version: number | string;
+  key_id: string;
+  wrapped_key: string;
+  ciphertext: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export const secretInfoFromRow = (row: SecretRow): SecretInfo => ({ name: row.name, version: Number(row.version), createdAt: row.created_at, updatedAt: row.updated_at, keyId: row.key_id });
+
+export const secretFromRow = (row: SecretRow): StoredSecret => ({ ...secretInfoFromRow(row), tenantId: row.tenant_id, wrappedKey: row.wrapped_key, ciphertext: row.ciphertext });
