@@ -43,7 +43,7 @@ test('keys create prints the key alone, list never shows a secret, and revoke na
 test('keys refuses unknown scopes, a missing tenant and a key of another tenant, exiting 2', async () => {
   const scope = await statecraft(['keys', 'create', '--tenant', 'acme', '--scopes', 'runs:write']);
   assert.is(scope.code, 2);
-  assert.match(scope.stderr, /Unknown scope "runs:write": use runs:create, runs:read, approvals:decide, admin/);
+  assert.match(scope.stderr, /Unknown scope "runs:write": use runs:create, runs:read, approvals:decide, secrets:write, admin/);
   const tenant = await statecraft(['keys', 'list']);
   assert.is(tenant.code, 2);
   assert.match(tenant.stderr, /--tenant is required/);

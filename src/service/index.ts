@@ -9,3 +9,7 @@ export { openServiceStore } from './store/openServiceStore.ts';
 export { SqliteServiceStore } from './store/SqliteServiceStore.ts';
 export { PostgresServiceStore } from './store/PostgresServiceStore.ts';
 export { SCOPES, type ApiKeyInfo, type ApiKeyRecord, type RunOwnership, type Scope, type ServiceStore } from './store/ServiceStore.ts';
+export { MasterKeys, SecretUnreadableError, type SealedValue } from './secrets/envelope.ts';
+export { loadMasterKeys } from './secrets/masterKeys.ts';
+export { rotateMasterKey, SecretVault, type RotationReport } from './secrets/SecretVault.ts';
+export type { SecretInfo } from './store/ServiceStore.ts';
