@@ -13,7 +13,7 @@ import { openStore } from '../src/log/stores/openStore.ts';
 import { newRunSummary, type RunStore } from '../src/log/stores/runStore.ts';
 import { createApiKey, isRefusal, verifyApiKey } from '../src/service/auth/apiKeys.ts';
 import { openServiceStore } from '../src/service/store/openServiceStore.ts';
-import type { ServiceStore } from '../src/service/store/ServiceStore.ts';
+import type { ServiceStore, StoredSecret } from '../src/service/store/ServiceStore.ts';
 import { rejection } from './fixtures/helpers.ts';
 
 const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -127,6 +127,38 @@ for (const [name, open] of [['sqlite', sqlite], ['postgres', postgres]] as const
     assert.equal((await b.service.listRuns('acme', { limit: 10, status: ['done'] })).runs.map((run) => run.runId), ['a4']);
     assert.equal((await b.service.listRuns('acme', { limit: 10, parentRunId: 'a0' })).runs.map((run) => run.runId), ['fork']);
     assert.equal((await b.service.listRuns('globex', { limit: 10 })).runs.map((run) => run.runId), ['g0']);
+  });
+
+  it('a secret is stored sealed, versioned per tenant and name, listed without its value, and deleted', async () => {
+    const sealed = { keyId: 'k1', wrappedKey: 'v1.wrapped', ciphertext: 'v1.cipher' };
+    const first = await b.service.putSecret('acme', 'token', sealed, '2026-01-01T00:00:00.000Z');
+    assert.equal(first, { name: 'token', version: 1, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', keyId: 'k1' });
+    const second = await b.service.putSecret('acme', 'token', { ...sealed, ciphertext: 'v1.other' }, '2026-01-02T00:00:00.000Z');
+    assert.equal([second.version, second.createdAt, second.updatedAt], [2, '2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z']);
+    assert.is((await b.service.putSecret('globex', 'token', sealed, '2026-01-03T00:00:00.000Z')).version, 1, "another tenant's name is its own");
+    assert.equal(await b.service.secret('acme', 'token'), { ...second, tenantId: 'acme', wrappedKey: 'v1.wrapped', ciphertext: 'v1.other' });
+    assert.is(await b.service.secret('acme', 'nothing'), undefined);
+    assert.equal((await b.service.listSecrets('acme')).map((secret) => Object.keys(secret).sort()), [['createdAt', 'keyId', 'name', 'updatedAt', 'version']]);
+    assert.is(await b.service.deleteSecret('globex', 'nothing'), false);
+    assert.is(await b.service.deleteSecret('globex', 'token'), true);
+    assert.equal(await b.service.listSecrets('globex'), []);
+    assert.equal((await b.service.listSecrets('acme')).map((secret) => secret.name), ['token'], "deleting one tenant's secret leaves the other's");
+  });
+
+  it('a rotation finds the secrets another key wraps, and re-wraps a row only while it is the one read', async () => {
+    const at = new Date().toISOString();
+    await b.service.putSecret('acme', 'a', { keyId: 'old', wrappedKey: 'v1.a', ciphertext: 'v1.ca' }, at);
+    await b.service.putSecret('globex', 'b', { keyId: 'old', wrappedKey: 'v1.b', ciphertext: 'v1.cb' }, at);
+    await b.service.putSecret('globex', 'c', { keyId: 'new', wrappedKey: 'v1.c', ciphertext: 'v1.cc' }, at);
+    const stale = await b.service.secretsNotWrappedBy('new');
+    assert.equal(stale.map((secret) => `${secret.tenantId}/${secret.name}`), ['acme/a', 'globex/b']);
+    const [a, bee] = stale as [StoredSecret, StoredSecret];
+    assert.is(await b.service.rewrapSecret(a, { keyId: 'new', wrappedKey: 'v1.a2', ciphertext: a.ciphertext }), true);
+    assert.equal(await b.service.secret('acme', 'a'), { ...a, keyId: 'new', wrappedKey: 'v1.a2' });
+    await b.service.putSecret('globex', 'b', { keyId: 'new', wrappedKey: 'v1.b-set', ciphertext: 'v1.cb-set' }, at);
+    assert.is(await b.service.rewrapSecret(bee, { keyId: 'new', wrappedKey: 'v1.b2', ciphertext: bee.ciphertext }), false, 'a value set meanwhile is kept');
+    assert.is((await b.service.secret('globex', 'b'))?.ciphertext, 'v1.cb-set');
+    assert.equal(await b.service.secretsNotWrappedBy('new'), []);
   });
 
   it.run();
