@@ -25,7 +25,8 @@ export interface CreateServerOptions extends Partial<Omit<ServiceConfig, 'agents
   agents: (Agent | LoadedAgent)[];
   /**
    * Where runs execute; in this process by default. `optionsFor` gives a run, from its header's
-   * labels, the options that keep its model calls to its tenant's quotas: pass them to its start and resume.
+   * labels, the options that keep its model calls to its tenant's quotas and give its tools its
+   * tenant's secrets: pass them to its start and resume.
    */
   executor?: (store: RunStore, optionsFor: RunOptionsFor) => RunExecutor;
   /** Where JSON log lines go (default: stdout). */
