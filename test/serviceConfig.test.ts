@@ -24,6 +24,20 @@ test('flags win over the environment, which wins over the file; unset settings t
   assert.equal([fromFlags.port, fromFlags.agents, fromFlags.host], [3000, ['d.ts'], '127.0.0.1']);
 });
 
+test('the master key file comes from the flag, STATECRAFT_MASTER_KEY_FILE or the file, and is optional', () => {
+  assert.is(loadServiceConfig({ file }).masterKeyFile, undefined);
+  assert.is(loadServiceConfig({ file, env: { STATECRAFT_MASTER_KEY_FILE: '/run/keys/env.key' } }).masterKeyFile, '/run/keys/env.key');
+  assert.is(loadServiceConfig({ file, env: { STATECRAFT_MASTER_KEY_FILE: '/run/keys/env.key' }, flags: { masterKeyFile: '/run/keys/flag.key' } }).masterKeyFile, '/run/keys/flag.key');
+  const error = (() => {
+    try {
+      loadServiceConfig({ file, flags: { masterKeyFile: '' } });
+    } catch (caught) {
+      return caught as Error;
+    }
+  })();
+  assert.match(error?.message ?? '', /masterKeyFile \(from --master-key-file\)/);
+});
+
 test('limits merge setting by setting from the file, the environment and flags, with per-tenant overrides', () => {
   const limitsFile = join(dir, 'limits.json');
   writeFileSync(limitsFile, JSON.stringify({ agents: ['a.ts'], limits: { tokensPerMinute: 1000, concurrentRuns: 4, tenants: { acme: { usdPerDay: 20 } } } }));

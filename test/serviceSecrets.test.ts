@@ -3,7 +3,7 @@
 // runs through their credentials and redacted from the log, the model's requests and the service's logs.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -14,8 +14,11 @@ import { z } from 'zod';
 import { createOpenAIModel, defineAgent, defineTool } from '../src/index.ts';
 import { exportRunText } from '../src/log/exchange/jsonl.ts';
 import { openStore } from '../src/log/stores/openStore.ts';
+import { UserError } from '../src/errors.ts';
+import { createServer } from '../src/service/createServer.ts';
 import { MasterKeys } from '../src/service/secrets/envelope.ts';
 import { startScriptedServer, type ScriptedServer, type ScriptRequest } from '../src/testing/index.ts';
+import { rejection } from './fixtures/helpers.ts';
 import { call, startService, until, type TestService } from './fixtures/service.ts';
 
 const PG_URL = process.env.STATECRAFT_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -321,6 +324,31 @@ for (const [backendName, makeBackend] of [['sqlite', sqliteBackend], ['postgres'
   });
 
   if (backendName === 'sqlite') {
+    it('a master key that is not base64 of 32 bytes stops the service at start, from the environment or a file', async () => {
+      const agent = defineAgent({ name: 'plain', instructions: 'Hi.', model: createOpenAIModel({ baseURL: model.url, apiKey: 'test', model: 'gpt-4o-mini' }) });
+      const dir = mkdtempSync(join(tmpdir(), 'statecraft-master-'));
+      const short = join(dir, 'short.key');
+      writeFileSync(short, `${randomBytes(16).toString('base64')}\n`, { mode: 0o600 });
+      const fromFile = await rejection(createServer({ agents: [agent], store: `sqlite:${join(dir, 'a.db')}`, port: 0, log: () => {}, masterKeyFile: short }));
+      assert.instance(fromFile, UserError);
+      assert.match((fromFile as Error).message, /Line 1 of the master key file .*short\.key decodes to 16 bytes; a master key is 32 bytes/);
+      process.env.STATECRAFT_MASTER_KEY = 'not-a-key!';
+      try {
+        const fromEnv = await rejection(createServer({ agents: [agent], store: `sqlite:${join(dir, 'b.db')}`, port: 0, log: () => {} }));
+        assert.match((fromEnv as Error).message, /STATECRAFT_MASTER_KEY is not base64/);
+      } finally {
+        delete process.env.STATECRAFT_MASTER_KEY;
+      }
+      const good = join(dir, 'good.key');
+      writeFileSync(good, `${K2.toString('base64')}\n${K1.toString('base64')}\n`, { mode: 0o600 });
+      const logs: string[] = [];
+      const server = await createServer({ agents: [agent], store: `sqlite:${join(dir, 'c.db')}`, port: 0, log: (line) => logs.push(line), masterKeyFile: good });
+      await server.listen();
+      await server.close();
+      assert.ok(logs.some((line) => line.includes(`"masterKeyIds":["${MasterKeys.idOf(K2)}","${MasterKeys.idOf(K1)}"]`)), 'the ids of the keys are logged, and nothing of the keys');
+      assert.not.ok(logs.join('').includes(K2.toString('base64')));
+    });
+
     it('the OpenAPI document describes the secret routes, with no value in any answer', async () => {
       const doc = (await call(s, '/openapi.json')).json;
       assert.ok(doc.paths['/v1/secrets'].get);
