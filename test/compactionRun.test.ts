@@ -102,8 +102,8 @@ test('a 500-turn run with a small window never passes it, never parts a call fro
     const compactions = records.filter((r) => r.eventType === 'xstate.done.actor.compactContext');
     assert.ok(compactions.length >= summaries, `${compactions.length} compactions`);
     const summarized = compactions.find((r) => (r.event as { output?: { strategy?: string } }).output?.strategy?.includes('summarize'))!;
-    const before = (await stateAt(store, result.runId, summarized.seq - 1)) as { context: AgentContext };
-    const after = (await stateAt(store, result.runId, summarized.seq)) as { context: AgentContext };
+    const before = (await stateAt(store, result.runId, summarized.seq - 1)) as unknown as { context: AgentContext };
+    const after = (await stateAt(store, result.runId, summarized.seq)) as unknown as { context: AgentContext };
     assert.ok(after.context.messages.length < before.context.messages.length, `${before.context.messages.length} → ${after.context.messages.length} messages`);
     assert.equal(after.context.messages.slice(0, 2), before.context.messages.slice(0, 2), 'the system prompt and the task are pinned');
     assert.match(String(after.context.messages[2]!.content), /So far the agent read pages up to/);
