@@ -8,7 +8,7 @@ export { agentSetup, type AgentEvent } from './agentSetup.ts';
 export type AgentMachineConfig = Parameters<typeof agentSetup.createMachine>[0];
 
 /**
- * The agent loop as a statechart: assemble, infer, route, dispatch, awaitingApproval, execute, update,
+ * The agent loop as a statechart: assemble, compact (when the input nears the context window), infer, route, dispatch, awaitingApproval, execute, update,
  * checkTermination, and the final states done, failed, halted and cancelled. Its actors, actions and
  * guards are the named ones of `agentSetup`, which the runtime supplies with `.provide()`.
  */
@@ -40,7 +40,23 @@ export const agentMachine = agentSetup.createMachine({
   states: {
     assemble: {
       entry: 'assemble',
-      always: 'infer',
+      always: [
+        { guard: 'overTokenBudget', target: 'halted', actions: 'stopTokenBudget' },
+        { guard: 'overCostBudget', target: 'halted', actions: 'stopCostBudget' },
+        { guard: 'inputExceedsCompactionShare', target: 'compact' },
+        { target: 'infer' },
+      ],
+    },
+    compact: {
+      tags: ['busy'],
+      meta: { description: "Shrink the context with the agent's compaction strategy before the next model call" },
+      invoke: {
+        id: 'compactContext',
+        src: 'compactContext',
+        input: ({ context }) => ({ step: context.step }),
+        onDone: { target: 'assemble', actions: 'applyCompaction' },
+        onError: { target: 'failed', actions: 'setError' },
+      },
     },
     infer: {
       tags: ['busy'],

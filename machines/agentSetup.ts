@@ -1,5 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate';
-import type { AgentContext, AgentInput, AgentOutput, CallState, FitnessResult, ModelTurn, StopReason, ToolOutcome } from '../src/protocol/agent.ts';
+import type { AgentContext, AgentInput, AgentOutput, CallState, CompactionOutcome, FitnessResult, ModelTurn, StopReason, ToolOutcome } from '../src/protocol/agent.ts';
 import type { Usage } from '../src/protocol/messages.ts';
 
 /** Events the agent machine accepts from outside and from the runtime's actors. */
@@ -59,7 +59,8 @@ const errorOf = (error: unknown): { name: string; message: string } =>
 const failureDetail = (actor: string | undefined, message: string): string => {
   const text = message.trim();
   if (actor === 'callModel' || actor === 'executeTools') return text || `The ${actor === 'callModel' ? 'model call' : 'tool run'} failed without a message.`;
-  const what = actor === 'evaluateFitness' ? 'Evaluating fitness targets' : actor ? `Actor "${actor}"` : 'The agent';
+  const what =
+    actor === 'evaluateFitness' ? 'Evaluating fitness targets' : actor === 'compactContext' ? 'Compacting the context' : actor ? `Actor "${actor}"` : 'The agent';
   return `${what} failed: ${text || 'no message given'}`;
 };
 
@@ -93,6 +94,9 @@ export const agentSetup = setup({
       throw new Error('executeTools is not provided: run the machine through the Statecraft runtime');
     }),
     evaluateFitness: fromPromise<FitnessResult[], { step: number }>(async () => []),
+    compactContext: fromPromise<CompactionOutcome, { step: number }>(async () => {
+      throw new Error('compactContext is not provided: run the machine through the Statecraft runtime');
+    }),
   },
   actions: {
     assemble: () => {},
@@ -115,6 +119,8 @@ export const agentSetup = setup({
         step: context.step + 1,
         usage: addUsage(context.usage, turn.usage),
         costUsd: context.costUsd + turn.costUsd,
+        // Only an agent that compacts its context is given a window: other runs keep the patches they always had.
+        ...(turn.window ? { window: { tokens: turn.window.tokens, messages: context.messages.length, compactAt: turn.window.compactAt } } : {}),
         turn: {
           step: context.step + 1,
           startedAt: turn.at,
@@ -195,6 +201,19 @@ export const agentSetup = setup({
       ],
       // The turn stays until the next model reply replaces it, so its decisions (policy, hash, approver) are on record.
     })),
+    applyCompaction: assign(({ context, event }) => {
+      const outcome = (event as unknown as { output: CompactionOutcome }).output;
+      const messages = outcome.messages ?? context.messages;
+      const elided = outcome.elided?.length
+        ? { ...context.elided, ...Object.fromEntries(outcome.elided.map(({ id, index }) => [id, context.messages[index]?.content ?? ''])) }
+        : context.elided;
+      return {
+        messages,
+        ...(elided ? { elided } : {}),
+        ...(context.window ? { window: { ...context.window, tokens: outcome.after.tokens, messages: messages.length, compactedAt: context.step } } : {}),
+        ...(outcome.usage ? { usage: addUsage(context.usage, outcome.usage), costUsd: context.costUsd + (outcome.costUsd ?? 0) } : {}),
+      };
+    }),
     setOutput: assign({ output: ({ context }) => lastAssistant(context)?.content ?? '' }),
     stopFinalAnswer: setStop('final_answer', () => 'The model answered without calling a tool.'),
     stopPredicate: setStop('stop_when', () => 'The stopWhen predicate returned true.'),
@@ -240,6 +259,7 @@ export const agentSetup = setup({
     stepLimitReached: ({ context }) => context.step >= context.limits.maxSteps,
     finalAnswer: ({ context }) => (lastAssistant(context)?.toolCalls?.length ?? 0) === 0,
     stopWhen: () => false,
+    inputExceedsCompactionShare: () => false,
     shouldAssess: () => false,
     fitnessHalts: ({ event }) =>
       ((event as unknown as { output?: FitnessResult[] }).output ?? []).some((result) => !result.ok && result.onBreach === 'halt'),

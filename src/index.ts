@@ -22,7 +22,9 @@ export type {
   AgentOutput,
   CallState,
   CallStatus,
+  CompactionOutcome,
   FitnessResult,
+  InputWindow,
   Limits,
   ModelTurn,
   RunStatus,
@@ -41,6 +43,8 @@ export {
 export { defineFitness, type FitnessContext, type FitnessTarget, type Measurement } from './fitness/defineFitness.ts';
 export { defineAgent, type Agent, type AgentConfig, type AgentLimits } from './runtime/defineAgent.ts';
 export { provideAgent } from './runtime/provideAgent.ts';
+export { elideToolOutputs, summarize, type ElideToolOutputsOptions, type SummarizeOptions } from './runtime/compaction/strategies.ts';
+export { RECALL_TOOL, type CompactionInput, type CompactionOptions, type CompactionStep, type CompactionStrategy } from './runtime/compaction/strategy.ts';
 export { Run } from './runtime/Run.ts';
 export type { ApproveOptions, BeforeModelCall, KeyframeOptions, ModelCallInfo, RunOptions } from './runtime/runOptions.ts';
 export { runAgent, startRun } from './runtime/startRun.ts';

@@ -9,6 +9,7 @@ import type { AgentContext } from '../protocol/agent.ts';
 import type { Message, Usage } from '../protocol/messages.ts';
 import { liveOwner } from '../recorder/owner.ts';
 import { oneLine } from '../runtime/decisionEvents.ts';
+import { compactionWords } from '../runtime/compaction/compactionWords.ts';
 import { intOption, nonNegativeIntOption, type CommandValues } from './args.ts';
 import { tokenParts, tokensText } from './tokensText.ts';
 import type { HistoryEntry, RunStore } from '../log/stores/runStore.ts';
@@ -172,6 +173,8 @@ export function describeEvent(event: { type: string } & Record<string, unknown>)
       const usage = output?.usage ? ` · ${output.usage.inputTokens}+${output.usage.outputTokens} tokens${tokenParts(output.usage)}` : '';
       return (calls.length ? `calls ${calls.map((c) => c.name).join(', ')}` : `answers: ${output?.message?.content ?? ''}`) + usage;
     }
+    case 'xstate.done.actor.compactContext':
+      return compactionWords(e.output);
     case 'CANCEL':
       return String(e.reason ?? '');
     default:

@@ -61,7 +61,8 @@ export function createProgress(write: (text: string) => void, color: boolean, no
       }
       case 'model.answer':
         if (event.costUsd === null) unpriced.add(event.model);
-        seen.steps += 1;
+        // A summary written to compact the context is not a step of the agent, but its tokens and cost count.
+        if (event.purpose !== 'compaction') seen.steps += 1;
         seen.tokens += event.usage.inputTokens + event.usage.outputTokens;
         seen.costUsd += event.costUsd ?? 0;
         return;

@@ -1,6 +1,7 @@
 import type { Json } from '../log/format/record.ts';
 import type { RunSummary } from '../log/format/record.ts';
 import type { HistoryEntry } from '../log/stores/runStore.ts';
+import { compactionWords } from '../runtime/compaction/compactionWords.ts';
 
 /** What kind of thing a record is, as a user thinks of it. */
 export const ROW_KINDS = ['start', 'model', 'tool', 'approval', 'fitness', 'compaction', 'run', 'error', 'other'] as const;
@@ -155,7 +156,8 @@ export class RowNamer {
       const breached = results.filter((r) => r && r.ok === false).map((r) => String(r?.name));
       return { kind: 'fitness', label: breached.length ? `Fitness check: ${breached.join(', ')} breached` : 'Fitness check passed' };
     }
-    if (/compact/i.test(type)) return { kind: 'compaction', label: `Context compacted` };
+    if (type === 'xstate.done.actor.compactContext') return { kind: 'compaction', label: compactionWords(e.output) };
+    if (/compact/i.test(type) && !type.startsWith('xstate.error.')) return { kind: 'compaction', label: `Context compacted` };
     if (type.startsWith('xstate.error.actor.')) {
       const actor = type.slice('xstate.error.actor.'.length);
       const message = asObject(e.error)?.message;

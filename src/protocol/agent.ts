@@ -112,6 +112,43 @@ export interface AgentContext {
   error: { name: string; message: string } | null;
   /** The latest result of each fitness target, by name. */
   fitness?: Record<string, FitnessResult>;
+  /** Kept for an agent that compacts its context: the size of its latest model input, which the compaction guard reads. */
+  window?: InputWindow;
+  /** Tool outputs compaction took out of the messages, by the id their stub names (`recall_tool_output` reads them). */
+  elided?: Record<string, string>;
+}
+
+/**
+ * The size of the latest model input of an agent that compacts its context: `tokens` counted when it
+ * was sent (or when it was compacted), over the first `messages` messages of the context, and the size
+ * at which the next input is compacted. Recorded as data, so that replay takes the same path.
+ */
+export interface InputWindow {
+  tokens: number;
+  messages: number;
+  compactAt: number;
+  /** The step at which the context was last compacted: compaction runs at most once before a model call. */
+  compactedAt?: number;
+}
+
+/**
+ * What the compaction actor hands back: the messages before and after, which tool outputs moved to
+ * `elided`, and, when a strategy asked the model (a summary), that call's model, usage and cost.
+ */
+export interface CompactionOutcome {
+  /** The strategies that changed something, in order ("elideToolOutputs, summarize"); empty when none did. */
+  strategy: string;
+  before: { messages: number; tokens: number };
+  after: { messages: number; tokens: number };
+  /** The context's messages after compaction; absent when nothing changed. */
+  messages?: Message[];
+  /** Tool outputs elided, each by the id its stub names and its index in the messages before. */
+  elided?: { id: string; index: number }[];
+  model?: string;
+  usage?: Usage;
+  costUsd?: number;
+  at?: number;
+  durationMs?: number;
 }
 
 export interface AgentInput {
@@ -135,6 +172,8 @@ export interface ModelTurn {
   durationMs?: number;
   /** Calls the runtime could not take as given (missing or repeated id), by the id it assigned. */
   problems?: Record<string, string>;
+  /** For an agent that compacts its context: the tokens of the input sent, and the size at which to compact. */
+  window?: { tokens: number; compactAt: number };
 }
 
 export interface AgentOutput {

@@ -7,7 +7,7 @@ import type { AgentConfig, AgentLimits } from './defineAgent.ts';
 const agentKeys: Record<keyof AgentConfig, true> = {
   name: true, version: true, instructions: true, tools: true, model: true, limits: true, prices: true, stopWhen: true,
   toolConcurrency: true, toolTimeoutMs: true, maxToolOutputChars: true, maxContextTokens: true, machine: true,
-  agents: true, grants: true, policies: true, approval: true, credentials: true, secrets: true, fitness: true,
+  agents: true, grants: true, policies: true, approval: true, credentials: true, secrets: true, fitness: true, compaction: true,
 };
 const limitKeys: Record<keyof AgentLimits, true> = { maxSteps: true, maxTokens: true, maxCostUsd: true, timeoutMs: true };
 const approvalKeys: Record<keyof NonNullable<AgentConfig['approval']>, true> = { timeoutMs: true, onTimeout: true };

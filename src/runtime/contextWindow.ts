@@ -35,7 +35,8 @@ export function inputBudget(agent: Pick<Agent, 'maxContextTokens' | 'prices'>, m
 export class ContextWindow {
   private counter: TokenCounter | undefined;
   private loading: Promise<TokenCounter> | undefined;
-  private readonly budget: number | undefined;
+  /** The input tokens a request may hold; undefined when no source knows the model's window. */
+  readonly budget: number | undefined;
 
   constructor(
     agent: Pick<Agent, 'maxContextTokens' | 'prices'>,
@@ -49,8 +50,12 @@ export class ContextWindow {
   /** The messages to send: all of them when they fit, else the first ones and the latest turns that do. */
   async fit(messages: readonly Message[]): Promise<readonly Message[]> {
     if (this.budget === undefined || surelyFits(messages, this.budget)) return messages;
-    const counter = this.counter ?? (this.counter = await (this.loading ??= tokenCounterFor(this.model)));
-    return assembleMessages(messages, this.budget, counter);
+    return assembleMessages(messages, this.budget, await this.tokenCounter());
+  }
+
+  /** The counter this window counts with: exact, or the calibrated estimate. */
+  async tokenCounter(): Promise<TokenCounter> {
+    return this.counter ?? (this.counter = await (this.loading ??= tokenCounterFor(this.model)));
   }
 
   /** What the model reported for a request of `sent`: an estimating counter calibrates itself. */

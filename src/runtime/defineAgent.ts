@@ -11,6 +11,9 @@ import { missingScopes, type Policy } from '../policy/policy.ts';
 import type { AgentContext, ApprovalSettings } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { createToolbox, type Toolbox } from '../tools/toolbox.ts';
+import { compactionOf } from './compaction/compactionOf.ts';
+import { recallTool } from './compaction/recallTool.ts';
+import type { Compaction, CompactionOptions } from './compaction/strategy.ts';
 import type { Tool } from '../tools/defineTool.ts';
 
 export interface AgentLimits {
@@ -72,6 +75,12 @@ export interface AgentConfig {
   secrets?: readonly string[];
   /** Health targets evaluated after turns that ran tools; each result is recorded, a breach acts as the target says. */
   fitness?: readonly FitnessTarget[];
+  /**
+   * Compact the context when the next model input would pass a share of the window (`at`, default
+   * 0.8): `summarize()`, `elideToolOutputs()`, several in order, or a strategy of your own. Without it,
+   * a request that does not fit leaves out its oldest turns, unrecorded.
+   */
+  compaction?: CompactionOptions;
 }
 
 /** A validated agent definition, ready to run. */
@@ -96,6 +105,7 @@ export interface Agent {
   readonly credentials: CredentialsProvider;
   readonly secrets: readonly string[];
   readonly fitness: readonly FitnessTarget[];
+  readonly compaction: Compaction | undefined;
 }
 
 /**
@@ -120,11 +130,19 @@ export function defineAgent(config: AgentConfig): Agent {
     }
   }
   const prices = { ...config.prices };
+  const compaction = compactionOf(config.name, config.compaction);
+  const tools = [...(config.tools ?? [])];
+  if (compaction?.strategies.some((strategy) => strategy.elides)) {
+    if (tools.some((tool) => tool.name === recallTool.name)) {
+      throw new UserError(`Agent "${config.name}" has a tool named "${recallTool.name}", the name of the tool its compaction offers for elided outputs. Rename the tool.`);
+    }
+    tools.push(recallTool);
+  }
   const agent: Agent = Object.freeze({
     name: config.name,
     version: config.version ?? '0',
     instructions: config.instructions,
-    toolbox: createToolbox([...(config.tools ?? [])]),
+    toolbox: createToolbox(tools),
     model: config.model,
     limits,
     prices,
@@ -141,6 +159,7 @@ export function defineAgent(config: AgentConfig): Agent {
     credentials: config.credentials ?? envCredentials(),
     secrets: Object.freeze([...(config.secrets ?? [])]),
     fitness: Object.freeze([...(config.fitness ?? [])]),
+    compaction,
   });
   const names = agent.fitness.map((target) => target.name);
   const repeated = names.find((name, i) => names.indexOf(name) !== i);

@@ -59,6 +59,7 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
           idempotencyKey: idempotencyKey(hooks, context.step, state.id),
           toolName: state.name,
           secrets: hooks.secrets.forTool(checked.tool.name, checked.tool.secrets),
+          elidedOutput: (id) => (context.elided && Object.hasOwn(context.elided, id) ? context.elided[id] : undefined),
         },
         signal,
         defaultTimeoutMs: agent.toolTimeoutMs,

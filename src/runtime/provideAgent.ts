@@ -1,18 +1,17 @@
-import { assign, createMachine, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xstate';
+import { assign, createMachine, fromPromise, type AnyStateMachine } from 'xstate';
 import type { Redactor } from '../credentials/Redactor.ts';
 import { UserError } from '../errors.ts';
 import type { Secrets } from '../credentials/Secrets.ts';
-import { priceFor } from '../model/modelFacts.ts';
-import { costOf } from '../model/pricing.ts';
 import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
-import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn } from '../protocol/agent.ts';
-import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
+import type { AgentContext, AgentInput, FitnessResult, Limits } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { ContextWindow } from './contextWindow.ts';
-import { permittedTools, unpricedBudget, type Agent } from './defineAgent.ts';
+import { compactActor } from './compaction/compactActor.ts';
+import { inputExceedsCompactionShare } from './compaction/compactionDue.ts';
+import { permittedTools, type Agent } from './defineAgent.ts';
 import { dispatchCalls } from './dispatchCalls.ts';
 import { executeCalls } from './executeCalls.ts';
-import { oneLine } from './decisionEvents.ts';
+import { contextOf, modelActor } from './modelActor.ts';
 import type { RunEvent } from './runEvents.ts';
 import type { BeforeModelCall } from './runOptions.ts';
 
@@ -47,52 +46,14 @@ export interface RunHooks {
   content?: boolean;
 }
 
+export { normalizeCalls } from './modelActor.ts';
+
 const never = fromPromise<never, { step: number }>(() => new Promise<never>(() => {}));
 
 const toolsRunIn = (context: AgentContext) => [
   ...new Set((context.turn?.calls ?? []).filter((call) => call.status === 'done').map((call) => call.name)),
 ];
 
-const contextOf = (actor: AnyActorRef | undefined): AgentContext => {
-  if (!actor) throw new Error('Agent actors must run inside the agent machine.');
-  return (actor.getSnapshot() as { context: AgentContext }).context;
-};
-
-/**
- * A call as the port contract types it, whatever the server sent: some send arguments as an object
- * (kept, as its JSON text) or a name or id that is not a string (validation then tells the model).
- */
-function asToolCall(call: unknown): ToolCall {
-  const given = (typeof call === 'object' && call !== null ? call : {}) as Partial<Record<keyof ToolCall, unknown>>;
-  const text = (value: unknown) => (typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value));
-  const args = given.arguments;
-  return {
-    id: text(given.id),
-    name: text(given.name),
-    arguments: typeof args === 'string' ? args : typeof args === 'object' && args !== null ? JSON.stringify(args) : text(args),
-  };
-}
-
-/** Give each call a usable, unique id, and say which ones the model got wrong. */
-export function normalizeCalls(message: AssistantMessage, step: number) {
-  const problems: Record<string, string> = {};
-  if (!message.toolCalls?.length) return { message, problems };
-  const seen = new Set<string>();
-  const toolCalls = message.toolCalls.map((given, index): ToolCall => {
-    const call = asToolCall(given);
-    let id = call.id;
-    if (!id || seen.has(id)) {
-      const original = id;
-      id = `call_${step}_${index}`;
-      problems[id] = original
-        ? `Tool call id "${original}" was used twice in one turn; every call needs its own id. This call was not run.`
-        : `Tool call #${index + 1} (${call.name || 'no name'}) had no id; every tool call needs a non-empty id. It was not run.`;
-    }
-    seen.add(id);
-    return { ...call, id };
-  });
-  return { message: { ...message, toolCalls }, problems };
-}
 
 const tighter = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
 
@@ -172,94 +133,13 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
       invocable(sub, provideAgent(sub, invokedHooks(hooks, sub, name)), name),
     ]),
   );
-  const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
+  const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never, compactContext: never } : {};
   const window = new ContextWindow(agent, model.info);
   return agent.machine.provide({
     actors: {
       ...subAgents,
-      callModel: fromPromise<ModelTurn, { step: number }>(async ({ self, signal }) => {
-        const context = contextOf(self._parent);
-        const step = context.step;
-        const requested = priceFor(model.info.model, agent.prices);
-        // A budget that cannot be counted is refused before any token is spent: the run fails rather
-        // than run on at $0 a turn. Runs check this when they start; this catches a budget that comes
-        // with an invoked agent's input, which no start could see.
-        if (context.limits.maxCostUsd !== undefined && !requested) throw unpricedBudget(agent.name, context.limits.maxCostUsd, model.info.model);
-        // The request carries the results of earlier tools: a tool that may not run twice must be on
-        // record as finished before the model can see what it did, and a crash from here on leaves
-        // the log saying this call was asked, so that resume records asking it again.
-        await hooks.checkpoint?.();
-        await hooks.durable();
-        const started = performance.now();
-        // Chunks are redacted as the whole answer would be: a secret cut between two chunks is still found.
-        const stream = hooks.redactor.stream();
-        const delta = (text: string) => {
-          if (text !== '') hooks.emit({ type: 'delta', runId: hooks.runId, step, text });
-        };
-        const messages = await window.fit(context.messages);
-        await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
-        let response;
-        try {
-          response = await model.complete({
-            messages,
-            tools,
-            signal,
-            onDelta: (text) => delta(stream.write(text)),
-            onRetry: (retry) => {
-              delta(stream.abandon());
-              hooks.emit({ type: 'model.retry', runId: hooks.runId, step, ...retry });
-            },
-          });
-        } catch (error) {
-          // Cancelled, the run may have ended already: what was held back is dropped unseen.
-          const settled = stream.abandon();
-          if (!signal.aborted) {
-            delta(settled);
-            hooks.emit({
-              type: 'model.failed',
-              runId: hooks.runId,
-              step,
-              requestModel: model.info.model,
-              provider: model.info.provider,
-              durationMs: Math.round(performance.now() - started),
-              errorType: error instanceof Error ? error.name : 'Error',
-              error: oneLine(hooks.redactor.redactString(error instanceof Error ? error.message : String(error))),
-            });
-          }
-          throw error;
-        }
-        delta(stream.end());
-        window.observe(messages, response.usage.inputTokens);
-        const { message, problems } = normalizeCalls(response.message, step);
-        // The model that answered may differ from the one asked for (a dated snapshot, or a gateway's
-        // 'openai/gpt-4o-mini'): priced as the one that answered when the table knows it, else as the one asked for.
-        const answeredBy = response.model || model.info.model;
-        const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? requested;
-        const costUsd = price ? costOf(response.usage, price) : null;
-        const durationMs = Math.round(performance.now() - started);
-        hooks.emit({
-          type: 'model.answer',
-          runId: hooks.runId,
-          step,
-          model: answeredBy,
-          requestModel: model.info.model,
-          provider: model.info.provider,
-          usage: response.usage,
-          costUsd,
-          finishReason: response.finishReason,
-          durationMs,
-          ...(hooks.content ? { input: messages, output: message } : {}),
-        });
-        return {
-          message,
-          usage: response.usage,
-          costUsd: costUsd ?? 0,
-          model: response.model,
-          at: Date.now(),
-          durationMs,
-          ...(Object.keys(problems).length ? { problems } : {}),
-        };
-      }),
+      callModel: modelActor(agent, hooks, model, tools, window),
+      compactContext: compactActor(agent, hooks, model, window),
       executeTools: fromPromise<void, { step: number }>(async ({ self, signal }) =>
         executeCalls(agent, hooks, self._parent!, contextOf(self._parent), signal),
       ),
@@ -294,6 +174,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
     guards: {
       stopWhen: ({ context }: { context: AgentContext }) => agent.stopWhen?.(context) ?? false,
       shouldAssess: ({ context }: { context: AgentContext }) => dueTargets(agent.fitness, toolsRunIn(context)).length > 0,
+      inputExceedsCompactionShare: ({ context }: { context: AgentContext }) => inputExceedsCompactionShare(context),
     },
   });
 }

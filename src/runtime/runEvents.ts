@@ -32,6 +32,8 @@ export type RunEvent = (
       costUsd: number | null;
       finishReason: string;
       durationMs: number;
+      /** Why the model was asked, when not for the agent's next turn: `compaction`, a summary of older turns. */
+      purpose?: 'compaction';
       /** The messages the model was sent, and its answer: only for a listener that asked for content (telemetry's `content`). */
       input?: readonly Message[];
       output?: AssistantMessage;

@@ -17,6 +17,8 @@ export interface ToolContext {
   toolName: string;
   /** The secrets this tool declared, limited by the agent's grants; values never reach the model or the log. */
   secrets: ToolSecrets;
+  /** The full output of an earlier call that compaction elided from the context, by the id its stub names. */
+  elidedOutput?(id: string): string | undefined;
 }
 
 /** What a restarted run does with a call of this tool that started and never finished. */
