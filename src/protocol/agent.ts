@@ -114,6 +114,23 @@ export interface AgentContext {
   fitness?: Record<string, FitnessResult>;
 }
 
+/**
+ * Who a run is for: its tenant, its user and its conversation thread, when the caller says. Kept in
+ * the run's header labels (`statecraft.tenant`, `statecraft.user`, `statecraft.thread`); memory is
+ * kept and recalled by it.
+ */
+export interface RunIdentity {
+  tenant?: string;
+  user?: string;
+  thread?: string;
+}
+
+/** What the model saw of memory in one turn: the working memory's version and value, and the notes recalled. */
+export interface MemoryInput {
+  working?: { version: number; value: Record<string, unknown> };
+  recalled?: { id: string; text: string; tags: string[]; score: number }[];
+}
+
 export interface AgentInput {
   runId: string;
   input?: string;
@@ -135,6 +152,8 @@ export interface ModelTurn {
   durationMs?: number;
   /** Calls the runtime could not take as given (missing or repeated id), by the id it assigned. */
   problems?: Record<string, string>;
+  /** Memory put into this turn's request, recorded with its answer: replay and audits read it here, never from the memory store. */
+  memory?: MemoryInput;
 }
 
 export interface AgentOutput {

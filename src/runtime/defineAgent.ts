@@ -12,6 +12,8 @@ import type { AgentContext, ApprovalSettings } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { createToolbox, type Toolbox } from '../tools/toolbox.ts';
 import type { Tool } from '../tools/defineTool.ts';
+import { agentMemory, agentWorkingMemory, type AgentMemory, type AgentWorkingMemory, type MemoryOptions, type WorkingMemoryOptions } from './memoryOptions.ts';
+import { memoryTools, workingMemoryTool } from './memoryTools.ts';
 
 export interface AgentLimits {
   /** Model turns before the run halts (default 20). */
@@ -72,6 +74,10 @@ export interface AgentConfig {
   secrets?: readonly string[];
   /** Health targets evaluated after turns that ran tools; each result is recorded, a breach acts as the target says. */
   fitness?: readonly FitnessTarget[];
+  /** Long-term memory: a `remember` tool, and relevant notes recalled into every request (see the README's "Memory and long runs"). */
+  memory?: MemoryOptions;
+  /** Structured memory shown in every request, changed with an `update_working_memory` tool. */
+  workingMemory?: WorkingMemoryOptions;
 }
 
 /** A validated agent definition, ready to run. */
@@ -96,6 +102,8 @@ export interface Agent {
   readonly credentials: CredentialsProvider;
   readonly secrets: readonly string[];
   readonly fitness: readonly FitnessTarget[];
+  readonly memory: AgentMemory | undefined;
+  readonly workingMemory: AgentWorkingMemory | undefined;
 }
 
 /**
@@ -120,11 +128,14 @@ export function defineAgent(config: AgentConfig): Agent {
     }
   }
   const prices = { ...config.prices };
+  const memory = agentMemory(config.name, config.memory);
+  const workingMemory = agentWorkingMemory(config.name, config.workingMemory, config.memory);
+  const builtIn = [...(memory ? memoryTools(config.name, memory) : []), ...(workingMemory ? [workingMemoryTool(config.name, workingMemory)] : [])];
   const agent: Agent = Object.freeze({
     name: config.name,
     version: config.version ?? '0',
     instructions: config.instructions,
-    toolbox: createToolbox([...(config.tools ?? [])]),
+    toolbox: createToolbox([...(config.tools ?? []), ...builtIn]),
     model: config.model,
     limits,
     prices,
@@ -141,6 +152,8 @@ export function defineAgent(config: AgentConfig): Agent {
     credentials: config.credentials ?? envCredentials(),
     secrets: Object.freeze([...(config.secrets ?? [])]),
     fitness: Object.freeze([...(config.fitness ?? [])]),
+    memory,
+    workingMemory,
   });
   const names = agent.fitness.map((target) => target.name);
   const repeated = names.find((name, i) => names.indexOf(name) !== i);

@@ -59,6 +59,7 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
           idempotencyKey: idempotencyKey(hooks, context.step, state.id),
           toolName: state.name,
           secrets: hooks.secrets.forTool(checked.tool.name, checked.tool.secrets),
+          ...(hooks.identity ? { identity: hooks.identity } : {}),
         },
         signal,
         defaultTimeoutMs: agent.toolTimeoutMs,

@@ -5,10 +5,11 @@ import type { Secrets } from '../credentials/Secrets.ts';
 import { priceFor } from '../model/modelFacts.ts';
 import { costOf } from '../model/pricing.ts';
 import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
-import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn } from '../protocol/agent.ts';
-import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
+import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn, RunIdentity } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { ContextWindow } from './contextWindow.ts';
+import { normalizeCalls } from './normalizeCalls.ts';
+import { memoryReader, withMemory } from './memoryInput.ts';
 import { permittedTools, unpricedBudget, type Agent } from './defineAgent.ts';
 import { dispatchCalls } from './dispatchCalls.ts';
 import { executeCalls } from './executeCalls.ts';
@@ -45,6 +46,8 @@ export interface RunHooks {
    * result. Set only when a listener asked for it (telemetry that opted in to content).
    */
   content?: boolean;
+  /** Who the run is for; memory is kept and recalled by it. */
+  identity?: RunIdentity;
 }
 
 const never = fromPromise<never, { step: number }>(() => new Promise<never>(() => {}));
@@ -57,42 +60,6 @@ const contextOf = (actor: AnyActorRef | undefined): AgentContext => {
   if (!actor) throw new Error('Agent actors must run inside the agent machine.');
   return (actor.getSnapshot() as { context: AgentContext }).context;
 };
-
-/**
- * A call as the port contract types it, whatever the server sent: some send arguments as an object
- * (kept, as its JSON text) or a name or id that is not a string (validation then tells the model).
- */
-function asToolCall(call: unknown): ToolCall {
-  const given = (typeof call === 'object' && call !== null ? call : {}) as Partial<Record<keyof ToolCall, unknown>>;
-  const text = (value: unknown) => (typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value));
-  const args = given.arguments;
-  return {
-    id: text(given.id),
-    name: text(given.name),
-    arguments: typeof args === 'string' ? args : typeof args === 'object' && args !== null ? JSON.stringify(args) : text(args),
-  };
-}
-
-/** Give each call a usable, unique id, and say which ones the model got wrong. */
-export function normalizeCalls(message: AssistantMessage, step: number) {
-  const problems: Record<string, string> = {};
-  if (!message.toolCalls?.length) return { message, problems };
-  const seen = new Set<string>();
-  const toolCalls = message.toolCalls.map((given, index): ToolCall => {
-    const call = asToolCall(given);
-    let id = call.id;
-    if (!id || seen.has(id)) {
-      const original = id;
-      id = `call_${step}_${index}`;
-      problems[id] = original
-        ? `Tool call id "${original}" was used twice in one turn; every call needs its own id. This call was not run.`
-        : `Tool call #${index + 1} (${call.name || 'no name'}) had no id; every tool call needs a non-empty id. It was not run.`;
-    }
-    seen.add(id);
-    return { ...call, id };
-  });
-  return { message: { ...message, toolCalls }, problems };
-}
 
 const tighter = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
 
@@ -174,6 +141,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   );
   const inert = hooks.inert ? { callModel: never, executeTools: never, evaluateFitness: never } : {};
   const window = new ContextWindow(agent, model.info);
+  const readMemory = memoryReader(agent, hooks);
   return agent.machine.provide({
     actors: {
       ...subAgents,
@@ -196,7 +164,8 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const delta = (text: string) => {
           if (text !== '') hooks.emit({ type: 'delta', runId: hooks.runId, step, text });
         };
-        const messages = await window.fit(context.messages);
+        const memory = await readMemory?.(context.messages, signal);
+        const messages = await window.fit(memory ? withMemory(context.messages, memory) : context.messages);
         await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
         let response;
         try {
@@ -258,6 +227,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           at: Date.now(),
           durationMs,
           ...(Object.keys(problems).length ? { problems } : {}),
+          ...(memory && (memory.working || memory.recalled) ? { memory } : {}),
         };
       }),
       executeTools: fromPromise<void, { step: number }>(async ({ self, signal }) =>

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import type { ToolSecrets } from '../credentials/Secrets.ts';
 import type { Policy } from '../policy/policy.ts';
+import type { RunIdentity } from '../protocol/agent.ts';
 import { toStrictJsonSchema, type JsonSchema } from './strictSchema.ts';
 
 /** What a tool's `execute` receives besides its arguments. */
@@ -17,6 +18,8 @@ export interface ToolContext {
   toolName: string;
   /** The secrets this tool declared, limited by the agent's grants; values never reach the model or the log. */
   secrets: ToolSecrets;
+  /** Who the run is for (tenant, user, thread), as its caller said. */
+  identity?: Readonly<RunIdentity>;
 }
 
 /** What a restarted run does with a call of this tool that started and never finished. */
