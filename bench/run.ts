@@ -2,13 +2,15 @@
 // reports medians. "added" is the runtime's time per step minus the hand-rolled loop's (and the bare XState loop's).
 // `npm run bench -- cli` runs only the CLI start-up part, `npm run bench -- loop` only the loop,
 // `npm run bench -- inspector` only the inspector page's figures in Chromium,
-// `npm run bench -- context` only the context update (an immer draft against today's assign and diff).
+// `npm run bench -- context` only the context update (an immer draft against today's assign and diff),
+// `npm run bench -- memory` only memory recall latency (100,000 notes, SQLite and PostgreSQL).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { cliStartup } from './cliStartup.ts';
 import { contextUpdate } from './contextUpdate.ts';
 import { inspectorBench } from './inspectorBench.ts';
+import { memoryRecall } from './memoryRecall.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
 
@@ -24,7 +26,7 @@ const median = (values: number[]) => {
 };
 
 const parts = process.argv.slice(2);
-const PARTS = ['loop', 'cli', 'inspector', 'context'];
+const PARTS = ['loop', 'cli', 'inspector', 'context', 'memory'];
 const unknown = parts.filter((part) => !PARTS.includes(part));
 if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name ${PARTS.join(', ')}, or none (all).`);
 const wanted = (part: string) => parts.length === 0 || parts.includes(part);
@@ -91,3 +93,4 @@ if (wanted('loop')) {
 if (wanted('cli')) console.log(`\n${await cliStartup()}`);
 if (wanted('inspector')) console.log(`\n${await inspectorBench()}`);
 if (wanted('context')) console.log(`\n${contextUpdate()}`);
+if (wanted('memory')) console.log(`\n${await memoryRecall()}`);

@@ -159,19 +159,27 @@ export class PostgresAgentMemory implements AgentMemoryStore {
     const words = wordsOf(query.text);
     if (!words.length) return [];
     // Notes with any of the words (OR; each a plain lexeme: the words hold letters and digits only),
-    // ranked by the summed rarity of the words each holds, counted among those notes: ts_rank alone
-    // weighs a common word like a rare one. ts_rank breaks ties.
-    const rows = await this.#query<NoteRow>(
-      `WITH q AS (SELECT to_tsquery('english', w) AS tq FROM unnest($5::text[]) AS w),
-         c AS (SELECT id, tsv FROM ${this.#s}.memory_notes WHERE ${SCOPED} AND tsv @@ to_tsquery('english', $6)),
-         n AS (SELECT count(*)::float8 AS n FROM c),
-         df AS (SELECT q.tq, count(c.id)::float8 AS df FROM q JOIN c ON c.tsv @@ q.tq GROUP BY q.tq),
-         ranked AS (SELECT c.id, sum(ln((n.n - df.df + 0.5) / (df.df + 0.5) + 1)) + max(ts_rank(c.tsv, to_tsquery('english', $6))) / 1000 AS rank
-           FROM c JOIN df ON c.tsv @@ df.tq CROSS JOIN n GROUP BY c.id ORDER BY rank DESC LIMIT $7)
-       SELECT ${COLUMNS.split(', ').map((column) => `m.${column}`).join(', ')}, ranked.rank FROM ranked JOIN ${this.#s}.memory_notes m ON m.id = ranked.id ORDER BY ranked.rank DESC, m.created_at DESC`,
-      [...params, words, words.join(' | '), limit],
+    // ranked by the summed rarity of the words each holds, counted among those notes (BM25's idf):
+    // ts_rank alone weighs a common word like a rare one. Only which words each note holds comes back,
+    // then the best notes whole.
+    const terms = words.slice(0, 16);
+    // Each query is made once, in FROM, rather than once a row.
+    const queries = terms.map((_, i) => `, to_tsquery('english', $${i + 6}) q${i}`).join('');
+    const held = terms.map((_, i) => `tsv @@ q${i}`).join(', ');
+    const candidates = await this.#query<{ id: string; m: boolean[] }>(
+      `SELECT id, ARRAY[${held}] AS m FROM ${this.#s}.memory_notes, to_tsquery('english', $5) q${queries} WHERE ${SCOPED} AND tsv @@ q`,
+      [...params, terms.join(' | '), ...terms],
     );
-    return rows.map((row) => ({ ...noteOf(row), score: Number(row.rank ?? 0) }));
+    const n = candidates.length;
+    const idf = terms.map((_, i) => {
+      const df = candidates.reduce((count, c) => count + (c.m[i] ? 1 : 0), 0);
+      return Math.log((n - df + 0.5) / (df + 0.5) + 1);
+    });
+    const best = topScored(candidates.map((c) => ({ id: c.id, score: c.m.reduce((sum, has, i) => sum + (has ? idf[i]! : 0), 0) })), limit);
+    if (!best.length) return [];
+    const rows = await this.#query<NoteRow>(`SELECT ${COLUMNS} FROM ${this.#s}.memory_notes WHERE id = ANY($1::text[])`, [best.map((b) => b.id)]);
+    const byId = new Map(rows.map((row) => [row.id, row]));
+    return best.flatMap((b) => (byId.has(b.id) ? [{ ...noteOf(byId.get(b.id)!), score: b.score }] : []));
   }
 
   async notes(scope: MemoryScope, options: { limit?: number } = {}): Promise<Note[]> {
