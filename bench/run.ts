@@ -4,6 +4,7 @@
 // `npm run bench -- inspector` only the inspector page's figures in Chromium,
 // `npm run bench -- context` only the context update (an immer draft against today's assign and diff),
 // `npm run bench -- compaction` only the input tokens a long tool-heavy task sends with and without compaction.
+// `npm run bench -- memory` only memory recall latency (100,000 notes, SQLite and PostgreSQL).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -11,6 +12,7 @@ import { cliStartup } from './cliStartup.ts';
 import { compactionBench } from './compactionBench.ts';
 import { contextUpdate } from './contextUpdate.ts';
 import { inspectorBench } from './inspectorBench.ts';
+import { memoryRecall } from './memoryRecall.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
 
@@ -26,7 +28,7 @@ const median = (values: number[]) => {
 };
 
 const parts = process.argv.slice(2);
-const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction'];
+const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction', 'memory'];
 const unknown = parts.filter((part) => !PARTS.includes(part));
 if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name ${PARTS.join(', ')}, or none (all).`);
 const wanted = (part: string) => parts.length === 0 || parts.includes(part);
@@ -94,3 +96,4 @@ if (wanted('cli')) console.log(`\n${await cliStartup()}`);
 if (wanted('inspector')) console.log(`\n${await inspectorBench()}`);
 if (wanted('context')) console.log(`\n${contextUpdate()}`);
 if (wanted('compaction')) console.log(`\n${await compactionBench()}`);
+if (wanted('memory')) console.log(`\n${await memoryRecall()}`);

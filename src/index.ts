@@ -26,7 +26,9 @@ export type {
   FitnessResult,
   InputWindow,
   Limits,
+  MemoryInput,
   ModelTurn,
+  RunIdentity,
   RunStatus,
   StopReason,
   ToolOutcome,
@@ -89,3 +91,10 @@ export { forkRun, type ForkOptions } from './runtime/forkRun.ts';
 export { cancelRun, type CancelRunOptions, type CancelOutcome } from './runtime/cancelRun.ts';
 export type { LiveChannel, LiveMessage } from './log/live/liveChannel.ts';
 export { replayRun, type Divergence, type ReplayReport } from './runtime/replayRun.ts';
+export type { AgentMemoryStore, MemoryScope, NewNote, Note, RecallQuery, RecalledNote, WorkingMemory } from './memory/agentMemoryStore.ts';
+export { InMemoryAgentMemory } from './memory/InMemoryAgentMemory.ts';
+export { SqliteAgentMemory } from './memory/SqliteAgentMemory.ts';
+export { PostgresAgentMemory } from './memory/PostgresAgentMemory.ts';
+export { openAgentMemory } from './memory/openAgentMemory.ts';
+export type { MemoryLevel, MemoryOptions, WorkingMemoryOptions } from './runtime/memoryOptions.ts';
+export { memoryMessages } from './runtime/memoryInput.ts';

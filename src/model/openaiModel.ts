@@ -30,6 +30,8 @@ export interface OpenAIModelOptions {
   stream?: boolean;
   /** A preconfigured client (its own retries should be 0); apiKey and baseURL are then ignored. */
   client?: OpenAI;
+  /** The model `embed` asks the endpoint's /embeddings for (default 'text-embedding-3-small'). */
+  embeddingModel?: string;
 }
 
 type ApiMessage = ChatCompletionMessageParam;
@@ -119,10 +121,8 @@ const toUsage = (usage: ApiUsage | null | undefined): Usage => {
 const assistantMessage = (content: string | null, toolCalls: ToolCall[]): AssistantMessage =>
   toolCalls.length > 0 ? { role: 'assistant', content, toolCalls } : { role: 'assistant', content };
 
-const providerMessage = (error: APIError): string => {
-  const body = error.error as { message?: unknown } | undefined;
-  return typeof body?.message === 'string' && body.message !== '' ? body.message : error.message;
-};
+const providerMessage = (error: APIError, body = error.error as { message?: unknown } | undefined): string =>
+  typeof body?.message === 'string' && body.message !== '' ? body.message : error.message;
 
 /** Turns openai client errors into provider-neutral attempt failures; aborts are left to the retry layer to judge. */
 const translate = (error: unknown): unknown => {
@@ -138,13 +138,8 @@ const translate = (error: unknown): unknown => {
   return error;
 };
 
-interface PartialCall {
-  id: string;
-  name: string;
-  arguments: string;
-  /** False until a part of this call carried a `function` object. */
-  named: boolean;
-}
+/** A streamed call so far; `named` stays false until a part of it carried a `function` object. */
+type PartialCall = { id: string; name: string; arguments: string; named: boolean };
 
 /**
  * Creates a ModelPort over an OpenAI-compatible Chat Completions endpoint, with our own retries, timeout and cancellation.
@@ -287,6 +282,11 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
   return {
     info,
     withModel: (name) => createOpenAIModel({ ...options, client, model: name }),
+    embed: async (texts, { signal } = {}) => {
+      const input = [...texts], embeddingModel = options.embeddingModel ?? 'text-embedding-3-small';
+      const answer = await callWithRetry(async (signal) => client.embeddings.create({ model: embeddingModel, input, encoding_format: 'float' }, { signal, timeout: timeoutMs, maxRetries: 0 }).catch((error: unknown) => { throw translate(error); }), { retry: options.retry, timeoutMs, signal, target: { baseURL, model: embeddingModel, secrets } });
+      return [...answer.data].sort((a, b) => a.index - b.index).map((item) => item.embedding);
+    },
     complete: async (request) => {
       const response = await callWithRetry(
         async (signal) => {

@@ -151,6 +151,23 @@ export interface CompactionOutcome {
   durationMs?: number;
 }
 
+/**
+ * Who a run is for: its tenant, its user and its conversation thread, when the caller says. Kept in
+ * the run's header labels (`statecraft.tenant`, `statecraft.user`, `statecraft.thread`); memory is
+ * kept and recalled by it.
+ */
+export interface RunIdentity {
+  tenant?: string;
+  user?: string;
+  thread?: string;
+}
+
+/** What the model saw of memory in one turn: the working memory's version and value, and the notes recalled. */
+export interface MemoryInput {
+  working?: { version: number; value: Record<string, unknown> };
+  recalled?: { id: string; text: string; tags: string[]; score: number }[];
+}
+
 export interface AgentInput {
   runId: string;
   input?: string;
@@ -174,6 +191,8 @@ export interface ModelTurn {
   problems?: Record<string, string>;
   /** For an agent that compacts its context: the tokens of the input sent, and the size at which to compact. */
   window?: { tokens: number; compactAt: number };
+  /** Memory put into this turn's request, recorded with its answer: replay and audits read it here, never from the memory store. */
+  memory?: MemoryInput;
 }
 
 export interface AgentOutput {

@@ -45,4 +45,9 @@ export interface ModelPort {
    * refuses such agents when the run starts.
    */
   withModel?(model: string): ModelPort;
+  /**
+   * One vector per text, from the provider's embeddings endpoint. Optional; an agent's semantic
+   * memory recall needs a port with it.
+   */
+  embed?(texts: readonly string[], options?: { signal?: AbortSignal }): Promise<number[][]>;
 }

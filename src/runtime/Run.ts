@@ -54,7 +54,7 @@ export class Run {
   private pausing: { reached: () => void; at: Promise<void> } | undefined;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'credentials'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'credentials' | 'identity'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -98,7 +98,7 @@ export class Run {
       },
       redactor: this.redactor, ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}),
       secrets: runSecrets(agent, options, this.redactor),
-      content: this.telemetry?.content === true,
+      content: this.telemetry?.content === true, ...(options.identity ? { identity: options.identity } : {}),
     });
     const observe = inspectObserver(runId, options.inspect, this.redactor);
     const inspect = observe

@@ -8,9 +8,12 @@ const agentKeys: Record<keyof AgentConfig, true> = {
   name: true, version: true, instructions: true, tools: true, model: true, limits: true, prices: true, stopWhen: true,
   toolConcurrency: true, toolTimeoutMs: true, maxToolOutputChars: true, maxContextTokens: true, machine: true,
   agents: true, grants: true, policies: true, approval: true, credentials: true, secrets: true, fitness: true, compaction: true,
+  memory: true, workingMemory: true,
 };
 const limitKeys: Record<keyof AgentLimits, true> = { maxSteps: true, maxTokens: true, maxCostUsd: true, timeoutMs: true };
 const approvalKeys: Record<keyof NonNullable<AgentConfig['approval']>, true> = { timeoutMs: true, onTimeout: true };
+const memoryKeys: Record<keyof NonNullable<AgentConfig['memory']>, true> = { store: true, scope: true, recall: true, embeddings: true, forgetTool: true };
+const workingKeys: Record<keyof NonNullable<AgentConfig['workingMemory']>, true> = { schema: true, scope: true, store: true };
 
 /** Refuse settings that would be ignored or would break the run later: unknown keys, bad counts, malformed prices. */
 export function checkAgentConfig(config: AgentConfig): void {
@@ -19,6 +22,8 @@ export function checkAgentConfig(config: AgentConfig): void {
   refuseUnknown(config, agentKeys, where(''), true);
   if (config.limits !== undefined) refuseUnknown(config.limits, limitKeys, where('limits'));
   if (config.approval !== undefined) refuseUnknown(config.approval, approvalKeys, where('approval'));
+  if (config.memory !== undefined) refuseUnknown(config.memory, memoryKeys, where('memory'));
+  if (config.workingMemory !== undefined) refuseUnknown(config.workingMemory, workingKeys, where('workingMemory'));
 
   const limits: AgentLimits = config.limits ?? {};
   wholeCount(where('limits.maxSteps'), limits.maxSteps);

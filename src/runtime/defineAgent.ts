@@ -15,6 +15,8 @@ import { compactionOf } from './compaction/compactionOf.ts';
 import { recallTool } from './compaction/recallTool.ts';
 import type { Compaction, CompactionOptions } from './compaction/strategy.ts';
 import type { Tool } from '../tools/defineTool.ts';
+import { agentMemory, agentWorkingMemory, type AgentMemory, type AgentWorkingMemory, type MemoryOptions, type WorkingMemoryOptions } from './memoryOptions.ts';
+import { memoryTools, workingMemoryTool } from './memoryTools.ts';
 
 export interface AgentLimits {
   /** Model turns before the run halts (default 20). */
@@ -81,6 +83,10 @@ export interface AgentConfig {
    * a request that does not fit leaves out its oldest turns, unrecorded.
    */
   compaction?: CompactionOptions;
+  /** Long-term memory: a `remember` tool, and relevant notes recalled into every request (see the README's "Memory and long runs"). */
+  memory?: MemoryOptions;
+  /** Structured memory shown in every request, changed with an `update_working_memory` tool. */
+  workingMemory?: WorkingMemoryOptions;
 }
 
 /** A validated agent definition, ready to run. */
@@ -106,6 +112,8 @@ export interface Agent {
   readonly secrets: readonly string[];
   readonly fitness: readonly FitnessTarget[];
   readonly compaction: Compaction | undefined;
+  readonly memory: AgentMemory | undefined;
+  readonly workingMemory: AgentWorkingMemory | undefined;
 }
 
 /**
@@ -138,11 +146,14 @@ export function defineAgent(config: AgentConfig): Agent {
     }
     tools.push(recallTool);
   }
+  const memory = agentMemory(config.name, config.memory);
+  const workingMemory = agentWorkingMemory(config.name, config.workingMemory, config.memory);
+  const builtIn = [...(memory ? memoryTools(config.name, memory) : []), ...(workingMemory ? [workingMemoryTool(config.name, workingMemory)] : [])];
   const agent: Agent = Object.freeze({
     name: config.name,
     version: config.version ?? '0',
     instructions: config.instructions,
-    toolbox: createToolbox(tools),
+    toolbox: createToolbox([...tools, ...builtIn]),
     model: config.model,
     limits,
     prices,
@@ -160,6 +171,8 @@ export function defineAgent(config: AgentConfig): Agent {
     secrets: Object.freeze([...(config.secrets ?? [])]),
     fitness: Object.freeze([...(config.fitness ?? [])]),
     compaction,
+    memory,
+    workingMemory,
   });
   const names = agent.fitness.map((target) => target.name);
   const repeated = names.find((name, i) => names.indexOf(name) !== i);

@@ -60,6 +60,7 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
           toolName: state.name,
           secrets: hooks.secrets.forTool(checked.tool.name, checked.tool.secrets),
           elidedOutput: (id) => (context.elided && Object.hasOwn(context.elided, id) ? context.elided[id] : undefined),
+          ...(hooks.identity ? { identity: hooks.identity } : {}),
         },
         signal,
         defaultTimeoutMs: agent.toolTimeoutMs,

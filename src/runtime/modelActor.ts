@@ -3,11 +3,13 @@ import { UserError } from '../errors.ts';
 import { priceFor } from '../model/modelFacts.ts';
 import { costOf } from '../model/pricing.ts';
 import type { AgentContext, ModelTurn } from '../protocol/agent.ts';
-import type { AssistantMessage, Message, ToolCall } from '../protocol/messages.ts';
+import type { Message } from '../protocol/messages.ts';
 import type { ModelPort, ToolSpec } from '../protocol/model.ts';
 import type { ContextWindow } from './contextWindow.ts';
 import { oneLine } from './decisionEvents.ts';
 import { unpricedBudget, type Agent } from './defineAgent.ts';
+import { memoryReader, withMemory } from './memoryInput.ts';
+import { normalizeCalls } from './normalizeCalls.ts';
 import type { RunHooks } from './provideAgent.ts';
 
 /** The context of the agent machine an actor was invoked by. */
@@ -15,42 +17,6 @@ export const contextOf = (actor: AnyActorRef | undefined): AgentContext => {
   if (!actor) throw new Error('Agent actors must run inside the agent machine.');
   return (actor.getSnapshot() as { context: AgentContext }).context;
 };
-
-/**
- * A call as the port contract types it, whatever the server sent: some send arguments as an object
- * (kept, as its JSON text) or a name or id that is not a string (validation then tells the model).
- */
-function asToolCall(call: unknown): ToolCall {
-  const given = (typeof call === 'object' && call !== null ? call : {}) as Partial<Record<keyof ToolCall, unknown>>;
-  const text = (value: unknown) => (typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value));
-  const args = given.arguments;
-  return {
-    id: text(given.id),
-    name: text(given.name),
-    arguments: typeof args === 'string' ? args : typeof args === 'object' && args !== null ? JSON.stringify(args) : text(args),
-  };
-}
-
-/** Give each call a usable, unique id, and say which ones the model got wrong. */
-export function normalizeCalls(message: AssistantMessage, step: number) {
-  const problems: Record<string, string> = {};
-  if (!message.toolCalls?.length) return { message, problems };
-  const seen = new Set<string>();
-  const toolCalls = message.toolCalls.map((given, index): ToolCall => {
-    const call = asToolCall(given);
-    let id = call.id;
-    if (!id || seen.has(id)) {
-      const original = id;
-      id = `call_${step}_${index}`;
-      problems[id] = original
-        ? `Tool call id "${original}" was used twice in one turn; every call needs its own id. This call was not run.`
-        : `Tool call #${index + 1} (${call.name || 'no name'}) had no id; every tool call needs a non-empty id. It was not run.`;
-    }
-    seen.add(id);
-    return { ...call, id };
-  });
-  return { message: { ...message, toolCalls }, problems };
-}
 
 /** The error for an agent that compacts its context on a model whose window no source gives. */
 export function unknownWindow(agent: Agent, model: string): UserError {
@@ -71,6 +37,7 @@ async function inputSize(agent: Agent, window: ContextWindow, sent: readonly Mes
  * agent's tools; the reply, its usage and its price are the actor's output, recorded with its done event.
  */
 export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tools: readonly ToolSpec[], window: ContextWindow) {
+  const readMemory = memoryReader(agent, hooks);
   return fromPromise<ModelTurn, { step: number }>(async ({ self, signal }) => {
     const context = contextOf(self._parent);
     const step = context.step;
@@ -91,7 +58,8 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
     const delta = (text: string) => {
       if (text !== '') hooks.emit({ type: 'delta', runId: hooks.runId, step, text });
     };
-    const messages = await window.fit(context.messages);
+    const memory = await readMemory?.(context.messages, signal);
+    const messages = await window.fit(memory ? withMemory(context.messages, memory) : context.messages);
     await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
     let response;
     try {
@@ -155,6 +123,7 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
       durationMs,
       ...(Object.keys(problems).length ? { problems } : {}),
       ...(sized ? { window: sized } : {}),
+      ...(memory && (memory.working || memory.recalled) ? { memory } : {}),
     };
   });
 }

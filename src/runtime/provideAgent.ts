@@ -3,7 +3,7 @@ import type { Redactor } from '../credentials/Redactor.ts';
 import { UserError } from '../errors.ts';
 import type { Secrets } from '../credentials/Secrets.ts';
 import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
-import type { AgentContext, AgentInput, FitnessResult, Limits } from '../protocol/agent.ts';
+import type { AgentContext, AgentInput, FitnessResult, Limits, RunIdentity } from '../protocol/agent.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { ContextWindow } from './contextWindow.ts';
 import { compactActor } from './compaction/compactActor.ts';
@@ -44,9 +44,11 @@ export interface RunHooks {
    * result. Set only when a listener asked for it (telemetry that opted in to content).
    */
   content?: boolean;
+  /** Who the run is for; memory is kept and recalled by it. */
+  identity?: RunIdentity;
 }
 
-export { normalizeCalls } from './modelActor.ts';
+export { normalizeCalls } from './normalizeCalls.ts';
 
 const never = fromPromise<never, { step: number }>(() => new Promise<never>(() => {}));
 

@@ -12,6 +12,7 @@ import { keepMachines } from '../log/stores/machineGraphs.ts';
 import { assertNotInUse } from '../recorder/owner.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
+import { identityOf } from './memoryOptions.ts';
 import { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import type { RunOptions } from './runOptions.ts';
 import type { RunEvent } from './runEvents.ts';
@@ -121,5 +122,6 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
     notes.push({ type: 'statecraft.model_swap', from: header.model, to: model.info });
   }
   const telemetry = RunTelemetry.open({ runId, agent: { name: agent.name, version: agent.version }, model: model.info, resumedFrom: { traceparent: header.traceparent } }, options.telemetry);
-  return new Run(agent, model, runId, { kind: 'restore', snapshot, lastSeq: summary.lastSeq, notes, telemetry }, options);
+  const identity = identityOf(header.labels);
+  return new Run(agent, model, runId, { kind: 'restore', snapshot, lastSeq: summary.lastSeq, notes, telemetry }, { ...options, ...(identity ? { identity } : {}) });
 }

@@ -5,7 +5,7 @@ import type { MachineEntry } from '../log/format/machineEntry.ts';
 import { UserError } from '../errors.ts';
 import type { RunHeader } from '../log/format/record.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
-import type { AgentInput } from '../protocol/agent.ts';
+import type { AgentInput, RunIdentity } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';
@@ -27,6 +27,11 @@ export interface RunOptions {
   store?: RunStore;
   /** Free-form labels kept in the run's header (for example the agent's module path). */
   labels?: Record<string, string>;
+  /**
+   * Who the run is for: its tenant, user and thread. Kept in the header's labels, so a resumed or
+   * forked run keeps it; an agent's memory is kept and recalled by it.
+   */
+  identity?: RunIdentity;
   /** Aborting it cancels the run, like `run.cancel()`. */
   signal?: AbortSignal;
   onEvent?: (event: RunEvent) => void;

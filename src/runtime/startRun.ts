@@ -7,6 +7,7 @@ import { machineHash } from './machineHash.ts';
 import { invokedMachines, runMachineEntries } from './runMachines.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
+import { checkMemoryIdentity, identityLabels, identityOf } from './memoryOptions.ts';
 import { RunTelemetry } from '../telemetry/RunTelemetry.ts';
 import type { RunOptions } from './runOptions.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
@@ -39,12 +40,15 @@ export function startRun(agent: Agent, options: RunOptions = {}): Run {
   const model = resolveModel(options.model ?? agent.model);
   assertPriced(agent, model.info.model);
   const runId = options.runId ?? randomUUID();
+  const identity = { ...identityOf(options.labels), ...options.identity };
+  checkMemoryIdentity(agent, identity, runId);
+  const labels = { ...identityLabels(identity), ...options.labels };
   const input = agentInput(agent, runId, options.input, options.history);
   const telemetry = RunTelemetry.open({ runId, agent: { name: agent.name, version: agent.version }, model: model.info }, options.telemetry);
-  const extra = { ...(options.labels ? { labels: options.labels } : {}), ...(telemetry?.traceparent ? { traceparent: telemetry.traceparent } : {}) };
+  const extra = { ...(Object.keys(labels).length ? { labels } : {}), ...(telemetry?.traceparent ? { traceparent: telemetry.traceparent } : {}) };
   const header = options.store ? runHeader(agent, model, runId, input, extra) : undefined;
   const machines = header ? runMachineEntries(agent) : undefined;
-  return new Run(agent, model, runId, { kind: 'new', input, header, telemetry, ...(machines ? { machines } : {}) }, options);
+  return new Run(agent, model, runId, { kind: 'new', input, header, telemetry, ...(machines ? { machines } : {}) }, { ...options, identity });
 }
 
 /**
@@ -55,8 +59,9 @@ export function startQueuedRun(agent: Agent, header: RunHeader, options: Omit<Ru
   const model = resolveModel(options.model ?? agent.model);
   assertPriced(agent, model.info.model);
   const input = agentInput(agent, header.runId, typeof header.input === 'string' ? header.input : undefined, undefined);
+  const identity = identityOf(header.labels);
   const telemetry = RunTelemetry.open({ runId: header.runId, agent: { name: agent.name, version: agent.version }, model: model.info }, options.telemetry);
-  return new Run(agent, model, header.runId, { kind: 'new', input, header, created: true, telemetry, machines: runMachineEntries(agent) }, options);
+  return new Run(agent, model, header.runId, { kind: 'new', input, header, created: true, telemetry, machines: runMachineEntries(agent) }, { ...options, ...(identity ? { identity } : {}) });
 }
 
 /** The machine's input for a new run; a deadline is counted from now. */

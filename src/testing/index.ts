@@ -4,3 +4,4 @@
 export type { Script, ScriptError, ScriptRaw, ScriptReply, ScriptRequest, ScriptStep, ScriptToolCall } from './script.ts';
 export { scriptedModel } from './scriptedModel.ts';
 export { startScriptedServer, type ParsedRequest, type ScriptedServer } from './scriptedServer.ts';
+export { bagOfWords, type EmbeddingRequest } from './scriptedEmbeddings.ts';

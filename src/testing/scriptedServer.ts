@@ -5,6 +5,7 @@ import type { Message, ToolCall } from '../protocol/messages.ts';
 import type { ToolSpec } from '../protocol/model.ts';
 import { ScriptCursor, estimateTokens, fragments } from './script.ts';
 import type { ResolvedReply, Script, ScriptOptions } from './script.ts';
+import { answerEmbeddings, bagOfWords, type EmbeddingRequest } from './scriptedEmbeddings.ts';
 
 /** One request the scripted server received, with its body in both the API's shape and ours. */
 export interface ParsedRequest {
@@ -24,12 +25,16 @@ export interface ScriptedServerOptions extends ScriptOptions {
   port?: number;
   /** Keep only the last N parsed requests (default: all); long benchmark runs set this to bound memory. */
   keepRequests?: number;
+  /** The vector POST /v1/embeddings answers for a text (default: `bagOfWords`, 64 dimensions); such requests are not steps of the script. */
+  embed?: (text: string) => number[];
 }
 
 export interface ScriptedServer {
   /** Base URL ending in /v1, for `baseURL`. */
   url: string;
   requests: ParsedRequest[];
+  /** Requests to /v1/embeddings, in order. */
+  embeddingRequests: EmbeddingRequest[];
   close(): Promise<void>;
   /** Throws when a request did not fit the script or steps remain unconsumed. */
   assertDone(): void;
@@ -146,13 +151,15 @@ export async function startScriptedServer(script: Script, options: ScriptedServe
   const cursor = new ScriptCursor(script, options);
   const keep = options.keepRequests ?? Infinity;
   const requests: ParsedRequest[] = [];
+  const embeddingRequests: EmbeddingRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let received = 0;
 
   const handle = (req: IncomingMessage, res: ServerResponse, raw: string): void => {
     const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'POST' && path === '/v1/embeddings') return answerEmbeddings(res, raw, options.embed ?? bagOfWords, embeddingRequests);
     if (req.method !== 'POST' || path !== '/v1/chat/completions') {
-      sendJson(res, 404, errorBody(`Scripted server serves POST /v1/chat/completions only, got ${req.method} ${req.url}.`, 'invalid_request_error', 404));
+      sendJson(res, 404, errorBody(`Scripted server serves POST /v1/chat/completions and /v1/embeddings only, got ${req.method} ${req.url}.`, 'invalid_request_error', 404));
       return;
     }
     let body: ApiBody & Record<string, unknown>;
@@ -257,6 +264,7 @@ export async function startScriptedServer(script: Script, options: ScriptedServe
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    embeddingRequests,
     assertDone: () => cursor.assertDone(),
     close: () =>
       new Promise<void>((resolve, reject) => {

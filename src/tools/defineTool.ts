@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import type { ToolSecrets } from '../credentials/Secrets.ts';
 import type { Policy } from '../policy/policy.ts';
+import type { RunIdentity } from '../protocol/agent.ts';
 import { toStrictJsonSchema, type JsonSchema } from './strictSchema.ts';
 
 /** What a tool's `execute` receives besides its arguments. */
@@ -19,6 +20,8 @@ export interface ToolContext {
   secrets: ToolSecrets;
   /** The full output of an earlier call that compaction elided from the context, by the id its stub names. */
   elidedOutput?(id: string): string | undefined;
+  /** Who the run is for (tenant, user, thread), as its caller said. */
+  identity?: Readonly<RunIdentity>;
 }
 
 /** What a restarted run does with a call of this tool that started and never finished. */
