@@ -6,15 +6,16 @@ import { priceFor } from '../model/modelFacts.ts';
 import { costOf } from '../model/pricing.ts';
 import { dueTargets, evaluateTarget } from '../fitness/defineFitness.ts';
 import type { AgentContext, AgentInput, FitnessResult, Limits, ModelTurn } from '../protocol/agent.ts';
-import type { AssistantMessage, ToolCall } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import { ContextWindow } from './contextWindow.ts';
 import { permittedTools, unpricedBudget, type Agent } from './defineAgent.ts';
 import { dispatchCalls } from './dispatchCalls.ts';
 import { executeCalls } from './executeCalls.ts';
+import { normalizeCalls } from './normalizeCalls.ts';
 import { oneLine } from './decisionEvents.ts';
 import type { RunEvent } from './runEvents.ts';
 import type { BeforeModelCall } from './runOptions.ts';
+import type { ModelLimits } from '../rateLimits/ModelLimits.ts';
 
 /** What the machine's named actors and actions need from the run that hosts them. */
 export interface RunHooks {
@@ -36,6 +37,8 @@ export interface RunHooks {
   redactor: Redactor;
   /** The run's `beforeModelCall`: may refuse a request before it is sent. */
   beforeModelCall?: BeforeModelCall;
+  /** The run's `modelLimits`: each model request waits for its endpoint's shared limits. */
+  modelLimits?: ModelLimits;
   /** Replay: actors never call the model or a tool; recorded events drive the machine instead. */
   inert?: boolean;
   /** Names of the invoked agents between the run's agent and this one (none for the run's own). */
@@ -57,42 +60,6 @@ const contextOf = (actor: AnyActorRef | undefined): AgentContext => {
   if (!actor) throw new Error('Agent actors must run inside the agent machine.');
   return (actor.getSnapshot() as { context: AgentContext }).context;
 };
-
-/**
- * A call as the port contract types it, whatever the server sent: some send arguments as an object
- * (kept, as its JSON text) or a name or id that is not a string (validation then tells the model).
- */
-function asToolCall(call: unknown): ToolCall {
-  const given = (typeof call === 'object' && call !== null ? call : {}) as Partial<Record<keyof ToolCall, unknown>>;
-  const text = (value: unknown) => (typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value));
-  const args = given.arguments;
-  return {
-    id: text(given.id),
-    name: text(given.name),
-    arguments: typeof args === 'string' ? args : typeof args === 'object' && args !== null ? JSON.stringify(args) : text(args),
-  };
-}
-
-/** Give each call a usable, unique id, and say which ones the model got wrong. */
-export function normalizeCalls(message: AssistantMessage, step: number) {
-  const problems: Record<string, string> = {};
-  if (!message.toolCalls?.length) return { message, problems };
-  const seen = new Set<string>();
-  const toolCalls = message.toolCalls.map((given, index): ToolCall => {
-    const call = asToolCall(given);
-    let id = call.id;
-    if (!id || seen.has(id)) {
-      const original = id;
-      id = `call_${step}_${index}`;
-      problems[id] = original
-        ? `Tool call id "${original}" was used twice in one turn; every call needs its own id. This call was not run.`
-        : `Tool call #${index + 1} (${call.name || 'no name'}) had no id; every tool call needs a non-empty id. It was not run.`;
-    }
-    seen.add(id);
-    return { ...call, id };
-  });
-  return { message: { ...message, toolCalls }, problems };
-}
 
 const tighter = (a: number | undefined, b: number | undefined) => (a === undefined ? b : b === undefined ? a : Math.min(a, b));
 
@@ -198,12 +165,15 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         };
         const messages = await window.fit(context.messages);
         await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
+        // After the check, so that a refused call takes no place in the endpoint's window.
+        const paced = await hooks.modelLimits?.acquire(model.info, messages, signal);
         let response;
         try {
           response = await model.complete({
             messages,
             tools,
             signal,
+            ...(paced ? { pacing: paced.pacing } : {}),
             onDelta: (text) => delta(stream.write(text)),
             onRetry: (retry) => {
               delta(stream.abandon());
@@ -221,7 +191,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
               step,
               requestModel: model.info.model,
               provider: model.info.provider,
-              durationMs: Math.round(performance.now() - started),
+              durationMs: Math.round(performance.now() - started) - (paced?.waitedMs ?? 0),
               errorType: error instanceof Error ? error.name : 'Error',
               error: oneLine(hooks.redactor.redactString(error instanceof Error ? error.message : String(error))),
             });
@@ -229,6 +199,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           throw error;
         }
         delta(stream.end());
+        await paced?.settle(response.usage);
         window.observe(messages, response.usage.inputTokens);
         const { message, problems } = normalizeCalls(response.message, step);
         // The model that answered may differ from the one asked for (a dated snapshot, or a gateway's
@@ -236,7 +207,9 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         const answeredBy = response.model || model.info.model;
         const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? requested;
         const costUsd = price ? costOf(response.usage, price) : null;
-        const durationMs = Math.round(performance.now() - started);
+        // The call's own time: a wait for the endpoint's limits is told apart, as `waitedMs`.
+        const waitedMs = paced?.waitedMs ?? 0;
+        const durationMs = Math.round(performance.now() - started) - waitedMs;
         hooks.emit({
           type: 'model.answer',
           runId: hooks.runId,
@@ -248,6 +221,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           costUsd,
           finishReason: response.finishReason,
           durationMs,
+          ...(waitedMs > 0 ? { waitedMs } : {}),
           ...(hooks.content ? { input: messages, output: message } : {}),
         });
         return {
@@ -257,6 +231,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
           model: response.model,
           at: Date.now(),
           durationMs,
+          ...(waitedMs > 0 ? { waitedMs } : {}),
           ...(Object.keys(problems).length ? { problems } : {}),
         };
       }),

@@ -24,6 +24,8 @@ export interface ResumeOptions {
   onEvent?: (event: RunEvent) => void;
   /** See `RunOptions.beforeModelCall`. */
   beforeModelCall?: RunOptions['beforeModelCall'];
+  /** See `RunOptions.modelLimits`. */
+  modelLimits?: RunOptions['modelLimits'];
   /** Also send XState's inspection events here, redacted as the log is; see `RunOptions.inspect`. */
   inspect?: RunOptions['inspect'];
   /**

@@ -5,6 +5,7 @@ import type { RunStore } from '../log/stores/runStore.ts';
 import type { AgentInput } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
+import type { ModelLimits } from '../rateLimits/ModelLimits.ts';
 import type { InspectOption } from './inspectObserver.ts';
 import type { RunEvent } from './runEvents.ts';
 import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
@@ -28,6 +29,12 @@ export interface RunOptions {
   onEvent?: (event: RunEvent) => void;
   /** See `BeforeModelCall`: a check run before each model request of the run and of the agents it invokes. */
   beforeModelCall?: BeforeModelCall;
+  /**
+   * Rate limits of model endpoints (`openModelLimits`), shared with every run and process given the
+   * same limits: each model request of the run waits until its endpoint has room, and a 429 it gets
+   * makes all of them wait. The wait is recorded with the model's answer (`waitedMs`).
+   */
+  modelLimits?: ModelLimits;
   /**
    * Also send XState's inspection events here, as copies in which the secrets the run's tools read are
    * redacted as in the log. An observer that throws is reported once (a `StatecraftObserverWarning`)
