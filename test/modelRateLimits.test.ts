@@ -2,9 +2,10 @@
 // workers. The real openai client calls the scripted server, which notes when each request arrived;
 // the assertions are on those arrivals (how many, and which came after a block began), never on how
 // long the test took.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -21,7 +22,8 @@ import {
 } from '../src/index.ts';
 import { delay } from '../src/delay.ts';
 import { BACKOFF, nextBlock } from '../src/rateLimits/limitBackends.ts';
-import { startScriptedServer, type ScriptStep } from '../src/testing/index.ts';
+import { startScriptedServer, type ScriptRequest, type ScriptStep } from '../src/testing/index.ts';
+import { submitRun } from '../src/worker/submitRun.ts';
 import { dropSchema, freshSchema, PG_URL, storeUrl } from './fixtures/workers/helpers.ts';
 
 const schema = freshSchema('sc_ratelimits');
@@ -31,12 +33,12 @@ const dir = mkdtempSync(join(tmpdir(), 'statecraft-ratelimits-'));
 
 /** Each request's arrival (Date.now() at the server) and model; what it is answered is `answer`'s. */
 const arrivals: { at: number; model: string }[] = [];
-let answer: (model: string, nth: number) => ScriptStep = () => ({ content: 'done' });
-const scripted = await startScriptedServer(() => {
+let answer: (model: string, nth: number, request: ScriptRequest) => ScriptStep = () => ({ content: 'done' });
+const scripted = await startScriptedServer((_index, request) => {
   // The request being answered is the last one received: the server notes it before asking the script.
   const model = String(scripted.requests.at(-1)?.body['model'] ?? '');
   arrivals.push({ at: Date.now(), model });
-  return answer(model, arrivals.filter((arrival) => arrival.model === model).length - 1);
+  return answer(model, arrivals.filter((arrival) => arrival.model === model).length - 1, request);
 });
 
 const agentOn = (model: string) =>
@@ -187,6 +189,40 @@ test('a run without modelLimits records no wait', async () => {
   assert.is((await run.result).status, 'done');
   const records = await store.read(run.runId);
   assert.ok(records.every((record) => (record.meta as { waitedMs?: unknown } | undefined)?.waitedMs === undefined));
+});
+
+test('two worker processes started with --model-rpm 3 send the endpoint 3 requests in its minute between them, and both wait', async () => {
+  process.env.MODEL_URL = scripted.url;
+  const { agent, reply } = await import('./fixtures/workers/agent.ts');
+  answer = (model, _nth, request) => (model === 'scripted' ? reply(request, 10) : { content: 'done' });
+  for (let i = 0; i < 4; i++) await submitRun(agent, `fleet ${i}`, { store });
+  const root = resolve(import.meta.dirname, '..');
+  const workers = [0, 1].map(() => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--agents', 'test/fixtures/workers/agent.ts', '--store', url, '--concurrency', '2', '--poll', '100ms', '--grace', '1s', '--model-rpm', '3', '--json'],
+      { cwd: root, env: { ...process.env, MODEL_URL: scripted.url, TOOL_MS: '5', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const entry = { child, out: '', exited: new Promise<void>((done) => child.on('exit', () => done())) };
+    child.stdout.on('data', (chunk) => (entry.out += chunk));
+    child.stderr.on('data', (chunk) => (entry.out += chunk));
+    return entry;
+  });
+  const waitsOf = (out: string) => out.split('\n').filter((line) => line.includes('"model.waiting"')).map((line) => JSON.parse(line) as ModelLimitWait & { type: string });
+  try {
+    await until('both workers wait for the shared limit', () => workers.every((worker) => waitsOf(worker.out).length > 0), 60_000);
+    assert.is(arrivalsOf('scripted').length, 3, workers.map((worker) => worker.out).join('\n'));
+    for (const worker of workers) {
+      const [wait] = waitsOf(worker.out);
+      assert.is(wait!.endpoint, endpointOf('scripted'));
+      assert.is(wait!.reason, 'requestsPerMinute');
+    }
+    await delay(300);
+    assert.is(arrivalsOf('scripted').length, 3, 'still none past the limit');
+  } finally {
+    for (const worker of workers) worker.child.kill('SIGTERM');
+    await Promise.all(workers.map((worker) => worker.exited));
+  }
 });
 
 test('close', async () => {
