@@ -124,7 +124,9 @@ const DUPLICATE_TABLE = '42P07';
 /**
  * Counters and blocks in tables of a PostgreSQL store's schema, on the store's own connections. A
  * block's end is set and read by the database's clock (now() + interval), so hosts whose clocks
- * disagree still wait for the same moment.
+ * disagree still wait for the same moment. The per-minute windows are rate-limiter-flexible's, whose
+ * ends are set by the clock of the host that opens each window: a skew between hosts shifts a window's
+ * end by as much, never lets two windows overlap.
  */
 export async function postgresBackend(store: PostgresStore): Promise<LimitBackend> {
   const rlf: Rlf = await importPeer(() => import('rate-limiter-flexible'), 'rate-limiter-flexible', NEEDS);
