@@ -34,7 +34,7 @@ export type {
   ToolOutcome,
 } from './protocol/agent.ts';
 export type { AssistantMessage, Message, ToolCall, ToolMessage, Usage } from './protocol/messages.ts';
-export type { ModelInfo, ModelPort, ModelRequest, ModelResponse, ToolSpec } from './protocol/model.ts';
+export type { ModelInfo, ModelPacing, ModelPort, ModelRequest, ModelResponse, ToolSpec } from './protocol/model.ts';
 export {
   chainCredentials,
   envCredentials,
@@ -69,6 +69,9 @@ export { startWorker } from './worker/startWorker.ts';
 export type { Worker } from './worker/Worker.ts';
 export type { WorkerEvent, WorkerOptions } from './worker/workerOptions.ts';
 export { submitRun, type SubmitOptions, type Submitted } from './worker/submitRun.ts';
+// Model rate limits: rate-limiter-flexible is loaded only when limits are opened.
+export { openModelLimits, type ModelLimits, type ModelLimitsStore, type PacedCall } from './rateLimits/ModelLimits.ts';
+export { modelEndpoint, ModelRateLimitError, type EndpointRateLimits, type ModelLimitsOptions, type ModelLimitWait } from './rateLimits/modelLimitsConfig.ts';
 export type { RunStore, ListRunsFilter, HistoryEntry } from './log/stores/runStore.ts';
 export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/format/record.ts';
 export type { MachineEntry, MachineRef } from './log/format/machineEntry.ts';

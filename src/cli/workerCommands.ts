@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { UserError } from '../errors.ts';
+import type { ModelLimitsOptions } from '../rateLimits/modelLimitsConfig.ts';
 import type { WorkerEvent } from '../worker/workerOptions.ts';
 import type { CommandValues } from './args.ts';
 import { loadAgent } from './loadAgent.ts';
@@ -13,6 +15,36 @@ function durationOption(values: CommandValues, name: string): number | undefined
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(raw).trim());
   if (!match) throw new UserError(`--${name} takes a duration: a number of milliseconds, or with a unit (500ms, 10s, 2m); found "${String(raw)}".`);
   return Number(match[1]) * UNITS[(match[2] ?? 'ms') as keyof typeof UNITS];
+}
+
+const wholeOption = (values: CommandValues, name: string): number | undefined => {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!(Number.isInteger(value) && value >= 1)) throw new UserError(`--${name} must be a whole number, 1 or more, found "${String(raw)}".`);
+  return value;
+};
+
+/** The shared model rate limits of --model-limits FILE, --model-rpm, --model-tpm and --model-wait; undefined when none is given. */
+function modelLimitsOption(values: CommandValues): ModelLimitsOptions | undefined {
+  const file = values['model-limits'] as string | undefined;
+  let limits: ModelLimitsOptions = {};
+  if (file !== undefined) {
+    try {
+      limits = JSON.parse(readFileSync(file, 'utf8')) as ModelLimitsOptions;
+    } catch (error) {
+      throw new UserError(`--model-limits ${file}: expected a JSON file such as {"requestsPerMinute": 500, "endpoints": {"gpt-4o": {"tokensPerMinute": 30000}}}; ${(error as Error).message}`);
+    }
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) throw new UserError(`--model-limits ${file}: expected a JSON object of limits, found ${JSON.stringify(limits)}.`);
+  }
+  const rpm = wholeOption(values, 'model-rpm');
+  const tpm = wholeOption(values, 'model-tpm');
+  const wait = durationOption(values, 'model-wait');
+  if (file === undefined && rpm === undefined && tpm === undefined) {
+    if (wait !== undefined) throw new UserError('--model-wait caps the wait for model rate limits: give the limits too (--model-rpm, --model-tpm or --model-limits).');
+    return undefined;
+  }
+  return { ...limits, ...(rpm === undefined ? {} : { requestsPerMinute: rpm }), ...(tpm === undefined ? {} : { tokensPerMinute: tpm }), ...(wait === undefined ? {} : { maxWaitMs: wait }) };
 }
 
 /** The store the workers share: --store, else STATECRAFT_STORE; refused before any module loads unless it is PostgreSQL. */
@@ -46,6 +78,8 @@ const line = (event: WorkerEvent): string | undefined => {
       return `draining: ${event.inFlight} run(s) in flight`;
     case 'worker.stopped':
       return 'worker stopped';
+    case 'model.waiting':
+      return `a model call waits ${Math.ceil(event.delayMs / 1000)} s for ${event.endpoint} (${event.reason === 'blocked' ? 'the endpoint asked to wait: 429' : event.reason})`;
   }
 };
 
@@ -57,6 +91,7 @@ export async function work(values: CommandValues, positionals: string[]): Promis
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
     throw new UserError(`--concurrency must be a whole number of runs, 1 or more, found "${String(values.concurrency)}".`);
   }
+  const modelLimits = modelLimitsOption(values);
   const agents = [];
   for (const path of modules) agents.push((await loadAgent(path)).agent);
   const { startWorker } = await import('../worker/startWorker.ts');
@@ -68,6 +103,7 @@ export async function work(values: CommandValues, positionals: string[]): Promis
     ...(values.lease === undefined ? {} : { leaseMs: durationOption(values, 'lease') }),
     ...(values.grace === undefined ? {} : { graceMs: durationOption(values, 'grace') }),
     ...(values.poll === undefined ? {} : { pollMs: durationOption(values, 'poll') }),
+    ...(modelLimits ? { modelLimits } : {}),
     onEvent: (event) => {
       const text = json ? JSON.stringify(event) : line(event);
       if (text) process.stdout.write(`${text}\n`);

@@ -296,7 +296,7 @@ export function createOpenAIModel(options: OpenAIModelOptions = {}): ModelPort {
             throw translate(error);
           }
         },
-        { retry: options.retry, timeoutMs, signal: request.signal, target: { baseURL, model, secrets }, onRetry: request.onRetry },
+        { retry: options.retry, timeoutMs, signal: request.signal, target: { baseURL, model, secrets }, onRetry: request.onRetry, pacing: request.pacing },
       );
       const unusable = unusableFinish(response, `Model ${model} at ${baseURL}`, options.maxTokens);
       if (unusable) throw unusable;

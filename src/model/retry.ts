@@ -1,5 +1,6 @@
 import { delay } from '../delay.ts';
 import { CancelledError, ModelCallError } from '../errors.ts';
+import type { ModelPacing } from '../protocol/model.ts';
 
 /** How model calls are retried; `random` and `sleep` let tests control time. */
 export interface RetryOptions {
@@ -59,6 +60,8 @@ export interface RetryCallOptions {
   target: CallTarget;
   /** Called before each wait for a retry; whatever the failed attempt streamed is to be discarded. */
   onRetry?: (notice: RetryNotice) => void;
+  /** Shared rate limits of the endpoint: told of each 429, and asked before each retry. */
+  pacing?: ModelPacing;
 }
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
@@ -195,6 +198,14 @@ export async function callWithRetry<T>(attempt: (signal: AbortSignal, attemptNum
 
   for (let attemptNumber = 1; ; attemptNumber++) {
     if (outer?.aborted) throw cancelled();
+    if (attemptNumber > 1 && options.pacing) {
+      try {
+        await options.pacing.beforeRetry(outer);
+      } catch (paceError) {
+        if (outer?.aborted) throw cancelled();
+        throw paceError;
+      }
+    }
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -215,6 +226,8 @@ export async function callWithRetry<T>(attempt: (signal: AbortSignal, attemptNum
       clearTimeout(timer);
       outer?.removeEventListener('abort', onOuterAbort);
     }
+    // Told even when this call gives up: the others calling the endpoint should wait all the same.
+    if (failure?.kind === 'http' && failure.status === 429) await options.pacing?.rateLimited(retryAfterMs(failure.headers));
     if (!isRetryable(failure) || attemptNumber > maxRetries) throw finalError(failure, error, attemptNumber, options);
     const requested = retryAfterMs(failure?.headers);
     const longest = retry.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;

@@ -187,6 +187,8 @@ export interface ModelTurn {
   at?: number;
   /** How long the call took, retries included. */
   durationMs?: number;
+  /** How long the call waited for its endpoint's shared rate limits (`modelLimits`) before it was sent, retries' waits included; absent when it did not wait. */
+  waitedMs?: number;
   /** Calls the runtime could not take as given (missing or repeated id), by the id it assigned. */
   problems?: Record<string, string>;
   /** For an agent that compacts its context: the tokens of the input sent, and the size at which to compact. */

@@ -25,6 +25,20 @@ export interface ModelRequest {
    * how long it waits: text already given to `onDelta` is discarded, and the new attempt streams anew.
    */
   onRetry?: (retry: { attempt: number; delayMs: number; reason: string }) => void;
+  /**
+   * The endpoint's shared rate limits, when the run has some (`modelLimits`): the runtime paces the
+   * first attempt itself; a port that retries asks `beforeRetry` before each retry and reports each
+   * 429 to `rateLimited`, so that every process calling the endpoint slows down, not only this one.
+   */
+  pacing?: ModelPacing;
+}
+
+/** See `ModelRequest.pacing`. */
+export interface ModelPacing {
+  /** Resolves once the endpoint's shared limits allow another attempt; rejects when the wait would pass its cap or the signal aborts. */
+  beforeRetry(signal?: AbortSignal): Promise<void>;
+  /** The endpoint answered 429, asking to wait `retryAfterMs` (from Retry-After or retry-after-ms) when it said. */
+  rateLimited(retryAfterMs: number | undefined): Promise<void>;
 }
 
 export interface ModelResponse {

@@ -54,7 +54,7 @@ export class Run {
   private pausing: { reached: () => void; at: Promise<void> } | undefined;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'credentials' | 'identity'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'credentials' | 'identity' | 'modelLimits'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -96,7 +96,7 @@ export class Run {
         this.pausing.reached();
         return new Promise<void>(() => {});
       },
-      redactor: this.redactor, ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}),
+      redactor: this.redactor, ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}), ...(options.modelLimits ? { modelLimits: options.modelLimits } : {}),
       secrets: runSecrets(agent, options, this.redactor),
       content: this.telemetry?.content === true, ...(options.identity ? { identity: options.identity } : {}),
     });

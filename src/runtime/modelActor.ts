@@ -61,12 +61,15 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
     const memory = await readMemory?.(context.messages, signal);
     const messages = await window.fit(memory ? withMemory(context.messages, memory) : context.messages);
     await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
+    // After the check, so that a refused call takes no place in the endpoint's window.
+    const paced = await hooks.modelLimits?.acquire(model.info, messages, signal);
     let response;
     try {
       response = await model.complete({
         messages,
         tools,
         signal,
+        ...(paced ? { pacing: paced.pacing } : {}),
         onDelta: (text) => delta(stream.write(text)),
         onRetry: (retry) => {
           delta(stream.abandon());
@@ -84,7 +87,7 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
           step,
           requestModel: model.info.model,
           provider: model.info.provider,
-          durationMs: Math.round(performance.now() - started),
+          durationMs: Math.round(performance.now() - started) - (paced?.waitedMs ?? 0),
           errorType: error instanceof Error ? error.name : 'Error',
           error: oneLine(hooks.redactor.redactString(error instanceof Error ? error.message : String(error))),
         });
@@ -92,6 +95,7 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
       throw error;
     }
     delta(stream.end());
+    await paced?.settle(response.usage);
     window.observe(messages, response.usage.inputTokens);
     const { message, problems } = normalizeCalls(response.message, step);
     const sized = agent.compaction ? await inputSize(agent, window, messages) : undefined;
@@ -100,7 +104,9 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
     const answeredBy = response.model || model.info.model;
     const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? requested;
     const costUsd = price ? costOf(response.usage, price) : null;
-    const durationMs = Math.round(performance.now() - started);
+    // The call's own time: a wait for the endpoint's limits is told apart, as `waitedMs`.
+    const waitedMs = paced?.waitedMs ?? 0;
+    const durationMs = Math.round(performance.now() - started) - waitedMs;
     hooks.emit({
       type: 'model.answer',
       runId: hooks.runId,
@@ -112,6 +118,7 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
       costUsd,
       finishReason: response.finishReason,
       durationMs,
+      ...(waitedMs > 0 ? { waitedMs } : {}),
       ...(hooks.content ? { input: messages, output: message } : {}),
     });
     return {
@@ -121,6 +128,7 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
       model: response.model,
       at: Date.now(),
       durationMs,
+      ...(waitedMs > 0 ? { waitedMs } : {}),
       ...(Object.keys(problems).length ? { problems } : {}),
       ...(sized ? { window: sized } : {}),
       ...(memory && (memory.working || memory.recalled) ? { memory } : {}),

@@ -14,6 +14,7 @@ import { executeCalls } from './executeCalls.ts';
 import { contextOf, modelActor } from './modelActor.ts';
 import type { RunEvent } from './runEvents.ts';
 import type { BeforeModelCall } from './runOptions.ts';
+import type { ModelLimits } from '../rateLimits/ModelLimits.ts';
 
 /** What the machine's named actors and actions need from the run that hosts them. */
 export interface RunHooks {
@@ -35,6 +36,8 @@ export interface RunHooks {
   redactor: Redactor;
   /** The run's `beforeModelCall`: may refuse a request before it is sent. */
   beforeModelCall?: BeforeModelCall;
+  /** The run's `modelLimits`: each model request waits for its endpoint's shared limits. */
+  modelLimits?: ModelLimits;
   /** Replay: actors never call the model or a tool; recorded events drive the machine instead. */
   inert?: boolean;
   /** Names of the invoked agents between the run's agent and this one (none for the run's own). */

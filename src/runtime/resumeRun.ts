@@ -27,6 +27,8 @@ export interface ResumeOptions {
   beforeModelCall?: RunOptions['beforeModelCall'];
   /** See `RunOptions.credentials`. */
   credentials?: RunOptions['credentials'];
+  /** See `RunOptions.modelLimits`. */
+  modelLimits?: RunOptions['modelLimits'];
   /** Also send XState's inspection events here, redacted as the log is; see `RunOptions.inspect`. */
   inspect?: RunOptions['inspect'];
   /**

@@ -19,7 +19,7 @@ export type RunEvent = (
    * A model answered: who answered (`model`) and who was asked (`requestModel`, on the port of
    * `provider`), its usage (cached and reasoning tokens included when reported), its cost, null when
    * no source knows the model's price (see `modelFacts`), why it stopped, and how long the call took,
-   * retries included.
+   * retries included (a wait for the endpoint's rate limits is `waitedMs`, not part of it).
    */
   | {
       type: 'model.answer';
@@ -34,6 +34,8 @@ export type RunEvent = (
       durationMs: number;
       /** Why the model was asked, when not for the agent's next turn: `compaction`, a summary of older turns. */
       purpose?: 'compaction';
+      /** How long the call waited for its endpoint's shared rate limits (`modelLimits`), apart from `durationMs`; absent when it did not wait. */
+      waitedMs?: number;
       /** The messages the model was sent, and its answer: only for a listener that asked for content (telemetry's `content`). */
       input?: readonly Message[];
       output?: AssistantMessage;

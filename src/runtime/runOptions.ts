@@ -9,6 +9,7 @@ import type { AgentInput, RunIdentity } from '../protocol/agent.ts';
 import type { Message } from '../protocol/messages.ts';
 import type { ModelPort } from '../protocol/model.ts';
 import type { Agent } from './defineAgent.ts';
+import type { ModelLimits } from '../rateLimits/ModelLimits.ts';
 import type { InspectOption } from './inspectObserver.ts';
 import type { RunEvent } from './runEvents.ts';
 import type { RunTelemetry } from '../telemetry/RunTelemetry.ts';
@@ -43,6 +44,12 @@ export interface RunOptions {
    * every value read is redacted like the agent's own.
    */
   credentials?: CredentialsProvider;
+  /**
+   * Rate limits of model endpoints (`openModelLimits`), shared with every run and process given the
+   * same limits: each model request of the run waits until its endpoint has room, and a 429 it gets
+   * makes all of them wait. The wait is recorded with the model's answer (`waitedMs`).
+   */
+  modelLimits?: ModelLimits;
   /**
    * Also send XState's inspection events here, as copies in which the secrets the run's tools read are
    * redacted as in the log. An observer that throws is reported once (a `StatecraftObserverWarning`)

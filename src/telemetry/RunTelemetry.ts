@@ -197,7 +197,7 @@ export class RunTelemetry {
       [A.OUTPUT_TOKENS]: event.usage.outputTokens,
       [A.FINISH_REASONS]: [event.finishReason],
       [A.CONVERSATION_ID]: this.runId,
-      [A.STEP]: event.step,
+      [A.STEP]: event.step, ...(event.waitedMs ? { [A.RATE_LIMIT_WAIT_MS]: event.waitedMs } : {}),
       ...(event.usage.cachedInputTokens ? { [A.CACHE_READ_TOKENS]: event.usage.cachedInputTokens } : {}),
       ...(event.costUsd === null ? {} : { [A.COST_USD]: event.costUsd }),
       ...(event.actor === undefined ? {} : { [A.ACTOR]: event.actor, [A.AGENT_NAME]: this.nameOf(event.actor) }),

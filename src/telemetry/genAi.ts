@@ -46,6 +46,8 @@ export const PATCH_BYTES = 'statecraft.patch.bytes';
 export const PATCH = 'statecraft.patch';
 export const APPROVAL_DECISION = 'statecraft.approval.decision';
 export const APPROVAL_BY = 'statecraft.approval.by';
+/** How long a model call waited for its endpoint's shared rate limits before it was sent. */
+export const RATE_LIMIT_WAIT_MS = 'statecraft.model.rate_limit.wait_ms';
 
 export const INSTRUMENTATION = 'statecraft';
 

@@ -162,7 +162,8 @@ export class Worker {
       return;
     }
     const resumed = summary.lastSeq >= 0;
-    const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true }) : startQueuedRun(agent, header, { store });
+    const { modelLimits } = this.#options;
+    const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true, modelLimits }) : startQueuedRun(agent, header, { store, modelLimits });
     slot.run = run;
     if (slot.lost) run.abandon(new LeaseLostError(runId, lease.epoch, {}));
     if (this.#draining) void run.pause().then(() => (slot.paused = true));

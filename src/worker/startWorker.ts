@@ -1,3 +1,4 @@
+import { openModelLimits } from '../rateLimits/ModelLimits.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
 import { postgresStoreFor, queueName, RunQueue } from './runQueue.ts';
 import { Worker } from './Worker.ts';
@@ -16,15 +17,30 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const store = postgresStoreFor(options.store, 'worker');
   const owned = typeof options.store === 'string';
   let queue: RunQueue | undefined;
+  let worker: Worker | undefined;
   try {
     queue = await RunQueue.open(store, { supervise: true, ticketExpireSeconds: Math.ceil(resolved.leaseMs / 1000) });
     for (const agent of options.agents as Agent[]) await queue.ensure(queueName(agent));
+    if (options.modelLimits) {
+      const { onWait } = options.modelLimits;
+      resolved.modelLimits = await openModelLimits(
+        {
+          ...options.modelLimits,
+          onWait: (wait) => {
+            onWait?.(wait);
+            if (worker) options.onEvent?.({ type: 'model.waiting', workerId: worker.id, ...wait });
+          },
+        },
+        store,
+      );
+    }
   } catch (error) {
     await queue?.close().catch(() => {});
     if (owned) await store.close().catch(() => {});
     throw error;
   }
-  const worker = new Worker(store, queue, options.agents, resolved, options.onEvent, async () => {
+  worker = new Worker(store, queue, options.agents, resolved, options.onEvent, async () => {
+    await resolved.modelLimits?.close();
     if (owned) await store.close();
   });
   worker.start();

@@ -1,5 +1,7 @@
 import { UserError } from '../errors.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
+import type { ModelLimits } from '../rateLimits/ModelLimits.ts';
+import { checkModelLimits, type ModelLimitsOptions } from '../rateLimits/modelLimitsConfig.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
 import type { RunResult } from '../runtime/runEvents.ts';
 
@@ -21,6 +23,12 @@ export interface WorkerOptions {
   pollMs?: number;
   /** On `stop()` (SIGTERM), how long runs in flight get to reach their next model request or end (default 10 s). */
   graceMs?: number;
+  /**
+   * Rate limits of the model endpoints the runs call (requests and tokens per minute), counted in the
+   * store by every worker given them: a model call waits while its endpoint has no room, and a 429 any
+   * worker gets makes every worker wait as the provider asked. See `openModelLimits`.
+   */
+  modelLimits?: ModelLimitsOptions;
   onEvent?: (event: WorkerEvent) => void;
 }
 
@@ -38,13 +46,17 @@ export type WorkerEvent =
   | { type: 'run.error'; workerId: string; runId: string; detail: string }
   | { type: 'worker.error'; workerId: string; detail: string }
   | { type: 'worker.draining'; workerId: string; inFlight: number }
-  | { type: 'worker.stopped'; workerId: string };
+  | { type: 'worker.stopped'; workerId: string }
+  /** A model call of one of the worker's runs waits for its endpoint's shared rate limits (`modelLimits`). */
+  | { type: 'model.waiting'; workerId: string; endpoint: string; reason: 'blocked' | 'requestsPerMinute' | 'tokensPerMinute'; delayMs: number };
 
 export interface ResolvedWorkerOptions {
   concurrency: number;
   leaseMs: number;
   pollMs: number;
   graceMs: number;
+  /** Opened by `startWorker` on the worker's store from the `modelLimits` option. */
+  modelLimits?: ModelLimits;
 }
 
 const positive = (name: string, value: number | undefined, fallback: number, min: number, unit: string): number => {
@@ -64,6 +76,7 @@ export function checkWorkerOptions(options: WorkerOptions): ResolvedWorkerOption
     if (seen.has(key)) throw new UserError(`Two of the worker's agents are ${key}: a worker takes runs by agent name and version, so each may be given once.`);
     seen.add(key);
   }
+  if (options.modelLimits !== undefined) checkModelLimits(options.modelLimits);
   const concurrency = positive('concurrency', options.concurrency, 10, 1, 'runs');
   if (!Number.isInteger(concurrency)) throw new UserError(`Worker option concurrency must be a whole number of runs, found ${concurrency}.`);
   return {

@@ -19,6 +19,13 @@ continues each from its last record. A worker that lost a run cannot write to it
 refuses its appends. A tool that may not run twice never does: one found started and not finished
 follows its onResume (run again with the same idempotency key, wait for a human, or fail the run).
 
+Model rate limits are shared by the workers given them: --model-rpm and --model-tpm limit the requests
+and tokens per minute of each model endpoint (model and base URL), counted in the store by every worker
+started with them; a model call over a limit waits for the next minute. A 429 that any worker gets
+(with its Retry-After) makes every worker wait before calling that endpoint again. --model-limits
+names a JSON file with limits per endpoint: {"requestsPerMinute": 500, "endpoints": {"gpt-4o":
+{"tokensPerMinute": 30000}}}.
+
 A run that waits for approval is let go (status waiting) and holds no worker; decide with statecraft
 approve / reject as usual.
 
@@ -32,6 +39,11 @@ Options:
   --lease TIME       how long a lease lasts unrenewed (default 30s): 500ms, 10s, 2m
   --grace TIME       how long a draining worker waits for its runs (default 10s)
   --poll TIME        how often the queue is asked for runs while there is room (default 500ms)
+  --model-rpm N      model requests per minute per endpoint, shared by the workers
+  --model-tpm N      model tokens per minute per endpoint, shared by the workers
+  --model-limits FILE  limits per endpoint, as JSON (see above); --model-rpm/--model-tpm override
+                     its top-level limits
+  --model-wait TIME  the longest a model call waits for those limits (default 5m), then it fails
   --json             print the worker's events as JSON Lines (run.taken, run.ended, run.released,
                      lease.lost, run.error, worker.error...)
 ${workerStoreHelp}`,
@@ -41,6 +53,10 @@ ${workerStoreHelp}`,
     lease: { type: 'string' },
     grace: { type: 'string' },
     poll: { type: 'string' },
+    'model-rpm': { type: 'string' },
+    'model-tpm': { type: 'string' },
+    'model-limits': { type: 'string' },
+    'model-wait': { type: 'string' },
     json: { type: 'boolean' },
     store: { type: 'string' },
   },

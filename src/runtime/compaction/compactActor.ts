@@ -47,9 +47,10 @@ export function compactActor(agent: Agent, hooks: RunHooks, model: ModelPort, wi
       await hooks.durable();
       await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
       const started = performance.now();
+      const paced = await hooks.modelLimits?.acquire(model.info, messages, signal);
       let response;
       try {
-        response = await model.complete({ messages, tools: [], signal });
+        response = await model.complete({ messages, tools: [], signal, ...(paced ? { pacing: paced.pacing } : {}) });
       } catch (error) {
         if (!signal.aborted) {
           hooks.emit({
@@ -60,7 +61,8 @@ export function compactActor(agent: Agent, hooks: RunHooks, model: ModelPort, wi
         }
         throw error;
       }
-      const durationMs = Math.round(performance.now() - started);
+      await paced?.settle(response.usage);
+      const durationMs = Math.round(performance.now() - started) - (paced?.waitedMs ?? 0);
       const price = (response.model ? priceFor(response.model, agent.prices) : undefined) ?? priceFor(model.info.model, agent.prices);
       const costUsd = price ? costOf(response.usage, price) : null;
       answers.model = response.model || model.info.model;
