@@ -63,6 +63,7 @@ export { startWorker } from './worker/startWorker.ts';
 export type { Worker } from './worker/Worker.ts';
 export type { WorkerEvent, WorkerOptions } from './worker/workerOptions.ts';
 export { submitRun, type SubmitOptions, type Submitted } from './worker/submitRun.ts';
+export { decideQueued, isWorkersRun, type QueuedDecision } from './worker/decideQueued.ts';
 export type { RunStore, ListRunsFilter, HistoryEntry } from './log/stores/runStore.ts';
 export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/format/record.ts';
 export type { MachineEntry, MachineRef } from './log/format/machineEntry.ts';
