@@ -55,7 +55,7 @@ export class Run {
   private pausing: { reached: () => void; at: Promise<void> } | undefined;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'holds'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -99,7 +99,7 @@ export class Run {
       },
       redactor: this.redactor, ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}),
       secrets: new Secrets({ provider: agent.credentials, grants: agent.secrets, redactor: this.redactor }),
-      content: this.telemetry?.content === true,
+      content: this.telemetry?.content === true, ...(options.holds ? { holds: options.holds } : {}),
     });
     const observe = inspectObserver(runId, options.inspect, this.redactor);
     const inspect = observe

@@ -32,6 +32,8 @@ export interface RunHooks {
    * of it has happened yet.
    */
   checkpoint?(): Promise<void>;
+  /** See `RunOptions.holds`. */
+  holds?(): boolean;
   secrets: Secrets;
   redactor: Redactor;
   /** The run's `beforeModelCall`: may refuse a request before it is sent. */
@@ -190,6 +192,7 @@ export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
         // the log saying this call was asked, so that resume records asking it again.
         await hooks.checkpoint?.();
         await hooks.durable();
+        if (hooks.holds?.() === false) await new Promise<never>(() => {});
         const started = performance.now();
         // Chunks are redacted as the whole answer would be: a secret cut between two chunks is still found.
         const stream = hooks.redactor.stream();

@@ -178,7 +178,8 @@ export class Worker {
       }
     }
     const resumed = summary.lastSeq >= 0;
-    const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true }) : startQueuedRun(agent, header, { store });
+    const holds = () => this.#holds(slot);
+    const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true, holds }) : startQueuedRun(agent, header, { store, holds });
     slot.run = run;
     if (slot.lost) run.abandon(new LeaseLostError(runId, lease.epoch, {}));
     if (this.#draining) void run.pause().then(() => (slot.paused = true));
@@ -244,7 +245,16 @@ export class Worker {
     }
   }
 
-  #lose(slot: Slot, why: string): void {
+  /** Whether the lease is surely still held, by this process's own clock: a side effect starts only then. */
+  #holds(slot: Slot): boolean {
+    if (slot.lost) return false;
+    // The database counts the lease from when it renewed it, which is after `deadline` was measured from.
+    if (performance.now() < slot.deadline) return true;
+    this.#lose(slot, 'the lease ran out (the process was frozen or too busy to renew it) before a side effect could start, so it was not started');
+    return false;
+  }
+
+    #lose(slot: Slot, why: string): void {
     if (slot.lost) return;
     slot.lost = `Run ${slot.runId}: this worker lost its lease (epoch ${slot.lease?.epoch}): ${why}. It stopped running the run; the store refuses any append under that lease.`;
     slot.run?.abandon(new LeaseLostError(slot.runId, slot.lease?.epoch, {}, { cause: new Error(slot.lost) }));

@@ -3,6 +3,7 @@ import { ENDED_STATUSES } from '../log/format/record.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
 import { decisionTarget } from '../runtime/waitingCalls.ts';
+import { submittedToWorkers } from '../runtime/workersRun.ts';
 import { RunQueue } from './runQueue.ts';
 
 /** A decision on one waiting call of a workers' run, as it is kept until a worker records it. */
@@ -24,7 +25,7 @@ interface StoredCall {
  * never by the process that decides on it.
  */
 export async function isWorkersRun(store: RunStore, runId: string): Promise<boolean> {
-  return store instanceof PostgresStore && (await store.leases().state(runId)) !== undefined;
+  return submittedToWorkers(store, runId);
 }
 
 /**
