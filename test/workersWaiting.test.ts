@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PostgresStore, replayRun, stateAt } from '../src/index.ts';
+import { PostgresStore, replayRun, resumeRun, stateAt } from '../src/index.ts';
 import type { AgentContext } from '../src/protocol/agent.ts';
 import { delay } from '../src/delay.ts';
 import { startScriptedServer } from '../src/testing/index.ts';
@@ -67,6 +67,9 @@ test('statecraft approve on a workers\' run queues the decision and returns; a w
   const { runId } = await submitRun(approvingAgent, 'slow task approved from the CLI', { store });
   await untilWaiting(runId);
   for (let i = 0; i < 100 && worker.inFlight > 0; i++) await delay(20);
+  // Only a worker continues it: a process that resumes it itself is refused, and told what to do.
+  const resumed = await resumeRun(approvingAgent, runId, { store }).then(() => undefined, (error: Error) => error);
+  assert.match(resumed?.message ?? '', /was submitted to the workers, so a worker continues it and this process may not: decide its waiting calls with `npx statecraft approve/);
   const first = await statecraft(['approve', runId, '--by', 'ana', '--store', url]);
   assert.is(first.code, 0, first.out);
   assert.match(first.out, 'one of them continues it');
