@@ -72,6 +72,7 @@ export { submitRun, type SubmitOptions, type Submitted } from './worker/submitRu
 // Model rate limits: rate-limiter-flexible is loaded only when limits are opened.
 export { openModelLimits, type ModelLimits, type ModelLimitsStore, type PacedCall } from './rateLimits/ModelLimits.ts';
 export { modelEndpoint, ModelRateLimitError, type EndpointRateLimits, type ModelLimitsOptions, type ModelLimitWait } from './rateLimits/modelLimitsConfig.ts';
+export { decideQueued, isWorkersRun, type QueuedDecision } from './worker/decideQueued.ts';
 export type { RunStore, ListRunsFilter, HistoryEntry } from './log/stores/runStore.ts';
 export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/format/record.ts';
 export type { MachineEntry, MachineRef } from './log/format/machineEntry.ts';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
-import { defineAgent, defineTool, startRun, runAgent, UserError } from '../src/index.ts';
+import { defineAgent, defineTool, MemoryStore, startRun, stateAt, runAgent, UserError } from '../src/index.ts';
 import type { ModelPort, RunEvent, ToolMessage } from '../src/index.ts';
 import { scriptedModel } from '../src/testing/index.ts';
 
@@ -404,6 +404,31 @@ test('a tool runs with the very arguments its policy judged, even when the schem
   assert.is((await runAgent(defineAgent({ name: 'a', model, tools: [order] }), 'go')).status, 'done');
   assert.is(ran.length, 1);
   assert.equal(ran, judged);
+});
+
+test('a side effect is not started once `holds` says the process no longer holds the run: the call stays started on record, for its next holder', async () => {
+  const calls: string[] = [];
+  const model = scriptedModel([{ toolCalls: [{ id: 'c1', name: 'echo', arguments: { text: 'one' } }] }]);
+  const agent = defineAgent({ name: 'a', model, tools: [echo(calls)] });
+  const store = new MemoryStore();
+  let asked = 0;
+  const run: ReturnType<typeof startRun> = startRun(agent, {
+    input: 'go',
+    store,
+    holds: () => {
+      // Held for the model request; lost by the time the tool call's start is on record.
+      if (++asked === 1) return true;
+      run.abandon(new Error('lease lost'));
+      return false;
+    },
+  });
+  const error = await run.result.then(() => undefined, (reason: Error) => reason);
+  assert.is(error?.message, 'lease lost');
+  assert.is(asked, 2, 'asked before the model request and before the tool call');
+  assert.equal(calls, [], 'the tool never ran');
+  const { lastSeq } = await store.summary(run.runId);
+  const { context } = (await stateAt(store, run.runId, lastSeq)) as { context: { turn: { calls: { id: string; status: string }[] } } };
+  assert.equal(context.turn.calls.map((call) => [call.id, call.status]), [['c1', 'running']]);
 });
 
 test.run();

@@ -162,15 +162,20 @@ test('a run of an agent version no worker has stays queued; a worker with it run
   assert.is(waiting!.owner, undefined, 'and names no process');
   assert.equal((await store.executor().executeSql(`SELECT owner FROM "${schema}".run_leases WHERE run_id = $1`, [later])).rows, [{ owner: null }], 'nor holds a lease');
   assert.ok(events.some((event) => event.type === 'run.ended' && event.runId === later && event.status === 'waiting'));
-  // Decided as statecraft approve does, in another process than the worker's: the run continues there.
-  const { resumeRun } = await import('../src/index.ts');
-  const run = await resumeRun(approvingAgent, later, { store });
-  const approveAll = () => run.pendingApprovals.forEach((call) => run.approve(call.id, { by: 'test' }));
-  run.on((event) => event.type === 'approval.requested' && approveAll());
-  approveAll();
-  const result = await run.result;
+  // Decided as statecraft approve does: queued for the workers, one of which continues the run.
+  const { decideQueued } = await import('../src/index.ts');
+  const decided = new Set<string>();
+  for (;;) {
+    const [summary] = await summariesWhen(store, [later], (summary) => summary.status === 'done' || (summary.status === 'waiting' && (summary.waitingOn as { callId: string }[]).some((call) => !decided.has(call.callId))), 20_000);
+    if (summary!.status === 'done') break;
+    const calls = (summary!.waitingOn as { callId: string }[]).map((call) => call.callId);
+    await decideQueued(store, later, calls.map((callId) => ({ kind: 'approve', callId, by: 'test' })));
+    calls.forEach((callId) => decided.add(callId));
+  }
   await worker.stop();
-  assert.is(result.output, answerFor('task for version 2'));
+  const last = (await store.read(later)).at(-1)!;
+  assert.is((last.snapshot as { output?: { output?: unknown } }).output?.output, answerFor('task for version 2'));
+  assert.is(events.filter((event) => event.type === 'run.decided' && event.runId === later).length, 2, 'each decision was sent to the run by the worker');
   assert.is(effectsOf(later).length, 2);
 });
 

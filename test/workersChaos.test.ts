@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PostgresStore, replayRun, resumeRun } from '../src/index.ts';
+import { decideQueued, PostgresStore, replayRun, type QueuedDecision } from '../src/index.ts';
+import { stateAt } from '../src/log/reads/reads.ts';
 import { verifyRun } from '../src/log/reads/verifyRun.ts';
 import { startScriptedServer } from '../src/testing/index.ts';
 import { submitRun } from '../src/worker/submitRun.ts';
@@ -108,25 +109,31 @@ test('runs survive workers killed mid-step and a worker frozen past its lease: s
   assert.ok(killed >= KILL_AT.size, `the workers were killed ${killed} times`);
   assert.ok(frozen, `a worker was frozen: ${workers.map((w) => `[${w.slot} ${w.child.exitCode} ${w.child.signalCode}] ${w.out.slice(-400)}`).join('\n')}`);
 
-  // The human's part: a call that ran before its worker died is not run again (rejected, saying so);
-  // one that never started is approved and runs once.
+  // The human's part, as `statecraft approve` and `reject` do it: decisions queued for the workers,
+  // which continue the runs. A call that ran before its worker died is not run again (rejected, saying
+  // so); one that never started is approved and runs once.
   const effects = () => (existsSync(effectsFile) ? readFileSync(effectsFile, 'utf8').trim().split('\n').filter(Boolean) : []);
   let decided = 0;
   for (const runId of runIds) {
-    if ((await store.summary(runId)).status !== 'waiting') continue;
-    const run = await resumeRun(agent, runId, { store });
-    for (const call of run.pendingApprovals) {
-      const key = `${runId}:step${run.context.step}:${call.id}`;
-      if (effects().includes(key)) run.reject(call.id, 'It ran before its worker stopped: done.', { by: 'test' });
-      else run.approve(call.id, { by: 'test' });
-      decided++;
-    }
-    await run.result;
+    const summary = await store.summary(runId);
+    if (summary.status !== 'waiting') continue;
+    const { step } = ((await stateAt(store, runId, summary.lastSeq)) as { context: { step: number } }).context;
+    const decisions = (summary.waitingOn as { callId: string }[]).map(({ callId }): QueuedDecision =>
+      effects().includes(`${runId}:step${step}:${callId}`)
+        ? { kind: 'reject', callId, by: 'test', reason: 'It ran before its worker stopped: done.' }
+        : { kind: 'approve', callId, by: 'test' },
+    );
+    await decideQueued(store, runId, decisions);
+    decided += decisions.length;
   }
+  await summariesWhen(store, runIds, (summary) => summary.status === 'done', 60_000);
 
   // Drained with SIGTERM: each worker exits 0 and leaves no lease held.
   for (const worker of workers) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGTERM');
-  const codes = await Promise.all(workers.map((worker) => worker.exited));
+  const stuck = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`workers still running 30 s after SIGTERM: ${workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null).map((w) => `[slot ${w.slot}] ${w.out.slice(-3000)}`).join('\n')}`)), 30_000).unref(),
+  );
+  const codes = await Promise.race([Promise.all(workers.map((worker) => worker.exited)), stuck]);
   const drained = workers.filter((worker, i) => codes[i] !== null);
   assert.ok(drained.every((worker, i) => codes[workers.indexOf(worker)] === 0), `drained workers exit 0: ${drained.filter((w) => codes[workers.indexOf(w)] !== 0).map((w) => w.out.slice(0, 3000)).join('\n')}`);
   const held = await store.executor().executeSql(`SELECT count(*)::int AS n FROM "${schema}".run_leases WHERE owner IS NOT NULL`);

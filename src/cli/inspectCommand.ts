@@ -14,6 +14,8 @@ import { loadAgent, type AgentModule } from './loadAgent.ts';
 import { onInterrupt } from './shutdown.ts';
 import { resolveRunId } from './storeOption.ts';
 import { openStore } from '../log/stores/openStore.ts';
+import type { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
+import { decideQueued, isWorkersRun } from '../worker/decideQueued.ts';
 
 /** Runs this process resumed on behalf of the page, so decisions on them go straight to the live run. */
 class LocalRuns {
@@ -104,10 +106,17 @@ export async function inspect(values: CommandValues, [runId]: string[]): Promise
     ...(store.liveChannel ? {} : { live: { subscribe: local.subscribe } }),
     agentFor: async (id) => (await agentForRun(store, id, { agents, retry: retryHere(values) })).agent,
     actions: {
-      approve: async (id, callId, by, argsHash, actor) =>
-        (await local.get(id)).approve(callId, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
-      reject: async (id, callId, reason, by, argsHash, actor) =>
-        (await local.get(id)).reject(callId, reason, { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) }),
+      // A run submitted to the workers is continued by one of them: the decision is queued for it.
+      approve: async (id, callId, by, argsHash, actor) => {
+        const bound = { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) };
+        if (!local.held(id) && (await isWorkersRun(store, id))) await decideQueued(store as PostgresStore, id, [{ kind: 'approve', callId, ...bound }]);
+        else (await local.get(id)).approve(callId, bound);
+      },
+      reject: async (id, callId, reason, by, argsHash, actor) => {
+        const bound = { by, ...(argsHash ? { argsHash } : {}), ...(actor === undefined ? {} : { actor }) };
+        if (!local.held(id) && (await isWorkersRun(store, id))) await decideQueued(store as PostgresStore, id, [{ kind: 'reject', callId, reason, ...bound }]);
+        else (await local.get(id)).reject(callId, reason, bound);
+      },
       fork: (id, seq, edit) => forkRun(store, id, seq, edit ? { edit } : {}),
       cancel: async (id, reason) => {
         const held = local.held(id);

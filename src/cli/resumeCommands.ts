@@ -9,6 +9,8 @@ import { approveMode, chooseModel, drive, type ApproveMode } from './drive.ts';
 import { agentForRun, retryHere } from './agentForRun.ts';
 import { usePriceFile } from './pricesOption.ts';
 import { storeOf, withRun } from './storeOption.ts';
+import type { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
+import { decideQueued, isWorkersRun, type QueuedDecision } from '../worker/decideQueued.ts';
 
 /** A call a run waits on, as its summary records it (`waitingOn`). */
 interface StoredCall {
@@ -31,10 +33,24 @@ function checkDecision(runId: string, waiting: StoredCall[], callId: string, opt
   );
 }
 
-/** A decision on waiting calls: `check` refuses it from the calls on record, `act` sends it to the restored run. */
+/**
+ * A decision on waiting calls: `check` refuses it from the calls on record, `act` sends it to the
+ * restored run; `queued` words it for a workers' run, which is not resumed here (see decideQueued).
+ */
 interface Decision {
   check(waiting: StoredCall[], runId: string): void;
   act(run: Run): void;
+  queued(waiting: StoredCall[]): QueuedDecision[];
+}
+
+/** Records a decision on a workers' run and queues its continuation: a worker resumes it, not this process. */
+async function queueDecision(values: Record<string, unknown>, store: PostgresStore, runId: string, decision: Decision, waiting: StoredCall[]): Promise<number> {
+  decision.check(waiting, runId);
+  const decided = await decideQueued(store, runId, decision.queued(waiting));
+  const calls = decided.map((one) => `${one.callId}${one.actor ? ` (in ${one.actor})` : ''}`).join(', ');
+  if (values.json === true) console.log(JSON.stringify({ runId, queued: true, decisions: decided }));
+  else console.log(`Run ${runId}: ${decided[0]!.kind === 'reject' ? 'rejected' : 'approved'} ${calls}. The run belongs to the workers: one of them continues it (npx statecraft show ${runId}).`);
+  return 0;
 }
 
 /** Resume a run from the store and drive it from the terminal; a `decision` is checked first and sent once the run is restored. */
@@ -45,6 +61,7 @@ async function resumeAndDrive(values: Record<string, unknown>, runId: string, ap
     if (decision) {
       const waiting = Array.isArray(waitingOn) ? (waitingOn as StoredCall[]) : [];
       if (!waiting.length) throw new UserError(`Run ${runId} has no tool call waiting for approval (its status is ${status}), so nothing was decided.`);
+      if (await isWorkersRun(store, runId)) return queueDecision(values, store as PostgresStore, runId, decision, waiting);
       decision.check(waiting, runId);
     }
     const module = await agentForRun(store, runId, { agent: values.agent as string | undefined, retry: retryHere(values) });
@@ -108,6 +125,15 @@ export async function approve(values: CommandValues, [runId, ...calls]: string[]
         run.approve(id, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}), ...(values.always ? { always: true } : {}) });
       }
     },
+    queued: (waiting) =>
+      (calls.length ? calls.map((id) => ({ id, actor: named })) : waiting.map((call) => ({ id: call.callId, actor: call.actor ?? '' }))).map(({ id, actor }) => ({
+        kind: 'approve' as const,
+        callId: id,
+        by,
+        ...(actor === undefined ? {} : { actor }),
+        ...(hash === undefined ? {} : { argsHash: hash }),
+        ...(values.always ? { always: true } : {}),
+      })),
   });
 }
 
@@ -124,5 +150,6 @@ export async function reject(values: CommandValues, [runId, callId]: string[]): 
       const argsHash = hash ?? hashOf(run, callId, actor);
       run.reject(callId, reason, { by, ...(actor === undefined ? {} : { actor }), ...(argsHash ? { argsHash } : {}) });
     },
+    queued: () => [{ kind: 'reject', callId, by, reason, ...(actor === undefined ? {} : { actor }), ...(hash === undefined ? {} : { argsHash: hash }) }],
   });
 }

@@ -54,7 +54,7 @@ export class Run {
   private pausing: { reached: () => void; at: Promise<void> } | undefined;
 
   /** Use `startRun` or `resumeRun`; the constructor takes a resolved model and a start plan. */
-  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'credentials' | 'identity' | 'modelLimits'>) {
+  constructor(agent: Agent, model: ModelPort, runId: string, start: RunStart, options: Pick<RunOptions, 'store' | 'signal' | 'onEvent' | 'inspect' | 'writeWithinMs' | 'keyframes' | 'beforeModelCall' | 'credentials' | 'identity' | 'modelLimits' | 'holds'>) {
     this.agent = agent;
     this.runId = runId;
     this.model = model;
@@ -97,7 +97,7 @@ export class Run {
         return new Promise<void>(() => {});
       },
       redactor: this.redactor, ...(options.beforeModelCall ? { beforeModelCall: options.beforeModelCall } : {}), ...(options.modelLimits ? { modelLimits: options.modelLimits } : {}),
-      secrets: runSecrets(agent, options, this.redactor),
+      secrets: runSecrets(agent, options, this.redactor), ...(options.holds ? { holds: options.holds } : {}),
       content: this.telemetry?.content === true, ...(options.identity ? { identity: options.identity } : {}),
     });
     const observe = inspectObserver(runId, options.inspect, this.redactor);

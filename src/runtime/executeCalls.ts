@@ -51,6 +51,9 @@ export async function executeCalls(agent: Agent, hooks: RunHooks, parent: AnyAct
       // A tool that may not run twice must never start before its start is on disk, even through a power
       // loss; an idempotent one may simply run again, so a crash-safe (not fsynced) record is enough.
       await hooks.durable({ sync: !checked.tool.idempotent });
+      // A worker frozen past its lease while the start was written finds out here, before the side
+      // effect: the worker that took the run over sees the call started and handles it by onResume.
+      if (signal.aborted || hooks.holds?.() === false) return;
       hooks.emit({ type: 'tool.start', runId: hooks.runId, callId: state.id, tool: state.name, ...(hooks.content ? { arguments: state.arguments ?? call.arguments } : {}) });
       const result = await runTool(checked.tool, checked.args, {
         ctx: {

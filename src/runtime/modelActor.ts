@@ -52,6 +52,7 @@ export function modelActor(agent: Agent, hooks: RunHooks, model: ModelPort, tool
     // the log saying this call was asked, so that resume records asking it again.
     await hooks.checkpoint?.();
     await hooks.durable();
+    if (hooks.holds?.() === false) await new Promise<never>(() => {});
     const started = performance.now();
     // Chunks are redacted as the whole answer would be: a secret cut between two chunks is still found.
     const stream = hooks.redactor.stream();

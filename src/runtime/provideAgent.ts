@@ -32,6 +32,8 @@ export interface RunHooks {
    * of it has happened yet.
    */
   checkpoint?(): Promise<void>;
+  /** See `RunOptions.holds`. */
+  holds?(): boolean;
   secrets: Secrets;
   redactor: Redactor;
   /** The run's `beforeModelCall`: may refuse a request before it is sent. */

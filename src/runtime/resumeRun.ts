@@ -10,6 +10,7 @@ import { machineHash } from './machineHash.ts';
 import { runMachineEntries } from './runMachines.ts';
 import { keepMachines } from '../log/stores/machineGraphs.ts';
 import { assertNotInUse } from '../recorder/owner.ts';
+import { submittedToWorkers } from './workersRun.ts';
 import { resolveModel } from './resolveModel.ts';
 import { Run } from './Run.ts';
 import { identityOf } from './memoryOptions.ts';
@@ -29,6 +30,8 @@ export interface ResumeOptions {
   credentials?: RunOptions['credentials'];
   /** See `RunOptions.modelLimits`. */
   modelLimits?: RunOptions['modelLimits'];
+  /** See `RunOptions.holds`. */
+  holds?: RunOptions['holds'];
   /** Also send XState's inspection events here, redacted as the log is; see `RunOptions.inspect`. */
   inspect?: RunOptions['inspect'];
   /**
@@ -102,6 +105,14 @@ export async function resumeRun(agent: Agent, runId: string, options: ResumeOpti
     );
   }
   assertNotInUse(summary, options.takeOver);
+  if (await submittedToWorkers(store, runId)) {
+    // Two processes running one run could both start a side effect: only the worker holding its lease may.
+    throw new UserError(
+      `Run ${runId} was submitted to the workers, so a worker continues it and this process may not: ` +
+        `decide its waiting calls with \`npx statecraft approve ${runId}\` or \`reject\` (decideQueued() in code), which queue its continuation, ` +
+        `and start a worker if none runs (\`npx statecraft worker --store <url> --agents <module>\`).`,
+    );
+  }
   // stateAt's result is shared with the states the store keeps, and XState's restore writes live actors
   // over the actor references in a context in place: copy it only when it holds one (a copy of a long
   // run's state costs milliseconds). The built-in agent machine keeps none in its context, so its

@@ -51,6 +51,12 @@ export interface RunOptions {
    */
   modelLimits?: ModelLimits;
   /**
+   * Asked just before each side effect starts (a tool call, a model request), once its start is on
+   * record: false means this process no longer holds the run, and the effect is not started. A worker
+   * answers by its lease, which may have run out while the process was frozen.
+   */
+  holds?: () => boolean;
+  /**
    * Also send XState's inspection events here, as copies in which the secrets the run's tools read are
    * redacted as in the log. An observer that throws is reported once (a `StatecraftObserverWarning`)
    * and the run goes on. `createSkyInspector().inspect` from `@statelyai/inspect` sends every event,

@@ -2,36 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LeaseLostError } from '../log/format/storageErrors.ts';
 import type { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
-import type { Lease, RunLeases } from '../log/stores/postgres/runLeases.ts';
+import type { Lease, Requeue, RunLeases, SqlExecutor } from '../log/stores/postgres/runLeases.ts';
+import { stateAt } from '../log/reads/reads.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
+import type { AgentContext } from '../protocol/agent.ts';
 import { resumeRun } from '../runtime/resumeRun.ts';
 import type { Run } from '../runtime/Run.ts';
 import { startQueuedRun } from '../runtime/startRun.ts';
 import { delay } from '../delay.ts';
 import { fencedStore } from './fencedStore.ts';
+import { ENDED, leaseLost, message, type Slot } from './slot.ts';
 import { queueName, type RunQueue, type TakenTicket } from './runQueue.ts';
 import type { ResolvedWorkerOptions, WorkerEvent } from './workerOptions.ts';
-
-/** A run this worker holds or is taking: its lease once taken, its Run once started. */
-interface Slot {
-  runId: string;
-  lease?: Lease;
-  run?: Run;
-  /** performance.now() by which the lease ends unless renewed (measured from before the renewal was asked). */
-  deadline: number;
-  lost?: string;
-  paused?: boolean;
-}
-
-const SETTLED = new Set(['done', 'failed', 'halted', 'cancelled', 'waiting']);
-
-/** The first LeaseLostError in an error's chain of causes. */
-function leaseLost(error: unknown): LeaseLostError | undefined {
-  for (let at = error, depth = 0; at && depth < 5; at = (at as { cause?: unknown }).cause, depth++) if (at instanceof LeaseLostError) return at;
-  return undefined;
-}
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+import { keepsWaiting, sendDecisions, wakeAt, type SentDecisions } from './waitingRuns.ts';
 
 /** A worker process's loop: takes runs of its agents from the queue, holds each by a lease, and runs many at once. Made by `startWorker`. */
 export class Worker {
@@ -141,6 +124,8 @@ export class Worker {
     }
   }
 
+  readonly #requeue = (db: SqlExecutor, next: Requeue, startAfter?: number) => this.#queue.send(next.queue, next.runId, next.priority, db, startAfter);
+
   async #runHeld(slot: Slot, lease: Lease, agent: Agent): Promise<void> {
     const { runId } = slot;
     if (this.#draining) {
@@ -156,35 +141,59 @@ export class Worker {
       this.#emit({ type: 'run.error', workerId: this.id, runId, detail: `Run ${runId} is of agent ${header.agent.id}@${header.agent.version}, but its ticket came from the queue of ${agent.name}@${agent.version}: the run was left as it is.` });
       return;
     }
-    if (SETTLED.has(summary.status)) {
-      // Ended, or waiting for people: nothing to run until a decision queues it again.
-      await this.#leases.release(lease);
+    // Decisions queued for the run: sent to it below, or cleared when they came after its end.
+    const queued = summary.status === 'waiting' || ENDED.has(summary.status) ? await this.#leases.decisions(runId) : [];
+    if (ENDED.has(summary.status)) {
+      await this.#leases.releaseWaiting(lease, queued.map((row) => row.id), undefined, this.#requeue);
       return;
+    }
+    if (summary.status === 'waiting' && queued.length === 0) {
+      // A waiting run is resumed only for a decision or a deadline due by the database's clock. Any other
+      // ticket (a duplicate, a worker that died while letting go of it) leaves it waiting, with its
+      // deadline's ticket scheduled again.
+      const wake = wakeAt(((await stateAt(store, runId, summary.lastSeq)) as { context?: AgentContext }).context);
+      if (wake === undefined || !(await this.#leases.passed(wake))) {
+        await this.#leases.releaseWaiting(lease, [], wake, this.#requeue);
+        return;
+      }
     }
     const resumed = summary.lastSeq >= 0;
     const { modelLimits } = this.#options;
-    const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true, modelLimits }) : startQueuedRun(agent, header, { store, modelLimits });
+    const holds = () => this.#holds(slot);
+    const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true, modelLimits, holds }) : startQueuedRun(agent, header, { store, modelLimits, holds });
     slot.run = run;
     if (slot.lost) run.abandon(new LeaseLostError(runId, lease.epoch, {}));
     if (this.#draining) void run.pause().then(() => (slot.paused = true));
     this.#emit({ type: 'run.taken', workerId: this.id, runId, epoch: lease.epoch, resumed });
+    let sent: SentDecisions | undefined;
+    if (queued.length) {
+      sent = sendDecisions(run, queued);
+      this.#emit({ type: 'run.decided', workerId: this.id, runId, applied: sent.applied, refused: sent.refused });
+    }
     let asked = false;
     let detaching = false;
+    const letGo = () => {
+      if (!asked || detaching || run.busy || run.pendingApprovals.length === 0 || keepsWaiting(run, sent)) return;
+      detaching = true;
+      void run.detach().catch(() => {});
+    };
     run.on((event) => {
       // A run that waits for people holds no worker: let go once no agent of it is working.
       if (event.type === 'approval.requested') asked = true;
       else if (event.type !== 'state') return;
-      if (!asked || detaching || run.busy || run.pendingApprovals.length === 0) return;
-      detaching = true;
-      void run.detach().catch(() => {});
+      letGo();
     });
-    const result = await run.result;
+    // A decision the run took no notice of (its machine refused the event) does not hold the worker for long.
+    const unheld = sent?.calls.size ? setTimeout(() => (sent!.calls.clear(), letGo()), this.#options.leaseMs) : undefined;
+    const result = await run.result.finally(() => clearTimeout(unheld));
     if (result.status === 'released') {
-      await this.#leases.release(lease, (db, next) => this.#queue.send(next.queue, next.runId, next.priority, db));
+      await this.#leases.release(lease, this.#requeue);
       this.#emit({ type: 'run.released', workerId: this.id, runId });
       return;
     }
-    await this.#leases.release(lease);
+    const wake = result.status === 'waiting' ? wakeAt(run.context) : undefined;
+    await this.#leases.releaseWaiting(lease, sent?.settled ?? [], wake, this.#requeue);
+    if (wake !== undefined) this.#emit({ type: 'run.scheduled', workerId: this.id, runId, wakeAt: wake });
     this.#emit({ type: 'run.ended', workerId: this.id, runId, status: result.status, output: result.output });
   }
 
@@ -217,7 +226,16 @@ export class Worker {
     }
   }
 
-  #lose(slot: Slot, why: string): void {
+  /** Whether the lease is surely still held, by this process's own clock: a side effect starts only then. */
+  #holds(slot: Slot): boolean {
+    if (slot.lost) return false;
+    // The database counts the lease from when it renewed it, which is after `deadline` was measured from.
+    if (performance.now() < slot.deadline) return true;
+    this.#lose(slot, 'the lease ran out (the process was frozen or too busy to renew it) before a side effect could start, so it was not started');
+    return false;
+  }
+
+    #lose(slot: Slot, why: string): void {
     if (slot.lost) return;
     slot.lost = `Run ${slot.runId}: this worker lost its lease (epoch ${slot.lease?.epoch}): ${why}. It stopped running the run; the store refuses any append under that lease.`;
     slot.run?.abandon(new LeaseLostError(slot.runId, slot.lease?.epoch, {}, { cause: new Error(slot.lost) }));

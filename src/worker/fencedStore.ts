@@ -1,6 +1,7 @@
 import { UserError } from '../errors.ts';
 import { LeaseLostError } from '../log/format/storageErrors.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
+import { LEASE_EPOCH } from '../runtime/workersRun.ts';
 
 /**
  * The store as a worker holding one run's lease sees it: every append names the lease's epoch, so the
@@ -10,6 +11,7 @@ import type { RunStore } from '../log/stores/runStore.ts';
 export function fencedStore(store: RunStore, runId: string, epoch: number, onRefused?: (error: LeaseLostError) => void): RunStore {
   return new Proxy(store, {
     get(target, key) {
+      if (key === LEASE_EPOCH) return epoch;
       if (key === 'append') {
         return (id: string, records: Parameters<RunStore['append']>[1], options: Parameters<RunStore['append']>[2]) => {
           if (id !== runId) throw new UserError(`A worker holding run ${runId} tried to append to run ${id}: a worker writes only to the runs it holds.`);

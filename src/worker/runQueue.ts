@@ -89,10 +89,14 @@ export class RunQueue {
     this.#known.add(name);
   }
 
-  /** Sends a run's ticket, in the transaction `db` when given. */
-  async send(name: string, runId: string, priority: number, db?: SqlExecutor): Promise<void> {
+  /**
+   * Sends a run's ticket, in the transaction `db` when given; with `startAfterSeconds`, the ticket can be
+   * taken only that long after now by the database's clock (pg-boss adds it to the server's now()).
+   */
+  async send(name: string, runId: string, priority: number, db?: SqlExecutor, startAfterSeconds?: number): Promise<void> {
     await this.ensure(name);
-    await this.#boss.send(name, { runId } satisfies Ticket, { priority, retryLimit: 1_000_000, retryDelay: 1, expireInSeconds: this.#expire, ...(db ? { db } : {}) });
+    const later = startAfterSeconds !== undefined && startAfterSeconds > 0 ? { startAfter: startAfterSeconds.toFixed(3) } : {};
+    await this.#boss.send(name, { runId } satisfies Ticket, { priority, retryLimit: 1_000_000, retryDelay: 1, expireInSeconds: this.#expire, ...later, ...(db ? { db } : {}) });
   }
 
   /** Takes up to `count` tickets, highest priority first, then oldest. */

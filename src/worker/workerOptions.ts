@@ -38,6 +38,10 @@ export type WorkerEvent =
   | { type: 'run.taken'; workerId: string; runId: string; epoch: number; resumed: boolean }
   | { type: 'run.ended'; workerId: string; runId: string; status: RunResult['status']; output: unknown }
   | { type: 'run.released'; workerId: string; runId: string }
+  /** Decisions queued on a waiting run (`decideQueued`) were sent to it here; `refused` says why any was not (a call no longer waiting, other arguments). */
+  | { type: 'run.decided'; workerId: string; runId: string; applied: number; refused: string[] }
+  /** A run let go while waiting has a ticket scheduled for its next approval or run deadline (epoch ms). */
+  | { type: 'run.scheduled'; workerId: string; runId: string; wakeAt: number }
   /** The run's lease was lost (expired or taken over): this worker stopped running it, and any append it tried was refused. */
   | { type: 'lease.lost'; workerId: string; runId: string; epoch: number; detail: string }
   /** The store refused an append of this worker's under a lease it no longer holds (fencing): nothing of it was stored. */

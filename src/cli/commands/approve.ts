@@ -10,6 +10,9 @@ ends or waits again. Calls not named keep waiting.
 
 Every decision is recorded with the call id and the hash of the arguments it applies to.
 
+A run submitted to the workers (statecraft submit) is not continued here: the decision is recorded
+with the run's ticket and a worker continues the run; the command returns at once.
+
 Options:
   --by NAME          who approves (recorded with the decision; default $USER)
   --hash HASH        the arguments hash you reviewed (shown by statecraft runs and show); refused if

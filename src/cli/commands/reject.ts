@@ -8,6 +8,9 @@ export const rejectCommand: Command = {
   help: `Rejects one waiting tool call; the model receives the reason as that call's result. The run then
 continues if nothing else waits.
 
+A run submitted to the workers (statecraft submit) is not continued here: the decision is recorded
+with the run's ticket and a worker continues the run; the command returns at once.
+
 Options:
   --reason TEXT      what the model is told (required)
   --by NAME          who rejects (default $USER)

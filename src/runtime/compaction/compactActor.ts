@@ -45,6 +45,7 @@ export function compactActor(agent: Agent, hooks: RunHooks, model: ModelPort, wi
       }
       await hooks.checkpoint?.();
       await hooks.durable();
+      if (hooks.holds?.() === false) await new Promise<never>(() => {});
       await hooks.beforeModelCall?.({ runId: hooks.runId, step, ...(hooks.scope?.length ? { actor: hooks.scope.join('/') } : {}), model: model.info.model, messages });
       const started = performance.now();
       const paced = await hooks.modelLimits?.acquire(model.info, messages, signal);

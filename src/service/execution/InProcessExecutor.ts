@@ -8,6 +8,8 @@ import type { Run } from '../../runtime/Run.ts';
 import type { RunEvent } from '../../runtime/runEvents.ts';
 import { startRun } from '../../runtime/startRun.ts';
 import { decisionTarget } from '../../runtime/waitingCalls.ts';
+import type { PostgresStore } from '../../log/stores/postgres/postgresStore.ts';
+import { decideQueued, isWorkersRun } from '../../worker/decideQueued.ts';
 import type { Decision, RunExecutor, StartRequest } from './RunExecutor.ts';
 
 const FINAL = new Set<string>(ENDED_STATUSES);
@@ -144,6 +146,11 @@ export class InProcessExecutor implements RunExecutor {
         decisionTarget(runId, waiting, view, decision.callId, { hash: decision.argsHash, ...(decision.actor === undefined ? {} : { actor: decision.actor }) }, () =>
           `Run ${runId}: no tool call ${decision.callId} is waiting for approval, so nothing was decided. Calls waiting: ${waiting.map((call) => `${call.callId} (${call.tool})`).join(', ')}.`,
         );
+        // A run submitted to the workers is continued by one of them: the decision is queued for it.
+        if (await isWorkersRun(this.#store, runId)) {
+          await decideQueued(this.#store as PostgresStore, runId, [decision]);
+          return;
+        }
         this.#refuseWhenClosing();
       }
       const run = live ?? (await this.#resumed(runId));

@@ -2,7 +2,7 @@
  * Written as the schema's comment once `schemaStatements` ran: a store that finds it runs no DDL. Change
  * it whenever the statements change, so that schemas made before get what they lack.
  */
-export const SCHEMA_MARK = 'statecraft run store, schema 3 (run leases, machine graphs)';
+export const SCHEMA_MARK = 'statecraft run store, schema 4 (run leases, machine graphs, queued decisions)';
 
 /** SQLSTATEs raised by append_records. */
 export const NO_SUCH_RUN = 'SC404';
@@ -104,6 +104,11 @@ export const schemaStatements = (s: string): string[] => [
     run_id text PRIMARY KEY REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, queue text NOT NULL, priority integer NOT NULL DEFAULT 0,
     owner text, epoch bigint NOT NULL DEFAULT 0, expires_at timestamptz NOT NULL DEFAULT '-infinity')`,
   `CREATE INDEX IF NOT EXISTS run_leases_held ON ${s}.run_leases (expires_at) WHERE owner IS NOT NULL`,
+  // Decisions on a workers' run, kept until the worker that resumes the run has recorded them (see RunLeases.decide).
+  `CREATE TABLE IF NOT EXISTS ${s}.run_decisions (
+    id bigserial PRIMARY KEY, run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE,
+    decision jsonb NOT NULL, decided_at timestamptz NOT NULL DEFAULT now())`,
+  `CREATE INDEX IF NOT EXISTS run_decisions_run ON ${s}.run_decisions (run_id, id)`,
   // The append of earlier versions had no epoch: dropped, so that no caller can append around the fence.
   `DROP FUNCTION IF EXISTS ${s}.append_records(text, integer, bytea[], bytea[], bytea[], text[], bytea[], integer[], bytea[], text, boolean, bytea)`,
   appendFunction(s),

@@ -134,6 +134,72 @@ export class RunLeases {
     });
   }
 
+  /**
+   * Records a decision on a run submitted to the workers, and sends its ticket (`requeue`) in the same
+   * transaction, under the lease row's lock: a worker letting go of the run at the same moment either
+   * sees the decision (and requeues the run itself) or lets go before it, and the ticket finds the run
+   * free. Returns false when the run has no lease row (it is not a workers' run).
+   */
+  decide(runId: string, decision: unknown, requeue: (db: SqlExecutor, run: Requeue) => Promise<void>): Promise<boolean> {
+    return this.#run(`record a decision on run ${runId}`, async (db) => {
+      const { rows } = await db.executeSql(`SELECT queue, priority FROM ${this.#s}.run_leases WHERE run_id = $1 FOR UPDATE`, [runId]);
+      const row = rows[0] as { queue: string; priority: number } | undefined;
+      if (!row) return false;
+      await db.executeSql(`INSERT INTO ${this.#s}.run_decisions (run_id, decision) VALUES ($1, $2)`, [runId, JSON.stringify(decision)]);
+      await requeue(db, { runId, queue: row.queue, priority: row.priority });
+      return true;
+    });
+  }
+
+  /** Decisions recorded on the run and not yet settled by a worker, oldest first. */
+  decisions(runId: string): Promise<{ id: number; decision: unknown }[]> {
+    return this.#run(`read the decisions on run ${runId}`, async (db) => {
+      const { rows } = await db.executeSql(`SELECT id, decision FROM ${this.#s}.run_decisions WHERE run_id = $1 ORDER BY id`, [runId]);
+      return rows.map((row: { id: string; decision: unknown }) => ({ id: Number(row.id), decision: row.decision }));
+    });
+  }
+
+  /**
+   * Gives up the lease of a run that now waits for people (or ended): the decisions `settled` (applied
+   * and recorded in the run's log under this lease) are removed; if others arrived meanwhile, the run's
+   * ticket is sent at once; otherwise, with `wakeAt` (epoch ms: the next approval or run deadline), a
+   * ticket is scheduled for then, by the database's clock (at least a second from now if it has passed
+   * there already). Returns false, changing nothing, when the lease was not this owner's any more.
+   */
+  releaseWaiting(
+    lease: Pick<Lease, 'runId' | 'owner' | 'epoch'>,
+    settled: readonly number[],
+    wakeAt: number | undefined,
+    requeue: (db: SqlExecutor, run: Requeue, startAfterSeconds?: number) => Promise<void>,
+  ): Promise<boolean> {
+    return this.#run(`release the lease of run ${lease.runId}`, async (db) => {
+      const { rows } = await db.executeSql(
+        `UPDATE ${this.#s}.run_leases SET owner = NULL, expires_at = now() WHERE run_id = $1 AND owner = $2 AND epoch = $3 RETURNING queue, priority`,
+        [lease.runId, lease.owner, lease.epoch],
+      );
+      const row = rows[0] as { queue: string; priority: number } | undefined;
+      if (!row) return false;
+      const run = { runId: lease.runId, queue: row.queue, priority: row.priority };
+      if (settled.length) await db.executeSql(`DELETE FROM ${this.#s}.run_decisions WHERE run_id = $1 AND id = ANY($2::bigint[])`, [lease.runId, settled]);
+      const pending = await db.executeSql(`SELECT 1 FROM ${this.#s}.run_decisions WHERE run_id = $1 LIMIT 1`, [lease.runId]);
+      if (pending.rows.length) await requeue(db, run);
+      else if (wakeAt !== undefined) {
+        const { rows: left } = await db.executeSql(`SELECT extract(epoch FROM to_timestamp($1::double precision / 1000) - now())::double precision AS secs`, [wakeAt]);
+        const secs = Number((left[0] as { secs: number }).secs);
+        await requeue(db, run, secs > 0 ? secs : 1);
+      }
+      return true;
+    });
+  }
+
+  /** Whether the epoch time `at` (ms) has passed by the database's clock. */
+  passed(at: number): Promise<boolean> {
+    return this.#run('read the database clock', async (db) => {
+      const { rows } = await db.executeSql(`SELECT to_timestamp($1::double precision / 1000) <= now() AS passed`, [at]);
+      return (rows[0] as { passed: boolean }).passed;
+    });
+  }
+
   /** The run's lease as stored now (undefined: the run was never submitted); `live` by the database's clock. */
   state(runId: string): Promise<{ owner: string | null; epoch: number; live: boolean; queue: string; priority: number } | undefined> {
     return this.#run(`read the lease of run ${runId}`, async (db) => {
