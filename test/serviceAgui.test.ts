@@ -233,4 +233,32 @@ test('a malformed RunAgentInput is a 400 problem saying what was wrong; one that
   assert.ok(document.components.schemas.RunAgentInput);
 });
 
+test('a stream the service stops ends with RUN_ERROR saying the run goes on, never cut without an end', async () => {
+  const stopping = await startService();
+  try {
+    const response = await fetch(`${stopping.url}/v1/agui/support`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stopping.keys.a}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ threadId: 'slow-thread', runId: 'r1', messages: [user('slow answer')] }),
+    });
+    assert.is(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
+    let text = '';
+    let closing: Promise<void> | undefined;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      text += Buffer.from(chunk).toString('utf8');
+      if (text.includes('RUN_STARTED')) closing ??= stopping.server.close();
+    }
+    await closing;
+    const events = parseSse(text);
+    checkStream(events);
+    const end = events.at(-1)!;
+    assert.is(end.type, 'RUN_ERROR');
+    assert.is(end.code, 'stream_stopped');
+    assert.match(end.message, new RegExp(`the stream of run ${end.metadata.statecraftRunId} ended; the run goes on`));
+  } finally {
+    await stopping.close();
+  }
+});
+
 test.run();
