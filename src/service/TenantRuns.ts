@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Json, Operation, RunHeader, RunSummary } from '../log/format/record.ts';
 import { stateAt } from '../log/reads/reads.ts';
+import type { PatchEntry } from '../log/format/storedRecord.ts';
 import type { HistoryEntry, RunStore, SeqRange } from '../log/stores/runStore.ts';
 import { forkRun } from '../runtime/forkRun.ts';
 import { ProblemError, runNotFound } from './http/problem.ts';
@@ -20,6 +21,14 @@ export function decodeCursor(text: string): RunCursor {
     // answered below
   }
   throw new ProblemError(400, 'bad-cursor', 'Bad cursor', `The cursor "${text.slice(0, 80)}" is not one this service gave: pass the \`next\` of the previous page as it was, or leave cursor out for the first page.`);
+}
+
+/** Reads of one run, its tenant checked once. */
+export interface FollowedRun {
+  summary(): Promise<RunSummary>;
+  history(range: SeqRange): Promise<HistoryEntry[]>;
+  patches(range: SeqRange): Promise<PatchEntry[]>;
+  stateAt(seq: number): Promise<Json>;
 }
 
 /**
@@ -65,9 +74,14 @@ export class TenantRuns {
    * Reads of one run of this tenant, checked once: ownership never changes, so a stream that polls
    * the run does not ask again.
    */
-  async follow(runId: string): Promise<{ summary(): Promise<RunSummary>; history(range: SeqRange): Promise<HistoryEntry[]> }> {
+  async follow(runId: string): Promise<FollowedRun> {
     await this.owned(runId);
-    return { summary: () => this.store.summary(runId), history: (range) => this.store.readHistory(runId, range) };
+    return {
+      summary: () => this.store.summary(runId),
+      history: (range) => this.store.readHistory(runId, range),
+      patches: (range) => this.store.readPatches(runId, range),
+      stateAt: (seq) => stateAt(this.store, runId, seq),
+    };
   }
 
   list(filter: TenantRunFilter): Promise<TenantRunPage> {

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { aguiRoutes } from './aguiRoutes.ts';
 import { authGuard } from './authGuard.ts';
 import { decisionRoutes } from './decisionRoutes.ts';
 import { eventRoutes } from './eventRoutes.ts';
@@ -119,6 +120,7 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
   keyRoutes(app, deps);
   secretRoutes(app, deps);
   usageRoutes(app, deps);
+  aguiRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An API key from `statecraft keys create`' });
   // Made once, on first request: generating it walks every route's schemas (hundreds of milliseconds).

@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { requireScope } from './authGuard.ts';
-import { ProblemError } from './problem.ts';
+import { decideCall } from './decideCall.ts';
 import { ApproveBody, CallParam, CancelBody, COMMON_PROBLEMS, DecisionSchema, PendingCallSchema, problemResponses, RejectBody, RunIdParam, RunSummarySchema } from './schemas.ts';
 import { tenantRuns, type ServiceDeps } from './serviceDeps.ts';
 import type { ServiceEnv } from './serviceEnv.ts';
@@ -27,20 +27,10 @@ export function decisionRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps):
         responses: { 202: json(DecisionSchema, 'Decided; the run continues'), ...problemResponses(...COMMON_PROBLEMS, 404, 413, 422) },
       }),
       async (c) => {
-        const principal = c.get('principal');
-        requireScope(principal, 'approvals:decide');
         const { runId, callId } = c.req.valid('param');
         const request = c.req.valid('json') as { argsHash: string; by: string; actor?: string; reason?: string };
-        const ownership = await tenantRuns(deps, c).owned(runId);
-        if (deps.separationOfDuties && ownership.createdByKey === principal.key.keyId) {
-          throw new ProblemError(403, 'separation-of-duties', 'Separation of duties',
-            `API key ${principal.key.keyId} started run ${runId}, and this service requires another key to decide its calls (separation of duties): send the decision with an approver's key.`);
-        }
-        // The person and the key are both recorded in the decision's `by`, in the run's log.
-        const by = `${request.by} (key ${principal.key.keyId})`;
-        const decided = { callId, argsHash: request.argsHash, by, ...(request.actor === undefined ? {} : { actor: request.actor }) };
-        await deps.executor.decide(runId, kind === 'approve' ? { ...decided, kind } : { ...decided, kind, reason: request.reason ?? '' });
-        deps.logger.log('info', `approval.${kind === 'approve' ? 'approved' : 'rejected'}`, { requestId: c.get('requestId'), tenant: principal.tenantId, keyId: principal.key.keyId, person: request.by, runId, callId });
+        const decided = { callId, argsHash: request.argsHash, by: request.by, ...(request.actor === undefined ? {} : { actor: request.actor }) };
+        const { by } = await decideCall(deps, c, runId, kind === 'approve' ? { ...decided, kind } : { ...decided, kind, reason: request.reason ?? '' });
         return c.json({ runId, callId, decision: kind === 'approve' ? ('approved' as const) : ('rejected' as const), by }, 202);
       },
     );

@@ -2,13 +2,13 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { streamSSE } from 'hono/streaming';
 import type { RunSummary } from '../../log/format/record.ts';
 import { requireScope } from './authGuard.ts';
+import { followRun } from './followRun.ts';
 import { ProblemError } from './problem.ts';
 import { COMMON_PROBLEMS, problemResponses, RunIdParam } from './schemas.ts';
 import { tenantRuns, type ServiceDeps } from './serviceDeps.ts';
 import type { ServiceEnv } from './serviceEnv.ts';
 
 const FINAL = new Set(['done', 'failed', 'halted', 'cancelled']);
-const KEEPALIVE_MS = 15_000;
 
 const EventsQuery = z.object({
   after: z.string().optional().openapi({ description: 'The last record seq the client has (-1 for none); Last-Event-ID takes precedence' }),
@@ -41,69 +41,29 @@ export function eventRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): vo
     async (c) => {
       requireScope(c.get('principal'), 'runs:read');
       const { runId } = c.req.valid('param');
-      let sent = startAfter(c.req.header('last-event-id'), c.req.valid('query').after);
+      const sent = startAfter(c.req.header('last-event-id'), c.req.valid('query').after);
       const run = await tenantRuns(deps, c).follow(runId);
       c.header('cache-control', 'no-store');
       c.header('x-accel-buffering', 'no');
       return streamSSE(c, async (stream) => {
-        let stopped = false;
-        let wake: (() => void) | undefined;
-        const nudge = () => {
-          wake?.();
-          wake = undefined;
-        };
-        const stop = () => {
-          stopped = true;
-          nudge();
-        };
-        deps.streams.add(stop);
-        stream.onAbort(stop);
-        const unsubscribe = deps.executor.subscribe((event) => {
-          if (event.runId !== runId || stopped) return;
-          if (event.type === 'delta') void stream.writeSSE({ event: 'delta', data: JSON.stringify({ step: event.step, text: event.text, ...(event.actor ? { actor: event.actor } : {}) }) }).catch(stop);
-          else nudge();
-        });
-        try {
-          await stream.write('retry: 1000\n\n');
-          let lastStatus = '';
-          let quietSince = Date.now();
-          while (!stopped) {
-            const summary = await run.summary();
-            if (summary.lastSeq > sent) {
-              for (const entry of await run.history({ from: sent + 1, to: summary.lastSeq })) {
-                if (stopped) break;
-                await stream.writeSSE({ id: String(entry.seq), event: 'record', data: JSON.stringify(entry) });
-                sent = entry.seq;
-                quietSince = Date.now();
-              }
-            }
+        await stream.write('retry: 1000\n\n');
+        let lastStatus = '';
+        await followRun(deps, stream, runId, run, sent, {
+          record: (entry) => stream.writeSSE({ id: String(entry.seq), event: 'record', data: JSON.stringify(entry) }),
+          live: (event) => {
+            if (event.type === 'delta') void stream.writeSSE({ event: 'delta', data: JSON.stringify({ step: event.step, text: event.text, ...(event.actor ? { actor: event.actor } : {}) }) }).catch(() => stream.abort());
+          },
+          settled: async (summary, caughtUp) => {
             const status = JSON.stringify([summary.status, summary.waitingOn ?? null]);
-            if (status !== lastStatus && !stopped) {
+            if (status !== lastStatus) {
               lastStatus = status;
               await stream.writeSSE({ event: 'status', data: JSON.stringify(statusView(summary)) });
             }
-            // A comment now and then keeps proxies from closing a stream that waits long for people.
-            if (Date.now() - quietSince >= KEEPALIVE_MS) {
-              await stream.write(': keepalive\n\n');
-              quietSince = Date.now();
-            }
-            if (FINAL.has(summary.status) && sent >= summary.lastSeq) {
-              await stream.writeSSE({ event: 'end', data: JSON.stringify(statusView(summary)) });
-              break;
-            }
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, deps.pollMs);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-              if (stopped) wake();
-            });
-          }
-        } finally {
-          unsubscribe();
-          deps.streams.delete(stop);
-        }
+            if (!FINAL.has(summary.status) || !caughtUp) return false;
+            await stream.writeSSE({ event: 'end', data: JSON.stringify(statusView(summary)) });
+            return true;
+          },
+        });
       }, async (error, stream) => {
         deps.logger.log('error', 'stream.failed', { requestId: c.get('requestId'), runId, error });
         await stream.writeSSE({ event: 'problem', data: JSON.stringify({ title: 'Stream failed', detail: 'The run could not be read; reconnect with Last-Event-ID to continue.' }) }).catch(() => {});
