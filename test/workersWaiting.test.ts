@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PostgresStore, replayRun, resumeRun, stateAt } from '../src/index.ts';
+import { decideQueued, PostgresStore, replayRun, resumeRun, stateAt } from '../src/index.ts';
 import type { AgentContext } from '../src/protocol/agent.ts';
 import { delay } from '../src/delay.ts';
 import { startScriptedServer } from '../src/testing/index.ts';
@@ -118,6 +118,28 @@ test('statecraft reject on a workers\' run is continued by a worker, and a decis
   const log = await eventsOf(runId);
   assert.equal(log.filter((event) => event.type === 'REJECT').map((event) => event.reason), ['Not now.', 'Not this either.']);
   assert.ok(events.some((event) => event.type === 'run.decided' && event.runId === runId));
+});
+
+test('a queued decision answers the wait it was made for: one left in the queue from before the call was started is dropped, not applied to its next wait', async () => {
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, onEvent: (event) => events.push(event) });
+  const { runId } = await submitRun(approvingAgent, 'task with a stale decision', { store });
+  await untilWaiting(runId, 'c');
+  const first = (await store.summary(runId)).lastSeq;
+  await decideQueued(store, runId, [{ kind: 'approve', callId: 'c', by: 'ana' }]);
+  await untilWaiting(runId, 'b');
+  // As a worker that applied a decision and died before clearing it would leave it: an approval of
+  // "b" made while the run waited at its first turn, where "b" was a lookup that has run since.
+  await store.executor().executeSql(`INSERT INTO "${schema}".run_decisions (run_id, decision) VALUES ($1, $2)`, [runId, JSON.stringify([{ kind: 'approve', callId: 'b', by: 'stale', actor: '', atSeq: first }])]);
+  await decideQueued(store, runId, [{ kind: 'reject', callId: 'b', by: 'ana', reason: 'Not this one.' }]);
+  await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
+  await worker.stop();
+  assert.equal(effectsOf(runId).map((line) => line.split(':').slice(1).join(':')), ['step1:c'], 'the record call of the second turn never ran');
+  const decisions = (await eventsOf(runId)).filter((event) => event.type === 'APPROVE' || event.type === 'REJECT');
+  assert.equal(decisions.map((event) => [event.type, (event as { callId?: string }).callId, (event as { by?: string }).by]), [['APPROVE', 'c', 'ana'], ['REJECT', 'b', 'ana']]);
+  const refused = events.flatMap((event) => (event.type === 'run.decided' && event.runId === runId ? event.refused : []));
+  assert.equal(refused.length, 1);
+  assert.match(refused[0]!, /the decision on call b made at record \d+ was dropped: record \d+ answered that call since/);
 });
 
 test('an approval deadline that passes while no worker runs is applied by a worker started later; with a worker running, at the deadline', async () => {

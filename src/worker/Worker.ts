@@ -14,7 +14,7 @@ import { fencedStore } from './fencedStore.ts';
 import { ENDED, leaseLost, message, type Slot } from './slot.ts';
 import { queueName, type RunQueue, type TakenTicket } from './runQueue.ts';
 import type { ResolvedWorkerOptions, WorkerEvent } from './workerOptions.ts';
-import { keepsWaiting, sendDecisions, wakeAt, type SentDecisions } from './waitingRuns.ts';
+import { keepsWaiting, sendDecisions, supersededBy, wakeAt, type SentDecisions } from './waitingRuns.ts';
 
 /** A worker process's loop: takes runs of its agents from the queue, holds each by a lease, and runs many at once. Made by `startWorker`. */
 export class Worker {
@@ -167,7 +167,7 @@ export class Worker {
     this.#emit({ type: 'run.taken', workerId: this.id, runId, epoch: lease.epoch, resumed });
     let sent: SentDecisions | undefined;
     if (queued.length) {
-      sent = sendDecisions(run, queued);
+      sent = sendDecisions(run, queued, await supersededBy(store, runId, queued));
       this.#emit({ type: 'run.decided', workerId: this.id, runId, applied: sent.applied, refused: sent.refused });
     }
     let asked = false;

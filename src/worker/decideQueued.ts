@@ -7,9 +7,13 @@ import { submittedToWorkers } from '../runtime/workersRun.ts';
 import { RunQueue } from './runQueue.ts';
 
 /** A decision on one waiting call of a workers' run, as it is kept until a worker records it. */
-export type QueuedDecision =
+export type QueuedDecision = (
   | { kind: 'approve'; callId: string; by: string; actor?: string; argsHash?: string; always?: boolean }
-  | { kind: 'reject'; callId: string; by: string; reason: string; actor?: string; argsHash?: string };
+  | { kind: 'reject'; callId: string; by: string; reason: string; actor?: string; argsHash?: string }
+) & {
+  /** The run's last record when the decision was made: it answers the wait seen then, and no later one (set by decideQueued). */
+  atSeq?: number;
+};
 
 /** A call a run waits on, as its summary records it (`waitingOn`). */
 interface StoredCall {
@@ -38,7 +42,7 @@ export async function isWorkersRun(store: RunStore, runId: string): Promise<bool
  * await decideQueued(store, runId, [{ kind: 'approve', callId: 'call_1', by: 'ana' }]);
  */
 export async function decideQueued(store: PostgresStore, runId: string, decisions: readonly QueuedDecision[]): Promise<QueuedDecision[]> {
-  const { status, waitingOn } = await store.summary(runId);
+  const { status, waitingOn, lastSeq } = await store.summary(runId);
   const waiting = Array.isArray(waitingOn) ? (waitingOn as StoredCall[]) : [];
   if (ENDED_STATUSES.includes(status) || waiting.length === 0) {
     throw new UserError(`Run ${runId} has no tool call waiting for approval (its status is ${status}), so nothing was decided.`);
@@ -51,7 +55,7 @@ export async function decideQueued(store: PostgresStore, runId: string, decision
         `Calls waiting: ${waiting.map((candidate) => `${candidate.callId} (${candidate.tool}${candidate.actor === undefined ? '' : `, in ${candidate.actor}`})`).join(', ')}.`,
     );
     const argsHash = decision.argsHash ?? call.argsHash;
-    return { ...decision, actor: decision.actor ?? call.actor ?? '', ...(argsHash === undefined ? {} : { argsHash }) };
+    return { ...decision, actor: decision.actor ?? call.actor ?? '', ...(argsHash === undefined ? {} : { argsHash }), atSeq: lastSeq };
   });
   const runs = await RunQueue.open(store, { supervise: false });
   try {
