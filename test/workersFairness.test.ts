@@ -45,7 +45,7 @@ const statecraft = (args: string[]) =>
 
 const takenOrder = (events: WorkerEvent[]) => events.flatMap((event) => (event.type === 'run.taken' ? [event.runId] : []));
 
-/** Runs `work` with one worker of concurrency 1 and returns the order it took the runs in. */
+/** Runs the queued runs with one worker of concurrency 1, to their end, and returns the order it took them in. */
 async function orderTaken(store: PostgresStore, runIds: string[]): Promise<string[]> {
   const events: WorkerEvent[] = [];
   const worker = await startWorker({ store, agents: [agent], concurrency: 1, pollMs: 20, onEvent: (event) => events.push(event) });
