@@ -68,6 +68,8 @@ export { PostgresStore } from './log/stores/postgres/postgresStore.ts';
 export { startWorker } from './worker/startWorker.ts';
 export type { Worker } from './worker/Worker.ts';
 export type { WorkerEvent, WorkerOptions } from './worker/workerOptions.ts';
+export type { FleetLimitsOptions } from './worker/fleetLimits.ts';
+export { queueDepth, type QueueDepth } from './worker/queueDepth.ts';
 export { submitRun, type SubmitOptions, type Submitted } from './worker/submitRun.ts';
 // Model rate limits: rate-limiter-flexible is loaded only when limits are opened.
 export { openModelLimits, type ModelLimits, type ModelLimitsStore, type PacedCall } from './rateLimits/ModelLimits.ts';

@@ -23,7 +23,7 @@ import { showCommand } from './commands/show.ts';
 import { trustCommand } from './commands/trust.ts';
 import { verifyCommand } from './commands/verify.ts';
 import { visualizeCommand } from './commands/visualize.ts';
-import { submitCommand, workerCommand } from './commands/worker.ts';
+import { queueCommand, submitCommand, workerCommand } from './commands/worker.ts';
 import { exitCodes } from './exitCodes.ts';
 import { exitCleanly, handleSignals } from './shutdown.ts';
 import { packageVersion } from './packageVersion.ts';
@@ -54,6 +54,7 @@ const commands: Command[] = [
   secretsCommand,
   submitCommand,
   workerCommand,
+  queueCommand,
   visualizeCommand,
 ];
 

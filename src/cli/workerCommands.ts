@@ -47,6 +47,19 @@ function modelLimitsOption(values: CommandValues): ModelLimitsOptions | undefine
   return { ...limits, ...(rpm === undefined ? {} : { requestsPerMinute: rpm }), ...(tpm === undefined ? {} : { tokensPerMinute: tpm }), ...(wait === undefined ? {} : { maxWaitMs: wait }) };
 }
 
+/** `--agent-limit support=20,billing@2=5`: names to whole numbers; undefined when not given. */
+function limitsOption(values: CommandValues, name: 'agent-limit' | 'tenant-limit'): Record<string, number> | undefined {
+  const raw = values[name] as string | undefined;
+  if (raw === undefined) return undefined;
+  const limits: Record<string, number> = {};
+  for (const part of raw.split(',').map((item) => item.trim()).filter(Boolean)) {
+    const match = /^(.+?)=(\d+)$/.exec(part);
+    if (!match || Number(match[2]) < 1) throw new UserError(`--${name} takes NAME=N pairs, N a whole number of runs, 1 or more, comma-separated (${name === 'agent-limit' ? 'support=20,billing@2=5' : 'acme=50,*=5'}); found "${part}".`);
+    limits[match[1]!.trim()] = Number(match[2]);
+  }
+  return limits;
+}
+
 /** The store the workers share: --store, else STATECRAFT_STORE; refused before any module loads unless it is PostgreSQL. */
 async function sharedStore(values: CommandValues, command: 'worker' | 'submit'): Promise<string> {
   const { postgresStoreFor } = await import('../worker/runQueue.ts');
@@ -64,6 +77,8 @@ const line = (event: WorkerEvent): string | undefined => {
       return `${event.resumed ? 'continued' : 'started'} run ${event.runId} (lease epoch ${event.epoch})`;
     case 'run.ended':
       return `run ${event.runId} ${event.status}`;
+    case 'run.deferred':
+      return undefined;
     case 'run.released':
       return `released run ${event.runId} for another worker`;
     case 'lease.lost':
@@ -92,6 +107,8 @@ export async function work(values: CommandValues, positionals: string[]): Promis
     throw new UserError(`--concurrency must be a whole number of runs, 1 or more, found "${String(values.concurrency)}".`);
   }
   const modelLimits = modelLimitsOption(values);
+  const agentLimits = limitsOption(values, 'agent-limit');
+  const tenantLimits = limitsOption(values, 'tenant-limit');
   const agents = [];
   for (const path of modules) agents.push((await loadAgent(path)).agent);
   const { startWorker } = await import('../worker/startWorker.ts');
@@ -104,6 +121,7 @@ export async function work(values: CommandValues, positionals: string[]): Promis
     ...(values.grace === undefined ? {} : { graceMs: durationOption(values, 'grace') }),
     ...(values.poll === undefined ? {} : { pollMs: durationOption(values, 'poll') }),
     ...(modelLimits ? { modelLimits } : {}),
+    ...(agentLimits || tenantLimits ? { limits: { ...(agentLimits ? { agents: agentLimits } : {}), ...(tenantLimits ? { tenants: tenantLimits } : {}) } } : {}),
     onEvent: (event) => {
       const text = json ? JSON.stringify(event) : line(event);
       if (text) process.stdout.write(`${text}\n`);
@@ -127,6 +145,7 @@ export async function submit(values: CommandValues, [path]: string[]): Promise<n
   const submitted = await submitRun(module.agent, input, {
     store,
     priority,
+    ...(values.tenant ? { tenant: values.tenant as string } : {}),
     agentModule: module.path,
     labels: { module: module.path },
     ...(values['run-id'] ? { runId: values['run-id'] as string } : {}),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { LeaseLostError } from '../log/format/storageErrors.ts';
 import type { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
+import type { LeaseLimit } from '../log/stores/postgres/leaseLimits.ts';
 import type { Lease, Requeue, RunLeases, SqlExecutor } from '../log/stores/postgres/runLeases.ts';
 import { stateAt } from '../log/reads/reads.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
@@ -83,7 +84,9 @@ export class Worker {
         const name = names[(this.#turn + i) % names.length]!;
         const free = this.#options.concurrency - this.#slots.size;
         if (free <= 0) break;
-        const tickets = await this.#queue.take(name, free);
+        // Agent limits shared by the fleet: no more tickets than they have room for (the lease's take checks again).
+        const room = Math.min(free, (await this.#options.fleetLimits?.room(name)) ?? free);
+        const tickets = room > 0 ? await this.#queue.take(name, room) : [];
         for (const ticket of tickets) void this.#take(ticket, this.#agents.get(name)!);
         full ||= tickets.length === free;
       }
@@ -106,8 +109,11 @@ export class Worker {
     const slot: Slot = { runId, deadline: performance.now() + this.#options.leaseMs };
     this.#slots.set(runId, slot);
     try {
-      const lease = await this.#leases.acquire(runId, this.id, this.#options.leaseMs, (db) => this.#queue.complete(ticket, db));
-      // Held live by another worker (it will settle or lose the run itself), or never submitted.
+      let deferred: LeaseLimit | undefined;
+      const limits = this.#options.fleetLimits?.taking((limit) => (deferred = limit));
+      const lease = await this.#leases.acquire(runId, this.id, this.#options.leaseMs, (db) => this.#queue.complete(ticket, db), limits);
+      if (deferred) this.#emit({ type: 'run.deferred', workerId: this.id, runId, limit: deferred.key, max: deferred.max });
+      // Held live by another worker (it will settle or lose the run itself), never submitted, or over a limit.
       if (!lease) return;
       slot.lease = lease;
       await this.#runHeld(slot, lease, agent);
@@ -124,12 +130,12 @@ export class Worker {
     }
   }
 
-  readonly #requeue = (db: SqlExecutor, next: Requeue, startAfter?: number) => this.#queue.send(next.queue, next.runId, next.priority, db, startAfter);
+  readonly #requeue = (db: SqlExecutor, next: Requeue, startAfter?: number) => this.#queue.requeue(next, db, startAfter);
 
   async #runHeld(slot: Slot, lease: Lease, agent: Agent): Promise<void> {
     const { runId } = slot;
     if (this.#draining) {
-      await this.#leases.release(lease, (db, run) => this.#queue.send(run.queue, run.runId, run.priority, db));
+      await this.#leases.release(lease, this.#requeue);
       return;
     }
     const store = fencedStore(this.#store, runId, lease.epoch, (error) =>
@@ -235,7 +241,7 @@ export class Worker {
     return false;
   }
 
-    #lose(slot: Slot, why: string): void {
+  #lose(slot: Slot, why: string): void {
     if (slot.lost) return;
     slot.lost = `Run ${slot.runId}: this worker lost its lease (epoch ${slot.lease?.epoch}): ${why}. It stopped running the run; the store refuses any append under that lease.`;
     slot.run?.abandon(new LeaseLostError(slot.runId, slot.lease?.epoch, {}, { cause: new Error(slot.lost) }));
@@ -246,7 +252,7 @@ export class Worker {
     this.#reaping = true;
     try {
       await this.#leases.reap(100, async (db, runs) => {
-        for (const run of runs) await this.#queue.send(run.queue, run.runId, run.priority, db);
+        for (const run of runs) await this.#requeue(db, run);
       });
     } catch (error) {
       this.#emit({ type: 'worker.error', workerId: this.id, detail: `reaping expired leases failed: ${message(error)}` });

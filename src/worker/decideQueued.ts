@@ -60,7 +60,7 @@ export async function decideQueued(store: PostgresStore, runId: string, decision
   const runs = await RunQueue.open(store, { supervise: false });
   try {
     const leases = store.leases();
-    const recorded = await leases.decide(runId, bound, (db, run) => runs.send(run.queue, run.runId, run.priority, db));
+    const recorded = await leases.decide(runId, bound, (db, run) => runs.requeue(run, db));
     if (!recorded) throw new UserError(`Run ${runId} was not submitted to the workers (it has no lease row), so its decisions are not queued: decide on it with statecraft approve or reject, which resume it here.`);
   } finally {
     await runs.close();

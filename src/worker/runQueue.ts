@@ -3,7 +3,7 @@ import { UserError } from '../errors.ts';
 import { importPeer } from '../importPeer.ts';
 import type { RunStore } from '../log/stores/runStore.ts';
 import { PostgresStore } from '../log/stores/postgres/postgresStore.ts';
-import type { SqlExecutor } from '../log/stores/postgres/runLeases.ts';
+import type { Requeue, SqlExecutor } from '../log/stores/postgres/runLeases.ts';
 
 /** What a ticket in the queue says: which run wants a worker. A worker never loads code a ticket names. */
 export interface Ticket {
@@ -25,7 +25,7 @@ export interface TakenTicket {
 export const queueName = (agent: { name: string; version: string }): string => `statecraft/${agent.name}@${agent.version}`;
 
 /** How the workers' side of a PostgreSQL store is reached: the store itself, checked to be PostgreSQL. */
-export function postgresStoreFor(store: RunStore | string | undefined, command: 'worker' | 'submit'): PostgresStore {
+export function postgresStoreFor(store: RunStore | string | undefined, command: 'worker' | 'submit' | 'queue'): PostgresStore {
   const how =
     `Give one with --store postgres://user@host:5432/db (?schema=name), or set STATECRAFT_STORE; in code, pass store: new PostgresStore({ connectionString }). ` +
     `On SQLite, run an agent in this process with: npx statecraft run <agent module>`;
@@ -57,11 +57,15 @@ export interface RunQueueOptions {
 export class RunQueue {
   readonly #boss: PgBoss;
   readonly #expire: number;
+  readonly #schema: string;
+  readonly #db: SqlExecutor;
   readonly #known = new Set<string>();
 
-  private constructor(boss: PgBoss, expire: number) {
+  private constructor(boss: PgBoss, expire: number, schema: string, db: SqlExecutor) {
     this.#boss = boss;
     this.#expire = expire;
+    this.#schema = schema;
+    this.#db = db;
   }
 
   static async open(store: PostgresStore, options: RunQueueOptions): Promise<RunQueue> {
@@ -79,7 +83,7 @@ export class RunQueue {
     });
     boss.on('error', () => {});
     await boss.start();
-    return new RunQueue(boss, expire);
+    return new RunQueue(boss, expire, schema, store.executor());
   }
 
   /** Creates the queue if it does not exist. */
@@ -93,10 +97,22 @@ export class RunQueue {
    * Sends a run's ticket, in the transaction `db` when given; with `startAfterSeconds`, the ticket can be
    * taken only that long after now by the database's clock (pg-boss adds it to the server's now()).
    */
-  async send(name: string, runId: string, priority: number, db?: SqlExecutor, startAfterSeconds?: number): Promise<void> {
+  async send(name: string, runId: string, priority: number, db?: SqlExecutor, startAfterSeconds?: number): Promise<string | null> {
     await this.ensure(name);
     const later = startAfterSeconds !== undefined && startAfterSeconds > 0 ? { startAfter: startAfterSeconds.toFixed(3) } : {};
-    await this.#boss.send(name, { runId } satisfies Ticket, { priority, retryLimit: 1_000_000, retryDelay: 1, expireInSeconds: this.#expire, ...later, ...(db ? { db } : {}) });
+    return this.#boss.send(name, { runId } satisfies Ticket, { priority, retryLimit: 1_000_000, retryDelay: 1, expireInSeconds: this.#expire, ...later, ...(db ? { db } : {}) });
+  }
+
+  /**
+   * Sends the next ticket of a run that was queued before (released, reaped, decided on, refused by a
+   * limit), with its priority and, when known, its first queue time as the ticket's own: pg-boss takes
+   * tickets by priority, then by their creation time, so the run keeps its place among its priority.
+   */
+  async requeue(run: Requeue, db?: SqlExecutor, startAfterSeconds?: number): Promise<void> {
+    const id = await this.send(run.queue, run.runId, run.priority, db, startAfterSeconds);
+    if (!id || !run.queuedAt) return;
+    // pg-boss sets created_on to now() and takes no other: the one column of its table written here.
+    await (db ?? this.#db).executeSql(`UPDATE ${this.#schema}.job SET created_on = $3 WHERE name = $1 AND id = $2`, [run.queue, id, run.queuedAt]);
   }
 
   /** Takes up to `count` tickets, highest priority first, then oldest. */

@@ -1,6 +1,7 @@
 import { openModelLimits } from '../rateLimits/ModelLimits.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
 import { postgresStoreFor, queueName, RunQueue } from './runQueue.ts';
+import { FleetLimits } from './fleetLimits.ts';
 import { Worker } from './Worker.ts';
 import { checkWorkerOptions, type WorkerOptions } from './workerOptions.ts';
 
@@ -21,6 +22,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   try {
     queue = await RunQueue.open(store, { supervise: true, ticketExpireSeconds: Math.ceil(resolved.leaseMs / 1000) });
     for (const agent of options.agents as Agent[]) await queue.ensure(queueName(agent));
+    resolved.fleetLimits = new FleetLimits(options.limits, options.agents, store.leases(), queue);
     if (options.modelLimits) {
       const { onWait } = options.modelLimits;
       resolved.modelLimits = await openModelLimits(

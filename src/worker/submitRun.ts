@@ -7,6 +7,9 @@ import { resolveModel } from '../runtime/resolveModel.ts';
 import { runHeader } from '../runtime/startRun.ts';
 import { postgresStoreFor, queueName, RunQueue } from './runQueue.ts';
 
+/** The label that names a run's tenant (the hosted service sets it on every run). */
+const TENANT_LABEL = 'statecraft.tenant';
+
 /** Options of `submitRun`. */
 export interface SubmitOptions {
   /** The PostgreSQL store the workers share: a PostgresStore or a postgres:// URL (`?schema=`). */
@@ -16,6 +19,8 @@ export interface SubmitOptions {
   priority?: number;
   /** Free-form labels kept in the run's header. */
   labels?: Record<string, string>;
+  /** The tenant the run belongs to, kept as its `statecraft.tenant` label and counted by the workers' per-tenant limits. */
+  tenant?: string;
   /** The module the agent was loaded from, recorded as the store's own fact for `statecraft resume` and `approve` (see RunSummary.agentModule). */
   agentModule?: string;
   /**
@@ -48,7 +53,8 @@ export async function submitRun(agent: Agent, input: string, options: SubmitOpti
   const model = resolveModel(agent.model);
   assertPriced(agent, model.info.model);
   const runId = options.runId ?? randomUUID();
-  const header = runHeader(agent, model, runId, { input }, options.labels ? { labels: options.labels } : {});
+  const labels = { ...options.labels, ...(options.tenant === undefined ? {} : { [TENANT_LABEL]: options.tenant }) };
+  const header = runHeader(agent, model, runId, { input }, Object.keys(labels).length ? { labels } : {});
   const queue = queueName(agent);
   const owned = typeof options.store === 'string';
   const runs = await RunQueue.open(store, { supervise: false, ...(options.ticketExpireSeconds === undefined ? {} : { ticketExpireSeconds: options.ticketExpireSeconds }) });
@@ -56,7 +62,7 @@ export async function submitRun(agent: Agent, input: string, options: SubmitOpti
     await runs.ensure(queue);
     const summary = { ...newRunSummary(header), status: 'queued' as const, ...(options.agentModule ? { agentModule: options.agentModule } : {}) };
     await store.createRun(header, summary, async (db) => {
-      await store.leases().register(db, runId, queue, priority);
+      await store.leases().register(db, runId, queue, priority, labels[TENANT_LABEL]);
       await runs.send(queue, runId, priority, db);
     });
   } finally {

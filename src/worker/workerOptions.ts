@@ -4,6 +4,7 @@ import type { ModelLimits } from '../rateLimits/ModelLimits.ts';
 import { checkModelLimits, type ModelLimitsOptions } from '../rateLimits/modelLimitsConfig.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
 import type { RunResult } from '../runtime/runEvents.ts';
+import { checkFleetLimits, type FleetLimits, type FleetLimitsOptions } from './fleetLimits.ts';
 
 /** Options of `startWorker`. */
 export interface WorkerOptions {
@@ -29,6 +30,12 @@ export interface WorkerOptions {
    * worker gets makes every worker wait as the provider asked. See `openModelLimits`.
    */
   modelLimits?: ModelLimitsOptions;
+  /**
+   * Concurrency limits per agent and per tenant, counted in the store across every worker given them:
+   * `{ agents: { support: 20 }, tenants: { '*': 5, acme: 50 } }`. A run over a limit is not taken: it
+   * stays queued, with its priority and place, and holds no worker. Give every worker the same limits.
+   */
+  limits?: FleetLimitsOptions;
   onEvent?: (event: WorkerEvent) => void;
 }
 
@@ -38,6 +45,8 @@ export type WorkerEvent =
   | { type: 'run.taken'; workerId: string; runId: string; epoch: number; resumed: boolean }
   | { type: 'run.ended'; workerId: string; runId: string; status: RunResult['status']; output: unknown }
   | { type: 'run.released'; workerId: string; runId: string }
+  /** A limit (`limits`: `agent support`, `tenant acme`) had no room for the run: it goes back to its queue for a moment later. */
+  | { type: 'run.deferred'; workerId: string; runId: string; limit: string; max: number }
   /** Decisions queued on a waiting run (`decideQueued`) were sent to it here; `refused` says why any was not (a call no longer waiting, other arguments). */
   | { type: 'run.decided'; workerId: string; runId: string; applied: number; refused: string[] }
   /** A run let go while waiting has a ticket scheduled for its next approval or run deadline (epoch ms). */
@@ -61,6 +70,8 @@ export interface ResolvedWorkerOptions {
   graceMs: number;
   /** Opened by `startWorker` on the worker's store from the `modelLimits` option. */
   modelLimits?: ModelLimits;
+  /** Made by `startWorker` from the `limits` option. */
+  fleetLimits?: FleetLimits;
 }
 
 const positive = (name: string, value: number | undefined, fallback: number, min: number, unit: string): number => {
@@ -81,6 +92,7 @@ export function checkWorkerOptions(options: WorkerOptions): ResolvedWorkerOption
     seen.add(key);
   }
   if (options.modelLimits !== undefined) checkModelLimits(options.modelLimits);
+  if (options.limits !== undefined) checkFleetLimits(options.limits, options.agents);
   const concurrency = positive('concurrency', options.concurrency, 10, 1, 'runs');
   if (!Number.isInteger(concurrency)) throw new UserError(`Worker option concurrency must be a whole number of runs, found ${concurrency}.`);
   return {

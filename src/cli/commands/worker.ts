@@ -29,6 +29,12 @@ names a JSON file with limits per endpoint: {"requestsPerMinute": 500, "endpoint
 A run that waits for approval is let go (status waiting) and holds no worker; decide with statecraft
 approve / reject as usual.
 
+Runs are taken by priority (statecraft submit --priority), highest first, and within a priority the
+oldest first; a run let go and queued again keeps its place. --agent-limit and --tenant-limit cap the
+runs leased at once across all the workers of the store, counted in the database when a run is taken:
+a run over a limit stays queued (holding no worker) and is tried again a second later. Give every
+worker the same limits. statecraft queue shows the queues' depth.
+
 SIGTERM or Ctrl-C drains the worker: it takes no more runs, lets its runs reach their next model
 request within --grace, then releases them for another worker to continue at once, and exits 0. A
 second signal exits at once (its runs are continued elsewhere once their leases expire).
@@ -44,6 +50,10 @@ Options:
   --model-limits FILE  limits per endpoint, as JSON (see above); --model-rpm/--model-tpm override
                      its top-level limits
   --model-wait TIME  the longest a model call waits for those limits (default 5m), then it fails
+  --agent-limit LIST  at most N runs of an agent leased at once by all workers: support=20 (all
+                     versions) or support@1=20, comma-separated
+  --tenant-limit LIST  at most N runs of a tenant (the run's statecraft.tenant label) leased at once
+                     by all workers: acme=50, and *=5 for each tenant not named; comma-separated
   --json             print the worker's events as JSON Lines (run.taken, run.ended, run.released,
                      lease.lost, run.error, worker.error...)
 ${workerStoreHelp}`,
@@ -57,6 +67,8 @@ ${workerStoreHelp}`,
     'model-tpm': { type: 'string' },
     'model-limits': { type: 'string' },
     'model-wait': { type: 'string' },
+    'agent-limit': { type: 'string' },
+    'tenant-limit': { type: 'string' },
     json: { type: 'boolean' },
     store: { type: 'string' },
   },
@@ -74,15 +86,35 @@ run's id. Follow it with statecraft runs, history and show as any run.
 Options:
   --input TEXT       the user's message (default: the module's exported "input")
   --priority N       higher runs first (default 0; may be negative); the oldest first within one
+  --tenant ID        the tenant the run belongs to (its statecraft.tenant label), for --tenant-limit
   --run-id ID        the run's id (default: a new UUID)
   --json             print {"runId", "queue"} as JSON
 ${workerStoreHelp}`,
   options: {
     input: { type: 'string' },
     priority: { type: 'string' },
+    tenant: { type: 'string' },
     'run-id': { type: 'string' },
     json: { type: 'boolean' },
     store: { type: 'string' },
   },
   load: async () => (await import('../workerCommands.ts')).submit,
+};
+
+export const queueCommand: Command = {
+  name: 'queue',
+  summary: "show the depth of the workers' queues of a PostgreSQL store: queued, running, waiting",
+  usage: 'statecraft queue --store URL [--json]',
+  help: `Shows each queue of the workers (one per agent name and version): the runs queued for a worker
+(and how many at each priority: workers take the highest first, and within a priority the oldest
+first), the runs running (held by a worker's lease), the runs waiting for a decision or a timer (they
+hold no worker), and how long ago the oldest queued run was queued.
+
+Options:
+  --json             print one JSON document: an array with, per queue, queue, agent, version, queued,
+                     byPriority [{priority, queued}], running, waiting, oldestQueuedMs and tickets
+                     {ready, scheduled, taken} (the queue's pg-boss jobs)
+${workerStoreHelp}`,
+  options: { json: { type: 'boolean' }, store: { type: 'string' } },
+  load: async () => (await import('../queueCommand.ts')).showQueue,
 };

@@ -2,7 +2,7 @@
  * Written as the schema's comment once `schemaStatements` ran: a store that finds it runs no DDL. Change
  * it whenever the statements change, so that schemas made before get what they lack.
  */
-export const SCHEMA_MARK = 'statecraft run store, schema 4 (run leases, machine graphs, queued decisions)';
+export const SCHEMA_MARK = 'statecraft run store, schema 5 (run leases with tenants and queue times, machine graphs, queued decisions)';
 
 /** SQLSTATEs raised by append_records. */
 export const NO_SUCH_RUN = 'SC404';
@@ -104,6 +104,13 @@ export const schemaStatements = (s: string): string[] => [
     run_id text PRIMARY KEY REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, queue text NOT NULL, priority integer NOT NULL DEFAULT 0,
     owner text, epoch bigint NOT NULL DEFAULT 0, expires_at timestamptz NOT NULL DEFAULT '-infinity')`,
   `CREATE INDEX IF NOT EXISTS run_leases_held ON ${s}.run_leases (expires_at) WHERE owner IS NOT NULL`,
+  // The run's tenant (its `statecraft.tenant` label), for per-tenant limits, and when it was first
+  // queued by the database's clock: every later ticket of the run keeps that place in its queue.
+  `ALTER TABLE ${s}.run_leases ADD COLUMN IF NOT EXISTS tenant text`,
+  `ALTER TABLE ${s}.run_leases ADD COLUMN IF NOT EXISTS queued_at timestamptz`,
+  // Live leases counted per queue and per tenant by the workers' concurrency limits.
+  `CREATE INDEX IF NOT EXISTS run_leases_held_queue ON ${s}.run_leases (queue) WHERE owner IS NOT NULL`,
+  `CREATE INDEX IF NOT EXISTS run_leases_held_tenant ON ${s}.run_leases (tenant) WHERE owner IS NOT NULL AND tenant IS NOT NULL`,
   // Decisions on a workers' run, kept until the worker that resumes the run has recorded them (see RunLeases.decide).
   `CREATE TABLE IF NOT EXISTS ${s}.run_decisions (
     id bigserial PRIMARY KEY, run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE,

@@ -1,4 +1,5 @@
 import { StorageError } from '../../../errors.ts';
+import { limitReached, liveUnder, type LeaseLimit, type LeaseLimits } from './leaseLimits.ts';
 
 /** Runs one SQL statement: the shape pg-boss takes as its `db`, so that its jobs join our transactions. */
 export interface SqlExecutor {
@@ -16,12 +17,19 @@ export interface Lease {
   priority: number;
 }
 
-/** Where a run goes back to when its lease is given up or lost: its queue and priority. */
+/**
+ * Where a run goes back to when its lease is given up or lost: its queue and priority, and when it was
+ * first queued (by the database's clock; null for runs submitted before it was kept), so that its next
+ * ticket keeps the run's place among the runs of its priority.
+ */
 export interface Requeue {
   runId: string;
   queue: string;
   priority: number;
+  queuedAt?: Date | null;
 }
+
+const requeueOf = (runId: string, row: { queue: string; priority: number; queued_at: Date | null }): Requeue => ({ runId, queue: row.queue, priority: row.priority, queuedAt: row.queued_at });
 
 type Transaction = <T>(work: (db: SqlExecutor) => Promise<T>) => Promise<T>;
 
@@ -55,18 +63,34 @@ export class RunLeases {
     }
   }
 
-  /** Gives a run created in the transaction `db` its lease row (no owner): it may now be taken from `queue`. */
-  async register(db: SqlExecutor, runId: string, queue: string, priority: number): Promise<void> {
-    await db.executeSql(`INSERT INTO ${this.#s}.run_leases (run_id, queue, priority) VALUES ($1, $2, $3)`, [runId, queue, priority]);
+  /** Gives a run created in the transaction `db` its lease row (no owner): it may now be taken from `queue`. `tenant` is counted by per-tenant limits. */
+  async register(db: SqlExecutor, runId: string, queue: string, priority: number, tenant?: string): Promise<void> {
+    await db.executeSql(`INSERT INTO ${this.#s}.run_leases (run_id, queue, priority, tenant, queued_at) VALUES ($1, $2, $3, $4, now())`, [runId, queue, priority, tenant ?? null]);
   }
 
   /**
    * Takes the run for `owner` for `ttlMs`, or returns undefined when another owner holds a live lease
    * on it (or it has no lease row: it was never submitted). `alsoInTransaction` runs in the same
-   * transaction whether or not the run was taken (the queue's ticket is completed with it).
+   * transaction whether or not the run was taken (the queue's ticket is completed with it). With
+   * `limits`, a run that one of them has no room for is not taken either: `limits.refused` runs in the
+   * transaction instead (it sends the run's ticket for a little later).
    */
-  acquire(runId: string, owner: string, ttlMs: number, alsoInTransaction?: (db: SqlExecutor) => Promise<void>): Promise<Lease | undefined> {
+  acquire(runId: string, owner: string, ttlMs: number, alsoInTransaction?: (db: SqlExecutor) => Promise<void>, limits?: LeaseLimits): Promise<Lease | undefined> {
     return this.#run(`take the lease of run ${runId}`, async (db) => {
+      if (limits) {
+        const { rows: free } = await db.executeSql(
+          `SELECT queue, priority, tenant, queued_at FROM ${this.#s}.run_leases WHERE run_id = $1 AND (owner IS NULL OR expires_at <= now()) FOR UPDATE`,
+          [runId],
+        );
+        const row = free[0] as { queue: string; priority: number; tenant: string | null; queued_at: Date | null } | undefined;
+        const run = row && { runId, queue: row.queue, priority: row.priority, tenant: row.tenant, queuedAt: row.queued_at };
+        const reached = run && (await limitReached(db, this.#s, runId, limits.for(run)));
+        if (!run || reached) {
+          if (run && reached) await limits.refused(db, run, reached);
+          await alsoInTransaction?.(db);
+          return undefined;
+        }
+      }
       const { rows } = await db.executeSql(
         `UPDATE ${this.#s}.run_leases SET owner = $2, epoch = epoch + 1, expires_at = ${ttl('$3')}
          WHERE run_id = $1 AND (owner IS NULL OR expires_at <= now())
@@ -96,6 +120,11 @@ export class RunLeases {
     });
   }
 
+  /** How many runs under `limit` hold a live lease now, across every worker (read without a lock: a hint, not a promise). */
+  live(limit: LeaseLimit): Promise<number> {
+    return this.#run(`count the live leases under limit ${limit.key}`, (db) => liveUnder(db, this.#s, limit));
+  }
+
   /**
    * Gives up a lease `owner` holds with `epoch` (still its own, expired or not); with `requeue`, the
    * run's next ticket is sent in the same transaction, so that another worker continues it at once.
@@ -104,11 +133,11 @@ export class RunLeases {
   release(lease: Pick<Lease, 'runId' | 'owner' | 'epoch'>, requeue?: (db: SqlExecutor, run: Requeue) => Promise<void>): Promise<boolean> {
     return this.#run(`release the lease of run ${lease.runId}`, async (db) => {
       const { rows } = await db.executeSql(
-        `UPDATE ${this.#s}.run_leases SET owner = NULL, expires_at = now() WHERE run_id = $1 AND owner = $2 AND epoch = $3 RETURNING queue, priority`,
+        `UPDATE ${this.#s}.run_leases SET owner = NULL, expires_at = now() WHERE run_id = $1 AND owner = $2 AND epoch = $3 RETURNING queue, priority, queued_at`,
         [lease.runId, lease.owner, lease.epoch],
       );
-      const row = rows[0] as { queue: string; priority: number } | undefined;
-      if (row && requeue) await requeue(db, { runId: lease.runId, queue: row.queue, priority: row.priority });
+      const row = rows[0] as { queue: string; priority: number; queued_at: Date | null } | undefined;
+      if (row && requeue) await requeue(db, requeueOf(lease.runId, row));
       return row !== undefined;
     });
   }
@@ -125,10 +154,10 @@ export class RunLeases {
         `WITH expired AS (
            SELECT run_id FROM ${this.#s}.run_leases WHERE owner IS NOT NULL AND expires_at <= now() ORDER BY run_id LIMIT $1 FOR UPDATE SKIP LOCKED)
          UPDATE ${this.#s}.run_leases l SET owner = NULL FROM expired WHERE l.run_id = expired.run_id
-         RETURNING l.run_id, l.queue, l.priority`,
+         RETURNING l.run_id, l.queue, l.priority, l.queued_at`,
         [limit],
       );
-      const runs = rows.map((row: { run_id: string; queue: string; priority: number }) => ({ runId: row.run_id, queue: row.queue, priority: row.priority }));
+      const runs = rows.map((row: { run_id: string; queue: string; priority: number; queued_at: Date | null }) => requeueOf(row.run_id, row));
       if (runs.length) await requeue(db, runs);
       return runs;
     });
@@ -142,11 +171,11 @@ export class RunLeases {
    */
   decide(runId: string, decision: unknown, requeue: (db: SqlExecutor, run: Requeue) => Promise<void>): Promise<boolean> {
     return this.#run(`record a decision on run ${runId}`, async (db) => {
-      const { rows } = await db.executeSql(`SELECT queue, priority FROM ${this.#s}.run_leases WHERE run_id = $1 FOR UPDATE`, [runId]);
-      const row = rows[0] as { queue: string; priority: number } | undefined;
+      const { rows } = await db.executeSql(`SELECT queue, priority, queued_at FROM ${this.#s}.run_leases WHERE run_id = $1 FOR UPDATE`, [runId]);
+      const row = rows[0] as { queue: string; priority: number; queued_at: Date | null } | undefined;
       if (!row) return false;
       await db.executeSql(`INSERT INTO ${this.#s}.run_decisions (run_id, decision) VALUES ($1, $2)`, [runId, JSON.stringify(decision)]);
-      await requeue(db, { runId, queue: row.queue, priority: row.priority });
+      await requeue(db, requeueOf(runId, row));
       return true;
     });
   }
@@ -174,12 +203,12 @@ export class RunLeases {
   ): Promise<boolean> {
     return this.#run(`release the lease of run ${lease.runId}`, async (db) => {
       const { rows } = await db.executeSql(
-        `UPDATE ${this.#s}.run_leases SET owner = NULL, expires_at = now() WHERE run_id = $1 AND owner = $2 AND epoch = $3 RETURNING queue, priority`,
+        `UPDATE ${this.#s}.run_leases SET owner = NULL, expires_at = now() WHERE run_id = $1 AND owner = $2 AND epoch = $3 RETURNING queue, priority, queued_at`,
         [lease.runId, lease.owner, lease.epoch],
       );
-      const row = rows[0] as { queue: string; priority: number } | undefined;
+      const row = rows[0] as { queue: string; priority: number; queued_at: Date | null } | undefined;
       if (!row) return false;
-      const run = { runId: lease.runId, queue: row.queue, priority: row.priority };
+      const run = requeueOf(lease.runId, row);
       if (settled.length) await db.executeSql(`DELETE FROM ${this.#s}.run_decisions WHERE run_id = $1 AND id = ANY($2::bigint[])`, [lease.runId, settled]);
       const pending = await db.executeSql(`SELECT 1 FROM ${this.#s}.run_decisions WHERE run_id = $1 LIMIT 1`, [lease.runId]);
       if (pending.rows.length) await requeue(db, run);
