@@ -168,6 +168,42 @@ test('PostgreSQL finds a thread\'s runs by its indexed column, within its tenant
   }
 });
 
+test('stores made before threads get the columns, filled from their runs\' headers, when first opened', async () => {
+  const path = join(dir, 'older.db');
+  let store: RunStore = new SqliteStore({ path });
+  const first = await runAgent(agent, 'My name is Ada.', { store, thread: 'old', identity: { tenant: 'acme' } });
+  await store.close();
+  const Database = (await import('better-sqlite3')).default;
+  const db = new Database(path);
+  db.exec('DROP INDEX runs_by_thread; ALTER TABLE runs DROP COLUMN thread; ALTER TABLE runs DROP COLUMN tenant;');
+  db.close();
+  store = new SqliteStore({ path });
+  try {
+    assert.equal((await threadRuns(store, { thread: 'old', tenant: 'acme' })).map((run) => run.runId), [first.runId]);
+    assert.is((await runAgent(agent, 'What is my name?', { store, thread: 'old', identity: { tenant: 'acme' } })).output, 'Your name is Ada.');
+  } finally {
+    await store.close();
+  }
+  const schema = `threads_old_${process.pid}_${Date.now()}`;
+  const url = 'postgres://postgres@127.0.0.1:5432/test';
+  store = new PostgresStore({ connectionString: url, schema });
+  const pgFirst = await runAgent(agent, 'My name is Ada.', { store, thread: 'old' });
+  await store.close();
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`ALTER TABLE "${schema}".runs DROP COLUMN thread, DROP COLUMN tenant`);
+    await client.query(`COMMENT ON SCHEMA "${schema}" IS 'statecraft run store, schema 4 (run leases, machine graphs, queued decisions)'`);
+    store = new PostgresStore({ connectionString: url, schema });
+    assert.equal((await threadRuns(store, { thread: 'old' })).map((run) => run.runId), [pgFirst.runId]);
+    await store.close();
+  } finally {
+    await client.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await client.end();
+  }
+});
+
 test('a long thread with a small window stays within it over several sessions, compacting a session\'s first request', async () => {
   const counter = await tokenCounterFor({ provider: 'openai', model: 'gpt-4o-mini' });
   const WINDOW = 700;
