@@ -31,6 +31,8 @@ export const agentMachine = agentSetup.createMachine({
     output: null,
     stop: null,
     error: null,
+    // A run that starts from a history may need compacting before its first request (see startingWindow).
+    ...(input.window ? { window: input.window } : {}),
   }),
   initial: 'assemble',
   on: {

@@ -49,7 +49,7 @@ export { elideToolOutputs, summarize, type ElideToolOutputsOptions, type Summari
 export { RECALL_TOOL, type CompactionInput, type CompactionOptions, type CompactionStep, type CompactionStrategy } from './runtime/compaction/strategy.ts';
 export { Run } from './runtime/Run.ts';
 export type { ApproveOptions, BeforeModelCall, KeyframeOptions, ModelCallInfo, RunOptions } from './runtime/runOptions.ts';
-export { runAgent, startRun } from './runtime/startRun.ts';
+export { runAgent, startRun, startThreadRun } from './runtime/startRun.ts';
 export type { PendingCall, RunEvent, RunResult } from './runtime/runEvents.ts';
 export type { TelemetryOptions } from './telemetry/telemetryOptions.ts';
 export { defineTool, type Tool, type ToolContext, type ToolDefinition } from './tools/defineTool.ts';
@@ -75,7 +75,7 @@ export { submitRun, type SubmitOptions, type Submitted } from './worker/submitRu
 export { openModelLimits, type ModelLimits, type ModelLimitsStore, type PacedCall } from './rateLimits/ModelLimits.ts';
 export { modelEndpoint, ModelRateLimitError, type EndpointRateLimits, type ModelLimitsOptions, type ModelLimitWait } from './rateLimits/modelLimitsConfig.ts';
 export { decideQueued, isWorkersRun, type QueuedDecision } from './worker/decideQueued.ts';
-export type { RunStore, ListRunsFilter, HistoryEntry } from './log/stores/runStore.ts';
+export type { RunStore, ListRunsFilter, ListedRun, HistoryEntry } from './log/stores/runStore.ts';
 export type { RunHeader, RunOwner, RunRecord, RunSummary, Operation } from './log/format/record.ts';
 export type { MachineEntry, MachineRef } from './log/format/machineEntry.ts';
 export { stateAt, history } from './log/reads/reads.ts';
@@ -94,6 +94,7 @@ export {
 export { resumeRun, type ResumeOptions } from './runtime/resumeRun.ts';
 export { RunInUseError } from './recorder/owner.ts';
 export { forkRun, type ForkOptions } from './runtime/forkRun.ts';
+export { forkThread, listThreads, threadRuns, type ForkThreadOptions, type ThreadRef, type ThreadSummary } from './runtime/threads.ts';
 export { cancelRun, type CancelRunOptions, type CancelOutcome } from './runtime/cancelRun.ts';
 export type { LiveChannel, LiveMessage } from './log/live/liveChannel.ts';
 export { replayRun, type Divergence, type ReplayReport } from './runtime/replayRun.ts';

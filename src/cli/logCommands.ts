@@ -16,7 +16,7 @@ import type { HistoryEntry, RunStore } from '../log/stores/runStore.ts';
 import { CorruptRecordError, RecordNotFoundError, StoreNotFoundError, UnsupportedFormatError } from '../log/format/storageErrors.ts';
 import { resolveRunId, withRun, withStore } from './storeOption.ts';
 
-const table = (rows: string[][]) => {
+export const table = (rows: string[][]) => {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 };

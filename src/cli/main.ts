@@ -17,6 +17,7 @@ import { replayCommand } from './commands/replay.ts';
 import { resumeCommand } from './commands/resume.ts';
 import { runCommand } from './commands/run.ts';
 import { runsCommand } from './commands/runs.ts';
+import { threadsCommand } from './commands/threads.ts';
 import { secretsCommand } from './commands/secrets.ts';
 import { serveCommand } from './commands/serve.ts';
 import { showCommand } from './commands/show.ts';
@@ -34,6 +35,7 @@ import { withStoreOption } from './suggestedCommands.ts';
 const commands: Command[] = [
   runCommand,
   runsCommand,
+  threadsCommand,
   historyCommand,
   showCommand,
   resumeCommand,

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.ts';
-import { startRun } from '../runtime/startRun.ts';
+import { startRun, startThreadRun } from '../runtime/startRun.ts';
 import { intOption, type CommandValues } from './args.ts';
 import { approveMode, chooseModel, drive } from './drive.ts';
 import { loadAgent, type AgentModule } from './loadAgent.ts';
@@ -45,12 +45,9 @@ export async function runAgent(values: CommandValues, positionals: string[]): Pr
   let driving = false;
   try {
     return await withStore(values, async (store) => {
-      const run = startRun(agent, {
-        input,
-        model,
-        store,
-        labels: { module: module.path },
-      });
+      const options = { input, model, store, labels: { module: module.path } };
+      const thread = values.thread as string | undefined;
+      const run = thread === undefined ? startRun(agent, options) : await startThreadRun(agent, { ...options, thread });
       driving = true;
       return drive(run, { json, approve, server, ...storeOf(values) });
     }, { create: true });

@@ -11,6 +11,7 @@ import { signingKey } from '../log/exchange/exportTrailer.ts';
 import { keyOption, readNamedFile } from './verifyCommand.ts';
 import { withRun, withStore } from './storeOption.ts';
 import { withStoreOption } from './suggestedCommands.ts';
+import { forkIntoThread } from './threadCommands.ts';
 
 const parseEdit = (text: string, source: string): Operation[] => {
   try {
@@ -25,7 +26,9 @@ const parseEdit = (text: string, source: string): Operation[] => {
 };
 
 export async function fork(values: CommandValues, [runId]: string[]): Promise<number> {
-  if (!runId || values.at === undefined) throw new UserError('Usage: statecraft fork <run> --at SEQ [--edit JSON]');
+  if (runId && typeof values.thread === 'string' && values.at === undefined) return forkIntoThread(values, runId, values.thread);
+  if (!runId || values.at === undefined) throw new UserError('Usage: statecraft fork <run> --at SEQ [--edit JSON], or statecraft fork <run> --thread NEW');
+  if (values.thread !== undefined) throw new UserError('--thread forks a thread at the end of a run, and --at forks a run at a record: give one of them.');
   const seq = nonNegativeIntOption(values, 'at', `a record number, 0 or more (see \`npx statecraft history ${runId}\`)`)!;
   const edit = values.edit
     ? parseEdit(values.edit as string, '--edit')

@@ -175,6 +175,8 @@ export interface AgentInput {
   history?: Message[];
   limits: Limits;
   approval?: ApprovalSettings;
+  /** For an agent that compacts its context and starts from a history: the window its first request is measured against. */
+  window?: InputWindow;
 }
 
 /** What the model actor hands back to the machine: the reply, its usage and its price. */

@@ -22,6 +22,8 @@ export interface ForkOptions {
    * a trace of its own, linked to its parent's, which every resume of the fork continues.
    */
   telemetry?: TelemetryOptions | false;
+  /** Header labels of the fork that replace its parent's (a fork that starts a thread of its own names it here). */
+  labels?: Record<string, string>;
 }
 
 type Snapshot = { context?: Record<string, Json> } & Record<string, Json>;
@@ -162,7 +164,8 @@ export async function forkRun(store: RunStore, runId: string, seq: number, optio
   // and traced as a run of its own, linked to its parent's trace rather than a part of it.
   const { checksum: _parentChecksum, traceparent: parentTrace, ...inherited } = header;
   const traceparent = forkSpan({ forkId, agent: { name: header.agent.id, version: header.agent.version }, parent: { runId, seq, traceparent: parentTrace } }, options.telemetry);
-  const forkHeader: RunHeader = { ...inherited, format: RUN_FORMAT, runId: forkId, parent: { runId, seq }, createdAt: now, ...(traceparent ? { traceparent } : {}) };
+  const labels = options.labels ? { ...inherited.labels, ...options.labels } : inherited.labels;
+  const forkHeader: RunHeader = { ...inherited, ...(labels ? { labels } : {}), format: RUN_FORMAT, runId: forkId, parent: { runId, seq }, createdAt: now, ...(traceparent ? { traceparent } : {}) };
   const record = makeRecord({
     runId: forkId,
     seq: 0,

@@ -21,6 +21,11 @@ export interface RunOptions {
   input?: string;
   /** Messages placed before the input (a previous conversation). */
   history?: Message[];
+  /**
+   * The conversation thread the run continues (`runAgent`, `startThreadRun`; needs a `store`): it
+   * starts from the messages the thread's last run ended with, and is recorded as the thread's next run.
+   */
+  thread?: string;
   /** Overrides the agent's model for this run. */
   model?: ModelPort | string;
   runId?: string;

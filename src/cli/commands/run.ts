@@ -5,7 +5,7 @@ import { storeHelp, storeOptions, approveHelp, exitHelp } from './commonOptions.
 export const runCommand: Command = {
   name: 'run',
   summary: 'run an agent defined in a file, recording every step',
-  usage: 'statecraft run <agent module> [--input TEXT] [--json] [--model NAME] [--max-steps N] [--approve MODE] [--scripted] [--store URL]',
+  usage: 'statecraft run <agent module> [--input TEXT] [--thread ID] [--json] [--model NAME] [--max-steps N] [--approve MODE] [--scripted] [--store URL]',
   help: `Runs the agent exported by a TypeScript or JavaScript module (default export, or an export named
 "agent") and records every step in the run log, so the run can be resumed, inspected, forked and replayed.
 
@@ -17,6 +17,8 @@ Options:
   --input TEXT       the user's message (default: the module's exported "input"). One of the two is
                      required; --input '' runs an agent that has instructions on them alone, with no
                      user message
+  --thread ID        run as the next run of conversation thread ID: it starts from the messages the
+                     thread's last run ended with (a new ID starts a thread); see statecraft threads
   --json             print every run event as JSON Lines (one JSON object per line, as it happens)
                      instead of progress text (tool.end carries a failed call's error; tool.decided
                      each decision)
@@ -34,6 +36,7 @@ error), and every decision on a call: allowed by a policy, approved or rejected 
 ${exitHelp}`,
   options: {
     input: { type: 'string' },
+    thread: { type: 'string' },
     json: { type: 'boolean' },
     model: { type: 'string' },
     'max-steps': { type: 'string' },

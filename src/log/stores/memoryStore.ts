@@ -23,6 +23,7 @@ import {
   summaryToTruncate,
   truncatedSummary,
 } from './runStore.ts';
+import { threadOfHeader, type ListedRun } from './listing.ts';
 import type { AppendOptions, HistoryEntry, ListedRow, ListRunsFilter, PatchEntry, RunStore, SeqRange, StoredRecord } from './runStore.ts';
 import { RunExistsError, RunNotFoundError } from '../format/storageErrors.ts';
 import type { MachineEntry } from '../format/machineEntry.ts';
@@ -48,8 +49,8 @@ export type MemoryStoreData = Map<string, MemoryRun>;
 
 /** A run as a listing reads it: the memory store indexes nothing, so a damaged summary is listed with what the header says. */
 function indexedRow(runId: string, run: MemoryRun): ListedRow {
-  const header = JSON.parse(run.header) as { agent: { id: string }; createdAt: string };
-  return { run_id: runId, agent_id: header.agent.id, status: 'failed', created_at: header.createdAt, updated_at: header.createdAt, summary: run.summary };
+  const header = JSON.parse(run.header) as { agent: { id: string }; createdAt: string; labels?: Record<string, string> };
+  return { run_id: runId, agent_id: header.agent.id, status: 'failed', created_at: header.createdAt, updated_at: header.createdAt, summary: run.summary, ...threadOfHeader(header) };
 }
 
 /**
@@ -175,7 +176,7 @@ export class MemoryStore implements RunStore {
     );
   }
 
-  async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
+  async listRuns(filter: ListRunsFilter = {}): Promise<ListedRun[]> {
     if (this.#closed) throw new StorageError('The memory store is closed; it cannot list runs: open a new store.');
     const summaries = [...this.data.entries()].map(([runId, run]) => listedSummary(indexedRow(runId, run)));
     const found = summaries.filter((summary) => matchesFilter(summary, filter)).sort(compareNewestFirst);

@@ -8,15 +8,7 @@ import type { StatePoint } from '../reads/stateIndex.ts';
 import type { PatchEntry } from '../format/storedRecord.ts';
 import type { MachineEntry } from '../format/machineEntry.ts';
 import type { LiveChannel } from '../live/liveChannel.ts';
-
-/** Filters for `RunStore.listRuns`; results are ordered by `updatedAt`, newest first. */
-export interface ListRunsFilter {
-  status?: RunSummary['status'][];
-  agentId?: string;
-  parentRunId?: string;
-  limit?: number;
-  updatedAfter?: string;
-}
+import type { ListedRun, ListRunsFilter } from './listing.ts';
 
 /** Options of `RunStore.append`: `expectedSeq` is the seq the first record must have (the run's lastSeq + 1). */
 export interface AppendOptions {
@@ -72,7 +64,7 @@ export interface RunStore {
   /** The indexed state at `seq`, shared and read-only; undefined when there is none or it cannot be read (the log is rebuilt from instead). */
   statePointAt?(runId: string, seq: number): Promise<Json | undefined>;
   /** Lists summaries; a run whose stored summary cannot be read is listed from its indexed columns with `damaged` set, not refused. */
-  listRuns(filter?: ListRunsFilter): Promise<RunSummary[]>;
+  listRuns(filter?: ListRunsFilter): Promise<ListedRun[]>;
   /** Keeps machine graphs once per version (id and hash), for drawing runs without their code; one already kept is left as it is. */
   saveMachines?(entries: MachineEntry[]): Promise<void>;
   /** The graph kept for a machine version, checked on read; undefined when none is. */
@@ -230,40 +222,6 @@ export function truncatedSummary(current: RunSummary, update: Partial<RunSummary
   return mergeSummary(current, { ...update, ...(truncations > 0 ? { truncations } : {}) }, lastSeq);
 }
 
-/** A row of a store's runs table as listings read it; PostgreSQL gives times as Dates. */
-export interface ListedRow {
-  run_id: string;
-  agent_id: string;
-  status: string;
-  created_at: string | Date;
-  updated_at: string | Date;
-  summary: string;
-}
-
-/** A listed run's summary, or, when it cannot be read, what the row's indexed columns say, zero counts, and why (`damaged`). */
-export function listedSummary(row: ListedRow): RunSummary {
-  try {
-    return summaryFromText(row.summary, row.run_id);
-  } catch (error) {
-    if (!(error instanceof CorruptRecordError)) throw error;
-    const status = (RunSummarySchema.shape.status.options as readonly string[]).includes(row.status) ? (row.status as RunSummary['status']) : 'failed';
-    const time = (value: string | Date): string => new Date(value).toISOString();
-    return {
-      runId: row.run_id,
-      agentId: row.agent_id,
-      status,
-      steps: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      costUsd: 0,
-      lastSeq: -1,
-      createdAt: time(row.created_at),
-      updatedAt: time(row.updated_at),
-      damaged: error.message,
-    };
-  }
-}
-
 /** The header a store writes for a new run: checked, and sealed with a checksum over its fields (any it held is worked out again). */
 export function headerToStore(header: RunHeader): RunHeader {
   const { checksum: _given, ...fields } = header;
@@ -285,20 +243,5 @@ export function checkNewRun(header: RunHeader, summary: RunSummary): RunSummary 
   return parsed.data;
 }
 
-/** Returns true when a summary passes a listRuns filter (stores without a query language use it). */
-export function matchesFilter(summary: RunSummary, filter: ListRunsFilter): boolean {
-  if (filter.status && !filter.status.includes(summary.status)) return false;
-  if (filter.agentId !== undefined && summary.agentId !== filter.agentId) return false;
-  if (filter.parentRunId !== undefined && summary.parent?.runId !== filter.parentRunId) return false;
-  if (filter.updatedAfter !== undefined && !(Date.parse(summary.updatedAt) > Date.parse(filter.updatedAfter))) return false;
-  return true;
-}
-
-/** Orders summaries newest first by `updatedAt`, then by run id. */
-export function compareNewestFirst(a: RunSummary, b: RunSummary): number {
-  const byTime = Date.parse(b.updatedAt) - Date.parse(a.updatedAt);
-  if (byTime !== 0) return byTime;
-  return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
-}
-
+export { compareNewestFirst, listedSummary, matchesFilter, type ListedRow, type ListedRun, type ListRunsFilter } from './listing.ts';
 export { historyEntry, joinRecord, patchEntry, splitRecord, type PatchEntry, type StoredRecord } from '../format/storedRecord.ts';

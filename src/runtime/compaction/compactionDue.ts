@@ -1,5 +1,7 @@
 import { estimatingCounter } from '../../model/tokenCounter.ts';
-import type { AgentContext } from '../../protocol/agent.ts';
+import type { AgentContext, InputWindow } from '../../protocol/agent.ts';
+import { inputBudget } from '../contextWindow.ts';
+import type { Agent } from '../defineAgent.ts';
 
 /** Never calibrated: the same messages give the same count in the run and in its replay. */
 const estimate = estimatingCounter();
@@ -16,4 +18,15 @@ export function inputExceedsCompactionShare(context: AgentContext): boolean {
   let tokens = window.tokens;
   for (let i = window.messages; i < context.messages.length; i++) tokens += estimate.message(context.messages[i]!);
   return tokens > window.compactAt;
+}
+
+/**
+ * The window a run that starts from a history (a thread's next run) begins with, for an agent that
+ * compacts: nothing counted yet, so the guard estimates every message and the first request is
+ * compacted when the history alone passes the share. Undefined when the model's window is unknown.
+ */
+export function startingWindow(agent: Pick<Agent, 'compaction' | 'maxContextTokens' | 'prices'>, model: string): InputWindow | undefined {
+  if (!agent.compaction) return undefined;
+  const budget = inputBudget(agent, model);
+  return budget === undefined ? undefined : { tokens: 0, messages: 0, compactAt: Math.floor(agent.compaction.at * budget) };
 }

@@ -2,7 +2,7 @@
  * Written as the schema's comment once `schemaStatements` ran: a store that finds it runs no DDL. Change
  * it whenever the statements change, so that schemas made before get what they lack.
  */
-export const SCHEMA_MARK = 'statecraft run store, schema 5 (run leases with tenants and queue times, machine graphs, queued decisions)';
+export const SCHEMA_MARK = 'statecraft run store, schema 6 (run leases with tenants and queue times, machine graphs, queued decisions, threads)';
 
 /** SQLSTATEs raised by append_records. */
 export const NO_SUCH_RUN = 'SC404';
@@ -77,6 +77,24 @@ END
 $fn$`;
 
 /**
+ * A run's thread and tenant, as columns filled from its header's labels when it is created (the
+ * service's runs name their thread with the label `thread`). A table made before gets them filled
+ * from its headers once, when the columns are added; a header that is not JSON leaves its run out.
+ */
+const threadColumns = (s: string) => `
+DO $do$ DECLARE r record; BEGIN
+  IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('${s}.runs') AND attname = 'thread' AND NOT attisdropped) THEN RETURN; END IF;
+  ALTER TABLE ${s}.runs ADD COLUMN thread text, ADD COLUMN tenant text;
+  FOR r IN SELECT run_id, header FROM ${s}.runs WHERE header LIKE '%thread%' OR header LIKE '%statecraft.tenant%' LOOP
+    BEGIN
+      UPDATE ${s}.runs SET thread = coalesce(r.header::jsonb->'labels'->>'statecraft.thread', r.header::jsonb->'labels'->>'thread'),
+        tenant = r.header::jsonb->'labels'->>'statecraft.tenant' WHERE run_id = r.run_id;
+    EXCEPTION WHEN others THEN NULL;
+    END;
+  END LOOP;
+END $do$`;
+
+/**
  * The PostgreSQL store's tables, indexes and append function under one schema (`s`, quoted), in the
  * order they are created. Every statement is safe to run again: a schema made by an earlier version
  * gets what it lacks.
@@ -87,6 +105,8 @@ export const schemaStatements = (s: string): string[] => [
     run_id text PRIMARY KEY, agent_id text NOT NULL, status text NOT NULL, parent_run_id text,
     created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, header text NOT NULL, summary text NOT NULL)`,
   `CREATE INDEX IF NOT EXISTS runs_by_updated ON ${s}.runs (updated_at DESC, run_id)`,
+  threadColumns(s),
+  `CREATE INDEX IF NOT EXISTS runs_by_thread ON ${s}.runs (thread, updated_at DESC) WHERE thread IS NOT NULL`,
   `CREATE TABLE IF NOT EXISTS ${s}.records (
     run_id text NOT NULL REFERENCES ${s}.runs (run_id) ON DELETE CASCADE, seq integer NOT NULL,
     body bytea NOT NULL, snapshot bytea, PRIMARY KEY (run_id, seq))`,

@@ -29,6 +29,8 @@ import type { MachineEntry } from '../../format/machineEntry.ts';
 import { machineFromText, machineText } from '../machineGraphs.ts';
 import { LEASE_LOST, NO_SUCH_RUN, STALE_CHAIN, UNEXPECTED_SEQ } from './postgresSchema.ts';
 import { PostgresDatabase } from './PostgresDatabase.ts';
+import { listRunsQuery } from './postgresListing.ts';
+import { threadOfHeader, type ListedRun } from '../listing.ts';
 import { RunLeases, type SqlExecutor } from './runLeases.ts';
 import type { LiveChannel } from '../../live/liveChannel.ts';
 import { PostgresChannel } from '../../live/postgresChannel.ts';
@@ -90,12 +92,13 @@ export class PostgresStore implements RunStore {
   async createRun(header: RunHeader, summary: RunSummary, alsoInTransaction?: (db: SqlExecutor) => Promise<void>): Promise<void> {
     const stored = headerToStore(header);
     const initial = checkNewRun(stored, summary);
+    const labelled = threadOfHeader(stored);
     this.#heads.forget(header.runId);
     try {
       await this.#db.transaction(async (client) => {
         await client.query(
-          `INSERT INTO ${this.#s}.runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-          [header.runId, initial.agentId, initial.status, initial.parent?.runId ?? null, initial.createdAt, initial.updatedAt, JSON.stringify(stored), JSON.stringify(initial)],
+          `INSERT INTO ${this.#s}.runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary, thread, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+          [header.runId, initial.agentId, initial.status, initial.parent?.runId ?? null, initial.createdAt, initial.updatedAt, JSON.stringify(stored), JSON.stringify(initial), labelled.thread, labelled.tenant],
         );
         await alsoInTransaction?.(executor(client));
       });
@@ -267,20 +270,8 @@ export class PostgresStore implements RunStore {
     });
   }
 
-  async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (clause: (param: string) => string, value: unknown): void => {
-      if (value === undefined) return;
-      params.push(value);
-      where.push(clause(`$${params.length}`));
-    };
-    add((p) => `status = ANY(${p}::text[])`, filter.status);
-    add((p) => `agent_id = ${p}`, filter.agentId);
-    add((p) => `parent_run_id = ${p}`, filter.parentRunId);
-    add((p) => `updated_at > ${p}::timestamptz`, filter.updatedAfter);
-    const limit = filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`;
-    const sql = `SELECT run_id, agent_id, status, created_at, updated_at, summary FROM ${this.#s}.runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id${limit}`;
+  async listRuns(filter: ListRunsFilter = {}): Promise<ListedRun[]> {
+    const { sql, params } = listRunsQuery(this.#s, filter);
     const { rows } = await this.#db.query<ListedRow>(sql, params);
     return rows.map(listedSummary);
   }

@@ -11,7 +11,9 @@ CREATE TABLE IF NOT EXISTS runs (
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   header TEXT NOT NULL,
-  summary TEXT NOT NULL
+  summary TEXT NOT NULL,
+  thread TEXT,
+  tenant TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_updated ON runs (updated_at DESC, run_id);
 CREATE TABLE IF NOT EXISTS records (
@@ -42,6 +44,21 @@ CREATE TABLE IF NOT EXISTS machines (
   PRIMARY KEY (machine_id, hash)
 );
 `;
+
+/**
+ * Files made before runs kept their thread and tenant in columns get them, filled from the headers'
+ * labels (the service's runs name their thread with the label `thread`); then the index that finds
+ * a thread's runs, newest first.
+ */
+export const THREAD_COLUMNS = `
+ALTER TABLE runs ADD COLUMN thread TEXT;
+ALTER TABLE runs ADD COLUMN tenant TEXT;
+UPDATE runs SET
+  thread = coalesce(json_extract(header, '$.labels."statecraft.thread"'), json_extract(header, '$.labels.thread')),
+  tenant = json_extract(header, '$.labels."statecraft.tenant"')
+WHERE json_valid(header);
+`;
+export const THREAD_INDEX = 'CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread, updated_at DESC) WHERE thread IS NOT NULL';
 
 /**
  * better-sqlite3 finds its compiled addon through the `bindings` package, which tries a dozen paths

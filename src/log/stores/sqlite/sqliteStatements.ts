@@ -38,7 +38,7 @@ export interface StoreStatements {
 export function storeStatements(db: Database.Database): StoreStatements {
   return lazily({
     insertRun: () => db.prepare(
-      'INSERT INTO runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO runs (run_id, agent_id, status, parent_run_id, created_at, updated_at, header, summary, thread, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     getRun: () => db.prepare<[string], { header: string; summary: string }>('SELECT header, summary FROM runs WHERE run_id = ?'),
     runExists: () => db.prepare<[string], { found: number }>('SELECT 1 AS found FROM runs WHERE run_id = ?'),

@@ -28,6 +28,7 @@ import { batchWriter, isoKey } from './sqliteWrite.ts';
 import { reportDamage } from './sqliteDamage.ts';
 import { openStoreFile } from './sqliteOpen.ts';
 import { storeStatements, type StoreStatements } from './sqliteStatements.ts';
+import { threadOfHeader, type ListedRun } from '../listing.ts';
 import type { LiveChannel } from '../../live/liveChannel.ts';
 import { FileChannel } from '../../live/fileChannel.ts';
 import { MemoryChannel } from '../../live/memoryChannel.ts';
@@ -55,6 +56,7 @@ export class SqliteStore implements RunStore {
   /** Made when the store first appends: a process that only reads never prepares its statements. */
   #write: ReturnType<typeof batchWriter> | undefined;
   #live: LiveChannel | undefined;
+  readonly #threadColumns: string;
 
   /**
    * True when the file is open for reading only (`readOnly`, or an existing file this user cannot
@@ -79,6 +81,9 @@ export class SqliteStore implements RunStore {
     this.#copy = opened.copy;
     this.#readOnlyBecause = opened.readOnlyBecause;
     this.#statements = storeStatements(opened.db);
+    // A file from before threads, open read-only, lists its runs without them.
+    const columns = opened.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('runs')").all();
+    this.#threadColumns = columns.some((column) => column.name === 'thread') ? 'thread, tenant' : 'NULL AS thread, NULL AS tenant';
   }
 
   #summaryOf(runId: string): RunSummary {
@@ -109,6 +114,7 @@ export class SqliteStore implements RunStore {
     this.#writable(`record a new run (${header.runId})`);
     const stored = headerToStore(header);
     const initial = checkNewRun(stored, summary);
+    const labelled = threadOfHeader(stored);
     try {
       this.#statements.insertRun.run(
         header.runId,
@@ -119,6 +125,8 @@ export class SqliteStore implements RunStore {
         isoKey(initial.updatedAt),
         JSON.stringify(stored),
         JSON.stringify(initial),
+        labelled.thread,
+        labelled.tenant,
       );
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new RunExistsError(header.runId);
@@ -194,9 +202,9 @@ export class SqliteStore implements RunStore {
     return this.#index.decode(runId, row.root, (ids) => this.#statements.chunks.all(runId, JSON.stringify(ids)));
   }
 
-  async listRuns(filter: ListRunsFilter = {}): Promise<RunSummary[]> {
+  async listRuns(filter: ListRunsFilter = {}): Promise<ListedRun[]> {
     const where: string[] = [];
-    const params: Array<string | number> = [];
+    const params: Array<string | number | null> = [];
     if (filter.status) {
       if (filter.status.length === 0) return [];
       where.push(`status IN (${filter.status.map(() => '?').join(', ')})`);
@@ -210,10 +218,17 @@ export class SqliteStore implements RunStore {
     add('agent_id = ?', filter.agentId);
     add('parent_run_id = ?', filter.parentRunId);
     add('updated_at > ?', filter.updatedAfter === undefined ? undefined : isoKey(filter.updatedAfter));
+    if (filter.thread === true) where.push('thread IS NOT NULL');
+    else add('thread = ?', filter.thread);
+    if (filter.tenant !== undefined) {
+      where.push('tenant IS ?');
+      params.push(filter.tenant);
+    }
+    if ((filter.thread !== undefined || filter.tenant !== undefined) && this.#threadColumns.startsWith('NULL')) return [];
     const sql =
-      `SELECT run_id, agent_id, status, created_at, updated_at, summary FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id` +
+      `SELECT run_id, agent_id, status, created_at, updated_at, summary, ${this.#threadColumns} FROM runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY updated_at DESC, run_id` +
       (filter.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(filter.limit))}`);
-    const rows = this.#db.prepare<Array<string | number>, ListedRow>(sql).all(...params);
+    const rows = this.#db.prepare<Array<string | number | null>, ListedRow>(sql).all(...params);
     return rows.map(listedSummary);
   }
 

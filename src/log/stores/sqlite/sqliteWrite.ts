@@ -4,7 +4,7 @@ import type { RunRecord, RunSummary } from '../../format/record.ts';
 import { chainStart, sealChain } from '../../format/chain.ts';
 import { checkExpectedSeq, splitRecord } from '../runStore.ts';
 import { RunNotFoundError } from '../../format/storageErrors.ts';
-import { NATIVE_BINDING, SCHEMA } from './sqliteSchema.ts';
+import { NATIVE_BINDING, SCHEMA, THREAD_COLUMNS, THREAD_INDEX } from './sqliteSchema.ts';
 
 /** An indexed state with its texts encoded, as one append writes it. */
 export interface EncodedPoint {
@@ -45,6 +45,11 @@ export function openSqlite(path: string, options: { readOnly?: boolean } = {}): 
         throw new Error('the file is not a run store of this version (its tables are missing or older), and a file open read-only cannot be upgraded');
       }
       db.exec('ALTER TABLE records ADD COLUMN patch BLOB');
+    }
+    if (!options.readOnly) {
+      const runColumns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('runs')").all();
+      if (!runColumns.some((column) => column.name === 'thread')) db.transaction(() => db.exec(THREAD_COLUMNS)).immediate();
+      db.exec(THREAD_INDEX);
     }
     return db;
   } catch (error) {
