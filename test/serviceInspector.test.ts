@@ -82,6 +82,9 @@ test("a key lists its tenant's runs only, and gets 404 for another tenant's run 
     assert.is(answer.status, 404, `${path}: ${answer.text}`);
     assert.is(answer.json.detail, `No run "${theirs}" in your tenant: check the id, or list your runs with GET /v1/runs.`);
   }
+  const logged = s.logs.map((line) => JSON.parse(line)).find((entry) => entry.msg === 'request' && entry.path === `/inspector/api/runs/${theirs}/history`);
+  assert.is(logged.status, 404, 'the request log has the status the inspector answered');
+  assert.is(logged.tenant, 'acme');
   const still = await call(s, `/v1/runs/${theirs}`, { key: s.keys.b });
   assert.is(still.json.summary.status, 'waiting', 'nothing was decided or cancelled');
   assert.is((await call(s, `/v1/runs?parent=${theirs}`, { key: s.keys.b })).json.runs.length, 0, 'nothing was forked');
