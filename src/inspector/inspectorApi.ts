@@ -35,6 +35,8 @@ export interface ApiOptions {
   live?: LiveEvents;
   /** Loads a run's agent from a module the user trusts, to draw runs recorded without their machine graphs. */
   agentFor?: (runId: string) => Promise<Agent>;
+  /** Where open streams' stop functions are kept (a server's, to end them on shutdown); the API's own set by default. */
+  streams?: Set<() => void>;
 }
 
 const ApproveBody = z.object({ callId: z.string().min(1), by: z.string().min(1).optional(), argsHash: z.string().optional(), actor: z.string().optional() });
@@ -139,13 +141,13 @@ export function createApi(options: ApiOptions) {
   const cache = new StateCache(store);
   const rows = new RecordRows(store);
   const diagrams = new RunDiagrams({ store, machines, ...(agentFor ? { agentFor } : {}) });
-  const streams = new Set<() => void>();
+  const streams = options.streams ?? new Set<() => void>();
 
   // Drawn ahead, so that the page opened later finds its diagram ready.
   for (const id of Object.keys(machines)) diagrams.configured(id).catch(() => undefined);
 
-  const requireActions = (): InspectorActions => {
-    if (actions) return actions;
+  const requireActions = (given = actions): InspectorActions => {
+    if (given) return given;
     throw new HttpStatusError(501, 'This inspector was started without actions, so it cannot approve, reject or fork; start it from `npx statecraft inspect`, or pass `actions` to startInspector.');
   };
 
@@ -225,11 +227,12 @@ export function createApi(options: ApiOptions) {
     return { lastSeq: run.rows.length - 1, tools: [...run.tools].sort(), states: [...run.states].sort() };
   }
 
-  async function post(req: IncomingMessage, res: ServerResponse, parts: string[]): Promise<boolean> {
+  /** `acting`: what this request's actions do, when they depend on who sent it (the service's keys); the API's `actions` by default. */
+  async function post(req: IncomingMessage, res: ServerResponse, parts: string[], acting?: InspectorActions): Promise<boolean> {
     const [a, runId, verb, extra] = parts;
     if (a !== 'runs' || runId === undefined || extra !== undefined || !['approve', 'reject', 'fork', 'cancel', 'resume'].includes(verb ?? '')) return false;
     const body = await readJsonBody(req);
-    const act = requireActions();
+    const act = requireActions(acting ?? actions);
     if (verb === 'approve') {
       const { callId, by, argsHash, actor } = parseBody(ApproveBody, body, `POST /api/runs/${runId}/approve`);
       await act.approve(runId, callId, by ?? 'inspector', argsHash, actor);

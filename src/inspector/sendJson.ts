@@ -11,7 +11,8 @@ export class HttpStatusError extends StatecraftError {
   }
 }
 
-const SECURITY_HEADERS = {
+/** Headers every inspector answer carries: no sniffing, no framing, no referrer, no caching. */
+export const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',

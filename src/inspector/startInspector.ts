@@ -1,9 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AnyStateMachine } from 'xstate';
 import { agentMachine } from '../../machines/agentMachine.ts';
 import { UserError } from '../errors.ts';
@@ -11,6 +8,7 @@ import type { RunStore } from '../log/stores/runStore.ts';
 import type { Agent } from '../runtime/defineAgent.ts';
 import { accessRules, checkTokenShape, type AccessRules } from './accessRules.ts';
 import { createApi, type InspectorActions } from './inspectorApi.ts';
+import { loadPage, PAGE_CSP, type PageAsset } from './pageAssets.ts';
 import type { LiveEvents } from './runStream.ts';
 
 export type { InspectorActions, LiveEvents };
@@ -61,26 +59,7 @@ export interface Inspector {
   close(): Promise<void>;
 }
 
-const PAGE_DIR = fileURLToPath(new URL('./page/', import.meta.url));
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.svg': 'image/svg+xml',
-};
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
-
-function loadPage(token: string): Map<string, { type: string; body: string }> {
-  const assets = new Map<string, { type: string; body: string }>();
-  for (const name of readdirSync(PAGE_DIR)) {
-    const type = CONTENT_TYPES[extname(name)];
-    if (!type) continue;
-    const text = readFileSync(join(PAGE_DIR, name), 'utf8');
-    assets.set(`/${name}`, { type, body: name === 'index.html' ? text.replace('__STATECRAFT_TOKEN__', token) : text });
-  }
-  return assets;
-}
 
 const urlHost = (host: string) => (WILDCARD_HOSTS.has(host) ? '127.0.0.1' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
 
@@ -103,7 +82,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const api = createApi({ store: options.store, machines, ...(options.actions ? { actions: options.actions } : {}), ...(options.live ? { live: options.live } : {}), ...(options.agentFor ? { agentFor: options.agentFor } : {}) });
   // Set once the address is bound; until then nothing is answered.
   let rules: AccessRules | undefined;
-  let assets = new Map<string, { type: string; body: string }>();
+  let assets = new Map<string, PageAsset>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (!rules) throw new HttpStatusError(503, 'The inspector is still starting: retry in a moment.');
@@ -123,7 +102,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       }
       const asset = assets.get(url.pathname === '/' ? '/index.html' : url.pathname);
       if (!asset) throw new HttpStatusError(404, `No page asset at ${url.pathname}; open ${inspectorUrl}.`);
-      sendBody(res, 200, asset.type, asset.body, { 'content-security-policy': CSP });
+      sendBody(res, 200, asset.type, asset.body, { 'content-security-policy': PAGE_CSP });
       return;
     }
     if (req.method === 'POST' && apiPath !== undefined) {
@@ -163,7 +142,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   });
   const { tokenRequired, loopbackOnly } = rules;
   // A page that requires the token gets it from the link's fragment, never from the server.
-  assets = loadPage(tokenRequired ? '' : token);
+  assets = loadPage({ kind: 'token', token: tokenRequired ? '' : token });
 
   return {
     url: inspectorUrl,

@@ -15,6 +15,7 @@ import type { MasterKeys } from './secrets/envelope.ts';
 import { loadMasterKeys } from './secrets/masterKeys.ts';
 import { SecretVault } from './secrets/SecretVault.ts';
 import { SharedLimits } from './limits/SharedLimits.ts';
+import { ServiceMetrics } from './metrics/ServiceMetrics.ts';
 import { ServiceConfigSchema, type ServiceConfig } from './serviceConfig.ts';
 import { openServiceStore } from './store/openServiceStore.ts';
 import type { ServiceStore } from './store/ServiceStore.ts';
@@ -72,7 +73,9 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
   const config = parsed.data;
   if (!agents.length) throw new UserError('createServer needs at least one agent to serve: pass agents: [myAgent].');
   const keys = masterKeys ?? loadMasterKeys({ env: process.env, file: config.masterKeyFile });
-  const logger: Logger = jsonLogger(config.logLevel, log);
+  const metrics = config.metricsToken === undefined ? undefined : await ServiceMetrics.open();
+  const logged: Logger = jsonLogger(config.logLevel, log);
+  const logger = metrics ? metrics.countRefusals(logged) : logged;
   const store = openStore(config.store);
   let service: ServiceStore | undefined;
   let limits: SharedLimits | undefined;
@@ -95,13 +98,18 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
     const tenant = labels[TENANT_LABEL];
     return tenant === undefined ? {} : { ...modelQuota(quotas, tenant, logger), credentials: vault.credentials(tenant) };
   };
-  const executor = makeExecutor ? makeExecutor(store, optionsFor) : new InProcessExecutor(store, agents.map((agent) => (isLoaded(agent) ? agent : { agent })), optionsFor);
-  const deps: ServiceDeps = { store, service, executor, logger, limits, vault, separationOfDuties: config.separationOfDuties, streams: new Set(), pollMs: pollMs ?? 250 };
+  const made = makeExecutor ? makeExecutor(store, optionsFor) : new InProcessExecutor(store, agents.map((agent) => (isLoaded(agent) ? agent : { agent })), optionsFor);
+  const executor = metrics ? metrics.meter(made) : made;
+  const deps: ServiceDeps = { store, service, executor, logger, limits, vault, separationOfDuties: config.separationOfDuties, streams: new Set(), pollMs: pollMs ?? 250, ...(metrics ? { metrics } : {}) };
+  const unwatch = metrics?.watch({ store, subscribe: (listener) => executor.subscribe(listener), streams: deps.streams });
   let draining = false;
   const ready = async () => {
     await Promise.all([store.listRuns({ limit: 1 }), deps.service.ping()]);
   };
-  const app = createApp(deps, { allowedOrigins: config.allowedOrigins, bodyLimitBytes: config.bodyLimitBytes, authFailures: config.authFailures, trustProxy: config.trustProxy, draining: () => draining, ready });
+  const app = createApp(deps, {
+    allowedOrigins: config.allowedOrigins, bodyLimitBytes: config.bodyLimitBytes, authFailures: config.authFailures, trustProxy: config.trustProxy, draining: () => draining, ready,
+    inspector: config.inspector, ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
+  });
   let server: Server | undefined;
   let closing: Promise<void> | undefined;
 
@@ -118,6 +126,7 @@ export async function createServer(options: CreateServerOptions): Promise<Statec
       clearTimeout(force);
     }
     await executor.close(config.shutdownGraceMs);
+    unwatch?.();
     await deps.limits.close();
     await deps.service.close();
     await store.close();

@@ -37,6 +37,13 @@ export const ServiceConfigSchema = z.strictObject({
    * first line; later lines are previous keys, still read. Without it, STATECRAFT_MASTER_KEY is read.
    */
   masterKeyFile: z.string().min(1).optional(),
+  /** Serve the run inspector at /inspector/, behind the API keys (each tenant sees its own runs). */
+  inspector: z.boolean().default(true),
+  /**
+   * The Bearer token GET /metrics (Prometheus' text format) needs; without it there is no /metrics. It is the
+   * operator's, not a tenant's: the metrics span every tenant. Needs the prom-client package.
+   */
+  metricsToken: z.string().regex(/^[A-Za-z0-9._~+\/=-]{24,}$/, { message: 'expected at least 24 characters from A-Z a-z 0-9 . _ ~ + / = - (make one with `openssl rand -hex 24`)' }).optional(),
 });
 export type ServiceConfig = z.infer<typeof ServiceConfigSchema>;
 export type ServiceConfigInput = z.input<typeof ServiceConfigSchema>;
@@ -70,6 +77,8 @@ function fromEnv(env: NodeJS.ProcessEnv): { values: Source; names: Record<string
   take('STATECRAFT_LOG_LEVEL', 'logLevel');
   take('STATECRAFT_TRUST_PROXY', 'trustProxy', boolean);
   take('STATECRAFT_MASTER_KEY_FILE', 'masterKeyFile');
+  take('STATECRAFT_INSPECTOR', 'inspector', boolean);
+  take('STATECRAFT_METRICS_TOKEN', 'metricsToken');
   const limits: Source = {};
   for (const { key, env: name } of LIMIT_SETTINGS) {
     const text = env[name];

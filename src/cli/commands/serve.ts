@@ -24,8 +24,8 @@ Settings come from flags, else the environment, else a JSON file (--config), els
   --host ADDRESS     address to listen on (default 127.0.0.1) (STATECRAFT_HOST)
   --config FILE      a JSON file of these settings, by their names in the file: store, agents, host,
                      port, allowedOrigins, bodyLimitBytes, separationOfDuties, shutdownGraceMs,
-                     authFailures {max, windowMs}, logLevel, trustProxy, limits, masterKeyFile
-                     (STATECRAFT_SERVE_CONFIG)
+                     authFailures {max, windowMs}, logLevel, trustProxy, limits, masterKeyFile,
+                     inspector, metricsToken (STATECRAFT_SERVE_CONFIG)
   --allowed-origin ORIGIN  a browser origin allowed to call the API, e.g. https://app.example.com
                      (repeat for several; STATECRAFT_ALLOWED_ORIGINS, comma-separated); a request
                      from any other Origin is refused
@@ -41,6 +41,10 @@ Settings come from flags, else the environment, else a JSON file (--config), els
                      (STATECRAFT_MASTER_KEY_FILE); without it the key is read from STATECRAFT_MASTER_KEY,
                      previous keys from STATECRAFT_MASTER_KEY_PREVIOUS (comma-separated). Make one
                      with: openssl rand -base64 32. Without a key, setting a secret is refused (503).
+The inspector is served at /inspector/ (sign in with an API key; each tenant sees its own runs);
+STATECRAFT_INSPECTOR=false turns it off. GET /metrics (Prometheus text format, needs prom-client)
+answers with STATECRAFT_METRICS_TOKEN set (or metricsToken in the file; at least 24 characters,
+e.g. openssl rand -hex 24), sent as "Authorization: Bearer <token>"; API keys are not accepted there.
 Limits, per tenant, shared by every instance on the store (none unless set; the file's "limits" may
 also set them per tenant: {"limits": {"tokensPerMinute": 50000, "tenants": {"acme": {"usdPerDay": 20}}}}):
   --requests-per-minute N      requests of all a tenant's keys (STATECRAFT_REQUESTS_PER_MINUTE)

@@ -1,6 +1,7 @@
 import { getJson } from './api.js';
 import { el, formatAgo, formatCost, formatTokens, shortId, statusBadge } from './render.js';
 import { openRunView } from './runView.js';
+import { signedIn } from './signIn.js';
 
 const app = document.getElementById('app');
 const crumbs = document.getElementById('crumbs');
@@ -91,5 +92,7 @@ function route() {
   leave = match ? openRunView(app, crumbs, decodeURIComponent(match[1])) : showRunsList();
 }
 
-window.addEventListener('hashchange', route);
-route();
+signedIn(app, document.getElementById('account')).then(() => {
+  window.addEventListener('hashchange', route);
+  route();
+});

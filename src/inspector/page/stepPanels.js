@@ -1,4 +1,4 @@
-import { postJson, runPath } from './api.js';
+import { person, postJson, runPath } from './api.js';
 import { el, formatTime, jsonTree, messageFull, pretty, stateLabel } from './render.js';
 
 /** The indices of the messages a record's patch adds or changes. */
@@ -58,7 +58,7 @@ export function approvalsPanel(runId, view, canAct) {
       status.textContent = verb === 'approve' ? 'Approving…' : 'Rejecting…';
       status.className = 'approval-status';
       try {
-        const which = { callId: call.callId, argsHash: call.argsHash, actor: call.actor ?? '' };
+        const which = { callId: call.callId, argsHash: call.argsHash, actor: call.actor ?? '', ...(person() ? { by: person() } : {}) };
         const body = verb === 'approve' ? which : { ...which, reason: reason.value.trim() || 'Rejected in the inspector.' };
         await postJson(`${runPath(runId)}/${verb}`, body);
         status.textContent = verb === 'approve' ? 'Approved: waiting for the run to record it.' : 'Rejected: waiting for the run to record it.';

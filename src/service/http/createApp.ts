@@ -8,6 +8,9 @@ import { aguiRoutes } from './aguiRoutes.ts';
 import { authGuard } from './authGuard.ts';
 import { decisionRoutes } from './decisionRoutes.ts';
 import { eventRoutes } from './eventRoutes.ts';
+import { INSPECTOR_PATH, inspectorRoutes } from '../inspector/inspectorRoutes.ts';
+import { answeredStatus } from '../metrics/ServiceMetrics.ts';
+import { metricsRoutes } from '../metrics/metricsRoutes.ts';
 import { keyRoutes } from './keyRoutes.ts';
 import { requestRate, usageRoutes } from './limitRoutes.ts';
 import { opsRoutes } from './opsRoutes.ts';
@@ -26,6 +29,10 @@ export interface AppOptions {
   draining: () => boolean;
   /** Checks the stores answer, for /readyz. */
   ready: () => Promise<void>;
+  /** Serve the inspector at /inspector/. */
+  inspector: boolean;
+  /** The token GET /metrics needs; with `deps.metrics`. */
+  metricsToken?: string;
 }
 
 /** A problem answer made through the context, so that the headers set before the error (CORS, request id) stay on it. */
@@ -52,6 +59,7 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
   });
   const failures = { limits: deps.limits, ...options.authFailures };
 
+  if (deps.metrics) app.use('*', deps.metrics.middleware);
   app.use('*', async (c, next) => {
     const started = performance.now();
     const requestId = randomUUID();
@@ -63,11 +71,11 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
       await next();
     } finally {
       const principal = c.get('principal');
-      deps.logger.log(c.res.status >= 500 ? 'error' : 'info', 'request', {
+      deps.logger.log(answeredStatus(c) >= 500 ? 'error' : 'info', 'request', {
         requestId,
         method: c.req.method,
         path: new URL(c.req.url).pathname,
-        status: c.res.status,
+        status: answeredStatus(c),
         ms: Math.round((performance.now() - started) * 10) / 10,
         client: c.get('client'),
         ...(principal ? { tenant: principal.tenantId, keyId: principal.key.keyId } : {}),
@@ -76,10 +84,12 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
   });
 
   // A browser page may call the API only from an origin the service was told to allow; requests with
-  // no Origin (servers, curl) are not browsers' and pass on to the key check.
+  // no Origin (servers, curl) are not browsers' and pass on to the key check. The inspector's page is
+  // the service's own: its API answers that page only (see inspectorRoutes).
   app.use('*', async (c, next) => {
     const origin = c.req.header('origin');
-    if (origin !== undefined) {
+    const path = new URL(c.req.url).pathname;
+    if (origin !== undefined && !(options.inspector && (path === INSPECTOR_PATH || path.startsWith(`${INSPECTOR_PATH}/`)))) {
       if (!options.allowedOrigins.includes(origin)) {
         throw new ProblemError(403, 'origin-not-allowed', 'Origin not allowed', `Requests from the origin "${origin.slice(0, 200)}" are not allowed: start the service with --allowed-origin ${origin.slice(0, 200)} to let pages there call it.`);
       }
@@ -93,7 +103,7 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
         return c.body(null, 204);
       }
     }
-    if (options.draining() && !['/healthz', '/readyz'].includes(new URL(c.req.url).pathname)) {
+    if (options.draining() && !['/healthz', '/readyz'].includes(path)) {
       throw new ProblemError(503, 'shutting-down', 'Shutting down', 'This instance is shutting down: retry the request, which will reach another instance.', { headers: { 'retry-after': '1', connection: 'close' } });
     }
     await next();
@@ -121,6 +131,8 @@ export function createApp(deps: ServiceDeps, options: AppOptions): OpenAPIHono<S
   secretRoutes(app, deps);
   usageRoutes(app, deps);
   aguiRoutes(app, deps);
+  if (options.inspector) inspectorRoutes(app, deps, failures, options.trustProxy);
+  if (deps.metrics && options.metricsToken) metricsRoutes(app, deps.metrics, options.metricsToken, failures, deps.logger);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'An API key from `statecraft keys create`' });
   // Made once, on first request: generating it walks every route's schemas (hundreds of milliseconds).

@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { RUN_STATUSES, type Operation, type RunHeader, type RunSummary } from '../../log/format/record.ts';
 import { KEY_LABEL, TENANT_LABEL, decodeCursor, encodeCursor } from '../TenantRuns.ts';
 import { requireScope } from './authGuard.ts';
+import { forkCall } from './forkCall.ts';
 import { assertRunSlot } from './limitRoutes.ts';
 import { ProblemError } from './problem.ts';
 import {
@@ -130,18 +131,9 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
       responses: { 201: json(CreatedRunSchema, 'The fork'), ...problemResponses(...COMMON_PROBLEMS, 404, 413, 422) },
     }),
     async (c) => {
-      const principal = c.get('principal');
-      requireScope(principal, 'runs:create');
       const { seq, edit } = c.req.valid('json');
-      // Checked before the fork is made, whether or not it will wait for decisions: a refused fork leaves nothing behind.
-      await assertRunSlot(deps, principal.tenantId);
-      const runs = tenantRuns(deps, c);
-      const forkId = await runs.fork(c.req.valid('param').runId, seq, edit as Operation[] | undefined, principal.key.keyId);
-      const { status } = await runs.summary(forkId);
-      // A fork at a waiting record waits for decisions as its parent did; one in the middle of its work (not started yet) continues now.
-      if (status === 'created') await deps.executor.resume(forkId);
-      deps.logger.log('info', 'run.forked', { requestId: c.get('requestId'), tenant: principal.tenantId, keyId: principal.key.keyId, runId: forkId, from: c.req.valid('param').runId, seq });
-      return c.json({ runId: forkId, status: (await runs.summary(forkId)).status, links: links(forkId) }, 201, { location: `/v1/runs/${forkId}` });
+      const fork = await forkCall(deps, c, c.req.valid('param').runId, seq, edit as Operation[] | undefined);
+      return c.json({ ...fork, links: links(fork.runId) }, 201, { location: `/v1/runs/${fork.runId}` });
     },
   );
 }

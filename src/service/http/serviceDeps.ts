@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { RunStore } from '../../log/stores/runStore.ts';
 import type { RunExecutor } from '../execution/RunExecutor.ts';
 import type { SharedLimits } from '../limits/SharedLimits.ts';
+import type { ServiceMetrics } from '../metrics/ServiceMetrics.ts';
 import type { SecretVault } from '../secrets/SecretVault.ts';
 import type { ServiceStore } from '../store/ServiceStore.ts';
 import { TenantRuns } from '../TenantRuns.ts';
@@ -23,6 +24,8 @@ export interface ServiceDeps {
   streams: Set<() => void>;
   /** How often a stream looks for new records when nothing wakes it (another process may write the run). */
   pollMs: number;
+  /** Prometheus metrics, when the service has a metrics token. */
+  metrics?: ServiceMetrics;
 }
 
 /** The runs of the caller's tenant: the routes' one way to the run store. */
