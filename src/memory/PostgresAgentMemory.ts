@@ -26,8 +26,8 @@ const statements = (s: string) => [
     id text PRIMARY KEY, tenant text NOT NULL, user_id text NOT NULL, agent text NOT NULL, thread text NOT NULL,
     written_by text NOT NULL, run_id text, text text NOT NULL, tags text[] NOT NULL, tag_words text NOT NULL, created_at timestamptz NOT NULL, embedding real[],
     tsv tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text || ' ' || tag_words)) STORED)`,
-  // No pending list (fastupdate): every recall would scan its unsorted entries, up to 4 MB of them
-  // between vacuums, which took most of the time of a recall over 100,000 notes (bench/RESULTS.md).
+  // No pending list (fastupdate): every recall would read its unsorted entries, up to 4 MB of them
+  // between vacuums: most of PostgreSQL's time in a recall over 100,000 notes (bench/RESULTS.md).
   `CREATE INDEX IF NOT EXISTS memory_notes_tsv ON ${s}.memory_notes USING gin (tsv) WITH (fastupdate = off)`,
   `DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = '${s}.memory_notes_tsv'::regclass AND 'fastupdate=off' = ANY (reloptions)) THEN
