@@ -5,7 +5,7 @@
 // with 4 of them. Reported beside the target: p95 ≤ 20 ms.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -92,7 +92,7 @@ async function postgres() {
 /** The recall table: p50 and p95 of `recall` over NOTES notes in one scope, beside the target. */
 export async function memoryRecall(): Promise<string> {
   const rows = [
-    `Recall latency, ${NOTES.toLocaleString('en-US')} notes in one scope, ${QUERIES} questions of 4 words each (limit 5). Node ${process.version}.`,
+    `Recall latency, ${NOTES.toLocaleString('en-US')} notes in one scope, ${QUERIES} questions of 4 words each (limit 5). Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the start.`,
     '',
     '| store | p50 ms | p95 ms | notes found per recall | target p95 ms | |',
     '|---|---|---|---|---|---|',

@@ -179,3 +179,35 @@ for (const [name, open] of Object.entries(backings)) {
 
   it.run();
 }
+
+const test = suite('agent memory (postgres only)');
+
+test('keeps no GIN pending list, also on an index made before; recall counts each lexeme once and no stop words', async () => {
+  const schema = `mem_${randomBytes(6).toString('hex')}`;
+  const url = `${PG_URL}?schema=${schema}`;
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  const options = async () => (await client.query(`SELECT reloptions FROM pg_class WHERE oid = '"${schema}".memory_notes_tsv'::regclass`)).rows[0]?.reloptions;
+  try {
+    const first = openAgentMemory(url);
+    const door = await first.remember({ scope: ann, text: 'The meeting room door code is 4412' });
+    await first.close();
+    assert.equal(await options(), ['fastupdate=off']);
+    await client.query(`ALTER INDEX "${schema}".memory_notes_tsv RESET (fastupdate)`);
+    assert.equal(await options(), null);
+    const again = openAgentMemory(url);
+    await again.remember({ scope: ann, text: 'Lunch is at noon' });
+    assert.equal(await options(), ['fastupdate=off']);
+    assert.equal(await again.recall(ann, { text: 'What is it and where are they?', limit: 5 }), []);
+    const found = await again.recall(ann, { text: 'meetings meeting door', limit: 5 });
+    assert.equal(found.map((n) => n.id), [door.id]);
+    // Both words are the lexeme "meet": counted once, as in a question that says it once.
+    assert.is(found[0]!.score, (await again.recall(ann, { text: 'meeting door', limit: 5 }))[0]!.score);
+    await again.close();
+  } finally {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  }
+});
+
+test.run();

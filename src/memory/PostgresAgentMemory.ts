@@ -17,6 +17,7 @@ import {
   type RecalledNote,
   type WorkingMemory,
 } from './agentMemoryStore.ts';
+import { LEXEMES, recallStatement, tsqueryOf } from './postgresRecall.ts';
 
 /** The memory tables, made on first use in the run store's schema; the text is indexed as an English tsvector (GIN). */
 const statements = (s: string) => [
@@ -25,7 +26,15 @@ const statements = (s: string) => [
     id text PRIMARY KEY, tenant text NOT NULL, user_id text NOT NULL, agent text NOT NULL, thread text NOT NULL,
     written_by text NOT NULL, run_id text, text text NOT NULL, tags text[] NOT NULL, tag_words text NOT NULL, created_at timestamptz NOT NULL, embedding real[],
     tsv tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text || ' ' || tag_words)) STORED)`,
-  `CREATE INDEX IF NOT EXISTS memory_notes_tsv ON ${s}.memory_notes USING gin (tsv)`,
+  // No pending list (fastupdate): every recall would read its unsorted entries, up to 4 MB of them
+  // between vacuums: most of PostgreSQL's time in a recall over 100,000 notes (bench/RESULTS.md).
+  `CREATE INDEX IF NOT EXISTS memory_notes_tsv ON ${s}.memory_notes USING gin (tsv) WITH (fastupdate = off)`,
+  `DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = '${s}.memory_notes_tsv'::regclass AND 'fastupdate=off' = ANY (reloptions)) THEN
+      ALTER INDEX ${s}.memory_notes_tsv SET (fastupdate = off);
+      PERFORM gin_clean_pending_list('${s}.memory_notes_tsv'::regclass);
+    END IF;
+  END $$`,
   `CREATE INDEX IF NOT EXISTS memory_notes_by_scope ON ${s}.memory_notes (tenant, user_id, agent, thread, created_at DESC)`,
   `CREATE INDEX IF NOT EXISTS memory_notes_by_writer ON ${s}.memory_notes (written_by)`,
   `CREATE TABLE IF NOT EXISTS ${s}.memory_working (
@@ -37,7 +46,8 @@ const statements = (s: string) => [
 
 const UNIQUE_VIOLATION = '23505';
 const SCOPED = 'tenant = $1 AND user_id = $2 AND agent = $3 AND thread = $4';
-const COLUMNS = 'id, tenant, user_id, agent, thread, written_by, run_id, text, tags, created_at';
+const COLUMN_NAMES = ['id', 'tenant', 'user_id', 'agent', 'thread', 'written_by', 'run_id', 'text', 'tags', 'created_at'] as const;
+const COLUMNS = COLUMN_NAMES.join(', ');
 
 interface NoteRow {
   id: string;
@@ -51,7 +61,7 @@ interface NoteRow {
   tags: string[];
   created_at: Date;
   embedding?: number[] | null;
-  rank?: number;
+  score?: number;
 }
 
 interface WorkingRow {
@@ -87,8 +97,8 @@ const workingOf = (row: WorkingRow): WorkingMemory => ({
 
 /**
  * Notes and working memory in the PostgreSQL schema of the run store: full-text recall with a
- * tsvector (GIN) ranked by `ts_rank`; vectors as `real[]`, ranked by cosine similarity over the
- * scope. Needs `pg` (an optional peer), loaded on first use.
+ * tsvector (GIN), ranked by the rarity of the words each note holds, in one statement; vectors as
+ * `real[]`, ranked by cosine similarity over the scope. Needs `pg` (an optional peer), loaded on first use.
  * @example
  * const memory = new PostgresAgentMemory({ connectionString: 'postgres://localhost/app', schema: 'statecraft' });
  */
@@ -107,7 +117,7 @@ export class PostgresAgentMemory implements AgentMemoryStore {
     this.#connectionString = options.connectionString;
   }
 
-  async #query<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
+  async #query<R extends object>(sql: string | { name: string; text: string }, params: unknown[] = []): Promise<R[]> {
     this.#pool ??= importPeer(() => import('pg'), 'pg', 'PostgreSQL memory stores need').then(({ default: pg }) => {
       const pool = new pg.Pool({ connectionString: this.#connectionString, max: 4 });
       pool.on('error', () => {});
@@ -131,7 +141,7 @@ export class PostgresAgentMemory implements AgentMemoryStore {
     })();
     try {
       await this.#ready;
-      return (await pool.query(sql, params)).rows as R[];
+      return (await pool.query<R>(typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params })).rows;
     } catch (error) {
       if ((error as { code?: string }).code === UNIQUE_VIOLATION) throw error;
       throw new StorageError(`PostgreSQL failed a query of the memory tables: ${(error as Error).message}. Check that the server runs and the connection string.`, { cause: error });
@@ -158,28 +168,10 @@ export class PostgresAgentMemory implements AgentMemoryStore {
     }
     const words = wordsOf(query.text);
     if (!words.length) return [];
-    // Notes with any of the words (OR; each a plain lexeme: the words hold letters and digits only),
-    // ranked by the summed rarity of the words each holds, counted among those notes (BM25's idf):
-    // ts_rank alone weighs a common word like a rare one. Only which words each note holds comes back,
-    // then the best notes whole.
-    const terms = words.slice(0, 16);
-    // Each query is made once, in FROM, rather than once a row.
-    const queries = terms.map((_, i) => `, to_tsquery('english', $${i + 6}) q${i}`).join('');
-    const held = terms.map((_, i) => `tsv @@ q${i}`).join(', ');
-    const candidates = await this.#query<{ id: string; m: boolean[] }>(
-      `SELECT id, ARRAY[${held}] AS m FROM ${this.#s}.memory_notes, to_tsquery('english', $5) q${queries} WHERE ${SCOPED} AND tsv @@ q`,
-      [...params, terms.join(' | '), ...terms],
-    );
-    const n = candidates.length;
-    const idf = terms.map((_, i) => {
-      const df = candidates.reduce((count, c) => count + (c.m[i] ? 1 : 0), 0);
-      return Math.log((n - df + 0.5) / (df + 0.5) + 1);
-    });
-    const best = topScored(candidates.map((c) => ({ id: c.id, score: c.m.reduce((sum, has, i) => sum + (has ? idf[i]! : 0), 0) })), limit);
-    if (!best.length) return [];
-    const rows = await this.#query<NoteRow>(`SELECT ${COLUMNS} FROM ${this.#s}.memory_notes WHERE id = ANY($1::text[])`, [best.map((b) => b.id)]);
-    const byId = new Map(rows.map((row) => [row.id, row]));
-    return best.flatMap((b) => (byId.has(b.id) ? [{ ...noteOf(byId.get(b.id)!), score: b.score }] : []));
+    const lexemes = (await this.#query<{ lexeme: string }>({ name: 'statecraft_memory_lexemes', text: LEXEMES }, [words.join(' ')])).map((row) => tsqueryOf(row.lexeme));
+    if (!lexemes.length) return [];
+    const rows = await this.#query<NoteRow>(recallStatement(this.#s, COLUMN_NAMES, lexemes.length), [...params, lexemes.join(' | '), limit, ...lexemes]);
+    return rows.map((row) => ({ ...noteOf(row), score: Number(row.score) }));
   }
 
   async notes(scope: MemoryScope, options: { limit?: number } = {}): Promise<Note[]> {
