@@ -141,6 +141,43 @@ test('a tenant beyond its concurrent runs is refused with how many run; per-tena
   }
 });
 
+test('runs started at the same moment on two instances of one PostgreSQL store never pass the concurrent-runs limit', async () => {
+  gate = new Promise<void>((resolve) => (opened = resolve));
+  const schema = `lim_${randomBytes(6).toString('hex')}`;
+  const store = `${PG_URL}?schema=${schema}`;
+  const settings = { limits: { concurrentRuns: 2, tenants: {} } };
+  const first = await startLimited(settings, store);
+  const second = await startLimited(settings, store);
+  try {
+    const body = { agent: 'support', input: 'hold on' };
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => call(i % 2 ? second : first, '/v1/runs', { key: (i % 2 ? second : first).keys.a, body })));
+    assert.equal(answers.map((answer) => answer.status).sort(), [201, 201, 429, 429, 429, 429, 429, 429], 'two started, the others were refused');
+    for (const refused of answers.filter((answer) => answer.status === 429)) tooMany(refused, 'too-many-runs');
+    const listed = await call(first, '/v1/runs?status=created,queued,running', { key: first.keys.a });
+    assert.is(listed.json.runs.length, 2, 'two runs of the tenant exist, not more');
+  } finally {
+    opened();
+    await first.close();
+    await second.close();
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await client.end();
+  }
+});
+
+test('runs started at the same moment on one embedded (SQLite) service never pass the concurrent-runs limit', async () => {
+  gate = new Promise<void>((resolve) => (opened = resolve));
+  const s = await startLimited({ limits: { concurrentRuns: 1, tenants: {} } });
+  try {
+    const answers = await Promise.all(Array.from({ length: 5 }, () => call(s, '/v1/runs', { key: s.keys.a, body: { agent: 'support', input: 'hold on' } })));
+    assert.equal(answers.map((answer) => answer.status).sort(), [201, 429, 429, 429, 429]);
+  } finally {
+    opened();
+    await s.close();
+  }
+});
+
 test('a tokens-per-minute quota stops a run before the model call that would pass it, and /v1/usage reports it', async () => {
   gate = Promise.resolve();
   const s = await startLimited({ limits: { tokensPerMinute: 100, tenants: {} } });

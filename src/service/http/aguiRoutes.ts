@@ -6,7 +6,7 @@ import { AguiExchange, streamAgui, type AguiFollow } from '../agui/aguiStream.ts
 import { KEY_LABEL, TENANT_LABEL } from '../TenantRuns.ts';
 import { requireScope } from './authGuard.ts';
 import { decideCall } from './decideCall.ts';
-import { assertRunSlot } from './limitRoutes.ts';
+import { withinRunSlot } from './limitRoutes.ts';
 import { ProblemError } from './problem.ts';
 import { COMMON_PROBLEMS, problemResponses } from './schemas.ts';
 import { tenantRuns, type ServiceDeps } from './serviceDeps.ts';
@@ -36,17 +36,19 @@ async function startThreadRun(deps: ServiceDeps, c: Context<ServiceEnv>, agent: 
     throw new ProblemError(409, 'thread-interrupted', 'Thread interrupted',
       `Thread "${input.threadId}" has run ${waiting.runId} waiting for approval of its calls: answer its interrupts with \`resume\` entries (status "cancelled" rejects a call) before starting another run of the thread.`);
   }
-  await assertRunSlot(deps, principal.tenantId);
-  const runId = await runs.claim(principal.key.keyId, input.threadId);
-  const exchange = new AguiExchange({ threadId: input.threadId, runId: input.runId, statecraftRunId: runId });
-  exchange.listen(deps, runId);
-  try {
-    const labels = { [TENANT_LABEL]: principal.tenantId, [KEY_LABEL]: principal.key.keyId, thread: input.threadId };
-    await deps.executor.start({ runId, agentId: agent, input: text, labels, ...(history.length ? { history } : {}) });
-  } catch (error) {
-    exchange.close();
-    throw error;
-  }
+  const { runId, exchange } = await withinRunSlot(deps, principal.tenantId, async () => {
+    const claimed = await runs.claim(principal.key.keyId, input.threadId);
+    const listening = new AguiExchange({ threadId: input.threadId, runId: input.runId, statecraftRunId: claimed });
+    listening.listen(deps, claimed);
+    try {
+      const labels = { [TENANT_LABEL]: principal.tenantId, [KEY_LABEL]: principal.key.keyId, thread: input.threadId };
+      await deps.executor.start({ runId: claimed, agentId: agent, input: text, labels, ...(history.length ? { history } : {}) });
+    } catch (error) {
+      listening.close();
+      throw error;
+    }
+    return { runId: claimed, exchange: listening };
+  });
   deps.logger.log('info', 'run.started', { requestId: c.get('requestId'), tenant: principal.tenantId, keyId: principal.key.keyId, runId, agent, via: 'ag-ui' });
   return { exchange, follow: { runId, run: await runs.follow(runId), after: -1, decided: new Set(), usedBefore: { inputTokens: 0, outputTokens: 0 } } };
 }

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import type { Operation, RunSummary } from '../../log/format/record.ts';
 import { requireScope } from './authGuard.ts';
-import { assertRunSlot } from './limitRoutes.ts';
+import { withinRunSlot } from './limitRoutes.ts';
 import { tenantRuns, type ServiceDeps } from './serviceDeps.ts';
 import type { ServiceEnv } from './serviceEnv.ts';
 
@@ -13,9 +13,8 @@ export async function forkCall(deps: ServiceDeps, c: Context<ServiceEnv>, runId:
   const principal = c.get('principal');
   requireScope(principal, 'runs:create');
   // Checked before the fork is made, whether or not it will wait for decisions: a refused fork leaves nothing behind.
-  await assertRunSlot(deps, principal.tenantId);
   const runs = tenantRuns(deps, c);
-  const forkId = await runs.fork(runId, seq, edit, principal.key.keyId);
+  const forkId = await withinRunSlot(deps, principal.tenantId, () => runs.fork(runId, seq, edit, principal.key.keyId));
   const { status } = await runs.summary(forkId);
   // A fork at a waiting record waits for decisions as its parent did; one in the middle of its work (not started yet) continues now.
   if (status === 'created') await deps.executor.resume(forkId);

@@ -41,10 +41,21 @@ export function requestRate(deps: ServiceDeps): MiddlewareHandler<ServiceEnv> {
   };
 }
 
-/** Refuses to start a run when the tenant already runs as many as it may at once. */
-export async function assertRunSlot(deps: ServiceDeps, tenantId: string): Promise<void> {
+/**
+ * Starts a run with `start` unless the tenant already runs as many as it may at once: the count and
+ * the start happen while no other start of the tenant's runs does (see SharedLimits.startingRun).
+ */
+export async function withinRunSlot<T>(deps: ServiceDeps, tenantId: string, start: () => Promise<T>): Promise<T> {
   const limit = deps.limits.quota(tenantId).concurrentRuns;
-  if (limit === undefined) return;
+  if (limit === undefined) return start();
+  return deps.limits.startingRun(tenantId, async () => {
+    await assertRunSlot(deps, tenantId, limit);
+    return start();
+  });
+}
+
+/** Refuses to start a run when the tenant already runs `limit` at once. */
+async function assertRunSlot(deps: ServiceDeps, tenantId: string, limit: number): Promise<void> {
   const running = await runningCount(deps, tenantId, limit);
   if (running < limit) return;
   deps.logger.log('warn', 'runs.limited', { tenant: tenantId, running, limit });

@@ -3,7 +3,7 @@ import { RUN_STATUSES, type Operation, type RunHeader, type RunSummary } from '.
 import { KEY_LABEL, TENANT_LABEL, decodeCursor, encodeCursor } from '../TenantRuns.ts';
 import { requireScope } from './authGuard.ts';
 import { forkCall } from './forkCall.ts';
-import { assertRunSlot } from './limitRoutes.ts';
+import { withinRunSlot } from './limitRoutes.ts';
 import { ProblemError } from './problem.ts';
 import {
   COMMON_PROBLEMS,
@@ -58,11 +58,13 @@ export function runRoutes(app: OpenAPIHono<ServiceEnv>, deps: ServiceDeps): void
       if (!deps.executor.agentIds().includes(request.agent)) {
         throw new ProblemError(422, 'unknown-agent', 'Unknown agent', `No agent "${request.agent}" is served here; agents served: ${deps.executor.agentIds().join(', ') || 'none'}.`);
       }
-      await assertRunSlot(deps, principal.tenantId);
       const runs = tenantRuns(deps, c);
-      const runId = await runs.claim(principal.key.keyId, request.thread);
-      const labels = { [TENANT_LABEL]: principal.tenantId, [KEY_LABEL]: principal.key.keyId, ...(request.thread ? { thread: request.thread } : {}) };
-      await deps.executor.start({ runId, agentId: request.agent, input: request.input, labels, ...(request.history ? { history: request.history } : {}) });
+      const runId = await withinRunSlot(deps, principal.tenantId, async () => {
+        const claimed = await runs.claim(principal.key.keyId, request.thread);
+        const labels = { [TENANT_LABEL]: principal.tenantId, [KEY_LABEL]: principal.key.keyId, ...(request.thread ? { thread: request.thread } : {}) };
+        await deps.executor.start({ runId: claimed, agentId: request.agent, input: request.input, labels, ...(request.history ? { history: request.history } : {}) });
+        return claimed;
+      });
       deps.logger.log('info', 'run.started', { requestId: c.get('requestId'), tenant: principal.tenantId, keyId: principal.key.keyId, runId, agent: request.agent });
       const { status } = await runs.summary(runId);
       return c.json({ runId, status, links: links(runId) }, 201, { location: `/v1/runs/${runId}` });

@@ -37,6 +37,35 @@ function counters(limiter: RateLimiterAbstract): Counters {
   };
 }
 
+type TenantSerial = <T>(tenantId: string, work: () => Promise<T>) => Promise<T>;
+
+/** One at a time per tenant, within this process. */
+function inProcessSerial(): TenantSerial {
+  const tails = new Map<string, Promise<unknown>>();
+  return (tenantId, work) => {
+    const result = (tails.get(tenantId) ?? Promise.resolve()).then(work, work);
+    const tail = result.catch(() => {});
+    tails.set(tenantId, tail);
+    void tail.then(() => tails.get(tenantId) === tail && tails.delete(tenantId));
+    return result;
+  };
+}
+
+/** One at a time per tenant across every instance on the database: a transaction-scoped advisory lock. */
+function advisorySerial(pool: import('pg').Pool): TenantSerial {
+  return async (tenantId, work) => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft.run-start:${tenantId}`]);
+      return await work();
+    } finally {
+      await client.query('COMMIT').catch(() => {});
+      client.release();
+    }
+  };
+}
+
 /** Milliseconds from `now` to the next midnight UTC, and the day's name. */
 export function utcDay(now = Date.now()): { day: string; msLeft: number } {
   const date = new Date(now);
@@ -59,6 +88,7 @@ export class SharedLimits {
     private readonly tokens: Counters,
     private readonly spend: Counters,
     private readonly release: () => Promise<void>,
+    private readonly serial: TenantSerial,
   ) {}
 
   /** Opens the counters in the database `url` names (as the service store reads it); creates their table when missing. */
@@ -67,6 +97,7 @@ export class SharedLimits {
     const windows = { req: 60, auth: Math.ceil(authFailures.windowMs / 1000), tpm: 60, usd: 2 * 86_400 };
     let make: (prefix: string, seconds: number, first: boolean) => Promise<RateLimiterAbstract>;
     let release: () => Promise<void>;
+    let serial: TenantSerial = inProcessSerial();
     if (/^postgres(ql)?:\/\//.test(url)) {
       const parsed = new URL(url);
       const schemaName = parsed.searchParams.get('schema') ?? 'statecraft';
@@ -74,6 +105,7 @@ export class SharedLimits {
       const { default: pg } = await importPeer(() => import('pg'), 'pg', NEEDS);
       const pool = new pg.Pool({ connectionString: parsed.toString(), max: 4 });
       release = () => pool.end();
+      serial = advisorySerial(pool);
       make = (keyPrefix, duration, first) =>
         new Promise((resolve, reject) => {
           const limiter: RateLimiterAbstract = new rlf.RateLimiterPostgres(
@@ -96,11 +128,20 @@ export class SharedLimits {
     try {
       const requests = await make('req', windows.req, true);
       const [failures, tokens, spend] = await Promise.all([make('auth', windows.auth, false), make('tpm', windows.tpm, false), make('usd', windows.usd, false)]);
-      return new SharedLimits(limits, counters(requests), counters(failures), authFailures.windowMs, counters(tokens), counters(spend), release);
+      return new SharedLimits(limits, counters(requests), counters(failures), authFailures.windowMs, counters(tokens), counters(spend), release, serial);
     } catch (error) {
       await release();
       throw error;
     }
+  }
+
+  /**
+   * Runs `work` while no other start of a run of the tenant runs, in any instance on the same
+   * PostgreSQL store (an advisory lock) or in this process (SQLite): a concurrent-runs check and the
+   * run's creation inside it are one step, so two requests at once cannot both take the last slot.
+   */
+  startingRun<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
+    return this.serial(tenantId, work);
   }
 
   quota(tenantId: string): Quota {
