@@ -4,10 +4,11 @@
 // runs at once; and the time from a worker's SIGKILL to its run's next record, written by another.
 // Every figure is a median of BENCH_WORKER_REPS passes (default 3), each in a fresh schema.
 import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
 import { PostgresStore } from '../src/index.ts';
 import { buildIfStale } from './cliStartup.ts';
 import { pgAppendCeiling } from './pgAppendCeiling.ts';
-import { dropSchema, endedRuns, eventsOf, PG_URL, sampleRss, startModel, startWorkerProcess, STEPS, stopWorkers, submitRuns, type WorkerProcess } from './workersFleet.ts';
+import { cpuSeconds, dropSchema, endedRuns, eventsOf, load, PG_URL, sampleRss, startModel, startWorkerProcess, STEPS, stopWorkers, submitRuns, type WorkerProcess } from './workersFleet.ts';
 
 const reps = Number(process.env.BENCH_WORKER_REPS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 20);
@@ -44,13 +45,16 @@ async function withFleet<T>(part: string, count: number, concurrency: number, le
  * the 90th percentile of the runs' ends, so that neither the workers' staggered start nor the last
  * runs' tail counts; the whole span, first ticket taken to last run ended, is returned too.
  */
-async function throughput(count: number, modelUrl: string): Promise<{ steady: number; whole: number }> {
+async function throughput(count: number, modelUrl: string): Promise<{ steady: number; whole: number; cpuMsPerStep: number }> {
   return withFleet('tput', count, CONCURRENCY, '30s', modelUrl, async (store, workers) => {
+    const cpu = () => workers.reduce((sum, worker) => sum + cpuSeconds(worker.child.pid!), 0);
+    const cpuBefore = cpu();
     await submitRuns(store, RUNS, 'tput');
     const ended = await endedRuns(workers, RUNS, 600_000);
+    const cpuMsPerStep = ((cpu() - cpuBefore) * 1000) / (RUNS * STEPS);
     const firstTaken = eventsOf(workers, 'run.taken')[0]!.at;
     const [from, to] = [Math.floor(RUNS * 0.1), Math.floor(RUNS * 0.9)];
-    return { steady: ((to - from) * STEPS * 1000) / (ended[to]!.at - ended[from]!.at), whole: (RUNS * STEPS * 1000) / (ended.at(-1)!.at - firstTaken) };
+    return { steady: ((to - from) * STEPS * 1000) / (ended[to]!.at - ended[from]!.at), whole: (RUNS * STEPS * 1000) / (ended.at(-1)!.at - firstTaken), cpuMsPerStep };
   });
 }
 
@@ -112,70 +116,86 @@ async function takeover(modelUrl: string): Promise<{ ms: number; byPoll: number 
 
 const verdict = (ok: boolean) => (ok ? 'within' : 'OVER');
 
-/** The workers table, figures beside their targets. */
+const SECTIONS = (process.env.BENCH_WORKER_PARTS ?? 'throughput,ceiling,memory,takeover').split(',');
+
+/** Steps/s through one and two workers, interleaved, for each model delay; rows of the table. */
+async function scalingRows(delay: { ms: number }, modelUrl: string): Promise<string[]> {
+  const rows: string[] = [];
+  for (const ms of [200, 0]) {
+    delay.ms = ms;
+    const f = { 1: [] as { steady: number; whole: number; cpuMsPerStep: number; load: number }[], 2: [] as { steady: number; whole: number; cpuMsPerStep: number; load: number }[] };
+    for (let rep = 0; rep < reps; rep++) {
+      for (const count of rep % 2 ? ([2, 1] as const) : ([1, 2] as const)) {
+        const figure = { ...(await throughput(count, modelUrl)), load: load() };
+        f[count].push(figure);
+        process.stderr.write(`workers: model ${ms} ms, ${count} worker(s), rep ${rep + 1}: ${figure.steady.toFixed(0)} steps/s (whole span ${figure.whole.toFixed(0)}), workers' CPU ${figure.cpuMsPerStep.toFixed(1)} ms/step, load ${figure.load.toFixed(1)}\n`);
+      }
+    }
+    const each = (count: 1 | 2) => f[count].map((x) => x.steady.toFixed(0)).join(', ');
+    for (const count of [1, 2] as const) {
+      rows.push(`| steps/s, model ${ms} ms, ${count} worker${count > 1 ? 's' : ''} (each pass: ${each(count)}; whole span ${median(f[count].map((x) => x.whole)).toFixed(0)}; workers' CPU ${median(f[count].map((x) => x.cpuMsPerStep)).toFixed(1)} ms/step) | ${median(f[count].map((x) => x.steady)).toFixed(0)} | - | |`);
+    }
+    const ratio = median(f[2].map((x) => x.steady)) / median(f[1].map((x) => x.steady));
+    rows.push(`| scaling 1 → 2 workers, model ${ms} ms | ${ratio.toFixed(2)}× | ${ms ? `≥ ${TARGETS.scaling}× while PostgreSQL is not the limit` : 'reported (where scaling stops)'} | ${ms ? verdict(ratio >= TARGETS.scaling) : ''} |`);
+  }
+  return rows;
+}
+
+async function ceilingRows(delay: { ms: number }): Promise<string[]> {
+  delay.ms = 0;
+  const ceilings = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const schema = freshSchema('ceiling');
+    try {
+      ceilings.push(await pgAppendCeiling(schema));
+    } finally {
+      await dropSchema(schema);
+    }
+    process.stderr.write(`workers: PostgreSQL append ceiling rep ${rep + 1}: ${ceilings.at(-1)!.appendsPerSecond.toFixed(0)} appends/s, load ${load().toFixed(1)}\n`);
+  }
+  const c = ceilings[0]!;
+  return [
+    `| PostgreSQL's own append ceiling, appends/s (records/s): a recorded run's records appended under ${c.runs} new run ids, ${c.appendsPerStep} appends a step, ${c.inFlight} in flight over ${c.connections} connections, one process (each pass: ${ceilings.map((x) => x.appendsPerSecond.toFixed(0)).join(', ')}) | ${median(ceilings.map((x) => x.appendsPerSecond)).toFixed(0)} (${median(ceilings.map((x) => x.recordsPerSecond)).toFixed(0)}) | reported | |`,
+    `| steps/s those appends would carry | ${median(ceilings.map((x) => x.stepsPerSecond)).toFixed(0)} | reported | |`,
+  ];
+}
+
+async function memoryRows(delay: { ms: number }, modelUrl: string): Promise<string[]> {
+  delay.ms = 200;
+  const memories = [];
+  for (let rep = 0; rep < reps; rep++) {
+    memories.push(await memory(modelUrl));
+    process.stderr.write(`workers: ${MEMORY_RUNS} runs, peak RSS of the workers ${memories.at(-1)!.peakMb.toFixed(0)} MB, ${memories.at(-1)!.heldAtOnce} held at once, load ${load().toFixed(1)}\n`);
+  }
+  const peak = median(memories.map((m) => m.peakMb));
+  const held = median(memories.map((m) => m.heldAtOnce));
+  return [`| ${MEMORY_RUNS} runs at once on 2 workers (model 200 ms): peak of the workers' summed RSS, MB (each pass: ${memories.map((m) => m.peakMb.toFixed(0)).join(', ')}; idle ${median(memories.map((m) => m.idleMb)).toFixed(0)}; most runs held at once ${held}) | ${peak.toFixed(0)} | ≤ ${TARGETS.memoryMb} | ${verdict(peak <= TARGETS.memoryMb && held >= MEMORY_RUNS * 0.9)} |`];
+}
+
+async function takeoverRows(delay: { ms: number }, modelUrl: string): Promise<string[]> {
+  delay.ms = 200;
+  const takeovers = await takeover(modelUrl);
+  process.stderr.write(`workers: takeover ${takeovers.map((t) => `${t.ms} ms (seen ${t.byPoll})`).join(', ')}, load ${load().toFixed(1)}\n`);
+  const take = median(takeovers.map((t) => t.ms));
+  return [`| worker killed (SIGKILL) → its run's next record, appended by another worker, ms (each: ${takeovers.map((t) => t.ms).join(', ')}) | ${take.toFixed(0)} | ≤ lease ${LEASE_MS} + 1000 | ${verdict(take <= LEASE_MS + TARGETS.takeoverOverLeaseMs)} |`];
+}
+
+/** The workers table, figures beside their targets (BENCH_WORKER_PARTS chooses among throughput, ceiling, memory, takeover). */
 export async function workersBench(): Promise<string> {
   buildIfStale();
   const { server, delay } = await startModel();
-  const rows: string[] = [];
+  const loadBefore = load();
+  const rows = ['| figure | measured | target | |', '|---|---|---|---|'];
   try {
-    type Figures = { one: number[]; two: number[]; oneWhole: number[]; twoWhole: number[] };
-    const perModel: Record<number, Figures> = {};
-    for (const ms of [200, 0]) {
-      delay.ms = ms;
-      const figures: Figures = (perModel[ms] = { one: [], two: [], oneWhole: [], twoWhole: [] });
-      for (let rep = 0; rep < reps; rep++) {
-        for (const count of rep % 2 ? [2, 1] : [1, 2]) {
-          const { steady, whole } = await throughput(count, server.url);
-          (count === 1 ? figures.one : figures.two).push(steady);
-          (count === 1 ? figures.oneWhole : figures.twoWhole).push(whole);
-          process.stderr.write(`workers: model ${ms} ms, ${count} worker(s), rep ${rep + 1}: ${steady.toFixed(0)} steps/s (whole span ${whole.toFixed(0)})\n`);
-        }
-      }
-    }
-    delay.ms = 0;
-    const ceilings = [];
-    for (let rep = 0; rep < reps; rep++) {
-      const schema = freshSchema('ceiling');
-      try {
-        ceilings.push(await pgAppendCeiling(schema));
-      } finally {
-        await dropSchema(schema);
-      }
-      process.stderr.write(`workers: PostgreSQL append ceiling rep ${rep + 1}: ${ceilings.at(-1)!.appendsPerSecond.toFixed(0)} appends/s\n`);
-    }
-    const ceiling = { appends: median(ceilings.map((c) => c.appendsPerSecond)), records: median(ceilings.map((c) => c.recordsPerSecond)), steps: median(ceilings.map((c) => c.stepsPerSecond)) };
-    delay.ms = 200;
-    const memories = [];
-    for (let rep = 0; rep < reps; rep++) {
-      memories.push(await memory(server.url));
-      process.stderr.write(`workers: ${MEMORY_RUNS} runs, peak RSS of the workers ${memories.at(-1)!.peakMb.toFixed(0)} MB, ${memories.at(-1)!.heldAtOnce} held at once\n`);
-    }
-    const takeovers = await takeover(server.url);
-    process.stderr.write(`workers: takeover ${takeovers.map((t) => `${t.ms} ms (seen ${t.byPoll})`).join(', ')}\n`);
-
-    const c = ceilings[0]!;
-    rows.push(
-      `Median of ${reps} passes, each in a fresh schema; workers are \`node bin/statecraft.js worker\` processes, concurrency ${CONCURRENCY} each, ${RUNS} runs of ${STEPS} steps a pass (9 tool calls, then an answer), the scripted model in the bench's process. Node ${process.version}.`,
-      `PostgreSQL's ceiling: one ${STEPS}-step run's records appended under ${c.runs} new run ids, ${c.appendsPerStep} appends a step, ${c.inFlight} appends in flight over ${c.connections} connections, one process.`,
-      '',
-      '| figure | measured | target | |',
-      '|---|---|---|---|',
-    );
-    for (const ms of [200, 0]) {
-      const f = perModel[ms]!;
-      const ratio = median(f.two) / median(f.one);
-      rows.push(`| steps/s, model ${ms} ms, 1 worker (whole span) | ${median(f.one).toFixed(0)} (${median(f.oneWhole).toFixed(0)}) | - | |`);
-      rows.push(`| steps/s, model ${ms} ms, 2 workers (whole span) | ${median(f.two).toFixed(0)} (${median(f.twoWhole).toFixed(0)}) | - | |`);
-      rows.push(`| scaling 1 → 2 workers, model ${ms} ms | ${ratio.toFixed(2)}× | ${ms ? `≥ ${TARGETS.scaling}× while PostgreSQL is not the limit` : 'reported (where scaling stops)'} | ${ms ? verdict(ratio >= TARGETS.scaling) : ''} |`);
-    }
-    rows.push(`| PostgreSQL's own append ceiling: appends/s (records/s) | ${ceiling.appends.toFixed(0)} (${ceiling.records.toFixed(0)}) | reported | |`);
-    rows.push(`| steps/s those appends would carry | ${ceiling.steps.toFixed(0)} | reported | |`);
-    const peak = median(memories.map((m) => m.peakMb));
-    rows.push(`| ${MEMORY_RUNS} runs at once on 2 workers: peak of the workers' summed RSS, MB (idle ${median(memories.map((m) => m.idleMb)).toFixed(0)}; most runs held at once ${median(memories.map((m) => m.heldAtOnce))}) | ${peak.toFixed(0)} | ≤ ${TARGETS.memoryMb} | ${verdict(peak <= TARGETS.memoryMb && median(memories.map((m) => m.heldAtOnce)) >= MEMORY_RUNS * 0.9)} |`);
-    const take = median(takeovers.map((t) => t.ms));
-    rows.push(`| worker killed → its run's next record by another worker, ms (each: ${takeovers.map((t) => t.ms).join(', ')}) | ${take.toFixed(0)} | ≤ lease ${LEASE_MS} + 1000 | ${verdict(take <= LEASE_MS + TARGETS.takeoverOverLeaseMs)} |`);
+    if (SECTIONS.includes('throughput')) rows.push(...(await scalingRows(delay, server.url)));
+    if (SECTIONS.includes('ceiling')) rows.push(...(await ceilingRows(delay)));
+    if (SECTIONS.includes('memory')) rows.push(...(await memoryRows(delay, server.url)));
+    if (SECTIONS.includes('takeover')) rows.push(...(await takeoverRows(delay, server.url)));
   } finally {
     await server.close();
   }
-  return rows.join('\n');
+  const intro =
+    `Median of ${reps} passes, each in a fresh schema; workers are \`node bin/statecraft.js worker\` processes (concurrency ${CONCURRENCY} each for throughput), ` +
+    `${RUNS} runs of ${STEPS} steps a pass (9 tool calls, then an answer), the scripted model in the bench's process. Node ${process.version}; load average ${loadBefore.toFixed(1)} at the start, ${load().toFixed(1)} at the end, on ${cpus().length} cores.`;
+  return [intro, '', ...rows].join('\n');
 }

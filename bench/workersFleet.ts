@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import pg from 'pg';
 import type { RunStore } from '../src/index.ts';
@@ -98,6 +99,16 @@ export function rssMb(pid: number): number {
   }
 }
 
+/** CPU time a process has used so far, user and system, in seconds (/proc/<pid>/stat, clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** Samples the sum of the processes' RSS every `everyMs` until stopped; returns the peak sum. */
 export function sampleRss(pids: () => number[], everyMs = 100): { stop: () => number } {
   let peak = 0;
@@ -130,6 +141,9 @@ export async function endedRuns(workers: WorkerProcess[], count: number, timeout
     await new Promise((done) => setTimeout(done, 100));
   }
 }
+
+/** The machine's load average over the last minute, for beside each figure (other work shares the cores). */
+export const load = (): number => loadavg()[0]!;
 
 export async function dropSchema(schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: PG_URL });
