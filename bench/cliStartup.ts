@@ -19,7 +19,7 @@ function newest(dir: string): number {
 }
 
 /** Builds dist/ when it is missing or older than a source file: the bench measures the code as it is. */
-function buildIfStale(): void {
+export function buildIfStale(): void {
   const built = statSync(join(root, 'dist/src/cli/main.js'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
   if (built >= Math.max(newest(join(root, 'src')), newest(join(root, 'machines')))) return;
   process.stderr.write('dist/ is older than src/: building first\n');

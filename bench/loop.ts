@@ -21,7 +21,9 @@ const script: Script = (index) =>
       ? { content: 'finished', usage: { inputTokens: 100, outputTokens: 10 } }
       : undefined;
 
-const add = (a: number, b: number) => ({ sum: a + b });
+// BENCH_TOOL_BYTES=1000 gives the tool's result about that much text, as a tool that reads a file or a page would.
+const padding = 'x'.repeat(Number(process.env.BENCH_TOOL_BYTES ?? 0));
+const add = (a: number, b: number) => (padding ? { sum: a + b, text: padding } : { sum: a + b });
 // Made once, as the runtime's tool makes its schema once: zod compiles a parser for each new schema it parses with.
 const addArguments = z.object({ a: z.number(), b: z.number() });
 

@@ -5,6 +5,8 @@
 // `npm run bench -- context` only the context update (an immer draft against today's assign and diff),
 // `npm run bench -- compaction` only the input tokens a long tool-heavy task sends with and without compaction.
 // `npm run bench -- memory` only memory recall latency (100,000 notes, SQLite and PostgreSQL).
+// `npm run bench -- rss` only the peak RSS of a 1,000-step run against a hand-rolled loop's.
+// `npm run bench -- workers` only many workers on one PostgreSQL (throughput, memory, takeover).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,6 +15,7 @@ import { compactionBench } from './compactionBench.ts';
 import { contextUpdate } from './contextUpdate.ts';
 import { inspectorBench } from './inspectorBench.ts';
 import { memoryRecall } from './memoryRecall.ts';
+import { peakRss } from './peakRss.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
 
@@ -28,7 +31,7 @@ const median = (values: number[]) => {
 };
 
 const parts = process.argv.slice(2);
-const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction', 'memory'];
+const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction', 'memory', 'rss', 'workers'];
 const unknown = parts.filter((part) => !PARTS.includes(part));
 if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name ${PARTS.join(', ')}, or none (all).`);
 const wanted = (part: string) => parts.length === 0 || parts.includes(part);
@@ -55,12 +58,13 @@ function loopTable(): string {
     `Median of ${reps} runs each, fresh process per run, interleaved. Node ${process.version}. Modes: hand = a hand-rolled`,
     'loop on the openai client; xstate = the same work as the smallest XState loop (two states, each invoking a promise), for',
     'scale; runtime = Statecraft, no store; sqlite / postgres = Statecraft recording every transition.',
+    `The tool returns ${process.env.BENCH_TOOL_BYTES ? `about ${process.env.BENCH_TOOL_BYTES} bytes of text besides its sum (BENCH_TOOL_BYTES)` : 'its sum only'}.`,
     '"Added" is the median, over the reps, of the difference from the hand-rolled (or bare XState) run of the same rep.',
     '',
   );
   rows.push(
-    '| mode | N | ms/step | added over hand-rolled, ms/step | added over bare XState, ms/step | peak RSS MB | stored |',
-    '|---|---|---|---|---|---|---|',
+    '| mode | N | ms/step | added over hand-rolled, ms/step | added over bare XState, ms/step | recording: added over no store, ms/step | peak RSS MB | stored |',
+    '|---|---|---|---|---|---|---|---|',
   );
   for (const steps of sizes) {
     // Each rep runs every mode back to back, so a machine that drifts over minutes moves both sides of
@@ -75,7 +79,8 @@ function loopTable(): string {
       const perStep = median(mine.map((s) => s.msPerStep));
       const overXState = mode === 'hand' ? '-' : addedOver(mine, 'xstate');
       const stored = mine[0]?.storedBytes === undefined ? '-' : `${(median(mine.map((s) => s.storedBytes!)) / 1e6).toFixed(2)} MB`;
-      rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${addedOver(mine, 'hand')} | ${overXState} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} | ${stored} |`);
+      const overRuntime = mode === 'sqlite' || mode === 'postgres' ? addedOver(mine, 'runtime') : '-';
+      rows.push(`| ${mode} | ${steps} | ${perStep.toFixed(3)} | ${addedOver(mine, 'hand')} | ${overXState} | ${overRuntime} | ${median(mine.map((s) => s.peakRssMb)).toFixed(0)} | ${stored} |`);
     }
   }
   return rows.join('\n');
@@ -97,3 +102,6 @@ if (wanted('inspector')) console.log(`\n${await inspectorBench()}`);
 if (wanted('context')) console.log(`\n${contextUpdate()}`);
 if (wanted('compaction')) console.log(`\n${await compactionBench()}`);
 if (wanted('memory')) console.log(`\n${await memoryRecall()}`);
+if (wanted('rss')) console.log(`\n${await peakRss()}`);
+// Imported when asked for: it loads the worker agent (and pg) at import.
+if (wanted('workers')) console.log(`\n${await (await import('./workersBench.ts')).workersBench()}`);
