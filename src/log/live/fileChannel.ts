@@ -55,6 +55,8 @@ export class FileChannel implements LiveChannel {
   /** Per text file this process writes: its incarnation, lines and bytes written so far. */
   readonly #written = new Map<string, { g: string; n: number; bytes: number }>();
   readonly #subscriptions = new Map<string, Subscription>();
+  /** The same subscriptions by their files' key, for the watcher. */
+  readonly #byKey = new Map<string, Subscription>();
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -153,6 +155,7 @@ export class FileChannel implements LiveChannel {
       const tails = await Promise.all([this.#textFile(runId), this.#requestFile(runId)].map((path) => this.#tailFromNow(path)));
       subscription = this.#subscriptions.get(runId) ?? { runId, listeners: new Set(), tails, busy: false, again: false };
       this.#subscriptions.set(runId, subscription);
+      this.#byKey.set(fileKey(runId), subscription);
       await this.#watch();
     }
     const own = (message: LiveMessage) => listener(message);
@@ -162,6 +165,7 @@ export class FileChannel implements LiveChannel {
       held.listeners.delete(own);
       if (held.listeners.size || this.#subscriptions.get(runId) !== held) return;
       this.#subscriptions.delete(runId);
+      this.#byKey.delete(fileKey(runId));
       if (!this.#subscriptions.size) this.#unwatch();
     };
   }
@@ -190,7 +194,8 @@ export class FileChannel implements LiveChannel {
     this.#timer.unref();
     try {
       await mkdir(this.dir, { recursive: true });
-      this.#watcher = watch(this.dir, { persistent: false }, () => this.#checkAll());
+      // A change names its file, and so its run: only that run's files are read again. Without a name, all are.
+      this.#watcher = watch(this.dir, { persistent: false }, (_event, name) => this.#checkChanged(name));
       this.#watcher.on('error', () => this.#watcher?.close());
     } catch {
       // A folder this user cannot write or watch: the timer alone reads it.
@@ -206,6 +211,13 @@ export class FileChannel implements LiveChannel {
 
   #checkAll(): void {
     for (const subscription of this.#subscriptions.values()) void this.#check(subscription);
+  }
+
+  #checkChanged(name: string | null): void {
+    const key = name?.replace(/\.(text|requests)$/, '');
+    if (key === undefined || key === name) return this.#checkAll();
+    const subscription = this.#byKey.get(key);
+    if (subscription) void this.#check(subscription);
   }
 
   async #check(subscription: Subscription): Promise<void> {
@@ -281,6 +293,7 @@ export class FileChannel implements LiveChannel {
     for (const removal of [...this.#removals]) removal();
     this.#closed = true;
     this.#subscriptions.clear();
+    this.#byKey.clear();
     this.#unwatch();
     await this.#writing;
   }
