@@ -5,6 +5,7 @@
 // `npm run bench -- context` only the context update (an immer draft against today's assign and diff),
 // `npm run bench -- compaction` only the input tokens a long tool-heavy task sends with and without compaction.
 // `npm run bench -- memory` only memory recall latency (100,000 notes, SQLite and PostgreSQL).
+// `npm run bench -- service` only the hosted service under load (SSE clients, run creations, reads; see serviceBench.ts).
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -13,6 +14,7 @@ import { compactionBench } from './compactionBench.ts';
 import { contextUpdate } from './contextUpdate.ts';
 import { inspectorBench } from './inspectorBench.ts';
 import { memoryRecall } from './memoryRecall.ts';
+import { serviceBench } from './serviceBench.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
 
@@ -28,7 +30,7 @@ const median = (values: number[]) => {
 };
 
 const parts = process.argv.slice(2);
-const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction', 'memory'];
+const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction', 'memory', 'service'];
 const unknown = parts.filter((part) => !PARTS.includes(part));
 if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name ${PARTS.join(', ')}, or none (all).`);
 const wanted = (part: string) => parts.length === 0 || parts.includes(part);
@@ -97,3 +99,4 @@ if (wanted('inspector')) console.log(`\n${await inspectorBench()}`);
 if (wanted('context')) console.log(`\n${contextUpdate()}`);
 if (wanted('compaction')) console.log(`\n${await compactionBench()}`);
 if (wanted('memory')) console.log(`\n${await memoryRecall()}`);
+if (wanted('service')) console.log(`\n${await serviceBench()}`);
