@@ -61,6 +61,10 @@ export class InProcessExecutor implements RunExecutor {
     return [...this.#agents.keys()];
   }
 
+  holds(runId: string): boolean {
+    return this.#runs.has(runId);
+  }
+
   subscribe(listener: (event: RunEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
