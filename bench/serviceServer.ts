@@ -2,7 +2,8 @@
 // agent whose model is the scripted OpenAI-compatible server at BENCH_MODEL_URL, on the store
 // BENCH_STORE. Its JSON request log goes to stdout, which the bench points at /dev/null, so logging
 // costs what it costs in production. It answers `stats` messages with its RSS, CPU time and event-loop
-// delay, and `stop` by closing gracefully and exiting (which writes a --cpu-prof profile).
+// delay and its main thread's run-queue wait, and `stop` by closing gracefully and exiting (which writes a --cpu-prof profile).
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { z } from 'zod';
 import { createOpenAIModel, defineAgent, defineTool } from '../src/index.ts';
@@ -25,10 +26,20 @@ delay.enable();
 let maxRss = 0;
 const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 500);
 
+/** The main thread's time on a CPU and waiting in the run queue for one (Linux), in ms: how much the machine's other work held it back. */
+const schedstat = () => {
+  try {
+    const [onCpu, waiting] = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+    return { onCpuMs: onCpu! / 1e6, runQueueMs: waiting! / 1e6 };
+  } catch {
+    return { onCpuMs: NaN, runQueueMs: NaN };
+  }
+};
+
 process.on('message', (message: { type: string }) => {
   if (message.type === 'stats') {
     const cpu = process.cpuUsage();
-    process.send!({ type: 'stats', rss: process.memoryUsage().rss, maxRss, cpuMs: (cpu.user + cpu.system) / 1000, loopP99Ms: delay.percentile(99) / 1e6, loopMaxMs: delay.max / 1e6 });
+    process.send!({ type: 'stats', rss: process.memoryUsage().rss, maxRss, cpuMs: (cpu.user + cpu.system) / 1000, loopP99Ms: delay.percentile(99) / 1e6, loopMaxMs: delay.max / 1e6, ...schedstat() });
     delay.reset();
   } else if (message.type === 'stop') {
     clearInterval(sampler);
