@@ -10,12 +10,11 @@ export interface FileChannelOptions {
   dir: string;
   /** Bytes of text one step of a run may put in its file; what is published beyond is dropped. */
   maxStepBytes?: number;
-  /** How often subscribers look at the files when no change was signalled (file watching is not reliable everywhere). */
+  /** How often subscribers look at the files when the folder cannot be watched (8 times less often while it is). */
   pollMs?: number;
   /** How long a step's text stays after the step ended, for readers a little behind. */
   graceMs?: number;
 }
-
 
 interface Tail {
   path: string;
@@ -55,8 +54,7 @@ export class FileChannel implements LiveChannel {
   /** Per text file this process writes: its incarnation, lines and bytes written so far. */
   readonly #written = new Map<string, { g: string; n: number; bytes: number }>();
   readonly #subscriptions = new Map<string, Subscription>();
-  /** The same subscriptions by their files' key, for the watcher. */
-  readonly #byKey = new Map<string, Subscription>();
+  readonly #byKey = new Map<string, Subscription>(); // the same, by their files' key, for the watcher
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -190,13 +188,15 @@ export class FileChannel implements LiveChannel {
 
   async #watch(): Promise<void> {
     if (this.#watcher || this.#timer) return;
-    this.#timer = setInterval(() => this.#checkAll(), this.#pollMs);
+    // While the folder is watched the timer is a safety net (every 8th tick): each check stats two files per subscribed run.
+    let tick = 0;
+    this.#timer = setInterval(() => (!this.#watcher || ++tick % 8 === 0) && this.#checkAll(), this.#pollMs);
     this.#timer.unref();
     try {
       await mkdir(this.dir, { recursive: true });
       // A change names its file, and so its run: only that run's files are read again. Without a name, all are.
-      this.#watcher = watch(this.dir, { persistent: false }, (_event, name) => this.#checkChanged(name));
-      this.#watcher.on('error', () => this.#watcher?.close());
+      const watcher = (this.#watcher = watch(this.dir, { persistent: false }, (_event, name) => this.#checkChanged(name)));
+      watcher.on('error', () => (watcher.close(), this.#watcher === watcher && (this.#watcher = undefined)));
     } catch {
       // A folder this user cannot write or watch: the timer alone reads it.
     }
