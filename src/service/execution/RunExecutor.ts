@@ -34,8 +34,11 @@ export interface RunExecutor {
    * the store when told, not on a timer). Executors that cannot tell leave it out.
    */
   holds?(runId: string): boolean;
-  /** Live events of the runs executing here (token deltas, new records), for streams to wake on. */
-  subscribe(listener: (event: RunEvent) => void): () => void;
+  /**
+   * Live events of the runs executing here (token deltas, new records), for streams to wake on: of
+   * the run `runId` only when given (an executor may still pass others: listeners check the id).
+   */
+  subscribe(listener: (event: RunEvent) => void, runId?: string): () => void;
   /** Lets runs finish for up to `graceMs`, then cancels the rest, recording why. */
   close(graceMs: number): Promise<void>;
 }

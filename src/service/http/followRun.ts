@@ -51,7 +51,7 @@ export async function followRun(deps: ServiceDeps, stream: SSEStreamingApi, runI
     follower.live?.(event);
     if (event.type === 'state' && event.record) announced = Math.max(announced, event.record.seq);
     if (event.type !== 'delta') nudge();
-  });
+  }, runId);
   try {
     let quietSince = Date.now();
     while (!stopped) {
