@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { appendFile, mkdir, stat, unlink } from 'node:fs/promises';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { appendFile, mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseLine, readRange, splitLines, type Line } from './fileLines.ts';
 import { deliver, parseLiveMessage, type LiveChannel, type LiveMessage } from './liveChannel.ts';
@@ -36,6 +36,8 @@ interface Subscription {
 const MAX_REQUEST_BYTES = 64 * 1024;
 
 const fileKey = (runId: string) => createHash('sha256').update(runId).digest('hex').slice(0, 32);
+/** A file's stat, undefined when it is missing or unreadable: synchronous, as the store's own reads of the database beside it, and a missing file (the usual case) costs no exception. */
+const statOf = (path: string) => { try { return statSync(path, { throwIfNoEntry: false }); } catch { return undefined; } };
 
 /**
  * The live channel of a SQLite store: for each run, a file of its streaming text (removed when the
@@ -171,8 +173,9 @@ export class FileChannel implements LiveChannel {
   /** A reader of `path` that starts at its end now, knowing which incarnation of the file that is. */
   async #tailFromNow(path: string): Promise<Tail> {
     const tail: Tail = { path, ino: undefined, offset: 0, partial: Buffer.alloc(0), g: undefined };
+    const info = statOf(path);
+    if (!info) return tail; // No file yet: everything in it will be new.
     try {
-      const info = await stat(path);
       tail.ino = info.ino;
       const text = await readRange(path, 0, info.size);
       tail.offset = text.length;
@@ -181,7 +184,7 @@ export class FileChannel implements LiveChannel {
       const first = newline < 0 ? undefined : parseLine(text.subarray(0, newline));
       tail.g = first?.g;
     } catch {
-      // No file yet: everything in it will be new.
+      // Gone since: everything in it will be new.
     }
     return tail;
   }
@@ -237,13 +240,8 @@ export class FileChannel implements LiveChannel {
   }
 
   async #read(subscription: Subscription, tail: Tail): Promise<void> {
-    let info;
-    try {
-      info = await stat(tail.path);
-    } catch {
-      Object.assign(tail, { ino: undefined, offset: 0, partial: Buffer.alloc(0), g: undefined });
-      return;
-    }
+    const info = statOf(tail.path);
+    if (!info) return void Object.assign(tail, { ino: undefined, offset: 0, partial: Buffer.alloc(0), g: undefined });
     if (info.ino !== tail.ino || info.size < tail.offset) Object.assign(tail, { ino: info.ino, offset: 0, partial: Buffer.alloc(0), g: undefined });
     if (info.size === tail.offset) return;
     const startedMid = tail.offset > 0;
