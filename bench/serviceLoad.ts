@@ -225,7 +225,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
   };
   const slots = Array.from({ length: options.sseClients }, async () => {
     while (!stopping) {
-      const run = unfollowed.pop();
+      // The newest run nobody follows yet, else the newest run: runs end faster than they are made, and a client's run may have other watchers.
+      const run = unfollowed.pop() ?? (stopping ? undefined : runs.at(-1));
       if (!run) {
         await new Promise<void>((resolve) => waiters.push(resolve));
         continue;
