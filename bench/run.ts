@@ -5,6 +5,7 @@
 // `npm run bench -- context` only the context update (an immer draft against today's assign and diff),
 // `npm run bench -- compaction` only the input tokens a long tool-heavy task sends with and without compaction.
 // `npm run bench -- memory` only memory recall latency (100,000 notes, SQLite and PostgreSQL).
+// `npm run bench -- service` only the hosted service under load (SSE clients, run creations, reads; see serviceBench.ts).
 // `npm run bench -- rss` only the peak RSS of a 1,000-step run against a hand-rolled loop's.
 // `npm run bench -- workers` only many workers on one PostgreSQL (throughput, memory, takeover).
 import { execFileSync } from 'node:child_process';
@@ -15,6 +16,7 @@ import { compactionBench } from './compactionBench.ts';
 import { contextUpdate } from './contextUpdate.ts';
 import { inspectorBench } from './inspectorBench.ts';
 import { memoryRecall } from './memoryRecall.ts';
+import { serviceBench } from './serviceBench.ts';
 import { peakRss } from './peakRss.ts';
 
 interface Sample { mode: string; steps: number; ms: number; msPerStep: number; peakRssMb: number; storedBytes?: number; rep: number }
@@ -31,7 +33,7 @@ const median = (values: number[]) => {
 };
 
 const parts = process.argv.slice(2);
-const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction', 'memory', 'rss', 'workers'];
+const PARTS = ['loop', 'cli', 'inspector', 'context', 'compaction', 'memory', 'rss', 'workers', 'service'];
 const unknown = parts.filter((part) => !PARTS.includes(part));
 if (unknown.length) throw new Error(`Unknown bench part ${unknown.join(', ')}: name ${PARTS.join(', ')}, or none (all).`);
 const wanted = (part: string) => parts.length === 0 || parts.includes(part);
@@ -102,6 +104,7 @@ if (wanted('inspector')) console.log(`\n${await inspectorBench()}`);
 if (wanted('context')) console.log(`\n${contextUpdate()}`);
 if (wanted('compaction')) console.log(`\n${await compactionBench()}`);
 if (wanted('memory')) console.log(`\n${await memoryRecall()}`);
+if (wanted('service')) console.log(`\n${await serviceBench()}`);
 if (wanted('rss')) console.log(`\n${await peakRss()}`);
 // Imported when asked for: it loads the worker agent (and pg) at import.
 if (wanted('workers')) console.log(`\n${await (await import('./workersBench.ts')).workersBench()}`);

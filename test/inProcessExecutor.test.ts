@@ -103,4 +103,26 @@ test('a decision on a run that waits for nothing, or for an unknown agent, is re
   }
 });
 
+test("a listener of one run hears that run's events, held here, and no other run's; a listener of all hears both", async () => {
+  const { store, executor, close } = await setup();
+  try {
+    const heard = { a: [] as string[], all: new Set<string>() };
+    executor.subscribe((event) => heard.all.add(event.runId));
+    const stop = executor.subscribe((event) => heard.a.push(event.runId), 'run-a');
+    await executor.start({ runId: 'run-a', agentId: 'sender', input: 'ann', labels: {} });
+    await executor.start({ runId: 'run-b', agentId: 'sender', input: 'bo', labels: {} });
+    assert.ok(executor.holds('run-a') || (await store.summary('run-a')).status === 'waiting', 'a started run is held until it waits');
+    for (const runId of ['run-a', 'run-b']) {
+      for (let i = 0; i < 400 && (await store.summary(runId)).status !== 'waiting'; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    stop();
+    assert.ok(heard.a.length > 0);
+    assert.equal([...new Set(heard.a)], ['run-a']);
+    assert.equal([...heard.all].sort(), ['run-a', 'run-b']);
+    assert.not.ok(executor.holds('run-c'));
+  } finally {
+    await close();
+  }
+});
+
 test.run();

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { appendFile, mkdir, stat, unlink } from 'node:fs/promises';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { appendFile, mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseLine, readRange, splitLines, type Line } from './fileLines.ts';
 import { deliver, parseLiveMessage, type LiveChannel, type LiveMessage } from './liveChannel.ts';
@@ -10,12 +10,11 @@ export interface FileChannelOptions {
   dir: string;
   /** Bytes of text one step of a run may put in its file; what is published beyond is dropped. */
   maxStepBytes?: number;
-  /** How often subscribers look at the files when no change was signalled (file watching is not reliable everywhere). */
+  /** How often subscribers look at the files when the folder cannot be watched (8 times less often while it is). */
   pollMs?: number;
   /** How long a step's text stays after the step ended, for readers a little behind. */
   graceMs?: number;
 }
-
 
 interface Tail {
   path: string;
@@ -37,6 +36,8 @@ interface Subscription {
 const MAX_REQUEST_BYTES = 64 * 1024;
 
 const fileKey = (runId: string) => createHash('sha256').update(runId).digest('hex').slice(0, 32);
+/** A file's stat, undefined when it is missing or unreadable: synchronous, as the store's own reads of the database beside it, and a missing file (the usual case) costs no exception. */
+const statOf = (path: string) => { try { return statSync(path, { throwIfNoEntry: false }); } catch { return undefined; } };
 
 /**
  * The live channel of a SQLite store: for each run, a file of its streaming text (removed when the
@@ -55,6 +56,7 @@ export class FileChannel implements LiveChannel {
   /** Per text file this process writes: its incarnation, lines and bytes written so far. */
   readonly #written = new Map<string, { g: string; n: number; bytes: number }>();
   readonly #subscriptions = new Map<string, Subscription>();
+  readonly #byKey = new Map<string, Subscription>(); // the same, by their files' key, for the watcher
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -153,6 +155,7 @@ export class FileChannel implements LiveChannel {
       const tails = await Promise.all([this.#textFile(runId), this.#requestFile(runId)].map((path) => this.#tailFromNow(path)));
       subscription = this.#subscriptions.get(runId) ?? { runId, listeners: new Set(), tails, busy: false, again: false };
       this.#subscriptions.set(runId, subscription);
+      this.#byKey.set(fileKey(runId), subscription);
       await this.#watch();
     }
     const own = (message: LiveMessage) => listener(message);
@@ -162,6 +165,7 @@ export class FileChannel implements LiveChannel {
       held.listeners.delete(own);
       if (held.listeners.size || this.#subscriptions.get(runId) !== held) return;
       this.#subscriptions.delete(runId);
+      this.#byKey.delete(fileKey(runId));
       if (!this.#subscriptions.size) this.#unwatch();
     };
   }
@@ -169,8 +173,9 @@ export class FileChannel implements LiveChannel {
   /** A reader of `path` that starts at its end now, knowing which incarnation of the file that is. */
   async #tailFromNow(path: string): Promise<Tail> {
     const tail: Tail = { path, ino: undefined, offset: 0, partial: Buffer.alloc(0), g: undefined };
+    const info = statOf(path);
+    if (!info) return tail; // No file yet: everything in it will be new.
     try {
-      const info = await stat(path);
       tail.ino = info.ino;
       const text = await readRange(path, 0, info.size);
       tail.offset = text.length;
@@ -179,19 +184,22 @@ export class FileChannel implements LiveChannel {
       const first = newline < 0 ? undefined : parseLine(text.subarray(0, newline));
       tail.g = first?.g;
     } catch {
-      // No file yet: everything in it will be new.
+      // Gone since: everything in it will be new.
     }
     return tail;
   }
 
   async #watch(): Promise<void> {
     if (this.#watcher || this.#timer) return;
-    this.#timer = setInterval(() => this.#checkAll(), this.#pollMs);
+    // While the folder is watched the timer is a safety net (every 8th tick): each check stats two files per subscribed run.
+    let tick = 0;
+    this.#timer = setInterval(() => (!this.#watcher || ++tick % 8 === 0) && this.#checkAll(), this.#pollMs);
     this.#timer.unref();
     try {
       await mkdir(this.dir, { recursive: true });
-      this.#watcher = watch(this.dir, { persistent: false }, () => this.#checkAll());
-      this.#watcher.on('error', () => this.#watcher?.close());
+      // A change names its file, and so its run: only that run's files are read again. Without a name, all are.
+      const watcher = (this.#watcher = watch(this.dir, { persistent: false }, (_event, name) => this.#checkChanged(name)));
+      watcher.on('error', () => (watcher.close(), this.#watcher === watcher && (this.#watcher = undefined)));
     } catch {
       // A folder this user cannot write or watch: the timer alone reads it.
     }
@@ -206,6 +214,13 @@ export class FileChannel implements LiveChannel {
 
   #checkAll(): void {
     for (const subscription of this.#subscriptions.values()) void this.#check(subscription);
+  }
+
+  #checkChanged(name: string | null): void {
+    const key = name?.replace(/\.(text|requests)$/, '');
+    if (key === undefined || key === name) return this.#checkAll();
+    const subscription = this.#byKey.get(key);
+    if (subscription) void this.#check(subscription);
   }
 
   async #check(subscription: Subscription): Promise<void> {
@@ -225,13 +240,8 @@ export class FileChannel implements LiveChannel {
   }
 
   async #read(subscription: Subscription, tail: Tail): Promise<void> {
-    let info;
-    try {
-      info = await stat(tail.path);
-    } catch {
-      Object.assign(tail, { ino: undefined, offset: 0, partial: Buffer.alloc(0), g: undefined });
-      return;
-    }
+    const info = statOf(tail.path);
+    if (!info) return void Object.assign(tail, { ino: undefined, offset: 0, partial: Buffer.alloc(0), g: undefined });
     if (info.ino !== tail.ino || info.size < tail.offset) Object.assign(tail, { ino: info.ino, offset: 0, partial: Buffer.alloc(0), g: undefined });
     if (info.size === tail.offset) return;
     const startedMid = tail.offset > 0;
@@ -281,6 +291,7 @@ export class FileChannel implements LiveChannel {
     for (const removal of [...this.#removals]) removal();
     this.#closed = true;
     this.#subscriptions.clear();
+    this.#byKey.clear();
     this.#unwatch();
     await this.#writing;
   }

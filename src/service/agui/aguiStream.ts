@@ -33,7 +33,7 @@ export class AguiExchange {
   listen(deps: ServiceDeps, runId: string): void {
     this.#unsubscribe ??= deps.executor.subscribe((event) => {
       if (event.runId === runId) this.translator.live(event);
-    });
+    }, runId);
   }
 
   close(): void {

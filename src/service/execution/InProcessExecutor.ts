@@ -40,6 +40,8 @@ export class InProcessExecutor implements RunExecutor {
   readonly #agents = new Map<string, LoadedAgent>();
   readonly #runs = new Map<string, Run>();
   readonly #listeners = new Set<(event: RunEvent) => void>();
+  /** Listeners of one run each (a stream each): an event reaches its run's, not every open stream's. */
+  readonly #runListeners = new Map<string, Set<(event: RunEvent) => void>>();
   /** One action at a time per run: two decisions arriving together must not both resume it. */
   readonly #locks = new Map<string, Promise<unknown>>();
   /** Runs being let go: a decision must wait for that to finish, or the run would drop it unrecorded. */
@@ -61,9 +63,23 @@ export class InProcessExecutor implements RunExecutor {
     return [...this.#agents.keys()];
   }
 
-  subscribe(listener: (event: RunEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => void this.#listeners.delete(listener);
+  holds(runId: string): boolean {
+    return this.#runs.has(runId);
+  }
+
+  subscribe(listener: (event: RunEvent) => void, runId?: string): () => void {
+    if (runId === undefined) {
+      this.#listeners.add(listener);
+      return () => void this.#listeners.delete(listener);
+    }
+    let listeners = this.#runListeners.get(runId);
+    if (!listeners) this.#runListeners.set(runId, (listeners = new Set()));
+    listeners.add(listener);
+    const held = listeners;
+    return () => {
+      held.delete(listener);
+      if (!held.size && this.#runListeners.get(runId) === held) this.#runListeners.delete(runId);
+    };
   }
 
   #agent(agentId: string): LoadedAgent {
@@ -84,6 +100,7 @@ export class InProcessExecutor implements RunExecutor {
     run.on((event) => {
       began();
       for (const listener of this.#listeners) listener(event);
+      for (const listener of this.#runListeners.get(event.runId) ?? []) listener(event);
       if (event.type === 'approval.requested' && event.calls.length) {
         setImmediate(() => {
           // Refused when a decision came first and nothing waits any more: the run then goes on here.

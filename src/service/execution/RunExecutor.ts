@@ -29,8 +29,16 @@ export interface RunExecutor {
   decide(runId: string, decision: Decision): Promise<void>;
   /** Cancels a run that is running here or waiting; resolves once its end is recorded. */
   cancel(runId: string, reason: string): Promise<void>;
-  /** Live events of the runs executing here (token deltas, new records), for streams to wake on. */
-  subscribe(listener: (event: RunEvent) => void): () => void;
+  /**
+   * Whether the run executes here now, so that its events announce its records (streams then look in
+   * the store when told, not on a timer). Executors that cannot tell leave it out.
+   */
+  holds?(runId: string): boolean;
+  /**
+   * Live events of the runs executing here (token deltas, new records), for streams to wake on: of
+   * the run `runId` only when given (an executor may still pass others: listeners check the id).
+   */
+  subscribe(listener: (event: RunEvent) => void, runId?: string): () => void;
   /** Lets runs finish for up to `graceMs`, then cancels the rest, recording why. */
   close(graceMs: number): Promise<void>;
 }

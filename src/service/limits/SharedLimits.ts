@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { importPeer } from '../../importPeer.ts';
 import { openSqlite } from '../../log/stores/sqlite/sqliteWrite.ts';
@@ -66,6 +67,30 @@ function advisorySerial(pool: import('pg').Pool): TenantSerial {
   };
 }
 
+/**
+ * The database as rate-limiter-flexible is given it: the library prepares its SQL and builds a
+ * transaction on every call (2.6% of a busy service's time, for the failed-key check of every
+ * request), so statements are prepared once here and one transaction wrapper serves every call.
+ */
+function preparedOnce(db: Database.Database): Database.Database {
+  const statements = new Map<string, Database.Statement>();
+  const inTransaction = db.transaction((work: () => unknown) => work());
+  return new Proxy(db, {
+    get(target, name) {
+      if (name === 'prepare') {
+        return (sql: string) => {
+          let statement = statements.get(sql);
+          if (!statement) statements.set(sql, (statement = target.prepare(sql)));
+          return statement;
+        };
+      }
+      if (name === 'transaction') return (work: (...args: unknown[]) => unknown) => (...args: unknown[]) => inTransaction(() => work(...args));
+      const value: unknown = Reflect.get(target, name, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 /** Milliseconds from `now` to the next midnight UTC, and the day's name. */
 export function utcDay(now = Date.now()): { day: string; msLeft: number } {
   const date = new Date(now);
@@ -117,10 +142,11 @@ export class SharedLimits {
     } else {
       const db = openSqlite(url.startsWith('sqlite:') ? url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') : url);
       release = async () => void db.close();
+      const client = preparedOnce(db);
       make = (keyPrefix, duration, first) =>
         new Promise((resolve, reject) => {
           const limiter: RateLimiterAbstract = new rlf.RateLimiterSQLite(
-            { storeClient: db, storeType: 'better-sqlite3', tableName: TABLE, tableCreated: !first, clearExpiredByTimeout: false, keyPrefix, points: UNBOUNDED, duration },
+            { storeClient: client, storeType: 'better-sqlite3', tableName: TABLE, tableCreated: !first, clearExpiredByTimeout: false, keyPrefix, points: UNBOUNDED, duration },
             (error?: Error) => queueMicrotask(() => (error ? reject(error) : resolve(limiter))),
           );
         });

@@ -49,6 +49,15 @@ CREATE TABLE IF NOT EXISTS service_secrets (
  */
 export class SqliteServiceStore implements ServiceStore {
   readonly #db: Database.Database;
+  /** Statements by their SQL, prepared once: preparing costs more than most of these queries. */
+  readonly #statements = new Map<string, Database.Statement>();
+  #claim: ((ownership: RunOwnership) => void) | undefined;
+
+  #prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let statement = this.#statements.get(sql);
+    if (!statement) this.#statements.set(sql, (statement = this.#db.prepare(sql)));
+    return statement as unknown as Database.Statement<P, R>;
+  }
 
   constructor(path: string) {
     try {
@@ -61,35 +70,33 @@ export class SqliteServiceStore implements ServiceStore {
 
   async addKey(key: ApiKeyRecord): Promise<void> {
     this.#db.transaction(() => {
-      this.#db.prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(key.tenantId, key.createdAt);
-      this.#db
-        .prepare('INSERT INTO service_keys (key_id, tenant_id, name, hash, scopes, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      this.#prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(key.tenantId, key.createdAt);
+      this.#prepare('INSERT INTO service_keys (key_id, tenant_id, name, hash, scopes, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(key.keyId, key.tenantId, key.name, key.hash, JSON.stringify(key.scopes), key.createdAt, key.expiresAt ?? null, key.revokedAt ?? null);
     })();
   }
 
   async key(keyId: string): Promise<ApiKeyRecord | undefined> {
-    const row = this.#db.prepare<[string], KeyRow>('SELECT * FROM service_keys WHERE key_id = ?').get(keyId);
+    const row = this.#prepare<[string], KeyRow>('SELECT * FROM service_keys WHERE key_id = ?').get(keyId);
     return row ? keyFromRow(row) : undefined;
   }
 
   async listKeys(tenantId: string): Promise<ApiKeyRecord[]> {
-    return this.#db.prepare<[string], KeyRow>('SELECT * FROM service_keys WHERE tenant_id = ? ORDER BY created_at DESC, key_id').all(tenantId).map(keyFromRow);
+    return this.#prepare<[string], KeyRow>('SELECT * FROM service_keys WHERE tenant_id = ? ORDER BY created_at DESC, key_id').all(tenantId).map(keyFromRow);
   }
 
   async revokeKey(tenantId: string, keyId: string, at: string): Promise<boolean> {
-    const found = this.#db.prepare('UPDATE service_keys SET revoked_at = coalesce(revoked_at, ?) WHERE tenant_id = ? AND key_id = ?').run(at, tenantId, keyId);
+    const found = this.#prepare('UPDATE service_keys SET revoked_at = coalesce(revoked_at, ?) WHERE tenant_id = ? AND key_id = ?').run(at, tenantId, keyId);
     return found.changes > 0;
   }
 
   async claimRun(ownership: RunOwnership): Promise<void> {
     try {
-      this.#db.transaction(() => {
-        this.#db.prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(ownership.tenantId, ownership.createdAt);
-        this.#db
-          .prepare('INSERT INTO service_runs (run_id, tenant_id, created_by_key, created_at, thread) VALUES (?, ?, ?, ?, ?)')
-          .run(ownership.runId, ownership.tenantId, ownership.createdByKey, ownership.createdAt, ownership.thread ?? null);
-      })();
+      (this.#claim ??= this.#db.transaction((owned: RunOwnership) => {
+        this.#prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(owned.tenantId, owned.createdAt);
+        this.#prepare('INSERT INTO service_runs (run_id, tenant_id, created_by_key, created_at, thread) VALUES (?, ?, ?, ?, ?)')
+          .run(owned.runId, owned.tenantId, owned.createdByKey, owned.createdAt, owned.thread ?? null);
+      }))(ownership);
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw alreadyOwned(ownership.runId);
       throw error;
@@ -97,20 +104,19 @@ export class SqliteServiceStore implements ServiceStore {
   }
 
   async runOf(tenantId: string, runId: string): Promise<RunOwnership | undefined> {
-    const row = this.#db.prepare<[string, string], OwnedRunRow>('SELECT * FROM service_runs WHERE run_id = ? AND tenant_id = ?').get(runId, tenantId);
+    const row = this.#prepare<[string, string], OwnedRunRow>('SELECT * FROM service_runs WHERE run_id = ? AND tenant_id = ?').get(runId, tenantId);
     return row ? ownershipFromRow(row) : undefined;
   }
 
   async listRuns(tenantId: string, filter: TenantRunFilter): Promise<TenantRunPage> {
     const { sql, params } = listingQuery({ runs: 'runs', owned: 'service_runs' }, tenantId, filter, () => '?');
-    return pageOf(this.#db.prepare<unknown[], OwnedRow>(sql).all(...params), filter.limit);
+    return pageOf(this.#prepare<unknown[], OwnedRow>(sql).all(...params), filter.limit);
   }
 
   async putSecret(tenantId: string, name: string, sealed: SealedValue, at: string): Promise<SecretInfo> {
     return this.#db.transaction(() => {
-      this.#db.prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(tenantId, at);
-      const row = this.#db
-        .prepare<unknown[], SecretRow>(
+      this.#prepare('INSERT OR IGNORE INTO service_tenants (tenant_id, created_at) VALUES (?, ?)').run(tenantId, at);
+      const row = this.#prepare<unknown[], SecretRow>(
           `INSERT INTO service_secrets (tenant_id, name, version, key_id, wrapped_key, ciphertext, created_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?, ?)
            ON CONFLICT (tenant_id, name) DO UPDATE SET version = version + 1, key_id = excluded.key_id, wrapped_key = excluded.wrapped_key, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
            RETURNING *`,
@@ -121,31 +127,30 @@ export class SqliteServiceStore implements ServiceStore {
   }
 
   async secret(tenantId: string, name: string): Promise<StoredSecret | undefined> {
-    const row = this.#db.prepare<[string, string], SecretRow>('SELECT * FROM service_secrets WHERE tenant_id = ? AND name = ?').get(tenantId, name);
+    const row = this.#prepare<[string, string], SecretRow>('SELECT * FROM service_secrets WHERE tenant_id = ? AND name = ?').get(tenantId, name);
     return row ? secretFromRow(row) : undefined;
   }
 
   async listSecrets(tenantId: string): Promise<SecretInfo[]> {
-    return this.#db.prepare<[string], SecretRow>('SELECT * FROM service_secrets WHERE tenant_id = ? ORDER BY name').all(tenantId).map(secretInfoFromRow);
+    return this.#prepare<[string], SecretRow>('SELECT * FROM service_secrets WHERE tenant_id = ? ORDER BY name').all(tenantId).map(secretInfoFromRow);
   }
 
   async deleteSecret(tenantId: string, name: string): Promise<boolean> {
-    return this.#db.prepare('DELETE FROM service_secrets WHERE tenant_id = ? AND name = ?').run(tenantId, name).changes > 0;
+    return this.#prepare('DELETE FROM service_secrets WHERE tenant_id = ? AND name = ?').run(tenantId, name).changes > 0;
   }
 
   async secretsNotWrappedBy(keyId: string): Promise<StoredSecret[]> {
-    return this.#db.prepare<[string], SecretRow>('SELECT * FROM service_secrets WHERE key_id <> ? ORDER BY tenant_id, name').all(keyId).map(secretFromRow);
+    return this.#prepare<[string], SecretRow>('SELECT * FROM service_secrets WHERE key_id <> ? ORDER BY tenant_id, name').all(keyId).map(secretFromRow);
   }
 
   async rewrapSecret(secret: StoredSecret, sealed: SealedValue): Promise<boolean> {
-    const changed = this.#db
-      .prepare('UPDATE service_secrets SET key_id = ?, wrapped_key = ? WHERE tenant_id = ? AND name = ? AND version = ? AND key_id = ? AND wrapped_key = ?')
+    const changed = this.#prepare('UPDATE service_secrets SET key_id = ?, wrapped_key = ? WHERE tenant_id = ? AND name = ? AND version = ? AND key_id = ? AND wrapped_key = ?')
       .run(sealed.keyId, sealed.wrappedKey, secret.tenantId, secret.name, secret.version, secret.keyId, secret.wrappedKey);
     return changed.changes > 0;
   }
 
   async ping(): Promise<void> {
-    this.#db.prepare('SELECT 1').get();
+    this.#prepare('SELECT 1').get();
   }
 
   async close(): Promise<void> {

@@ -139,7 +139,7 @@ export class SqliteStore implements RunStore {
     this.#writable(`record the steps of run ${runId}`);
     checkBatch(runId, records, options.expectedSeq);
     checkPoints(runId, options.points, options.expectedSeq, records.length);
-    (this.#write ??= batchWriter(this.#db))({
+    await (this.#write ??= batchWriter(this.#db)).write({
       runId,
       expectedSeq: options.expectedSeq,
       records,
@@ -286,6 +286,7 @@ export class SqliteStore implements RunStore {
 
   async close(): Promise<void> {
     await this.#live?.close();
+    await this.#write?.close();
     if (this.#db.open) this.#db.close();
     if (this.#copy) rmSync(this.#copy, { recursive: true, force: true });
   }

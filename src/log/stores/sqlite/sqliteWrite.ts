@@ -5,6 +5,7 @@ import { chainStart, sealChain } from '../../format/chain.ts';
 import { checkExpectedSeq, splitRecord } from '../runStore.ts';
 import { RunNotFoundError } from '../../format/storageErrors.ts';
 import { NATIVE_BINDING, SCHEMA, THREAD_COLUMNS, THREAD_INDEX } from './sqliteSchema.ts';
+import { walSyncer, type WalSync } from './walSync.ts';
 
 /** An indexed state with its texts encoded, as one append writes it. */
 export interface EncodedPoint {
@@ -63,8 +64,11 @@ export const isoKey = (time: string): string => new Date(time).toISOString();
 /** The last seq a run holds (null for none): appends check it, repairs report it. */
 export const LAST_SEQ_SQL = 'SELECT max(seq) AS last FROM records WHERE run_id = ?';
 
-/** Makes the function that writes one batch in one immediate transaction on `db`: records, indexed states, summary. */
-export function batchWriter(db: Database.Database): (batch: SqliteBatch) => void {
+/**
+ * Makes the function that writes one batch in one immediate transaction on `db`: records, indexed
+ * states, summary. A batch to sync resolves once it is on disk; the others are committed on return.
+ */
+export function batchWriter(db: Database.Database, walSync: WalSync | undefined = walSyncer(db)): { write(batch: SqliteBatch): Promise<void> | undefined; close(): Promise<void> } {
   const lastSeq = db.prepare<[string], { last: number | null }>(LAST_SEQ_SQL);
   const insertRecord = db.prepare('INSERT INTO records (run_id, seq, body, patch, snapshot) VALUES (?, ?, ?, ?, ?)');
   // What a batch continues the run's chain from; the header is read by SQLite, not parsed whole (it holds the run's input).
@@ -111,14 +115,22 @@ export function batchWriter(db: Database.Database): (batch: SqliteBatch) => void
     const changed = patchSummary.run(summary.status ?? null, isoKey(summary.updatedAt), JSON.stringify(summary), runId).changes;
     if (changed === 0) throw new RunNotFoundError(runId);
   });
-  return (batch) => {
-    // WAL with synchronous=NORMAL survives a crash of the process; a caller that needs the write to
-    // survive power loss too (a tool's side effect is about to start) asks for an fsync.
-    if (batch.sync) db.pragma('synchronous = FULL');
-    try {
-      write.immediate(batch);
-    } finally {
-      if (batch.sync) db.pragma('synchronous = NORMAL');
-    }
+  return {
+    write: (batch) => {
+      // WAL with synchronous=NORMAL survives a crash of the process; a caller that needs the write to
+      // survive power loss too (a tool's side effect is about to start) asks for an fsync.
+      if (batch.sync && walSync) {
+        write.immediate(batch);
+        return walSync();
+      }
+      if (batch.sync) db.pragma('synchronous = FULL');
+      try {
+        write.immediate(batch);
+      } finally {
+        if (batch.sync) db.pragma('synchronous = NORMAL');
+      }
+      return undefined;
+    },
+    close: async () => walSync?.close(),
   };
 }
