@@ -431,4 +431,16 @@ test('a side effect is not started once `holds` says the process no longer holds
   assert.equal(context.turn.calls.map((call) => [call.id, call.status]), [['c1', 'running']]);
 });
 
+test('a model given to the run is the one asked, over the agent\'s own port, and the one its header records', async () => {
+  const own = scriptedModel([{ content: 'from the agent\'s own model' }]);
+  const given = scriptedModel([{ content: 'from the model given to the run' }]);
+  const agent = defineAgent({ name: 'a', model: own });
+  const store = new MemoryStore();
+  const run = startRun(agent, { input: 'hi', store, model: given });
+  const result = await run.result;
+  assert.is(result.output, 'from the model given to the run');
+  given.assertDone();
+  assert.equal((await store.header(run.runId)).model, given.info);
+});
+
 test.run();

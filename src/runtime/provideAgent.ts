@@ -133,7 +133,8 @@ function invocable(agent: Agent, machine: AnyStateMachine, name: string): AnySta
 /** The agent's machine with the runtime's implementations of its named actors, actions and guards. */
 export function provideAgent(agent: Agent, hooks: RunHooks): AnyStateMachine {
   const tools = permittedTools(agent).map((tool) => agent.toolbox.specs().find((spec) => spec.name === tool.name)!);
-  const model = typeof agent.model === 'object' ? agent.model : hooks.model;
+  // The run's model (or, for an invoked agent, its own port: see invokedHooks), which the run's header records.
+  const model = hooks.model;
   const subAgents = Object.fromEntries(
     Object.entries(agent.agents).map(([name, sub]) => [
       name,
