@@ -8,6 +8,7 @@ import { decideQueued, PostgresStore, replayRun, resumeRun, stateAt } from '../s
 import type { AgentContext } from '../src/protocol/agent.ts';
 import { delay } from '../src/delay.ts';
 import { startScriptedServer } from '../src/testing/index.ts';
+import { queueName, RunQueue } from '../src/worker/runQueue.ts';
 import { startWorker } from '../src/worker/startWorker.ts';
 import { submitRun } from '../src/worker/submitRun.ts';
 import type { WorkerEvent } from '../src/worker/workerOptions.ts';
@@ -140,6 +141,33 @@ test('a queued decision answers the wait it was made for: one left in the queue 
   const refused = events.flatMap((event) => (event.type === 'run.decided' && event.runId === runId ? event.refused : []));
   assert.equal(refused.length, 1);
   assert.match(refused[0]!, /the decision on call b made at record \d+ was dropped: record \d+ answered that call since/);
+});
+
+test('a worker that resumes a waiting run only to drop its decision lets the run go again, holding no lease', async () => {
+  const events: WorkerEvent[] = [];
+  const worker = await startWorker({ store: url, agents: [approvingAgent], pollMs: 50, leaseMs: 1_500, onEvent: (event) => events.push(event) });
+  const { runId } = await submitRun(approvingAgent, 'task with only a stale decision', { store });
+  await untilWaiting(runId, 'c');
+  const first = (await store.summary(runId)).lastSeq;
+  await decideQueued(store, runId, [{ kind: 'approve', callId: 'c', by: 'ana' }]);
+  await untilWaiting(runId, 'b');
+  for (let i = 0; i < 100 && worker.inFlight > 0; i++) await delay(20);
+  await store.executor().executeSql(`INSERT INTO "${schema}".run_decisions (run_id, decision) VALUES ($1, $2)`, [runId, JSON.stringify([{ kind: 'approve', callId: 'b', by: 'stale', actor: '', atSeq: first }])]);
+  const queue = await RunQueue.open(store, { supervise: false });
+  await queue.send(queueName(approvingAgent), runId, 0);
+  await queue.close();
+  for (let i = 0; i < 200 && !events.some((event) => event.type === 'run.decided' && event.runId === runId && event.refused.length > 0); i++) await delay(50);
+  // Let go within a lease: waiting again, no lease held, no slot of the worker taken.
+  let lease: { owner: string | null } | undefined;
+  for (let i = 0; i < 100; i++) {
+    lease = (await store.executor().executeSql(`SELECT owner FROM "${schema}".run_leases WHERE run_id = $1`, [runId])).rows[0];
+    if (lease?.owner === null && (await store.summary(runId)).status === 'waiting' && worker.inFlight === 0) break;
+    await delay(50);
+  }
+  assert.equal([lease?.owner, (await store.summary(runId)).status, worker.inFlight], [null, 'waiting', 0], 'the run waits again and holds nothing');
+  await decideQueued(store, runId, [{ kind: 'reject', callId: 'b', by: 'ana', reason: 'No.' }]);
+  await summariesWhen(store, [runId], (summary) => summary.status === 'done', 20_000);
+  await worker.stop();
 });
 
 test('an approval deadline that passes while no worker runs is applied by a worker started later; with a worker running, at the deadline', async () => {

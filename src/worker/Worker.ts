@@ -189,8 +189,9 @@ export class Worker {
       else if (event.type !== 'state') return;
       letGo();
     });
-    // A decision the run took no notice of (its machine refused the event) does not hold the worker for long.
-    const unheld = sent?.calls.size ? setTimeout(() => (sent!.calls.clear(), letGo()), this.#options.leaseMs) : undefined;
+    // A decision the run took no notice of (refused, dropped as stale, or refused by its machine) leaves it
+    // waiting as it was, with no request for approval to come: it does not hold the worker for long.
+    const unheld = sent ? setTimeout(() => ((asked = true), sent!.calls.clear(), letGo()), this.#options.leaseMs) : undefined;
     const result = await run.result.finally(() => clearTimeout(unheld));
     if (result.status === 'released') {
       await this.#leases.release(lease, this.#requeue);
