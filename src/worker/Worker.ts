@@ -164,6 +164,8 @@ export class Worker {
       }
     }
     const resumed = summary.lastSeq >= 0;
+    // Read before the run starts: nothing awaited between its start and the listener below, or its first events go unheard.
+    const superseded = queued.length ? await supersededBy(store, runId, queued) : undefined;
     const { modelLimits } = this.#options;
     const holds = () => this.#holds(slot);
     const run = resumed ? await resumeRun(agent, runId, { store, takeOver: true, modelLimits, holds }) : startQueuedRun(agent, header, { store, modelLimits, holds });
@@ -173,7 +175,7 @@ export class Worker {
     this.#emit({ type: 'run.taken', workerId: this.id, runId, epoch: lease.epoch, resumed });
     let sent: SentDecisions | undefined;
     if (queued.length) {
-      sent = sendDecisions(run, queued, await supersededBy(store, runId, queued));
+      sent = sendDecisions(run, queued, superseded);
       this.#emit({ type: 'run.decided', workerId: this.id, runId, applied: sent.applied, refused: sent.refused });
     }
     let asked = false;
