@@ -18,6 +18,7 @@ import {
   type WorkingMemory,
 } from './agentMemoryStore.ts';
 import { LEXEMES, recallStatement, tsqueryOf } from './postgresRecall.ts';
+import { withAdvisoryLock } from '../log/stores/postgres/advisoryLock.ts';
 
 /** The memory tables, made on first use in the run store's schema; the text is indexed as an English tsvector (GIN). */
 const statements = (s: string) => [
@@ -124,21 +125,12 @@ export class PostgresAgentMemory implements AgentMemoryStore {
       return pool;
     });
     const pool = await this.#pool;
-    this.#ready ??= (async () => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft-memory:${this.#s}`]);
-        for (const statement of statements(this.#s)) await client.query(statement);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        this.#ready = undefined;
-        throw error;
-      } finally {
-        client.release();
-      }
-    })();
+    this.#ready ??= withAdvisoryLock(pool, `statecraft-memory:${this.#s}`, async (query) => {
+      for (const statement of statements(this.#s)) await query(statement);
+    }).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
     try {
       await this.#ready;
       return (await pool.query<R>(typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params })).rows;

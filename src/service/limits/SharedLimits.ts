@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { importPeer } from '../../importPeer.ts';
 import { openSqlite } from '../../log/stores/sqlite/sqliteWrite.ts';
+import { withAdvisoryLock } from '../../log/stores/postgres/advisoryLock.ts';
 import { quotaOf, type Limits, type Quota } from './limitsConfig.ts';
 
 /** A counter within one window: how much was used, and when the window ends. */
@@ -54,17 +55,7 @@ function inProcessSerial(): TenantSerial {
 
 /** One at a time per tenant across every instance on the database: a transaction-scoped advisory lock. */
 function advisorySerial(pool: import('pg').Pool): TenantSerial {
-  return async (tenantId, work) => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft.run-start:${tenantId}`]);
-      return await work();
-    } finally {
-      await client.query('COMMIT').catch(() => {});
-      client.release();
-    }
-  };
+  return (tenantId, work) => withAdvisoryLock(pool, `statecraft.run-start:${tenantId}`, () => work());
 }
 
 /**

@@ -4,6 +4,7 @@ import { importPeer } from '../../importPeer.ts';
 import type { SealedValue } from '../secrets/envelope.ts';
 import { alreadyOwned, keyFromRow, listingQuery, ownershipFromRow, pageOf, secretFromRow, secretInfoFromRow, type KeyRow, type OwnedRow, type OwnedRunRow, type SecretRow } from './serviceRows.ts';
 import type { ApiKeyRecord, RunOwnership, SecretInfo, ServiceStore, StoredSecret, TenantRunFilter, TenantRunPage } from './ServiceStore.ts';
+import { withAdvisoryLock } from '../../log/stores/postgres/advisoryLock.ts';
 
 const statements = (s: string) => [
   `CREATE SCHEMA IF NOT EXISTS ${s}`,
@@ -57,21 +58,12 @@ export class PostgresServiceStore implements ServiceStore {
 
   async #query<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
     const pool = await this.#connections();
-    this.#ready ??= (async () => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`statecraft-service:${this.#s}`]);
-        for (const statement of statements(this.#s)) await client.query(statement);
-        await client.query('COMMIT');
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        this.#ready = undefined;
-        throw error;
-      } finally {
-        client.release();
-      }
-    })();
+    this.#ready ??= withAdvisoryLock(pool, `statecraft-service:${this.#s}`, async (query) => {
+      for (const statement of statements(this.#s)) await query(statement);
+    }).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
     try {
       await this.#ready;
       return (await pool.query(sql, params)).rows as R[];
